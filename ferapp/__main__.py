@@ -1,0 +1,3 @@
+from ferapp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,44 @@
+"""Shared fixtures. Qt runs offscreen; real-data tests fail (not skip) under FERAPP_REQUIRE_DATA=1."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("FERAPP_TORCH_THREADS", "1")
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_datasets_dir() -> Path:
+    env = os.environ.get("FERAPP_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "datasets"
+
+
+def require_data(relpath: str) -> Path:
+    """Path to a shared dataset file; skip when absent, FAIL when FERAPP_REQUIRE_DATA=1."""
+    p = shared_datasets_dir() / relpath
+    if not p.exists():
+        msg = f"real dataset missing: {p}"
+        if os.environ.get("FERAPP_REQUIRE_DATA") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return p
+
+
+@pytest.fixture
+def fer2013_csv() -> Path:
+    return require_data("fer2013/fer2013.csv.gz")
+
+
+@pytest.fixture
+def ckplus48_zip() -> Path:
+    return require_data("ckplus48/CK+48.zip")
+
+
+@pytest.fixture
+def ferplus_csv() -> Path:
+    return require_data("ferplus/fer2013new.csv")
