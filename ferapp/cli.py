@@ -1,0 +1,212 @@
+"""Command line: `ferapp` opens the GUI; subcommands analyze / models / train / eval / bench / data / gui."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ferapp import __version__
+
+log = logging.getLogger("ferapp")
+
+
+def _add_analyze(sub) -> None:
+    p = sub.add_parser("analyze", help="run the pipeline on a source and write an expression timeline")
+    p.add_argument("source", help="camera index (0), video file, image, image folder, or 'demo'")
+    p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
+    p.add_argument("--detector", default="hog", help="face detector (hog, cnn, haar)")
+    p.add_argument("--out", default=None, help="timeline CSV to write (a JSON sidecar is written beside it)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--every", type=int, default=1, help="process every N-th frame")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--smoothing", type=float, default=0.0, help="per-face EMA smoothing in [0,1) (0 = raw)")
+    p.add_argument("--detect-every", type=int, default=10, help="full face detection every N frames (tracking between)")
+    p.add_argument("--driver", action="store_true", help="driver monitoring: EAR/MAR/head pose columns + events.csv")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_analyze)
+
+
+def cmd_analyze(args) -> int:
+    from tqdm import tqdm
+
+    from ferapp.capture import SourceError, open_source
+    from ferapp.inference.analyze import analyze, default_out_path
+    from ferapp.inference.pipeline import Pipeline
+    from ferapp.record.timeline import TimelineError, TimelineWriter
+
+    try:
+        kwargs = {"realtime": False} if args.source.startswith("demo") else {}
+        source = open_source(args.source, **kwargs)
+    except (SourceError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        try:
+            pipeline = Pipeline(detector=args.detector, model=args.model, device=args.device,
+                                smoothing=args.smoothing, detect_every=args.detect_every)
+        except (KeyError, ValueError, RuntimeError, OSError) as e:
+            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+            print(f"error: {msg}", file=sys.stderr)
+            return 2
+        if pipeline.engine is not None and not pipeline.engine.trained:
+            print(f"warning: model '{pipeline.engine.name}' has no trained weights; predictions are random. "
+                  "Train one with `ferapp train` or pick a shipped model (`ferapp models`).", file=sys.stderr)
+        monitor = None
+        extra = ()
+        if args.driver:
+            from ferapp.monitor import DriverMonitor
+            from ferapp.monitor.events import DRIVER_COLUMNS
+
+            monitor = DriverMonitor()
+            pipeline.add_postprocessor(monitor.process)
+            extra = DRIVER_COLUMNS
+        out = Path(args.out) if args.out else default_out_path(args.source)
+        meta = {"model": pipeline.model_name, "detector": args.detector, "source": source.name,
+                "fps": getattr(source, "fps", None), "driver": bool(args.driver), "every": args.every}
+        try:
+            writer = TimelineWriter(out, meta, extra_columns=extra)
+        except TimelineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        total = args.max_frames
+        n = getattr(source, "frame_count", None)
+        if n:
+            total = min(n, total) if total else n
+        bar = tqdm(total=total, unit="frame", disable=args.quiet, file=sys.stderr)
+        try:
+            summary = analyze(source, pipeline, writer, max_frames=args.max_frames, every=args.every,
+                              on_progress=lambda i: bar.update(1))
+        except TimelineError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 3
+        finally:
+            bar.close()
+        if monitor is not None:
+            from ferapp.monitor.events import format_events, write_events_csv
+
+            last_t = getattr(monitor, "last_t", None)
+            events = monitor.finish(last_t) if last_t is not None else monitor.finish(0.0)
+            events = events if events is not None else monitor.events
+            events_path = out.with_name(out.stem + "_events.csv")
+            write_events_csv(events_path, events)
+            summary.events = list(events)
+        writer.close(frames_read=summary.frames, processed=summary.processed)
+    finally:
+        source.close()
+    print(summary.format())
+    if monitor is not None:
+        print(f"driver events ({len(summary.events)}), written to {events_path}:")
+        print(format_events(summary.events))
+    print(f"timeline: {out} ({writer.rows} rows)")
+    if summary.processed == 0:
+        print("error: no frames could be read from the source", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list architectures and trained models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    from ferapp.zoo import get_model_cfg, list_models
+    from ferapp.zoo.store import default_model_name, list_trained_models
+
+    trained = list_trained_models()
+    default = default_model_name()
+    if args.json:
+        print(json.dumps({
+            "default": default,
+            "trained": [{"name": e.name, "arch": e.arch, "path": str(e.path), "shipped": e.shipped,
+                         **{k: v for k, v in (e.meta or {}).items() if isinstance(v, int | float | str)}}
+                        for e in trained],
+            "architectures": list_models(),
+        }, indent=2))
+        return 0
+    print("Trained models:")
+    if not trained:
+        print("  (none yet: train one with `ferapp train`)")
+    for e in trained:
+        meta = e.meta or {}
+        acc = meta.get("privatetest_acc", meta.get("accuracy"))
+        acc_s = f"{100 * acc:.2f}% {meta.get('protocol', '')}".strip() if isinstance(acc, int | float) else "n/a"
+        lat = meta.get("latency_ms")
+        lat_s = f"{lat:.2f} ms/face" if isinstance(lat, int | float) else ""
+        mark = "*" if e.name == default else " "
+        print(f" {mark} {e.name:<22} {e.arch:<18} acc {acc_s:<28} {lat_s} {'(shipped)' if e.shipped else '(user)'}")
+    print("\nArchitectures (untrained):")
+    for name in list_models():
+        cfg = get_model_cfg(name)
+        print(f"   {name:<22} {cfg.paper:<4} input {cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}")
+    return 0
+
+
+def _add_gui(sub) -> None:
+    p = sub.add_parser("gui", help="open the desktop app (default when no command is given)")
+    try:
+        from ferapp.gui.app import add_gui_arguments
+
+        add_gui_arguments(p)
+    except ImportError as e:  # Qt missing: the command explains itself when run
+        p.set_defaults(gui_import_error=str(e))
+    p.set_defaults(func=cmd_gui)
+
+
+def cmd_gui(args) -> int:
+    err = getattr(args, "gui_import_error", None)
+    if err:
+        print(f"error: the GUI cannot start: {err}", file=sys.stderr)
+        return 2
+    from ferapp.gui.app import run_gui
+
+    return run_gui(args)
+
+
+def _optional(sub, module: str, fn: str = "add_parsers") -> None:
+    """Register subcommands that live in their own modules."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return
+    getattr(mod, fn)(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferapp", description="Real-time facial expression recognition.")
+    parser.add_argument("--version", action="version", version=f"ferapp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command")
+    _add_gui(sub)
+    _add_analyze(sub)
+    _add_models(sub)
+    _optional(sub, "ferapp.train.commands")
+    _optional(sub, "ferapp.data.cli", "add_parser")
+    _optional(sub, "ferapp.bench", "add_parser")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] not in parser._subparsers._group_actions[0].choices and argv[0] not in (
+            "-h", "--help", "--version", "-v", "--verbose"):
+        argv = ["gui", *argv]
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "command", None) is None:
+        args = parser.parse_args(["gui"])
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Inference: expression engine (batched model), synchronous pipeline, threaded real-time runner."""

@@ -1,0 +1,53 @@
+"""Device and thread policy shared by inference, training and the GUI's device indicator."""
+
+from __future__ import annotations
+
+import os
+
+
+def configure_threads(threads: int | None = None) -> int:
+    """Cap torch's intra-op threads so the UI keeps a core. Returns the count in effect.
+
+    Default: FERAPP_TORCH_THREADS, else (cores - 1), at least 1.
+    """
+    import torch
+
+    if threads is None:
+        env = os.environ.get("FERAPP_TORCH_THREADS")
+        threads = int(env) if env else max(1, (os.cpu_count() or 2) - 1)
+    threads = max(1, int(threads))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but no CUDA device is available (use --device cpu)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise ValueError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return device
+
+
+def device_description(device: str) -> str:
+    """Human-readable name for the status bar / cards: CUDA GPU name or CPU model."""
+    import platform
+
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"CPU: {cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"

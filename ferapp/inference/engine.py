@@ -1,0 +1,99 @@
+"""Expression engine: a zoo model (trained weights or random init) classifying face crops in one batch.
+
+Crops come from ``ferapp.detect.align.align_face`` (live) and go through the model's ONE
+preprocessing function ``ferapp.preprocess.preprocess_face`` (shared with training);
+model-specific test-time behaviour (P5's five-crop voting) comes from the model config.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from ferapp.labels import LABEL_INDEX, LABELS
+from ferapp.preprocess import five_crops, preprocess_face
+
+log = logging.getLogger(__name__)
+
+ALIGN_SIZE = (48, 48)  # live crops are aligned at FER2013's framing and size, like the training data
+
+
+def to_canonical(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+    """Map (N, len(labels)) probabilities onto canonical LABELS order (extra classes dropped, renormalised)."""
+    labels = tuple(labels)
+    if labels == LABELS:
+        return probs
+    out = np.zeros((probs.shape[0], len(LABELS)), dtype=np.float32)
+    for j, name in enumerate(labels):
+        i = LABEL_INDEX.get(name)
+        if i is not None:
+            out[:, i] = probs[:, j]
+    s = out.sum(axis=1, keepdims=True)
+    s[s <= 0] = 1.0
+    return out / s
+
+
+def batch_logits_to_probs(model, cfg, x, loss: str | None = None):
+    """Run the network on a preprocessed batch (N, C, H, W) tensor, with five-crop voting from cfg."""
+    import torch
+
+    if cfg.five_crop:
+        n = x.shape[0]
+        crops = five_crops(x, cfg.five_crop).reshape(n * 5, x.shape[1], cfg.five_crop, cfg.five_crop)
+        logits = model(crops).float()
+        probs = torch.softmax(logits, dim=1).reshape(n, 5, -1).mean(dim=1)
+    else:
+        probs = torch.softmax(model(x).float(), dim=1)
+    return probs
+
+
+class ExpressionEngine:
+    """Loads a model reference and classifies batches of face crops.
+
+    ``ref``: a trained model name, a model folder or checkpoint path, or an architecture name
+    (random weights; ``trained`` is False and a warning is logged). None = the default model.
+    """
+
+    def __init__(self, ref: str | None = None, device: str = "auto", threads: int | None = None):
+        import torch
+
+        from ferapp.inference.device import configure_threads, resolve_device
+        from ferapp.zoo.store import default_model_name, resolve_model
+
+        self.threads = configure_threads(threads)
+        self.device = resolve_device(device)
+        ref = ref or default_model_name()
+        loaded = resolve_model(ref)
+        self.ref = ref
+        self.cfg = loaded.cfg
+        self.meta = dict(loaded.meta or {})
+        self.trained = bool(self.meta.get("trained", True))
+        self.name = self.meta.get("name") or getattr(self.cfg, "name", str(ref))
+        if not self.trained:
+            log.warning("model %r has no trained weights: predictions are random (train one with `ferapp train`)",
+                        ref)
+        self.model = loaded.model
+        self.model.eval()
+        if hasattr(self.model, "to"):
+            self.model.to(self.device)
+        self._torch = torch
+
+    @property
+    def display_name(self) -> str:
+        return self.name if self.trained else f"{self.name} (untrained)"
+
+    def classify(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """uint8 face crops -> (N, 7) float32 probabilities in canonical order (one batch)."""
+        if len(crops) == 0:
+            return np.zeros((0, len(LABELS)), dtype=np.float32)
+        torch = self._torch
+        if hasattr(self.model, "classify_probs"):  # ensembles: members have their own input specs
+            probs = np.asarray(self.model.classify_probs(list(crops)), dtype=np.float32)
+            return to_canonical(probs, getattr(self.cfg, "labels", LABELS))
+        batch = np.stack([preprocess_face(c, self.cfg) for c in crops])
+        with torch.inference_mode():
+            x = torch.from_numpy(batch).to(self.device)
+            probs = batch_logits_to_probs(self.model, self.cfg, x).cpu().numpy().astype(np.float32)
+        return to_canonical(probs, self.cfg.labels)

@@ -1,0 +1,118 @@
+"""Synchronous frame pipeline: find faces (tracked) -> align -> classify (one batch) -> smooth.
+
+Qt-free. The runner calls ``process`` from its inference thread; the CLI calls it in a loop.
+``set_model`` / ``set_detector`` / ``set_smoothing`` may be called from another thread: the
+change takes effect on the next frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from ferapp.inference.engine import ALIGN_SIZE, ExpressionEngine
+from ferapp.inference.smoothing import EmaSmoother
+from ferapp.types import Expression, Frame, FrameResult, FaceResult
+
+log = logging.getLogger(__name__)
+
+PostProcessor = Callable[[FrameResult], FrameResult]
+
+
+class Pipeline:
+    def __init__(self, detector: str = "hog", model: str | ExpressionEngine | None = None,
+                 device: str = "auto", smoothing: float = 0.6, detect_every: int = 10,
+                 max_width: int = 320, classify: bool = True, threads: int | None = None):
+        from ferapp.detect.finder import FaceFinder
+
+        self._lock = threading.Lock()
+        self.detector_name = detector
+        self.detect_every = detect_every
+        self.max_width = max_width
+        self.finder = FaceFinder(detector=detector, detect_every=detect_every, landmarks=True, max_width=max_width)
+        self.device = device
+        self.threads = threads
+        self.engine: ExpressionEngine | None = None
+        if classify:
+            self.engine = model if isinstance(model, ExpressionEngine) else ExpressionEngine(
+                model, device=device, threads=threads)
+        self.smoother = EmaSmoother(smoothing)
+        self.postprocessors: list[PostProcessor] = []
+        self._pending_engine: ExpressionEngine | None = None
+        self._pending_finder = None
+
+    # -- live reconfiguration ----------------------------------------------------------------
+    @property
+    def model_name(self) -> str:
+        return self.engine.display_name if self.engine else ""
+
+    def set_model(self, ref: str | ExpressionEngine) -> ExpressionEngine:
+        """Load a model now (raises on failure); it is used from the next frame on."""
+        eng = ref if isinstance(ref, ExpressionEngine) else ExpressionEngine(ref, device=self.device,
+                                                                              threads=self.threads)
+        with self._lock:
+            self._pending_engine = eng
+        return eng
+
+    def set_detector(self, name: str) -> None:
+        from ferapp.detect.finder import FaceFinder
+
+        finder = FaceFinder(detector=name, detect_every=self.detect_every, landmarks=True, max_width=self.max_width)
+        with self._lock:
+            self._pending_finder = finder
+            self.detector_name = name
+
+    def set_smoothing(self, alpha: float) -> None:
+        self.smoother.set_alpha(alpha)
+
+    def add_postprocessor(self, fn: PostProcessor) -> None:
+        self.postprocessors.append(fn)
+
+    def remove_postprocessor(self, fn: PostProcessor) -> None:
+        if fn in self.postprocessors:
+            self.postprocessors.remove(fn)
+
+    def reset(self) -> None:
+        self.finder.reset()
+        self.smoother.reset()
+
+    def _swap_pending(self) -> None:
+        with self._lock:
+            if self._pending_engine is not None:
+                self.engine, self._pending_engine = self._pending_engine, None
+                self.smoother.reset()
+            if self._pending_finder is not None:
+                self.finder, self._pending_finder = self._pending_finder, None
+
+    # -- processing --------------------------------------------------------------------------
+    def crops_for(self, image: np.ndarray, faces) -> list[np.ndarray]:
+        from ferapp.detect.align import align_face, crop_box
+
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        crops = []
+        for f in faces:
+            if f.landmarks is not None:
+                crops.append(align_face(gray, f.landmarks, out_size=ALIGN_SIZE))
+            else:
+                crops.append(crop_box(gray, f.box, out_size=ALIGN_SIZE))
+        return crops
+
+    def process(self, frame: Frame, source: str = "") -> FrameResult:
+        self._swap_pending()
+        faces = self.finder.find(frame.image)
+        results: list[FaceResult] = []
+        if faces and self.engine is not None:
+            probs = self.engine.classify(self.crops_for(frame.image, faces))
+            for f, p in zip(faces, probs, strict=True):
+                results.append(FaceResult(f, Expression(self.smoother(f.face_id, p))))
+        else:
+            results = [FaceResult(f, None) for f in faces]
+        result = FrameResult(frame=frame, faces=tuple(results), model=self.model_name,
+                             detector=self.detector_name, source=source)
+        for post in list(self.postprocessors):
+            result = post(result)
+        return result

@@ -1,0 +1,333 @@
+"""Expression timeline: CSV (one row per face per processed frame) + JSON sidecar.
+
+Durability: every row batch is flushed to the OS as it is written and fsync'ed at most once a
+second, so a crash (even SIGKILL) loses at most the last second. The sidecar is written at
+start (``"finalized": false``) and rewritten at close; the reader recovers files whose
+sidecar was never finalised or is missing, and ignores a torn last line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferapp import __version__
+from ferapp.labels import LABELS
+from ferapp.types import FrameResult
+
+BASE_COLUMNS: tuple[str, ...] = (
+    "time_s", "timestamp", "frame", "source", "face_id", "x", "y", "w", "h", "model", "label", "confidence",
+)
+PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in LABELS)
+TIMELINE_COLUMNS: tuple[str, ...] = BASE_COLUMNS + PROB_COLUMNS
+NUMERIC_COLUMNS = {"time_s", "timestamp", "frame", "face_id", "x", "y", "w", "h", "confidence", *PROB_COLUMNS,
+                   "ear", "mar", "yaw", "pitch", "roll", "perclos"}
+INT_COLUMNS = {"frame", "face_id", "x", "y", "w", "h"}
+
+
+class TimelineError(Exception):
+    """A timeline could not be written or read (clear, user-facing message)."""
+
+
+def sidecar_path(csv_path: str | Path) -> Path:
+    p = Path(csv_path)
+    return p.with_suffix(".json")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float | np.floating):
+        if not math.isfinite(float(v)):
+            return ""
+        return f"{float(v):.5g}"
+    return str(v)
+
+
+class TimelineWriter:
+    """Writes FrameResults as timeline rows. Thread-compatible (call from one thread)."""
+
+    def __init__(self, path: str | Path, meta: dict[str, Any] | None = None,
+                 extra_columns: Sequence[str] = (), fsync_interval_s: float = 1.0):
+        self.path = Path(path)
+        self.columns = TIMELINE_COLUMNS + tuple(c for c in extra_columns if c not in TIMELINE_COLUMNS)
+        self.extra_columns = tuple(extra_columns)
+        self.meta: dict[str, Any] = {
+            "format": "ferapp-timeline/1",
+            "software": f"ferapp {__version__}",
+            "start_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "start_epoch": time.time(),
+            "columns": list(self.columns),
+            "finalized": False,
+        }
+        self.meta.update(meta or {})
+        self.rows = 0
+        self.frames = 0
+        self._t0: float | None = None
+        self._last_sync = time.monotonic()
+        self._fsync_interval = fsync_interval_s
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow(self.columns)
+            self._fh.flush()
+            self._write_sidecar()
+        except OSError as e:
+            raise TimelineError(f"Cannot write timeline to '{self.path}': {e.strerror or e}") from e
+        self.closed = False
+
+    # -- writing -------------------------------------------------------------------------
+    def rows_for(self, result: FrameResult) -> list[list[str]]:
+        frame = result.frame
+        if self._t0 is None:
+            self._t0 = frame.timestamp
+        time_s = frame.timestamp - self._t0
+        out = []
+        for fr in result.faces:
+            x, y, w, h = fr.face.box
+            probs = fr.expression.probs if fr.expression is not None else None
+            row = {
+                "time_s": round(time_s, 4),
+                "timestamp": round(frame.wall_time, 4),
+                "frame": frame.index,
+                "source": frame.name or result.source,
+                "face_id": fr.face.face_id,
+                "x": x, "y": y, "w": w, "h": h,
+                "model": result.model,
+                "label": fr.expression.label if probs is not None else "",
+                "confidence": fr.expression.confidence if probs is not None else None,
+            }
+            for i, c in enumerate(PROB_COLUMNS):
+                row[c] = float(probs[i]) if probs is not None else None
+            for c in self.extra_columns:
+                row[c] = fr.extras.get(c, result.extras.get(c))
+            out.append([_fmt(row.get(c)) for c in self.columns])
+        return out
+
+    def write(self, result: FrameResult) -> int:
+        """Append one processed frame (one row per face). Returns rows written."""
+        if self.closed:
+            raise TimelineError("timeline is closed")
+        rows = self.rows_for(result)
+        try:
+            if rows:
+                self._csv.writerows(rows)
+                self._fh.flush()
+            now = time.monotonic()
+            if now - self._last_sync >= self._fsync_interval:
+                os.fsync(self._fh.fileno())
+                self._last_sync = now
+        except OSError as e:
+            self._abort()
+            raise TimelineError(f"Recording stopped: cannot write '{self.path}': {e.strerror or e}") from e
+        self.rows += len(rows)
+        self.frames += 1
+        return len(rows)
+
+    def _write_sidecar(self) -> None:
+        side = sidecar_path(self.path)
+        tmp = side.with_suffix(".json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.meta, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, side)
+
+    def _abort(self) -> None:
+        self.closed = True
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+
+    def close(self, **final_meta: Any) -> None:
+        """Flush, fsync and finalise the sidecar. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self.meta.update(final_meta)
+            self.meta.update({"finalized": True, "rows": self.rows, "frames": self.frames,
+                              "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            self._write_sidecar()
+        except OSError as e:
+            raise TimelineError(f"Cannot finalise timeline '{self.path}': {e.strerror or e}") from e
+
+    def __enter__(self) -> TimelineWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- reading ---------------------------------------------------------------------------
+@dataclass
+class Timeline:
+    """A loaded timeline: ``columns`` maps name -> numpy array (float/int/str)."""
+
+    path: Path
+    columns: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+    recovered: bool = False  # sidecar missing/unfinalised or a torn last line was dropped
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.columns.get("frame", ()))
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(rows, 7) probabilities in canonical order."""
+        return np.stack([self.columns[c] for c in PROB_COLUMNS], axis=1) if len(self) else np.zeros((0, 7))
+
+    def face_ids(self) -> list[int]:
+        return sorted({int(v) for v in self.columns.get("face_id", [])})
+
+    def for_face(self, face_id: int) -> Timeline:
+        m = self.columns["face_id"] == face_id
+        return Timeline(self.path, {k: v[m] for k, v in self.columns.items()}, self.meta, self.recovered)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        keys = list(self.columns)
+        return [{k: self.columns[k][i].item() if hasattr(self.columns[k][i], "item") else self.columns[k][i]
+                 for k in keys} for i in range(len(self))]
+
+    def to_dataframe(self):  # pragma: no cover - pandas is optional
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
+
+    def summary(self, segment_s: float = 10.0) -> dict[str, Any]:
+        """Share of rows per expression and the dominant expression per segment."""
+        n = len(self)
+        labels = self.columns.get("label", np.array([], dtype=object))
+        share = {name: (float(np.mean(labels == name)) if n else 0.0) for name in LABELS}
+        segments = []
+        if n:
+            t = self.columns["time_s"]
+            probs = self.probs
+            end = float(np.nanmax(t)) if n else 0.0
+            start = 0.0
+            while start <= end:
+                m = (t >= start) & (t < start + segment_s)
+                if m.any():
+                    mean = np.nanmean(probs[m], axis=0)
+                    segments.append({"start": start, "end": start + segment_s,
+                                     "dominant": LABELS[int(np.nanargmax(mean))], "rows": int(m.sum())})
+                start += segment_s
+        return {"rows": n, "faces": self.face_ids(), "share": share, "segments": segments,
+                "duration_s": float(np.nanmax(self.columns["time_s"])) if n else 0.0}
+
+
+def _parse_value(col: str, text: str) -> Any:
+    if col in NUMERIC_COLUMNS:
+        if text == "":
+            return math.nan
+        v = float(text)  # ValueError propagates to the row check
+        return v
+    return text
+
+
+def read_timeline(path: str | Path) -> Timeline:
+    """Load a timeline CSV (+ sidecar if present). Recovers crashed recordings.
+
+    Raises TimelineError with a clear message for a missing/empty/foreign file; malformed
+    rows are dropped and counted in ``warnings``.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise TimelineError(f"Timeline not found: '{p}'")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise TimelineError(f"Cannot read timeline '{p}': {e.strerror or e}") from e
+    text = raw.decode("utf-8", errors="replace")
+    warnings: list[str] = []
+    recovered = False
+    if text and not text.endswith("\n"):
+        # torn last line from a crash: drop it
+        text = text[: text.rfind("\n") + 1] if "\n" in text else ""
+        recovered = True
+        warnings.append("dropped an incomplete last line (recording was interrupted)")
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise TimelineError(f"'{p}' is empty: not a ferapp timeline") from None
+    except csv.Error as e:
+        raise TimelineError(f"'{p}' is not a CSV file: {e}") from None
+    missing = [c for c in TIMELINE_COLUMNS if c not in header]
+    if missing:
+        raise TimelineError(f"'{p}' is not a ferapp timeline (missing columns: {', '.join(missing[:5])})")
+    cols: dict[str, list[Any]] = {c: [] for c in header}
+    bad = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error:
+            bad += 1
+            continue
+        if len(row) != len(header):
+            bad += 1
+            continue
+        try:
+            vals = [_parse_value(c, v) for c, v in zip(header, row, strict=True)]
+        except ValueError:
+            bad += 1
+            continue
+        for c, v in zip(header, vals, strict=True):
+            cols[c].append(v)
+    if bad:
+        warnings.append(f"skipped {bad} malformed row(s)")
+    arrays: dict[str, np.ndarray] = {}
+    for c, vals in cols.items():
+        if c in NUMERIC_COLUMNS:
+            a = np.asarray(vals, dtype=np.float64)
+            if c in INT_COLUMNS and len(a) and np.all(np.isfinite(a)):
+                a = a.astype(np.int64)
+            arrays[c] = a
+        else:
+            arrays[c] = np.asarray(vals, dtype=object)
+    meta: dict[str, Any] = {}
+    side = sidecar_path(p)
+    if side.exists():
+        try:
+            meta = json.loads(side.read_text(encoding="utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError("not an object")
+        except (ValueError, OSError):
+            meta = {}
+            warnings.append("sidecar JSON unreadable; recovered from the CSV alone")
+            recovered = True
+        if meta and not meta.get("finalized", False):
+            recovered = True
+            warnings.append("recording was not finalised (app or machine stopped); recovered")
+    else:
+        recovered = True
+        warnings.append("no JSON sidecar; recovered from the CSV alone")
+    return Timeline(p, arrays, meta, recovered, warnings)
+
+
+def write_rows_csv(path: str | Path, timeline: Timeline, columns: Iterable[str] | None = None) -> None:
+    """Export (a subset of) a timeline back to CSV (the viewer's 'Export CSV')."""
+    cols = list(columns or timeline.columns)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        for i in range(len(timeline)):
+            w.writerow([_fmt(timeline.columns[c][i]) if c in timeline.columns else "" for c in cols])
