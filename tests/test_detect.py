@@ -1,0 +1,163 @@
+"""Detectors, model lookup, landmarks, extract_face, and the FaceFinder fast path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ferapp.capture import DemoSource
+from ferapp.detect import (
+    FaceFinder,
+    LandmarkPredictor,
+    create_detector,
+    dlib_model_path,
+    extract_face,
+    list_detectors,
+)
+from ferapp.types import Face
+from media import demo_frames
+
+
+@pytest.fixture(scope="module")
+def demo():
+    src = DemoSource(1, realtime=False).open()
+    return src.render(7), src.truth(7)[0]
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return LandmarkPredictor()
+
+
+def test_registry_lists_and_rejects_unknown():
+    assert {"hog", "cnn", "haar"} <= set(list_detectors())
+    with pytest.raises(ValueError, match="hog"):
+        create_detector("no-such-detector")
+
+
+def test_dlib_model_paths():
+    for name in ("shape_predictor_68_face_landmarks.dat", "mmod_human_face_detector.dat"):
+        p = dlib_model_path(name)
+        assert p.is_file() and p.stat().st_size > 10_000
+    with pytest.raises(FileNotFoundError, match="face-recognition-models"):
+        dlib_model_path("nope.dat")
+
+
+@pytest.mark.parametrize("name", ["hog", "cnn", "haar"])
+def test_every_detector_finds_the_demo_face(name, demo):
+    image, (cx, cy, size, _) = demo
+    det = create_detector(name)
+    assert det.name == name
+    faces = det.detect(image)
+    assert len(faces) == 1, faces
+    f = faces[0]
+    assert isinstance(f, Face) and all(isinstance(v, int) for v in f.box)
+    x, y, w, h = f.box
+    assert abs(x + w / 2 - cx) < 0.3 * size and abs(y + h / 2 - cy) < 0.3 * size
+    assert 0.6 * size < max(w, h) < 1.8 * size
+    assert 0 <= x and 0 <= y and x + w <= 640 and y + h <= 480
+
+
+def test_detectors_find_nothing_on_blank():
+    blank = np.full((480, 640, 3), 127, np.uint8)
+    for name in ("hog", "haar"):
+        assert create_detector(name).detect(blank) == []
+
+
+def test_hog_detects_two_faces_on_demo2():
+    img = demo_frames(1, faces=2)[0]
+    faces = create_detector("hog").detect(img)
+    assert len(faces) == 2
+    assert faces[0].box[0] + faces[0].box[2] <= faces[1].box[0] or faces[1].box[0] + faces[1].box[2] <= faces[0].box[0]
+
+
+def test_landmarks_land_inside_the_box(demo, predictor):
+    image, _ = demo
+    face = create_detector("hog").detect(image)[0]
+    lm = predictor.predict(image, face.box)
+    assert lm.shape == (68, 2) and lm.dtype == np.float32
+    x, y, w, h = face.box
+    pad = 0.1 * w
+    inside = (lm[:, 0] >= x - pad) & (lm[:, 0] <= x + w + pad) & (lm[:, 1] >= y - pad) & (lm[:, 1] <= y + h + pad)
+    assert inside.mean() >= 0.95
+    # anatomy: eyes above the nose tip above the mouth above the chin; left eye left of right
+    eyes_y = lm[36:48, 1].mean()
+    assert eyes_y < lm[30, 1] < lm[48:68, 1].mean() < lm[8, 1]
+    assert lm[36:42, 0].mean() < lm[42:48, 0].mean()
+    many = predictor.predict_many(image, [face.box, face.box])
+    assert len(many) == 2 and np.allclose(many[0], lm)
+
+
+def test_extract_face_color_gray_and_none():
+    from ferapp.paths import demo_dir
+    import cv2
+
+    img = cv2.imread(str(demo_dir() / "astronaut.png"))
+    crop = extract_face(img)
+    assert crop.shape == (48, 48, 3) and crop.dtype == np.uint8
+    gray = extract_face(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), out_size=(64, 64))
+    assert gray.shape == (64, 64)
+    assert extract_face(np.full((300, 300, 3), 90, np.uint8)) is None
+
+
+def test_face_finder_one_stable_id_on_60_frames():
+    frames = demo_frames(60)
+    finder = FaceFinder("hog", detect_every=10)
+    results = [finder.find(f) for f in frames]
+    found = sum(len(r) == 1 for r in results)
+    assert found >= 0.95 * 60
+    ids = {f.face_id for r in results for f in r}
+    assert len(ids) == 1
+    assert all(f.landmarks is not None and f.landmarks.shape == (68, 2) for r in results for f in r)
+    # the shortcut was used: far fewer full detections than frames
+    assert finder.stats["detections"] <= 12 and finder.stats["refits"] >= 40
+    print("FaceFinder stats", finder.stats)
+
+
+def test_face_finder_boxes_follow_the_moving_face():
+    src = DemoSource(1, realtime=False).open()
+    finder = FaceFinder()
+    for i in range(0, 45):
+        faces = finder.find(src.render(i))
+        cx, cy, size, _ = src.truth(i)[0]
+        assert len(faces) == 1
+        x, y, w, h = faces[0].box
+        assert abs(x + w / 2 - cx) < 0.25 * size and abs(y + h / 2 - cy) < 0.25 * size
+
+
+def test_face_finder_two_faces_distinct_stable_ids():
+    frames = demo_frames(40, faces=2)
+    finder = FaceFinder()
+    per_side: dict[str, set[int]] = {"left": set(), "right": set()}
+    for f in frames:
+        faces = finder.find(f)
+        assert len(faces) == 2
+        assert faces[0].face_id != faces[1].face_id
+        for face in faces:
+            side = "left" if face.box[0] + face.box[2] / 2 < 320 else "right"
+            per_side[side].add(face.face_id)
+    assert len(per_side["left"]) == 1 and len(per_side["right"]) == 1
+    assert per_side["left"] != per_side["right"]
+
+
+def test_face_finder_drops_a_vanished_face_and_redetects():
+    frames = demo_frames(4)
+    finder = FaceFinder(detect_every=10)
+    assert len(finder.find(frames[0])) == 1
+    assert len(finder.find(frames[1])) == 1  # refit frame
+    assert finder.find(np.full_like(frames[0], 128)) == []  # gone: not a stale box
+    before = finder.stats["detections"]
+    again = finder.find(frames[2])
+    assert len(again) == 1 and finder.stats["detections"] == before + 1
+    assert again[0].face_id == 0  # the tracker remembers it
+
+
+def test_face_finder_landmarks_off_and_full_and_reset():
+    frames = demo_frames(3)
+    finder = FaceFinder(landmarks=False)
+    faces = finder.find(frames[0])
+    assert len(faces) == 1 and faces[0].landmarks is None
+    full = finder.find_full(frames[1])
+    assert len(full) == 1 and full[0].face_id == faces[0].face_id
+    finder.reset()
+    assert finder.find(frames[2])[0].face_id == 0
