@@ -313,8 +313,13 @@ def test_finish_closes_open_events_and_reset_forgets():
     mon = DriverMonitor()
     simulate(mon, [(4.0, OPEN), (3.0, CLOSED)])
     assert len(mon.events) == 1 and mon.events[0].is_open
-    closed = mon.finish(7.0)
-    assert len(closed) == 1 and closed[0].end == 7.0 and not mon.events[0].is_open
+    simulate(mon, [(1.0, CLOSED), (1.0, OPEN), (3.0, {"yaw": 50})], t0=7.0)
+    assert [e.is_open for e in mon.events] == [False, True]
+    assert mon.last_t == pytest.approx(12.0 - DT)
+    every = mon.finish()
+    assert [e.type for e in every] == ["drowsy", "distraction"] and every == mon.events
+    assert abs(every[0].end - 8.0) <= DT + 1e-9 and every[1].end == mon.last_t
+    assert not any(e.is_open for e in mon.events)
     mon.reset()
     assert mon.events == [] and not mon.calibrated and mon.blinks == 0
 

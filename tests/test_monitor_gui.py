@@ -75,6 +75,10 @@ def test_drowsy_sequence_raises_banner_alarm_and_log(panel, qtbot):
     assert "#c62828" in panel.banner.styleSheet()
     assert panel.event_log.count() == 1 and "started" in panel.event_log.item(0).text()
     assert panel.alarm.plays == plays + 1
+    # the same event handed in again (add_event and update_state both used) is not duplicated
+    panel.add_event(mon.open_events[0])
+    panel.refresh()
+    assert panel.event_log.count() == 1 and panel.alarm.plays == plays + 1
     # eyes open again: the banner clears and the log line is completed in place
     t = feed(panel, mon, t, 1.0)
     assert not panel.banner_active

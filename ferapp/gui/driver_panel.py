@@ -136,6 +136,8 @@ class DriverPanel(QWidget):
         self._state: DriverState | None = None
         self._pending: list[AlertEvent] = []
         self._items: dict[tuple[str, float], QListWidgetItem] = {}
+        self._logged_started: set[tuple[str, float]] = set()
+        self._logged_ended: set[tuple[str, float]] = set()
         self._dirty = False
         self._banner_mode = ""
         self._bar_alarm: bool | None = None
@@ -293,6 +295,10 @@ class DriverPanel(QWidget):
     def add_event(self, event: AlertEvent) -> None:
         """Log an event; a newly started one (end is None) also sounds the alarm."""
         key = (event.type, round(event.start, 6))
+        # idempotent: the same start/end may arrive both via update_state and add_event
+        if key in (self._logged_ended if event.end is not None else self._logged_started):
+            return
+        (self._logged_ended if event.end is not None else self._logged_started).add(key)
         sev = event.severity.upper()
         if event.end is None:
             text = f"{event.start:8.1f} s  {alert_text(event.type, event.detail)}  [{sev}]  started"
@@ -318,6 +324,8 @@ class DriverPanel(QWidget):
         self._samples.clear()
         self._pending.clear()
         self._items.clear()
+        self._logged_started.clear()
+        self._logged_ended.clear()
         self._state = None
         self._dirty = False
         self.event_log.clear()

@@ -219,11 +219,19 @@ class DriverMonitor:
     def state(self) -> DriverState | None:
         return self._last_state
 
-    def finish(self, t: float) -> list[AlertEvent]:
-        """Close every open event at time t (end of a session); returns the ones closed."""
+    @property
+    def last_t(self) -> float | None:
+        """Time of the last update (None before the first)."""
+        return self._prev_t
+
+    def finish(self, t: float | None = None) -> list[AlertEvent]:
+        """End of a session: close every open event at ``t`` (default: the last update's time)
+        and return ALL events of the session (now all closed), ordered by start."""
+        if t is None:
+            t = self._prev_t if self._prev_t is not None else 0.0
         closed = [e for e in (r.close(t) for r in self._rules.values()) if e is not None]
         self._closed_events.extend(closed)
-        return closed
+        return self.events
 
     # ------------------------------------------------------------------ per frame
     def update(self, t: float, landmarks: np.ndarray | None, frame_shape: tuple[int, ...] = (480, 640),
