@@ -72,7 +72,7 @@ class ExpressionEngine:
         self.trained = bool(self.meta.get("trained", True))
         self.name = self.meta.get("name") or getattr(self.cfg, "name", str(ref))
         if not self.trained:
-            log.warning("model %r has no trained weights: predictions are random (train one with `ferapp train`)",
+            log.info("model %r has no trained weights: predictions are random (train one with `ferapp train`)",
                         ref)
         self.model = loaded.model
         self.model.eval()

@@ -1,0 +1,336 @@
+"""`ferapp bench`: measured speed of every stage and model (tables + JSON). Numbers are printed, never asserted.
+
+Sections: models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
+4 faces), end-to-end pipeline (tracked fast path vs the untracked full-resolution baseline;
+unpaced throughput and a paced 30 fps live run with the threaded runner), training
+throughput, and P5's packed 1-bit inference vs float.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def hardware() -> dict[str, Any]:
+    import torch
+
+    from ferapp.inference.device import device_description
+
+    return {"cpu": device_description("cpu"), "cores": os.cpu_count(), "python": platform.python_version(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def _time_fn(fn, warmup: int, runs: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000.0)
+    return out
+
+
+# -- models -------------------------------------------------------------------------------
+def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> list[dict[str, Any]]:
+    import torch
+
+    from ferapp.inference.engine import batch_logits_to_probs
+    from ferapp.zoo import create_model
+    from ferapp.zoo.flops import count_macs, count_params
+
+    rows = []
+    runs = 10 if quick else 40
+    for name in names:
+        model = create_model(name).eval().to(device)
+        cfg = model.cfg
+        h, w = cfg.net_input_size
+        row: dict[str, Any] = {"model": name, "params": count_params(model),
+                               "macs": count_macs(model, (1, cfg.channels, h, w)),
+                               "input": f"{cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}",
+                               "five_crop": bool(cfg.five_crop), "device": device}
+        for bs in (1, 8):
+            x = torch.randn(bs, cfg.channels, *cfg.input_size, device=device)
+
+            def run(x=x):
+                with torch.inference_mode():
+                    batch_logits_to_probs(model, cfg, x)
+                if device.startswith("cuda"):
+                    torch.cuda.synchronize()
+
+            t = _time_fn(run, 3, runs)
+            row[f"b{bs}_median_ms_per_face"] = statistics.median(t) / bs
+            row[f"b{bs}_p95_ms_per_face"] = _pct(t, 95) / bs
+        rows.append(row)
+    return rows
+
+
+def bench_training(names: list[str], device: str = "cpu", quick: bool = False) -> list[dict[str, Any]]:
+    import torch
+
+    from ferapp.zoo import create_model
+
+    rows = []
+    steps = 3 if quick else 8
+    for name in names:
+        model = create_model(name).train().to(device)
+        cfg = model.cfg
+        h, w = cfg.net_input_size
+        bs = 32
+        x = torch.randn(bs, cfg.channels, h, w, device=device)
+        y = torch.randint(0, 7, (bs,), device=device)
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+
+        t = _time_fn(step, 1, steps)
+        rows.append({"model": name, "device": device, "batch": bs,
+                     "images_per_s": bs / (statistics.median(t) / 1000.0)})
+    return rows
+
+
+# -- detectors ----------------------------------------------------------------------------
+def _demo_frames(faces: int, n: int) -> list[np.ndarray]:
+    from ferapp.capture import open_source
+
+    with open_source(f"demo:{faces}" if faces > 1 else "demo", realtime=False, max_frames=n) as src:
+        return [f.image for f in iter(src.read, None)]
+
+
+def bench_detectors(quick: bool = False) -> list[dict[str, Any]]:
+    from ferapp.detect import create_detector, list_detectors
+
+    rows = []
+    for faces in (1, 4):
+        frames = _demo_frames(faces, 10 if quick else 30)
+        for name in list_detectors():
+            det = create_detector(name)
+            found = []
+            t = []
+            for img in frames:
+                t0 = time.perf_counter()
+                found.append(len(det.detect(img)))
+                t.append((time.perf_counter() - t0) * 1000.0)
+            rows.append({"detector": name, "faces": faces, "frame": "640x480",
+                         "median_ms": statistics.median(t), "p95_ms": _pct(t, 95),
+                         "mean_found": float(np.mean(found))})
+    return rows
+
+
+# -- pipeline -----------------------------------------------------------------------------
+def bench_pipeline_throughput(model: str | None, faces: int, n: int, tracked: bool) -> dict[str, Any]:
+    """Unpaced: every frame processed in order (the `ferapp analyze` path)."""
+    from ferapp.inference.pipeline import Pipeline
+
+    frames = _demo_frames(faces, n)
+    if tracked:
+        pipe = Pipeline(detector="hog", model=model, smoothing=0.0, detect_every=10, max_width=320)
+    else:  # baseline: full-resolution detection on every frame
+        pipe = Pipeline(detector="hog", model=model, smoothing=0.0, detect_every=1, max_width=None)
+    from ferapp.types import Frame
+
+    lat, found = [], 0
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for i, img in enumerate(frames):
+        s = time.perf_counter()
+        r = pipe.process(Frame(img, i, i / 30.0, time.time()))
+        lat.append((time.perf_counter() - s) * 1000.0)
+        found += len(r.faces)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    return {"mode": "tracked (detect every 10, 320 px)" if tracked else "baseline (detect every frame, full res)",
+            "faces": faces, "frames": len(frames), "fps": len(frames) / wall,
+            "latency_p50_ms": _pct(lat, 50), "latency_p95_ms": _pct(lat, 95),
+            "faces_per_frame": found / max(1, len(frames)), "cpu_cores_used": cpu / wall,
+            "model": pipe.model_name}
+
+
+def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
+    """Paced 30 fps demo source through the threaded runner (what the GUI sees)."""
+    from ferapp.capture import open_source
+    from ferapp.inference.pipeline import Pipeline
+    from ferapp.inference.runner import Runner
+
+    pipe = Pipeline(detector="hog", model=model, smoothing=0.0)
+    src = open_source(f"demo:{faces}" if faces > 1 else "demo", realtime=True)
+    runner = Runner(src, pipe)
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    runner.start()
+    time.sleep(seconds)
+    st = runner.stats()
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    runner.stop()
+    return {"faces": faces, "seconds": seconds, "source_fps": src.fps, "capture_fps": st.capture_fps,
+            "processed_fps": st.processed_fps, "processed": st.processed, "captured": st.captured,
+            "latency_p50_ms": st.latency_p50_ms, "latency_p95_ms": st.latency_p95_ms, "dropped": st.dropped,
+            "cpu_cores_used": cpu / wall}
+
+
+# -- P5 packed ----------------------------------------------------------------------------
+def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
+    import tempfile
+
+    import torch
+
+    from ferapp.zoo import create_model
+    from ferapp.zoo import packed
+
+    rows = []
+    for name in (["bdnn2"] if quick else ["bdnn2", "bdnn4"]):
+        model = create_model(name).eval()
+        cfg = model.cfg
+        s = cfg.net_input_size
+        x = torch.randn(8, cfg.channels, *s)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.packed.npz")
+            packed.export_packed(model, path)
+            pk = packed.load_packed(path)
+            size_packed = os.path.getsize(path)
+        size_float = sum(p.numel() * 4 for p in model.parameters())
+        runs = 5 if quick else 20
+
+        def run_float():
+            with torch.inference_mode():
+                model(x)
+
+        xn = x.numpy()
+        t_f = _time_fn(run_float, 2, runs)
+        t_p = _time_fn(lambda: pk.predict_logits(xn), 2, runs)
+        rows.append({"model": name, "fp32_bytes": size_float, "packed_bytes": size_packed,
+                     "size_ratio": size_float / max(1, size_packed),
+                     "float_ms_per_face": statistics.median(t_f) / 8, "packed_ms_per_face": statistics.median(t_p) / 8})
+    return rows
+
+
+# -- CLI ----------------------------------------------------------------------------------
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        if isinstance(v, int) and abs(v) >= 10000:
+            return f"{v:,}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(cols)]
+    lines = ["| " + " | ".join(c.ljust(widths[i]) for i, c in enumerate(cols)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(v.ljust(widths[i]) for i, v in enumerate(row)) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...] = ()) -> dict[str, Any]:
+    from ferapp.inference.device import configure_threads
+    from ferapp.zoo import list_models
+    from ferapp.zoo.store import default_model_name
+
+    configure_threads()
+    all_sections = ("models", "detectors", "pipeline", "live", "training", "packed")
+    sections = sections or all_sections
+    out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
+    names = list_models()
+    if quick:
+        names = [n for n in names if n in ("cc_lenet5", "resnet20", "dsc_se_resnet_s", "bdnn2", "hsic_densenet")]
+    devices = [device] if device != "auto" else (["cpu", "cuda"] if out["hardware"]["cuda"] else ["cpu"])
+    default = default_model_name()
+    out["default_model"] = default
+    if "models" in sections:
+        out["models"] = [r for d in devices for r in bench_models(names, d, quick)]
+    if "detectors" in sections:
+        out["detectors"] = bench_detectors(quick)
+    if "pipeline" in sections:
+        n = 60 if quick else 300
+        out["pipeline"] = [bench_pipeline_throughput(default, f, n, tracked) for f in (1, 4)
+                           for tracked in (True, False)]
+    if "live" in sections:
+        out["live"] = [bench_live(default, f, 5.0 if quick else 20.0) for f in (1, 4)]
+    if "training" in sections:
+        out["training"] = [r for d in devices for r in bench_training(names, d, quick)]
+    if "packed" in sections:
+        out["packed"] = bench_packed(quick)
+    return out
+
+
+def format_report(res: dict[str, Any]) -> str:
+    hw = res["hardware"]
+    parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
+             + ("  (quick mode)" if res.get("quick") else "")]
+    if "models" in res:
+        parts += ["\n## Models (latency per face)", _table(res["models"], [
+            "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
+            "b8_median_ms_per_face", "b8_p95_ms_per_face"])]
+    if "detectors" in res:
+        parts += ["\n## Detectors (640x480 demo frames)", _table(res["detectors"], [
+            "detector", "faces", "median_ms", "p95_ms", "mean_found"])]
+    if "pipeline" in res:
+        parts += [f"\n## Pipeline throughput, every frame processed (model {res.get('default_model')})",
+                  _table(res["pipeline"], ["mode", "faces", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
+                                           "faces_per_frame", "cpu_cores_used"])]
+        p = {(r["faces"], r["mode"].startswith("tracked")): r for r in res["pipeline"]}
+        for f in (1, 4):
+            if (f, True) in p and (f, False) in p:
+                parts.append(f"speed-up of the tracked path over the baseline, {f} face(s): "
+                             f"{p[(f, True)]['fps'] / p[(f, False)]['fps']:.1f}x")
+    if "live" in res:
+        parts += ["\n## Live (threaded runner, paced 30 fps demo source)", _table(res["live"], [
+            "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
+            "cpu_cores_used"])]
+    if "training" in res:
+        parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
+            "model", "device", "images_per_s"])]
+    if "packed" in res:
+        parts += ["\n## P5: packed 1-bit inference vs float (batch 8)", _table(res["packed"], [
+            "model", "fp32_bytes", "packed_bytes", "size_ratio", "float_ms_per_face", "packed_ms_per_face"])]
+    parts.append(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return "\n".join(parts)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="measure speed of models, detectors, the live pipeline and training")
+    p.add_argument("--quick", action="store_true", help="fewer runs and models (CI)")
+    p.add_argument("--json", nargs="?", const="-", default=None, help="print JSON (or write it to a file)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (both when CUDA is present)")
+    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(
+        ("models", "detectors", "pipeline", "live", "training", "packed")))
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    sections = tuple(s for s in args.only.split(",") if s)
+    try:
+        res = run_bench(quick=args.quick, device=args.device, sections=sections)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json == "-":
+        print(json.dumps(res, indent=2, default=float))
+        return 0
+    print(format_report(res))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(res, f, indent=2, default=float)
+        print(f"JSON written to {args.json}")
+    return 0
