@@ -1,0 +1,200 @@
+"""Callbacks: a base class with no-op hooks and one dispatcher (Lightning-style, no Lightning).
+
+Hooks are plain method calls made from the training thread; a GUI bridges them to Qt
+signals itself. ``self.trainer`` is set by the dispatcher before ``on_run_start`` so a
+callback can ask the trainer to stop (``trainer.should_stop = True``) or write a checkpoint
+(``trainer.save_state(path)``).
+
+Order of calls for one run: on_run_start -> per fold [on_fold_start -> per epoch
+[on_epoch_start -> on_batch_end* -> on_epoch_end] -> on_fold_end] -> on_run_end (exactly once).
+A plain ``Trainer.fit`` is one fold; ``run_training`` adds the fold hooks around it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class Callback:
+    """Base class: override the hooks you need; every hook is a no-op here."""
+
+    trainer: Any = None
+
+    def on_run_start(self, info: dict[str, Any]) -> None: ...
+
+    def on_fold_start(self, fold: str, index: int, total: int) -> None: ...
+
+    def on_epoch_start(self, epoch: int, total_epochs: int, num_batches: int) -> None: ...
+
+    def on_batch_end(self, step: int, loss: float | None) -> None: ...
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None: ...
+
+    def on_fold_end(self, fold: str, result: Any) -> None: ...
+
+    def on_run_end(self, outcome: Any) -> None: ...
+
+
+class CallbackList(Callback):
+    """The one dispatcher: forwards every hook to each callback in order."""
+
+    def __init__(self, callbacks=()):
+        self.callbacks: list[Callback] = [c for c in (callbacks or ()) if c is not None]
+
+    def set_trainer(self, trainer: Any) -> None:
+        self.trainer = trainer
+        for c in self.callbacks:
+            c.trainer = trainer
+
+    def _call(self, name: str, *args: Any) -> None:
+        for c in self.callbacks:
+            getattr(c, name)(*args)
+
+    def on_run_start(self, info):
+        self._call("on_run_start", info)
+
+    def on_fold_start(self, fold, index, total):
+        self._call("on_fold_start", fold, index, total)
+
+    def on_epoch_start(self, epoch, total_epochs, num_batches):
+        self._call("on_epoch_start", epoch, total_epochs, num_batches)
+
+    def on_batch_end(self, step, loss):
+        self._call("on_batch_end", step, loss)
+
+    def on_epoch_end(self, epoch, metrics):
+        self._call("on_epoch_end", epoch, metrics)
+
+    def on_fold_end(self, fold, result):
+        self._call("on_fold_end", fold, result)
+
+    def on_run_end(self, outcome):
+        self._call("on_run_end", outcome)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch (batches), with the running loss as postfix."""
+
+    def __init__(self, file=None, leave: bool = False):
+        self.file = file if file is not None else sys.stderr
+        self.leave = leave
+        self._bar = None
+
+    def on_epoch_start(self, epoch, total_epochs, num_batches):
+        from tqdm import tqdm
+
+        self._close()
+        self._bar = tqdm(total=num_batches, desc=f"epoch {epoch + 1}/{total_epochs}", file=self.file,
+                         leave=self.leave, dynamic_ncols=True, unit="batch")
+
+    def on_batch_end(self, step, loss):
+        if self._bar is not None:
+            self._bar.update(1)
+            if loss is not None:
+                self._bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    def on_epoch_end(self, epoch, metrics):
+        self._close()
+
+    def on_run_end(self, outcome):
+        self._close()
+
+    def _close(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def format_metrics(metrics: dict[str, float]) -> str:
+    parts = []
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            parts.append(f"{k}={v:.3g}" if k == "lr" else f"{k}={v:.4f}")
+        else:
+            parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+class EpochLine(Callback):
+    """Prints one line per epoch: ``[fold] epoch 3/30 train_loss=... val_acc=... lr=...``."""
+
+    def __init__(self, file=None, prefix: str = ""):
+        self.file = file if file is not None else sys.stdout
+        self.prefix = prefix
+        self._fold = ""
+        self._total = 0
+
+    def on_fold_start(self, fold, index, total):
+        self._fold = f"[{fold} {index + 1}/{total}] "
+
+    def on_epoch_start(self, epoch, total_epochs, num_batches):
+        self._total = total_epochs
+
+    def on_epoch_end(self, epoch, metrics):
+        print(f"{self.prefix}{self._fold}epoch {epoch + 1}/{self._total} {format_metrics(metrics)}",
+              file=self.file, flush=True)
+
+
+class CheckpointCallback(Callback):
+    """Writes ``last.pt`` every epoch and ``best.pt`` whenever the monitored metric improves.
+
+    The checkpoints are the trainer's full state (model, optimizers, scheduler, epoch, step,
+    RNG), so either one can be passed as ``resume``.
+    """
+
+    def __init__(self, directory: str | Path, monitor: str = "val_acc", mode: str = "max"):
+        self.dir = Path(directory)
+        self.monitor = monitor
+        self.mode = mode
+        self.best = -math.inf if mode == "max" else math.inf
+        self.best_path: Path | None = None
+        self.last_path: Path | None = None
+
+    def _better(self, v: float) -> bool:
+        return v > self.best if self.mode == "max" else v < self.best
+
+    def on_epoch_end(self, epoch, metrics):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.last_path = self.trainer.save_state(self.dir / "last.pt")
+        v = metrics.get(self.monitor)
+        if v is None:  # no validation set: fall back to the training loss
+            v, better = metrics.get("train_loss"), None
+            if v is None:
+                return
+            better = v < self.best if self.mode == "min" else -v > self.best
+            if better:
+                self.best = v if self.mode == "min" else -v
+        else:
+            better = self._better(v)
+            if better:
+                self.best = v
+        if better:
+            self.best_path = self.trainer.save_state(self.dir / "best.pt")
+            self.trainer.best_state_path = self.best_path
+
+
+class EarlyStopping(Callback):
+    """Stops when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
+
+    def __init__(self, monitor: str = "val_acc", mode: str = "max", patience: int = 10, min_delta: float = 0.0):
+        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
+        self.best = -math.inf if mode == "max" else math.inf
+        self.bad_epochs = 0
+        self.stopped_epoch: int | None = None
+
+    def on_epoch_end(self, epoch, metrics):
+        v = metrics.get(self.monitor)
+        if v is None:
+            return
+        improved = v > self.best + self.min_delta if self.mode == "max" else v < self.best - self.min_delta
+        if improved:
+            self.best, self.bad_epochs = v, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.patience:
+                self.stopped_epoch = epoch
+                self.trainer.should_stop = True
+                self.trainer.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"

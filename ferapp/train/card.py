@@ -1,0 +1,87 @@
+"""Model card (README.md of a trained model folder), written from the run's report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}%"
+
+
+def _departures(cfg, report: dict[str, Any]) -> list[str]:
+    """Where this run departs from the paper's recipe (honest list for the card)."""
+    out: list[str] = []
+    rec = report.get("recipe", {})
+    paper = report.get("paper_recipe", {})
+    for k in ("optimizer", "lr", "batch_size", "epochs", "schedule", "loss", "algorithm"):
+        if k in rec and k in paper and rec[k] != paper[k]:
+            out.append(f"`{k}` = {rec[k]!r} (paper recipe: {paper[k]!r})")
+    if list(rec.get("augment", [])) != list(paper.get("augment", [])):
+        out.append(f"augmentation {rec.get('augment')} (paper recipe: {paper.get('augment')})")
+    proto = report.get("protocol", {})
+    if proto.get("subject_independent"):
+        out.append(f"protocol {proto.get('name')} is subject-independent (the paper did not say / used image-level folds)")
+    folds = report.get("folds", [])
+    if any(f.get("n_train") for f in folds) and report.get("dataset", {}).get("n"):
+        pass
+    if cfg.kwargs:
+        out.append(f"constructor arguments {cfg.kwargs}")
+    if rec.get("max_batches_per_epoch"):
+        out.append(f"at most {rec['max_batches_per_epoch']} batches per epoch")
+    return out
+
+
+def model_card(cfg, report: dict[str, Any]) -> str:
+    ds = report.get("dataset", {})
+    summ = report.get("summary") or {}
+    folds = report.get("folds", [])
+    labels = list(report.get("labels") or cfg.labels)
+    lines = [f"# {report.get('arch', cfg.name)} — trained by ferapp", ""]
+    if cfg.description:
+        lines += [cfg.description, ""]
+    lines += ["## Data", "",
+              f"- dataset: `{ds.get('path')}` (format {ds.get('format')}, {ds.get('n')} images, "
+              f"{ds.get('num_subjects')} subjects, fingerprint `{ds.get('fingerprint')}`)",
+              f"- class counts: {ds.get('class_counts')}"]
+    for w in ds.get("warnings", []):
+        lines.append(f"- reader note: {w}")
+    proto = report.get("protocol", {})
+    lines += ["", "## Protocol", "", f"- {proto.get('description', proto.get('name'))}",
+              f"- this folder holds the model of fold `{folds[-1]['name'] if folds else '?'}` (the last fold trained)",
+              "", "## Metrics (test part of each fold)", "",
+              "| fold | train | val | test | accuracy | macro F1 | epochs |", "|---|---|---|---|---|---|---|"]
+    for f in folds:
+        t = f.get("test") or {}
+        lines.append(f"| {f['name']} | {f['n_train']} | {f['n_val']} | {f['n_test']} | {_pct(t.get('accuracy'))} | "
+                     f"{_pct(t.get('macro_f1'))} | {f['epochs_completed']} |")
+    if summ:
+        lines.append(f"| **mean ± std** | | | | **{_pct(summ.get('mean_accuracy'))} ± {_pct(summ.get('std_accuracy'))}** | "
+                     f"{_pct(summ.get('mean_macro_f1'))} | |")
+    pooled = (summ or {}).get("pooled")
+    if pooled:
+        lines += ["", "### Per-class accuracy (pooled over folds)", "", "| class | accuracy |", "|---|---|"]
+        for lab in labels:
+            lines.append(f"| {lab} | {_pct(pooled['per_class_accuracy'].get(lab))} |")
+        cm = np.array(pooled["confusion"])
+        lines += ["", "### Confusion matrix (rows true, columns predicted; pooled)", "",
+                  "| true \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for lab, row in zip(labels, cm):
+            lines.append(f"| {lab} | " + " | ".join(str(int(v)) for v in row) + " |")
+    if cfg.reported:
+        lines += ["", "### What the paper reports", "", f"{cfg.reported}"]
+    lines += ["", "## Model", "", f"- parameters: {report.get('params')}",
+              f"- input: {cfg.input_size[0]}x{cfg.input_size[1]}, {cfg.channels} channel(s), "
+              f"(x/255 - {cfg.mean}) / {cfg.std}" + (f", five-crop {cfg.five_crop} voting" if cfg.five_crop else ""),
+              f"- labels: {', '.join(labels)}",
+              "", "## Training", "",
+              f"- wall time: {report.get('wall_time_s', 0):.1f} s on {report.get('hardware')}",
+              f"- torch {report.get('torch')}, device {report.get('device')}",
+              f"- recipe: `{ {k: v for k, v in report.get('recipe', {}).items() if k not in ('out_dir', 'resume')} }`",
+              "", "## Where this departs from the paper", ""]
+    deps = _departures(cfg, report)
+    lines += [f"- {d}" for d in deps] or ["- none recorded"]
+    lines += ["", "## Citation", "", cfg.citation or "(none)", ""]
+    return "\n".join(lines)

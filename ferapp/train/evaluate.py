@@ -1,0 +1,197 @@
+"""Evaluation: predictions through the shared preprocessing (+ P5 five-crop voting), metrics,
+fold aggregation, and the artefacts (confusion CSV/PNG, JSON report)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class EvalResult:
+    accuracy: float
+    per_class_accuracy: dict[str, float | None]  # recall per true class; None when the class is absent
+    macro_f1: float
+    confusion: np.ndarray  # (C, C) rows = true, cols = predicted
+    n: int
+    labels: tuple[str, ...] = ()
+    loss: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["confusion"] = self.confusion.tolist()
+        d["labels"] = list(self.labels)
+        return d
+
+
+@torch.no_grad()
+def predict_outputs(model, cfg, images_uint8, device=None, batch: int = 256) -> np.ndarray:
+    """Raw network outputs (N, C) for uint8 crops, via preprocess_face (+ five-crop averaging)."""
+    from ferapp.preprocess import five_crops, preprocess_face
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model.eval()
+    outs = []
+    for i in range(0, len(images_uint8), batch):
+        xb = torch.from_numpy(np.stack([preprocess_face(np.asarray(im), cfg) for im in images_uint8[i:i + batch]]))
+        xb = xb.to(device)
+        if cfg.five_crop:
+            n = xb.shape[0]
+            o = model(five_crops(xb, cfg.five_crop).flatten(0, 1)).float().reshape(n, 5, -1).mean(1)
+        else:
+            o = model(xb).float()
+        outs.append(o.cpu())
+    if not outs:
+        return np.zeros((0, cfg.num_classes), np.float32)
+    return torch.cat(outs).numpy()
+
+
+def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256) -> np.ndarray:
+    """Class probabilities (N, C): softmax of the (five-crop averaged) outputs."""
+    out = predict_outputs(model, cfg, images_uint8, device, batch)
+    return torch.softmax(torch.from_numpy(out), 1).numpy()
+
+
+def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(cm, (np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)), 1)
+    return cm
+
+
+def metrics_from_confusion(cm: np.ndarray, labels) -> EvalResult:
+    cm = np.asarray(cm)
+    n = int(cm.sum())
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(1).astype(np.float64)
+    predicted = cm.sum(0).astype(np.float64)
+    per_class = {lab: (float(tp[i] / support[i]) if support[i] > 0 else None) for i, lab in enumerate(labels)}
+    f1s = []
+    for i in range(len(labels)):
+        if support[i] == 0 and predicted[i] == 0:
+            continue  # class absent from both truth and predictions: not part of the macro average
+        prec = tp[i] / predicted[i] if predicted[i] > 0 else 0.0
+        rec = tp[i] / support[i] if support[i] > 0 else 0.0
+        f1s.append(0.0 if prec + rec == 0 else 2 * prec * rec / (prec + rec))
+    return EvalResult(accuracy=float(tp.sum() / n) if n else 0.0, per_class_accuracy=per_class,
+                      macro_f1=float(np.mean(f1s)) if f1s else 0.0, confusion=cm, n=n, labels=tuple(labels))
+
+
+def evaluate(model, cfg, dataset, device=None, batch: int = 256) -> EvalResult:
+    """Accuracy, per-class accuracy, macro F1 and confusion of ``model`` on a FaceDataset."""
+    out = predict_outputs(model, cfg, dataset.images, device, batch)
+    labels = tuple(cfg.labels)
+    y = np.asarray(dataset.labels, np.int64)
+    if tuple(dataset.label_names) != labels:
+        y = map_labels(y, dataset.label_names, labels)
+    keep = y >= 0
+    pred = out.argmax(1) if len(out) else np.zeros(0, np.int64)
+    res = metrics_from_confusion(confusion_matrix(y[keep], pred[keep], len(labels)), labels)
+    return res
+
+
+def map_labels(y: np.ndarray, src_names, dst_names) -> np.ndarray:
+    """Re-index labels from one name list to another (-1 where the class is unknown to dst)."""
+    dst = {n: i for i, n in enumerate(dst_names)}
+    lut = np.array([dst.get(n, -1) for n in src_names], np.int64)
+    return lut[np.asarray(y, np.int64)]
+
+
+def aggregate(results: list[EvalResult]) -> dict[str, Any]:
+    """Mean +- std over folds (sample std, ddof=1 when >1 fold), summed confusion, pooled metrics."""
+    accs = np.array([r.accuracy for r in results], np.float64)
+    f1s = np.array([r.macro_f1 for r in results], np.float64)
+    labels = results[0].labels if results else ()
+    cm = sum((r.confusion for r in results), np.zeros((len(labels), len(labels)), np.int64)) if results else np.zeros((0, 0))
+    pooled = metrics_from_confusion(cm, labels) if results else None
+    ddof = 1 if len(results) > 1 else 0
+    return {
+        "folds": len(results),
+        "mean_accuracy": float(accs.mean()) if len(accs) else math.nan,
+        "std_accuracy": float(accs.std(ddof=ddof)) if len(accs) else math.nan,
+        "mean_macro_f1": float(f1s.mean()) if len(f1s) else math.nan,
+        "std_macro_f1": float(f1s.std(ddof=ddof)) if len(f1s) else math.nan,
+        "pooled": pooled.to_dict() if pooled else None,
+    }
+
+
+def write_confusion_csv(cm: np.ndarray, labels, path: str | Path) -> Path:
+    path = Path(path)
+    lines = ["true\\pred," + ",".join(labels)]
+    for lab, row in zip(labels, np.asarray(cm)):
+        lines.append(lab + "," + ",".join(str(int(v)) for v in row))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_confusion_png(cm: np.ndarray, labels, path: str | Path, title: str = "") -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure  # no pyplot state: safe from worker threads
+
+    cm = np.asarray(cm)
+    rows = cm.sum(1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, np.float64), where=rows > 0)
+    fig = Figure(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.7 * len(labels)), dpi=100)
+    ax = fig.add_subplot(111)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if title:
+        ax.set_title(title)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    return path
+
+
+def _jsonable(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if isinstance(o, dict):
+        return {str(k): _jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_jsonable(v) for v in o]
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "to_dict"):
+        return _jsonable(o.to_dict())
+    return o
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(obj), indent=2))
+    tmp.replace(path)
+    return path
+
+
+def write_eval_artifacts(result: EvalResult, out_dir: str | Path, stem: str = "eval", title: str = "",
+                         extra: dict | None = None) -> dict[str, str]:
+    """confusion CSV + PNG and a JSON report for one evaluation."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    csv = write_confusion_csv(result.confusion, result.labels, out / f"{stem}_confusion.csv")
+    png = write_confusion_png(result.confusion, result.labels, out / f"{stem}_confusion.png", title)
+    js = write_json({**(extra or {}), "result": result.to_dict()}, out / f"{stem}.json")
+    return {"csv": str(csv), "png": str(png), "json": str(js)}

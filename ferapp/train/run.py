@@ -1,0 +1,324 @@
+"""``run_training``: the importable API the CLI and the GUI wizard drive (from a worker thread).
+
+One call = one run over a protocol's folds: per fold a fresh model is trained (``Trainer``) and
+evaluated on the fold's test part; afterwards ``report.json`` (per fold + mean +- std,
+per-class, macro F1, confusion, protocol, dataset fingerprint, wall time, hardware, recipe,
+torch version), the pooled confusion matrix (CSV + PNG) and a model folder (weights +
+config.json + model card README.md) are written. A run ends exactly once: the callbacks'
+``on_run_end`` receives the ``RunResult`` whose ``outcome`` is finished / cancelled / failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import shutil
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ferapp.train.callbacks import Callback, CallbackList, CheckpointCallback
+from ferapp.train.evaluate import (
+    EvalResult, aggregate, confusion_matrix, metrics_from_confusion, write_confusion_csv,
+    write_confusion_png, write_json,
+)
+from ferapp.train.trainer import EncodedSet, FitResult, TrainConfig, Trainer, encode_dataset, resolve_device
+
+
+@dataclass
+class FoldResult:
+    name: str
+    fit: FitResult
+    test: EvalResult | None
+    n_train: int
+    n_val: int
+    n_test: int
+    wall_time_s: float
+    out_dir: str
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.test.accuracy if self.test else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "outcome": self.fit.outcome, "message": self.fit.message,
+            "n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test,
+            "epochs_completed": self.fit.epochs_completed, "global_step": self.fit.global_step,
+            "best_val_acc": self.fit.best_val_acc, "best_epoch": self.fit.best_epoch,
+            "stop_reason": self.fit.stop_reason, "wall_time_s": self.wall_time_s,
+            "history": self.fit.history, "test": self.test.to_dict() if self.test else None,
+            "checkpoint_best": self.fit.best_checkpoint, "checkpoint_last": self.fit.last_checkpoint,
+        }
+
+
+@dataclass
+class RunResult:
+    outcome: str  # finished | cancelled | failed
+    message: str = ""
+    folds: list[FoldResult] = field(default_factory=list)
+    mean_accuracy: float | None = None
+    std_accuracy: float | None = None
+    mean_macro_f1: float | None = None
+    report_path: str | None = None
+    best_model_dir: str | None = None
+    out_dir: str | None = None
+    arch: str = ""
+    protocol: str = ""
+    wall_time_s: float = 0.0
+    traceback: str = ""
+
+
+def hardware_string(device: torch.device | None = None) -> str:
+    threads = torch.get_num_threads()
+    if device is not None and device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), {threads} CPU threads"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu}, {threads} torch threads ({os.cpu_count()} logical cores)"
+
+
+def _default_out_dir(arch: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{arch}-{stamp}"
+
+
+def _resolve_data(data, data_format: str, load_kwargs: dict | None):
+    from ferapp.data.base import FaceDataset
+
+    if isinstance(data, FaceDataset):
+        return data
+    from ferapp.data import load_dataset
+
+    return load_dataset(data, format=data_format, **(load_kwargs or {}))
+
+
+def _subsample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """At most n indices, stratified by class (keeps every class present when possible)."""
+    if n is None or len(idx) <= n:
+        return idx
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(idx)
+    classes = np.unique(labels[idx])
+    per = {c: idx[labels[idx] == c] for c in classes}
+    frac = n / len(idx)
+    out = [v[:max(1, int(round(len(v) * frac)))] for v in per.values()]
+    return np.sort(np.concatenate(out)[:n])
+
+
+def run_training(arch: str, data, protocol: str = "official", *, overrides: dict | None = None,
+                 out_dir: str | os.PathLike | None = None, callbacks: list[Callback] | None = None,
+                 cancel: threading.Event | None = None, model_kwargs: dict | None = None,
+                 save_name: str | None = None, folds: list[int] | None = None, max_train: int | None = None,
+                 data_format: str = "auto", load_kwargs: dict | None = None) -> RunResult:
+    """Train + evaluate ``arch`` on ``data`` (path or FaceDataset) under ``protocol``.
+
+    ``overrides``: TrainConfig fields (epochs, batch_size, lr, device, seed, ...). ``folds``:
+    0-based fold indices to run (default all). ``max_train``: cap on training images per fold
+    (stratified subsample; for quick runs). ``save_name``: also copy the model folder to the
+    user's model store under that name. Never raises: errors end the run as ``failed``.
+    """
+    t0 = time.perf_counter()
+    cbs = list(callbacks or [])
+    cb = CallbackList(cbs)
+    cancel = cancel if cancel is not None else threading.Event()
+    overrides = dict(overrides or {})
+    out = Path(out_dir) if out_dir else _default_out_dir(arch)
+    result = RunResult(outcome="failed", arch=arch, protocol=protocol, out_dir=str(out))
+    try:
+        cb.on_run_start({"arch": arch, "protocol": protocol, "out_dir": str(out), "overrides": overrides})
+        _run(result, arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {}, save_name,
+             folds, max_train, data_format, load_kwargs)
+    except Exception as e:  # noqa: BLE001  (the run's one funnel)
+        result.outcome, result.message, result.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
+    result.wall_time_s = time.perf_counter() - t0
+    cb.on_run_end(result)
+    return result
+
+
+def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb: CallbackList, cancel,
+         model_kwargs, save_name, fold_sel, max_train, data_format, load_kwargs) -> None:
+    from ferapp.data.protocols import get_protocol
+    from ferapp.zoo.registry import create_model, get_model_cfg
+
+    cfg = get_model_cfg(arch)  # unknown names fail here with the list of known ones
+    tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)
+    proto = get_protocol(protocol)
+    ds = _resolve_data(data, data_format, load_kwargs)
+    if len(ds) == 0:
+        raise ValueError("the dataset has no images")
+    kwargs = dict(model_kwargs)
+    labels = tuple(ds.label_names)
+    if labels != tuple(cfg.labels):
+        kwargs.setdefault("num_classes", len(labels))
+    all_folds = proto.folds(ds, seed=tcfg.seed)
+    chosen = list(range(len(all_folds))) if fold_sel is None else list(fold_sel)
+    bad = [i for i in chosen if not 0 <= i < len(all_folds)]
+    if bad:
+        raise ValueError(f"fold index {bad} out of range: protocol {proto.name} has {len(all_folds)} folds")
+    if tcfg.resume and len(chosen) != 1:
+        raise ValueError(f"resume continues one fold; protocol {proto.name} has {len(all_folds)} folds: "
+                         "choose the checkpoint's fold (folds=[i] / --folds N)")
+    out.mkdir(parents=True, exist_ok=True)
+    probe = create_model(arch, **kwargs)
+    run_cfg = probe.cfg.replace(labels=labels)
+    params = int(sum(p.numel() for p in probe.parameters()))
+    del probe
+    enc = encode_dataset(ds, run_cfg)  # preprocess_face once for the whole dataset
+    y_all = np.asarray(ds.labels)
+    device = resolve_device(tcfg.device)
+    fold_results: list[FoldResult] = []
+    last_model = None
+    for k, fi in enumerate(chosen):
+        fold = all_folds[fi]
+        tf = time.perf_counter()
+        fold_dir = out / f"fold{fi + 1}"
+        train_idx = _subsample(np.asarray(fold.train_idx), y_all, max_train, tcfg.seed + fi)
+        cb.on_fold_start(fold.name, k, len(chosen))
+        torch.manual_seed(tcfg.seed)
+        model = create_model(arch, **kwargs)
+        model.cfg = model.cfg.replace(labels=labels)
+        ftcfg = dataclasses.replace(tcfg, out_dir=str(fold_dir))
+        fcb = CallbackList(cbs + [CheckpointCallback(fold_dir)])
+        trainer = Trainer(model, model.cfg, ftcfg, fcb, cancel, manage_run=False)
+        val = enc.subset(fold.val_idx) if len(fold.val_idx) else None
+        fit = trainer.fit(enc.subset(train_idx), val)
+        test_res = None
+        if fit.outcome == "finished" and len(fold.test_idx):
+            test_res = _evaluate_encoded(trainer, enc.subset(fold.test_idx), labels)
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
+            write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
+                                f"{arch} {fold.name}: {test_res.accuracy:.2%}")
+        fr = FoldResult(fold.name, fit, test_res, len(train_idx), len(fold.val_idx), len(fold.test_idx),
+                        time.perf_counter() - tf, str(fold_dir))
+        fold_results.append(fr)
+        result.folds = fold_results
+        cb.on_fold_end(fold.name, fr)
+        if fit.outcome != "finished":
+            result.outcome, result.message, result.traceback = fit.outcome, fit.message, fit.traceback
+            _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, False, params)
+            return
+        last_model = model
+    tested = [f.test for f in fold_results if f.test is not None]
+    if tested:
+        agg = aggregate(tested)
+        result.mean_accuracy, result.std_accuracy = agg["mean_accuracy"], agg["std_accuracy"]
+        result.mean_macro_f1 = agg["mean_macro_f1"]
+    result.outcome = "finished"
+    result.wall_time_s = sum(f.wall_time_s for f in fold_results)
+    report = _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, True, params)
+    if last_model is not None:
+        result.best_model_dir = str(_save_model(out / "model", last_model, report))
+        if save_name:
+            save_to_user_models(result, save_name)
+
+
+@torch.no_grad()
+def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels) -> EvalResult:
+    out = trainer.predict(test.x).cpu()
+    pred = out.argmax(1).numpy()
+    return metrics_from_confusion(confusion_matrix(test.y.numpy(), pred, len(labels)), labels)
+
+
+def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfig, device, folds, finished: bool,
+                  params: int | None = None):
+    tested = [f.test for f in folds if f.test is not None]
+    agg = aggregate(tested) if tested else None
+    report = {
+        "ferapp_report": 1,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "outcome": result.outcome if not finished else "finished",
+        "message": result.message,
+        "arch": result.arch,
+        "paper": cfg.paper,
+        "citation": cfg.citation,
+        "model_kwargs": cfg.kwargs,
+        "labels": list(cfg.labels),
+        "protocol": {"name": proto.name, "description": proto.describe(),
+                     "subject_independent": proto.subject_independent},
+        "dataset": {"path": ds.report.path, "format": ds.report.format, "fingerprint": ds.fingerprint,
+                    "n": len(ds), "num_subjects": ds.report.num_subjects, "warnings": list(ds.report.warnings),
+                    "class_counts": {n: int((np.asarray(ds.labels) == i).sum()) for i, n in enumerate(ds.label_names)}},
+        "folds": [f.to_dict() for f in folds],
+        "summary": agg,
+        "wall_time_s": sum(f.wall_time_s for f in folds),
+        "hardware": hardware_string(device),
+        "device": str(device),
+        "torch": torch.__version__,
+        "recipe": tcfg.to_dict(),
+        "paper_recipe": dataclasses.asdict(cfg.recipe),
+        "reported_by_paper": cfg.reported,
+        "params": params,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    if agg and agg.get("pooled"):
+        pooled = agg["pooled"]
+        cm = np.array(pooled["confusion"])
+        write_confusion_csv(cm, cfg.labels, out / "confusion.csv")
+        write_confusion_png(cm, cfg.labels, out / "confusion.png",
+                            f"{result.arch} {proto.name}: {agg['mean_accuracy']:.2%} +- {agg['std_accuracy']:.2%}")
+    result.report_path = str(write_json(report, out / "report.json"))
+    return report
+
+
+def _save_model(model_dir: Path, model, report: dict) -> Path:
+    from ferapp.train.card import model_card
+
+    model.cpu().eval()
+    meta = {k: report[k] for k in ("arch", "protocol", "dataset", "summary", "wall_time_s", "hardware", "torch",
+                                   "recipe", "created")}
+    meta["trained_fold"] = report["folds"][-1]["name"] if report["folds"] else None
+    meta["params"] = report["params"]
+    if model_dir.exists():
+        shutil.rmtree(model_dir)
+    try:
+        from ferapp.zoo.io import save_model_dir
+    except ImportError:  # zoo io not available: a minimal compatible folder
+        save_model_dir = _fallback_save_model_dir
+    save_model_dir(model_dir, model, model.cfg, meta)
+    (model_dir / "README.md").write_text(model_card(model.cfg, report))
+    write_json(report, Path(report_path_of(model_dir)))
+    return model_dir
+
+
+def report_path_of(model_dir: Path) -> Path:
+    return Path(model_dir) / "report.json"
+
+
+def _fallback_save_model_dir(d: Path, model, cfg, meta: dict) -> None:
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), d / "model.pt")
+    write_json({**cfg.to_dict(), "meta": meta}, d / "config.json")
+
+
+def save_to_user_models(run_result: RunResult, name: str, overwrite: bool = False) -> Path:
+    """Copy the run's model folder into the user's model store as ``name``."""
+    from ferapp.zoo.store import user_models_dir
+
+    if not run_result.best_model_dir:
+        raise ValueError("this run produced no model folder (did it finish?)")
+    if not name or any(c in name for c in "/\\") or name.startswith("."):
+        raise ValueError(f"invalid model name {name!r}")
+    dst = Path(user_models_dir()) / name
+    if dst.exists():
+        if not overwrite:
+            raise FileExistsError(f"a trained model named {name!r} already exists at {dst}")
+        shutil.rmtree(dst)
+    shutil.copytree(run_result.best_model_dir, dst)
+    return dst

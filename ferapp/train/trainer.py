@@ -1,0 +1,581 @@
+"""The training engine: one Trainer for all five papers, Qt-free.
+
+Shape (nanoGPT / Lightning habits, ~no framework): a typed ``TrainConfig`` built from the
+model's paper recipe plus overrides; one try/except funnel so a run ends exactly once as
+``finished`` / ``cancelled`` / ``failed``; a ``threading.Event`` checked between batches
+(cancelling mid-epoch writes ``last.pt`` with epoch/batch so ``resume`` continues from that
+batch); self-describing checkpoints (model, optimizers, schedule, epoch, step, RNG);
+CUDA + AMP when present, else CPU; scalars read from the device only every few steps.
+
+Data: every image goes through ``ferapp.preprocess.preprocess_face`` (the same function live
+inference uses) exactly once into a float tensor cache; augmentation then runs on tensors.
+Shuffling and augmentation draw from generators seeded by (seed, epoch, batch), so a run is
+reproducible and a resumed run sees the same batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ferapp.train import algorithms as alg
+from ferapp.train.augment import apply_augment, random_five_crop
+from ferapp.train.callbacks import Callback, CallbackList
+from ferapp.train.schedules import make_schedule
+
+STATE_FORMAT = "ferapp-train-state/1"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs beyond the model. ``from_recipe`` fills it from the paper's Recipe."""
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    optimizer: str = "sgd"  # sgd | adam
+    schedule: str = "cosine"  # cosine | plateau10 | step | constant
+    min_lr: float = 0.0
+    augment: tuple[str, ...] = ("mirror",)  # mirror, crop, rotate
+    loss: str = "ce"  # ce | ce+center | squared_hinge
+    algorithm: str = "backprop"  # backprop | hsic | bnn
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # mixed precision on CUDA only
+    seed: int = 0
+    num_threads: int | None = None
+    # P3 HSIC bottleneck
+    hsic_beta: float = 100.0
+    hsic_sigma: float | None = None  # None = median heuristic
+    hsic_epochs: int | None = None  # epochs of layer-wise HSIC training; the rest post-train the head
+    post_lr: float = 1e-3  # Adam lr of the post-training (and of P3's backprop baseline if optimizer=adam)
+    # P4 center loss
+    center_weight: float = 0.01
+    center_lr: float = 0.5
+    # P5 five-crop training: "random" = one random crop of five per sample, "all" = all five
+    five_crop: str = "random"
+    out_dir: str | None = None
+    resume: str | None = None
+    max_batches_per_epoch: int | None = None
+    log_every: int = 10  # device->host loss reads on CUDA
+    restore_best: bool = True  # end with the best-by-val weights when a validation set is given
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_recipe(cls, recipe, **overrides: Any) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(k for k in overrides if k not in known)
+        if bad:
+            raise ValueError(f"unknown training option(s): {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        base: dict[str, Any] = {}
+        if recipe is not None:
+            for f in ("optimizer", "lr", "momentum", "weight_decay", "schedule", "min_lr", "batch_size",
+                      "epochs", "loss", "algorithm"):
+                base[f] = getattr(recipe, f)
+            base["augment"] = tuple(recipe.augment)
+            extra = dict(recipe.extra or {})
+            for k in list(extra):
+                if k in known and k != "extra":
+                    base[k] = extra.pop(k)
+            base["extra"] = extra
+        base.update({k: v for k, v in overrides.items() if v is not None})
+        if "augment" in base:
+            base["augment"] = tuple(base["augment"])
+        t = cls(**base)
+        if t.algorithm == "bnn" and "loss" not in overrides and (recipe is None or recipe.loss == "ce"):
+            t.loss = "squared_hinge"
+        return t
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+
+@dataclass
+class FitResult:
+    outcome: str  # finished | cancelled | failed
+    message: str = ""
+    epochs_completed: int = 0
+    global_step: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
+    last_checkpoint: str | None = None
+    best_checkpoint: str | None = None
+    wall_time_s: float = 0.0
+    stop_reason: str = ""
+    traceback: str = ""
+
+
+@dataclass
+class EncodedSet:
+    """Preprocessed tensors of a dataset: x (N, C, H, W) float32, y (N,) int64."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    label_names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def subset(self, idx) -> EncodedSet:
+        idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
+        return EncodedSet(self.x[idx], self.y[idx], self.label_names)
+
+
+def encode_images(images: np.ndarray, cfg) -> torch.Tensor:
+    """uint8 crops (N, H, W[, 3]) -> float32 (N, C, H, W) through the shared preprocess_face."""
+    from ferapp.preprocess import preprocess_face
+
+    if len(images) == 0:
+        h, w = cfg.input_size
+        return torch.zeros((0, cfg.channels, h, w))
+    return torch.from_numpy(np.stack([preprocess_face(np.asarray(im), cfg) for im in images]))
+
+
+def encode_dataset(ds, cfg) -> EncodedSet:
+    if isinstance(ds, EncodedSet):
+        return ds
+    return EncodedSet(encode_images(ds.images, cfg), torch.as_tensor(np.asarray(ds.labels), dtype=torch.long),
+                      tuple(ds.label_names))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def _mix_seed(*parts: int) -> int:
+    s = 1469598103934665603
+    for p in parts:
+        s = ((s ^ (int(p) & 0xFFFFFFFF)) * 1099511628211) % (1 << 63)
+    return s
+
+
+def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
+    params = [p for p in params if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r} (sgd, adam, adamw)")
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Trainer:
+    """``Trainer(model, cfg, tcfg, callbacks, cancel).fit(train, val) -> FitResult``.
+
+    ``manage_run=False`` leaves on_run_start/on_run_end to an outer orchestrator
+    (``run_training`` calls them once around all folds)."""
+
+    def __init__(self, model: nn.Module, cfg=None, tcfg: TrainConfig | None = None,
+                 callbacks: list[Callback] | CallbackList | None = None, cancel: threading.Event | None = None,
+                 manage_run: bool = True):
+        self.model = model
+        self.cfg = cfg if cfg is not None else model.cfg
+        self.tcfg = tcfg if tcfg is not None else TrainConfig.from_recipe(self.cfg.recipe)
+        self.callbacks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks or [])
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.manage_run = manage_run
+        self.should_stop = False
+        self.stop_reason = ""
+        self.epoch = 0  # next epoch to run (0-based)
+        self.batch_in_epoch = 0  # next batch inside self.epoch
+        self.global_step = 0
+        self.history: list[dict[str, float]] = []
+        self.best_val_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.best_state_path: Path | None = None
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        self._epoch_loss_sum = 0.0
+        self._epoch_count = 0
+        self.device = torch.device("cpu")
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self) -> None:
+        t = self.tcfg
+        if t.num_threads:
+            torch.set_num_threads(int(t.num_threads))
+        if t.algorithm not in ("backprop", "hsic", "bnn"):
+            raise ValueError(f"unknown algorithm {t.algorithm!r} (backprop, hsic, bnn)")
+        if t.loss not in ("ce", "ce+center", "squared_hinge"):
+            raise ValueError(f"unknown loss {t.loss!r} (ce, ce+center, squared_hinge)")
+        if t.epochs < 1 or t.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        self.device = resolve_device(t.device)
+        self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
+        torch.manual_seed(t.seed)
+        self.model.to(self.device)
+        self.num_classes = self.cfg.num_classes
+        self.center: alg.CenterLoss | None = None
+        self.center_opt = None
+        self.hsic: alg.HSICStep | None = None
+        self.post_opt = None
+
+        def mk(params):
+            return _make_optimizer(t.optimizer, params, t.lr, t.momentum, t.weight_decay)
+
+        if t.algorithm == "hsic":
+            for name in ("hidden_layers", "forward_hidden", "head_parameters"):
+                if not hasattr(self.model, name):
+                    raise ValueError(f"algorithm 'hsic' needs a model with {name}() (e.g. hsic_densenet)")
+            sigma = t.hsic_sigma if t.hsic_sigma is not None else t.extra.get("sigma")
+            self.hsic = alg.HSICStep(self.model, mk, beta=t.hsic_beta, sigma=sigma)
+            self.optimizers = list(self.hsic.optimizers)
+            self.head_params = list(self.model.head_parameters())
+            self.post_opt = torch.optim.Adam(self.head_params, lr=t.post_lr)
+            self.hsic_epochs = t.hsic_epochs if t.hsic_epochs is not None else max(1, t.epochs - max(1, t.epochs // 3))
+        else:
+            self.optimizers = [mk(self.model.parameters())]
+        if t.loss == "ce+center":
+            if not hasattr(self.model, "forward_embedding"):
+                raise ValueError("loss 'ce+center' needs a model with forward_embedding() (e.g. dsc_se_resnet)")
+            dim = int(getattr(self.model, "center_loss_dim", 0) or self._probe_embedding_dim())
+            self.center = alg.CenterLoss(self.num_classes, dim).to(self.device)
+            self._route = self._center_route()
+            self.center_opt = torch.optim.SGD(self.center.parameters(), lr=t.center_lr)
+        self.schedule = make_schedule(t.schedule, self.optimizers, t.lr, t.epochs, t.min_lr, t.extra)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        if t.resume:
+            self.load_state(t.resume)
+
+    def _center_route(self) -> str:
+        """How to get (embedding, logits) in one pass: "features" when pooling forward_features
+        reproduces forward_embedding (P4), "embedding" when forward_head takes the embedding,
+        else "two-pass" (forward_embedding and forward separately)."""
+        m = self.model
+        h, w = self.cfg.net_input_size
+        x0 = torch.randn(2, self.cfg.channels, h, w, generator=torch.Generator().manual_seed(0)).to(self.device)
+        was = m.training
+        m.eval()
+        route = "two-pass"
+        try:
+            with torch.no_grad():
+                e = m.forward_embedding(x0)
+                out = m(x0)
+                if hasattr(m, "forward_features") and hasattr(m, "forward_head"):
+                    f = m.forward_features(x0)
+                    pooled = f.mean(dim=(2, 3)) if f.ndim == 4 else f.flatten(1)
+                    if pooled.shape == e.shape and torch.allclose(pooled, e, atol=1e-5) and \
+                            torch.allclose(m.forward_head(f), out, atol=1e-5):
+                        route = "features"
+                if route == "two-pass" and hasattr(m, "forward_head"):
+                    try:
+                        if torch.allclose(m.forward_head(e), out, atol=1e-5):
+                            route = "embedding"
+                    except Exception:  # noqa: BLE001
+                        pass
+        finally:
+            m.train(was)
+        return route
+
+    def _embed_and_logits(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.model
+        if self._route == "features":
+            f = m.forward_features(xb)
+            return (f.mean(dim=(2, 3)) if f.ndim == 4 else f.flatten(1)), m.forward_head(f)
+        if self._route == "embedding":
+            e = m.forward_embedding(xb)
+            return e, m.forward_head(e)
+        return m.forward_embedding(xb), m(xb)
+
+    def _probe_embedding_dim(self) -> int:
+        h, w = self.cfg.net_input_size
+        was = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            e = self.model.forward_embedding(torch.zeros(2, self.cfg.channels, h, w, device=self.device))
+        self.model.train(was)
+        return int(e.reshape(2, -1).shape[1])
+
+    def _phase(self, epoch: int) -> str:
+        if self.tcfg.algorithm == "hsic":
+            return "hsic" if epoch < self.hsic_epochs else "post"
+        return "train"
+
+    # ------------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        """The training state saved in a checkpoint's ``extra`` (plain types + tensors only)."""
+        s: dict[str, Any] = {
+            "train_state": STATE_FORMAT,
+            "tcfg": {k: v for k, v in self.tcfg.to_dict().items() if k not in ("resume",)},
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step,
+            "epoch_loss_sum": self._epoch_loss_sum,
+            "epoch_count": self._epoch_count,
+            "history": self.history,
+            "best_val_acc": self.best_val_acc,
+            "best_epoch": self.best_epoch,
+            "rng_cpu": torch.get_rng_state(),
+        }
+        if self.history and "val_acc" in self.history[-1]:
+            s["val_acc"] = self.history[-1]["val_acc"]
+        if self.device.type == "cuda":
+            s["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.post_opt is not None:
+            s["post_opt"] = self.post_opt.state_dict()
+        if self.center is not None:
+            s["center"] = self.center.state_dict()
+            s["center_opt"] = self.center_opt.state_dict()
+        return s
+
+    def save_state(self, path: str | Path) -> Path:
+        """Self-describing checkpoint in the zoo's format (``ferapp.zoo.io``): model weights +
+        config, and the training state in ``extra`` -- loadable by ``resolve_model`` / ``ferapp
+        eval`` and resumable with ``TrainConfig.resume``."""
+        from ferapp.zoo.io import save_checkpoint
+
+        return save_checkpoint(path, self.model, self.cfg, self.state())
+
+    def load_state(self, path: str | Path) -> None:
+        from ferapp.zoo.io import CKPT_FORMAT
+
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except FileNotFoundError:
+            raise ValueError(f"resume checkpoint not found: {path}") from None
+        except Exception as e:  # noqa: BLE001
+            raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+        if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
+            raise ValueError(f"{path} is not a ferapp checkpoint")
+        s = obj.get("extra") or {}
+        if s.get("train_state") != STATE_FORMAT:
+            raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed)")
+        if obj.get("arch") != self.cfg.name:
+            raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {self.cfg.name!r}")
+        self.model.load_state_dict(obj["state_dict"])
+        if len(s["optimizers"]) != len(self.optimizers):
+            raise ValueError("checkpoint optimizer layout differs from this run's algorithm")
+        for o, os_ in zip(self.optimizers, s["optimizers"]):
+            o.load_state_dict(os_)
+        self.schedule.load_state_dict(s["schedule"])
+        if self.use_amp and s.get("scaler"):
+            self.scaler.load_state_dict(s["scaler"])
+        if self.post_opt is not None and "post_opt" in s:
+            self.post_opt.load_state_dict(s["post_opt"])
+        if self.center is not None and "center" in s:
+            self.center.load_state_dict(s["center"])
+            self.center_opt.load_state_dict(s["center_opt"])
+        self.epoch, self.batch_in_epoch = int(s["epoch"]), int(s["batch_in_epoch"])
+        self.global_step = int(s["global_step"])
+        self._epoch_loss_sum, self._epoch_count = float(s["epoch_loss_sum"]), int(s["epoch_count"])
+        self.history = list(s.get("history") or [])
+        self.best_val_acc, self.best_epoch = s.get("best_val_acc"), s.get("best_epoch")
+        torch.set_rng_state(s["rng_cpu"])
+        if self.device.type == "cuda" and "rng_cuda" in s:
+            torch.cuda.set_rng_state(s["rng_cuda"], self.device)
+
+    # ------------------------------------------------------------------ steps
+    def _net_input(self, xb: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        """Training view of a batch: augmentation, then P5's five-crop (random or all five)."""
+        xb = apply_augment(xb, self.tcfg.augment, g)
+        fc = self.cfg.five_crop
+        if fc:
+            if self.tcfg.five_crop == "all":
+                from ferapp.preprocess import five_crops
+
+                xb = five_crops(xb, fc).flatten(0, 1)
+            else:
+                xb = random_five_crop(xb, fc, g)
+        return xb
+
+    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, phase: str) -> torch.Tensor:
+        t = self.tcfg
+        if phase == "hsic":
+            return self.hsic.step(xb, yb, self.num_classes)
+        if phase == "post":
+            self.post_opt.zero_grad(set_to_none=True)
+            loss = alg.classification_loss("ce", self.model(xb), yb)
+            loss.backward()
+            self.post_opt.step()
+            return loss.detach()
+        opt = self.optimizers[0]
+        opt.zero_grad(set_to_none=True)
+        if self.center_opt is not None:
+            self.center_opt.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            if self.center is not None:
+                emb, logits = self._embed_and_logits(xb)
+                loss = alg.classification_loss("ce", logits, yb) + t.center_weight * self.center(
+                    emb.reshape(emb.shape[0], -1), yb)
+            else:
+                loss = alg.classification_loss(t.loss, self.model(xb), yb)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        if self.center_opt is not None:
+            self.scaler.step(self.center_opt)
+        self.scaler.update()
+        if t.algorithm == "bnn":
+            alg.clip_latent_weights(self.model)
+        return loss.detach().float()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+        """Raw outputs (N, C) for preprocessed tensors, five-crop averaged when the cfg says so."""
+        from ferapp.preprocess import five_crops
+
+        self.model.eval()
+        outs = []
+        for i in range(0, len(x), batch):
+            xb = x[i:i + batch].to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, enabled=self.use_amp):
+                if self.cfg.five_crop:
+                    n = xb.shape[0]
+                    o = self.model(five_crops(xb, self.cfg.five_crop).flatten(0, 1)).float()
+                    o = o.reshape(n, 5, -1).mean(1)
+                else:
+                    o = self.model(xb).float()
+            outs.append(o)
+        return torch.cat(outs) if outs else torch.zeros(0, self.num_classes, device=self.device)
+
+    def _validate(self, val: EncodedSet) -> dict[str, float]:
+        out = self.predict(val.x)
+        y = val.y.to(out.device)
+        loss = alg.classification_loss(self.tcfg.loss if self.tcfg.loss == "squared_hinge" else "ce", out, y)
+        return {"val_loss": float(loss), "val_acc": float((out.argmax(1) == y).float().mean())}
+
+    # -------------------------------------------------------------------- fit
+    def fit(self, train, val=None) -> FitResult:
+        t0 = time.perf_counter()
+        self.callbacks.set_trainer(self)
+        outcome, message, tb = "finished", "", ""
+        last_ckpt: Path | None = None
+        try:
+            if self.manage_run:
+                self.callbacks.on_run_start({"arch": self.cfg.name, "tcfg": self.tcfg.to_dict()})
+            self._setup()
+            tr = encode_dataset(train, self.cfg)
+            va = encode_dataset(val, self.cfg) if val is not None and len(val) > 0 else None
+            if len(tr) < 2:
+                raise ValueError(f"training set has {len(tr)} samples; need at least 2")
+            self._loop(tr, va)
+        except (Cancelled, KeyboardInterrupt):
+            outcome = "cancelled"
+            last_ckpt = self._save_last()
+        except Exception as e:  # noqa: BLE001  (the one funnel: every error ends the run as failed)
+            outcome, message, tb = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
+        if outcome == "finished":
+            if self._best_weights is not None and self.tcfg.restore_best:
+                self.model.load_state_dict(self._best_weights)
+            if self.tcfg.out_dir:
+                last_ckpt = Path(self.tcfg.out_dir) / "last.pt"
+                last_ckpt = last_ckpt if last_ckpt.exists() else self._save_last()
+        if outcome == "cancelled":
+            message = "cancelled by user" + (f" (checkpoint {last_ckpt})" if last_ckpt else "")
+        result = FitResult(
+            outcome=outcome, message=message, epochs_completed=self.epoch, global_step=self.global_step,
+            history=list(self.history), best_val_acc=self.best_val_acc, best_epoch=self.best_epoch,
+            last_checkpoint=str(last_ckpt) if last_ckpt else None,
+            best_checkpoint=str(self.best_state_path) if self.best_state_path else None,
+            wall_time_s=time.perf_counter() - t0, stop_reason=self.stop_reason, traceback=tb)
+        if self.manage_run:
+            self.callbacks.on_run_end(result)
+        return result
+
+    def _save_last(self) -> Path | None:
+        if not self.tcfg.out_dir:
+            return None
+        try:
+            return self.save_state(Path(self.tcfg.out_dir) / "last.pt")
+        except Exception:  # noqa: BLE001
+            return None
+
+    def _loop(self, tr: EncodedSet, va: EncodedSet | None) -> None:
+        t = self.tcfg
+        n, bs = len(tr), t.batch_size
+        x_all = tr.x.to(self.device) if self.device.type == "cuda" else tr.x
+        y_all = tr.y.to(x_all.device)
+        nb = math.ceil(n / bs)
+        if n % bs == 1 and nb > 1:
+            nb -= 1  # a batch of one breaks BatchNorm / HSIC; drop it
+        if t.max_batches_per_epoch:
+            nb = min(nb, int(t.max_batches_per_epoch))
+        on_cuda = self.device.type == "cuda"
+        while self.epoch < t.epochs:
+            if self.should_stop or self.schedule.should_stop:
+                self.stop_reason = self.stop_reason or "lr schedule reached min_lr"
+                break
+            epoch = self.epoch
+            phase = self._phase(epoch)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix_seed(t.seed, epoch))).to(x_all.device)
+            self.callbacks.on_epoch_start(epoch, t.epochs, nb)
+            self.model.train()
+            if phase == "post":
+                head = {id(p) for p in self.head_params}
+                for p in self.model.parameters():
+                    p.requires_grad_(id(p) in head)
+                for u in self.model.hidden_layers():
+                    u.eval()
+            loss_acc = None
+            last_read: float | None = None
+            t_epoch = time.perf_counter()
+            for b in range(self.batch_in_epoch, nb):
+                if self.cancel.is_set():
+                    raise Cancelled()
+                idx = perm[b * bs:(b + 1) * bs]
+                g = torch.Generator().manual_seed(_mix_seed(t.seed, epoch, b, 17))
+                xb = self._net_input(x_all[idx], g)
+                yb = y_all[idx]
+                if self.cfg.five_crop and t.five_crop == "all":
+                    yb = yb.repeat_interleave(5)
+                loss = self._train_step(xb, yb, phase)
+                loss_acc = loss if loss_acc is None else loss_acc + loss
+                self.global_step += 1
+                self.batch_in_epoch = b + 1
+                if not on_cuda or self.global_step % t.log_every == 0 or b == nb - 1:
+                    s = float(loss_acc)  # the only device->host sync
+                    self._epoch_loss_sum += s
+                    last_read = float(loss)
+                    self._epoch_count = self.batch_in_epoch
+                    loss_acc = None
+                self.callbacks.on_batch_end(self.global_step, last_read)
+            if phase == "post":
+                for p in self.model.parameters():
+                    p.requires_grad_(True)
+            metrics: dict[str, float] = {
+                "train_loss": self._epoch_loss_sum / max(1, self._epoch_count),
+                "lr": float(self.post_opt.param_groups[0]["lr"] if phase == "post" else self.schedule.lr),
+            }
+            if phase != "train":
+                metrics["phase"] = phase  # type: ignore[assignment]
+            if va is not None:
+                metrics.update(self._validate(va))
+                if self.best_val_acc is None or metrics["val_acc"] > self.best_val_acc:
+                    self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch
+                    self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+            metrics["epoch_time_s"] = time.perf_counter() - t_epoch
+            if phase != "post":
+                self.schedule.step(epoch, 1.0 - metrics["val_acc"] if va is not None else metrics["train_loss"])
+            self.epoch = epoch + 1
+            self.batch_in_epoch = 0
+            self._epoch_loss_sum, self._epoch_count = 0.0, 0
+            self.history.append(dict(metrics))
+            self.callbacks.on_epoch_end(epoch, metrics)
+        if self.schedule.should_stop and not self.stop_reason:
+            self.stop_reason = "lr schedule reached min_lr"

@@ -1,0 +1,164 @@
+"""The papers' algorithms (HSIC bottleneck, BNN, center loss), evaluation metrics and reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ferapp.train import TrainConfig, Trainer
+from ferapp.train.algorithms import CenterLoss, hsic, squared_hinge_loss
+from ferapp.train.evaluate import (
+    aggregate, evaluate, metrics_from_confusion, predict_outputs, write_eval_artifacts,
+)
+from tests._train_helpers import TinyBNN, make_tiny, synthetic_faces, tiny_cfg
+
+torch.set_num_threads(1)
+
+
+# ------------------------------------------------------------------ HSIC estimator properties
+def test_hsic_dependence_and_permutation_invariance():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=g)
+    noise = torch.randn(64, 5, generator=g)
+    h_xx = hsic(x, x)
+    h_xn = hsic(x, noise)
+    assert h_xx > 5 * h_xn > 0
+    # a noisy function of x is more dependent than independent noise
+    assert hsic(x, torch.tanh(x) + 0.1 * noise) > h_xn
+    perm = torch.randperm(64, generator=g)
+    assert torch.allclose(hsic(x[perm], noise[perm]), h_xn, atol=1e-6)
+    assert torch.allclose(hsic(x, noise), hsic(noise, x), atol=1e-6)  # symmetric
+    # fixed-sigma kernel also works and is bounded by HSIC(X,X)
+    assert hsic(x, x, 1.0, 1.0) >= hsic(x, noise, 1.0, 1.0)
+
+
+def _train_algo(model, epochs, train, val=None, **over):
+    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=epochs, num_threads=1, **over)
+    tr = Trainer(model, model.cfg, tc)
+    res = tr.fit(train, val)
+    assert res.outcome == "finished", res.message + res.traceback
+    return res, tr
+
+
+def test_hsic_bottleneck_layerwise_then_post_training():
+    ds = synthetic_faces(n_per_class=12)
+    model = make_tiny(algorithm="hsic", optimizer="adam", lr=0.01, batch_size=12)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    res, tr = _train_algo(model, 10, ds, ds, hsic_epochs=6, post_lr=0.05, hsic_sigma=5.0)
+    phases = [h.get("phase") for h in res.history]
+    assert phases == ["hsic"] * 6 + ["post"] * 4
+    hs = [h["train_loss"] for h in res.history[:6]]
+    assert hs[-1] < hs[0] - 0.1 and hs[-1] < hs[-2]  # HSIC(Z,X) - beta HSIC(Z,Y) falls
+    post = [h["train_loss"] for h in res.history[6:]]
+    assert post[-1] < post[0]  # head CE falls on frozen features
+    assert res.history[-1]["val_acc"] >= 0.9
+    # HSIC phase touched hidden units; one optimizer per hidden unit
+    assert len(tr.optimizers) == len(model.hidden_layers()) == 2
+    assert not torch.equal(before["conv.weight"], model.state_dict()["conv.weight"])
+
+
+def test_hsic_units_get_no_gradient_from_other_units():
+    model = make_tiny()
+    x = torch.randn(8, 1, 16, 16)
+    z1, z2 = model.forward_hidden(x)
+    z2.sum().backward()
+    assert model.conv.weight.grad is None  # unit 2's objective does not reach unit 1
+
+
+def test_post_training_freezes_hidden_units():
+    ds = synthetic_faces(n_per_class=8)
+    model = make_tiny(algorithm="hsic", optimizer="adam", lr=0.01)
+    _, tr = _train_algo(model, 1, ds, hsic_epochs=1)
+    frozen = model.conv2.weight.detach().clone()
+    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=2, hsic_epochs=0, num_threads=1)
+    res = Trainer(model, model.cfg, tc).fit(ds)
+    assert res.outcome == "finished"
+    assert torch.equal(frozen, model.conv2.weight)
+    assert all(p.requires_grad for p in model.parameters())  # restored after post-training
+
+
+def test_bnn_squared_hinge_clipping_and_five_crop():
+    ds = synthetic_faces(n_per_class=12, size=16)
+    torch.manual_seed(0)
+    model = TinyBNN(in_features=12 * 12)
+    model.cfg = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=12)
+    res, tr = _train_algo(model, 8, ds, ds)
+    assert tr.tcfg.loss == "squared_hinge"  # BNN implies the BNN loss
+    assert model.clip_calls == res.global_step
+    assert model.w1.abs().max() <= 1.0 and model.w2.abs().max() <= 1.0
+    losses = [h["train_loss"] for h in res.history]
+    assert losses[-1] < 0.8 * losses[0]
+    assert res.history[-1]["val_acc"] > 0.6
+
+
+def test_squared_hinge_values():
+    out = torch.tensor([[1.0, -1.0, -1.0], [0.0, 0.0, 0.0]])
+    y = torch.tensor([0, 2])
+    assert squared_hinge_loss(out[:1], y[:1]).item() == pytest.approx(0.0)
+    assert squared_hinge_loss(out[1:], y[1:]).item() == pytest.approx(1.0)
+
+
+def test_center_loss_path_falls_and_centres_move():
+    ds = synthetic_faces(n_per_class=12)
+    model = make_tiny(loss="ce+center", batch_size=12)
+    res, tr = _train_algo(model, 8, ds, ds, center_weight=0.1, center_lr=0.5)
+    assert tr.center is not None and tr._route == "embedding"
+    assert tr.center.centers.abs().sum() > 0  # centres started at zero and were updated
+    losses = [h["train_loss"] for h in res.history]
+    assert losses[-1] < 0.7 * losses[0]
+    c = CenterLoss(2, 3)
+    c.centers.data = torch.tensor([[0.0, 0, 0], [1.0, 1, 1]])
+    assert c(torch.tensor([[1.0, 0, 0], [1.0, 1, 1]]), torch.tensor([0, 1])).item() == pytest.approx(0.25)
+
+
+def test_center_loss_on_p4_uses_one_pass():
+    from ferapp.zoo import create_model
+
+    m = create_model("dsc_se_resnet", width_mult=0.125)
+    ds = synthetic_faces(n_per_class=4, classes=7, size=48)
+    tc = TrainConfig.from_recipe(m.cfg.recipe, epochs=1, batch_size=14, num_threads=1, augment=())
+    tr = Trainer(m, m.cfg, tc)
+    res = tr.fit(ds)
+    assert res.outcome == "finished", res.message
+    assert tr._route == "features"
+
+
+# ------------------------------------------------------------------ evaluation
+def test_metrics_on_hand_made_confusion():
+    cm = np.array([[5, 1, 0], [2, 2, 0], [0, 0, 0]])
+    r = metrics_from_confusion(cm, ("a", "b", "c"))
+    assert r.n == 10 and r.accuracy == pytest.approx(0.7)
+    assert r.per_class_accuracy == {"a": pytest.approx(5 / 6), "b": pytest.approx(0.5), "c": None}
+    f1a = 2 * (5 / 7) * (5 / 6) / (5 / 7 + 5 / 6)
+    f1b = 2 * (2 / 3) * (2 / 4) / (2 / 3 + 2 / 4)
+    assert r.macro_f1 == pytest.approx((f1a + f1b) / 2)
+    agg = aggregate([r, metrics_from_confusion(np.eye(3, dtype=int) * 2, ("a", "b", "c"))])
+    assert agg["mean_accuracy"] == pytest.approx(0.85)
+    assert agg["std_accuracy"] == pytest.approx(np.std([0.7, 1.0], ddof=1))
+    assert np.array(agg["pooled"]["confusion"]).sum() == 16
+
+
+def test_evaluate_five_crop_voting_and_artifacts(tmp_path):
+    ds = synthetic_faces(n_per_class=4)
+    model = make_tiny()
+    model.cfg = tiny_cfg(five_crop=12)
+    model.eval()
+    out = predict_outputs(model, model.cfg, ds.images)
+    from ferapp.preprocess import five_crops, preprocess_face
+
+    x = torch.from_numpy(np.stack([preprocess_face(im, model.cfg) for im in ds.images]))
+    with torch.no_grad():
+        manual = torch.stack([model(c) for c in five_crops(x, 12).unbind(1)], 1).mean(1)
+    assert np.allclose(out, manual.numpy(), atol=1e-5)
+    r = evaluate(model, model.cfg, ds)
+    assert r.n == len(ds) and r.confusion.sum() == len(ds)
+    assert r.accuracy == pytest.approx(float((out.argmax(1) == ds.labels).mean()))
+    paths = write_eval_artifacts(r, tmp_path, stem="test", title="tiny")
+    png = open(paths["png"], "rb").read(8)
+    assert png.startswith(b"\x89PNG")
+    rep = json.loads(open(paths["json"]).read())
+    assert rep["result"]["n"] == len(ds) and len(rep["result"]["confusion"]) == 3
+    assert open(paths["csv"]).readline().startswith("true\\pred,angry")
