@@ -1,0 +1,53 @@
+"""Plain-text dataset report (CLI ``ferapp data inspect`` and the training wizard)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ferapp.data.base import FaceDataset
+
+IMBALANCE_RATIO = 10.0
+
+
+def dataset_warnings(ds: FaceDataset) -> list[str]:
+    """Warnings derived from the data itself: missing classes and class imbalance."""
+    counts = np.bincount(ds.labels, minlength=len(ds.label_names))
+    out = []
+    missing = [n for n, c in zip(ds.label_names, counts, strict=True) if c == 0]
+    if missing:
+        out.append(f"missing classes (no samples): {', '.join(missing)}")
+    present = counts[counts > 0]
+    if len(present) >= 2 and present.max() / present.min() > IMBALANCE_RATIO:
+        big = ds.label_names[int(np.argmax(counts))]
+        small = ds.label_names[int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))]
+        out.append(f"class imbalance: {big} ({present.max()}) / {small} ({present.min()}) = "
+                   f"{present.max() / present.min():.1f} > {IMBALANCE_RATIO:g}")
+    return out
+
+
+def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:
+    r = ds.report
+    lines = [f"dataset: {r.path}", f"format: {r.format}",
+             f"samples: {len(ds)}   image size: {ds.images.shape[1]}x{ds.images.shape[2]}   "
+             f"subjects: {r.num_subjects or 'n/a'}   fingerprint: {ds.fingerprint[:12]}"]
+    names = list(ds.label_names)
+    splits = list(r.counts) or [""]
+    w = max(12, *(len(s) for s in splits))
+    head = "split".ljust(w) + "".join(n[:8].rjust(9) for n in names) + "total".rjust(9)
+    lines += ["", head, "-" * len(head)]
+    for sp in splits:
+        c = r.counts.get(sp, {})
+        row = [c.get(n, 0) for n in names]
+        lines.append((sp or "(none)").ljust(w) + "".join(str(v).rjust(9) for v in row) + str(sum(row)).rjust(9))
+    if len(splits) > 1:
+        tot = [sum(r.counts[s].get(n, 0) for s in splits) for n in names]
+        lines.append("all".ljust(w) + "".join(str(v).rjust(9) for v in tot) + str(sum(tot)).rjust(9))
+    warns = list(r.warnings) + dataset_warnings(ds)
+    if warns:
+        lines += ["", "warnings:"] + [f"  - {x}" for x in warns]
+    if r.skipped:
+        lines += ["", f"skipped: {len(r.skipped)}"]
+        lines += [f"  {item}: {why}" for item, why in r.skipped[:max_skipped]]
+        if len(r.skipped) > max_skipped:
+            lines.append(f"  ... and {len(r.skipped) - max_skipped} more")
+    return "\n".join(lines)
