@@ -142,6 +142,11 @@ def test_calibration_sets_relative_thresholds():
     assert s.calibrated
     assert s.ear_baseline == pytest.approx(0.36, abs=0.005)
     assert s.ear_threshold == pytest.approx(0.75 * 0.36, abs=0.005)
+    # a new driver: recalibrate learns a new baseline, and their narrower eyes are not "closed"
+    mon.recalibrate()
+    states, _ = simulate(mon, [(4.0, {"eye_open": 0.8}), (3.0, {"eye_open": 0.8})], t0=4.0)
+    assert states[-1].calibrated and states[-1].ear_baseline == pytest.approx(0.24, abs=0.005)
+    assert mon.events == [] and not states[-1].eyes_closed
 
 
 def test_long_eye_closure_gives_one_drowsy_event_with_exact_timing():
