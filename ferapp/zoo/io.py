@@ -1,0 +1,281 @@
+"""Checkpoints and model folders, loaded safely.
+
+Checkpoint (training runs): one ``torch.save`` file holding only plain types and tensors::
+
+    {"format": "ferapp-checkpoint", "version": 1, "arch": name, "cfg": cfg.to_dict(),
+     "state_dict": {...}, "extra": {...}}   # extra: epoch, optimizer state, metrics ...
+
+It is read with ``torch.load(..., weights_only=True)``, so a malicious pickle executes
+nothing; truncated, foreign or mismatched files raise ``CheckpointError`` with a clear message.
+
+Model folder (shipped / user models)::
+
+    config.json         {"format": "ferapp-model", "format_version": 1, "arch": name,
+                         **cfg.to_dict(), "meta": {...}}  (or {"ensemble": [refs], ...})
+    model.pt            {"format": "ferapp-weights", "state_dict": ...}; float tensors with
+                         more than 65,536 elements stored fp16 (sign-preserving), the rest fp32
+    model.packed.npz    P5 models only: 1-bit weights + folded BN (``ferapp.zoo.packed``); the
+                         binarized layers' weights live only here (as +-1), not in model.pt
+    README.md           model card (written by training, not here)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ferapp.zoo.errors import CheckpointError
+from ferapp.zoo.registry import ModelCfg, create_model, list_models
+
+CKPT_FORMAT = "ferapp-checkpoint"
+MODEL_FORMAT = "ferapp-model"
+WEIGHTS_FORMAT = "ferapp-weights"
+MAX_FILE_BYTES = 25 * 1024 * 1024
+HALF_MIN_NUMEL = 65536
+_CFG_KEYS = set(ModelCfg.__dataclass_fields__)
+_FORMAT_KEYS = {"format", "format_version", "arch", "meta"}
+
+
+@dataclass
+class LoadedModel:
+    """A ready-to-run model (eval mode) with its config and metadata.
+
+    ``classify_probs(crops_uint8)`` works for single models and ensembles alike.
+    """
+
+    model: nn.Module
+    cfg: ModelCfg
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name") or (self.path.name if self.path and self.path.is_dir() else self.cfg.name))
+
+    @property
+    def packed_path(self) -> Path | None:
+        if self.path is not None and self.path.is_dir() and (self.path / "model.packed.npz").exists():
+            return self.path / "model.packed.npz"
+        return None
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.meta.get("trained", True))
+
+    def classify_probs(self, crops) -> np.ndarray:
+        if hasattr(self.model, "classify_probs"):
+            return self.model.classify_probs(crops)
+        from ferapp.zoo.predict import predict_probs
+
+        return predict_probs(self.model, self.cfg, crops)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _check_plain(obj: Any, where: str = "extra") -> None:
+    if obj is None or isinstance(obj, (str, int, float, bool, torch.Tensor)):
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)):
+                raise TypeError(f"{where}: key {k!r} is not str/int")
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    raise TypeError(f"{where}: {type(obj).__name__} is not a plain type (dict/list/str/number/bool/None/Tensor)")
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such checkpoint: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # UnpicklingError (unsafe globals), truncated zip, garbage ...
+        raise CheckpointError(
+            f"{path}: cannot be loaded as a ferapp weights file ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). It may be truncated, not a PyTorch file, "
+            "or contain pickled code (refused: files are loaded with weights_only=True)") from exc
+
+
+def _build(cfg: ModelCfg, state_dict: dict[str, torch.Tensor], source: Path) -> nn.Module:
+    if cfg.name not in list_models():
+        raise CheckpointError(f"{source}: unknown architecture {cfg.name!r}; known: {', '.join(list_models())}")
+    try:
+        model = create_model(cfg.name, **cfg.kwargs)
+    except Exception as exc:
+        raise CheckpointError(f"{source}: cannot build {cfg.name!r} with {cfg.kwargs}: {exc}") from exc
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as exc:
+        msg = str(exc).splitlines()
+        raise CheckpointError(f"{source}: weights do not fit architecture {cfg.name!r} "
+                              f"({'; '.join(m.strip() for m in msg[:3])})") from exc
+    model.cfg = cfg
+    return model.eval()
+
+
+# ------------------------------------------------------------------------ checkpoints
+def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelCfg | None = None,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Self-describing training checkpoint (full fp32 state dict; ``extra`` must be plain types)."""
+    cfg = cfg or model.cfg
+    extra = dict(extra or {})
+    _check_plain(extra)
+    payload = {"format": CKPT_FORMAT, "version": 1, "arch": cfg.name, "cfg": cfg.to_dict(),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+               "extra": extra}
+    path = Path(path)
+    _atomic_torch_save(payload, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
+                    ) -> tuple[nn.Module, ModelCfg, dict[str, Any]]:
+    """-> (model in eval mode, cfg, extra). Raises CheckpointError for unusable files."""
+    path = Path(path)
+    obj = _safe_torch_load(path, map_location)
+    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT or "state_dict" not in obj:
+        raise CheckpointError(f"{path}: not a ferapp checkpoint (expected a dict with format={CKPT_FORMAT!r}; "
+                              "a bare state_dict or another program's file cannot be loaded)")
+    try:
+        cfg = ModelCfg.from_dict(obj["cfg"])
+    except Exception as exc:
+        raise CheckpointError(f"{path}: bad model config in checkpoint: {exc}") from exc
+    if obj.get("arch") not in (None, cfg.name):
+        raise CheckpointError(f"{path}: arch {obj.get('arch')!r} disagrees with its config {cfg.name!r}")
+    model = _build(cfg, obj["state_dict"], path)
+    return model, cfg, dict(obj.get("extra") or {})
+
+
+# ---------------------------------------------------------------------- model folders
+def _is_binary_layer(m: nn.Module) -> bool:
+    from ferapp.zoo.models.p5_bdnn import BinaryConv2d, BinaryLinear
+
+    return isinstance(m, (BinaryConv2d, BinaryLinear))
+
+
+def _to_storage(t: torch.Tensor, half: bool) -> torch.Tensor:
+    t = t.detach().cpu()
+    if half and t.is_floating_point() and t.dtype == torch.float32 and t.numel() > HALF_MIN_NUMEL:
+        h = t.half()
+        lost = (h == 0) & (t != 0)  # keep signs of tiny values (sign matters to some layers)
+        if lost.any():
+            h[lost] = torch.where(t[lost] > 0, 2.0 ** -24, -(2.0 ** -24)).half()
+        return h
+    return t.clone()
+
+
+def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None = None,
+                   meta: dict[str, Any] | None = None, half: bool = True) -> Path:
+    """Write config.json + model.pt (+ model.packed.npz for P5). Every file must stay < 25 MB."""
+    cfg = cfg or model.cfg
+    meta = dict(meta or {})
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    binary_keys = [f"{n}.weight" for n, m in model.named_modules() if _is_binary_layer(m)]
+    sd = {k: _to_storage(v, half) for k, v in model.state_dict().items() if k not in binary_keys}
+    written = []
+    if binary_keys:
+        from ferapp.zoo.packed import export_packed
+
+        stats = export_packed(model, directory / "model.packed.npz")
+        meta.setdefault("packed", {"ratio": round(stats.ratio, 2), "packed_bytes": stats.packed_bytes,
+                                   "fp32_bytes": stats.fp32_bytes})
+        written.append(directory / "model.packed.npz")
+    _atomic_torch_save({"format": WEIGHTS_FORMAT, "version": 1, "arch": cfg.name, "state_dict": sd,
+                        "packed_keys": binary_keys}, directory / "model.pt")
+    written.append(directory / "model.pt")
+    config = {"format": MODEL_FORMAT, "format_version": 1, "arch": cfg.name, **cfg.to_dict(), "meta": meta}
+    _check_plain(config, "config")
+    tmp = directory / "config.json.tmp"
+    tmp.write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, directory / "config.json")
+    for p in written:
+        if p.stat().st_size >= MAX_FILE_BYTES:
+            raise ValueError(f"{p} is {p.stat().st_size / 1e6:.1f} MB (limit 25 MB): use half=True or a smaller model")
+    return directory
+
+
+def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """config.json -> (raw dict, meta). meta = config["meta"] + unknown top-level keys (e.g.
+    "ensemble", "default") + the entries of meta["metrics"] (if any) lifted to the top."""
+    p = Path(directory) / "config.json"
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory}: no config.json (not a model folder)") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{p}: unreadable config ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{p}: config must be a JSON object")
+    meta = dict(raw.get("meta") or {})
+    for k, v in raw.items():
+        if k not in _CFG_KEYS and k not in _FORMAT_KEYS:
+            meta.setdefault(k, v)
+    metrics = meta.get("metrics")
+    if isinstance(metrics, dict):
+        for k, v in metrics.items():
+            meta.setdefault(k, v)
+    return raw, meta
+
+
+def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
+    d = dict(raw)
+    d.setdefault("name", d.get("arch", ""))
+    if d.get("arch") and not d.get("name"):
+        d["name"] = d["arch"]
+    return ModelCfg.from_dict(d)
+
+
+def load_model_dir(directory: str | Path, _depth: int = 0) -> LoadedModel:
+    directory = Path(directory)
+    raw, meta = read_config(directory)
+    if "ensemble" in raw or "ensemble" in meta:
+        from ferapp.zoo.store import load_ensemble
+
+        return load_ensemble(directory, raw, meta, _depth=_depth)
+    try:
+        cfg = config_to_cfg(raw)
+    except Exception as exc:
+        raise CheckpointError(f"{directory}/config.json: bad model config ({exc})") from exc
+    obj = _safe_torch_load(directory / "model.pt")
+    if not isinstance(obj, dict) or obj.get("format") != WEIGHTS_FORMAT:
+        raise CheckpointError(f"{directory}/model.pt: not a ferapp weights file (format {WEIGHTS_FORMAT!r})")
+    sd = dict(obj["state_dict"])
+    packed_keys = list(obj.get("packed_keys") or [])
+    if packed_keys:
+        from ferapp.zoo.packed import load_packed
+
+        packed = directory / "model.packed.npz"
+        if not packed.exists():
+            raise CheckpointError(f"{directory}: model.packed.npz missing (holds the binarized weights)")
+        weights = load_packed(packed).binary_weights()
+        for k in packed_keys:
+            layer = k[: -len(".weight")]
+            if layer not in weights:
+                raise CheckpointError(f"{packed}: no weights for layer {layer!r}")
+            sd[k] = weights[layer]
+    model = _build(cfg, sd, directory)
+    meta.setdefault("name", directory.name)
+    return LoadedModel(model=model, cfg=cfg, meta=meta, path=directory)
+
+
+__all__ = ["CheckpointError", "LoadedModel", "save_checkpoint", "load_checkpoint", "save_model_dir",
+           "load_model_dir", "read_config", "config_to_cfg", "MAX_FILE_BYTES"]

@@ -1,0 +1,224 @@
+"""Discovery of trained models for the CLI, the GUI dropdown and the engine.
+
+Two folders hold model folders (``<name>/config.json`` + weights, see ``ferapp.zoo.io``):
+
+- shipped: ``<repo>/models`` (``FERAPP_MODELS_DIR`` overrides);
+- user: ``platformdirs.user_data_dir("ferapp")/models`` (``FERAPP_USER_MODELS_DIR`` overrides).
+
+A user model with the same name as a shipped one wins (``list_trained_models`` still lists both).
+``resolve_model(ref)`` accepts a trained model name, a model folder, a checkpoint file, or a
+registered architecture name (random init, meta ``{"trained": False}``).
+
+Ensembles: a model folder whose config.json is ``{"ensemble": [ref, ...], "name": ..., "meta": {...}}``
+(optionally ``"weights": [..]``) loads an ``EnsembleModel``: each member keeps its own input spec,
+``classify_probs(crops_uint8)`` runs every member on the uint8 crops and averages their softmax
+probabilities. Member refs resolve like ``resolve_model`` (paths relative to the ensemble folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import ferapp
+from ferapp.zoo.errors import CheckpointError
+from ferapp.zoo.io import LoadedModel, config_to_cfg, load_checkpoint, load_model_dir, read_config
+from ferapp.zoo.registry import ModelCfg, create_model, list_models
+
+log = logging.getLogger(__name__)
+
+METRIC_KEYS = ("privatetest_acc", "test_acc", "publictest_acc", "val_acc", "accuracy")
+FALLBACK_ARCH = "cc_lenet5"
+_MAX_DEPTH = 4
+
+
+def shipped_models_dir() -> Path:
+    env = os.environ.get("FERAPP_MODELS_DIR")
+    return Path(env) if env else Path(ferapp.__file__).resolve().parents[1] / "models"
+
+
+def user_models_dir(create: bool = False) -> Path:
+    env = os.environ.get("FERAPP_USER_MODELS_DIR")
+    if env:
+        p = Path(env)
+    else:
+        import platformdirs
+
+        p = Path(platformdirs.user_data_dir("ferapp")) / "models"
+    if create:
+        p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+    arch: str  # registered architecture, or "ensemble"
+    cfg: ModelCfg
+    meta: dict[str, Any] = field(default_factory=dict)
+    shipped: bool = False
+
+    @property
+    def accuracy(self) -> float | None:
+        return _metric(self.meta)
+
+
+def _metric(meta: dict[str, Any]) -> float | None:
+    for k in METRIC_KEYS:
+        v = meta.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
+    out: list[ModelEntry] = []
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir()):
+        if not (d / "config.json").is_file():
+            continue
+        try:
+            raw, meta = read_config(d)
+            if "ensemble" in raw or "ensemble" in meta:
+                members = raw.get("ensemble", meta.get("ensemble"))
+                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members))}")
+                arch = "ensemble"
+            else:
+                cfg = config_to_cfg(raw)
+                arch = cfg.name
+        except Exception as exc:  # a broken folder must not hide the others
+            log.warning("skipping model folder %s: %s", d, exc)
+            continue
+        out.append(ModelEntry(name=d.name, path=d, arch=arch, cfg=cfg, meta=meta, shipped=shipped))
+    return out
+
+
+def list_trained_models() -> list[ModelEntry]:
+    """User models first, then shipped ones (each sorted by name)."""
+    return _scan(user_models_dir(), False) + _scan(shipped_models_dir(), True)
+
+
+def _find_entry(name: str) -> ModelEntry | None:
+    for e in list_trained_models():  # user first: user wins on a name clash
+        if e.name == name:
+            return e
+    return None
+
+
+def known_names() -> list[str]:
+    return sorted({e.name for e in list_trained_models()}) + list_models()
+
+
+def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0) -> LoadedModel:
+    """Trained model name | model folder | checkpoint file | architecture name -> LoadedModel (eval)."""
+    if _depth > _MAX_DEPTH:
+        raise CheckpointError(f"ensemble nesting deeper than {_MAX_DEPTH} at {ref!r}")
+    s = os.fspath(ref)
+    candidates = [Path(s)]
+    if _base is not None and not Path(s).is_absolute():
+        candidates.insert(0, _base / s)
+    for p in candidates:
+        if p.is_dir():
+            return load_model_dir(p, _depth=_depth)
+        if p.is_file():
+            model, cfg, extra = load_checkpoint(p)
+            meta = {"name": p.stem, "trained": True, **{k: v for k, v in extra.items() if not isinstance(v, dict)}}
+            return LoadedModel(model=model, cfg=cfg, meta=meta, path=p)
+    entry = _find_entry(s)
+    if entry is not None:
+        return load_model_dir(entry.path, _depth=_depth)
+    if s in list_models():
+        model = create_model(s).eval()
+        return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None)
+    raise KeyError(f"unknown model {s!r}: not a folder, checkpoint, trained model or architecture. "
+                   f"Known: {', '.join(known_names())}")
+
+
+def default_model_name() -> str:
+    """Shipped model marked default -> best-accuracy trained model -> untrained cc_lenet5."""
+    entries = list_trained_models()
+    for e in entries:
+        if e.shipped and e.meta.get("default") is True:
+            return e.name
+    scored = [(e.accuracy, e.name) for e in entries if e.accuracy is not None]
+    if scored:
+        return max(scored)[1]
+    return FALLBACK_ARCH
+
+
+class EnsembleModel(nn.Module):
+    """Averages member softmax probabilities; members may have different input specs.
+
+    Use ``classify_probs(crops_uint8)`` (list of uint8 (H, W[, 3]) crops or an (N, H, W[, 3])
+    array) -> (N, K) float32 probabilities in ``cfg.labels`` order. ``forward(x)`` works only
+    when every member shares one input spec (then it returns log of the averaged probabilities).
+    """
+
+    def __init__(self, members: list[LoadedModel], weights: list[float] | None = None, name: str = "ensemble"):
+        super().__init__()
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        labels = members[0].cfg.labels
+        for m in members[1:]:
+            if tuple(m.cfg.labels) != tuple(labels):
+                raise CheckpointError(f"ensemble member {m.name!r} has labels {m.cfg.labels}, expected {labels}")
+        self.members = list(members)
+        self.nets = nn.ModuleList(m.model for m in members)
+        w = np.asarray(weights if weights is not None else [1.0] * len(members), dtype=np.float64)
+        if w.shape != (len(members),) or (w < 0).any() or w.sum() <= 0:
+            raise ValueError("ensemble weights must be one non-negative number per member")
+        self.weights = (w / w.sum()).tolist()
+        first = members[0].cfg
+        self.cfg = ModelCfg(name="ensemble", input_size=first.input_size, channels=first.channels,
+                            mean=first.mean, std=first.std, labels=tuple(labels), five_crop=first.five_crop,
+                            description=f"{name}: ensemble of {', '.join(m.name for m in members)}",
+                            kwargs={"members": [m.name for m in members]})
+
+    @property
+    def same_input_spec(self) -> bool:
+        keys = {(m.cfg.input_size, m.cfg.channels, m.cfg.mean, m.cfg.std, m.cfg.five_crop) for m in self.members}
+        return len(keys) == 1
+
+    def classify_probs(self, crops) -> np.ndarray:
+        total = None
+        for w, m in zip(self.weights, self.members):
+            p = m.classify_probs(crops).astype(np.float64) * w
+            total = p if total is None else total + p
+        return total.astype(np.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.same_input_spec:
+            raise RuntimeError("ensemble members have different input specs: call classify_probs(crops_uint8)")
+        from ferapp.zoo.predict import logits_from_input
+
+        probs = sum(w * torch.softmax(logits_from_input(m.model, x, m.cfg), dim=1)
+                    for w, m in zip(self.weights, self.members))
+        return torch.log(probs.clamp_min(1e-12))
+
+
+def load_ensemble(directory: Path, raw: dict[str, Any], meta: dict[str, Any], _depth: int = 0) -> LoadedModel:
+    refs = raw.get("ensemble", meta.get("ensemble"))
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+        raise CheckpointError(f"{directory}/config.json: 'ensemble' must be a non-empty list of model names")
+    members = [resolve_model(r, _base=directory, _depth=_depth + 1) for r in refs]
+    untrained = [m.name for m in members if not m.trained]
+    if untrained:
+        log.warning("ensemble %s has untrained members: %s", directory.name, untrained)
+    ens = EnsembleModel(members, raw.get("weights"), name=directory.name).eval()
+    meta = dict(meta)
+    meta.setdefault("name", directory.name)
+    return LoadedModel(model=ens, cfg=ens.cfg, meta=meta, path=directory)
+
+
+__all__ = ["ModelEntry", "EnsembleModel", "list_trained_models", "resolve_model", "default_model_name",
+           "user_models_dir", "shipped_models_dir", "known_names", "load_ensemble"]
