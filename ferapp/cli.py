@@ -87,9 +87,7 @@ def cmd_analyze(args) -> int:
         if monitor is not None:
             from ferapp.monitor.events import format_events, write_events_csv
 
-            last_t = getattr(monitor, "last_t", None)
-            events = monitor.finish(last_t) if last_t is not None else monitor.finish(0.0)
-            events = events if events is not None else monitor.events
+            events = monitor.finish()
             events_path = out.with_name(out.stem + "_events.csv")
             write_events_csv(events_path, events)
             summary.events = list(events)

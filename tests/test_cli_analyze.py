@@ -75,3 +75,17 @@ def test_models_command(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "cc_lenet5" in out and "resnet20" in out and "bdnn4" in out
+
+
+def test_analyze_driver_mode(tmp_path, capsys):
+    out = tmp_path / "d.csv"
+    rc = main(["analyze", "demo", "--driver", "--max-frames", "60", "--out", str(out), "--model", "cc_lenet5",
+               "--quiet"])
+    assert rc == 0
+    tl = read_timeline(out)
+    for c in ("ear", "mar", "yaw", "pitch", "roll", "perclos", "event"):
+        assert c in tl.columns
+    ear = tl.columns["ear"]
+    assert np.nanmin(ear) > 0.1 and np.nanmax(ear) < 0.5
+    assert (tmp_path / "d_events.csv").exists()
+    assert "driver events" in capsys.readouterr().out
