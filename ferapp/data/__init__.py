@@ -110,7 +110,8 @@ def load_dataset(
     out_size = (int(out_size[0]), int(out_size[1]))
     angles_t = None if angles is None else tuple(angles)
 
-    settings: dict = {"format": fmt, "reader": READER_VERSION, "keep_contempt": keep_contempt, "out_size": out_size}
+    settings: dict = {"format": fmt, "reader": READER_VERSION, "keep_contempt": keep_contempt, "out_size": out_size,
+                      "path": str(p.resolve())}  # reported paths are absolute: a moved dataset gets a new entry
     src = None
     if fmt == "fer2013-csv":
         settings["source"] = file_fingerprint(p)

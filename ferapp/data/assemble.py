@@ -93,9 +93,13 @@ def make_dataset(fmt, path, images, labels, label_names, splits, subjects, paths
     report = DatasetReport(format=fmt, path=str(path), counts=counts, num_subjects=len(subj),
                            warnings=list(warnings), skipped=list(skipped))
     fp = content_hash(images, labels, np.asarray(label_names))
-    return FaceDataset(images=images, labels=labels, label_names=tuple(label_names), splits=splits,
+    ds = FaceDataset(images=images, labels=labels, label_names=tuple(label_names), splits=splits,
                        subjects=subjects, paths=list(paths), report=report, fingerprint=fp,
                        soft_labels=soft_labels)
+    from ferapp.data.summary import dataset_warnings
+
+    ds.report.warnings.extend(w for w in dataset_warnings(ds) if w not in ds.report.warnings)
+    return ds
 
 
 _SPLIT_ORDER = {"training": 0, "train": 0, "publictest": 1, "val": 1, "validation": 1, "privatetest": 2, "test": 2}

@@ -42,7 +42,7 @@ def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:
     if len(splits) > 1:
         tot = [sum(r.counts[s].get(n, 0) for s in splits) for n in names]
         lines.append("all".ljust(w) + "".join(str(v).rjust(9) for v in tot) + str(sum(tot)).rjust(9))
-    warns = list(r.warnings) + dataset_warnings(ds)
+    warns = list(r.warnings) + [w for w in dataset_warnings(ds) if w not in r.warnings]
     if warns:
         lines += ["", "warnings:"] + [f"  - {x}" for x in warns]
     if r.skipped:
