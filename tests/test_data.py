@@ -536,3 +536,21 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path):
     b = load_dataset(root, cache_dir=cdir)
     np.testing.assert_array_equal(a.images, b.images)
     assert np.load(entries[0])["images"].shape == a.images.shape  # rewritten
+
+
+def test_corrupt_zip_member_is_listed_not_fatal(tmp_path):
+    root = _ck48_tree(tmp_path / "ck")
+    zpath = tmp_path / "ck.zip"
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_STORED) as z:
+        for p in sorted(root.rglob("*.png")):
+            z.write(p, p.relative_to(root).as_posix())
+    victim = "CK+48/happy/S104_005_00000010.png"
+    with zipfile.ZipFile(zpath) as z:
+        info = z.getinfo(victim)
+    raw = bytearray(zpath.read_bytes())
+    data_at = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + 200
+    raw[data_at] ^= 0xFF  # CRC no longer matches
+    zpath.write_bytes(bytes(raw))
+    ds = load_dataset(zpath, use_cache=False)
+    assert len(ds) == 53
+    assert dict(ds.report.skipped)[f"{zpath}!{victim}"].startswith("unreadable")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -104,9 +105,13 @@ class FileSource:
         return self._zip
 
     def read(self, rel: str) -> bytes:
-        if self.is_zip:
-            return self._zipfile().read(rel)
-        return (self.path / rel).read_bytes()
+        """The file's bytes; ``b""`` when it cannot be read (bad CRC, permissions), so callers list it as unreadable."""
+        try:
+            if self.is_zip:
+                return self._zipfile().read(rel)
+            return (self.path / rel).read_bytes()
+        except (OSError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError, NotImplementedError):
+            return b""
 
     def display(self, rel: str) -> str:
         """A path a user can find: ``archive.zip!inner/file.png`` or the file path."""
