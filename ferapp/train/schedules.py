@@ -1,7 +1,8 @@
 """Learning-rate schedules stepped once per epoch, all with state_dict for resume.
 
 ``plateau10`` is P1's rule: divide the lr by 10 each time the validation error stops
-falling; training stops once the lr has reached ``min_lr`` and the error stops falling again
+falling (for ``plateau_patience`` epochs, default 3; the watched value is the validation loss
+by default, see ``TrainConfig.plateau_metric``); training stops once the lr has reached ``min_lr`` and the error stops falling again
 (our reading of "stop when it reaches 0.00005": the final lr is used, then training ends).
 """
 
@@ -99,7 +100,7 @@ def make_schedule(name: str, optimizers, base_lr: float, epochs: int, min_lr: fl
     if name == "cosine":
         return Cosine(optimizers, base_lr, epochs, min_lr)
     if name == "plateau10":
-        return Plateau10(optimizers, base_lr, min_lr=min_lr or 5e-5, patience=int(extra.get("plateau_patience", 2)))
+        return Plateau10(optimizers, base_lr, min_lr=min_lr or 5e-5, patience=int(extra.get("plateau_patience", 3)))
     if name == "step":
         return Step(optimizers, base_lr, int(extra.get("step_size", max(1, epochs // 3))), float(extra.get("gamma", 0.1)))
     if name == "constant":

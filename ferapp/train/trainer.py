@@ -67,6 +67,9 @@ class TrainConfig:
     center_lr: float = 0.5
     # P5 five-crop training: "random" = one random crop of five per sample, "all" = all five
     five_crop: str = "random"
+    # what plateau10 watches: "val_loss" (smooth; default) or "val_error" (1 - val accuracy, the
+    # literal "test error" of P1, coarse on small validation sets); train loss without a val set
+    plateau_metric: str = "val_loss"
     out_dir: str | None = None
     resume: str | None = None
     max_batches_per_epoch: int | None = None
@@ -222,6 +225,8 @@ class Trainer:
             raise ValueError(f"unknown algorithm {t.algorithm!r} (backprop, hsic, bnn)")
         if t.loss not in ("ce", "ce+center", "squared_hinge"):
             raise ValueError(f"unknown loss {t.loss!r} (ce, ce+center, squared_hinge)")
+        if t.plateau_metric not in ("val_loss", "val_error"):
+            raise ValueError(f"plateau_metric must be 'val_loss' or 'val_error', not {t.plateau_metric!r}")
         if t.epochs < 1 or t.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         self.device = resolve_device(t.device)
@@ -571,7 +576,13 @@ class Trainer:
                     self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
             metrics["epoch_time_s"] = time.perf_counter() - t_epoch
             if phase != "post":
-                self.schedule.step(epoch, 1.0 - metrics["val_acc"] if va is not None else metrics["train_loss"])
+                if va is None:
+                    watched = metrics["train_loss"]
+                elif t.plateau_metric == "val_error":
+                    watched = 1.0 - metrics["val_acc"]
+                else:
+                    watched = metrics["val_loss"]
+                self.schedule.step(epoch, watched)
             self.epoch = epoch + 1
             self.batch_in_epoch = 0
             self._epoch_loss_sum, self._epoch_count = 0.0, 0
