@@ -229,8 +229,12 @@ def test_p5_shapes_and_binary_values():
     assert y.tolist() == [-1, -1, -1, 1, 1, 1]
     y.sum().backward()
     assert x.grad.tolist() == [0, 1, 1, 1, 1, 0]
-    m = create_model("bdnn2", width_mult=0.25)
-    with torch.no_grad():
+    m = create_model("bdnn2", width_mult=0.25).eval()
+    conv = m.blocks[0].conv1.conv
+    with torch.no_grad():  # inference caches the +-1 weights; an in-place update must invalidate it
+        w1 = conv.binary_weight().clone()
+        conv.weight.mul_(-1)
+        assert torch.equal(conv.binary_weight(), -w1) or (conv.weight == 0).any()
         m.blocks[0].conv1.conv.weight.mul_(10)
     m.clip_latent_()
     assert m.blocks[0].conv1.conv.weight.abs().max() <= 1.0

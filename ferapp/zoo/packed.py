@@ -136,14 +136,28 @@ def _conv_corrections(w_pm1: np.ndarray, h: int, w: int, pad: int) -> np.ndarray
 
 
 def _xnor_dot(a: np.ndarray, notw: np.ndarray) -> np.ndarray:
-    """a (R, words) bits, notw (Cout, words) inverted weight bits -> agreements (R, Cout) int32."""
+    """a (R, words) bits, notw (Cout, words) inverted weight bits -> agreements (R, Cout) int32.
+
+    popcount(a ^ ~w) = popcount(xnor(a, w)), accumulated word by word over (rows, Cout) planes
+    (faster in numpy than a 3-D broadcast + reduction over the short word axis).
+    """
     r, words = a.shape
     cout = notw.shape[0]
     out = np.empty((r, cout), np.int32)
-    step = max(1, (1 << 21) // max(1, cout * words))
+    at = np.ascontiguousarray(a.T)
+    wt = np.ascontiguousarray(notw.T)
+    step = max(1, (1 << 20) // max(1, cout))
+    acc_t = np.uint16 if words * 64 < 65536 else np.int32
     for s in range(0, r, step):
-        x = np.bitwise_xor(a[s:s + step, None, :], notw[None, :, :])
-        out[s:s + step] = np.bitwise_count(x).sum(axis=-1, dtype=np.int32)
+        e = min(r, s + step)
+        acc = np.zeros((e - s, cout), acc_t)
+        tmp = np.empty((e - s, cout), np.uint64)
+        cnt = np.empty((e - s, cout), np.uint8)
+        for k in range(words):
+            np.bitwise_xor(at[k, s:e, None], wt[k][None, :], out=tmp)
+            np.bitwise_count(tmp, out=cnt)
+            acc += cnt
+        out[s:e] = acc
     return out
 
 
@@ -169,6 +183,12 @@ class PackedBNN:
                 entry["thr"] = arrays[f"{name}/thr"].astype(np.int32)
                 entry["flip"] = arrays[f"{name}/flip"].astype(bool)
                 if spec["kind"] == "conv":
+                    # conv weights are packed tap by tap: (Cout, kh, kw, C) with C padded to 64-bit
+                    # words, so im2col can work on already-packed activation words
+                    cout, cin, kh, kw = shape
+                    taps = ~bits.reshape(shape).transpose(0, 2, 3, 1).reshape(cout * kh * kw, cin)
+                    packed = _pack_rows(taps)
+                    entry["notw"] = packed.reshape(cout, -1)
                     entry["w_pm1"] = np.where(bits, 1, -1).astype(np.int8).reshape(shape)
                     entry["corr"] = {}
             self._layers[name] = entry
@@ -188,27 +208,27 @@ class PackedBNN:
         return cls(plan, arrays)
 
     # ---- layers ---------------------------------------------------------------------------
+    # activations between layers: bool (N, H, W, C) (True = +1), NHWC so channels pack into words
     def _first(self, x: torch.Tensor, e: dict[str, Any]) -> np.ndarray:
         pad = e["spec"]["padding"]
-        y = F.conv2d(x, e["w"], None, 1, pad).double().numpy()  # (N, C, H, W)
-        tau = e["tau"][None, :, None, None]
-        up = e["dir"][None, :, None, None] > 0
-        return np.where(up, y >= tau, y <= tau)
+        y = F.conv2d(x, e["w"], None, 1, pad).double().numpy().transpose(0, 2, 3, 1)  # (N, H, W, C)
+        return np.where(e["dir"] > 0, y >= e["tau"], y <= e["tau"])
 
     def _conv(self, a: np.ndarray, e: dict[str, Any]) -> np.ndarray:
-        n, c, h, w = a.shape
+        n, h, w, c = a.shape
         pad = e["spec"]["padding"]
         kh, kw = e["shape"][2:]
-        ap = np.pad(a, ((0, 0), (0, 0), (pad, pad), (pad, pad)), constant_values=False)
-        win = np.lib.stride_tricks.sliding_window_view(ap, (kh, kw), axis=(2, 3))  # (N, C, H, W, kh, kw)
-        cols = np.ascontiguousarray(win.transpose(0, 2, 3, 1, 4, 5)).reshape(n * h * w, c * kh * kw)
-        agree = _xnor_dot(_pack_rows(cols), e["notw"])
+        words = _pack_rows(a.reshape(n * h * w, c)).reshape(n, h, w, -1)  # (N, H, W, cw)
+        wp = np.pad(words, ((0, 0), (pad, pad), (pad, pad), (0, 0)))  # zero words = all -1 (corrected below)
+        ho, wo = h + 2 * pad - kh + 1, w + 2 * pad - kw + 1
+        cols = np.stack([wp[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)], axis=3)
+        agree = _xnor_dot(cols.reshape(n * ho * wo, -1), e["notw"])
         key = (h, w)
         if key not in e["corr"]:
             e["corr"][key] = _conv_corrections(e["w_pm1"], h, w, pad)
         dot = 2 * agree - e["fan_in"] + np.tile(e["corr"][key], (n, 1))
         bits = (dot >= e["thr"][None, :]) ^ e["flip"][None, :]
-        return bits.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+        return bits.reshape(n, ho, wo, -1)
 
     def _fc(self, a: np.ndarray, e: dict[str, Any]) -> np.ndarray:
         dot = 2 * _xnor_dot(_pack_rows(a), e["notw"]) - e["fan_in"]
@@ -216,9 +236,10 @@ class PackedBNN:
 
     @staticmethod
     def _pool(a: np.ndarray) -> np.ndarray:
-        n, c, h, w = a.shape
+        """2x2 max-pool of +-1 values = OR of the bits (floor, like nn.MaxPool2d(2))."""
+        n, h, w, c = a.shape
         h2, w2 = h // 2, w // 2
-        return a[:, :, :2 * h2, :2 * w2].reshape(n, c, h2, 2, w2, 2).any(axis=(3, 5))
+        return a[:, :2 * h2, :2 * w2].reshape(n, h2, 2, w2, 2, c).any(axis=(2, 4))
 
     def forward(self, x) -> torch.Tensor:
         x = torch.as_tensor(x, dtype=torch.float32)
@@ -228,9 +249,9 @@ class PackedBNN:
                 e1, e2 = self._layers[blk["conv1"]], self._layers[blk["conv2"]]
                 a1 = self._first(x, e1) if a is None else self._conv(a, e1)
                 a2 = self._conv(a1, e2)
-                a = np.concatenate([a1, a2], axis=1) if blk["dense"] else a2
+                a = np.concatenate([a1, a2], axis=3) if blk["dense"] else a2
                 a = self._pool(a)
-            v = a.reshape(a.shape[0], -1)
+            v = np.ascontiguousarray(a.transpose(0, 3, 1, 2)).reshape(a.shape[0], -1)  # torch's (C, H, W) flatten
             for name in self.plan["fcs"]:
                 v = self._fc(v, self._layers[name])
             pm1 = torch.from_numpy(np.where(v, 1.0, -1.0).astype(np.float32))
@@ -251,7 +272,7 @@ class PackedBNN:
                 out[name] = e["w"].clone()
             else:
                 out[name] = torch.from_numpy(e["w_pm1"].astype(np.float32) if "w_pm1" in e else
-                                             _unpack_notw(e["notw"], e["shape"]))
+                                             _unpack_notw(e["notw"], e["shape"]))  # fc: row-major bits
         return out
 
 

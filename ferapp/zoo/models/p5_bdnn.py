@@ -37,7 +37,7 @@ class SignSTE(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -56,7 +56,28 @@ class SignActivation(nn.Module):
         return binarize(x)
 
 
-class BinaryConv2d(nn.Conv2d):
+class _BinaryWeightMixin:
+    """sign(latent) with the STE; without autograd (inference) the +-1 tensor is cached and
+    recomputed only when the latent weight changes (tracked by its version counter)."""
+
+    def binary_weight(self) -> torch.Tensor:
+        w = self.weight
+        if torch.is_grad_enabled() and w.requires_grad:
+            return binarize(w)
+        key = (w._version, w.data_ptr(), w.dtype, w.device)
+        cache = self.__dict__.get("_bw_cache")
+        if cache is None or cache[0] != key:
+            with torch.no_grad():
+                cache = (key, torch.where(w >= 0, 1.0, -1.0).to(w.dtype))
+            self.__dict__["_bw_cache"] = cache
+        return cache[1]
+
+    @torch.no_grad()
+    def clip_latent_(self) -> None:
+        self.weight.clamp_(-1.0, 1.0)
+
+
+class BinaryConv2d(_BinaryWeightMixin, nn.Conv2d):
     """Conv2d whose forward uses sign(latent weight); no bias (BN follows)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
@@ -64,30 +85,16 @@ class BinaryConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
         nn.init.uniform_(self.weight, -1.0, 1.0)
 
-    def binary_weight(self) -> torch.Tensor:
-        return binarize(self.weight)
-
-    @torch.no_grad()
-    def clip_latent_(self) -> None:
-        self.weight.clamp_(-1.0, 1.0)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, self.binary_weight(), None)
 
 
-class BinaryLinear(nn.Linear):
+class BinaryLinear(_BinaryWeightMixin, nn.Linear):
     """Linear whose forward uses sign(latent weight); no bias (BN follows)."""
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__(in_features, out_features, bias=False)
         nn.init.uniform_(self.weight, -1.0, 1.0)
-
-    def binary_weight(self) -> torch.Tensor:
-        return binarize(self.weight)
-
-    @torch.no_grad()
-    def clip_latent_(self) -> None:
-        self.weight.clamp_(-1.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.binary_weight())
