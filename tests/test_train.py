@@ -105,7 +105,7 @@ def test_cancel_within_one_batch_then_resume_matches_uninterrupted(tmp_path):
     assert res2.outcome == "finished", res2.message
     assert rec2.steps[0] == 5 and res2.global_step == ref.global_step
     assert rec2.losses[0] < rec.losses[0]  # loss continues, does not restart from scratch
-    for (k, a), b in zip(ref_tr.model.state_dict().items(), tr2.model.state_dict().values()):
+    for (k, a), b in zip(ref_tr.model.state_dict().items(), tr2.model.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), k
     assert res2.history[-1]["train_loss"] == pytest.approx(ref.history[-1]["train_loss"], rel=1e-5)
 

@@ -11,7 +11,11 @@ import torch
 from ferapp.train import TrainConfig, Trainer
 from ferapp.train.algorithms import CenterLoss, hsic, squared_hinge_loss
 from ferapp.train.evaluate import (
-    aggregate, evaluate, metrics_from_confusion, predict_outputs, write_eval_artifacts,
+    aggregate,
+    evaluate,
+    metrics_from_confusion,
+    predict_outputs,
+    write_eval_artifacts,
 )
 from tests._train_helpers import TinyBNN, make_tiny, synthetic_faces, tiny_cfg
 
@@ -92,6 +96,17 @@ def test_bnn_squared_hinge_clipping_and_five_crop():
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < 0.8 * losses[0]
     assert res.history[-1]["val_acc"] > 0.6
+
+
+def test_bnn_five_crop_all_mode_trains_on_every_crop():
+    ds = synthetic_faces(n_per_class=4, size=16)
+    torch.manual_seed(0)
+    model = TinyBNN(in_features=12 * 12)
+    model.cfg = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=6)
+    seen = []
+    model.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape)))
+    res, _ = _train_algo(model, 1, ds, five_crop="all")
+    assert res.global_step == 2 and seen[0] == (30, 1, 12, 12)  # 6 faces x 5 crops
 
 
 def test_squared_hinge_values():

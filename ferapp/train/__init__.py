@@ -2,7 +2,14 @@
 algorithms (HSIC bottleneck, BNN, center loss), evaluation, run orchestration and the
 ``train`` / ``eval`` commands."""
 
-from ferapp.train.callbacks import Callback, CallbackList, CheckpointCallback, EarlyStopping, EpochLine, ProgressBar
+from ferapp.train.callbacks import (
+    Callback,
+    CallbackList,
+    CheckpointCallback,
+    EarlyStopping,
+    EpochLine,
+    ProgressBar,
+)
 from ferapp.train.trainer import FitResult, TrainConfig, Trainer
 
 __all__ = [

@@ -86,7 +86,7 @@ class HSICStep:
             kx = gaussian_kernel(x, self.sigma)
             ky = gaussian_kernel(F.one_hot(y, num_classes).float(), self.sigma_y)
         total = x.new_zeros((), dtype=torch.float32)
-        for z, opt in zip(zs, self.optimizers):
+        for z, opt in zip(zs, self.optimizers, strict=True):
             opt.zero_grad(set_to_none=True)
             loss = hsic_bottleneck_loss(z, kx, ky, self.beta, self.sigma)
             loss.backward()
@@ -98,7 +98,7 @@ class HSICStep:
         return [o.state_dict() for o in self.optimizers]
 
     def load_state_dict(self, states):
-        for o, s in zip(self.optimizers, states):
+        for o, s in zip(self.optimizers, states, strict=True):
             o.load_state_dict(s)
 
 

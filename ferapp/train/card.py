@@ -25,8 +25,12 @@ def _departures(cfg, report: dict[str, Any]) -> list[str]:
     if proto.get("subject_independent"):
         out.append(f"protocol {proto.get('name')} is subject-independent (the paper did not say / used image-level folds)")
     folds = report.get("folds", [])
-    if any(f.get("n_train") for f in folds) and report.get("dataset", {}).get("n"):
-        pass
+    n = report.get("dataset", {}).get("n") or 0
+    if any(f["n_train"] + f["n_val"] + f["n_test"] < n for f in folds if f.get("n_train") is not None):
+        out.append("training used a subsample of each fold's training part (max_train)")
+    if any(f.get("epochs_completed", 0) < rec.get("epochs", 0) and f.get("stop_reason") for f in folds):
+        out.append("some folds stopped before the epoch budget: " + "; ".join(
+            sorted({f["stop_reason"] for f in folds if f.get("stop_reason")})))
     if cfg.kwargs:
         out.append(f"constructor arguments {cfg.kwargs}")
     if rec.get("max_batches_per_epoch"):
@@ -68,7 +72,7 @@ def model_card(cfg, report: dict[str, Any]) -> str:
         cm = np.array(pooled["confusion"])
         lines += ["", "### Confusion matrix (rows true, columns predicted; pooled)", "",
                   "| true \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
-        for lab, row in zip(labels, cm):
+        for lab, row in zip(labels, cm, strict=True):
             lines.append(f"| {lab} | " + " | ".join(str(int(v)) for v in row) + " |")
     if cfg.reported:
         lines += ["", "### What the paper reports", "", f"{cfg.reported}"]

@@ -214,7 +214,7 @@ def cmd_eval(args) -> int:
     labs = list(res.labels)
     print("confusion (rows true, cols predicted):")
     print("           " + " ".join(f"{lab[:7]:>7}" for lab in labs))
-    for lab, row in zip(labs, res.confusion):
+    for lab, row in zip(labs, res.confusion, strict=True):
         print(f"  {lab[:8]:<8} " + " ".join(f"{int(v):>7}" for v in row))
     if args.out:
         print(f"written: {', '.join(info['artifacts'].values())}")

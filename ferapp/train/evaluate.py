@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +123,7 @@ def aggregate(results: list[EvalResult]) -> dict[str, Any]:
 def write_confusion_csv(cm: np.ndarray, labels, path: str | Path) -> Path:
     path = Path(path)
     lines = ["true\\pred," + ",".join(labels)]
-    for lab, row in zip(labels, np.asarray(cm)):
+    for lab, row in zip(labels, np.asarray(cm), strict=True):
         lines.append(lab + "," + ",".join(str(int(v)) for v in row))
     path.write_text("\n".join(lines) + "\n")
     return path

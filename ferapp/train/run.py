@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,13 @@ import torch
 
 from ferapp.train.callbacks import Callback, CallbackList, CheckpointCallback
 from ferapp.train.evaluate import (
-    EvalResult, aggregate, confusion_matrix, metrics_from_confusion, write_confusion_csv,
-    write_confusion_png, write_json,
+    EvalResult,
+    aggregate,
+    confusion_matrix,
+    metrics_from_confusion,
+    write_confusion_csv,
+    write_confusion_png,
+    write_json,
 )
 from ferapp.train.trainer import EncodedSet, FitResult, TrainConfig, Trainer, encode_dataset, resolve_device
 
@@ -241,7 +246,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
     agg = aggregate(tested) if tested else None
     report = {
         "ferapp_report": 1,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "outcome": result.outcome if not finished else "finished",
         "message": result.message,
         "arch": result.arch,
@@ -284,6 +289,10 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
                                    "recipe", "created")}
     meta["trained_fold"] = report["folds"][-1]["name"] if report["folds"] else None
     meta["params"] = report["params"]
+    summ = report.get("summary") or {}
+    meta["metrics"] = {"accuracy": summ.get("mean_accuracy"), "accuracy_std": summ.get("std_accuracy"),
+                       "macro_f1": summ.get("mean_macro_f1"), "protocol": report["protocol"]["name"],
+                       "folds": summ.get("folds")}
     if model_dir.exists():
         shutil.rmtree(model_dir)
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 import threading
 import time
 import traceback
@@ -377,7 +376,7 @@ class Trainer:
         self.model.load_state_dict(obj["state_dict"])
         if len(s["optimizers"]) != len(self.optimizers):
             raise ValueError("checkpoint optimizer layout differs from this run's algorithm")
-        for o, os_ in zip(self.optimizers, s["optimizers"]):
+        for o, os_ in zip(self.optimizers, s["optimizers"], strict=True):
             o.load_state_dict(os_)
         self.schedule.load_state_dict(s["schedule"])
         if self.use_amp and s.get("scaler"):
