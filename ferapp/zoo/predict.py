@@ -44,9 +44,12 @@ def predict_probs(model: torch.nn.Module, cfg: ModelCfg, crops: Sequence[np.ndar
     model.eval()
     try:
         x = crops_to_tensor(crops, cfg)
+        p = next(model.parameters(), None)
+        if p is not None:  # the engine may have moved the (member) model to a GPU
+            x = x.to(device=p.device, dtype=p.dtype)
         if x.shape[0] == 0:
             return np.zeros((0, cfg.num_classes), np.float32)
-        return torch.softmax(logits_from_input(model, x, cfg).float(), dim=1).numpy().astype(np.float32)
+        return torch.softmax(logits_from_input(model, x, cfg).float(), dim=1).cpu().numpy().astype(np.float32)
     finally:
         model.train(was_training)
 
