@@ -305,3 +305,25 @@ def test_cli_bad_inputs_exit_nonzero(ck_dir, tmp_path, capsys, argv, needle):
     argv = [str(ck_dir) if a == "DATA" else str(bad) if a == "BADCKPT" else a for a in argv]
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_fit_in_worker_thread_cancelled_from_outside(tmp_path):
+    """The GUI's use: fit on a worker thread, cancel Event set from the UI thread."""
+    import time
+
+    cancel, started = threading.Event(), threading.Event()
+
+    class Slow(Callback):
+        def on_batch_end(self, step, loss):
+            started.set()
+            time.sleep(0.01)
+
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("r", _fit(tmp_path, epochs=50, cbs=[Slow()], cancel=cancel)[0]))
+    th.start()
+    assert started.wait(30)
+    cancel.set()
+    th.join(30)
+    assert not th.is_alive()
+    assert out["r"].outcome == "cancelled" and out["r"].global_step < 150
+    assert (tmp_path / "last.pt").exists()

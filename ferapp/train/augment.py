@@ -11,11 +11,8 @@ import torch.nn.functional as F
 
 
 def mirror(x: torch.Tensor, g: torch.Generator, p: float = 0.5) -> torch.Tensor:
-    flip = torch.rand(x.shape[0], generator=g) < p
-    if flip.any():
-        x = x.clone()
-        x[flip] = x[flip].flip(-1)
-    return x
+    flip = (torch.rand(x.shape[0], generator=g) < p).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def random_crop(x: torch.Tensor, g: torch.Generator, pad: int = 4) -> torch.Tensor:
