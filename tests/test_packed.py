@@ -101,3 +101,21 @@ def test_packed_rejects_bad_files(tmp_path):
         load_packed(tmp_path / "obj.npz")
     with pytest.raises(TypeError):
         packed_stats(create_model("resnet20"))
+
+
+def test_packed_model_from_model_folder(tmp_path):
+    from ferapp.zoo.io import save_model_dir
+    from ferapp.zoo.store import resolve_model
+
+    m = _trained_like("bdnn3", width_mult=0.25)
+    save_model_dir(tmp_path / "b3", m, m.cfg, {"privatetest_acc": 0.6})
+    loaded = resolve_model(tmp_path / "b3")
+    packed = loaded.packed_model()
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 256, (48, 48), dtype=np.uint8) for _ in range(6)]
+    pf, pp = loaded.classify_probs(crops), packed.classify_probs(crops)
+    assert pp.shape == (6, 7) and np.array_equal(pf.argmax(1), pp.argmax(1))
+    assert np.allclose(pf, pp, atol=1e-5)
+    assert packed.meta["packed"] is True
+    with pytest.raises(ValueError):
+        resolve_model("resnet20").packed_model()

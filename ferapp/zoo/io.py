@@ -69,6 +69,15 @@ class LoadedModel:
     def trained(self) -> bool:
         return bool(self.meta.get("trained", True))
 
+    def packed_model(self) -> LoadedModel:
+        """The same model on the 1-bit XNOR/popcount path (P5 folders with model.packed.npz)."""
+        if self.packed_path is None:
+            raise ValueError(f"{self.name}: no model.packed.npz (only P5 binarized models have a packed form)")
+        from ferapp.zoo.packed import PackedBNNModule, load_packed
+
+        module = PackedBNNModule(load_packed(self.packed_path), self.cfg).eval()
+        return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path)
+
     def classify_probs(self, crops) -> np.ndarray:
         if hasattr(self.model, "classify_probs"):
             return self.model.classify_probs(crops)

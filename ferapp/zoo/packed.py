@@ -276,6 +276,20 @@ class PackedBNN:
         return out
 
 
+class PackedBNNModule(torch.nn.Module):
+    """``nn.Module`` face of a ``PackedBNN`` (inference only, CPU) so code that calls
+    ``model(x)`` - the engine, ``predict_probs`` - can run the 1-bit path unchanged."""
+
+    def __init__(self, packed: PackedBNN, cfg=None) -> None:
+        super().__init__()
+        self.packed = packed
+        if cfg is not None:
+            self.cfg = cfg
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.packed(x.detach().float().cpu()).to(x.device)
+
+
 def _unpack_notw(notw: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     k = int(np.prod(shape[1:]))
     bits = np.unpackbits(notw.view(np.uint8), axis=1, bitorder="little")[:, :k].astype(bool)
@@ -370,4 +384,4 @@ def load_packed(path: str | Path) -> PackedBNN:
     return PackedBNN.load(path)
 
 
-__all__ = ["PackedBNN", "PackedStats", "export_packed", "load_packed", "packed_stats"]
+__all__ = ["PackedBNN", "PackedBNNModule", "PackedStats", "export_packed", "load_packed", "packed_stats"]
