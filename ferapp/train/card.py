@@ -55,6 +55,8 @@ def model_card(cfg, report: dict[str, Any]) -> str:
     proto = report.get("protocol", {})
     lines += ["", "## Protocol", "", f"- {proto.get('description', proto.get('name'))}",
               f"- this folder holds the model of fold `{folds[-1]['name'] if folds else '?'}` (the last fold trained)",
+              "- each fold is tested with its best-validation-accuracy epoch's weights (validation = the part "
+              "of the training side the protocol holds out; the test part is never used for selection)",
               "", "## Metrics (test part of each fold)", "",
               "| fold | train | val | test | accuracy | macro F1 | epochs |", "|---|---|---|---|---|---|---|"]
     for f in folds:
