@@ -13,8 +13,13 @@ from ferapp.zoo import create_model, get_model_cfg, list_models
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.flops import count_effective_params, count_macs, count_params
 from ferapp.zoo.io import load_checkpoint, load_model_dir, save_checkpoint, save_model_dir
-from ferapp.zoo.store import (EnsembleModel, default_model_name, list_trained_models, resolve_model,
-                              user_models_dir)
+from ferapp.zoo.store import (
+    EnsembleModel,
+    default_model_name,
+    list_trained_models,
+    resolve_model,
+    user_models_dir,
+)
 
 torch.set_num_threads(1)
 MODELS = list_models()
@@ -206,7 +211,7 @@ def test_p5_shapes_and_binary_values():
         assert cfg.recipe.loss == "squared_hinge" and cfg.recipe.algorithm == "bnn"
         m = create_model(name, width_mult=0.25)
         acts = []
-        hooks = [mod.register_forward_hook(lambda _m, _i, o: acts.append(o))
+        hooks = [mod.register_forward_hook(lambda _m, _i, o, acts=acts: acts.append(o))
                  for mod in m.modules() if isinstance(mod, SignActivation)]
         _warm_bn(m, name, 1)
         acts.clear()
@@ -258,6 +263,7 @@ class _Evil:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoint_safety(tmp_path):
     m = create_model("resnet20")
     good = save_checkpoint(tmp_path / "good.pt", m, m.cfg, {"epoch": 1})

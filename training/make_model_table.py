@@ -57,7 +57,7 @@ def build_rows(reps: int) -> list[dict]:
         crops = 5 if cfg.five_crop else 1
         x = torch.rand(crops, cfg.channels, h, w) * 2 - 1
         with torch.no_grad():
-            ms = _median_ms(lambda: model(x), reps)
+            ms = _median_ms(lambda model=model, x=x: model(x), reps)
         row = {
             "name": name, "paper": cfg.paper, "params": count_params(model),
             "effective": count_effective_params(model), "reported": cfg.reported.get("params"),
@@ -74,7 +74,7 @@ def build_rows(reps: int) -> list[dict]:
             st = packed_stats(model)
             packed = PackedBNN.from_model(model)
             row["packed"] = f"{st.packed_bytes / 1e6:.2f} MB ({st.ratio:.0f}x < fp32 {st.fp32_bytes / 1e6:.1f} MB)"
-            row["packed_ms"] = _median_ms(lambda: packed(x), max(3, reps // 2))
+            row["packed_ms"] = _median_ms(lambda packed=packed, x=x: packed(x), max(3, reps // 2))
         rows.append(row)
         print(f"{name:16s} {row['params']:>12,} {row['macs'] / 1e6:9.1f} MMAC {ms:8.2f} ms", flush=True)
     return rows

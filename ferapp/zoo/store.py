@@ -191,7 +191,7 @@ class EnsembleModel(nn.Module):
 
     def classify_probs(self, crops) -> np.ndarray:
         total = None
-        for w, m in zip(self.weights, self.members):
+        for w, m in zip(self.weights, self.members, strict=True):
             p = m.classify_probs(crops).astype(np.float64) * w
             total = p if total is None else total + p
         return total.astype(np.float32)
@@ -202,7 +202,7 @@ class EnsembleModel(nn.Module):
         from ferapp.zoo.predict import logits_from_input
 
         probs = sum(w * torch.softmax(logits_from_input(m.model, x, m.cfg), dim=1)
-                    for w, m in zip(self.weights, self.members))
+                    for w, m in zip(self.weights, self.members, strict=True))
         return torch.log(probs.clamp_min(1e-12))
 
 

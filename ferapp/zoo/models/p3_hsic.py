@@ -80,7 +80,7 @@ class FPNFusion(nn.Module):
 
     def forward(self, feats: list[torch.Tensor]) -> torch.Tensor:
         p = self.laterals[-1](feats[-1])
-        for lat, f in zip(reversed(self.laterals[:-1]), reversed(feats[:-1])):
+        for lat, f in zip(reversed(self.laterals[:-1]), reversed(feats[:-1]), strict=True):
             p = lat(f) + F.interpolate(p, size=f.shape[-2:], mode="nearest")
         return p  # finest resolution, semantics from all three blocks
 
