@@ -157,6 +157,10 @@ def test_p2_depths_and_init():
             assert not m.fc.weight.any()
     m = create_model("resnet20")
     assert m.forward_features(_input("resnet20")).shape[1:] == (64, 12, 12)
+    paper = create_model("resnet20", input_size=128, strict_input=True)  # the paper's 128x128 -> 32x32 maps
+    assert paper.forward_features(torch.zeros(1, 1, 128, 128)).shape[1:] == (64, 32, 32)
+    with pytest.raises(ValueError):
+        paper(torch.zeros(1, 1, 48, 48))
 
 
 def test_p3_hsic_interface():

@@ -61,11 +61,17 @@ class FERResNet(nn.Module):
         shortcut: True = ResNet, False = plain net.
         num_classes, in_chans: 7 outputs, 1 (grayscale) input channel.
         zero_init_fc: FC weights initialised to zero (the paper); False = default init.
+        input_size: the side the net is meant for (48 here, 128 in the paper). Global average
+            pooling makes the layers independent of it; it is recorded (``self.input_size``) and
+            checked in ``forward_features`` when ``strict_input`` is True.
+        strict_input: reject inputs of another size (off by default).
     """
 
     def __init__(self, depth: int = 20, base_width: int = 16, shortcut: bool = True, num_classes: int = 7,
-                 in_chans: int = 1, zero_init_fc: bool = True) -> None:
+                 in_chans: int = 1, zero_init_fc: bool = True, input_size: int = 48,
+                 strict_input: bool = False) -> None:
         super().__init__()
+        self.input_size, self.strict_input = int(input_size), strict_input
         if (depth - 2) % 6 != 0 or depth < 8:
             raise ValueError(f"depth must be 6n+2 (got {depth})")
         n = (depth - 2) // 6
@@ -96,6 +102,8 @@ class FERResNet(nn.Module):
             nn.init.zeros_(self.fc.bias)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.strict_input and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            raise ValueError(f"expected {self.input_size}x{self.input_size} input, got {tuple(x.shape[-2:])}")
         return self.stages(self.stem(x))
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
