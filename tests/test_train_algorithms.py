@@ -59,6 +59,7 @@ def test_hsic_bottleneck_layerwise_then_post_training():
     post = [h["train_loss"] for h in res.history[6:]]
     assert post[-1] < post[0]  # head CE falls on frozen features
     assert res.history[-1]["val_acc"] >= 0.9
+    assert all("val_acc" not in h for h in res.history[:6]) and res.best_epoch >= 6
     # HSIC phase touched hidden units; one optimizer per hidden unit
     assert len(tr.optimizers) == len(model.hidden_layers()) == 2
     assert not torch.equal(before["conv.weight"], model.state_dict()["conv.weight"])

@@ -160,18 +160,10 @@ class CheckpointCallback(Callback):
         self.dir.mkdir(parents=True, exist_ok=True)
         self.last_path = self.trainer.save_state(self.dir / "last.pt")
         v = metrics.get(self.monitor)
-        if v is None:  # no validation set: fall back to the training loss
-            v, better = metrics.get("train_loss"), None
-            if v is None:
-                return
-            better = v < self.best if self.mode == "min" else -v > self.best
-            if better:
-                self.best = v if self.mode == "min" else -v
-        else:
-            better = self._better(v)
-            if better:
-                self.best = v
-        if better:
+        if v is None:  # no validation this epoch (no val set, or P3's HSIC phase): last.pt only
+            return
+        if self._better(v):
+            self.best = v
             self.best_path = self.trainer.save_state(self.dir / "best.pt")
             self.trainer.best_state_path = self.best_path
 

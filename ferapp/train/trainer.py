@@ -568,14 +568,14 @@ class Trainer:
             }
             if phase != "train":
                 metrics["phase"] = phase  # type: ignore[assignment]
-            if va is not None:
+            if va is not None and phase != "hsic":  # the head is untrained during HSIC: no val / best
                 metrics.update(self._validate(va))
                 if self.best_val_acc is None or metrics["val_acc"] > self.best_val_acc:
                     self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch
                     self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
             metrics["epoch_time_s"] = time.perf_counter() - t_epoch
             if phase != "post":
-                if va is None:
+                if "val_acc" not in metrics:
                     watched = metrics["train_loss"]
                 elif t.plateau_metric == "val_error":
                     watched = 1.0 - metrics["val_acc"]
