@@ -1,0 +1,99 @@
+"""GUI entry point used by ``ferapp`` (no arguments) and ``ferapp gui ...``.
+
+``--snapshot out.png --exit-after 5`` is the self-check mode: the real window runs for N
+seconds on its source, then a screenshot of the whole window is saved and the app exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    g = parser.add_argument_group("GUI")
+    g.add_argument("--source", metavar="SPEC", default=None,
+                   help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' "
+                        "(default: last used, else the first camera, else the demo)")
+    g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
+    g.add_argument("--detector", metavar="NAME", default=None, help="face detector (hog, cnn, haar)")
+    g.add_argument("--snapshot", metavar="PNG", default=None,
+                   help="save a screenshot of the window to PNG when --exit-after elapses")
+    g.add_argument("--exit-after", metavar="SECONDS", type=float, default=None,
+                   help="run for SECONDS, then (snapshot and) exit")
+    g.add_argument("--driver", action="store_true", help="start with driver monitoring on")
+    return parser
+
+
+def _style_sheet() -> str:
+    try:
+        from ferapp.paths import resources_dir
+
+        p = resources_dir() / "style.qss"
+        return p.read_text(encoding="utf-8") if p.exists() else ""
+    except Exception:  # noqa: BLE001 - a missing style sheet only costs looks
+        return ""
+
+
+def run_gui(args: argparse.Namespace | None = None) -> int:
+    """Create the application and main window, start capture, run the event loop."""
+    if args is None:
+        args = add_gui_arguments(argparse.ArgumentParser()).parse_args([])
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import pyqtgraph  # noqa: F401  (before the window: sets its Qt binding to PySide6)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("ferapp")
+    app.setOrganizationName("ferapp")
+    qss = _style_sheet()
+    if qss:
+        app.setStyleSheet(qss)
+
+    from ferapp.gui.main_window import MainWindow
+
+    win = MainWindow(source=getattr(args, "source", None), model=getattr(args, "model", None),
+                     detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)))
+    if getattr(args, "snapshot", None):
+        win.resize(1360, 820)  # a fixed, documented size for self-check screenshots
+    win.show()
+    win.start()
+    result = {"code": 0}
+    exit_after = getattr(args, "exit_after", None)
+    snapshot = getattr(args, "snapshot", None)
+    if snapshot and exit_after is None:
+        exit_after = 5.0
+    if exit_after is not None:
+        def finish() -> None:
+            if snapshot:
+                out = Path(snapshot)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                if not win.grab().save(str(out)):
+                    print(f"error: could not write snapshot '{out}'", file=sys.stderr)
+                    result["code"] = 1
+                else:
+                    print(f"snapshot saved: {out}")
+            win.close()
+            app.quit()
+
+        QTimer.singleShot(int(float(exit_after) * 1000), finish)
+    code = app.exec()
+    if win.isVisible():
+        win.close()
+    win.deleteLater()
+    return result["code"] or int(code or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_gui_arguments(argparse.ArgumentParser(prog="ferapp-gui", description="ferapp desktop app"))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return run_gui(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

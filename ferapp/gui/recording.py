@@ -1,0 +1,144 @@
+"""Recording on the result path: every processed result is written by the inference thread.
+
+``Recorder`` is a sink for ``RunnerBridge.sinks`` (called on the worker thread), so rows are
+never lost to a busy or closing UI. It writes the timeline CSV + JSON sidecar through
+``ferapp.record.TimelineWriter`` and, optionally, an annotated MP4 next to it. A disk error
+(``TimelineError`` / video write failure) stops recording and calls ``on_failure(message)``;
+the live view keeps running. ``stop()`` finalises the sidecar and is safe from any thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ferapp.record.timeline import TimelineError, TimelineWriter
+from ferapp.types import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+def recordings_dir() -> Path:
+    """FERAPP_RECORDINGS_DIR, else <user documents>/ferapp/recordings."""
+    env = os.environ.get("FERAPP_RECORDINGS_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_documents_dir()) / "ferapp" / "recordings"
+
+
+def timestamped_path(folder: Path, stem: str = "ferapp", ext: str = ".csv") -> Path:
+    base = time.strftime(f"{stem}_%Y%m%d_%H%M%S")
+    p = folder / f"{base}{ext}"
+    n = 1
+    while p.exists():
+        p = folder / f"{base}_{n}{ext}"
+        n += 1
+    return p
+
+
+class Recorder:
+    """Thread-safe timeline (+ optional annotated video) writer fed with FrameResults."""
+
+    def __init__(self, on_failure: Callable[[str], None] | None = None):
+        self.on_failure = on_failure
+        self._lock = threading.Lock()
+        self.writer: TimelineWriter | None = None
+        self.video = None
+        self.video_path: Path | None = None
+        self.path: Path | None = None
+        self.started_at: float | None = None
+        self.last_error: str | None = None
+        self._video_fps = 15.0
+
+    @property
+    def active(self) -> bool:
+        return self.writer is not None
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started_at if self.started_at is not None else 0.0
+
+    def start(self, path: Path, meta: dict[str, Any] | None = None, video: bool = False,
+              video_fps: float = 15.0, extra_columns: tuple[str, ...] = ()) -> Path:
+        """Open the files now (raises TimelineError with a user-facing message)."""
+        with self._lock:
+            if self.writer is not None:
+                raise TimelineError("already recording")
+            self.writer = TimelineWriter(path, meta=meta or {}, extra_columns=extra_columns)
+            self.path = Path(path)
+            self.video = None
+            self.video_path = path.with_suffix(".mp4") if video else None
+            self._video_fps = max(1.0, float(video_fps))
+            self.started_at = time.monotonic()
+            self.last_error = None
+        return self.path
+
+    def write(self, result: FrameResult) -> None:
+        """Sink: append one processed result (worker thread)."""
+        with self._lock:
+            if self.writer is None:
+                return
+            try:
+                self.writer.write(result)
+                if self.video_path is not None:
+                    self._write_video(result)
+            except (TimelineError, OSError, RuntimeError) as e:
+                msg = str(e) if isinstance(e, TimelineError) else f"Recording stopped: {e}"
+                self._close_locked(error=msg)
+                failed = msg
+            else:
+                return
+        log.warning(failed)
+        if self.on_failure is not None:
+            self.on_failure(failed)
+
+    def _write_video(self, result: FrameResult) -> None:
+        import cv2
+
+        from ferapp.gui.annotate import annotate
+
+        img = annotate(result.frame.image, result)
+        if self.video is None:
+            h, w = img.shape[:2]
+            self.video = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"),
+                                         self._video_fps, (w, h))
+            if not self.video.isOpened():
+                self.video = None
+                raise RuntimeError(f"cannot write video '{self.video_path}'")
+        self.video.write(img)
+
+    def _close_locked(self, error: str | None = None) -> None:
+        writer, self.writer = self.writer, None
+        video, self.video = self.video, None
+        self.started_at = None
+        self.last_error = error
+        if video is not None:
+            video.release()
+        if writer is not None:
+            try:
+                meta = {"stopped_by_error": error} if error else {}
+                writer.close(**meta)
+            except TimelineError as e:
+                self.last_error = str(e)
+                log.warning("%s", e)
+
+    def stop(self) -> Path | None:
+        """Finalise the files; returns the CSV path (None when not recording)."""
+        with self._lock:
+            if self.writer is None:
+                return None
+            path = self.path
+            self._close_locked()
+        return path
+
+    @property
+    def rows(self) -> int:
+        w = self.writer
+        return w.rows if w is not None else 0

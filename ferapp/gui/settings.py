@@ -1,0 +1,42 @@
+"""Remembered settings (QSettings, INI format so tests can redirect it with ``QSettings.setPath``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSettings
+
+ORG = "ferapp"
+APP = "ferapp"
+
+DEFAULTS: dict[str, Any] = {
+    "source": "",
+    "detector": "hog",
+    "model": "",
+    "smoothing": 0.6,
+    "landmarks": True,
+    "record_video": False,
+}
+
+
+def app_settings() -> QSettings:
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+
+
+def read(key: str, settings: QSettings | None = None) -> Any:
+    s = settings or app_settings()
+    default = DEFAULTS.get(key)
+    value = s.value(key, default)
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+    if isinstance(default, float):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return default
+    return value if value is not None else default
+
+
+def write(key: str, value: Any, settings: QSettings | None = None) -> None:
+    s = settings or app_settings()
+    s.setValue(key, value)

@@ -1,0 +1,176 @@
+"""File > Open timeline…: full-length per-class plot, per-face selector, summary, PNG/CSV export.
+
+The plot is a plain pyqtgraph PlotWidget (mouse wheel zooms, drag pans, right-click menu),
+data come from ``ferapp.record.read_timeline`` and exports use ``write_rows_csv`` and
+``QWidget.grab``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from ferapp.labels import LABEL_COLORS, LABELS
+from ferapp.record.timeline import Timeline, TimelineError, read_timeline, write_rows_csv
+
+ALL_FACES = -999
+
+
+class TimelineViewer(QMainWindow):
+    def __init__(self, path: str | Path | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Timeline viewer")
+        self.resize(1000, 640)
+        self.timeline: Timeline | None = None
+        self.view: Timeline | None = None
+
+        self.plot = pg.PlotWidget()
+        self.plot.setBackground(None)
+        self.plot.setLabel("bottom", "time", units="s")
+        self.plot.setLabel("left", "probability")
+        self.plot.setYRange(0, 1, padding=0.02)
+        self.plot.addLegend(offset=(5, 5), colCount=7)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.curves = {n: self.plot.plot([], [], pen=pg.mkPen(LABEL_COLORS[n], width=1.5), name=n) for n in LABELS}
+
+        self.face_combo = QComboBox()
+        self.face_combo.currentIndexChanged.connect(self._face_changed)
+        self.info = QLabel()
+        self.info.setWordWrap(True)
+        self.png_btn = QPushButton("Export PNG…")
+        self.csv_btn = QPushButton("Export CSV…")
+        self.png_btn.clicked.connect(self._ask_png)
+        self.csv_btn.clicked.connect(self._ask_csv)
+
+        self.share_table = QTableWidget(len(LABELS), 2)
+        self.share_table.setHorizontalHeaderLabels(["expression", "share of time"])
+        self.share_table.verticalHeader().setVisible(False)
+        self.share_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.segment_table = QTableWidget(0, 3)
+        self.segment_table.setHorizontalHeaderLabels(["from (s)", "to (s)", "dominant expression"])
+        self.segment_table.verticalHeader().setVisible(False)
+        self.segment_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Face:"))
+        top.addWidget(self.face_combo)
+        top.addWidget(self.info, 1)
+        top.addWidget(self.png_btn)
+        top.addWidget(self.csv_btn)
+        tables = QSplitter(Qt.Orientation.Horizontal)
+        tables.addWidget(self.share_table)
+        tables.addWidget(self.segment_table)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.plot)
+        split.addWidget(tables)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.addLayout(top)
+        lay.addWidget(split, 1)
+        self.setCentralWidget(central)
+        if path is not None:
+            self.load(path)
+
+    # -- data ----------------------------------------------------------------------------
+    def load(self, path: str | Path) -> Timeline:
+        """Read a timeline (raises TimelineError) and show it."""
+        tl = read_timeline(path)
+        self.timeline = tl
+        self.setWindowTitle(f"Timeline viewer — {Path(path).name}")
+        self.face_combo.blockSignals(True)
+        self.face_combo.clear()
+        self.face_combo.addItem("all faces", ALL_FACES)
+        for fid in tl.face_ids():
+            self.face_combo.addItem(f"face {fid}", fid)
+        self.face_combo.setCurrentIndex(1 if tl.face_ids() else 0)
+        self.face_combo.blockSignals(False)
+        self._show(self.face_combo.currentData())
+        return tl
+
+    def _face_changed(self, _i: int) -> None:
+        if self.timeline is not None:
+            self._show(self.face_combo.currentData())
+
+    def select_face(self, face_id: int | None) -> None:
+        idx = self.face_combo.findData(ALL_FACES if face_id is None else face_id)
+        if idx >= 0:
+            self.face_combo.setCurrentIndex(idx)
+
+    def _show(self, face_id) -> None:
+        tl = self.timeline
+        view = tl if face_id in (None, ALL_FACES) else tl.for_face(int(face_id))
+        self.view = view
+        t = np.asarray(view.columns.get("time_s", np.zeros(0)), dtype=float)
+        probs = view.probs
+        order = np.argsort(t, kind="stable")
+        for i, n in enumerate(LABELS):
+            self.curves[n].setData(t[order], probs[order, i] if len(t) else np.zeros(0))
+        self.plot.enableAutoRange(axis="x")
+        s = view.summary(segment_s=10.0)
+        for i, n in enumerate(LABELS):
+            name = QTableWidgetItem(n)
+            name.setForeground(QBrush(QColor(*LABEL_COLORS[n])))
+            self.share_table.setItem(i, 0, name)
+            self.share_table.setItem(i, 1, QTableWidgetItem(f"{s['share'][n] * 100:.1f} %"))
+        segs = s["segments"]
+        self.segment_table.setRowCount(len(segs))
+        for r, seg in enumerate(segs):
+            self.segment_table.setItem(r, 0, QTableWidgetItem(f"{seg['start']:.0f}"))
+            self.segment_table.setItem(r, 1, QTableWidgetItem(f"{seg['end']:.0f}"))
+            d = QTableWidgetItem(seg["dominant"])
+            d.setForeground(QBrush(QColor(*LABEL_COLORS[seg["dominant"]])))
+            self.segment_table.setItem(r, 2, d)
+        meta = tl.meta or {}
+        bits = [f"{len(view)} rows", f"{s['duration_s']:.1f} s"]
+        if meta.get("model"):
+            bits.append(f"model {meta['model']}")
+        models = sorted({str(m) for m in view.columns.get("model", []) if m})
+        if models and not meta.get("model"):
+            bits.append("model " + ", ".join(models))
+        if tl.recovered:
+            bits.append("recovered: " + "; ".join(tl.warnings))
+        self.info.setText(" · ".join(bits))
+
+    # -- export --------------------------------------------------------------------------
+    def export_png(self, path: str | Path) -> bool:
+        return self.grab().save(str(path))
+
+    def export_csv(self, path: str | Path) -> None:
+        if self.view is None:
+            raise TimelineError("no timeline loaded")
+        write_rows_csv(path, self.view)
+
+    def _ask_png(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "timeline.png", "PNG image (*.png)")
+        if path and not self.export_png(path):
+            QMessageBox.warning(self, "Export PNG", f"Could not write '{path}'.")
+
+    def _ask_csv(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", "timeline.csv", "CSV (*.csv)")
+        if not path:
+            return
+        try:
+            self.export_csv(path)
+        except (OSError, TimelineError) as e:
+            QMessageBox.warning(self, "Export CSV", f"Could not write '{path}': {e}")

@@ -1,0 +1,303 @@
+"""The real main window on the demo source (pytest-qt, offscreen).
+
+Every test runs the real capture -> inference -> bridge -> timer path with an untrained
+architecture (``cc_lenet5``), so no trained weights are needed. Settings, recordings and the
+user model store are redirected to tmp_path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import threading
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtGui import QImage  # noqa: E402
+
+from ferapp.labels import LABELS  # noqa: E402
+from ferapp.record.timeline import TIMELINE_COLUMNS, read_timeline, sidecar_path  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+MODEL = "cc_lenet5"
+WAIT = 90_000  # ms; generous for 2 shared cores, never a timing assertion
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
+    monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield tmp_path
+
+
+def make_window(qtbot, source="demo", model=MODEL, start=True, **kw):
+    from ferapp.gui.main_window import MainWindow
+
+    win = MainWindow(source=source, model=model, detector="hog", cameras=[], **kw)
+    qtbot.addWidget(win)
+    win.show()
+    if start:
+        win.start()
+        qtbot.waitUntil(lambda: win.pipeline is not None and win.bridge.results >= 5, timeout=WAIT)
+    return win
+
+
+def worker_threads_alive() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name in ("ferapp-capture", "ferapp-inference")]
+
+
+@pytest.fixture
+def window(qtbot):
+    win = make_window(qtbot)
+    yield win
+    win.close()
+
+
+def wait_results(qtbot, win, n):
+    target = win.bridge.results + n
+    qtbot.waitUntil(lambda: win.bridge.results >= target, timeout=WAIT)
+
+
+def test_frames_arrive_and_plots_update(qtbot, window):
+    win = window
+    qtbot.waitUntil(lambda: win.video.frames_shown > 0 and win.plots.selected_face() is not None, timeout=WAIT)
+    assert win.video.current_image() is not None and win.video.current_image().width() == 640
+    wait_results(qtbot, win, 3)
+    qtbot.wait(200)  # let the display timer run
+    h1 = win.plots.bars.heights.copy()
+    x, y = win.plots.timeline.curves["happy"].getData()
+    assert x is not None and len(x) > 0 and len(x) == len(y)
+    assert np.all(x <= 0) and np.all((y >= 0) & (y <= 1))
+    assert h1.shape == (len(LABELS),) and abs(h1.sum() - 1.0) < 1e-3
+    wait_results(qtbot, win, 5)
+    qtbot.wait(200)
+    h2 = win.plots.bars.heights.copy()
+    assert not np.array_equal(h1, h2), "bars did not change between frames"
+    x2, _ = win.plots.timeline.curves["happy"].getData()
+    assert len(x2) > len(x)
+    qtbot.waitUntil(lambda: "processed" in win.stats_label.text(), timeout=WAIT)
+    assert win.device_label.text().strip().startswith(("CPU", "CUDA"))
+
+
+def test_recording_rows_match_processed_results_and_viewer_opens(qtbot, tmp_path):
+    win = make_window(qtbot, source="demo:2")
+    seen: dict[int, int] = {}
+    win.bridge.result_ready.connect(lambda r: seen.__setitem__(r.frame.index, len(r.faces)))
+    path = win.start_recording()
+    assert path is not None and path.parent == tmp_path / "recordings"
+    assert win.record_action.isChecked()
+    qtbot.wait(3000)
+    qtbot.waitUntil(lambda: win.recorder.rows > 0, timeout=WAIT)
+    assert "REC" in win.record_label.text()
+    assert win.stop_recording() == path
+    qtbot.wait(300)  # queued result_ready signals of the last frames
+
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert tuple(rows[0]) == TIMELINE_COLUMNS
+    body = rows[1:]
+    fi = TIMELINE_COLUMNS.index("frame")
+    per_frame: dict[int, int] = {}
+    for r in body:
+        per_frame[int(r[fi])] = per_frame.get(int(r[fi]), 0) + 1
+    lo, hi = min(per_frame), max(per_frame)
+    in_range = {i: n for i, n in seen.items() if lo <= i <= hi}
+    # one row per face per processed frame, and no processed frame missing in between
+    assert {i: n for i, n in in_range.items() if n} == per_frame
+    assert max(per_frame.values()) == 2  # the two-face demo
+    meta = json.loads(sidecar_path(path).read_text())
+    assert meta["finalized"] is True and meta["rows"] == len(body)
+    assert meta["frames"] == len(in_range)
+
+    viewer = win.open_timeline(path)
+    assert viewer is not None
+    qtbot.addWidget(viewer)
+    assert viewer.face_combo.count() == 1 + len(read_timeline(path).face_ids())
+    x, y = viewer.curves["neutral"].getData()
+    assert len(x) > 0
+    assert viewer.segment_table.rowCount() >= 1
+    png, out_csv = tmp_path / "v.png", tmp_path / "v.csv"
+    assert viewer.export_png(png) and QImage(str(png)).width() > 0
+    viewer.export_csv(out_csv)
+    assert len(read_timeline(out_csv)) == len(viewer.view)
+    win.close()
+
+
+def test_switching_model_changes_model_column(qtbot, window):
+    win = window
+    path = win.start_recording()
+    qtbot.waitUntil(lambda: win.recorder.rows >= 3, timeout=WAIT)
+    idx = win.model_combo.findData("lenet5")
+    assert idx >= 0 and win.model_combo.itemText(idx) == "lenet5 (untrained)"
+    with qtbot.waitSignal(win.model_changed, timeout=WAIT) as sig:
+        win.model_combo.setCurrentIndex(idx)
+    assert sig.args == ["lenet5 (untrained)"]
+    assert win.is_running  # capture was not restarted
+    rows_then = win.recorder.rows
+    qtbot.waitUntil(lambda: win.recorder.rows >= rows_then + 5, timeout=WAIT)
+    win.stop_recording()
+    models = list(read_timeline(path).columns["model"])
+    assert models[0] == "cc_lenet5 (untrained)" and models[-1] == "lenet5 (untrained)"
+    first_new = models.index("lenet5 (untrained)")
+    assert set(models[first_new:]) == {"lenet5 (untrained)"}
+
+
+def test_bad_model_reports_error_and_keeps_running(qtbot, window):
+    win = window
+    win.set_model("no_such_model_xyz")
+    qtbot.waitUntil(lambda: any("no_such_model_xyz" in e for e in win.errors), timeout=WAIT)
+    assert "no_such_model_xyz" in win.statusBar().currentMessage()
+    assert win.model_combo.currentData() == MODEL and win.model_combo.isEnabled()
+    wait_results(qtbot, win, 3)
+
+
+def test_closing_during_recording_leaves_complete_file(qtbot):
+    win = make_window(qtbot)
+    path = win.start_recording()
+    qtbot.waitUntil(lambda: win.recorder.rows >= 5, timeout=WAIT)
+    win.close()
+    assert not worker_threads_alive()
+    assert not win.recorder.active
+    meta = json.loads(sidecar_path(path).read_text())
+    assert meta["finalized"] is True
+    tl = read_timeline(path)
+    assert not tl.recovered and len(tl) == meta["rows"] >= 5
+    assert tuple(tl.columns) == TIMELINE_COLUMNS
+
+
+def test_worker_error_shows_in_status_bar(qtbot, window):
+    win = window
+
+    def broken(result):
+        raise RuntimeError("synthetic postprocessor failure")
+
+    win.pipeline.add_postprocessor(broken)
+    qtbot.waitUntil(lambda: "synthetic postprocessor failure" in win.statusBar().currentMessage(), timeout=WAIT)
+    assert win.is_running
+    win.pipeline.remove_postprocessor(broken)
+    wait_results(qtbot, win, 3)
+
+
+def test_disk_error_stops_recording_not_live_view(qtbot, window):
+    win = window
+    path = win.start_recording()
+    qtbot.waitUntil(lambda: win.recorder.rows >= 2, timeout=WAIT)
+    writer = win.recorder.writer
+    full = open("/dev/full", "w", newline="", encoding="utf-8")  # every flush fails with ENOSPC
+    writer._fh, writer._csv = full, csv.writer(full)
+    qtbot.waitUntil(lambda: not win.recorder.active and not win.record_action.isChecked(), timeout=WAIT)
+    assert any("Recording stopped" in e for e in win.errors)
+    assert win.is_running
+    wait_results(qtbot, win, 3)
+    assert path.exists()
+
+
+def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path):
+    from ferapp.zoo import create_model
+    from ferapp.zoo.io import save_model_dir
+
+    win = window
+    save_model_dir(tmp_path / "user_models" / "my_fer", create_model(MODEL),
+                   meta={"trained": True, "privatetest_acc": 0.5123, "latency_ms": 1.5})
+    with qtbot.waitSignal(win.model_changed, timeout=WAIT) as sig:
+        win.refresh_models(select="my_fer")
+    assert sig.args == ["my_fer"]
+    assert win.model_combo.itemData(0) == "my_fer" and win.model_combo.currentIndex() == 0
+    tip = win.model_combo.itemData(0, 3)  # Qt.ToolTipRole
+    assert "51.23%" in tip and "1.5 ms" in tip
+    texts = [win.model_combo.itemText(i) for i in range(win.model_combo.count())]
+    assert texts.index("my_fer") < texts.index("cc_lenet5 (untrained)")
+
+
+def test_settings_are_remembered(qtbot):
+    win = make_window(qtbot, source="demo:2", start=False)
+    win.smoothing_spin.setValue(0.3)
+    win.landmarks_action.setChecked(False)
+    win.close()
+    from ferapp.gui.main_window import MainWindow
+
+    again = MainWindow(cameras=[])
+    qtbot.addWidget(again)
+    assert again.source_spec == "demo:2"
+    assert again.smoothing_spin.value() == pytest.approx(0.3)
+    assert again.model_combo.currentData() == MODEL
+    assert not again.video.show_landmarks
+    again.close()
+
+
+def test_no_camera_falls_back_to_demo(qtbot):
+    from ferapp.gui.main_window import MainWindow
+
+    win = MainWindow(cameras=[])
+    qtbot.addWidget(win)
+    assert win.source_spec == "demo"
+    assert "demo" in win.statusBar().currentMessage().lower()
+    win.close()
+
+
+def test_driver_mode_adds_and_removes_postprocessor(qtbot, window):
+    pytest.importorskip("ferapp.gui.driver_panel")
+    win = window
+    win.driver_action.setChecked(True)
+    assert win.driver_monitor is not None and win.driver_monitor.process in win.pipeline.postprocessors
+    qtbot.waitUntil(lambda: win.bridge.latest is not None and "driver" in win.bridge.latest.extras, timeout=WAIT)
+    assert win.driver_dock.isVisible()
+    qtbot.waitUntil(lambda: win.driver_panel.banner.text() != "", timeout=WAIT)
+    win.driver_action.setChecked(False)
+    assert win.driver_monitor is None and not win.pipeline.postprocessors
+    assert not win.driver_dock.isVisible()
+
+
+def test_about_lists_papers(qtbot):
+    from ferapp.gui.about import about_html
+    from ferapp.zoo import get_model_cfg
+
+    html = about_html()
+    assert MODEL in html
+    paper = get_model_cfg(MODEL).paper
+    if paper:
+        assert paper in html
+
+
+def test_run_gui_snapshot_mode(tmp_path):
+    """The self-check mode in its own process, as `ferapp gui --snapshot` runs it."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "shot.png"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
+               FERAPP_RECORDINGS_DIR=str(tmp_path / "recordings"), PYTHONPATH=str(REPO))
+    code = ("import sys; from ferapp.gui.app import main; "
+            f"sys.exit(main(['--source', 'demo', '--model', '{MODEL}', '--snapshot', sys.argv[1], "
+            "'--exit-after', '4']))")
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "snapshot saved" in proc.stdout
+    img = QImage(str(out))
+    assert not img.isNull() and img.width() >= 1000 and img.height() >= 600
+    assert (tmp_path / "config" / "ferapp" / "ferapp.ini").exists()  # settings were saved on close
+
+
+def test_switching_source_to_an_image_file_runs_until_it_ends(qtbot, window):
+    from ferapp.paths import demo_dir
+
+    win = window
+    img = str(demo_dir() / "astronaut.png")
+    win.set_source(img)
+    assert win.source_spec == img and win.source_combo.currentData() == img
+    qtbot.waitUntil(lambda: "ended" in win.statusBar().currentMessage(), timeout=WAIT)
+    assert win.bridge.latest is not None and win.bridge.latest.source == img
+    assert len(win.bridge.latest.faces) == 1
+    assert not win.start_action.isChecked() and not worker_threads_alive()
