@@ -76,9 +76,11 @@ def cmd_analyze(args) -> int:
         if n:
             total = min(n, total) if total else n
         bar = tqdm(total=total, unit="frame", disable=args.quiet, file=sys.stderr)
+        interrupted = _StopOnSignals()  # Ctrl-C / SIGTERM end the run cleanly: the timeline is finalised
         try:
-            summary = analyze(source, pipeline, writer, max_frames=args.max_frames, every=args.every,
-                              on_progress=lambda i: bar.update(1))
+            with interrupted:
+                summary = analyze(source, pipeline, writer, max_frames=args.max_frames, every=args.every,
+                                  on_progress=lambda i: bar.update(1), should_stop=interrupted.is_set)
         except TimelineError as e:
             print(f"error: {e}", file=sys.stderr)
             return 3
@@ -91,7 +93,8 @@ def cmd_analyze(args) -> int:
             events_path = out.with_name(out.stem + "_events.csv")
             write_events_csv(events_path, events)
             summary.events = list(events)
-        writer.close(frames_read=summary.frames, processed=summary.processed)
+        writer.close(frames_read=summary.frames, processed=summary.processed,
+                     **({"interrupted": True} if interrupted.is_set() else {}))
     finally:
         source.close()
     print(summary.format())
@@ -99,10 +102,48 @@ def cmd_analyze(args) -> int:
         print(f"driver events ({len(summary.events)}), written to {events_path}:")
         print(format_events(summary.events))
     print(f"timeline: {out} ({writer.rows} rows)")
+    if interrupted.is_set():
+        print("interrupted: stopped early, the timeline is complete up to that point", file=sys.stderr)
+        return 130
     if summary.processed == 0:
         print("error: no frames could be read from the source", file=sys.stderr)
         return 1
     return 0
+
+
+class _StopOnSignals:
+    """While active, the first SIGINT/SIGTERM only sets a flag (a second one acts as usual)."""
+
+    def __init__(self):
+        import threading
+
+        self._flag = threading.Event()
+        self._old: dict = {}
+
+    def is_set(self) -> bool:
+        return self._flag.is_set()
+
+    def _handle(self, signum, _frame) -> None:
+        import signal
+
+        self._flag.set()
+        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
 
 
 def _add_models(sub) -> None:

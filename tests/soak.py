@@ -4,7 +4,8 @@
     python tests/soak.py --minutes 1       # what CI runs
 
 Passes (exit 0) when RSS growth after warm-up is under 50 MB, the thread count does not
-grow, and every runner thread is gone within one second of stop. Prints the figures.
+grow, every runner thread is gone within one second of stop, and the finalised timeline reads
+back with every row written. Prints the figures.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     with lock:
         writer.close()
     threads_after = threading.active_count()
+    from ferapp.record.timeline import read_timeline
+
+    tl = read_timeline(writer.path)  # a long run loses nothing: every row written reads back
+    timeline_ok = len(tl) == writer.rows and not tl.recovered and tl.meta.get("finalized") is True
     after_warm = [s for s in samples if s["t"] >= warmup] or samples[-1:]
     base = after_warm[0]["rss_mb"]
     growth = max(s["rss_mb"] for s in after_warm) - base
@@ -82,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         "minutes": args.minutes, "processed": st.processed, "mean_fps": round(st.processed / total, 1),
         "rss_after_warmup_mb": base, "rss_end_mb": samples[-1]["rss_mb"], "rss_growth_mb": round(growth, 1),
         "threads_before": threads_before, "threads_running_max": max_threads, "threads_after_stop": threads_after,
-        "stop_s": round(stop_s, 3), "stopped_cleanly": stopped, "timeline_rows": writer.rows, "faults": st.faults,
+        "stop_s": round(stop_s, 3), "stopped_cleanly": stopped, "timeline_rows": writer.rows, "timeline_read_back": len(tl), "faults": st.faults,
     }
     print("SOAK", json.dumps(figures))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"figures": figures, "samples": samples}, f, indent=2)
-    ok = growth < 50.0 and stopped and threads_after <= threads_before and max_threads <= threads_before + 2
+    ok = growth < 50.0 and timeline_ok and stopped and threads_after <= threads_before and max_threads <= threads_before + 2
     print("SOAK PASS" if ok else "SOAK FAIL")
     return 0 if ok else 1
 

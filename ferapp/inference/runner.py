@@ -91,6 +91,11 @@ class Runner:
         self._source_ok = True
         self.ended = threading.Event()
         self.last_error: str | None = None
+        # A capture thread stuck in a blocking read() when stop() gives up closes the source
+        # itself once read() returns (closing it from another thread mid-read is unsafe).
+        self._close_lock = threading.Lock()
+        self._capture_running = False
+        self._deferred_close = False
 
     @property
     def source_name(self) -> str:
@@ -107,6 +112,8 @@ class Runner:
         elif not getattr(self.source, "is_open", True):
             self.source.open()
         self._stop.clear()
+        self._capture_running = True
+        self._deferred_close = False
         self._threads = [
             threading.Thread(target=self._capture_loop, name="ferapp-capture", daemon=True),
             threading.Thread(target=self._infer_loop, name="ferapp-inference", daemon=True),
@@ -127,12 +134,20 @@ class Runner:
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
         alive = any(t.is_alive() for t in self._threads)
+        with self._close_lock:
+            # still inside source.read()/open(): the capture thread closes it when that returns
+            self._deferred_close = self._capture_running
+            close_now = not self._capture_running
+        if close_now:
+            self._close_source()
+        return not alive
+
+    def _close_source(self) -> None:
         try:
             if self.source is not None:
                 self.source.close()
         except Exception:  # noqa: BLE001 - closing a broken source must not raise
             log.debug("source close failed", exc_info=True)
-        return not alive
 
     def join(self, timeout: float | None = None) -> None:
         for t in self._threads:
@@ -189,6 +204,8 @@ class Runner:
                 except Exception as e:  # noqa: BLE001 - any source failure is a fault, never a crash
                     attempt = self._fault(f"Source '{self.source_name}' failed: {e}", attempt)
                     continue
+                if self._stop.is_set():
+                    break  # a read that blocked past stop(): drop its frame
                 if frame is None:
                     if getattr(self.source, "is_live", False):
                         attempt = self._fault(f"Source '{self.source_name}' stopped delivering frames", attempt)
@@ -208,7 +225,10 @@ class Runner:
                 self._captured += 1
                 self._cap_rate.tick(time.monotonic())
                 if self.on_frame is not None:
-                    self.on_frame(frame)
+                    try:
+                        self.on_frame(frame)
+                    except Exception:  # noqa: BLE001 - a display bug must not kill capture
+                        log.exception("on_frame callback failed")
                 with self._cond:
                     if self._slot is not None:
                         self._dropped += 1
@@ -218,6 +238,11 @@ class Runner:
             with self._cond:
                 self._capture_done = True
                 self._cond.notify_all()
+            with self._close_lock:
+                self._capture_running = False
+                deferred = self._deferred_close
+            if deferred:
+                self._close_source()
 
     def _infer_loop(self) -> None:
         consecutive_failures = 0
@@ -248,6 +273,8 @@ class Runner:
                 self._latencies.append(result.latency_s)
                 self._processed += 1
                 self._proc_rate.tick(time.monotonic())
+                if self._stop.is_set():
+                    return  # stop() was called while processing: no callbacks after stop
                 if self.on_result is not None:
                     try:
                         self.on_result(result)

@@ -50,6 +50,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float | np.floating):
         if not math.isfinite(float(v)):
             return ""
+        if abs(float(v)) >= 1000.0:  # epoch timestamps, long recordings: keep 0.1 ms, not 5 digits
+            return f"{float(v):.4f}"
         return f"{float(v):.5g}"
     return str(v)
 
@@ -157,9 +159,14 @@ class TimelineWriter:
             return
         self.closed = True
         try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            finally:
+                try:
+                    self._fh.close()  # release the handle even when the disk is full
+                except OSError:
+                    pass
             self.meta.update(final_meta)
             self.meta.update({"finalized": True, "rows": self.rows, "frames": self.frames,
                               "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
@@ -224,15 +231,22 @@ class Timeline:
             while start <= end:
                 m = (t >= start) & (t < start + segment_s)
                 if m.any():
-                    mean = np.nanmean(probs[m], axis=0)
+                    p = probs[m]
+                    p = p[~np.isnan(p).all(axis=1)]  # faces without an expression have no probs
+                    dominant = LABELS[int(np.nanargmax(np.nanmean(p, axis=0)))] if len(p) else ""
                     segments.append({"start": start, "end": start + segment_s,
-                                     "dominant": LABELS[int(np.nanargmax(mean))], "rows": int(m.sum())})
+                                     "dominant": dominant, "rows": int(m.sum())})
                 start += segment_s
         return {"rows": n, "faces": self.face_ids(), "share": share, "segments": segments,
                 "duration_s": float(np.nanmax(self.columns["time_s"])) if n else 0.0}
 
 
 def _parse_value(col: str, text: str) -> Any:
+    if col in INT_COLUMNS:  # frame, face id, box: always written; a row without them is malformed
+        v = float(text)  # ValueError propagates to the row check
+        if not (math.isfinite(v) and abs(v) < 2**53 and v == int(v)):
+            raise ValueError(f"{col} must be an integer, not {text[:20]!r}")
+        return v
     if col in NUMERIC_COLUMNS:
         if text == "":
             return math.nan
@@ -272,6 +286,9 @@ def read_timeline(path: str | Path) -> Timeline:
     missing = [c for c in TIMELINE_COLUMNS if c not in header]
     if missing:
         raise TimelineError(f"'{p}' is not a ferapp timeline (missing columns: {', '.join(missing[:5])})")
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise TimelineError(f"'{p}' is not a valid timeline (repeated columns: {', '.join(dup[:5])})")
     cols: dict[str, list[Any]] = {c: [] for c in header}
     bad = 0
     while True:
@@ -310,7 +327,7 @@ def read_timeline(path: str | Path) -> Timeline:
             meta = json.loads(side.read_text(encoding="utf-8"))
             if not isinstance(meta, dict):
                 raise ValueError("not an object")
-        except (ValueError, OSError):
+        except (ValueError, OSError, RecursionError):  # RecursionError: absurdly nested JSON
             meta = {}
             warnings.append("sidecar JSON unreadable; recovered from the CSV alone")
             recovered = True
