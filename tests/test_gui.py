@@ -240,6 +240,7 @@ def test_no_camera_falls_back_to_demo(qtbot):
     qtbot.addWidget(win)
     assert win.source_spec == "demo"
     assert "demo" in win.statusBar().currentMessage().lower()
+    assert "no camera" in win.notice_label.text().lower()
     win.close()
 
 
@@ -301,3 +302,50 @@ def test_switching_source_to_an_image_file_runs_until_it_ends(qtbot, window):
     assert win.bridge.latest is not None and win.bridge.latest.source == img
     assert len(win.bridge.latest.faces) == 1
     assert not win.start_action.isChecked() and not worker_threads_alive()
+
+
+def test_missing_camera_falls_back_to_demo_on_start(qtbot):
+    win = make_window(qtbot, source="7")
+    assert win.source_spec == "demo" and win.is_running
+    assert "Camera 7" in win.notice_label.text()
+    win.close()
+
+
+def test_pyside_refcount_guard_keeps_a_busy_process_alive():
+    """PySide6 6.12.0 drops a reference to None/True/False per void call / emit (see qt_compat);
+    100k such calls abort CPython 3.11 unless ferapp.gui's guard is in place."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = ("import ferapp.gui, sys\n"
+            "from PySide6.QtCore import QObject, Signal\n"
+            "class P(QObject):\n    s = Signal()\n"
+            "p = P()\n"
+            "for _ in range(100_000):\n    p.setObjectName('x'); p.s.emit()\n"
+            "print('alive', sys.getrefcount(None) > 1000, sys.getrefcount(True) > 1000)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert "alive True True" in proc.stdout
+
+
+def test_annotated_video_is_recorded_alongside(qtbot, window):
+    import cv2
+
+    win = window
+    assert win.start_action.shortcut().toString() == "Space"
+    assert win.record_action.shortcut().toString() == "R"
+    assert win.open_timeline_action.shortcut().toString() == "Ctrl+O"
+    win.video_action.setChecked(True)
+    path = win.start_recording()
+    qtbot.waitUntil(lambda: win.recorder.rows >= 10, timeout=WAIT)
+    win.stop_recording()
+    mp4 = path.with_suffix(".mp4")
+    assert mp4.exists()
+    cap = cv2.VideoCapture(str(mp4))
+    ok, frame = cap.read()
+    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    cap.release()
+    assert ok and frame.shape == (480, 640, 3)
+    assert n == json.loads(sidecar_path(path).read_text())["frames"]

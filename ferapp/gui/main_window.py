@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, QUrl, Signal
@@ -72,7 +73,7 @@ class MainWindow(QMainWindow):
         self._model_ref: str | None = None  # ref of the model in use (or being built)
         self._tick = 0
         self._closing = False
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=200)  # recent user-facing errors (newest last)
 
         self.bridge = RunnerBridge(self)
         self.recorder = Recorder(on_failure=self.bridge.recording_failed.emit)
@@ -108,8 +109,11 @@ class MainWindow(QMainWindow):
         if idx >= 0:
             self.detector_combo.setCurrentIndex(idx)
         self.smoothing_spin.setValue(float(gui_settings.read("smoothing", self.settings)))
-        wanted_model = model or gui_settings.read("model", self.settings) or gui_models.default_model()
         self.refresh_models(select=None)
+        remembered = gui_settings.read("model", self.settings)
+        if remembered and self.model_combo.findData(remembered) < 0:
+            remembered = None  # a model that was deleted since: fall back to the default
+        wanted_model = model or remembered or gui_models.default_model()
         self._select_model_in_combo(wanted_model)
         # None = the store's default model; a name not in the dropdown (a path) is used as given
         self._model_ref = wanted_model or None
@@ -275,6 +279,8 @@ class MainWindow(QMainWindow):
         m.addAction(self.driver_action)
         m.addAction(self.plots_dock.toggleViewAction())
         m = mb.addMenu("&Tools")
+        m.aboutToShow.connect(self._update_train_action)
+        self._update_train_action()
         m.addAction(self.train_action)
         m.addAction(self.refresh_models_action)
         m = mb.addMenu("&Help")
@@ -282,6 +288,9 @@ class MainWindow(QMainWindow):
 
     def _build_statusbar(self) -> None:
         sb = self.statusBar()
+        self.notice_label = QLabel("")
+        self.notice_label.setObjectName("noticeLabel")
+        sb.addPermanentWidget(self.notice_label)
         self.stats_label = QLabel("")
         self.stats_label.setObjectName("statsLabel")
         sb.addPermanentWidget(self.stats_label)
@@ -299,7 +308,8 @@ class MainWindow(QMainWindow):
         if self.cameras:
             return str(self.cameras[0])
         self.status("No camera found — showing the built-in demo source (open a video, image or folder "
-                     "from the Source menu)", 0)
+                    "from the File menu)", 0)
+        self.notice_label.setText(" No camera found: demo source ")
         return "demo"
 
     def _select_source_in_combo(self, spec: str) -> None:
@@ -337,6 +347,7 @@ class MainWindow(QMainWindow):
         if was_running:
             self.stop()
         self.source_spec = spec
+        self.notice_label.setText("")
         self._select_source_in_combo(spec)
         if was_running or not self.is_running:
             self.start()  # picking a source means: show it
@@ -368,8 +379,9 @@ class MainWindow(QMainWindow):
             runner.start()
         except (SourceError, ValueError, OSError) as e:
             self.start_action.setChecked(False)
-            if _is_camera_spec(self.source_spec) and self.source_spec != "demo":
+            if _is_camera_spec(self.source_spec):
                 self.status(f"{e} — switching to the demo source", 0)
+                self.notice_label.setText(f" Camera {self.source_spec} unavailable: demo source ")
                 self.source_spec = "demo"
                 self._select_source_in_combo("demo")
                 return self.start()
@@ -686,6 +698,7 @@ class MainWindow(QMainWindow):
                 self.driver_dock.setObjectName("driverDock")
                 self.driver_dock.setWidget(self.driver_panel)
                 self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.driver_dock)
+                self.resizeDocks([self.driver_dock], [max(220, self.height() // 3)], Qt.Orientation.Vertical)
             self.driver_panel.clear()
             self.driver_dock.show()
             if self.recorder.active:
@@ -735,6 +748,14 @@ class MainWindow(QMainWindow):
         dlg = AboutDialog(self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.open()
+
+    def _update_train_action(self) -> None:
+        import importlib.util
+
+        available = importlib.util.find_spec("ferapp.gui.wizard") is not None
+        self.train_action.setEnabled(available)
+        self.train_action.setToolTip("Train a model on a dataset; it appears in the model list when saved"
+                                     if available else "The training wizard is not installed in this build")
 
     def open_training_wizard(self):
         """Tools > Train a model…: the training wizard; a saved model appears in the dropdown."""

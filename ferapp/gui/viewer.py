@@ -84,6 +84,7 @@ class TimelineViewer(QMainWindow):
         split.addWidget(tables)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
+        split.setSizes([420, 280])
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.addLayout(top)
@@ -137,7 +138,8 @@ class TimelineViewer(QMainWindow):
         self.segment_table.setRowCount(len(segs))
         for r, seg in enumerate(segs):
             self.segment_table.setItem(r, 0, QTableWidgetItem(f"{seg['start']:.0f}"))
-            self.segment_table.setItem(r, 1, QTableWidgetItem(f"{seg['end']:.0f}"))
+            end = min(seg["end"], max(s["duration_s"], seg["start"]))
+            self.segment_table.setItem(r, 1, QTableWidgetItem(f"{end:.1f}"))
             d = QTableWidgetItem(seg["dominant"])
             d.setForeground(QBrush(QColor(*LABEL_COLORS[seg["dominant"]])))
             self.segment_table.setItem(r, 2, d)
