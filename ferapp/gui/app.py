@@ -43,6 +43,13 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     """Create the application and main window, start capture, run the event loop."""
     if args is None:
         args = add_gui_arguments(argparse.ArgumentParser()).parse_args([])
+    import os
+
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        print("error: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop, or set "
+              "QT_QPA_PLATFORM=offscreen for a headless self-check with --snapshot.", file=sys.stderr)
+        return 2
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

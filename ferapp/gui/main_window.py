@@ -372,6 +372,9 @@ class MainWindow(QMainWindow):
         self.pipeline.reset()
         self.bridge.reset()
         self.plots.clear()
+        if self.driver_monitor is not None:  # a new source is a new drive: recalibrate
+            self.driver_monitor.reset()
+            self.driver_panel.clear()
         b = self.bridge
         runner = Runner(self.source_spec, self.pipeline, on_result=b.on_result, on_error=b.on_error,
                         on_end=b.on_end, on_frame=b.on_frame)
