@@ -7,7 +7,6 @@ user model store are redirected to tmp_path.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import threading

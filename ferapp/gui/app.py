@@ -50,10 +50,9 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
         print("error: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop, or set "
               "QT_QPA_PLATFORM=offscreen for a headless self-check with --snapshot.", file=sys.stderr)
         return 2
+    import pyqtgraph  # noqa: F401  (before the window: sets its Qt binding to PySide6)
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
-
-    import pyqtgraph  # noqa: F401  (before the window: sets its Qt binding to PySide6)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("ferapp")
