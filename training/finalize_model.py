@@ -74,7 +74,7 @@ def finalize(model_dir: Path, recipe: dict | None = None, data: Path = FER2013) 
     meta["latency_hardware"] = device_description("cpu") + ", 1 torch thread, batch 1, median"
     meta["protocol_name"] = "FER2013 official: train on Training, select on PublicTest, report PrivateTest"
     if recipe:
-        meta["recipe_file"] = f"training/recipes/{recipe['name']}.json"
+        meta["recipe_file"] = recipe.get("command") or f"training/recipes/{recipe['name']}.json"
         meta["notes"] = recipe.get("notes", "")
     cfg_path.write_text(json.dumps(config, indent=2, default=str) + "\n")
     card = model_dir / "README.md"
@@ -98,8 +98,10 @@ def finalize(model_dir: Path, recipe: dict | None = None, data: Path = FER2013) 
     lines += ["", f"CPU latency per face (engine: preprocessing + model): {lat:.2f} ms "
               f"({meta['latency_hardware']}).", ""]
     if recipe:
-        lines += [f"Re-create with one command: `python training/run_recipe.py {meta['recipe_file']}` "
-                  "(add `--resume` after an interruption).", "", f"Notes: {recipe.get('notes', '')}", ""]
+        cmd = recipe.get("command") or f"python training/run_recipe.py {meta['recipe_file']}"
+        lines += [f"Re-create with one command: `{cmd}`"
+                  + ("" if recipe.get("command") else " (add `--resume` after an interruption)") + ".", "",
+                  f"Notes: {recipe.get('notes', '')}", ""]
     card.write_text(text + "\n".join(lines))
     print(f"{model_dir.name}: PrivateTest {100 * priv['accuracy']:.2f}%  PublicTest {100 * pub['accuracy']:.2f}%  "
           f"latency {lat:.2f} ms/face", flush=True)

@@ -86,11 +86,17 @@ def main(argv=None) -> int:
           flush=True)
     res = run_training(r["arch"], data_path(r), r.get("protocol", "official"), overrides=overrides, out_dir=out,
                        callbacks=[epoch_printer(r["name"])], model_kwargs=r.get("model_kwargs", {}),
-                       folds=r.get("folds"))
+                       folds=r.get("folds"), max_train=r.get("max_train"))
     print(f"outcome {res.outcome} {res.message or ''}; mean accuracy {res.mean_accuracy} ± {res.std_accuracy}; "
           f"report {res.report_path}", flush=True)
     if res.outcome != "finished":
         return 1
+    reports = REPO / "training" / "reports"
+    reports.mkdir(exist_ok=True)
+    rep = json.loads(Path(res.report_path).read_text())
+    rep["recipe_name"] = r["name"]
+    rep["recipe_notes"] = r.get("notes", "")
+    (reports / f"{r['name']}.json").write_text(json.dumps(rep, indent=1, default=str) + "\n")
     if r.get("ship") and not args.no_ship:
         dst = REPO / "models" / r["name"]
         if dst.exists():

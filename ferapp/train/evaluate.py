@@ -35,6 +35,12 @@ def predict_outputs(model, cfg, images_uint8, device=None, batch: int = 256) -> 
     """Raw network outputs (N, C) for uint8 crops, via preprocess_face (+ five-crop averaging)."""
     from ferapp.preprocess import five_crops, preprocess_face
 
+    if hasattr(model, "classify_probs"):  # ensembles: each member preprocesses for its own input spec
+        probs = [model.classify_probs([np.asarray(im) for im in images_uint8[i:i + batch]])
+                 for i in range(0, len(images_uint8), batch)]
+        if not probs:
+            return np.zeros((0, cfg.num_classes), np.float32)
+        return np.log(np.clip(np.concatenate(probs), 1e-12, None)).astype(np.float32)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     outs = []

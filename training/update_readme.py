@@ -1,0 +1,64 @@
+"""Regenerate the README's generated sections (models table, performance) from measured data.
+
+    .venv/bin/ferapp bench --json training/reports/bench.json
+    python training/update_readme.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def models_section() -> str:
+    from ferapp.zoo.store import default_model_name, list_trained_models
+
+    default = default_model_name()
+    rows = ["| model | architecture (paper) | FER2013 PrivateTest | CPU ms / face | |", "|---|---|---|---|---|"]
+    for e in list_trained_models():
+        if not e.shipped:
+            continue
+        m = e.meta
+        acc = m.get("privatetest_acc")
+        rows.append(f"| `{e.name}` | {e.arch} {('(' + e.cfg.paper + ')') if e.cfg.paper else ''} | "
+                    f"{'—' if acc is None else f'{100 * acc:.2f}%'} | {m.get('latency_ms', '—')} | "
+                    f"{'**default**' if e.name == default else ''} |")
+    return ("Shipped, trained on FER2013 Training, selected on PublicTest, reported on PrivateTest "
+            "(`ferapp eval models/<name> --data ../shared/datasets/fer2013/fer2013.csv.gz --split PrivateTest` "
+            "reproduces each figure; latency: engine per face, 1 thread, batch 1, this project's 2-core CPU):\n\n"
+            + "\n".join(rows))
+
+
+def perf_section() -> str:
+    from ferapp.bench import format_report
+
+    p = REPO / "training" / "reports" / "bench.json"
+    if not p.exists():
+        return "(run `ferapp bench --json training/reports/bench.json`, then this script)"
+    res = json.loads(p.read_text())
+    return ("Measured by `ferapp bench` (full run) on the development machine; numbers are as measured, "
+            "not asserted anywhere.\n\n```\n" + format_report(res) + "\n```")
+
+
+def replace(text: str, key: str, body: str) -> str:
+    pat = re.compile(rf"(<!-- BEGIN:{key} -->\n).*?(<!-- END:{key} -->)", re.S)
+    return pat.sub(lambda m: m.group(1) + body.rstrip() + "\n" + m.group(2), text)
+
+
+def main() -> int:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    text = replace(text, "models", models_section())
+    text = replace(text, "perf", perf_section())
+    readme.write_text(text)
+    print("README.md updated")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
