@@ -8,6 +8,7 @@ model-specific test-time behaviour (P5's five-crop voting) comes from the model 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -49,6 +50,28 @@ def batch_logits_to_probs(model, cfg, x, loss: str | None = None):
     return probs
 
 
+def optimize_for_inference(model, cfg, device: str = "cpu"):
+    """Trace + freeze the network (folds BatchNorm into convs, drops Python overhead: ~5x faster
+    per face on this CPU for resnet20). Used only when its outputs match the eager model on a
+    random batch; otherwise the eager model is returned. Returns (net, optimized)."""
+    import torch
+
+    c = cfg.channels
+    h, w = cfg.net_input_size
+    try:
+        with torch.no_grad():
+            example = torch.randn(2, c, h, w, device=device)
+            net = torch.jit.freeze(torch.jit.trace(model, example, check_trace=False))
+            probe = torch.randn(5, c, h, w, device=device)
+            ok = torch.allclose(net(probe).float(), model(probe).float(), atol=1e-4, rtol=1e-4)
+        if ok:
+            return net, True
+        log.info("optimized graph of %s disagrees with eager; using eager", cfg.name)
+    except Exception as e:  # noqa: BLE001 - tracing is an optimisation, never a failure
+        log.info("could not optimize %s (%s); using eager", cfg.name, e)
+    return model, False
+
+
 class ExpressionEngine:
     """Loads a model reference and classifies batches of face crops.
 
@@ -56,13 +79,16 @@ class ExpressionEngine:
     (random weights; ``trained`` is False and a warning is logged). None = the default model.
     """
 
-    def __init__(self, ref: str | None = None, device: str = "auto", threads: int | None = None):
+    def __init__(self, ref: str | None = None, device: str = "auto", threads: int | None = None,
+                 optimize: bool | None = None):
         import torch
 
         from ferapp.inference.device import configure_threads, resolve_device
         from ferapp.zoo.store import default_model_name, resolve_model
 
         self.threads = configure_threads(threads)
+        if optimize is None:
+            optimize = os.environ.get("FERAPP_JIT", "1") != "0"
         self.device = resolve_device(device)
         ref = ref or default_model_name()
         loaded = resolve_model(ref)
@@ -79,6 +105,10 @@ class ExpressionEngine:
         if hasattr(self.model, "to"):
             self.model.to(self.device)
         self._torch = torch
+        self.net = self.model  # what classify() runs: a frozen TorchScript graph when that is verified equal
+        self.optimized = False
+        if optimize and not hasattr(self.model, "classify_probs"):
+            self.net, self.optimized = optimize_for_inference(self.model, self.cfg, self.device)
 
     @property
     def display_name(self) -> str:
@@ -95,5 +125,5 @@ class ExpressionEngine:
         batch = np.stack([preprocess_face(c, self.cfg) for c in crops])
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device)
-            probs = batch_logits_to_probs(self.model, self.cfg, x).cpu().numpy().astype(np.float32)
+            probs = batch_logits_to_probs(self.net, self.cfg, x).cpu().numpy().astype(np.float32)
         return to_canonical(probs, self.cfg.labels)
