@@ -195,8 +195,7 @@ def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
 
     import torch
 
-    from ferapp.zoo import create_model
-    from ferapp.zoo import packed
+    from ferapp.zoo import create_model, packed
 
     rows = []
     for name in (["bdnn2"] if quick else ["bdnn2", "bdnn4"]):

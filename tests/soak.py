@@ -37,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, help="write the figures to this file")
     args = ap.parse_args(argv)
 
+    import tempfile
+
     from ferapp.capture import open_source
     from ferapp.inference.pipeline import Pipeline
     from ferapp.inference.runner import Runner
     from ferapp.record.timeline import TimelineWriter
-
-    import tempfile
 
     tmp = tempfile.mkdtemp(prefix="ferapp-soak-")
     writer = TimelineWriter(os.path.join(tmp, "soak.csv"), {"soak": True})

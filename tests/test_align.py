@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from ferapp.detect import LandmarkPredictor, align_face, alignment_matrix, create_detector, crop_box, eye_angle
+from ferapp.detect import (
+    LandmarkPredictor,
+    align_face,
+    alignment_matrix,
+    create_detector,
+    crop_box,
+    eye_angle,
+)
 from ferapp.paths import demo_dir
 
 

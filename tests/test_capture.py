@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from media import demo_frames, write_image_folder, write_test_video
 
 from ferapp.capture import (
     DemoSource,
@@ -23,7 +24,6 @@ from ferapp.capture import (
     resources_dir,
 )
 from ferapp.detect import create_detector
-from media import demo_frames, write_image_folder, write_test_video
 
 
 # -- spec parsing ------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import pytest
 
 from ferapp.cli import main
 from ferapp.record.timeline import TIMELINE_COLUMNS, read_timeline
-
 from tests.media import write_image_folder, write_test_video
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from media import demo_frames
 
 from ferapp.capture import DemoSource
 from ferapp.detect import (
@@ -15,7 +16,6 @@ from ferapp.detect import (
     list_detectors,
 )
 from ferapp.types import Face
-from media import demo_frames
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +89,9 @@ def test_landmarks_land_inside_the_box(demo, predictor):
 
 
 def test_extract_face_color_gray_and_none():
-    from ferapp.paths import demo_dir
     import cv2
+
+    from ferapp.paths import demo_dir
 
     img = cv2.imread(str(demo_dir() / "astronaut.png"))
     crop = extract_face(img)

@@ -16,6 +16,7 @@ from ferapp.capture.base import (
     parse_source_spec,
     register_source,
 )
+from ferapp.capture.demo import DemoSource
 from ferapp.capture.sources import (
     FolderSource,
     ImageSource,
@@ -25,7 +26,6 @@ from ferapp.capture.sources import (
     list_cameras,
     read_image,
 )
-from ferapp.capture.demo import DemoSource
 from ferapp.paths import resources_dir
 
 __all__ = [

@@ -47,7 +47,7 @@ class FrameSource(abc.ABC):
     def is_open(self) -> bool:
         return self._opened
 
-    def open(self) -> "FrameSource":
+    def open(self) -> FrameSource:
         if not self._opened:
             self._open()
             self._opened = True
@@ -73,7 +73,7 @@ class FrameSource(abc.ABC):
     def _close(self) -> None:  # pragma: no cover - default no-op
         pass
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self.open()
 
     def __exit__(self, *exc) -> None:
@@ -158,8 +158,8 @@ def parse_source_spec(spec: str) -> tuple[str, object]:
 
 def open_source(spec: str, **kw) -> FrameSource:
     """Parse ``spec``, build the registered source and open it. Raises SourceError."""
-    import ferapp.capture.sources  # noqa: F401  (fills the registry)
     import ferapp.capture.demo  # noqa: F401
+    import ferapp.capture.sources  # noqa: F401  (fills the registry)
 
     kind, arg = parse_source_spec(spec)
     factory = _SOURCES.get(kind)

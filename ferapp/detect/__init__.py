@@ -6,6 +6,7 @@
     crop = align_face(frame.image, faces[0].landmarks)   # 48x48, same channels
 """
 
+from ferapp.detect.align import align_face, alignment_matrix, crop_box, extract_face
 from ferapp.detect.base import (
     DEFAULT_DETECTOR,
     FaceDetector,
@@ -15,10 +16,9 @@ from ferapp.detect.base import (
     list_detectors,
     register_detector,
 )
-from ferapp.detect.landmarks import LandmarkPredictor, eye_angle, eye_centres
-from ferapp.detect.align import align_face, alignment_matrix, crop_box, extract_face
-from ferapp.detect.tracker import FaceTracker, iou
 from ferapp.detect.finder import FaceFinder
+from ferapp.detect.landmarks import LandmarkPredictor, eye_angle, eye_centres
+from ferapp.detect.tracker import FaceTracker, iou
 
 __all__ = [
     "DEFAULT_DETECTOR", "FaceDetector", "create_detector", "dlib_model_path", "dlib_models_dir",

@@ -16,7 +16,7 @@ import numpy as np
 
 from ferapp.inference.engine import ALIGN_SIZE, ExpressionEngine
 from ferapp.inference.smoothing import EmaSmoother
-from ferapp.types import Expression, Frame, FrameResult, FaceResult
+from ferapp.types import Expression, FaceResult, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
