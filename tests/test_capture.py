@@ -186,7 +186,7 @@ def test_demo_source_faces(faces):
 def test_demo_deterministic_and_seeded():
     a, b = demo_frames(3, seed=1), demo_frames(3, seed=1)
     c = demo_frames(3, seed=2)
-    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=False))
     assert not np.array_equal(a[2], c[2])
 
 

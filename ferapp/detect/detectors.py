@@ -63,7 +63,7 @@ class HogDetector(_Downscaling):
 
     def _raw(self, gray):
         rects, scores, _ = self._det.run(gray, self.upsample, self.threshold)
-        return [((r.left(), r.top(), r.width(), r.height()), sc) for r, sc in zip(rects, scores)]
+        return [((r.left(), r.top(), r.width(), r.height()), sc) for r, sc in zip(rects, scores, strict=False)]
 
 
 @register_detector("cnn")
@@ -113,4 +113,4 @@ class HaarDetector(_Downscaling):
             minNeighbors=self.min_neighbors,
             minSize=(self.min_size, self.min_size),
         )
-        return [((int(x), int(y), int(w), int(h)), float(n)) for (x, y, w, h), n in zip(rects, np.ravel(neighbours))]
+        return [((int(x), int(y), int(w), int(h)), float(n)) for (x, y, w, h), n in zip(rects, np.ravel(neighbours), strict=False)]
