@@ -191,6 +191,28 @@ def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
             "cpu_cores_used": cpu / wall}
 
 
+def bench_gui(seconds: float, model: str | None = None, faces: int = 1) -> dict[str, Any]:
+    """The real window (offscreen) on a paced 30 fps demo source for ``seconds``: does it keep up?"""
+    import subprocess
+
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    spec = "demo" if faces == 1 else f"demo:{faces}"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ferapp", "gui", "--source", spec, "--exit-after", str(seconds)]
+                          + (["--model", model] if model else []),
+                          env=env, capture_output=True, text=True, timeout=seconds + 120)
+    wall = time.perf_counter() - t0
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("stats ")), None)
+    if line is None:
+        return {"faces": faces, "error": (proc.stderr or proc.stdout)[-300:], "exit": proc.returncode}
+    st = json.loads(line[6:])
+    return {"faces": faces, "seconds": seconds, "model": st.get("model"), "captured": st["captured"],
+            "processed": st["processed"], "processed_share": st["processed"] / max(1, st["captured"]),
+            "capture_fps": st["capture_fps"], "processed_fps": st["processed_fps"],
+            "latency_p50_ms": st["latency_p50_ms"], "latency_p95_ms": st["latency_p95_ms"],
+            "dropped": st["dropped"], "process_wall_s": wall}
+
+
 # -- P5 packed ----------------------------------------------------------------------------
 def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
     import tempfile
@@ -249,7 +271,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
-    all_sections = ("models", "detectors", "pipeline", "live", "training", "packed")
+    all_sections = ("models", "detectors", "pipeline", "live", "gui", "training", "packed")
     sections = sections or all_sections
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
     names = list_models()
@@ -268,6 +290,8 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
                            for tracked in (True, False)]
     if "live" in sections:
         out["live"] = [bench_live(default, f, 5.0 if quick else 20.0) for f in (1, 4)]
+    if "gui" in sections:
+        out["gui"] = [bench_gui(5.0 if quick else 20.0, default)]
     if "training" in sections:
         out["training"] = [r for d in devices for r in bench_training(names, d, quick)]
     if "packed" in sections:
@@ -299,6 +323,10 @@ def format_report(res: dict[str, Any]) -> str:
         parts += ["\n## Live (threaded runner, paced 30 fps demo source)", _table(res["live"], [
             "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
             "cpu_cores_used"])]
+    if "gui" in res:
+        parts += ["\n## Desktop window (offscreen, paced 30 fps demo source, default model)", _table(res["gui"], [
+            "faces", "seconds", "model", "captured", "processed", "processed_share", "capture_fps", "processed_fps",
+            "latency_p50_ms", "latency_p95_ms", "dropped"])]
     if "training" in res:
         parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
             "model", "device", "images_per_s"])]
@@ -315,7 +343,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", nargs="?", const="-", default=None, help="print JSON (or write it to a file)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (both when CUDA is present)")
     p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(
-        ("models", "detectors", "pipeline", "live", "training", "packed")))
+        ("models", "detectors", "pipeline", "live", "gui", "training", "packed")))
     p.set_defaults(func=cmd_bench)
 
 

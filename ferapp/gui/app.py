@@ -76,6 +76,13 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
         exit_after = 5.0
     if exit_after is not None:
         def finish() -> None:
+            if win.runner is not None:  # self-check figures (read by `ferapp bench`)
+                import dataclasses
+                import json
+
+                st = dataclasses.asdict(win.runner.stats())
+                st["model"] = win.pipeline.model_name if getattr(win, "pipeline", None) else None
+                print("stats " + json.dumps(st), flush=True)
             if snapshot:
                 out = Path(snapshot)
                 out.parent.mkdir(parents=True, exist_ok=True)
