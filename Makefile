@@ -31,7 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check ferapp tests training
 
 soak: $(STAMP)
-	$(BIN)/python training/../tests/soak.py --minutes $(or $(MINUTES),1)
+	$(BIN)/python tests/soak.py --minutes $(or $(MINUTES),1)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
