@@ -241,7 +241,7 @@ def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
 
         xn = x.numpy()
         t_f = _time_fn(run_float, 2, runs)
-        t_p = _time_fn(lambda: pk.predict_logits(xn), 2, runs)
+        t_p = _time_fn(lambda: pk(xn), 2, runs)
         rows.append({"model": name, "fp32_bytes": size_float, "packed_bytes": size_packed,
                      "size_ratio": size_float / max(1, size_packed),
                      "float_ms_per_face": statistics.median(t_f) / 8, "packed_ms_per_face": statistics.median(t_p) / 8})
