@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ferapp.labels import LABEL_INDEX, LABELS
-from ferapp.preprocess import five_crops, preprocess_face
+from ferapp.preprocess import preprocess_face
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +36,14 @@ def to_canonical(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     return out / s
 
 
-def batch_logits_to_probs(model, cfg, x, loss: str | None = None):
-    """Run the network on a preprocessed batch (N, C, H, W) tensor, with five-crop voting from cfg."""
+def batch_logits_to_probs(model, cfg, x):
+    """Run the network on a preprocessed batch (N, C, H, W); five-crop voting from cfg, exactly as
+    evaluation does (``ferapp.zoo.predict.logits_from_input``: the crops' logits are averaged)."""
     import torch
 
-    if cfg.five_crop:
-        n = x.shape[0]
-        crops = five_crops(x, cfg.five_crop).reshape(n * 5, x.shape[1], cfg.five_crop, cfg.five_crop)
-        logits = model(crops).float()
-        probs = torch.softmax(logits, dim=1).reshape(n, 5, -1).mean(dim=1)
-    else:
-        probs = torch.softmax(model(x).float(), dim=1)
-    return probs
+    from ferapp.zoo.predict import logits_from_input
+
+    return torch.softmax(logits_from_input(model, x, cfg).float(), dim=1)
 
 
 def optimize_for_inference(model, cfg, device: str = "cpu"):

@@ -33,7 +33,8 @@ class EvalResult:
 @torch.no_grad()
 def predict_outputs(model, cfg, images_uint8, device=None, batch: int = 256) -> np.ndarray:
     """Raw network outputs (N, C) for uint8 crops, via preprocess_face (+ five-crop averaging)."""
-    from ferapp.preprocess import five_crops, preprocess_face
+    from ferapp.preprocess import preprocess_face
+    from ferapp.zoo.predict import logits_from_input
 
     if hasattr(model, "classify_probs"):  # ensembles: each member preprocesses for its own input spec
         probs = [model.classify_probs([np.asarray(im) for im in images_uint8[i:i + batch]])
@@ -47,11 +48,7 @@ def predict_outputs(model, cfg, images_uint8, device=None, batch: int = 256) -> 
     for i in range(0, len(images_uint8), batch):
         xb = torch.from_numpy(np.stack([preprocess_face(np.asarray(im), cfg) for im in images_uint8[i:i + batch]]))
         xb = xb.to(device)
-        if cfg.five_crop:
-            n = xb.shape[0]
-            o = model(five_crops(xb, cfg.five_crop).flatten(0, 1)).float().reshape(n, 5, -1).mean(1)
-        else:
-            o = model(xb).float()
+        o = logits_from_input(model, xb, cfg).float()  # five-crop voting: the one shared implementation
         outs.append(o.cpu())
     if not outs:
         return np.zeros((0, cfg.num_classes), np.float32)
