@@ -84,9 +84,10 @@ class FaceFinder:
         self.tracker.reset()
 
     # -- public --------------------------------------------------------------------------
-    def find(self, image: np.ndarray) -> list[Face]:
+    def find(self, image: np.ndarray, gray: np.ndarray | None = None) -> list[Face]:
+        """``gray``: the frame's grayscale if the caller already has it (saves a conversion)."""
         self.stats["frames"] += 1
-        gray = to_gray(image)
+        gray = to_gray(image) if gray is None else gray
         if self._lost or not self._fits or self._since_detect >= self.detect_every - 1:
             faces = self._detect(image, gray)
         else:

@@ -11,9 +11,10 @@ import logging
 import threading
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 
+from ferapp.detect.align import align_face, crop_box
+from ferapp.detect.base import to_gray
 from ferapp.inference.engine import ALIGN_SIZE, ExpressionEngine
 from ferapp.inference.smoothing import EmaSmoother
 from ferapp.types import Expression, FaceResult, Frame, FrameResult
@@ -89,10 +90,8 @@ class Pipeline:
                 self.finder, self._pending_finder = self._pending_finder, None
 
     # -- processing --------------------------------------------------------------------------
-    def crops_for(self, image: np.ndarray, faces) -> list[np.ndarray]:
-        from ferapp.detect.align import align_face, crop_box
-
-        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    def crops_for(self, gray: np.ndarray, faces) -> list[np.ndarray]:
+        """Aligned 48x48 crops from the frame's grayscale (landmarks when available, else the box)."""
         crops = []
         for f in faces:
             if f.landmarks is not None:
@@ -103,10 +102,11 @@ class Pipeline:
 
     def process(self, frame: Frame, source: str = "") -> FrameResult:
         self._swap_pending()
-        faces = self.finder.find(frame.image)
+        gray = to_gray(frame.image)  # once per frame: tracking, landmarks and crops all use it
+        faces = self.finder.find(frame.image, gray)
         results: list[FaceResult] = []
         if faces and self.engine is not None:
-            probs = self.engine.classify(self.crops_for(frame.image, faces))
+            probs = self.engine.classify(self.crops_for(gray, faces))
             for f, p in zip(faces, probs, strict=True):
                 results.append(FaceResult(f, Expression(self.smoother(f.face_id, p))))
         else:

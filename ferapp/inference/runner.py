@@ -9,6 +9,7 @@ that comes back resumes; a file source that ends stops the runner cleanly (``on_
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -290,6 +291,4 @@ class Runner:
 
 
 def _with_latency(result: FrameResult, latency: float) -> FrameResult:
-    import dataclasses
-
     return dataclasses.replace(result, latency_s=latency)
