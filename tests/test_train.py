@@ -294,6 +294,8 @@ def test_cli_train_then_eval_end_to_end(ck_dir, tmp_path, capsys):
     (["train", "--model", "cc_lenet5", "--data", "/no/such/dir"], "dataset"),
     (["train", "--model", "cc_lenet5", "--data", "DATA", "--protocol", "weird"], "protocol"),
     (["eval", "nope_model", "--data", "DATA"], "cannot load model"),
+    (["train", "--model", "cc_lenet5", "--data", "DATA", "--init-from", "nope_model"], "cannot load model"),
+    (["train", "--model", "lenet5", "--data", "DATA", "--init-from", "resnet20_fer2013"], "is a resnet20 model"),
     (["eval", "BADCKPT", "--data", "DATA"], "cannot load model"),
     (["eval", "cc_lenet5", "--data", "DATA", "--split", "PrivateTest"], "split"),
 ])
@@ -327,3 +329,31 @@ def test_fit_in_worker_thread_cancelled_from_outside(tmp_path):
     assert not th.is_alive()
     assert out["r"].outcome == "cancelled" and out["r"].global_step < 150
     assert (tmp_path / "last.pt").exists()
+
+
+def test_run_training_init_from_warm_starts_and_checks_the_architecture(ck_dir, tmp_path):
+    from ferapp.train.run import run_training
+    from ferapp.zoo.io import load_model_dir
+
+    base = run_training("cc_lenet5", str(ck_dir), "holdout-20", overrides={"epochs": 1, "num_threads": 1},
+                        out_dir=tmp_path / "base")
+    assert base.outcome == "finished", base.message
+    src = load_model_dir(base.best_model_dir).model.state_dict()
+    # lr 0: the warm-started run must end with exactly the source weights (fp16 on disk)
+    warm = run_training("cc_lenet5", str(ck_dir), "holdout-20",
+                        overrides={"epochs": 1, "num_threads": 1, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0,
+                                   "init_from": base.best_model_dir}, out_dir=tmp_path / "warm")
+    assert warm.outcome == "finished", warm.message
+    got = load_model_dir(warm.best_model_dir).model.state_dict()
+    for k, v in src.items():
+        if v.is_floating_point() and "running" not in k and "num_batches" not in k:
+            assert torch.equal(got[k], v), k
+    cold = run_training("cc_lenet5", str(ck_dir), "holdout-20",
+                        overrides={"epochs": 1, "num_threads": 1, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0,
+                                   "seed": 7}, out_dir=tmp_path / "cold")
+    first = next(k for k, v in src.items() if v.is_floating_point() and v.ndim > 1)
+    assert not torch.equal(load_model_dir(cold.best_model_dir).model.state_dict()[first], src[first])
+    wrong = run_training("lenet5", str(ck_dir), "holdout-20",
+                         overrides={"epochs": 1, "num_threads": 1, "init_from": base.best_model_dir},
+                         out_dir=tmp_path / "wrong")
+    assert wrong.outcome == "failed" and "cc_lenet5" in wrong.message

@@ -178,3 +178,38 @@ def test_evaluate_five_crop_voting_and_artifacts(tmp_path):
     rep = json.loads(open(paths["json"]).read())
     assert rep["result"]["n"] == len(ds) and len(rep["result"]["confusion"]) == 3
     assert open(paths["csv"]).readline().startswith("true\\pred,angry")
+
+
+def test_bnn_latent_weights_get_glorot_lr_scale():
+    """Courbariaux/Hubara's W_LR_scale: each binarized layer's latent weight is stepped with
+    lr / sqrt(1.5 / (fan_in + fan_out)); BN and the real-valued classifier keep the plain lr."""
+    from ferapp.train.algorithms import bnn_param_groups, glorot_lr_scale
+    from ferapp.zoo.models.p5_bdnn import BinaryConv2d, BinaryLinear
+    from ferapp.zoo.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("bdnn2", width_mult=0.125)
+    conv = model.blocks[1].conv2.conv  # 16 -> 16 channels, 3x3
+    assert glorot_lr_scale(conv.weight) == pytest.approx(1 / np.sqrt(1.5 / (16 * 9 + 16 * 9)))
+    groups = bnn_param_groups(model)
+    binary = [m for m in model.modules() if isinstance(m, (BinaryConv2d, BinaryLinear))]
+    assert len(groups) == len(binary) + 1 and groups[-1]["lr_scale"] == 1.0
+    assert all(g["lr_scale"] > 3 for g in groups[:-1])
+    assert all(s == 1.0 for s in (g["lr_scale"] for g in bnn_param_groups(model, "none")))
+    with pytest.raises(ValueError):
+        bnn_param_groups(model, "huge")
+    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=1, lr=1e-3, schedule="constant", num_threads=1)
+    tr = Trainer(model, model.cfg, tc, [])
+    before = conv.weight.detach().clone()
+    res = tr.fit(synthetic_faces(n_per_class=8, size=48))
+    assert res.outcome == "finished", res.message
+    # one epoch of Adam moves a latent weight by ~its group's lr per step: enough to flip
+    # weights near 0 (with the plain 1e-3 it could move at most 1e-3 per step)
+    assert (conv.weight.detach() - before).abs().max().item() > 5 * 1e-3 * res.global_step
+    opt = tr.optimizers[0]
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs[id(conv.weight)] == pytest.approx(1e-3 * glorot_lr_scale(conv.weight))
+    assert lrs[id(model.classifier.weight)] == pytest.approx(1e-3)
+    tr.schedule._set(5e-4)  # schedules keep each group's multiplier
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lrs[id(conv.weight)] == pytest.approx(5e-4 * glorot_lr_scale(conv.weight))

@@ -379,3 +379,36 @@ def test_ensemble_mixed_input_specs(stores):
     (user / "bad_ens" / "config.json").write_text(json.dumps({"ensemble": ["m_lenet", "ghost_model"]}))
     with pytest.raises(KeyError, match="ghost_model"):
         resolve_model("bad_ens")
+
+
+def test_flip_tta_and_five_crop_views_go_through_one_shared_function(tmp_path):
+    """cfg.flip_tta averages the outputs for the face and its mirror (with five-crop: all ten
+    views); the engine, `ferapp eval` and the trainer all use logits_from_input."""
+    from ferapp.zoo.io import load_model_dir, save_model_dir
+    from ferapp.zoo.predict import logits_from_input
+
+    torch.manual_seed(0)
+    model = create_model("resnet20").eval()
+    with torch.no_grad():  # the FC starts at zero; give it weights so outputs depend on the input
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0, 0.5)
+    x = torch.randn(3, 1, 48, 48)
+    plain = logits_from_input(model, x, model.cfg)
+    assert torch.allclose(plain, model(x))
+    cfg = model.cfg.replace(flip_tta=True)
+    with torch.no_grad():
+        want = (model(x) + model(x.flip(-1))) / 2
+    assert torch.allclose(logits_from_input(model, x, cfg), want, atol=1e-5)
+    assert not torch.allclose(want, plain, atol=1e-4)
+    bnn = create_model("bdnn2", width_mult=0.125).eval()
+    cfg5 = bnn.cfg.replace(flip_tta=True)
+    from ferapp.preprocess import five_crops
+
+    with torch.no_grad():
+        views = [five_crops(v, 42) for v in (x, x.flip(-1))]
+        want5 = torch.stack([bnn(v.flatten(0, 1)).reshape(3, 5, -1) for v in views]).mean(dim=(0, 2))
+    assert torch.allclose(logits_from_input(bnn, x, cfg5), want5, atol=1e-5)
+    model.cfg = cfg
+    save_model_dir(tmp_path / "m", model)
+    assert load_model_dir(tmp_path / "m").cfg.flip_tta is True

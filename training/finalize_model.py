@@ -55,6 +55,22 @@ def measure_latency_ms(model_dir: Path, runs: int = 60) -> float:
     return statistics.median(ts)
 
 
+INFERENCE_OPTIONS = ("flip_tta",)
+
+
+def apply_inference_options(model_dir: Path, options: dict | None) -> None:
+    """Write a recipe's inference options (ModelCfg fields such as ``flip_tta``) into config.json."""
+    if not options:
+        return
+    bad = sorted(set(options) - set(INFERENCE_OPTIONS))
+    if bad:
+        raise ValueError(f"unknown inference option(s) {bad}; known: {list(INFERENCE_OPTIONS)}")
+    cfg_path = Path(model_dir) / "config.json"
+    config = json.loads(cfg_path.read_text())
+    config.update(options)
+    cfg_path.write_text(json.dumps(config, indent=2, default=str) + "\n")
+
+
 def finalize(model_dir: Path, recipe: dict | None = None, data: Path = FER2013) -> dict:
     from ferapp.inference.device import device_description
 
@@ -95,6 +111,10 @@ def finalize(model_dir: Path, recipe: dict | None = None, data: Path = FER2013) 
              "| true \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
     for lab, row in zip(labels, priv["confusion"], strict=False):
         lines.append(f"| {lab} | " + " | ".join(str(int(v)) for v in row) + " |")
+    if config.get("flip_tta"):
+        lines += ["", "Inference averages the outputs for the face and its mirror image (`flip_tta` in "
+                  "config.json), in the live engine and in evaluation alike; the training report's test "
+                  "figure is without it."]
     lines += ["", f"CPU latency per face (engine: preprocessing + model): {lat:.2f} ms "
               f"({meta['latency_hardware']}).", ""]
     if recipe:

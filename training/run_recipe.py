@@ -4,7 +4,8 @@
 
 A recipe is a small JSON file: architecture, dataset (relative to the repo), protocol,
 constructor arguments and training overrides of the paper's typed defaults (TrainConfig),
-and notes on where we depart from the paper. The run goes to runs/<recipe name>/; with
+and notes on where we depart from the paper; optional "inference" options (e.g. {"flip_tta": true})
+are written into the shipped config.json before evaluation. The run goes to runs/<recipe name>/; with
 "ship": true the trained model is copied to models/<name>/ and then finalised by
 ``training/finalize_model.py`` (PrivateTest evaluation with the same code as `ferapp eval`,
 measured latency, model card). After an interruption, ``--resume`` continues from the last
@@ -76,6 +77,9 @@ def main(argv=None) -> int:
         overrides["num_threads"] = args.threads
     torch.set_num_threads(overrides.get("num_threads") or 2)
     out = Path(args.out) if args.out else REPO / "runs" / r["name"]
+    init = overrides.get("init_from")
+    if init and not Path(init).is_absolute() and (REPO / init).exists():
+        overrides["init_from"] = str(REPO / init)  # recipes name repo-relative model folders
     if args.resume:
         ck = out / "fold1" / "last.pt"
         if not ck.exists():
@@ -102,8 +106,9 @@ def main(argv=None) -> int:
         if dst.exists():
             shutil.rmtree(dst)
         shutil.copytree(res.best_model_dir, dst)
-        from training.finalize_model import finalize
+        from training.finalize_model import apply_inference_options, finalize
 
+        apply_inference_options(dst, r.get("inference"))
         finalize(dst, r)
     return 0
 

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -146,6 +148,29 @@ def clip_latent_weights(model: nn.Module) -> int:
                     m.weight.clamp_(-1.0, 1.0)
                     n += 1
     return n
+
+
+def glorot_lr_scale(weight: torch.Tensor) -> float:
+    """Courbariaux/Hubara's W_LR_scale for a binarized layer: 1 / sqrt(1.5 / (fan_in + fan_out))."""
+    receptive = int(weight[0, 0].numel()) if weight.ndim > 2 else 1
+    fan_in, fan_out = weight.shape[1] * receptive, weight.shape[0] * receptive
+    return float(1.0 / math.sqrt(1.5 / (fan_in + fan_out)))
+
+
+def bnn_param_groups(model: nn.Module, mode: str = "glorot") -> list[dict]:
+    """Optimizer param groups for BNN training: each binarized layer's latent weight in its own
+    group with ``lr_scale`` (``mode`` "glorot" or "none"), every other parameter at scale 1."""
+    if mode not in ("glorot", "none"):
+        raise ValueError(f"bnn_lr_scale must be 'glorot' or 'none', not {mode!r}")
+    binary = [m for m in model.modules() if hasattr(m, "clip_latent_") and m is not model
+              and isinstance(getattr(m, "weight", None), torch.Tensor)]
+    ids = {id(m.weight) for m in binary}
+    groups = [{"params": [m.weight], "lr_scale": glorot_lr_scale(m.weight) if mode == "glorot" else 1.0}
+              for m in binary]
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    if rest:
+        groups.append({"params": rest, "lr_scale": 1.0})
+    return groups
 
 
 def classification_loss(name: str, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

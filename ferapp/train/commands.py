@@ -34,6 +34,9 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", help="run folder (default runs/<model>-<time>)")
     p.add_argument("--resume", help="checkpoint (last.pt / best.pt) to continue; needs a single fold")
+    p.add_argument("--init-from", metavar="MODEL",
+                   help="warm start (fine-tune) from a trained model of the same architecture: model folder, "
+                        "name or checkpoint; the schedule starts fresh")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", help="1-based fold numbers to run, e.g. 1,3 (default: all)")
     p.add_argument("--max-train", type=int, help="cap training images per fold (stratified subsample)")
@@ -84,7 +87,8 @@ def _load_data(path: str, fmt: str):
 def _overrides(args) -> dict:
     o = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
          "schedule": args.schedule, "algorithm": args.algorithm, "device": args.device, "seed": args.seed,
-         "num_threads": args.threads, "resume": args.resume, "max_batches_per_epoch": args.max_batches}
+         "num_threads": args.threads, "resume": args.resume, "init_from": args.init_from,
+         "max_batches_per_epoch": args.max_batches}
     if args.augment is not None:
         o["augment"] = () if args.augment.strip().lower() in ("", "none") else \
             tuple(a.strip() for a in args.augment.split(",") if a.strip())
@@ -134,6 +138,15 @@ def cmd_train(args) -> int:
         get_protocol(args.protocol)
     except ValueError as e:
         return _err(str(e))
+    if args.init_from:
+        from ferapp.train.run import init_source_arch
+
+        try:
+            src_arch = init_source_arch(args.init_from)
+        except Exception as e:  # noqa: BLE001
+            return _err(f"--init-from {args.init_from}: cannot load model: {e}")
+        if src_arch != args.model:
+            return _err(f"--init-from {args.init_from} is a {src_arch} model; this run trains {args.model}")
     try:
         ds = _load_data(args.data, args.format)
     except KeyboardInterrupt:

@@ -197,6 +197,8 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         torch.manual_seed(tcfg.seed)
         model = create_model(arch, **kwargs)
         model.cfg = model.cfg.replace(labels=labels)
+        if tcfg.init_from and not tcfg.resume:
+            _init_weights(model, tcfg.init_from)
         ftcfg = dataclasses.replace(tcfg, out_dir=str(fold_dir))
         fcb = CallbackList(cbs + [CheckpointCallback(fold_dir)])
         trainer = Trainer(model, model.cfg, ftcfg, fcb, cancel, manage_run=False)
@@ -231,6 +233,32 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         result.best_model_dir = str(_save_model(out / "model", last_model, report))
         if save_name:
             save_to_user_models(result, save_name)
+
+
+def _load_init_source(ref: str):
+    from ferapp.zoo.io import load_checkpoint
+    from ferapp.zoo.store import resolve_model
+
+    p = Path(ref)
+    if p.is_file():
+        src, src_cfg, _ = load_checkpoint(p)
+        return src, src_cfg
+    loaded = resolve_model(ref)
+    return loaded.model, loaded.cfg
+
+
+def init_source_arch(ref: str) -> str:
+    """Architecture name of a warm-start source (model folder, name or checkpoint); raises if unloadable."""
+    return _load_init_source(ref)[1].name
+
+
+def _init_weights(model: torch.nn.Module, ref: str) -> None:
+    """Warm start: copy the weights of a trained model of the same architecture into ``model``."""
+    src, src_cfg = _load_init_source(ref)
+    if src_cfg.name != model.cfg.name:
+        raise ValueError(f"init_from {ref!r} is a {src_cfg.name} model; this run trains {model.cfg.name}")
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in src.state_dict().items()}
+    model.load_state_dict(sd, strict=True)
 
 
 @torch.no_grad()

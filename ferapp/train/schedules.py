@@ -22,7 +22,7 @@ class Schedule:
         self.lr = lr
         for opt in self.optimizers:
             for group in opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)  # per-group multiplier (BNN latent weights)
 
     def step(self, epoch: int, metric: float | None) -> None:  # called after epoch `epoch` (0-based)
         pass

@@ -82,8 +82,16 @@ class TrainConfig:
     plateau_metric: str = "val_loss"
     out_dir: str | None = None
     resume: str | None = None
+    # warm start: a model folder, checkpoint or model name whose weights initialise the net
+    # (same architecture); unlike ``resume`` the optimizer and schedule start fresh
+    init_from: str | None = None
     max_batches_per_epoch: int | None = None
     log_every: int = 10  # device->host loss reads on CUDA
+    # P5: per-layer lr multiplier of the binarized layers' latent weights. "glorot" is
+    # Courbariaux/Hubara's W_LR_scale = 1/sqrt(1.5 / (fan_in + fan_out)) (their BinaryNet code;
+    # without it Adam's ~lr-sized steps rarely flip a latent weight in [-1, 1] and the binary
+    # net stays near its random init); "none" = the plain lr for every parameter
+    bnn_lr_scale: str = "glorot"
     restore_best: bool = True  # end with the best-by-val weights when a validation set is given
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -183,7 +191,14 @@ def _mix_seed(*parts: int) -> int:
 
 
 def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
-    params = [p for p in params if p.requires_grad]
+    """``params``: tensors, or param-group dicts (a group's ``lr_scale`` multiplies the lr)."""
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [{**g, "params": [p for p in g["params"] if p.requires_grad],
+                   "lr": lr * g.get("lr_scale", 1.0)} for g in params]
+        params = [g for g in params if g["params"]]
+    else:
+        params = [p for p in params if p.requires_grad]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "adam":
@@ -264,6 +279,8 @@ class Trainer:
             self.head_params = list(self.model.head_parameters())
             self.post_opt = torch.optim.Adam(self.head_params, lr=t.post_lr)
             self.hsic_epochs = t.hsic_epochs if t.hsic_epochs is not None else max(1, t.epochs - max(1, t.epochs // 3))
+        elif t.algorithm == "bnn":
+            self.optimizers = [mk(alg.bnn_param_groups(self.model, t.bnn_lr_scale))]
         else:
             self.optimizers = [mk(self.model.parameters())]
         if t.loss == "ce+center":
@@ -458,20 +475,16 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
-        """Raw outputs (N, C) for preprocessed tensors, five-crop averaged when the cfg says so."""
-        from ferapp.preprocess import five_crops
+        """Raw outputs (N, C) for preprocessed tensors, five-crop averaged when the cfg says so
+        (the same ``logits_from_input`` as live inference and ``ferapp eval``)."""
+        from ferapp.zoo.predict import logits_from_input
 
         self.model.eval()
         outs = []
         for i in range(0, len(x), batch):
             xb = x[i:i + batch].to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, enabled=self.use_amp):
-                if self.cfg.five_crop:
-                    n = xb.shape[0]
-                    o = self.model(five_crops(xb, self.cfg.five_crop).flatten(0, 1)).float()
-                    o = o.reshape(n, 5, -1).mean(1)
-                else:
-                    o = self.model(xb).float()
+                o = logits_from_input(self.model, xb, self.cfg).float()
             outs.append(o)
         return torch.cat(outs) if outs else torch.zeros(0, self.num_classes, device=self.device)
 

@@ -27,14 +27,20 @@ def crops_to_tensor(crops: Sequence[np.ndarray] | np.ndarray, cfg: ModelCfg) -> 
 
 @torch.no_grad()
 def logits_from_input(model: torch.nn.Module, x: torch.Tensor, cfg: ModelCfg) -> torch.Tensor:
-    """(N, C, H, W) normalised input at cfg.input_size -> (N, K) logits; five-crop models
-    run the 5 crops and average their outputs (P5's voting)."""
+    """(N, C, H, W) normalised input at cfg.input_size -> (N, K) logits. Five-crop models run
+    the 5 crops and average their outputs (P5's voting); ``cfg.flip_tta`` models also run the
+    mirrored input and average. All views go through the network as one batch."""
+    n = x.shape[0]
+    views = 2 if getattr(cfg, "flip_tta", False) else 1
+    xs = torch.cat([x, x.flip(-1)]) if views == 2 else x
+    crops = 1
     if cfg.five_crop:
-        n = x.shape[0]
-        xc = five_crops(x, cfg.five_crop)
-        out = model(xc.reshape(n * 5, *xc.shape[2:]))
-        return out.reshape(n, 5, -1).mean(dim=1)
-    return model(x)
+        xc = five_crops(xs, cfg.five_crop)
+        xs, crops = xc.reshape(-1, *xc.shape[2:]), 5
+    out = model(xs)
+    if views == 1 and crops == 1:
+        return out
+    return out.reshape(views, n, crops, -1).mean(dim=(0, 2))
 
 
 @torch.no_grad()

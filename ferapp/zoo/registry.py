@@ -44,6 +44,7 @@ class ModelCfg:
     std: float = 0.5
     labels: tuple[str, ...] = LABELS
     five_crop: int = 0  # 0 = off; else crop size (e.g. 42): average over 4 corners + centre
+    flip_tta: bool = False  # also run the mirrored face and average the two outputs (test-time augmentation)
     paper: str = ""  # P1..P5
     citation: str = ""
     description: str = ""
