@@ -2,10 +2,11 @@
 
     python training/make_ensemble.py [--candidates a,b,c]
 
-Members are chosen greedily on PublicTest (never on PrivateTest): start from the best single
-model, add the model that most improves the averaged-probability PublicTest accuracy, stop
-when nothing improves it. The folder models/ensemble_fer2013/ holds only a config (member
-names, equal weights), so it costs no disk; finalize_model.py then evaluates it on
+Members are chosen greedily on PublicTest (never on PrivateTest), Caruana-style ensemble
+selection with replacement: start from the best single model, repeatedly add the model (a
+member may be added again, which raises its weight) that most improves the averaged-probability
+PublicTest accuracy, stop when nothing improves it. The folder models/ensemble_fer2013/ holds
+only a config (member names and weights = how often each was picked), so it costs no disk; finalize_model.py then evaluates it on
 PrivateTest like any other model.
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-DEFAULT = ["resnet20_fer2013", "dsc_se_resnet_fer2013", "bdnn4_fer2013", "cc_lenet5_fer2013",
+DEFAULT = ["resnet20_long_fer2013", "resnet20_fer2013", "dsc_se_resnet_fer2013", "bdnn4_fer2013", "cc_lenet5_fer2013",
            "hsic_densenet_fer2013"]
 
 
@@ -48,34 +49,34 @@ def main(argv=None) -> int:
         probs[name] = predict_probs(m.model, m.cfg, ds.images[pub], device="cpu")
         print(f"{name}: PublicTest {100 * (probs[name].argmax(1) == y).mean():.2f}%")
     acc = {n: float((p.argmax(1) == y).mean()) for n, p in probs.items()}
-    chosen = [max(acc, key=acc.get)]
-    best = acc[chosen[0]]
-    while True:
-        trials = {n: float((sum(probs[c] for c in [*chosen, n]).argmax(1) == y).mean())
-                  for n in probs if n not in chosen}
-        if not trials:
-            break
+    picks = [max(acc, key=acc.get)]
+    best = acc[picks[0]]
+    for _ in range(12):
+        trials = {n: float((sum(probs[c] for c in [*picks, n]).argmax(1) == y).mean()) for n in probs}
         n, a = max(trials.items(), key=lambda kv: kv[1])
         if a <= best:
             break
-        chosen.append(n)
+        picks.append(n)
         best = a
         print(f"+ {n}: ensemble PublicTest {100 * a:.2f}%")
+    chosen = list(dict.fromkeys(picks))
+    weights = [float(picks.count(c)) for c in chosen]
     out = REPO / "models" / "ensemble_fer2013"
     out.mkdir(parents=True, exist_ok=True)
-    config = {"ensemble": [f"../{c}" for c in chosen], "weights": [1.0] * len(chosen),
+    config = {"ensemble": [f"../{c}" for c in chosen], "weights": weights,
               "meta": {"name": "ensemble_fer2013", "trained": True,
-                       "description": "Average of the softmax probabilities of " + ", ".join(chosen),
+                       "description": "Weighted average of the softmax probabilities of "
+                              + ", ".join(f"{c} (x{w:g})" for c, w in zip(chosen, weights, strict=True)),
                        "selection": "members chosen greedily on FER2013 PublicTest",
                        "publictest_selection_acc": best}}
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "README.md").write_text(
-        "# ensemble_fer2013\n\nAverage of the class probabilities of the shipped models "
-        + ", ".join(f"`{c}`" for c in chosen)
+        "# ensemble_fer2013\n\nWeighted average of the class probabilities of the shipped models "
+        + ", ".join(f"`{c}` (weight {w:g})" for c, w in zip(chosen, weights, strict=True))
         + " (each with its own input size and preprocessing). Members were chosen greedily on FER2013 "
         "PublicTest; the PrivateTest number below is measured, not selected on.\n")
     finalize(out, {"name": "ensemble_fer2013", "command": "python training/make_ensemble.py",
-                   "notes": "members chosen on PublicTest; equal weights"})
+                   "notes": "members and weights chosen on PublicTest (greedy selection with replacement)"})
     return 0
 
 
