@@ -173,7 +173,10 @@ def cmd_models(args) -> int:
     for e in trained:
         meta = e.meta or {}
         acc = meta.get("privatetest_acc", meta.get("accuracy"))
-        acc_s = f"{100 * acc:.2f}% {meta.get('protocol', '')}".strip() if isinstance(acc, int | float) else "n/a"
+        proto = meta.get("protocol", "")
+        where = "FER2013 PrivateTest" if "privatetest_acc" in meta else (
+            proto.get("name", "") if isinstance(proto, dict) else str(proto))
+        acc_s = f"{100 * acc:.2f}% {where}".strip() if isinstance(acc, int | float) else "n/a"
         lat = meta.get("latency_ms")
         lat_s = f"{lat:.2f} ms/face" if isinstance(lat, int | float) else ""
         mark = "*" if e.name == default else " "

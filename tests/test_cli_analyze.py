@@ -74,6 +74,14 @@ def test_models_command(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "cc_lenet5" in out and "resnet20" in out and "bdnn4" in out
+    # every shipped model with its PrivateTest accuracy from its card, one readable line each
+    from ferapp.zoo.store import list_trained_models
+
+    for e in list_trained_models():
+        if e.shipped:
+            line = next(ln for ln in out.splitlines() if f" {e.name} " in ln)
+            assert f"acc {100 * e.meta['privatetest_acc']:.2f}% FER2013 PrivateTest" in line, line
+    assert "{'name'" not in out
 
 
 def test_analyze_driver_mode(tmp_path, capsys):

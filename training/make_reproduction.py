@@ -92,8 +92,10 @@ def budget(rep: dict) -> str:
     folds = rep.get("folds", [])
     ep = [f.get("epochs_completed") for f in folds]
     n_train = folds[0].get("n_train") if folds else None
+    warm = rec.get("init_from")
     return (f"{len(folds)} fold(s), {max(ep) if ep else '?'} epochs max, batch {rec.get('batch_size')}, "
-            f"{n_train} train images/fold, {rep.get('wall_time_s', 0) / 60:.1f} min on {rep.get('hardware', '?')}")
+            f"{n_train} train images/fold, {rep.get('wall_time_s', 0) / 60:.1f} min on {rep.get('hardware', '?')}"
+            + (f"; warm start from `{Path(warm).name}` (its budget comes on top)" if warm else ""))
 
 
 def no_five_crop(model_dir: Path) -> float | None:
@@ -142,7 +144,8 @@ def main() -> int:
         m = c.get("meta", {})
         met = m.get("metrics", {})
         rep = load_report(name)
-        lines.append(f"| `{name}` | **{pct(met.get('privatetest_acc'))}** | {pct(met.get('publictest_acc'))} | "
+        tta = " (+ mirror TTA)" if c.get("flip_tta") else ""
+        lines.append(f"| `{name}`{tta} | **{pct(met.get('privatetest_acc'))}** | {pct(met.get('publictest_acc'))} | "
                      f"{pct(met.get('privatetest_macro_f1'))} | {m.get('params', '—')} | {m.get('latency_ms', '—')} | "
                      f"{budget(rep) if rep else m.get('budget', '—')} |")
     lines.append("")
