@@ -59,8 +59,8 @@ ROWS = [
      "FER2013 test", "as above (same recipe and budget)"),
 ]
 
-SHIPPED = ["resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "cc_lenet5_fer2013", "dsc_se_resnet_fer2013", "hsic_densenet_fer2013",
-           "bdnn4_fer2013", "ensemble_fer2013"]
+SHIPPED = ["resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "cc_lenet5_fer2013",
+           "dsc_se_resnet_fer2013", "hsic_densenet_fer2013", "bdnn4_fer2013", "ensemble_fer2013"]
 
 
 def load_report(name: str) -> dict | None:

@@ -31,7 +31,7 @@ def logits_from_input(model: torch.nn.Module, x: torch.Tensor, cfg: ModelCfg) ->
     the 5 crops and average their outputs (P5's voting); ``cfg.flip_tta`` models also run the
     mirrored input and average. All views go through the network as one batch."""
     n = x.shape[0]
-    views = 2 if getattr(cfg, "flip_tta", False) else 1
+    views = 2 if cfg.flip_tta else 1
     xs = torch.cat([x, x.flip(-1)]) if views == 2 else x
     crops = 1
     if cfg.five_crop:
