@@ -118,54 +118,150 @@ def _demo_frames(faces: int, n: int) -> list[np.ndarray]:
 
 
 def bench_detectors(quick: bool = False) -> list[dict[str, Any]]:
+    """Cost of one full-frame scan at the default min_face, per detector and frame size, and of
+    the per-face check at the face's own scale (what the tracked path pays every 10 frames)."""
+
+    from ferapp.config import DEFAULT_MIN_FACE
     from ferapp.detect import create_detector, list_detectors
 
     rows = []
-    for faces in (1, 4):
-        frames = _demo_frames(faces, 10 if quick else 30)
-        for name in list_detectors():
-            det = create_detector(name)
-            found = []
-            t = []
-            for img in frames:
+    frames = _demo_frames(4, 4 if quick else 10)
+    for name in list_detectors():
+        det = create_detector(name)
+        for size in ((480, 270), (640, 480), (1280, 720)):
+            if name == "cnn" and size != (640, 480):
+                continue  # seconds per scan: one size is enough to show it
+            imgs = [_letterbox(f, size) for f in frames[: (2 if name == "cnn" else None)]]
+            t, found = [], []
+            for img in imgs:
                 t0 = time.perf_counter()
                 found.append(len(det.detect(img)))
                 t.append((time.perf_counter() - t0) * 1000.0)
-            rows.append({"detector": name, "faces": faces, "frame": "640x480",
-                         "median_ms": statistics.median(t), "p95_ms": _pct(t, 95),
-                         "mean_found": float(np.mean(found))})
+            rows.append({"detector": name, "frame": f"{size[0]}x{size[1]}", "min_face": DEFAULT_MIN_FACE,
+                         "scan_scale": round(det.scale_for(*size), 2),
+                         "smallest_face_px": round(det.effective_min_face(*size), 1),
+                         "scan_median_ms": statistics.median(t), "scan_p95_ms": _pct(t, 95),
+                         "faces_found_of_4": float(np.mean(found))})
+        img = frames[0]
+        boxes = [f.box for f in det.detect(img)] or [(100, 100, 100, 100)]
+        t = _time_fn(lambda det=det, img=img, b=boxes[0]: det.detect_region(img, b), 1, 3 if name == "cnn" else 20)
+        rows[-1 if name == "cnn" else -2]["check_ms"] = statistics.median(t)  # the 640x480 row
     return rows
 
 
-# -- pipeline -----------------------------------------------------------------------------
-def bench_pipeline_throughput(model: str | None, faces: int, n: int, tracked: bool) -> dict[str, Any]:
-    """Unpaced: every frame processed in order (the `ferapp analyze` path)."""
-    from ferapp.inference.pipeline import Pipeline
+def _letterbox(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``img`` scaled to fit ``size`` (w, h) without distortion, centred on black bars."""
+    import cv2
 
-    frames = _demo_frames(faces, n)
-    # demo:4 faces are ~100 px wide: HOG needs the full 640 px frame to find them
-    width = 320 if faces == 1 else 640
-    if tracked:
-        pipe = Pipeline(detector="hog", model=model, smoothing=0.0, detect_every=10, max_width=width)
-    else:  # baseline: full-resolution detection on every frame
-        pipe = Pipeline(detector="hog", model=model, smoothing=0.0, detect_every=1, max_width=None)
+    w, h = size
+    s = min(w / img.shape[1], h / img.shape[0])
+    small = cv2.resize(img, (int(round(img.shape[1] * s)), int(round(img.shape[0] * s))),
+                       interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+    out[y:y + small.shape[0], x:x + small.shape[1]] = small
+    return out
+
+
+# -- pipeline -----------------------------------------------------------------------------
+def _footage_frames(name: str, n: int | None = None) -> list[np.ndarray] | None:
+    from ferapp.capture import open_source
+    from ferapp.paths import shared_videos_dir
+
+    d = shared_videos_dir()
+    if d is None:
+        return None
+    p = d / name
+    if not p.exists():
+        return None
+    with open_source(str(p)) as src:
+        frames = [f.image for f in iter(src.read, None)]
+    return frames[:n] if n else frames
+
+
+def _run_pipeline(pipe, frames: list[np.ndarray], full: bool = False) -> dict[str, Any]:
     from ferapp.types import Frame
 
-    lat, found = [], 0
+    lat, found, ids, with_face, most = [], 0, set(), 0, 0
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     for i, img in enumerate(frames):
         s = time.perf_counter()
-        r = pipe.process(Frame(img, i, i / 30.0, time.time()))
+        if full:  # baseline: a full scan + landmarks + classification on every frame
+            faces = pipe.finder.find_full(img)
+            if faces and pipe.engine is not None:
+                pipe.engine.classify(pipe.crops_for(img if img.ndim == 2 else _gray(img), faces))
+            n = len(faces)
+        else:
+            r = pipe.process(Frame(img, i, i / 30.0, time.time()))
+            n = len(r.faces)
+            ids |= {f.face.face_id for f in r.faces}
         lat.append((time.perf_counter() - s) * 1000.0)
-        found += len(r.faces)
+        found += n
+        with_face += n > 0
+        most = max(most, n)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    return {"mode": f"tracked (detect every 10, {width} px)" if tracked else "baseline (detect every frame, full res)",
-            "faces": faces, "frames": len(frames), "fps": len(frames) / wall,
-            "latency_p50_ms": _pct(lat, 50), "latency_p95_ms": _pct(lat, 95),
-            "faces_per_frame": found / max(1, len(frames)), "cpu_cores_used": cpu / wall,
-            "model": pipe.model_name}
+    return {"frames": len(frames), "fps": len(frames) / wall, "latency_p50_ms": _pct(lat, 50),
+            "latency_p95_ms": _pct(lat, 95), "faces_per_frame": found / max(1, len(frames)),
+            "frames_with_face": with_face, "max_faces": most, "ids": len(ids) if not full else None,
+            "cpu_cores_used": cpu / wall}
+
+
+def _gray(img):
+    import cv2
+
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+
+
+def bench_pipeline_throughput(model: str | None, case: str, n: int, tracked: bool) -> dict[str, Any] | None:
+    """Unpaced, every frame processed in order (the `ferapp analyze` path), default detector
+    settings. ``case``: "demo" (one ~190 px face), "demo:4" (four ~100 px faces) or a clip
+    of ../shared/videos (a real webcam face of ~70 px)."""
+    from ferapp.inference.pipeline import Pipeline
+
+    if case.startswith("demo"):
+        faces = 4 if case == "demo:4" else 1
+        frames = _demo_frames(faces, n)
+        what = f"{case} ({'four ~100 px faces' if faces == 4 else 'one ~190 px face'})"
+    else:
+        frames = _footage_frames(case, n)
+        if frames is None:
+            return None
+        faces, what = 1, f"{case} (real webcam, one ~70 px face)"
+    pipe = Pipeline(model=model, smoothing=0.0)
+    try:
+        row = _run_pipeline(pipe, frames, full=not tracked)
+    finally:
+        pipe.close()
+    return {"mode": "tracked (default)" if tracked else "baseline (full scan every frame)", "input": what,
+            "faces": faces, **row, "model": pipe.model_name}
+
+
+def bench_footage(model: str | None, quick: bool = False) -> list[dict[str, Any]]:
+    """Every clip of ../shared/videos through the default pipeline (detection + the default
+    model), every frame, as `ferapp analyze` runs it."""
+    from ferapp.inference.pipeline import Pipeline
+    from ferapp.paths import shared_videos_dir
+
+    d = shared_videos_dir()
+    if d is None:
+        return []
+    rows = []
+    names = sorted(p.name for p in d.iterdir() if p.suffix.lower() in (".mkv", ".gif"))
+    for name in names[:3] if quick else names:
+        frames = _footage_frames(name)
+        pipe = Pipeline(model=model, smoothing=0.0)
+        try:
+            r = _run_pipeline(pipe, frames)
+        finally:
+            pipe.close()
+        h, w = frames[0].shape[:2]
+        rows.append({"clip": name, "frame": f"{w}x{h}", "frames": r["frames"],
+                     "frames_with_face": r["frames_with_face"],
+                     "face_share": r["frames_with_face"] / max(1, r["frames"]), "ids": r["ids"],
+                     "max_faces": r["max_faces"], "fps": r["fps"], "latency_p95_ms": r["latency_p95_ms"]})
+    return rows
 
 
 def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
@@ -174,7 +270,7 @@ def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
     from ferapp.inference.pipeline import Pipeline
     from ferapp.inference.runner import Runner
 
-    pipe = Pipeline(detector="hog", model=model, smoothing=0.0, max_width=320 if faces == 1 else 640)
+    pipe = Pipeline(model=model, smoothing=0.0, realtime=True)
     src = open_source(f"demo:{faces}" if faces > 1 else "demo", realtime=True)
     runner = Runner(src, pipe)
     cpu0 = time.process_time()
@@ -185,6 +281,7 @@ def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     runner.stop()
+    pipe.close()
     return {"faces": faces, "seconds": seconds, "source_fps": src.fps, "capture_fps": st.capture_fps,
             "processed_fps": st.processed_fps, "processed": st.processed, "captured": st.captured,
             "latency_p50_ms": st.latency_p50_ms, "latency_p95_ms": st.latency_p95_ms, "dropped": st.dropped,
@@ -271,7 +368,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
-    all_sections = ("models", "detectors", "pipeline", "live", "gui", "training", "packed")
+    all_sections = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")
     sections = sections or all_sections
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
     names = list_models()
@@ -286,8 +383,11 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
         out["detectors"] = bench_detectors(quick)
     if "pipeline" in sections:
         n = 60 if quick else 300
-        out["pipeline"] = [bench_pipeline_throughput(default, f, n, tracked) for f in (1, 4)
-                           for tracked in (True, False)]
+        rows = [bench_pipeline_throughput(default, case, n, tracked) for case in ("demo", "book.mkv", "demo:4")
+                for tracked in (True, False)]
+        out["pipeline"] = [r for r in rows if r is not None]
+    if "footage" in sections:
+        out["footage"] = bench_footage(default, quick)
     if "live" in sections:
         out["live"] = [bench_live(default, f, 5.0 if quick else 20.0) for f in (1, 4)]
     if "gui" in sections:
@@ -308,17 +408,23 @@ def format_report(res: dict[str, Any]) -> str:
             "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
             "b8_median_ms_per_face", "b8_p95_ms_per_face"])]
     if "detectors" in res:
-        parts += ["\n## Detectors (640x480 demo frames)", _table(res["detectors"], [
-            "detector", "faces", "median_ms", "p95_ms", "mean_found"])]
+        parts += ["\n## Face detection at the default min_face (full-frame scan; check = one tracked face at its "
+                  "own scale; demo:4 frames, ~100 px faces, letterboxed to each size)", _table(res["detectors"], [
+                      "detector", "frame", "scan_scale", "smallest_face_px", "scan_median_ms", "scan_p95_ms",
+                      "check_ms", "faces_found_of_4"])]
     if "pipeline" in res:
-        parts += [f"\n## Pipeline throughput, every frame processed (model {res.get('default_model')})",
-                  _table(res["pipeline"], ["mode", "faces", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
+        parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')})",
+                  _table(res["pipeline"], ["mode", "input", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
                                            "faces_per_frame", "cpu_cores_used"])]
-        p = {(r["faces"], r["mode"].startswith("tracked")): r for r in res["pipeline"]}
-        for f in (1, 4):
-            if (f, True) in p and (f, False) in p:
-                parts.append(f"speed-up of the tracked path over the baseline, {f} face(s): "
-                             f"{p[(f, True)]['fps'] / p[(f, False)]['fps']:.1f}x")
+        p = {(r["input"], r["mode"].startswith("tracked")): r for r in res["pipeline"]}
+        for inp in dict.fromkeys(r["input"] for r in res["pipeline"]):
+            if (inp, True) in p and (inp, False) in p:
+                parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
+                             f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x")
+    if res.get("footage"):
+        parts += ["\n## Real footage (../shared/videos, every frame, default settings and model)",
+                  _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
+                                          "latency_p95_ms"])]
     if "live" in res:
         parts += ["\n## Live (threaded runner, paced 30 fps demo source)", _table(res["live"], [
             "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
@@ -343,7 +449,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", nargs="?", const="-", default=None, help="print JSON (or write it to a file)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (both when CUDA is present)")
     p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(
-        ("models", "detectors", "pipeline", "live", "gui", "training", "packed")))
+        ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")))
     p.set_defaults(func=cmd_bench)
 
 

@@ -9,21 +9,46 @@ import sys
 from pathlib import Path
 
 from ferapp import __version__
+from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
 
 log = logging.getLogger("ferapp")
+
+
+def _number(kind: type, lo: float, hi: float | None, hi_open: bool = False, what: str = ""):
+    """argparse type: a finite ``kind`` in [lo, hi] (or [lo, hi) with ``hi_open``)."""
+    import math
+
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
+        if isinstance(v, float) and not math.isfinite(v) or v < lo or (hi is not None and (v >= hi if hi_open else v > hi)):
+            rng = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}" if hi is not None else f">= {lo:g}"
+            raise argparse.ArgumentTypeError(f"{what or 'value'} must be in {rng}, not {text}")
+        return v
+
+    return parse
 
 
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="run the pipeline on a source and write an expression timeline")
     p.add_argument("source", help="camera index (0), video file, image, image folder, or 'demo'")
     p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
-    p.add_argument("--detector", default="hog", help="face detector (hog, cnn, haar)")
-    p.add_argument("--out", default=None, help="timeline CSV to write (a JSON sidecar is written beside it)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
-    p.add_argument("--every", type=int, default=1, help="process every N-th frame")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--smoothing", type=float, default=0.0, help="per-face EMA smoothing in [0,1) (0 = raw)")
-    p.add_argument("--detect-every", type=int, default=10, help="full face detection every N frames (tracking between)")
+    p.add_argument("--detector", default="hog", help="face detector: hog (default), cnn (slower, more robust), haar")
+    p.add_argument("--min-face", type=_number(float, *MIN_FACE_RANGE, what="--min-face"), default=DEFAULT_MIN_FACE, metavar="PX",
+                   help=f"smallest face width to find, in frame pixels (default {DEFAULT_MIN_FACE}; smaller is slower)")
+    p.add_argument("--out", default=None, metavar="FILE.csv",
+                   help="timeline CSV to write (a JSON sidecar is written beside it); default: "
+                        "<source name>_<date-time>.csv in the current folder. Never an existing file "
+                        "(see --overwrite) or an input")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (atomically, when done)")
+    p.add_argument("--max-frames", type=_number(int, 1, None, what="--max-frames"), default=None,
+                   help="stop after N frames")
+    p.add_argument("--every", type=_number(int, 1, 10_000, what="--every"), default=1, help="process every N-th frame")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (cuda:N)")
+    p.add_argument("--smoothing", type=_number(float, 0.0, 1.0, hi_open=True, what="--smoothing"), default=0.0,
+                   help="per-face EMA smoothing in [0, 1) (0 = raw)")
     p.add_argument("--driver", action="store_true", help="driver monitoring: EAR/MAR/head pose columns + events.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)
@@ -33,7 +58,7 @@ def cmd_analyze(args) -> int:
     from tqdm import tqdm
 
     from ferapp.capture import SourceError, open_source
-    from ferapp.inference.analyze import analyze, default_out_path
+    from ferapp.inference.analyze import analyze, default_out_path, no_face_hint
     from ferapp.inference.pipeline import Pipeline
     from ferapp.record.timeline import TimelineError, TimelineWriter
 
@@ -46,7 +71,7 @@ def cmd_analyze(args) -> int:
     try:
         try:
             pipeline = Pipeline(detector=args.detector, model=args.model, device=args.device,
-                                smoothing=args.smoothing, detect_every=args.detect_every)
+                                smoothing=args.smoothing, min_face=args.min_face)
         except (KeyError, ValueError, RuntimeError, OSError) as e:
             msg = e.args[0] if isinstance(e, KeyError) and e.args else e
             print(f"error: {msg}", file=sys.stderr)
@@ -64,10 +89,14 @@ def cmd_analyze(args) -> int:
             pipeline.add_postprocessor(monitor.process)
             extra = DRIVER_COLUMNS
         out = Path(args.out) if args.out else default_out_path(args.source)
-        meta = {"model": pipeline.model_name, "detector": args.detector, "source": source.name,
+        meta = {"model": pipeline.model_name, "detector": args.detector, "min_face": args.min_face,
+                "source": source.name,
                 "fps": getattr(source, "fps", None), "driver": bool(args.driver), "every": args.every}
+        inputs = [args.source if Path(args.source).exists() else None]
+        if args.model and Path(args.model).exists():
+            inputs.append(args.model)
         try:
-            writer = TimelineWriter(out, meta, extra_columns=extra)
+            writer = TimelineWriter(out, meta, extra_columns=extra, overwrite=args.overwrite, inputs=inputs)
         except TimelineError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
@@ -84,6 +113,10 @@ def cmd_analyze(args) -> int:
         except TimelineError as e:
             print(f"error: {e}", file=sys.stderr)
             return 3
+        except ValueError as e:  # e.g. a model whose output is not a probability distribution
+            writer.close(frames_read=0, error=str(e))
+            print(f"error: {e}", file=sys.stderr)
+            return 2
         finally:
             bar.close()
         if monitor is not None:
@@ -95,6 +128,7 @@ def cmd_analyze(args) -> int:
             summary.events = list(events)
         writer.close(frames_read=summary.frames, processed=summary.processed,
                      **({"interrupted": True} if interrupted.is_set() else {}))
+        pipeline.close()
     finally:
         source.close()
     print(summary.format())
@@ -102,6 +136,9 @@ def cmd_analyze(args) -> int:
         print(f"driver events ({len(summary.events)}), written to {events_path}:")
         print(format_events(summary.events))
     print(f"timeline: {out} ({writer.rows} rows)")
+    hint = no_face_hint(summary, args.min_face)
+    if hint:
+        print(f"warning: {hint}", file=sys.stderr)
     if interrupted.is_set():
         print("interrupted: stopped early, the timeline is complete up to that point", file=sys.stderr)
         return 130

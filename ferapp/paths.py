@@ -19,3 +19,13 @@ def resources_dir() -> Path:
 
 def demo_dir() -> Path:
     return resources_dir() / "demo"
+
+
+def shared_videos_dir() -> Path | None:
+    """The real clips used by benchmarks and real-data tests (``FERAPP_VIDEOS_DIR`` or
+    ``../shared/videos`` beside the repository); None when absent."""
+    import os
+
+    env = os.environ.get("FERAPP_VIDEOS_DIR")
+    p = Path(env) if env else repo_root().parent / "shared" / "videos"
+    return p if p.is_dir() else None

@@ -22,6 +22,7 @@ class Frame:
     timestamp: float  # seconds since the source started (media time for files)
     wall_time: float  # time.time() when captured
     name: str | None = None  # file name for image sources
+    still: bool = False  # a photo (image / folder source): never tracked from one frame to the next
 
     @property
     def shape(self) -> tuple[int, int]:

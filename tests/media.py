@@ -45,3 +45,69 @@ def write_image_folder(path: str | Path, n: int, corrupt: int = 1, faces: int = 
     for j in range(corrupt):
         (path / f"broken_{j}.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a jpeg" * 3)
     return path
+
+
+def small_face_frames(n: int, face_px: float = 54.0, faces: int = 1, size: tuple[int, int] = (640, 480),
+                      seed: int = 0) -> list[np.ndarray]:
+    """``n`` frames of ``size`` in which ``faces`` people (the demo portrait's head and shoulders,
+    scaled so the face box is about ``face_px`` wide) stand side by side in front of a plain
+    wall and sway slowly: a person sitting back from the camera, several people at one camera."""
+    from ferapp.capture.demo import _FACE_CENTRE, _FACE_SIZE
+    from ferapp.paths import demo_dir
+
+    portrait = cv2.imread(str(demo_dir() / "astronaut.png"))
+    w, h = size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w]
+    wall = (150 + 40 * xx / w - 25 * yy / h)[..., None] * np.array([0.95, 1.0, 1.05])
+    wall = np.clip(wall + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+    s = face_px / _FACE_SIZE
+    # head and shoulders: 2.6 face boxes wide, from 1.3 above the face centre to the image bottom
+    half = 1.3 * _FACE_SIZE
+    x0, y0 = int(max(0, _FACE_CENTRE[0] - half)), int(max(0, _FACE_CENTRE[1] - half))
+    x1, y1 = int(min(512, _FACE_CENTRE[0] + half)), 512
+    part = cv2.resize(portrait[y0:y1, x0:x1], None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    ph, pw = part.shape[:2]
+    fcx, fcy = (_FACE_CENTRE[0] - x0) * s, (_FACE_CENTRE[1] - y0) * s
+    centres = [((k + 0.5) * w / faces, 0.4 * h) for k in range(faces)]
+    phase = rng.uniform(0, 2 * np.pi, size=(faces, 2))
+    frames = []
+    for i in range(n):
+        img = wall.copy()
+        for k, (cx, cy) in enumerate(centres):
+            dx = 0.25 * face_px * np.sin(2 * np.pi * i / 60 + phase[k, 0])
+            dy = 0.1 * face_px * np.sin(2 * np.pi * i / 45 + phase[k, 1])
+            left, top = int(round(cx + dx - fcx)), int(round(cy + dy - fcy))
+            a0, b0 = max(0, -top), max(0, -left)
+            a1, b1 = min(ph, h - top), min(pw, w - left)
+            if a1 > a0 and b1 > b0:
+                img[top + a0:top + a1, left + b0:left + b1] = part[a0:a1, b0:b1]
+        frames.append(img)
+    return frames
+
+
+def in_and_out_frames(n_in: int = 20, n_out: int = 25, n_back: int = 25, seed: int = 0) -> tuple[list[np.ndarray], list[bool]]:
+    """A face that is there, slides out of the frame, stays out, and slides back in.
+    Returns (frames, visible) where visible[i] says whether the whole face is in frame i."""
+    base = demo_frames(n_in + n_out + n_back, seed=seed)
+    h, w = base[0].shape[:2]
+    bg = np.full_like(base[0], 128)
+    frames, visible = [], []
+    slide = 8  # frames to slide out (and back)
+    for i, img in enumerate(base):
+        if i < n_in:
+            dx = 0
+        elif i < n_in + slide:
+            dx = int(w * (i - n_in + 1) / slide)
+        elif i < n_in + n_out:
+            dx = w
+        elif i < n_in + n_out + slide:
+            dx = int(w * (1 - (i - n_in - n_out + 1) / slide))
+        else:
+            dx = 0
+        out = bg.copy()
+        if dx < w:
+            out[:, dx:] = img[:, : w - dx]
+        frames.append(out)
+        visible.append(dx == 0)
+    return frames, visible

@@ -20,7 +20,7 @@ from ferapp.paths import demo_dir
 @pytest.fixture(scope="module")
 def face():
     img = cv2.imread(str(demo_dir() / "astronaut.png"))
-    box = create_detector("hog", max_width=None).detect(img)[0].box
+    box = create_detector("hog").detect(img)[0].box
     lm = LandmarkPredictor().predict(img, box)
     return img, lm
 
@@ -47,23 +47,28 @@ def test_rotated_face_comes_out_level(face, degrees):
     # re-detect on the aligned crop (padded so the detector window fits) and re-fit landmarks
     pad = 48
     padded = cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-    boxes = create_detector("hog", max_width=None).detect(padded)
+    boxes = create_detector("hog").detect(padded)
     assert boxes, "no face re-detected in the aligned crop"
     lm2 = LandmarkPredictor().predict(padded, boxes[0].box)
     assert abs(eye_angle(lm2)) < 3.0
 
 
 def test_fer2013_like_framing(face):
+    """The aligned crop puts the landmarks where FER2013 has them (the measured constants)."""
+    from ferapp.detect.align import CENTRE_X, CHIN_AT, EYES_AT, WIDTH
+
     img, lm = face
     m = alignment_matrix(lm, (48, 48))
     p = _transform(m, lm.astype(np.float64))
     eyes_y = p[36:48, 1].mean() / 48
     chin_y = p[8, 1] / 48
-    jaw_w = (p[16, 0] - p[0, 0]) / 48
-    assert 0.33 < eyes_y < 0.45  # eyes above the middle, room for the forehead
-    assert 0.85 < chin_y <= 1.0  # chin near the bottom edge
-    assert 0.55 < jaw_w < 0.9  # face fills most of the width, little background
-    assert abs((p[0, 0] + p[16, 0]) / 2 - 24) < 4  # centred
+    width = (p[:, 0].max() - p[:, 0].min()) / 48
+    centre = (p[:, 0].max() + p[:, 0].min()) / 2 / 48
+    assert abs(eyes_y - EYES_AT) < 0.02  # the eye line is placed exactly
+    # the side is the geometric mean of the eye-chin and width estimates: each within ~6%
+    assert abs(chin_y - CHIN_AT) < 0.06 and abs(width - WIDTH) < 0.06
+    assert abs(np.log((chin_y - eyes_y) / (CHIN_AT - EYES_AT)) + np.log(width / WIDTH)) < 1e-6
+    assert abs(centre - CENTRE_X) < 1e-6
 
 
 def test_channels_and_size_preserved(face):

@@ -174,7 +174,7 @@ def test_demo_source_faces(faces):
     assert [f.timestamp for f in frames] == pytest.approx([i / 30 for i in range(5)])
     assert not np.array_equal(frames[0].image, frames[4].image)  # it moves
     # real faces: the full-resolution HOG detector finds one per tile
-    found = create_detector("hog", max_width=640).detect(frames[0].image)
+    found = create_detector("hog").detect(frames[0].image)
     assert len(found) == faces
     for cx, cy, size, _ in truth:
         assert any(

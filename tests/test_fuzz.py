@@ -102,7 +102,7 @@ def _valid_timeline_bytes(workdir: Path, rows: int) -> bytes:
 
     path = workdir / "valid.csv"
     rng = np.random.default_rng(rows)
-    with TimelineWriter(path, {"fuzz": True}) as w:
+    with TimelineWriter(path, {"fuzz": True}, overwrite=True) as w:
         for i in range(rows):
             probs = rng.dirichlet(np.ones(7)).astype(np.float32)
             faces = (FaceResult(Face((i, 2, 30, 30), face_id=i % 3), Expression(probs) if i % 4 else None),)

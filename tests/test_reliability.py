@@ -181,8 +181,8 @@ def test_video_file_end_stops_cleanly_and_timeline_is_finalised(tmp_path):
     from tests.media import write_test_video
 
     video = write_test_video(tmp_path / "clip.avi", 24)
-    src = open_source(str(video))
-    pipe = Pipeline(model="cc_lenet5", smoothing=0.0, detect_every=1)
+    src = open_source(str(video), realtime=True)  # played at its 30 fps, as the GUI plays it
+    pipe = Pipeline(model="cc_lenet5", smoothing=0.0, realtime=True)
     writer = TimelineWriter(tmp_path / "t.csv", {"source": str(video)})
     ended = threading.Event()
     errors: list[str] = []
@@ -207,9 +207,11 @@ def test_video_file_end_stops_cleanly_and_timeline_is_finalised(tmp_path):
 def test_writer_on_unwritable_folder_is_a_clear_error(tmp_path):
     a_file = tmp_path / "not_a_dir"
     a_file.write_text("x")
-    for target in (a_file / "t.csv", Path("/proc/forbidden/t.csv"), tmp_path):
+    for target in (a_file / "t.csv", Path("/proc/forbidden/t.csv")):
         with pytest.raises(TimelineError, match="Cannot write timeline"):
             TimelineWriter(target)
+    with pytest.raises(TimelineError, match="must be a .csv file"):
+        TimelineWriter(tmp_path)  # a folder
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
@@ -296,7 +298,7 @@ def test_cli_analyze_disk_full_mid_run(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(timeline_mod, "open", full_disk_open(2500), raising=False)
     out = tmp_path / "t.csv"
     rc, _, err = _run_cli(["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "400",
-                           "--detect-every", "30", "--out", str(out)], capsys)
+                           "--out", str(out)], capsys)
     assert rc == 3
     assert "error: Recording stopped" in err and "No space left on device" in err
     monkeypatch.undo()

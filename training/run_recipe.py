@@ -77,9 +77,10 @@ def main(argv=None) -> int:
         overrides["num_threads"] = args.threads
     torch.set_num_threads(overrides.get("num_threads") or 2)
     out = Path(args.out) if args.out else REPO / "runs" / r["name"]
-    init = overrides.get("init_from")
-    if init and not Path(init).is_absolute() and (REPO / init).exists():
-        overrides["init_from"] = str(REPO / init)  # recipes name repo-relative model folders
+    for key in ("init_from", "distill_from"):  # recipes name repo-relative model folders
+        ref = overrides.get(key)
+        if ref and not Path(ref).is_absolute() and (REPO / ref).exists():
+            overrides[key] = str(REPO / ref)
     if args.resume:
         ck = out / "fold1" / "last.pt"
         if not ck.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +24,50 @@ VIDEO_EXTS = frozenset(
     {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".gif"}
 )
 DEMO_FACES = (1, 2, 4)
+
+
+class Pacer:
+    """Plays frames at their own rate: ``wait(t)`` sleeps until media time ``t`` (seconds) is
+    due on the wall clock. ``pause()`` / ``resume()`` stop and restart that clock (a paused
+    video resumes where it was, not in a rush to catch up); ``restart()`` starts it anew."""
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+        self._paused_at: float | None = None
+
+    def restart(self) -> None:
+        self._t0, self._paused_at = None, None
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = time.monotonic()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            if self._t0 is not None:
+                self._t0 += time.monotonic() - self._paused_at
+            self._paused_at = None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def wait(self, t: float, stop=None) -> None:
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now - t
+            return
+        delay = self._t0 + t - now
+        if delay > 0.25:  # long waits in slices, so a stop request is honoured promptly
+            end = now + delay
+            while (rest := end - time.monotonic()) > 0:
+                if stop is not None and stop():
+                    return
+                time.sleep(min(rest, 0.1))
+        elif delay > 0:
+            time.sleep(delay)
+        elif delay < -1.0:  # fell far behind (a slow disk, a debugger): do not rush to catch up
+            self._t0 = now - t
 
 
 class SourceError(Exception):
@@ -38,6 +83,8 @@ class FrameSource(abc.ABC):
     fps: float = 30.0  # native frame rate
     name: str = ""  # the spec shown to users
     is_live: bool = False  # True for cameras and the real-time demo
+    can_pause: bool = False  # files and the demo: ``pause()`` / ``resume()`` hold the media clock
+    frame_count: int = 0  # frames in a file source (0 = unknown / endless)
 
     def __init__(self) -> None:
         self.skipped: list[tuple[str, str]] = []  # (file, reason) for skipped inputs
@@ -63,6 +110,23 @@ class FrameSource(abc.ABC):
         if self._opened:
             self._opened = False
             self._close()
+
+    # -- playback (sources that can pause override these) --------------------------------------
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    @property
+    def position_s(self) -> float | None:
+        """Media time of the last frame read (None for live cameras)."""
+        return None
+
+    @property
+    def duration_s(self) -> float | None:
+        """Length of a file source in seconds (None when unknown or endless)."""
+        return self.frame_count / self.fps if self.frame_count and self.fps else None
 
     @abc.abstractmethod
     def _open(self) -> None: ...

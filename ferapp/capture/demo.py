@@ -15,7 +15,7 @@ import time
 import cv2
 import numpy as np
 
-from ferapp.capture.base import DEMO_FACES, FrameSource, SourceError, register_source
+from ferapp.capture.base import DEMO_FACES, FrameSource, Pacer, SourceError, register_source
 from ferapp.paths import demo_dir
 from ferapp.types import Frame
 
@@ -100,7 +100,7 @@ class DemoSource(FrameSource):
                 )
         self._light = rng.uniform(0, 2 * math.pi, size=2)
         self._i = 0
-        self._t0 = time.monotonic()
+        self._pacer = Pacer()
 
     # -- rendering -----------------------------------------------------------------------
     def _pose(self, tile: dict, index: int) -> tuple[float, float, float, float]:
@@ -153,14 +153,24 @@ class DemoSource(FrameSource):
             cv2.subtract(out, neg, out)
         return out
 
+    can_pause = True
+
+    def pause(self) -> None:
+        self._pacer.pause()
+
+    def resume(self) -> None:
+        self._pacer.resume()
+
+    @property
+    def position_s(self) -> float | None:
+        return max(0, self._i - 1) / self.fps
+
     def _read(self) -> Frame | None:
         if self.max_frames is not None and self._i >= self.max_frames:
             return None
         i = self._i
         if self.realtime:
-            delay = self._t0 + i / self.fps - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            self._pacer.wait(i / self.fps)
         img = self.render(i)
         self._i += 1
         return Frame(img, i, i / self.fps, time.time())

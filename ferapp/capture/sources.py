@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferapp.capture.base import IMAGE_EXTS, FrameSource, SourceError, register_source
+from ferapp.capture.base import IMAGE_EXTS, FrameSource, Pacer, SourceError, register_source
 from ferapp.types import Frame
 
 log = logging.getLogger(__name__)
@@ -114,16 +114,46 @@ def list_cameras(max_index: int = 3) -> list[int]:
     return found
 
 
+class _Paced:
+    """Mixin: ``realtime=True`` plays frames at the source's fps (the GUI); False (batch
+    analysis) reads as fast as frames decode. Pausing holds the media clock."""
+
+    can_pause = True
+    realtime = False
+    _pacer: Pacer | None = None
+    _last_t: float | None = None
+
+    def _pace(self, t: float) -> None:
+        self._last_t = t
+        if self.realtime:
+            if self._pacer is None:
+                self._pacer = Pacer()
+            self._pacer.wait(t)
+
+    def pause(self) -> None:
+        if self._pacer is not None:
+            self._pacer.pause()
+
+    def resume(self) -> None:
+        if self._pacer is not None:
+            self._pacer.resume()
+
+    @property
+    def position_s(self) -> float | None:
+        return self._last_t
+
+
 @register_source("video")
-class VideoFileSource(FrameSource):
+class VideoFileSource(_Paced, FrameSource):
     """A video file. ``timestamp`` is media time ``index / fps`` (fps fallback 30)."""
 
     is_live = False
 
-    def __init__(self, path: Path | str, **_):
+    def __init__(self, path: Path | str, realtime: bool = False, **_):
         super().__init__()
         self.path = Path(path)
         self.name = str(path)
+        self.realtime = bool(realtime)
         self._cap = None
         self._first: np.ndarray | None = None
         self._i = 0
@@ -148,6 +178,7 @@ class VideoFileSource(FrameSource):
         n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
         self.frame_count = int(n) if n and math.isfinite(n) and n > 0 else 0
         self._cap, self._first, self._i = cap, first, 0
+        self._pacer, self._last_t = None, None
 
     def _read(self) -> Frame | None:
         if self._first is not None:
@@ -158,6 +189,7 @@ class VideoFileSource(FrameSource):
                 return None
         if img.ndim == 2:
             img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        self._pace(self._i / self.fps)
         f = Frame(img, self._i, self._i / self.fps, time.time())
         self._i += 1
         return f
@@ -173,6 +205,10 @@ class StreamSource(VideoFileSource):
     """A network stream (rtsp://, http://...) opened by OpenCV; treated as live."""
 
     is_live = True
+    can_pause = False
+
+    def _pace(self, t: float) -> None:  # a stream delivers at its own rate
+        self._last_t = t
 
     def _open(self) -> None:
         with _QuietCv():
@@ -211,7 +247,7 @@ class ImageSource(FrameSource):
         if self._done:
             return None
         self._done = True
-        return Frame(self._img, 0, 0.0, time.time(), self.path.name)
+        return Frame(self._img, 0, 0.0, time.time(), self.path.name, still=True)
 
 
 def _natural_key(p: Path):
@@ -219,17 +255,19 @@ def _natural_key(p: Path):
 
 
 @register_source("folder")
-class FolderSource(FrameSource):
+class FolderSource(_Paced, FrameSource):
     """Every image in a folder (not recursive), natural-sorted; undecodable files are skipped
-    with a logged warning and recorded in ``skipped`` as (file name, reason)."""
+    with a logged warning and recorded in ``skipped`` as (file name, reason). ``realtime``:
+    a slide show at ``fps`` images per second (the GUI)."""
 
     is_live = False
 
-    def __init__(self, path: Path | str, fps: float = 1.0, **_):
+    def __init__(self, path: Path | str, fps: float = 1.0, realtime: bool = False, **_):
         super().__init__()
         self.path = Path(path)
         self.name = str(path)
         self.fps = float(fps)
+        self.realtime = bool(realtime)
         self.files: list[Path] = []
         self._pos = 0
         self._i = 0
@@ -248,6 +286,8 @@ class FolderSource(FrameSource):
         if not files:
             raise SourceError(f"Folder '{self.path}' has no images")
         self.files, self._pos, self._i = files, 0, 0
+        self.frame_count = len(files)
+        self._pacer, self._last_t = None, None
 
     def _skip(self, p: Path, reason: str) -> None:
         log.warning("Skipping %s: %s", p, reason)
@@ -261,7 +301,8 @@ class FolderSource(FrameSource):
             if img is None:
                 self._skip(p, "corrupt or unreadable image")
                 continue
-            f = Frame(img, self._i, self._i / self.fps, time.time(), p.name)
+            self._pace(self._i / self.fps)
+            f = Frame(img, self._i, self._i / self.fps, time.time(), p.name, still=True)
             self._i += 1
             return f
         return None

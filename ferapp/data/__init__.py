@@ -56,6 +56,12 @@ def detect_format(path: str | os.PathLike) -> str:
     p = Path(path)
     if not p.exists():
         raise DatasetError(f"dataset path does not exist: {p}")
+    if p.is_file():
+        try:
+            with open(p, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise DatasetError(f"cannot read {p}: {exc.strerror or exc}") from exc
     if p.is_file() and not _is_zip(p):
         if sniff(p):
             return "fer2013-csv"

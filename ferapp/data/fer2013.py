@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import re
 import warnings
 from collections.abc import Callable
@@ -35,6 +36,10 @@ FORMAT = "fer2013-csv"
 SIDE = 48
 NPIX = SIDE * SIDE
 BLOCK = 8 << 20
+# A FER2013 row is about 9 KB (2,304 values); the whole decompressed file is ~290 MB. Anything
+# far beyond is not FER2013 (or a decompression bomb) and stops the read with a clear error.
+MAX_LINE = 64 * 1024
+MAX_BYTES = 2 * 1024 ** 3
 
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                    "contempt", "unknown", "NF")
@@ -113,15 +118,18 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
     try:
         raw, stream = _open(path)
     except OSError as exc:
-        raise DatasetError(f"cannot open {path}: {exc}") from exc
+        raise DatasetError(f"cannot open {path}: {exc.strerror or exc}") from exc
     images, codes, usages, rows = [], [], [], []
     skipped: list[tuple[str, str]] = []
     row = 0
     with raw:
         try:
-            header = stream.readline().decode("utf-8-sig", "replace")
+            header_b = stream.readline(MAX_LINE + 1)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise DatasetError(f"cannot read {path}: {exc}") from exc
+        if len(header_b) > MAX_LINE:
+            raise DatasetError(f"{path} is not a FER2013 csv: its first line is longer than {MAX_LINE // 1024} KB")
+        header = header_b.decode("utf-8-sig", "replace")
         cols = [c.strip().strip('"').lower() for c in header.strip().split(",")]
         if "emotion" not in cols or "pixels" not in cols:
             raise DatasetError(f"{path} is not a FER2013 csv: header {header.strip()[:80]!r} lacks 'emotion' and 'pixels'")
@@ -164,13 +172,21 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
             images.append(arr)
 
         leftover = b""
+        seen = 0
         try:
             while True:
                 block = stream.read(BLOCK)
                 if not block:
                     break
+                seen += len(block)
+                if seen > MAX_BYTES:
+                    raise DatasetError(f"{path}: more than {MAX_BYTES // 1024 ** 3} GB of csv text (FER2013 is "
+                                       "about 0.3 GB): not a FER2013 file, stopped reading")
                 lines = (leftover + block).split(b"\n")
                 leftover = lines.pop()
+                if len(leftover) > MAX_LINE or any(len(ln) > MAX_LINE for ln in lines):
+                    raise DatasetError(f"{path}: a line after row {row} is longer than {MAX_LINE // 1024} KB "
+                                       "(a FER2013 row is about 9 KB): not a FER2013 csv, stopped reading")
                 process(lines)
                 if progress is not None:
                     progress(min(raw.tell(), total_bytes), total_bytes)
@@ -188,9 +204,11 @@ def read_ferplus_votes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """fer2013new.csv -> (votes (N, 10) float32 in FERPLUS_COLUMNS order, usage (N,) str)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if path.stat().st_size > 64 * 1024 * 1024:  # the real file is 1.6 MB
+            raise DatasetError(f"{path}: {path.stat().st_size / 2**20:.0f} MB is far larger than a FER+ label file")
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
     except OSError as exc:
-        raise DatasetError(f"cannot read FER+ labels {path}: {exc}") from exc
+        raise DatasetError(f"cannot read FER+ labels {path}: {exc.strerror or exc}") from exc
     reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     try:
@@ -203,7 +221,10 @@ def read_ferplus_votes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         if not rec:
             continue
         try:
-            votes.append([float(rec[i]) for i in idx])
+            v = [float(rec[i]) for i in idx]
+            if not all(math.isfinite(x) and 0 <= x <= 1000 for x in v):
+                raise ValueError("vote out of range")
+            votes.append(v)
         except (ValueError, IndexError):
             votes.append([0.0] * 9 + [10.0])  # unreadable row: treated as not-a-face, dropped below
         usage.append(rec[i_us].strip() if i_us is not None and i_us < len(rec) else "")

@@ -17,6 +17,7 @@ live. When no face is found the image is centre-cropped and a warning names the 
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,7 +27,15 @@ import numpy as np
 
 from ferapp.data.assemble import Collector, label_names_for, resolve_label
 from ferapp.data.base import FaceDataset
-from ferapp.data.sources import DatasetError, Entry, FileSource, centre_crop, decode_image, fit_size
+from ferapp.data.sources import (
+    MAX_ENTRY_BYTES,
+    DatasetError,
+    Entry,
+    FileSource,
+    centre_crop,
+    decode_image,
+    fit_size,
+)
 
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
                "val": "val", "valid": "val", "validation": "val",
@@ -95,13 +104,21 @@ def _tick(progress: Progress, i: int, n: int) -> None:
 
 
 def _pre_filter(src: FileSource, col: Collector) -> list[Entry]:
-    """Image entries; non-image files are listed as skipped (ignorable OS litter silently)."""
+    """Image entries; non-image files and oversized entries are listed as skipped (ignorable OS
+    litter silently), and so are folders that could not be read."""
     out = []
-    for e in src.entries():
+    entries = src.entries()
+    for where, reason in src.problems:
+        col.skip(where, reason)
+    for e in entries:
         if e.is_ignorable:
             continue
         if not e.is_image:
             col.skip(src.display(e.rel), "not an image file")
+            continue
+        if e.size > MAX_ENTRY_BYTES:
+            col.skip(src.display(e.rel), f"{e.size / 2**20:.0f} MB: larger than any face image (limit "
+                                         f"{MAX_ENTRY_BYTES // 2**20} MB), not read")
             continue
         out.append(e)
     return out
@@ -178,8 +195,11 @@ def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset
         em = emotions[key]
         where_em = src.display(em.rel)
         try:
-            code = int(round(float(src.read(em.rel).decode("ascii", "replace").split()[0])))
-        except (ValueError, IndexError):
+            value = float(src.read(em.rel, limit=4096).decode("ascii", "replace").split()[0])
+            if not math.isfinite(value):
+                raise ValueError(value)
+            code = int(round(value))
+        except (ValueError, IndexError, OverflowError):
             col.skip(where_em, "emotion file is not a number")
             continue
         if code not in CK_CODES or code == 0:

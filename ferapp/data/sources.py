@@ -56,8 +56,20 @@ class Entry:
         return n in IGNORED_NAMES or n.startswith("._") or "__MACOSX" in self.parts
 
 
+MAX_ENTRY_BYTES = 64 * 1024 * 1024  # no face image is this large; a zip entry claiming more is refused
+
+
+def printable(name: str) -> str:
+    """A file name as text a user can read, even when it is not valid UTF-8 on disk."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 class FileSource:
-    """A folder or a zip archive, listed once, read by relative path."""
+    """A folder or a zip archive, listed once, read by relative path.
+
+    Bounded: an entry larger than ``MAX_ENTRY_BYTES`` (declared in the zip index, or found while
+    reading, whichever comes first) is never read into memory; folders that cannot be listed
+    (permissions) are recorded in ``problems`` instead of being skipped silently."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -68,6 +80,7 @@ class FileSource:
             raise DatasetError(f"not a folder or a .zip archive: {self.path}")
         self._zip: zipfile.ZipFile | None = None
         self._entries: list[Entry] | None = None
+        self.problems: list[tuple[str, str]] = []  # (folder or file, reason) found while listing
 
     def entries(self) -> list[Entry]:
         if self._entries is None:
@@ -87,7 +100,11 @@ class FileSource:
                 y, mo, d, h, mi, s = info.date_time
                 out.append(Entry(info.filename, info.file_size, float(((y * 12 + mo) * 31 + d) * 86400 + h * 3600 + mi * 60 + s)))
         else:
-            for dirpath, dirnames, filenames in os.walk(self.path):
+            def unreadable(err: OSError) -> None:
+                self.problems.append((printable(str(err.filename or self.path)),
+                                      f"cannot read folder: {err.strerror or err}"))
+
+            for dirpath, dirnames, filenames in os.walk(self.path, onerror=unreadable):
                 dirnames.sort()
                 for fn in sorted(filenames):
                     full = Path(dirpath) / fn
@@ -104,18 +121,29 @@ class FileSource:
             self._zip = zipfile.ZipFile(self.path)
         return self._zip
 
-    def read(self, rel: str) -> bytes:
-        """The file's bytes; ``b""`` when it cannot be read (bad CRC, permissions), so callers list it as unreadable."""
+    def read(self, rel: str, limit: int = MAX_ENTRY_BYTES) -> bytes:
+        """The file's bytes; ``b""`` when it cannot be read (bad CRC, permissions, larger than
+        ``limit``), so callers list it as unreadable. Never reads more than ``limit`` + 1 bytes."""
         try:
             if self.is_zip:
-                return self._zipfile().read(rel)
-            return (self.path / rel).read_bytes()
-        except (OSError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError, NotImplementedError):
+                zf = self._zipfile()
+                if zf.getinfo(rel).file_size > limit:
+                    return b""
+                with zf.open(rel) as f:
+                    data = f.read(limit + 1)  # the index may lie about the size: bound the read itself
+            else:
+                p = self.path / rel
+                if p.stat().st_size > limit:
+                    return b""
+                with open(p, "rb") as f:
+                    data = f.read(limit + 1)
+        except (OSError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError, NotImplementedError):
             return b""
+        return b"" if len(data) > limit else data
 
     def display(self, rel: str) -> str:
         """A path a user can find: ``archive.zip!inner/file.png`` or the file path."""
-        return f"{self.path}!{rel}" if self.is_zip else str(self.path / rel)
+        return printable(f"{self.path}!{rel}" if self.is_zip else str(self.path / rel))
 
     def fingerprint(self) -> str:
         """Cheap identity of the whole source: file list + sizes + mtimes (or the archive's identity)."""
@@ -123,7 +151,7 @@ class FileSource:
             return file_fingerprint(self.path)
         h = hashlib.sha256()
         for e in self.entries():
-            h.update(f"{e.rel}\0{e.size}\0{e.mtime:.3f}\n".encode())
+            h.update(f"{e.rel}\0{e.size}\0{e.mtime:.3f}\n".encode("utf-8", "surrogateescape"))
         return h.hexdigest()
 
     def close(self) -> None:

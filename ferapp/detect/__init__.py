@@ -1,7 +1,7 @@
 """Face detection, landmarks, alignment, tracking (Qt-free).
 
     from ferapp.detect import create_detector, FaceFinder, align_face
-    finder = FaceFinder("hog", detect_every=10)
+    finder = FaceFinder("hog", min_face=40)
     faces = finder.find(frame.image)         # boxes, 68 landmarks, stable face_id
     crop = align_face(frame.image, faces[0].landmarks)   # 48x48, same channels
 """

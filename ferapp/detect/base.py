@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ferapp.config import DEFAULT_DETECTOR
 from ferapp.types import Face
 
 
@@ -22,7 +23,6 @@ class FaceDetector(Protocol):
 
 
 _DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
-DEFAULT_DETECTOR = "hog"
 
 
 def register_detector(name: str):

@@ -35,7 +35,7 @@ class FaceTracker:
     jumps). Unmatched tracks survive ``max_missed`` updates; unmatched faces get new ids.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 15, max_distance: float = 0.6):
+    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 45, max_distance: float = 0.8):
         self.iou_threshold = iou_threshold
         self.max_missed = max_missed
         self.max_distance = max_distance

@@ -21,6 +21,8 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         "(default: last used, else the first camera, else the demo)")
     g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
     g.add_argument("--detector", metavar="NAME", default=None, help="face detector (hog, cnn, haar)")
+    g.add_argument("--min-face", metavar="PX", type=float, default=None,
+                   help="smallest face width to find, in video pixels (default: the saved setting, else 40)")
     g.add_argument("--snapshot", metavar="PNG", default=None,
                    help="save a screenshot of the window to PNG when --exit-after elapses")
     g.add_argument("--exit-after", metavar="SECONDS", type=float, default=None,
@@ -64,7 +66,8 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     from ferapp.gui.main_window import MainWindow
 
     win = MainWindow(source=getattr(args, "source", None), model=getattr(args, "model", None),
-                     detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)))
+                     detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)),
+                     min_face=getattr(args, "min_face", None))
     if getattr(args, "snapshot", None):
         win.resize(1360, 820)  # a fixed, documented size for self-check screenshots
     win.show()
@@ -98,6 +101,11 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     code = app.exec()
     if win.isVisible():
         win.close()
+    from ferapp.gui.bridge import BackgroundTask
+
+    BackgroundTask.wait_all()  # e.g. a model still loading when --exit-after fired
+    if getattr(win, "pipeline", None) is not None:
+        win.pipeline.close()
     win.deleteLater()
     return result["code"] or int(code or 0)
 

@@ -126,3 +126,16 @@ class BackgroundTask(QObject):
 
     def _release(self, *_: object) -> None:  # GUI thread, after the callbacks above were queued
         BackgroundTask._alive.discard(self)
+
+    @classmethod
+    def wait_all(cls, timeout: float = 30.0) -> bool:
+        """Join every task still running (at exit: a daemon thread killed inside torch or dlib
+        while the interpreter finalises aborts the process). True when all finished."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        for task in list(cls._alive):
+            t = task.thread
+            if t is not None and t.is_alive():
+                t.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.thread is not None and t.thread.is_alive() for t in cls._alive)

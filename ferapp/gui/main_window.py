@@ -10,7 +10,6 @@ model, switching detector) run in ``BackgroundTask`` threads so the window never
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from pathlib import Path
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSlider,
+    QSpinBox,
     QToolBar,
     QWidget,
 )
@@ -55,7 +55,8 @@ class MainWindow(QMainWindow):
     running_changed = Signal(bool)
 
     def __init__(self, source: str | None = None, model: str | None = None, detector: str | None = None,
-                 driver: bool = False, cameras: list[int] | None = None, parent: QWidget | None = None):
+                 driver: bool = False, cameras: list[int] | None = None, parent: QWidget | None = None,
+                 min_face: float | None = None):
         super().__init__(parent)
         self.setWindowTitle("ferapp — facial expression recognition")
         self.resize(1280, 760)
@@ -73,7 +74,10 @@ class MainWindow(QMainWindow):
         self._model_ref: str | None = None  # ref of the model in use (or being built)
         self._tick = 0
         self._closing = False
+        self._last_face_t: float | None = None  # monotonic time a face was last seen (None: not yet)
+        self._no_face_shown = False
         self.errors: deque[str] = deque(maxlen=200)  # recent user-facing errors (newest last)
+        self.last_dialog: QMessageBox | None = None
 
         self.bridge = RunnerBridge(self)
         self.recorder = Recorder(on_failure=self.bridge.recording_failed.emit)
@@ -109,6 +113,7 @@ class MainWindow(QMainWindow):
         if idx >= 0:
             self.detector_combo.setCurrentIndex(idx)
         self.smoothing_spin.setValue(float(gui_settings.read("smoothing", self.settings)))
+        self.min_face_spin.setValue(int(min_face or gui_settings.read("min_face", self.settings)))
         self.refresh_models(select=None)
         remembered = gui_settings.read("model", self.settings)
         if remembered and self.model_combo.findData(remembered) < 0:
@@ -127,6 +132,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
 
         self.detector_combo.currentIndexChanged.connect(self._detector_changed)
+        self.min_face_spin.editingFinished.connect(self._detector_changed)
         self.model_combo.currentIndexChanged.connect(self._model_changed)
         self.source_combo.activated.connect(self._source_activated)
 
@@ -144,6 +150,12 @@ class MainWindow(QMainWindow):
         self.start_action.setShortcut(QKeySequence(Qt.Key.Key_Space))
         self.start_action.setToolTip("Start / stop capture (Space)")
         self.start_action.triggered.connect(self._start_triggered)
+        self.pause_action = QAction("Pause", self)
+        self.pause_action.setCheckable(True)
+        self.pause_action.setShortcut(QKeySequence(Qt.Key.Key_P))
+        self.pause_action.setToolTip("Pause / resume a video, folder or the demo (P)")
+        self.pause_action.setEnabled(False)
+        self.pause_action.toggled.connect(self._pause_toggled)
         self.record_action = QAction("● Record", self)
         self.record_action.setCheckable(True)
         self.record_action.setShortcut(QKeySequence(Qt.Key.Key_R))
@@ -218,6 +230,16 @@ class MainWindow(QMainWindow):
         self.detector_combo.addItems(dets)
         tb.addWidget(QLabel(" Detector "))
         tb.addWidget(self.detector_combo)
+        from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
+
+        self.min_face_spin = QSpinBox()
+        self.min_face_spin.setRange(max(12, MIN_FACE_RANGE[0]), 400)
+        self.min_face_spin.setValue(DEFAULT_MIN_FACE)
+        self.min_face_spin.setSuffix(" px")
+        self.min_face_spin.setToolTip("Smallest face width to find, in video pixels. Smaller finds people "
+                                      "further away but costs more CPU (the face scan grows with 1/size²).")
+        tb.addWidget(QLabel(" Min face "))
+        tb.addWidget(self.min_face_spin)
 
         self.model_combo = QComboBox()
         self.model_combo.setToolTip("Expression model (trained models first)")
@@ -236,6 +258,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(tb)
         self.capture_toolbar = tb
         tb.addAction(self.start_action)
+        tb.addAction(self.pause_action)
         tb.addAction(self.record_action)
         self.record_label = QLabel("")
         self.record_label.setObjectName("recordLabel")
@@ -272,6 +295,7 @@ class MainWindow(QMainWindow):
         m.addAction(self.quit_action)
         m = mb.addMenu("&Capture")
         m.addAction(self.start_action)
+        m.addAction(self.pause_action)
         m.addAction(self.record_action)
         m.addAction(self.video_action)
         m = mb.addMenu("&View")
@@ -291,6 +315,9 @@ class MainWindow(QMainWindow):
         self.notice_label = QLabel("")
         self.notice_label.setObjectName("noticeLabel")
         sb.addPermanentWidget(self.notice_label)
+        self.position_label = QLabel("")
+        self.position_label.setObjectName("positionLabel")
+        sb.addPermanentWidget(self.position_label)
         self.stats_label = QLabel("")
         self.stats_label.setObjectName("statsLabel")
         sb.addPermanentWidget(self.stats_label)
@@ -392,6 +419,12 @@ class MainWindow(QMainWindow):
             self.video.clear(str(e))
             return
         self.runner = runner
+        self._last_face_t = time.monotonic()
+        self._no_face_shown = False
+        self.pause_action.setEnabled(runner.can_pause)
+        self.pause_action.blockSignals(True)
+        self.pause_action.setChecked(False)
+        self.pause_action.blockSignals(False)
         self.start_action.setChecked(True)
         self.start_action.setText("Stop")
         self.running_changed.emit(True)
@@ -410,9 +443,30 @@ class MainWindow(QMainWindow):
                 log.warning("runner threads did not stop within %.1f s", timeout)
         self.start_action.setChecked(False)
         self.start_action.setText("Start")
+        self._playback_stopped()
         if runner is not None:
             self.running_changed.emit(False)
         return ok
+
+    def _playback_stopped(self) -> None:
+        self.pause_action.blockSignals(True)
+        self.pause_action.setChecked(False)
+        self.pause_action.blockSignals(False)
+        self.pause_action.setEnabled(False)
+        self._no_face_shown = False
+        self.notice_label.setText("" if self.notice_label.text().strip() == "No face found" else
+                                  self.notice_label.text())
+
+    def _pause_toggled(self, on: bool) -> None:
+        if self.runner is None:
+            return
+        if on:
+            self.runner.pause()
+            self.status("Paused (P to resume)", 0)
+        else:
+            self.runner.resume()
+            self._last_face_t = time.monotonic()
+            self.status("Playing", 2000)
 
     def _start_triggered(self, checked: bool) -> None:
         if checked:
@@ -427,12 +481,13 @@ class MainWindow(QMainWindow):
         det = self.detector_combo.currentText() or "hog"
         ref = self._model_ref
         smoothing = self.smoothing_spin.value()
+        min_face = float(self.min_face_spin.value())
         self.status(f"Loading model {ref or '(default)'} and detector {det}…", 0)
 
         def build():
             from ferapp.inference.pipeline import Pipeline
 
-            return Pipeline(detector=det, model=ref, smoothing=smoothing)
+            return Pipeline(detector=det, model=ref, smoothing=smoothing, min_face=min_face, realtime=True)
 
         BackgroundTask(build, "ferapp-build-pipeline").start(self._pipeline_built, self._pipeline_failed)
 
@@ -475,14 +530,17 @@ class MainWindow(QMainWindow):
         self.device_label.setToolTip(desc)
 
     # ================================================================== live reconfiguration
-    def _detector_changed(self, _i: int) -> None:
+    def _detector_changed(self, _i: int | None = None) -> None:
         name = self.detector_combo.currentText()
         if self.pipeline is None or not name:
             return
         pipeline = self.pipeline
+        min_face = float(self.min_face_spin.value())
+        if name == pipeline.detector_name and min_face == pipeline.min_face:
+            return
         self.status(f"Loading detector {name}…", 0)
-        BackgroundTask(lambda: pipeline.set_detector(name), "ferapp-detector").start(
-            lambda _r: self.status(f"Detector: {name}", 3000),
+        BackgroundTask(lambda: pipeline.set_detector(name, min_face=min_face), "ferapp-detector").start(
+            lambda _r: self.status(f"Detector: {name}, faces from {min_face:g} px", 3000),
             lambda m: self.report_error(f"Could not switch detector to {name}: {m}"))
 
     def _model_changed(self, _i: int) -> None:
@@ -568,6 +626,7 @@ class MainWindow(QMainWindow):
         results = self.bridge.drain()
         if results:
             self.plots.add_results(results)
+            self._track_faces(results)
             if self.driver_panel is not None:
                 self._update_driver_panel(results)
         latest = self.bridge.latest
@@ -579,9 +638,44 @@ class MainWindow(QMainWindow):
         self._tick += 1
         if self._tick % 8 == 0:
             self._update_stats()
+            self._update_position()
         if self.recorder.active:
             e = int(self.recorder.elapsed_s)
             self.record_label.setText(f" ● REC {e // 60:02d}:{e % 60:02d} ")
+
+    NO_FACE_AFTER_S = 2.0
+
+    def _track_faces(self, results) -> None:
+        """'No face found' in the status bar after 2 s of processed frames without a face."""
+        now = time.monotonic()
+        if any(r.faces for r in results):
+            self._last_face_t = now
+            if self._no_face_shown:
+                self._no_face_shown = False
+                self.notice_label.setText("")
+            return
+        if self._last_face_t is None:
+            self._last_face_t = now
+        if not self._no_face_shown and now - self._last_face_t >= self.NO_FACE_AFTER_S:
+            self._no_face_shown = True
+            self.notice_label.setText(" No face found ")
+            self.status(f"No face found for {self.NO_FACE_AFTER_S:.0f} s. Faces smaller than "
+                        f"{self.min_face_spin.value()} px, dark, strongly turned or covered are not detected: "
+                        "lower 'Min face' or try the cnn detector.", 8000)
+
+    def _update_position(self) -> None:
+        r = self.runner
+        pos = r.position_s if r is not None else None
+        if pos is None:
+            self.position_label.setText("")
+            return
+        dur = r.duration_s
+
+        def mmss(t: float) -> str:
+            return f"{int(t // 60):02d}:{t % 60:04.1f}"
+
+        state = " (paused)" if r.paused else ""
+        self.position_label.setText(f" {mmss(pos)}" + (f" / {mmss(dur)}" if dur else "") + state + " ")
 
     def _update_stats(self) -> None:
         if self.runner is None:
@@ -589,7 +683,7 @@ class MainWindow(QMainWindow):
             return
         s = self.runner.stats()
         text = (f"capture {s.capture_fps:.1f} fps · processed {s.processed_fps:.1f} fps · "
-                f"latency p50 {s.latency_p50_ms:.0f} ms · dropped {s.dropped}")
+                f"latency p50 {s.latency_p50_ms:.0f} ms · dropped {s.dropped_recent} in 5 s")
         if not s.source_ok:
             text += " · source FAULT"
         self.stats_label.setText(text)
@@ -660,17 +754,21 @@ class MainWindow(QMainWindow):
             self.running_changed.emit(False)
         self.start_action.setChecked(False)
         self.start_action.setText("Start")
-        self.status(f"Source '{self.source_spec}' ended", 0)
+        self._playback_stopped()
+        self._update_position()
+        self.status(f"End of '{Path(self.source_spec).name or self.source_spec}': press Start (Space) to "
+                    "play it again", 0)
 
     def report_error(self, message: str, dialog: bool = False) -> None:
         """Show a worker/user-facing error: status bar always, a non-blocking dialog if asked."""
         self.errors.append(message)
         log.warning("%s", message)
         self.status(message, 10000)
-        if dialog and not self._closing and os.environ.get("QT_QPA_PLATFORM") != "offscreen":
+        if dialog and not self._closing:  # non-modal: the window keeps running behind it
             box = QMessageBox(QMessageBox.Icon.Warning, "ferapp", message, QMessageBox.StandardButton.Ok, self)
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()
+            self.last_dialog = box
 
     def status(self, message: str, timeout_ms: int = 5000) -> None:
         self.statusBar().showMessage(message, timeout_ms)
@@ -739,6 +837,10 @@ class MainWindow(QMainWindow):
         except TimelineError as e:
             self.report_error(str(e), dialog=True)
             return None
+        except Exception as e:  # noqa: BLE001 - a viewer bug must reach the user, not vanish in a slot
+            log.exception("timeline viewer failed")
+            self.report_error(f"Could not show '{path}': {type(e).__name__}: {e}", dialog=True)
+            return None
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.destroyed.connect(lambda *_: self._viewers.remove(viewer) if viewer in self._viewers else None)
         self._viewers.append(viewer)
@@ -782,6 +884,7 @@ class MainWindow(QMainWindow):
         gui_settings.write("detector", self.detector_combo.currentText(), s)
         gui_settings.write("model", str(self._model_ref or ""), s)
         gui_settings.write("smoothing", float(self.smoothing_spin.value()), s)
+        gui_settings.write("min_face", int(self.min_face_spin.value()), s)
         gui_settings.write("landmarks", bool(self.video.show_landmarks), s)
         gui_settings.write("record_video", bool(self.video_action.isChecked()), s)
         s.setValue("geometry", self.saveGeometry())

@@ -106,15 +106,30 @@ class RollingTimeline(pg.PlotWidget):
             self.curves[n].setData(t, probs[:, i] if len(t) else np.zeros(0))
 
 
+AUTO = -1  # face selector entry: follow the largest live face
+LIVE_S = 1.0  # a face is live while it was seen within this many seconds
+
+
 class LivePlots(QWidget):
-    """Face selector + probability bars + rolling timeline."""
+    """Face selector + probability bars + rolling timeline.
+
+    The selector lists the faces seen in the last second only (a face that left, or an id the
+    tracker replaced, disappears from it). Its first entry follows the largest live face;
+    a face the user picks stays selected while it is live, then the selector goes back to
+    following the largest face."""
 
     def __init__(self, window_s: float = 30.0, parent=None):
         super().__init__(parent)
         self.history = RollingHistory(window_s)
         self.face_combo = QComboBox()
-        self.face_combo.setToolTip("Face shown in the plots")
-        self.face_combo.setMinimumContentsLength(8)
+        self.face_combo.setToolTip("Face shown in the plots (the largest face unless you pick one)")
+        self.face_combo.setMinimumContentsLength(12)
+        self.face_combo.addItem("largest face", AUTO)
+        self.face_combo.activated.connect(self._picked)
+        self.user_pick: int | None = None
+        self._last_seen: dict[int, float] = {}
+        self._areas: dict[int, float] = {}
+        self._auto_face: int | None = None
         self.bars = ProbabilityBars()
         self.timeline = RollingTimeline(window_s)
         top = QHBoxLayout()
@@ -129,24 +144,52 @@ class LivePlots(QWidget):
     def add_results(self, results: list[FrameResult]) -> None:
         for r in results:
             self.history.add(r)
+            t = self.history.last_t
+            for fr in r.faces:
+                self._last_seen[fr.face.face_id] = t
+                self._areas[fr.face.face_id] = float(fr.face.box[2] * fr.face.box[3])
+        if results:
+            latest = [fr.face for fr in results[-1].faces]
+            self._auto_face = max(latest, key=lambda f: f.box[2] * f.box[3]).face_id if latest else self._auto_face
+
+    def live_faces(self) -> list[int]:
+        now = self.history.last_t
+        return sorted(fid for fid, t in self._last_seen.items() if now - t <= LIVE_S)
+
+    def _picked(self, index: int) -> None:
+        data = self.face_combo.itemData(index)
+        self.user_pick = None if data in (None, AUTO) else int(data)
 
     def selected_face(self) -> int | None:
-        data = self.face_combo.currentData()
-        return int(data) if data is not None else None
+        """The face the plots show: the user's live pick, else the largest live face."""
+        live = self.live_faces()
+        if self.user_pick is not None and self.user_pick in live:
+            return self.user_pick
+        if self._auto_face in live:
+            return self._auto_face
+        return max(live, key=lambda f: self._areas.get(f, 0.0)) if live else None
 
     def _sync_faces(self) -> None:
-        ids = self.history.face_ids()
-        current = [self.face_combo.itemData(i) for i in range(self.face_combo.count())]
-        if ids == current:
-            return
-        keep = self.selected_face()
-        self.face_combo.blockSignals(True)
-        self.face_combo.clear()
-        for fid in ids:
-            self.face_combo.addItem(f"face {fid}", fid)
-        if keep in ids:
-            self.face_combo.setCurrentIndex(ids.index(keep))
-        self.face_combo.blockSignals(False)
+        live = self.live_faces()
+        if self.user_pick is not None and self.user_pick not in live:
+            self.user_pick = None  # the picked face is gone: follow the largest again
+        current = [self.face_combo.itemData(i) for i in range(1, self.face_combo.count())]
+        if live != current:
+            self.face_combo.blockSignals(True)
+            while self.face_combo.count() > 1:
+                self.face_combo.removeItem(1)
+            for fid in live:
+                self.face_combo.addItem(f"face {fid}", fid)
+            self.face_combo.blockSignals(False)
+        want = AUTO if self.user_pick is None else self.user_pick
+        idx = self.face_combo.findData(want)
+        if idx >= 0 and idx != self.face_combo.currentIndex():
+            self.face_combo.blockSignals(True)
+            self.face_combo.setCurrentIndex(idx)
+            self.face_combo.blockSignals(False)
+        auto = self.selected_face() if self.user_pick is None else self._auto_face
+        self.face_combo.setItemText(0, f"largest face ({auto})" if auto is not None and self.user_pick is None
+                                    else "largest face")
 
     def refresh(self, latest: FrameResult | None) -> None:
         """Called by the display timer: push the current data into the plot items."""
@@ -165,4 +208,8 @@ class LivePlots(QWidget):
 
     def clear(self) -> None:
         self.history.clear()
+        self._last_seen.clear()
+        self._areas.clear()
+        self._auto_face = None
+        self.user_pick = None
         self.refresh(None)

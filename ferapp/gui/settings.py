@@ -6,6 +6,8 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
+from ferapp.config import DEFAULT_MIN_FACE
+
 ORG = "ferapp"
 APP = "ferapp"
 
@@ -14,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "detector": "hog",
     "model": "",
     "smoothing": 0.6,
+    "min_face": DEFAULT_MIN_FACE,
     "landmarks": True,
     "record_video": False,
 }
@@ -29,11 +32,12 @@ def read(key: str, settings: QSettings | None = None) -> Any:
     value = s.value(key, default)
     if isinstance(default, bool):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
-    if isinstance(default, float):
+    if isinstance(default, float | int):
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            v = type(default)(float(value))
+        except (TypeError, ValueError, OverflowError):
             return default
+        return v if v == v else default  # NaN in a hand-edited file: the default
     return value if value is not None else default
 
 

@@ -140,8 +140,9 @@ class TimelineViewer(QMainWindow):
             self.segment_table.setItem(r, 0, QTableWidgetItem(f"{seg['start']:.0f}"))
             end = min(seg["end"], max(s["duration_s"], seg["start"]))
             self.segment_table.setItem(r, 1, QTableWidgetItem(f"{end:.1f}"))
-            d = QTableWidgetItem(seg["dominant"])
-            d.setForeground(QBrush(QColor(*LABEL_COLORS[seg["dominant"]])))
+            d = QTableWidgetItem(seg["dominant"] or "(no expression)")
+            if seg["dominant"] in LABEL_COLORS:
+                d.setForeground(QBrush(QColor(*LABEL_COLORS[seg["dominant"]])))
             self.segment_table.setItem(r, 2, d)
         meta = tl.meta or {}
         bits = [f"{len(view)} rows", f"{s['duration_s']:.1f} s"]

@@ -71,7 +71,7 @@ def analyze(source, pipeline, writer=None, max_frames: int | None = None, every:
             on_progress(s.frames)
         if (s.frames - 1) % every:
             continue
-        result = pipeline.process(frame, source=name)
+        result = pipeline.process(frame, source=frame_source(name, frame))
         s.processed += 1
         s.faces += len(result.faces)
         if result.faces:
@@ -87,6 +87,25 @@ def analyze(source, pipeline, writer=None, max_frames: int | None = None, every:
     s.wall_s = time.perf_counter() - t0
     s.skipped = list(getattr(source, "skipped", []) or [])
     return s
+
+
+def frame_source(source_name: str, frame) -> str:
+    """The ``source`` of a frame's rows: the stream's name, or for a photo of a folder its file."""
+    if not frame.name:
+        return source_name
+    if Path(source_name).name == frame.name:
+        return source_name
+    return str(Path(source_name) / frame.name)
+
+
+def no_face_hint(summary: AnalyzeSummary, min_face: float) -> str | None:
+    """What to tell a user whose run found no face at all (None when faces were found)."""
+    if summary.processed == 0 or summary.frames_with_face:
+        return None
+    return (f"no face found in {summary.processed} processed frame(s). Faces smaller than "
+            f"{min_face:g} px, very dark, strongly turned or covered are not detected: try a smaller "
+            f"--min-face (e.g. --min-face {max(12, int(min_face // 2))}, slower), a brighter source, "
+            "or --detector cnn (slower, more robust to pose and light)")
 
 
 def default_out_path(source_spec: str) -> Path:

@@ -36,6 +36,20 @@ def to_canonical(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     return out / s
 
 
+class InvalidOutput(ValueError):
+    """A model produced something that is not a probability distribution (NaN, inf, wrong sum)."""
+
+
+def check_probs(probs: np.ndarray, name: str = "model") -> np.ndarray:
+    """Probabilities that are finite, in [0, 1] and sum to 1 per row, or InvalidOutput: nothing
+    else may reach a timeline."""
+    if probs.size and not (np.isfinite(probs).all() and (probs >= -1e-6).all()
+                           and np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)):
+        raise InvalidOutput(f"model {name!r} produced invalid probabilities (NaN, infinite or not summing "
+                            "to 1): its weights or config are broken; pick another model")
+    return probs
+
+
 def batch_logits_to_probs(model, cfg, x):
     """Run the network on a preprocessed batch (N, C, H, W); five-crop voting from cfg, exactly as
     evaluation does (``ferapp.zoo.predict.logits_from_input``: the crops' logits are averaged)."""
@@ -111,15 +125,16 @@ class ExpressionEngine:
         return self.name if self.trained else f"{self.name} (untrained)"
 
     def classify(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """uint8 face crops -> (N, 7) float32 probabilities in canonical order (one batch)."""
+        """uint8 face crops -> (N, 7) float32 probabilities in canonical order (one batch).
+        Raises InvalidOutput when the model's output is not a probability distribution."""
         if len(crops) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
         torch = self._torch
         if hasattr(self.model, "classify_probs"):  # ensembles: members have their own input specs
             probs = np.asarray(self.model.classify_probs(list(crops)), dtype=np.float32)
-            return to_canonical(probs, getattr(self.cfg, "labels", LABELS))
+            return check_probs(to_canonical(probs, getattr(self.cfg, "labels", LABELS)), self.name)
         batch = np.stack([preprocess_face(c, self.cfg) for c in crops])
         with torch.inference_mode():
             x = torch.from_numpy(batch).to(self.device)
             probs = batch_logits_to_probs(self.net, self.cfg, x).cpu().numpy().astype(np.float32)
-        return to_canonical(probs, self.cfg.labels)
+        return check_probs(to_canonical(probs, self.cfg.labels), self.name)

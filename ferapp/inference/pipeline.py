@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ferapp.config import DEFAULT_MIN_FACE
 from ferapp.detect.align import align_face, crop_box
 from ferapp.detect.base import to_gray
 from ferapp.inference.engine import ALIGN_SIZE, ExpressionEngine
@@ -26,15 +27,17 @@ PostProcessor = Callable[[FrameResult], FrameResult]
 
 class Pipeline:
     def __init__(self, detector: str = "hog", model: str | ExpressionEngine | None = None,
-                 device: str = "auto", smoothing: float = 0.6, detect_every: int = 10,
-                 max_width: int = 320, classify: bool = True, threads: int | None = None):
-        from ferapp.detect.finder import FaceFinder
-
+                 device: str = "auto", smoothing: float = 0.6, min_face: float = DEFAULT_MIN_FACE,
+                 classify: bool = True, threads: int | None = None, realtime: bool = False,
+                 scan_every: int = 30):
+        """``realtime``: live use (a background face scan is merged as soon as it is done);
+        False = batch analysis (merged at a fixed frame delay: results do not depend on timing)."""
         self._lock = threading.Lock()
         self.detector_name = detector
-        self.detect_every = detect_every
-        self.max_width = max_width
-        self.finder = FaceFinder(detector=detector, detect_every=detect_every, landmarks=True, max_width=max_width)
+        self.min_face = float(min_face)
+        self.realtime = bool(realtime)
+        self.scan_every = int(scan_every)
+        self.finder = self._make_finder(detector)
         self.device = device
         self.threads = threads
         self.engine: ExpressionEngine | None = None
@@ -59,13 +62,24 @@ class Pipeline:
             self._pending_engine = eng
         return eng
 
-    def set_detector(self, name: str) -> None:
+    def _make_finder(self, detector: str):
         from ferapp.detect.finder import FaceFinder
 
-        finder = FaceFinder(detector=name, detect_every=self.detect_every, landmarks=True, max_width=self.max_width)
+        return FaceFinder(detector=detector, min_face=self.min_face, landmarks=True,
+                          deterministic=not self.realtime, scan_every=self.scan_every)
+
+    def set_detector(self, name: str, min_face: float | None = None) -> None:
+        """Switch detector and/or smallest face size; takes effect on the next frame."""
+        if min_face is not None:
+            self.min_face = float(min_face)
+        finder = self._make_finder(name)
         with self._lock:
             self._pending_finder = finder
             self.detector_name = name
+
+    def close(self) -> None:
+        """Stop the finder's background scan thread."""
+        self.finder.close()
 
     def set_smoothing(self, alpha: float) -> None:
         self.smoother.set_alpha(alpha)
@@ -87,7 +101,8 @@ class Pipeline:
                 self.engine, self._pending_engine = self._pending_engine, None
                 self.smoother.reset()
             if self._pending_finder is not None:
-                self.finder, self._pending_finder = self._pending_finder, None
+                old, self.finder, self._pending_finder = self.finder, self._pending_finder, None
+                old.close()
 
     # -- processing --------------------------------------------------------------------------
     def crops_for(self, gray: np.ndarray, faces) -> list[np.ndarray]:
@@ -103,7 +118,11 @@ class Pipeline:
     def process(self, frame: Frame, source: str = "") -> FrameResult:
         self._swap_pending()
         gray = to_gray(frame.image)  # once per frame: tracking, landmarks and crops all use it
-        faces = self.finder.find(frame.image, gray)
+        if frame.still:  # a photo: detected on its own, nothing carried over from the last one
+            faces = self.finder.find_still(gray)
+            self.smoother.reset()
+        else:
+            faces = self.finder.find(frame.image, gray)
         results: list[FaceResult] = []
         if faces and self.engine is not None:
             probs = self.engine.classify(self.crops_for(gray, faces))

@@ -30,15 +30,19 @@ class RunnerStats:
     processed_fps: float = 0.0
     latency_p50_ms: float = 0.0
     latency_p95_ms: float = 0.0
-    dropped: int = 0
+    dropped: int = 0  # since start
+    dropped_recent: int = 0  # in the last ``RECENT_S`` seconds (what the status bar shows)
     captured: int = 0
     processed: int = 0
     faults: int = 0
     source_ok: bool = True
 
 
+RECENT_S = 5.0
+
+
 class _Rate:
-    """Events per second over a sliding window of timestamps."""
+    """Events per second (and count) over a sliding window of timestamps."""
 
     def __init__(self, window_s: float = 2.0):
         self.window = window_s
@@ -48,6 +52,11 @@ class _Rate:
         self.times.append(t)
         while self.times and t - self.times[0] > self.window:
             self.times.popleft()
+
+    def count(self, now: float) -> int:
+        while self.times and now - self.times[0] > self.window:
+            self.times.popleft()
+        return len(self.times)
 
     def rate(self, now: float) -> float:
         while self.times and now - self.times[0] > self.window:
@@ -67,7 +76,9 @@ class Runner:
     def __init__(self, source, pipeline, on_result: Callable[[FrameResult], None] | None = None,
                  on_error: Callable[[str], None] | None = None, on_end: Callable[[], None] | None = None,
                  on_frame: Callable[[Frame], None] | None = None,
-                 max_backoff_s: float = 5.0, empty_frames_fault: int = 30):
+                 max_backoff_s: float = 5.0, empty_frames_fault: int = 30, realtime: bool = True):
+        """``realtime``: a file source given as a spec plays at its own fps (live viewing);
+        False reads it as fast as it decodes."""
         self._source_spec = source if isinstance(source, str) else None
         self.source = None if isinstance(source, str) else source
         self.pipeline = pipeline
@@ -82,8 +93,11 @@ class Runner:
         self._slot: Frame | None = None
         self._capture_done = False
         self._threads: list[threading.Thread] = []
+        self.realtime = bool(realtime)
+        self._paused = threading.Event()
         self._cap_rate = _Rate()
         self._proc_rate = _Rate()
+        self._drop_times = _Rate(RECENT_S)
         self._latencies: deque[float] = deque(maxlen=300)
         self._dropped = 0
         self._captured = 0
@@ -109,7 +123,7 @@ class Runner:
         from ferapp.capture import open_source
 
         if self.source is None:
-            self.source = open_source(self._source_spec)  # raises SourceError: caller shows it
+            self.source = open_source(self._source_spec, realtime=self.realtime)  # raises SourceError
         elif not getattr(self.source, "is_open", True):
             self.source.open()
         self._stop.clear()
@@ -154,6 +168,34 @@ class Runner:
         for t in self._threads:
             t.join(timeout)
 
+    # -- playback ----------------------------------------------------------------------------
+    @property
+    def can_pause(self) -> bool:
+        return bool(getattr(self.source, "can_pause", False))
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def pause(self) -> None:
+        """Hold a file / demo source where it is (nothing is read until ``resume``)."""
+        if self.can_pause and not self._paused.is_set():
+            self._paused.set()
+            self.source.pause()
+
+    def resume(self) -> None:
+        if self._paused.is_set():
+            self.source.resume()
+            self._paused.clear()
+
+    @property
+    def position_s(self) -> float | None:
+        return getattr(self.source, "position_s", None)
+
+    @property
+    def duration_s(self) -> float | None:
+        return getattr(self.source, "duration_s", None)
+
     # -- stats -------------------------------------------------------------------------------
     def stats(self) -> RunnerStats:
         now = time.monotonic()
@@ -163,7 +205,8 @@ class Runner:
             processed_fps=self._proc_rate.rate(now),
             latency_p50_ms=float(np.percentile(lat, 50)) if len(lat) else 0.0,
             latency_p95_ms=float(np.percentile(lat, 95)) if len(lat) else 0.0,
-            dropped=self._dropped, captured=self._captured, processed=self._processed,
+            dropped=self._dropped, dropped_recent=self._drop_times.count(now),
+            captured=self._captured, processed=self._processed,
             faults=self._faults, source_ok=self._source_ok,
         )
 
@@ -200,6 +243,9 @@ class Runner:
         empties = 0
         try:
             while not self._stop.is_set():
+                if self._paused.is_set():
+                    self._stop.wait(0.05)
+                    continue
                 try:
                     frame = self.source.read()
                 except Exception as e:  # noqa: BLE001 - any source failure is a fault, never a crash
@@ -233,6 +279,7 @@ class Runner:
                 with self._cond:
                     if self._slot is not None:
                         self._dropped += 1
+                        self._drop_times.tick(time.monotonic())
                     self._slot = frame
                     self._cond.notify()
         finally:

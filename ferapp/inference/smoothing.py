@@ -9,14 +9,15 @@ class EmaSmoother:
     """p_t = alpha * p_{t-1} + (1 - alpha) * raw_t per face id. alpha=0 turns it off (raw)."""
 
     def __init__(self, alpha: float = 0.6, forget_after: int = 30):
-        self.alpha = float(alpha)
+        self.alpha = 0.0
+        self.set_alpha(alpha)
         self.forget_after = forget_after
         self._state: dict[int, tuple[np.ndarray, int]] = {}
         self._tick = 0
 
     def set_alpha(self, alpha: float) -> None:
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError("smoothing must be in [0, 1)")
+        if not (isinstance(alpha, int | float) and 0.0 <= alpha < 1.0):  # NaN fails this too
+            raise ValueError(f"smoothing must be a number in [0, 1), not {alpha!r}")
         self.alpha = float(alpha)
 
     def reset(self) -> None:

@@ -39,6 +39,10 @@ class TimelineError(Exception):
     """A timeline could not be written or read (clear, user-facing message)."""
 
 
+MAX_LINE = 64 * 1024  # a timeline row is ~200 bytes; longer lines are dropped as malformed
+MAX_FILE_BYTES = 2 * 1024 ** 3
+
+
 def sidecar_path(csv_path: str | Path) -> Path:
     p = Path(csv_path)
     return p.with_suffix(".json")
@@ -60,8 +64,27 @@ class TimelineWriter:
     """Writes FrameResults as timeline rows. Thread-compatible (call from one thread)."""
 
     def __init__(self, path: str | Path, meta: dict[str, Any] | None = None,
-                 extra_columns: Sequence[str] = (), fsync_interval_s: float = 1.0):
+                 extra_columns: Sequence[str] = (), fsync_interval_s: float = 1.0,
+                 overwrite: bool = False, inputs: Sequence[str | os.PathLike | None] = ()):
+        """``path`` must end in .csv, must not exist (unless ``overwrite``: then it is replaced
+        atomically when the timeline is closed) and must be none of ``inputs``; the sidecar
+        (``.json``) and the driver events (``_events.csv``) follow the same rules."""
+        from ferapp.record.output import OutputClaim, OutputError, OutputIOError, check_not_input
+
         self.path = Path(path)
+        try:
+            if self.path.suffix.lower() != ".csv":
+                raise OutputError(f"the output must be a .csv file, not '{self.path}' "
+                                  f"(e.g. {self.path.with_suffix('.csv').name})")
+            for extra in (self.path, sidecar_path(self.path), self.path.with_name(self.path.stem + "_events.csv")):
+                check_not_input(extra, inputs)
+                if extra.exists() and not overwrite:
+                    raise OutputError(f"'{extra}' already exists: choose another name, or pass --overwrite")
+            self._claim = OutputClaim(self.path, ".csv", inputs, overwrite)
+        except OutputIOError as e:
+            raise TimelineError(f"Cannot write timeline to '{self.path}': {e.reason}") from None
+        except OutputError as e:
+            raise TimelineError(str(e)) from None
         self.columns = TIMELINE_COLUMNS + tuple(c for c in extra_columns if c not in TIMELINE_COLUMNS)
         self.extra_columns = tuple(extra_columns)
         self.meta: dict[str, Any] = {
@@ -79,13 +102,13 @@ class TimelineWriter:
         self._last_sync = time.monotonic()
         self._fsync_interval = fsync_interval_s
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
             self._csv = csv.writer(self._fh)
             self._csv.writerow(self.columns)
             self._fh.flush()
             self._write_sidecar()
         except OSError as e:
+            self._claim.release()
             raise TimelineError(f"Cannot write timeline to '{self.path}': {e.strerror or e}") from e
         self.closed = False
 
@@ -139,6 +162,8 @@ class TimelineWriter:
 
     def _write_sidecar(self) -> None:
         side = sidecar_path(self.path)
+        if self._claim.path != self._claim.final:  # replacing: the old sidecar stays until the end
+            side = side.with_name(side.name + ".part")
         tmp = side.with_suffix(".json.tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(self.meta, f, indent=2, default=str)
@@ -152,6 +177,7 @@ class TimelineWriter:
             self._fh.close()
         except OSError:
             pass
+        self._claim.release()  # what was written is kept (a replacement stays beside the old file as .part)
 
     def close(self, **final_meta: Any) -> None:
         """Flush, fsync and finalise the sidecar. Safe to call twice."""
@@ -170,8 +196,15 @@ class TimelineWriter:
             self.meta.update(final_meta)
             self.meta.update({"finalized": True, "rows": self.rows, "frames": self.frames,
                               "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            replacing = self._claim.path != self._claim.final
+            self._claim.commit()
             self._write_sidecar()
+            if replacing:
+                part = sidecar_path(self.path).with_name(sidecar_path(self.path).name + ".part")
+                if part.exists():
+                    part.unlink()
         except OSError as e:
+            self._claim.release()
             raise TimelineError(f"Cannot finalise timeline '{self.path}': {e.strerror or e}") from e
 
     def __enter__(self) -> TimelineWriter:
@@ -218,27 +251,29 @@ class Timeline:
         return pd.DataFrame(self.columns)
 
     def summary(self, segment_s: float = 10.0) -> dict[str, Any]:
-        """Share of rows per expression and the dominant expression per segment."""
+        """Share of rows per expression and the dominant expression per segment (only segments
+        that hold rows; the cost depends on the number of rows, never on the time values)."""
         n = len(self)
         labels = self.columns.get("label", np.array([], dtype=object))
         share = {name: (float(np.mean(labels == name)) if n else 0.0) for name in LABELS}
         segments = []
+        duration = 0.0
         if n:
-            t = self.columns["time_s"]
-            probs = self.probs
-            end = float(np.nanmax(t)) if n else 0.0
-            start = 0.0
-            while start <= end:
-                m = (t >= start) & (t < start + segment_s)
-                if m.any():
+            t = np.asarray(self.columns["time_s"], dtype=np.float64)
+            ok = np.isfinite(t) & (t >= 0) & (t < 1e9)  # ~31 years: anything beyond is not a time
+            if ok.any():
+                duration = float(t[ok].max())
+                seg = np.floor(t[ok] / segment_s).astype(np.int64)
+                probs = self.probs[ok]
+                for k in np.unique(seg):
+                    m = seg == k
                     p = probs[m]
-                    p = p[~np.isnan(p).all(axis=1)]  # faces without an expression have no probs
-                    dominant = LABELS[int(np.nanargmax(np.nanmean(p, axis=0)))] if len(p) else ""
-                    segments.append({"start": start, "end": start + segment_s,
+                    p = p[np.isfinite(p).all(axis=1)]  # faces without an expression have no probs
+                    dominant = LABELS[int(np.argmax(p.mean(axis=0)))] if len(p) else ""
+                    segments.append({"start": float(k * segment_s), "end": float((k + 1) * segment_s),
                                      "dominant": dominant, "rows": int(m.sum())})
-                start += segment_s
         return {"rows": n, "faces": self.face_ids(), "share": share, "segments": segments,
-                "duration_s": float(np.nanmax(self.columns["time_s"])) if n else 0.0}
+                "duration_s": duration}
 
 
 def _parse_value(col: str, text: str) -> Any:
@@ -250,7 +285,7 @@ def _parse_value(col: str, text: str) -> Any:
     if col in NUMERIC_COLUMNS:
         if text == "":
             return math.nan
-        v = float(text)  # ValueError propagates to the row check
+        v = float(text)  # ValueError propagates to the row check; inf / 1e400 are kept as inf
         return v
     return text
 
@@ -265,10 +300,14 @@ def read_timeline(path: str | Path) -> Timeline:
     if not p.exists():
         raise TimelineError(f"Timeline not found: '{p}'")
     try:
+        size = p.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise TimelineError(f"'{p}' is {size / 2**30:.1f} GB: larger than any timeline ferapp writes "
+                                f"(limit {MAX_FILE_BYTES // 2**30} GB)")
         raw = p.read_bytes()
     except OSError as e:
         raise TimelineError(f"Cannot read timeline '{p}': {e.strerror or e}") from e
-    text = raw.decode("utf-8", errors="replace")
+    text = raw.decode("utf-8-sig", errors="replace")  # a BOM (Excel's "CSV UTF-8") is not a column name
     warnings: list[str] = []
     recovered = False
     if text and not text.endswith("\n"):
@@ -299,7 +338,7 @@ def read_timeline(path: str | Path) -> Timeline:
         except csv.Error:
             bad += 1
             continue
-        if len(row) != len(header):
+        if len(row) != len(header) or sum(len(v) for v in row) > MAX_LINE:
             bad += 1
             continue
         try:

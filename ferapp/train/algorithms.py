@@ -173,6 +173,11 @@ def bnn_param_groups(model: nn.Module, mode: str = "glorot") -> list[dict]:
     return groups
 
 
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against a target distribution (N, K): -mean_i sum_k t_ik log softmax(z_i)_k."""
+    return -(target.float() * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
+
+
 def classification_loss(name: str, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if name == "squared_hinge":
         return squared_hinge_loss(outputs, y)

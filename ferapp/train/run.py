@@ -80,6 +80,7 @@ class RunResult:
     protocol: str = ""
     wall_time_s: float = 0.0
     traceback: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def hardware_string(device: torch.device | None = None) -> str:
@@ -185,6 +186,14 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
     del probe
     enc = encode_dataset(ds, run_cfg)  # preprocess_face once for the whole dataset
     y_all = np.asarray(ds.labels)
+    keep = None
+    if tcfg.soft_targets or tcfg.distill_from:
+        from ferapp.train.targets import build_targets
+
+        train_rows = np.unique(np.concatenate([np.asarray(all_folds[i].train_idx) for i in chosen]))
+        targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
+        enc.t = torch.from_numpy(targets)
+        result.notes = notes
     device = resolve_device(tcfg.device)
     fold_results: list[FoldResult] = []
     last_model = None
@@ -192,7 +201,10 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         fold = all_folds[fi]
         tf = time.perf_counter()
         fold_dir = out / f"fold{fi + 1}"
-        train_idx = _subsample(np.asarray(fold.train_idx), y_all, max_train, tcfg.seed + fi)
+        train_idx = np.asarray(fold.train_idx)
+        if keep is not None:
+            train_idx = train_idx[keep[train_idx]]
+        train_idx = _subsample(train_idx, y_all, max_train, tcfg.seed + fi)
         cb.on_fold_start(fold.name, k, len(chosen))
         torch.manual_seed(tcfg.seed)
         model = create_model(arch, **kwargs)
@@ -297,6 +309,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "paper_recipe": dataclasses.asdict(cfg.recipe),
         "reported_by_paper": cfg.reported,
         "params": params,
+        "notes": list(result.notes),
     }
     out.mkdir(parents=True, exist_ok=True)
     if agg and agg.get("pooled"):

@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from ferapp.train import algorithms as alg
-from ferapp.train.augment import apply_augment, random_five_crop
+from ferapp.train.augment import apply_augment, mix_batch, random_five_crop
 from ferapp.train.callbacks import Callback, CallbackList
 from ferapp.train.schedules import make_schedule
 
@@ -93,6 +93,21 @@ class TrainConfig:
     # net stays near its random init); "none" = the plain lr for every parameter
     bnn_lr_scale: str = "glorot"
     restore_best: bool = True  # end with the best-by-val weights when a validation set is given
+    # soft training targets (loss "ce" only). The target of a sample starts as its one-hot label;
+    # ``soft_targets`` = a FER+ vote file (fer2013new.csv, rows aligned with fer2013.csv) or
+    # "ferplus" (found next to the dataset) mixes in the FER+ vote distribution with weight
+    # ``soft_weight`` and drops training rows FER+ marks unknown / not a face; ``distill_from``
+    # (a trained model or ensemble) mixes in its probabilities (temperature ``distill_temp``)
+    # with weight ``distill_weight``; then ``label_smoothing``; mixup / cutmix (Beta alphas)
+    # mix images and targets per batch.
+    soft_targets: str | None = None
+    soft_weight: float = 0.5
+    distill_from: str | None = None
+    distill_weight: float = 0.5
+    distill_temp: float = 2.0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -149,13 +164,14 @@ class EncodedSet:
     x: torch.Tensor
     y: torch.Tensor
     label_names: tuple[str, ...] = ()
+    t: torch.Tensor | None = None  # (N, K) float soft training targets, or None (one-hot of y)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def subset(self, idx) -> EncodedSet:
         idx = torch.as_tensor(np.asarray(idx), dtype=torch.long)
-        return EncodedSet(self.x[idx], self.y[idx], self.label_names)
+        return EncodedSet(self.x[idx], self.y[idx], self.label_names, None if self.t is None else self.t[idx])
 
 
 def encode_images(images: np.ndarray, cfg) -> torch.Tensor:
@@ -254,6 +270,9 @@ class Trainer:
             raise ValueError(f"plateau_metric must be 'val_loss' or 'val_error', not {t.plateau_metric!r}")
         if t.epochs < 1 or t.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
+        if self.uses_soft_targets(t) and (t.loss != "ce" or t.algorithm != "backprop"):
+            raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
+                             f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
         self.device = resolve_device(t.device)
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
         self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
@@ -294,6 +313,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         if t.resume:
             self.load_state(t.resume)
+
+    @staticmethod
+    def uses_soft_targets(t: TrainConfig) -> bool:
+        return bool(t.soft_targets or t.distill_from or t.label_smoothing > 0 or t.mixup > 0 or t.cutmix > 0)
 
     def _center_route(self) -> str:
         """How to get (embedding, logits) in one pass: "features" when pooling forward_features
@@ -462,6 +485,8 @@ class Trainer:
                 emb, logits = self._embed_and_logits(xb)
                 loss = alg.classification_loss("ce", logits.float(), yb) + t.center_weight * self.center(
                     emb.reshape(emb.shape[0], -1).float(), yb)
+            elif yb.dim() == 2:  # soft targets (N, K)
+                loss = alg.soft_cross_entropy(self.model(xb).float(), yb)
             else:
                 loss = alg.classification_loss(t.loss, self.model(xb).float(), yb)
         self.scaler.scale(loss).backward()
@@ -545,6 +570,12 @@ class Trainer:
         n, bs = len(tr), t.batch_size
         x_all = tr.x.to(self.device) if self.device.type == "cuda" else tr.x
         y_all = tr.y.to(x_all.device)
+        soft = self.uses_soft_targets(t)
+        if soft:
+            tt = tr.t if tr.t is not None else torch.nn.functional.one_hot(tr.y, self.num_classes).float()
+            if t.label_smoothing > 0:
+                tt = tt * (1.0 - t.label_smoothing) + t.label_smoothing / tt.shape[1]
+            y_all = tt.to(x_all.device)
         nb = math.ceil(n / bs)
         if n % bs == 1 and nb > 1:
             nb -= 1  # a batch of one breaks BatchNorm / HSIC; drop it
@@ -576,8 +607,10 @@ class Trainer:
                 g = torch.Generator().manual_seed(_mix_seed(t.seed, epoch, b, 17))
                 xb = self._net_input(x_all[idx], g)
                 yb = y_all[idx]
+                if soft and (t.mixup > 0 or t.cutmix > 0):
+                    xb, yb = mix_batch(xb, yb, g, t.mixup, t.cutmix)
                 if self.cfg.five_crop and t.five_crop == "all":
-                    yb = yb.repeat_interleave(5)
+                    yb = yb.repeat_interleave(5, dim=0)
                 loss = self._train_step(xb, yb, phase)
                 loss_acc = loss if loss_acc is None else loss_acc + loss
                 self.global_step += 1

@@ -117,10 +117,13 @@ def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> An
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # UnpicklingError (unsafe globals), truncated zip, garbage ...
-        raise CheckpointError(
-            f"{path}: cannot be loaded as a ferapp weights file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}). It may be truncated, not a PyTorch file, "
-            "or contain pickled code (refused: files are loaded with weights_only=True)") from exc
+        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc) or "UnpicklingError" in type(exc).__name__
+        why = ("it contains pickled Python objects or code, which ferapp never runs (weights are loaded "
+               "with weights_only=True); re-save it with ferapp, or use a model from a source you trust "
+               "through `ferapp train --init-from`" if unsafe else
+               f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'}; "
+               "it may be truncated or not a PyTorch file")
+        raise CheckpointError(f"{path}: cannot be loaded as a ferapp weights file ({why})") from None
 
 
 def _build(cfg: ModelCfg, state_dict: dict[str, torch.Tensor], source: Path) -> nn.Module:
@@ -253,17 +256,17 @@ def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
     return ModelCfg.from_dict(d)
 
 
-def load_model_dir(directory: str | Path, _depth: int = 0) -> LoadedModel:
+def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | None = None) -> LoadedModel:
     directory = Path(directory)
     raw, meta = read_config(directory)
     if "ensemble" in raw or "ensemble" in meta:
         from ferapp.zoo.store import load_ensemble
 
-        return load_ensemble(directory, raw, meta, _depth=_depth)
+        return load_ensemble(directory, raw, meta, _depth=_depth, _budget=_budget)
     try:
         cfg = config_to_cfg(raw)
     except Exception as exc:
-        raise CheckpointError(f"{directory}/config.json: bad model config ({exc})") from exc
+        raise CheckpointError(f"{directory}/config.json: bad model config: {exc}") from None
     obj = _safe_torch_load(directory / "model.pt")
     if not isinstance(obj, dict) or obj.get("format") != WEIGHTS_FORMAT:
         raise CheckpointError(f"{directory}/model.pt: not a ferapp weights file (format {WEIGHTS_FORMAT!r})")

@@ -8,6 +8,7 @@ behaviour, paper and training recipe, and travels with trained weights (``config
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,9 +69,42 @@ class ModelCfg:
         d["recipe"]["augment"] = list(self.recipe.augment)
         return d
 
+    def validate(self) -> ModelCfg:
+        """Raise ValueError naming the field when a value cannot describe a usable model
+        (checked when a config is loaded, before any frame is read)."""
+        h, w = self.input_size
+        for name, v in (("input_size[0]", h), ("input_size[1]", w)):
+            if not (isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= 1024):
+                raise ValueError(f"{name} must be an integer from 8 to 1024, not {v!r}")
+        if self.channels not in (1, 3) or isinstance(self.channels, bool):
+            raise ValueError(f"channels must be 1 (grayscale) or 3 (colour), not {self.channels!r}")
+        for name, v in (("mean", self.mean), ("std", self.std)):
+            if not (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)):
+                raise ValueError(f"{name} must be a finite number, not {v!r}")
+        if not 1e-3 <= self.std <= 1e3:
+            raise ValueError(f"std must be between 0.001 and 1000, not {self.std!r}")
+        if not (2 <= len(self.labels) <= 64 and all(isinstance(x, str) and x.strip() for x in self.labels)):
+            raise ValueError(f"labels must be 2 to 64 non-empty names, not {list(self.labels)[:10]!r}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, not {list(self.labels)!r}")
+        fc = self.five_crop
+        if not (isinstance(fc, int) and not isinstance(fc, bool) and (fc == 0 or 8 <= fc <= min(h, w))):
+            raise ValueError(f"five_crop must be 0 or a crop size from 8 to {min(h, w)}, not {fc!r}")
+        if not isinstance(self.flip_tta, bool):
+            raise ValueError(f"flip_tta must be true or false, not {self.flip_tta!r}")
+        return self
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelCfg:
+        if not isinstance(d, dict):
+            raise ValueError("a model config must be a JSON object")
         d = dict(d)
+        size = d.get("input_size", (48, 48))
+        if not (isinstance(size, list | tuple) and len(size) == 2):
+            raise ValueError(f"input_size must be [height, width], not {size!r}")
+        labels = d.get("labels", LABELS)
+        if not isinstance(labels, list | tuple):
+            raise ValueError(f"labels must be a list of class names, not {labels!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         d = {k: v for k, v in d.items() if k in known}
         rec = dict(d.pop("recipe", {}) or {})
@@ -78,9 +112,9 @@ class ModelCfg:
         rec = {k: v for k, v in rec.items() if k in rknown}
         if "augment" in rec:
             rec["augment"] = tuple(rec["augment"])
-        d["input_size"] = tuple(d.get("input_size", (48, 48)))
-        d["labels"] = tuple(d.get("labels", LABELS))
-        return cls(recipe=Recipe(**rec), **d)
+        d["input_size"] = tuple(size)
+        d["labels"] = tuple(labels)
+        return cls(recipe=Recipe(**rec), **d).validate()
 
     def replace(self, **changes: Any) -> ModelCfg:
         return dataclasses.replace(self, **changes)

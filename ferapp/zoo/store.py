@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 
 METRIC_KEYS = ("privatetest_acc", "test_acc", "publictest_acc", "val_acc", "accuracy")
 FALLBACK_ARCH = "cc_lenet5"
-_MAX_DEPTH = 4
+_MAX_DEPTH = 2  # an ensemble may hold ensembles, which hold single models; no deeper
+MAX_MEMBERS = 32  # member models loaded for one ensemble, all levels together
 
 
 def shipped_models_dir() -> Path:
@@ -108,35 +109,37 @@ def list_trained_models() -> list[ModelEntry]:
     return _scan(user_models_dir(), False) + _scan(shipped_models_dir(), True)
 
 
-def _find_entry(name: str) -> ModelEntry | None:
-    for e in list_trained_models():  # user first: user wins on a name clash
-        if e.name == name:
-            return e
-    return None
-
-
 def known_names() -> list[str]:
     return sorted({e.name for e in list_trained_models()}) + list_models()
 
 
-def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0) -> LoadedModel:
-    """Trained model name | model folder | checkpoint file | architecture name -> LoadedModel (eval)."""
+def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0,
+                  _budget: list[int] | None = None) -> LoadedModel:
+    """Trained model name | model folder | checkpoint file | architecture name -> LoadedModel (eval).
+
+    A user model named like a shipped one is used first; when it cannot be loaded, the shipped
+    model is used instead (with a warning), so a broken user folder never hides a shipped model."""
     if _depth > _MAX_DEPTH:
-        raise CheckpointError(f"ensemble nesting deeper than {_MAX_DEPTH} at {ref!r}")
+        raise CheckpointError(f"ensemble nesting deeper than {_MAX_DEPTH} levels at {ref!r}")
     s = os.fspath(ref)
     candidates = [Path(s)]
     if _base is not None and not Path(s).is_absolute():
         candidates.insert(0, _base / s)
     for p in candidates:
         if p.is_dir():
-            return load_model_dir(p, _depth=_depth)
+            return load_model_dir(p, _depth=_depth, _budget=_budget)
         if p.is_file():
             model, cfg, extra = load_checkpoint(p)
             meta = {"name": p.stem, "trained": True, **{k: v for k, v in extra.items() if not isinstance(v, dict)}}
             return LoadedModel(model=model, cfg=cfg, meta=meta, path=p)
-    entry = _find_entry(s)
-    if entry is not None:
-        return load_model_dir(entry.path, _depth=_depth)
+    entries = [e for e in list_trained_models() if e.name == s]  # user first, then shipped
+    for i, entry in enumerate(entries):
+        try:
+            return load_model_dir(entry.path, _depth=_depth, _budget=_budget)
+        except (CheckpointError, OSError, ValueError) as exc:
+            if i + 1 == len(entries):
+                raise
+            log.warning("user model %s cannot be loaded (%s); using the shipped model of that name", entry.path, exc)
     if s in list_models():
         model = create_model(s).eval()
         return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None)
@@ -175,7 +178,7 @@ class EnsembleModel(nn.Module):
         self.members = list(members)
         self.nets = nn.ModuleList(m.model for m in members)
         w = np.asarray(weights if weights is not None else [1.0] * len(members), dtype=np.float64)
-        if w.shape != (len(members),) or (w < 0).any() or w.sum() <= 0:
+        if w.shape != (len(members),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
             raise ValueError("ensemble weights must be one non-negative number per member")
         self.weights = (w / w.sum()).tolist()
         first = members[0].cfg
@@ -206,15 +209,31 @@ class EnsembleModel(nn.Module):
         return torch.log(probs.clamp_min(1e-12))
 
 
-def load_ensemble(directory: Path, raw: dict[str, Any], meta: dict[str, Any], _depth: int = 0) -> LoadedModel:
+def load_ensemble(directory: Path, raw: dict[str, Any], meta: dict[str, Any], _depth: int = 0,
+                  _budget: list[int] | None = None) -> LoadedModel:
+    where = f"{directory}/config.json"
     refs = raw.get("ensemble", meta.get("ensemble"))
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
-        raise CheckpointError(f"{directory}/config.json: 'ensemble' must be a non-empty list of model names")
-    members = [resolve_model(r, _base=directory, _depth=_depth + 1) for r in refs]
+        raise CheckpointError(f"{where}: 'ensemble' must be a non-empty list of model names")
+    weights = raw.get("weights")
+    if weights is not None:
+        if not (isinstance(weights, list) and len(weights) == len(refs)
+                and all(isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                        for w in weights) and sum(weights) > 0):
+            raise CheckpointError(f"{where}: 'weights' must be {len(refs)} finite non-negative numbers "
+                                  f"with a positive sum, not {weights!r}")
+    budget = _budget if _budget is not None else [0]
+    budget[0] += len(refs)
+    if budget[0] > MAX_MEMBERS:
+        raise CheckpointError(f"{where}: more than {MAX_MEMBERS} member models in all (nested ensembles "
+                              "multiply): refused")
+    members = [resolve_model(r, _base=directory, _depth=_depth + 1, _budget=budget) for r in refs]
+    if "labels" in raw and tuple(raw["labels"] or ()) != tuple(members[0].cfg.labels):
+        raise CheckpointError(f"{where}: 'labels' {raw['labels']!r} differ from the members' {list(members[0].cfg.labels)}")
     untrained = [m.name for m in members if not m.trained]
     if untrained:
         log.warning("ensemble %s has untrained members: %s", directory.name, untrained)
-    ens = EnsembleModel(members, raw.get("weights"), name=directory.name).eval()
+    ens = EnsembleModel(members, weights, name=directory.name).eval()
     meta = dict(meta)
     meta.setdefault("name", directory.name)
     return LoadedModel(model=ens, cfg=ens.cfg, meta=meta, path=directory)
