@@ -42,7 +42,10 @@ def _add_analyze(sub) -> None:
                    help="timeline CSV to write (a JSON sidecar is written beside it); default: "
                         "<source name>_<date-time>.csv in the current folder. Never an existing file "
                         "(see --overwrite) or an input")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out (atomically, when done)")
+    p.add_argument("--video-out", default=None, metavar="FILE.mp4",
+                   help="also write the annotated video (boxes, ids, labels) as an MP4")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out / --video-out (atomically, when done)")
     p.add_argument("--max-frames", type=_number(int, 1, None, what="--max-frames"), default=None,
                    help="stop after N frames")
     p.add_argument("--every", type=_number(int, 1, 10_000, what="--every"), default=1, help="process every N-th frame")
@@ -95,11 +98,27 @@ def cmd_analyze(args) -> int:
         inputs = [args.source if Path(args.source).exists() else None]
         if args.model and Path(args.model).exists():
             inputs.append(args.model)
+        from ferapp.record.output import OutputError
+
+        video = None
+        if args.video_out:
+            from ferapp.record.video import AnnotatedVideoWriter
+
+            try:
+                video = AnnotatedVideoWriter(args.video_out, getattr(source, "fps", 30.0) or 30.0,
+                                             overwrite=args.overwrite, inputs=inputs + [str(out)])
+            except OutputError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         try:
-            writer = TimelineWriter(out, meta, extra_columns=extra, overwrite=args.overwrite, inputs=inputs)
+            writer = TimelineWriter(out, meta, extra_columns=extra, overwrite=args.overwrite,
+                                    inputs=inputs + ([args.video_out] if args.video_out else []))
         except TimelineError as e:
+            if video is not None:
+                video.abort()
             print(f"error: {e}", file=sys.stderr)
             return 2
+        sink = writer if video is None else _Tee(writer, video)
         total = args.max_frames
         n = getattr(source, "frame_count", None)
         if n:
@@ -108,13 +127,17 @@ def cmd_analyze(args) -> int:
         interrupted = _StopOnSignals()  # Ctrl-C / SIGTERM end the run cleanly: the timeline is finalised
         try:
             with interrupted:
-                summary = analyze(source, pipeline, writer, max_frames=args.max_frames, every=args.every,
+                summary = analyze(source, pipeline, sink, max_frames=args.max_frames, every=args.every,
                                   on_progress=lambda i: bar.update(1), should_stop=interrupted.is_set)
-        except TimelineError as e:
+        except (TimelineError, OutputError) as e:
+            if video is not None:
+                video.abort()
             print(f"error: {e}", file=sys.stderr)
             return 3
         except ValueError as e:  # e.g. a model whose output is not a probability distribution
             writer.close(frames_read=0, error=str(e))
+            if video is not None:
+                video.abort()
             print(f"error: {e}", file=sys.stderr)
             return 2
         finally:
@@ -128,6 +151,8 @@ def cmd_analyze(args) -> int:
             summary.events = list(events)
         writer.close(frames_read=summary.frames, processed=summary.processed,
                      **({"interrupted": True} if interrupted.is_set() else {}))
+        if video is not None:
+            video.close()
         pipeline.close()
     finally:
         source.close()
@@ -136,6 +161,8 @@ def cmd_analyze(args) -> int:
         print(f"driver events ({len(summary.events)}), written to {events_path}:")
         print(format_events(summary.events))
     print(f"timeline: {out} ({writer.rows} rows)")
+    if video is not None:
+        print(f"annotated video: {args.video_out} ({video.frames} frames)")
     hint = no_face_hint(summary, args.min_face)
     if hint:
         print(f"warning: {hint}", file=sys.stderr)
@@ -146,6 +173,17 @@ def cmd_analyze(args) -> int:
         print("error: no frames could be read from the source", file=sys.stderr)
         return 1
     return 0
+
+
+class _Tee:
+    """Write each result to the timeline and to the annotated video."""
+
+    def __init__(self, *sinks):
+        self.sinks = sinks
+
+    def write(self, result) -> None:
+        for s in self.sinks:
+            s.write(result)
 
 
 class _StopOnSignals:
@@ -274,6 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the heavy imports (torch, Qt) are still loading
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
     if not argv or argv[0] not in parser._subparsers._group_actions[0].choices and argv[0] not in (
@@ -284,8 +330,4 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "command", None) is None:
         args = parser.parse_args(["gui"])
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return int(args.func(args) or 0)

@@ -29,3 +29,15 @@ def shared_videos_dir() -> Path | None:
     env = os.environ.get("FERAPP_VIDEOS_DIR")
     p = Path(env) if env else repo_root().parent / "shared" / "videos"
     return p if p.is_dir() else None
+
+
+def recordings_dir() -> Path:
+    """Where the GUI records timelines: ``FERAPP_RECORDINGS_DIR``, else <documents>/ferapp/recordings."""
+    import os
+
+    env = os.environ.get("FERAPP_RECORDINGS_DIR")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_documents_dir()) / "ferapp" / "recordings"

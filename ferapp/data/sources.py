@@ -121,9 +121,11 @@ class FileSource:
             self._zip = zipfile.ZipFile(self.path)
         return self._zip
 
-    def read(self, rel: str, limit: int = MAX_ENTRY_BYTES) -> bytes:
+    def read(self, rel: str, limit: int | None = None) -> bytes:
         """The file's bytes; ``b""`` when it cannot be read (bad CRC, permissions, larger than
-        ``limit``), so callers list it as unreadable. Never reads more than ``limit`` + 1 bytes."""
+        ``limit``, default ``MAX_ENTRY_BYTES``), so callers list it as unreadable. Never reads
+        more than ``limit`` + 1 bytes."""
+        limit = MAX_ENTRY_BYTES if limit is None else int(limit)
         try:
             if self.is_zip:
                 zf = self._zipfile()

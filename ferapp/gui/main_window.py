@@ -34,8 +34,9 @@ from ferapp.gui import models as gui_models
 from ferapp.gui import settings as gui_settings
 from ferapp.gui.bridge import BackgroundTask, RunnerBridge
 from ferapp.gui.plots import LivePlots
-from ferapp.gui.recording import Recorder, recordings_dir, timestamped_path
 from ferapp.gui.video_view import VideoView
+from ferapp.paths import recordings_dir
+from ferapp.record.recorder import Recorder, timestamped_path
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ferapp.gui.annotate import annotate
+from ferapp.record.annotate import annotate
 from ferapp.types import FrameResult
 
 

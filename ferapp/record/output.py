@@ -3,7 +3,7 @@
 ``OutputClaim(path, suffix=".csv", inputs=..., overwrite=False)`` checks, before a byte is
 written, that the path has the right suffix, is none of the run's inputs (the video being
 analysed, a model file...), and does not exist (``overwrite=True`` allows replacing it, and the
-replacement is atomic: the run writes ``<name>.part`` and renames it over the old file only when
+replacement is atomic: the run writes ``<stem>.part<suffix>`` and renames it over the old file only when
 it is finalised, so an interrupted run leaves the old file intact). The file is created
 exclusively (``O_EXCL``) and a lock file (``<name>.lock``, ``flock``) is held while it is
 written, so a second run aiming at the same output gets a clear error instead of interleaving
@@ -71,8 +71,10 @@ class OutputClaim:
             self.release()
             raise OutputError(f"'{self.final}' already exists: choose another name, or pass --overwrite "
                               "to replace it")
-        # with overwrite, write beside the old file and swap at the end (atomic replace)
-        self.path = self.final.with_name(self.final.name + ".part") if self.final.exists() else self.final
+        # with overwrite, write beside the old file and swap at the end (atomic replace); the
+        # temporary name keeps the suffix (video writers choose the codec by it)
+        self.path = (self.final.with_name(self.final.stem + ".part" + self.final.suffix)
+                     if self.final.exists() else self.final)
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o644)
         except FileExistsError:

@@ -134,10 +134,17 @@ def cmd_train(args) -> int:
         if args.resume and not Path(args.resume).is_file():
             return _err(f"resume checkpoint not found: {args.resume}")
         from ferapp.data.protocols import get_protocol
+        from ferapp.train.run import check_resume, check_save_name
 
         get_protocol(args.protocol)
-    except ValueError as e:
+        if args.save:
+            check_save_name(args.save)  # before hours of training, not after
+        if args.resume:
+            check_resume(args.resume, args.model)
+    except (ValueError, FileExistsError) as e:
         return _err(str(e))
+    except Exception as e:  # noqa: BLE001 - an unreadable --resume checkpoint
+        return _err(f"--resume {args.resume}: {e}")
     if args.init_from:
         from ferapp.train.run import init_source_arch
 

@@ -357,18 +357,41 @@ def _fallback_save_model_dir(d: Path, model, cfg, meta: dict) -> None:
     write_json({**cfg.to_dict(), "meta": meta}, d / "config.json")
 
 
-def save_to_user_models(run_result: RunResult, name: str, overwrite: bool = False) -> Path:
-    """Copy the run's model folder into the user's model store as ``name``."""
+def check_save_name(name: str, overwrite: bool = False) -> Path:
+    """The user-store folder a model saved as ``name`` goes to; ValueError / FileExistsError now
+    (before training) for a name that cannot be used."""
     from ferapp.zoo.store import user_models_dir
 
+    if not name or any(c in name for c in "/\\:*?\"<>|") or name.startswith(".") or name != name.strip() \
+            or len(name) > 100:
+        raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' (no slashes, not starting with '.')")
+    dst = Path(user_models_dir()) / name
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"a trained model named {name!r} already exists at {dst}")
+    return dst
+
+
+def check_resume(path: str, arch: str) -> None:
+    """ValueError now when ``path`` cannot resume a run of ``arch`` (read, format, architecture)."""
+    from ferapp.train.trainer import STATE_FORMAT
+    from ferapp.zoo.io import CKPT_FORMAT, _safe_torch_load
+
+    obj = _safe_torch_load(Path(path))
+    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
+        raise ValueError(f"{path} is not a ferapp checkpoint")
+    if (obj.get("extra") or {}).get("train_state") != STATE_FORMAT:
+        raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed; "
+                         "use --init-from to fine-tune from it)")
+    if obj.get("arch") != arch:
+        raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {arch!r}")
+
+
+def save_to_user_models(run_result: RunResult, name: str, overwrite: bool = False) -> Path:
+    """Copy the run's model folder into the user's model store as ``name``."""
     if not run_result.best_model_dir:
         raise ValueError("this run produced no model folder (did it finish?)")
-    if not name or any(c in name for c in "/\\") or name.startswith("."):
-        raise ValueError(f"invalid model name {name!r}")
-    dst = Path(user_models_dir()) / name
+    dst = check_save_name(name, overwrite)
     if dst.exists():
-        if not overwrite:
-            raise FileExistsError(f"a trained model named {name!r} already exists at {dst}")
         shutil.rmtree(dst)
     shutil.copytree(run_result.best_model_dir, dst)
     return dst

@@ -1,6 +1,7 @@
 """Recording on the result path: every processed result is written by the inference thread.
 
-``Recorder`` is a sink for ``RunnerBridge.sinks`` (called on the worker thread), so rows are
+Qt-free. ``Recorder`` is a sink for the GUI's ``RunnerBridge.sinks`` (called on the worker
+thread), so rows are
 never lost to a busy or closing UI. It writes the timeline CSV + JSON sidecar through
 ``ferapp.record.TimelineWriter`` and, optionally, an annotated MP4 next to it. A disk error
 (``TimelineError`` / video write failure) stops recording and calls ``on_failure(message)``;
@@ -10,27 +11,17 @@ the live view keeps running. ``stop()`` finalises the sidecar and is safe from a
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ferapp.record.output import OutputError
 from ferapp.record.timeline import TimelineError, TimelineWriter
 from ferapp.types import FrameResult
 
 log = logging.getLogger(__name__)
-
-
-def recordings_dir() -> Path:
-    """FERAPP_RECORDINGS_DIR, else <user documents>/ferapp/recordings."""
-    env = os.environ.get("FERAPP_RECORDINGS_DIR")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_documents_dir()) / "ferapp" / "recordings"
 
 
 def timestamped_path(folder: Path, stem: str = "ferapp", ext: str = ".csv") -> Path:
@@ -71,10 +62,25 @@ class Recorder:
         with self._lock:
             if self.writer is not None:
                 raise TimelineError("already recording")
-            self.writer = TimelineWriter(path, meta=meta or {}, extra_columns=extra_columns)
-            self.path = Path(path)
+            from ferapp.record.video import AnnotatedVideoWriter
+
+            path = Path(path)
             self.video = None
             self.video_path = path.with_suffix(".mp4") if video else None
+            if self.video_path is not None:
+                try:  # claim the MP4 first: nothing is created when either output is refused
+                    self.video = AnnotatedVideoWriter(self.video_path, video_fps)
+                except OutputError as e:
+                    self.video_path = None
+                    raise TimelineError(str(e)) from None
+            try:
+                self.writer = TimelineWriter(path, meta=meta or {}, extra_columns=extra_columns)
+            except TimelineError:
+                if self.video is not None:
+                    self.video.abort()
+                    self.video, self.video_path = None, None
+                raise
+            self.path = path
             self._video_fps = max(1.0, float(video_fps))
             self.started_at = time.monotonic()
             self.last_error = None
@@ -87,9 +93,9 @@ class Recorder:
                 return
             try:
                 self.writer.write(result)
-                if self.video_path is not None:
-                    self._write_video(result)
-            except (TimelineError, OSError, RuntimeError) as e:
+                if self.video is not None:
+                    self.video.write(result)
+            except (TimelineError, OutputError, OSError, RuntimeError) as e:
                 msg = str(e) if isinstance(e, TimelineError) else f"Recording stopped: {e}"
                 self._close_locked(error=msg)
                 failed = msg
@@ -99,28 +105,13 @@ class Recorder:
         if self.on_failure is not None:
             self.on_failure(failed)
 
-    def _write_video(self, result: FrameResult) -> None:
-        import cv2
-
-        from ferapp.gui.annotate import annotate
-
-        img = annotate(result.frame.image, result)
-        if self.video is None:
-            h, w = img.shape[:2]
-            self.video = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"),
-                                         self._video_fps, (w, h))
-            if not self.video.isOpened():
-                self.video = None
-                raise RuntimeError(f"cannot write video '{self.video_path}'")
-        self.video.write(img)
-
     def _close_locked(self, error: str | None = None) -> None:
         writer, self.writer = self.writer, None
         video, self.video = self.video, None
         self.started_at = None
         self.last_error = error
         if video is not None:
-            video.release()
+            video.close()
         if writer is not None:
             try:
                 meta = {"stopped_by_error": error} if error else {}
