@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-realdata bench lint clean soak
+.PHONY: run test test-realdata bench lint clean soak window-check
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found (ferapp needs Python 3.11)"; exit 1; }
@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	@$(BIN)/python -m ferapp.syscheck --install   # Qt's window plugin needs X11/xcb libraries (Linux)
 	$(BIN)/ferapp $(ARGS)
 
 test: $(STAMP)
@@ -29,6 +30,11 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ferapp tests training
+	$(BIN)/lint-imports
+
+window-check: $(STAMP)
+	$(BIN)/python -m ferapp.syscheck --install
+	$(BIN)/python tests/window_check.py
 
 soak: $(STAMP)
 	$(BIN)/python tests/soak.py --minutes $(or $(MINUTES),1)

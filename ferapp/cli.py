@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 from ferapp import __version__
 from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
@@ -60,130 +59,48 @@ def _add_analyze(sub) -> None:
 def cmd_analyze(args) -> int:
     from tqdm import tqdm
 
-    from ferapp.capture import SourceError, open_source
-    from ferapp.inference.analyze import analyze, default_out_path, no_face_hint
-    from ferapp.inference.pipeline import Pipeline
-    from ferapp.record.timeline import TimelineError, TimelineWriter
+    from ferapp.inference.batch import AnalysisError, AnalysisRequest, run_analysis
 
+    req = AnalysisRequest(source=args.source, out=args.out, model=args.model, detector=args.detector,
+                          min_face=args.min_face, smoothing=args.smoothing, every=args.every,
+                          max_frames=args.max_frames, device=args.device, driver=args.driver,
+                          video_out=args.video_out, overwrite=args.overwrite)
+    bar = None
+
+    def started(res) -> None:
+        nonlocal bar
+        bar = tqdm(total=res.total_frames, unit="frame", disable=args.quiet, file=sys.stderr)
+
+    interrupted = _StopOnSignals()  # Ctrl-C / SIGTERM end the run cleanly: the timeline is finalised
     try:
-        kwargs = {"realtime": False} if args.source.startswith("demo") else {}
-        source = open_source(args.source, **kwargs)
-    except (SourceError, ValueError) as e:
+        with interrupted:
+            res = run_analysis(req, on_progress=lambda i, _n: bar.update(1), should_stop=interrupted.is_set,
+                               on_warning=lambda m: print(f"warning: {m}", file=sys.stderr), on_start=started)
+    except AnalysisError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    try:
-        try:
-            pipeline = Pipeline(detector=args.detector, model=args.model, device=args.device,
-                                smoothing=args.smoothing, min_face=args.min_face)
-        except (KeyError, ValueError, RuntimeError, OSError) as e:
-            msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-            print(f"error: {msg}", file=sys.stderr)
-            return 2
-        if pipeline.engine is not None and not pipeline.engine.trained:
-            print(f"warning: model '{pipeline.engine.name}' has no trained weights; predictions are random. "
-                  "Train one with `ferapp train` or pick a shipped model (`ferapp models`).", file=sys.stderr)
-        monitor = None
-        extra = ()
-        if args.driver:
-            from ferapp.monitor import DriverMonitor
-            from ferapp.monitor.events import DRIVER_COLUMNS
-
-            monitor = DriverMonitor()
-            pipeline.add_postprocessor(monitor.process)
-            extra = DRIVER_COLUMNS
-        out = Path(args.out) if args.out else default_out_path(args.source)
-        meta = {"model": pipeline.model_name, "detector": args.detector, "min_face": args.min_face,
-                "source": source.name,
-                "fps": getattr(source, "fps", None), "driver": bool(args.driver), "every": args.every}
-        inputs = [args.source if Path(args.source).exists() else None]
-        if args.model and Path(args.model).exists():
-            inputs.append(args.model)
-        from ferapp.record.output import OutputError
-
-        video = None
-        if args.video_out:
-            from ferapp.record.video import AnnotatedVideoWriter
-
-            try:
-                video = AnnotatedVideoWriter(args.video_out, getattr(source, "fps", 30.0) or 30.0,
-                                             overwrite=args.overwrite, inputs=inputs + [str(out)])
-            except OutputError as e:
-                print(f"error: {e}", file=sys.stderr)
-                return 2
-        try:
-            writer = TimelineWriter(out, meta, extra_columns=extra, overwrite=args.overwrite,
-                                    inputs=inputs + ([args.video_out] if args.video_out else []))
-        except TimelineError as e:
-            if video is not None:
-                video.abort()
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        sink = writer if video is None else _Tee(writer, video)
-        total = args.max_frames
-        n = getattr(source, "frame_count", None)
-        if n:
-            total = min(n, total) if total else n
-        bar = tqdm(total=total, unit="frame", disable=args.quiet, file=sys.stderr)
-        interrupted = _StopOnSignals()  # Ctrl-C / SIGTERM end the run cleanly: the timeline is finalised
-        try:
-            with interrupted:
-                summary = analyze(source, pipeline, sink, max_frames=args.max_frames, every=args.every,
-                                  on_progress=lambda i: bar.update(1), should_stop=interrupted.is_set)
-        except (TimelineError, OutputError) as e:
-            if video is not None:
-                video.abort()
-            print(f"error: {e}", file=sys.stderr)
-            return 3
-        except ValueError as e:  # e.g. a model whose output is not a probability distribution
-            writer.close(frames_read=0, error=str(e))
-            if video is not None:
-                video.abort()
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        finally:
-            bar.close()
-        if monitor is not None:
-            from ferapp.monitor.events import format_events, write_events_csv
-
-            events = monitor.finish()
-            events_path = out.with_name(out.stem + "_events.csv")
-            write_events_csv(events_path, events)
-            summary.events = list(events)
-        writer.close(frames_read=summary.frames, processed=summary.processed,
-                     **({"interrupted": True} if interrupted.is_set() else {}))
-        if video is not None:
-            video.close()
-        pipeline.close()
+        return e.code
     finally:
-        source.close()
+        if bar is not None:
+            bar.close()
+    summary = res.summary
     print(summary.format())
-    if monitor is not None:
-        print(f"driver events ({len(summary.events)}), written to {events_path}:")
-        print(format_events(summary.events))
-    print(f"timeline: {out} ({writer.rows} rows)")
-    if video is not None:
-        print(f"annotated video: {args.video_out} ({video.frames} frames)")
-    hint = no_face_hint(summary, args.min_face)
-    if hint:
-        print(f"warning: {hint}", file=sys.stderr)
-    if interrupted.is_set():
+    if res.events_path is not None:
+        from ferapp.monitor.events import format_events
+
+        print(f"driver events ({len(res.events)}), written to {res.events_path}:")
+        print(format_events(res.events))
+    print(f"timeline: {res.out} ({res.rows} rows)")
+    if res.video_out is not None:
+        print(f"annotated video: {res.video_out} ({res.video_frames} frames)")
+    if res.hint:
+        print(f"warning: {res.hint}", file=sys.stderr)
+    if res.interrupted:
         print("interrupted: stopped early, the timeline is complete up to that point", file=sys.stderr)
         return 130
     if summary.processed == 0:
         print("error: no frames could be read from the source", file=sys.stderr)
         return 1
     return 0
-
-
-class _Tee:
-    """Write each result to the timeline and to the annotated video."""
-
-    def __init__(self, *sinks):
-        self.sinks = sinks
-
-    def write(self, result) -> None:
-        for s in self.sinks:
-            s.write(result)
 
 
 class _StopOnSignals:
@@ -264,23 +181,25 @@ def cmd_models(args) -> int:
 
 
 def _add_gui(sub) -> None:
-    p = sub.add_parser("gui", help="open the desktop app (default when no command is given)")
-    try:
-        from ferapp.gui.app import add_gui_arguments
+    from ferapp.gui_cli import add_gui_arguments
 
-        add_gui_arguments(p)
-    except ImportError as e:  # Qt missing: the command explains itself when run
-        p.set_defaults(gui_import_error=str(e))
+    p = sub.add_parser("gui", help="open the desktop app (default when no command is given)")
+    add_gui_arguments(p)
     p.set_defaults(func=cmd_gui)
 
 
 def cmd_gui(args) -> int:
-    err = getattr(args, "gui_import_error", None)
-    if err:
-        print(f"error: the GUI cannot start: {err}", file=sys.stderr)
-        return 2
-    from ferapp.gui.app import run_gui
+    from ferapp.gui_cli import validate_gui_args
 
+    problem = validate_gui_args(args)  # before Qt loads: a typo costs no window
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    try:
+        from ferapp.gui.app import run_gui
+    except ImportError as e:  # Qt missing or broken: say so, no traceback
+        print(f"error: the GUI cannot start: {e}", file=sys.stderr)
+        return 2
     return run_gui(args)
 
 

@@ -119,3 +119,20 @@ def make_tiny(classes: int = 3, size: int = 16, **recipe):
     m = TinyNet(classes)
     m.cfg = tiny_cfg(classes, size, **recipe)
     return m
+
+
+def write_fer_csv(path, per_class: int = 4, seed: int = 0):
+    """A FER2013-format csv (emotion,pixels,Usage) of random 48x48 faces: ``per_class`` rows of
+    each of the 7 classes in each of Training / PublicTest / PrivateTest."""
+    from pathlib import Path
+
+    rng = np.random.default_rng(seed)
+    lines = ["emotion,pixels,Usage"]
+    for usage in ("Training", "PublicTest", "PrivateTest"):
+        for c in range(7):
+            for _ in range(per_class):
+                px = " ".join(map(str, rng.integers(0, 256, 48 * 48)))
+                lines.append(f"{c},{px},{usage}")
+    p = Path(path)
+    p.write_text("\n".join(lines) + "\n")
+    return p

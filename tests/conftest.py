@@ -42,3 +42,17 @@ def ckplus48_zip() -> Path:
 @pytest.fixture
 def ferplus_csv() -> Path:
     return require_data("ferplus/fer2013new.csv")
+
+
+@pytest.fixture(autouse=True)
+def _never_touch_the_users_files(tmp_path, monkeypatch):
+    """Every test: settings, recordings, user models and run folders go to tmp_path, never to
+    the real user's (a test that forgot would change what the next `ferapp` launch shows)."""
+    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
+    monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
+    monkeypatch.setenv("FERAPP_RUNS_DIR", str(tmp_path / "runs"))
+    try:
+        from PySide6.QtCore import QSettings
+    except ImportError:
+        return
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))

@@ -191,11 +191,13 @@ def test_viewer_shows_a_timeline_without_probabilities(qtbot, tmp_path):
 
 def test_main_window_reports_a_viewer_failure_in_a_dialog(qtbot, tmp_path, monkeypatch):
     pytest.importorskip("pytestqt")
-    from test_gui import isolated  # noqa: F401
+    from PySide6.QtCore import QSettings
 
     from ferapp.gui import viewer as viewer_mod
     from ferapp.gui.main_window import MainWindow
 
+    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     win = MainWindow(source="demo", model="cc_lenet5", cameras=[])
     qtbot.addWidget(win)
     monkeypatch.setattr(viewer_mod.TimelineViewer, "load", lambda self, path: (_ for _ in ()).throw(KeyError("")))

@@ -114,7 +114,9 @@ def test_recording_rows_match_processed_results_and_viewer_opens(qtbot, tmp_path
     assert max(per_frame.values()) == 2  # the two-face demo
     meta = json.loads(sidecar_path(path).read_text())
     assert meta["finalized"] is True and meta["rows"] == len(body)
-    assert meta["frames"] == len(in_range)
+    # frames recorded = the processed frames in that range, plus faceless frames just before/after it
+    faceless_outside = sum(1 for i, n in seen.items() if not n and not lo <= i <= hi)
+    assert len(in_range) <= meta["frames"] <= len(in_range) + faceless_outside
 
     viewer = win.open_timeline(path)
     assert viewer is not None
@@ -134,19 +136,20 @@ def test_switching_model_changes_model_column(qtbot, window):
     win = window
     path = win.start_recording()
     qtbot.waitUntil(lambda: win.recorder.rows >= 3, timeout=WAIT)
-    idx = win.model_combo.findData("lenet5")
-    assert idx >= 0 and win.model_combo.itemText(idx) == "lenet5 (untrained)"
+    new = "cc_lenet5_fer2013"  # a shipped trained model (fast)
+    idx = win.model_combo.findData(new)
+    assert idx >= 0 and win.model_combo.itemText(idx).startswith(new) and "%" in win.model_combo.itemText(idx)
     with qtbot.waitSignal(win.model_changed, timeout=WAIT) as sig:
         win.model_combo.setCurrentIndex(idx)
-    assert sig.args == ["lenet5 (untrained)"]
+    assert sig.args == [new]
     assert win.is_running  # capture was not restarted
     rows_then = win.recorder.rows
     qtbot.waitUntil(lambda: win.recorder.rows >= rows_then + 5, timeout=WAIT)
     win.stop_recording()
     models = list(read_timeline(path).columns["model"])
-    assert models[0] == "cc_lenet5 (untrained)" and models[-1] == "lenet5 (untrained)"
-    first_new = models.index("lenet5 (untrained)")
-    assert set(models[first_new:]) == {"lenet5 (untrained)"}
+    assert models[0] == "cc_lenet5 (untrained)" and models[-1] == new
+    first_new = models.index(new)
+    assert set(models[first_new:]) == {new}
 
 
 def test_bad_model_reports_error_and_keeps_running(qtbot, window):
@@ -209,11 +212,20 @@ def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path)
     with qtbot.waitSignal(win.model_changed, timeout=WAIT) as sig:
         win.refresh_models(select="my_fer")
     assert sig.args == ["my_fer"]
-    assert win.model_combo.itemData(0) == "my_fer" and win.model_combo.currentIndex() == 0
-    tip = win.model_combo.itemData(0, 3)  # Qt.ToolTipRole
-    assert "51.23%" in tip and "1.5 ms" in tip
-    texts = [win.model_combo.itemText(i) for i in range(win.model_combo.count())]
-    assert texts.index("my_fer") < texts.index("cc_lenet5 (untrained)")
+    i = win.model_combo.currentIndex()
+    assert win.model_combo.itemData(i) == "my_fer" and win.model_combo.itemText(i) == "my_fer   51.2% · 1.5 ms"
+    tip = win.model_combo.itemData(i, 3)  # Qt.ToolTipRole
+    assert "51.23%" in tip and "1.5 ms" in tip and "your model" in tip
+    texts = [win.model_combo.itemText(k) for k in range(win.model_combo.count())]
+    refs = [win.model_combo.itemData(k) for k in range(win.model_combo.count())]
+    # grouped by paper: my_fer (a cc_lenet5) sits under the P1 header, with the shipped P1 model
+    p1 = texts.index("P1 · cross-connected LeNet-5")
+    assert refs[p1] is None and not win.model_combo.model().item(p1).isEnabled()
+    assert p1 < texts.index("my_fer   51.2% · 1.5 ms") < texts.index("P2 · deep residual networks")
+    # trained models only (the untrained architecture the window started with is gone once left)
+    from ferapp.zoo import list_models
+
+    assert [r for r in refs if r in list_models()] == []
 
 
 def test_settings_are_remembered(qtbot):
@@ -225,9 +237,12 @@ def test_settings_are_remembered(qtbot):
 
     again = MainWindow(cameras=[])
     qtbot.addWidget(again)
+    from ferapp.gui.models import default_model
+
     assert again.source_spec == "demo:2"
     assert again.smoothing_spin.value() == pytest.approx(0.3)
-    assert again.model_combo.currentData() == MODEL
+    # an untrained architecture (given with --model) is not brought back: the default model is
+    assert again.model_combo.currentData() == default_model()
     assert not again.video.show_landmarks
     again.close()
 
@@ -287,7 +302,8 @@ def test_run_gui_snapshot_mode(tmp_path):
     assert "snapshot saved" in proc.stdout
     img = QImage(str(out))
     assert not img.isNull() and img.width() >= 1000 and img.height() >= 600
-    assert (tmp_path / "config" / "ferapp" / "ferapp.ini").exists()  # settings were saved on close
+    # a scripted run (--snapshot / --exit-after) leaves the user's settings alone
+    assert not (tmp_path / "config" / "ferapp" / "ferapp.ini").exists()
 
 
 def test_switching_source_to_an_image_file_runs_until_it_ends(qtbot, window):
@@ -348,3 +364,26 @@ def test_annotated_video_is_recorded_alongside(qtbot, window):
     cap.release()
     assert ok and frame.shape == (480, 640, 3)
     assert n == json.loads(sidecar_path(path).read_text())["frames"]
+
+
+def test_gui_arguments_are_validated_before_any_window(capsys):
+    from ferapp.cli import main
+
+    for argv, msg in ((["gui", "--detector", "xyz"], "unknown detector 'xyz'"),
+                      (["gui", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+                      (["gui", "--source", "/no/such/video.mp4"], "file not found"),
+                      (["gui", "--min-face", "2"], "--min-face"),
+                      (["gui", "--exit-after", "-1"], "--exit-after")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and msg in err and err.count("\n") == 1
+
+
+def test_a_model_that_failed_to_load_is_not_remembered(qtbot):
+    from ferapp.gui import settings as gui_settings
+
+    win = make_window(qtbot)
+    win.set_model("no_such_model_xyz")
+    qtbot.waitUntil(lambda: any("no_such_model_xyz" in e for e in win.errors), timeout=WAIT)
+    win.close()
+    assert gui_settings.read("model") == MODEL

@@ -61,7 +61,7 @@ def test_viewer_shows_faces_summary_and_exports(qtbot, tmp_path):
 
     png = tmp_path / "out.png"
     assert v.export_png(png)
-    assert QImage(str(png)).width() == v.width()
+    assert QImage(str(png)).width() == v.plot_area.width()  # the plot (and its legend) only
     out = tmp_path / "face1.csv"
     v.export_csv(out)
     tl = read_timeline(out)

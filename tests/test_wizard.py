@@ -21,7 +21,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QSettings, QTimer  # noqa: E402
-from PySide6.QtWidgets import QWizard  # noqa: E402
+from PySide6.QtWidgets import QMessageBox, QWizard  # noqa: E402
 
 from ferapp.train.callbacks import Callback  # noqa: E402
 
@@ -340,9 +340,14 @@ def test_full_wizard_train_save_and_model_appears_in_main_window(qtbot, tmp_path
     assert meta["metrics"]["protocol"] == "subject-3fold" and meta["arch"] == "cc_lenet5"
     card = (folder / "README.md").read_text()
     assert "subject-3fold" in card and "Citation" in card
-    # the main window re-read its store and selected the new model
+    # the main window re-read its store at once, but asks before switching (default: keep the current)
     refs = [win.model_combo.itemData(i) for i in range(win.model_combo.count())]
-    assert name in refs and win.model_combo.currentData() == name
+    assert name in refs and win.model_combo.currentData() == "cc_lenet5"
+    box = win.last_dialog
+    assert box is not None and "Use it now" in box.text()
+    assert box.defaultButton() is box.button(QMessageBox.StandardButton.No)
+    box.button(QMessageBox.StandardButton.Yes).click()
+    assert win.model_combo.currentData() == name
     tip = win.model_combo.itemData(refs.index(name), 3)  # ToolTipRole
     assert "accuracy" in tip and str(folder) in tip
     # saving twice under the same name needs 'replace'

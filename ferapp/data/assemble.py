@@ -69,7 +69,7 @@ class Collector:
         for lab, n in sorted(self.unknown_labels.items()):
             self.warnings.append(f"unknown label {lab!r}: {n} file(s) rejected (not one of {', '.join(self.label_names)})")
         if self.contempt_dropped:
-            self.warnings.append(f"contempt: {self.contempt_dropped} sample(s) dropped (pass keep_contempt=True to keep them as an 8th class)")
+            self.warnings.append(f"contempt: {self.contempt_dropped} sample(s) dropped (the models use the seven basic expressions; contempt has no class of its own)")
         if not self.images:
             detail = f"; {len(self.skipped)} item(s) skipped, first: {self.skipped[0][0]} ({self.skipped[0][1]})" if self.skipped else ""
             raise DatasetError(f"no usable {self.fmt} samples found in {self.path}{detail}")

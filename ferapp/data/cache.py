@@ -21,12 +21,9 @@ CACHE_VERSION = 1
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("FERAPP_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
+    from ferapp.paths import cache_dir
 
-    return Path(platformdirs.user_cache_dir("ferapp")) / "datasets"
+    return cache_dir()
 
 
 def resolve_cache_dir(cache_dir: str | os.PathLike | None) -> Path:

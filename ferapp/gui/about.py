@@ -18,11 +18,13 @@ def about_html() -> str:
     trained = gui_models.trained_models()
     parts.append("<h3>Trained models</h3>")
     if trained:
-        parts.append("<ul>")
+        parts.append("<table cellpadding='3'><tr><th align='left'>model</th><th align='left'>architecture</th>"
+                     "<th align='left'>measured</th></tr>")
         for e in trained:
-            parts.append(f"<li><b>{html.escape(e.name)}</b> ({html.escape(str(e.arch))}) — "
-                         f"{html.escape(gui_models.accuracy_text(e) or 'no measured accuracy')}</li>")
-        parts.append("</ul>")
+            parts.append(f"<tr><td><b>{html.escape(e.name)}</b>{'' if e.shipped else ' (yours)'}</td>"
+                         f"<td>{html.escape(str(e.arch))}</td>"
+                         f"<td>{html.escape(gui_models.accuracy_text(e) or 'no measured accuracy')}</td></tr>")
+        parts.append("</table>")
     else:
         parts.append("<p>None installed yet (Tools &gt; Train a model…, or <code>ferapp train</code>).</p>")
     parts.append("<h3>Architectures and papers</h3><ul>")
@@ -34,6 +36,58 @@ def about_html() -> str:
                      f"{'<br><i>' + cite + '</i>' if cite else ''}</li>")
     parts.append("</ul>")
     return "".join(parts)
+
+
+QUICK_START = """
+<h2>Quick start</h2>
+<p><b>Source</b> (toolbar): a camera, the built-in demo, or File &gt; Open video / image / folder.
+Press <b>Start</b> (Space). Every face is boxed with its id and its most likely expression.</p>
+<p><b>Model</b>: the trained models, grouped by paper, with their measured accuracy (FER2013
+PrivateTest) and CPU time per face. <b>Detector</b>: hog (fast, default), cnn (more robust to
+pose and light, much slower), haar. <b>Min face</b>: the smallest face width (video pixels) that
+is found; lower it for people far from the camera (it costs CPU). <b>Smoothing</b> steadies the
+probabilities over time.</p>
+<p><b>Plots</b> (right): the seven probabilities now and over the last 30 s for the largest face,
+or for the face you pick in <i>Face</i>.</p>
+<p><b>Record</b> (R) writes an expression timeline (CSV + JSON; optionally an annotated MP4:
+Capture &gt; Also record annotated video) to the recordings folder (File &gt; Show recordings
+folder). <b>File &gt; Open timeline</b> (Ctrl+O) plots a recording, summarises it and exports PNG/CSV.
+<b>File &gt; Analyze video or folder</b> processes a whole file or folder of photos into a timeline,
+with a progress bar, and opens it.</p>
+<p><b>Videos</b> play at their own speed: Pause with P; the position is in the status bar; press
+Start to play again after the end.</p>
+<p><b>Driver monitoring</b> (View menu): eye closure, PERCLOS, yawns, head pose and sustained
+emotions, with alerts and a sound.</p>
+<p><b>Train a model</b> (Tools): pick a dataset on your disk, a paper's architecture and a
+protocol; watch the curves; save the result, which then appears in the Model list (the window
+asks before switching to it). From a terminal: <code>ferapp train --model ARCH --data PATH --save NAME</code>.</p>
+"""
+
+SHORTCUTS = [("Space", "Start / stop capture"), ("P", "Pause / resume a video, folder or the demo"),
+             ("R", "Start / stop recording"), ("Ctrl+O", "Open a timeline"), ("Ctrl+Q", "Quit"),
+             ("Esc, Ctrl+W", "Close the timeline viewer"), ("F1", "Quick start")]
+
+
+def shortcuts_html() -> str:
+    rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS)
+    return f"<h2>Keyboard shortcuts</h2><table cellpadding='4'>{rows}</table>"
+
+
+class HtmlDialog(QDialog):
+    """A closable page of help text."""
+
+    def __init__(self, title: str, body: str, parent: QWidget | None = None, size=(640, 520)):
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.resize(*size)
+        self.browser = QTextBrowser()
+        self.browser.setOpenExternalLinks(True)
+        self.browser.setHtml(body)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.browser)
+        lay.addWidget(buttons)
 
 
 class AboutDialog(QDialog):

@@ -11,24 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
+from ferapp.gui_cli import add_gui_arguments, validate_gui_args
+
 log = logging.getLogger(__name__)
 
-
-def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    g = parser.add_argument_group("GUI")
-    g.add_argument("--source", metavar="SPEC", default=None,
-                   help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' "
-                        "(default: last used, else the first camera, else the demo)")
-    g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
-    g.add_argument("--detector", metavar="NAME", default=None, help="face detector (hog, cnn, haar)")
-    g.add_argument("--min-face", metavar="PX", type=float, default=None,
-                   help="smallest face width to find, in video pixels (default: the saved setting, else 40)")
-    g.add_argument("--snapshot", metavar="PNG", default=None,
-                   help="save a screenshot of the window to PNG when --exit-after elapses")
-    g.add_argument("--exit-after", metavar="SECONDS", type=float, default=None,
-                   help="run for SECONDS, then (snapshot and) exit")
-    g.add_argument("--driver", action="store_true", help="start with driver monitoring on")
-    return parser
+__all__ = ["add_gui_arguments", "run_gui", "main"]
 
 
 def _style_sheet() -> str:
@@ -46,6 +33,11 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     if args is None:
         args = add_gui_arguments(argparse.ArgumentParser()).parse_args([])
     import os
+
+    problem = validate_gui_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
             and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
@@ -65,9 +57,11 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
 
     from ferapp.gui.main_window import MainWindow
 
+    scripted = bool(getattr(args, "snapshot", None) or getattr(args, "screen_snapshot", None)
+                    or getattr(args, "exit_after", None) is not None)
     win = MainWindow(source=getattr(args, "source", None), model=getattr(args, "model", None),
                      detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)),
-                     min_face=getattr(args, "min_face", None))
+                     min_face=getattr(args, "min_face", None), persist=not scripted)
     if getattr(args, "snapshot", None):
         win.resize(1360, 820)  # a fixed, documented size for self-check screenshots
     win.show()
@@ -75,7 +69,7 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     result = {"code": 0}
     exit_after = getattr(args, "exit_after", None)
     snapshot = getattr(args, "snapshot", None)
-    if snapshot and exit_after is None:
+    if (snapshot or getattr(args, "screen_snapshot", None)) and exit_after is None:
         exit_after = 5.0
     if exit_after is not None:
         def finish() -> None:
@@ -86,6 +80,15 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
                 st = dataclasses.asdict(win.runner.stats())
                 st["model"] = win.pipeline.model_name if getattr(win, "pipeline", None) else None
                 print("stats " + json.dumps(st), flush=True)
+            screen_png = getattr(args, "screen_snapshot", None)
+            if screen_png:
+                shot = app.primaryScreen().grabWindow(0)  # the display's framebuffer, not Qt's own render
+                if not shot.save(str(screen_png)):
+                    print(f"error: could not write screen snapshot '{screen_png}'", file=sys.stderr)
+                    result["code"] = 1
+                else:
+                    print(f"screen snapshot saved: {screen_png} ({shot.width()}x{shot.height()}, "
+                          f"platform {app.platformName()})")
             if snapshot:
                 out = Path(snapshot)
                 out.parent.mkdir(parents=True, exist_ok=True)

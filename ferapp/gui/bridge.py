@@ -120,7 +120,11 @@ class BackgroundTask(QObject):
             value = self._fn()
         except Exception as e:  # noqa: BLE001 - every failure becomes a message
             log.debug("background task failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+            if isinstance(e, KeyError | ValueError | OSError) and e.args and isinstance(e.args[0], str):
+                msg = e.args[0]  # our own messages are written for users: no exception class name
+            else:
+                msg = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            self.failed.emit(msg)
         else:
             self.finished.emit(value)
 

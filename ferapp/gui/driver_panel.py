@@ -177,22 +177,27 @@ class DriverPanel(QWidget):
         pose.addWidget(self.stats_label, 1, 0, 1, 3)
 
         self.event_log = QListWidget()
-        self.event_log.setMaximumHeight(140)
         self.mute_checkbox = QCheckBox("Mute alarm")
         self.mute_checkbox.toggled.connect(self._on_mute)
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.ear_plot, 1)
-        layout.addWidget(self.mar_plot, 1)
-        layout.addWidget(self.perclos_bar)
-        layout.addLayout(pose)
-        layout.addWidget(QLabel("Alerts"))
-        layout.addWidget(self.event_log)
-        row = QHBoxLayout()
-        row.addStretch(1)
-        row.addWidget(self.mute_checkbox)
-        layout.addLayout(row)
+        # three columns side by side, so the panel fits in a third of the window height under
+        # the video: state (banner, PERCLOS, pose) | EAR and MAR over time | alert log
+        state = QVBoxLayout()
+        state.addWidget(self.banner)
+        state.addWidget(self.perclos_bar)
+        state.addLayout(pose)
+        state.addStretch(1)
+        state.addWidget(self.mute_checkbox)
+        curves = QVBoxLayout()
+        curves.addWidget(self.ear_plot, 1)
+        curves.addWidget(self.mar_plot, 1)
+        log_col = QVBoxLayout()
+        log_col.addWidget(QLabel("Alerts"))
+        log_col.addWidget(self.event_log, 1)
+        layout = QHBoxLayout(self)
+        layout.addLayout(state, 2)
+        layout.addLayout(curves, 3)
+        layout.addLayout(log_col, 2)
 
     # ------------------------------------------------------------------ construction helpers
     def _make_plot(self, name: str, yrange: tuple[float, float]) -> pg.PlotWidget:
@@ -205,7 +210,7 @@ class DriverPanel(QWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         plot.showGrid(x=True, y=True, alpha=0.2)
-        plot.setMinimumHeight(90)
+        plot.setMinimumHeight(70)
         return plot
 
     def _set_banner_mode(self, mode: str) -> None:

@@ -57,7 +57,9 @@ class MainWindow(QMainWindow):
 
     def __init__(self, source: str | None = None, model: str | None = None, detector: str | None = None,
                  driver: bool = False, cameras: list[int] | None = None, parent: QWidget | None = None,
-                 min_face: float | None = None):
+                 min_face: float | None = None, persist: bool = True):
+        """``persist`` False (scripted ``--snapshot`` / ``--exit-after`` runs): nothing of this
+        session is written to the user's settings."""
         super().__init__(parent)
         self.setWindowTitle("ferapp — facial expression recognition")
         self.resize(1280, 760)
@@ -73,6 +75,8 @@ class MainWindow(QMainWindow):
         self._start_when_ready = False
         self._loading_model: str | None = None
         self._model_ref: str | None = None  # ref of the model in use (or being built)
+        self._loaded_model_ref: str | None = None  # the last model that really loaded (saved in the settings)
+        self.persist = bool(persist)
         self._tick = 0
         self._closing = False
         self._last_face_t: float | None = None  # monotonic time a face was last seen (None: not yet)
@@ -120,9 +124,11 @@ class MainWindow(QMainWindow):
         if remembered and self.model_combo.findData(remembered) < 0:
             remembered = None  # a model that was deleted since: fall back to the default
         wanted_model = model or remembered or gui_models.default_model()
-        self._select_model_in_combo(wanted_model)
         # None = the store's default model; a name not in the dropdown (a path) is used as given
         self._model_ref = wanted_model or None
+        if wanted_model and self.model_combo.findData(wanted_model) < 0:
+            self.refresh_models()  # adds the one untrained entry for --model ARCH
+        self._select_model_in_combo(wanted_model)
         self._pick_after_build: str | None = None
 
         geo = self.settings.value("geometry")
@@ -182,6 +188,14 @@ class MainWindow(QMainWindow):
         self.refresh_models_action.triggered.connect(lambda: self.refresh_models())
         self.about_action = QAction("About ferapp", self)
         self.about_action.triggered.connect(self.show_about)
+        self.quick_start_action = QAction("Quick start", self)
+        self.quick_start_action.setShortcut(QKeySequence(Qt.Key.Key_F1))
+        self.quick_start_action.triggered.connect(lambda: self.show_help("quick"))
+        self.shortcuts_action = QAction("Keyboard shortcuts", self)
+        self.shortcuts_action.triggered.connect(lambda: self.show_help("shortcuts"))
+        self.batch_action = QAction("Analyze video or folder…", self)
+        self.batch_action.setToolTip("Process a whole video or folder of photos into a timeline (like `ferapp analyze`)")
+        self.batch_action.triggered.connect(lambda: self.open_batch_dialog())
         self.open_video_action = QAction("Open video…", self)
         self.open_video_action.triggered.connect(lambda: self._ask_open_source("video"))
         self.open_image_action = QAction("Open image…", self)
@@ -290,6 +304,7 @@ class MainWindow(QMainWindow):
         m.addAction(self.open_image_action)
         m.addAction(self.open_folder_action)
         m.addSeparator()
+        m.addAction(self.batch_action)
         m.addAction(self.open_timeline_action)
         m.addAction(self.recordings_action)
         m.addSeparator()
@@ -309,6 +324,9 @@ class MainWindow(QMainWindow):
         m.addAction(self.train_action)
         m.addAction(self.refresh_models_action)
         m = mb.addMenu("&Help")
+        m.addAction(self.quick_start_action)
+        m.addAction(self.shortcuts_action)
+        m.addSeparator()
         m.addAction(self.about_action)
 
     def _build_statusbar(self) -> None:
@@ -501,6 +519,7 @@ class MainWindow(QMainWindow):
             pipeline.add_postprocessor(self.driver_monitor.process)
         engine = pipeline.engine
         self._model_ref = getattr(engine, "ref", None) or self._model_ref
+        self._loaded_model_ref = self._model_ref
         self._select_model_in_combo(self._model_ref, quiet=True)
         self._show_device()
         self.model_changed.emit(pipeline.model_name)
@@ -572,6 +591,7 @@ class MainWindow(QMainWindow):
         def done(engine) -> None:
             self._loading_model = None
             self._model_ref = ref
+            self._loaded_model_ref = ref
             self.model_combo.setEnabled(True)
             name = getattr(engine, "display_name", ref)
             self.status(f"Model: {name} (from the next frame)", 4000)
@@ -600,9 +620,25 @@ class MainWindow(QMainWindow):
         current = select or self.model_combo.currentData() or self._model_ref
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
+        view = self.model_combo.model()
         for ch in gui_models.model_choices():
             self.model_combo.addItem(ch.text, ch.ref)
-            self.model_combo.setItemData(self.model_combo.count() - 1, ch.tooltip, Qt.ItemDataRole.ToolTipRole)
+            i = self.model_combo.count() - 1
+            if ch.is_header:
+                item = view.item(i)
+                item.setEnabled(False)
+                font = item.font()
+                font.setBold(True)
+                item.setFont(font)
+            else:
+                self.model_combo.setItemData(i, ch.tooltip, Qt.ItemDataRole.ToolTipRole)
+        if current is not None and self.model_combo.findData(current) < 0 and not Path(str(current)).exists():
+            from ferapp.zoo import list_models
+
+            if current in list_models():  # --model ARCH: that one untrained entry
+                ch = gui_models.untrained_choice(current)
+                self.model_combo.addItem(ch.text, ch.ref)
+                self.model_combo.setItemData(self.model_combo.count() - 1, ch.tooltip, Qt.ItemDataRole.ToolTipRole)
         if current is not None:
             self._select_model_in_combo(current, quiet=True)
         self.model_combo.blockSignals(False)
@@ -799,10 +835,12 @@ class MainWindow(QMainWindow):
                 self.driver_dock = QDockWidget("Driver monitoring", self)
                 self.driver_dock.setObjectName("driverDock")
                 self.driver_dock.setWidget(self.driver_panel)
+                # under the video only: the expression plots keep the full height of the right column
+                self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
                 self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.driver_dock)
-                self.resizeDocks([self.driver_dock], [max(220, self.height() // 3)], Qt.Orientation.Vertical)
-            self.driver_panel.clear()
             self.driver_dock.show()
+            self.resizeDocks([self.driver_dock], [self.driver_panel_height()], Qt.Orientation.Vertical)
+            self.driver_panel.clear()
             if self.recorder.active:
                 self.status("Driver measures are added to the next recording", 5000)
             return True
@@ -811,7 +849,13 @@ class MainWindow(QMainWindow):
             self.pipeline.remove_postprocessor(monitor.process)
         if self.driver_dock is not None:
             self.driver_dock.hide()
+        if self.statusBar().currentMessage().startswith("ALERT"):
+            self.statusBar().clearMessage()  # a driver alert must not outlive driver mode
         return True
+
+    def driver_panel_height(self) -> int:
+        """About a third of the window (at least 200 px): room for its plots, most for the video."""
+        return max(200, int(0.36 * self.height()))
 
     def _update_driver_panel(self, results) -> None:
         """Feed every new DriverState (cheap; it queues its events) and redraw once."""
@@ -848,6 +892,30 @@ class MainWindow(QMainWindow):
         viewer.show()
         return viewer
 
+    def show_help(self, which: str):
+        from ferapp.gui.about import QUICK_START, HtmlDialog, shortcuts_html
+
+        title, body, size = (("Quick start", QUICK_START, (680, 560)) if which == "quick"
+                             else ("Keyboard shortcuts", shortcuts_html(), (420, 360)))
+        dlg = HtmlDialog(title, body, self, size)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        self.last_dialog = dlg
+        return dlg
+
+    def open_batch_dialog(self, source: str | None = None):
+        """File > Analyze video or folder…: the window's model, detector and min face; the
+        timeline goes to the recordings folder and opens in the viewer when done."""
+        from ferapp.gui.batch_dialog import BatchAnalysisDialog
+
+        dlg = BatchAnalysisDialog(self._loaded_model_ref or self._model_ref, self.detector_combo.currentText() or "hog",
+                                  float(self.min_face_spin.value()), recordings_dir(), self, source=source)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.timeline_ready.connect(self.open_timeline)
+        dlg.show()
+        self.batch_dialog = dlg
+        return dlg
+
     def show_about(self) -> None:
         from ferapp.gui.about import AboutDialog
 
@@ -872,18 +940,42 @@ class MainWindow(QMainWindow):
             return None
         if self._wizard is None:
             self._wizard = TrainingWizard(self)
-            self._wizard.model_saved.connect(lambda name: self.refresh_models(select=name))
+            self._wizard.model_saved.connect(self.offer_saved_model)
             self._wizard.destroyed.connect(lambda *_: setattr(self, "_wizard", None))
         self._wizard.show()
         self._wizard.raise_()
         return self._wizard
 
+    def offer_saved_model(self, name: str) -> QMessageBox:
+        """A model was saved (wizard): list it at once, and ask before switching to it (the
+        default keeps the model in use: a new model may have other classes or lower accuracy)."""
+        self.refresh_models()
+        box = QMessageBox(QMessageBox.Icon.Question, "Model saved",
+                          f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                self.refresh_models(select=name)
+
+        box.buttonClicked.connect(answered)
+        box.open()
+        self.last_dialog = box
+        return box
+
     # ================================================================== shutdown
     def save_settings(self) -> None:
+        """Remember this session's choices (not for scripted runs; a model that failed to load is
+        never remembered)."""
+        if not self.persist:
+            return
         s = self.settings
         gui_settings.write("source", self.source_spec, s)
         gui_settings.write("detector", self.detector_combo.currentText(), s)
-        gui_settings.write("model", str(self._model_ref or ""), s)
+        if self._loaded_model_ref is not None:
+            gui_settings.write("model", str(self._loaded_model_ref), s)
         gui_settings.write("smoothing", float(self.smoothing_spin.value()), s)
         gui_settings.write("min_face", int(self.min_face_spin.value()), s)
         gui_settings.write("landmarks", bool(self.video.show_landmarks), s)

@@ -66,6 +66,24 @@ def label_brush(label: str):
     return pg.mkBrush(*LABEL_COLORS[label])
 
 
+class LegendRow(QWidget):
+    """The class colours as a row of labels above a plot: a legend that never covers a curve."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(4, 0, 4, 0)
+        lay.setSpacing(10)
+        self.labels = {}
+        for n in LABELS:
+            r, g, b = LABEL_COLORS[n]
+            lab = QLabel(f"<span style='color: rgb({r},{g},{b}); font-weight: bold'>━</span> {n}")
+            lab.setObjectName(f"legend_{n}")
+            lay.addWidget(lab)
+            self.labels[n] = lab
+        lay.addStretch(1)
+
+
 class ProbabilityBars(pg.PlotWidget):
     """Seven bars (class colours) for the selected face."""
 
@@ -98,7 +116,6 @@ class RollingTimeline(pg.PlotWidget):
         self.setXRange(-window_s, 0, padding=0)
         self.setLabel("bottom", "seconds")
         self.setLabel("left", "probability")
-        self.addLegend(offset=(5, 5), labelTextSize="8pt", colCount=4)
         self.curves = {n: self.plot([], [], pen=pg.mkPen(LABEL_COLORS[n], width=2), name=n) for n in LABELS}
 
     def set_series(self, t: np.ndarray, probs: np.ndarray) -> None:
@@ -132,6 +149,7 @@ class LivePlots(QWidget):
         self._auto_face: int | None = None
         self.bars = ProbabilityBars()
         self.timeline = RollingTimeline(window_s)
+        self.legend = LegendRow()
         top = QHBoxLayout()
         top.addWidget(QLabel("Face:"))
         top.addWidget(self.face_combo, 1)
@@ -139,6 +157,7 @@ class LivePlots(QWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
         lay.addWidget(self.bars, 2)
+        lay.addWidget(self.legend)
         lay.addWidget(self.timeline, 3)
 
     def add_results(self, results: list[FrameResult]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -48,8 +48,17 @@ class TimelineViewer(QMainWindow):
         self.plot.setLabel("bottom", "time", units="s")
         self.plot.setLabel("left", "probability")
         self.plot.setYRange(0, 1, padding=0.02)
-        self.plot.addLegend(offset=(5, 5), colCount=7)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
+        from ferapp.gui.plots import LegendRow
+
+        self.legend = LegendRow()
+        self.plot_area = QWidget()  # the plot and its legend: what Export PNG saves
+        pl = QVBoxLayout(self.plot_area)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.legend)
+        pl.addWidget(self.plot, 1)
+        for keys in ("Esc", QKeySequence.StandardKey.Close):  # Close = Ctrl+W (Cmd+W on macOS)
+            QShortcut(QKeySequence(keys), self, activated=self.close)
         self.curves = {n: self.plot.plot([], [], pen=pg.mkPen(LABEL_COLORS[n], width=1.5), name=n) for n in LABELS}
 
         self.face_combo = QComboBox()
@@ -80,7 +89,7 @@ class TimelineViewer(QMainWindow):
         tables.addWidget(self.share_table)
         tables.addWidget(self.segment_table)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.plot)
+        split.addWidget(self.plot_area)
         split.addWidget(tables)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
@@ -155,9 +164,26 @@ class TimelineViewer(QMainWindow):
             bits.append("recovered: " + "; ".join(tl.warnings))
         self.info.setText(" · ".join(bits))
 
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API; also when the shortcut map is inactive
+        if event.key() == Qt.Key.Key_Escape or event.matches(QKeySequence.StandardKey.Close):
+            self.close()
+            return
+        super().keyPressEvent(event)
+
     # -- export --------------------------------------------------------------------------
     def export_png(self, path: str | Path) -> bool:
-        return self.grab().save(str(path))
+        """The plot and its legend only (no buttons, no tables)."""
+        return self.plot_area.grab().save(str(path))
+
+    def default_export_path(self, ext: str) -> str:
+        """Beside the recordings (the recordings folder, else the timeline's own folder)."""
+        from ferapp.paths import recordings_dir
+
+        stem = Path(self.timeline.path).stem if self.timeline is not None else "timeline"
+        folder = recordings_dir()
+        if not folder.is_dir() and self.timeline is not None:
+            folder = Path(self.timeline.path).parent
+        return str(folder / f"{stem}{ext}")
 
     def export_csv(self, path: str | Path) -> None:
         if self.view is None:
@@ -165,12 +191,12 @@ class TimelineViewer(QMainWindow):
         write_rows_csv(path, self.view)
 
     def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", "timeline.png", "PNG image (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", self.default_export_path(".png"), "PNG image (*.png)")
         if path and not self.export_png(path):
             QMessageBox.warning(self, "Export PNG", f"Could not write '{path}'.")
 
     def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", "timeline.csv", "CSV (*.csv)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", self.default_export_path("_export.csv"), "CSV (*.csv)")
         if not path:
             return
         try:

@@ -76,12 +76,9 @@ OK_STYLE = "color: #1b7a2f;"
 
 
 def default_runs_dir() -> Path:
-    env = os.environ.get("FERAPP_RUNS_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
+    from ferapp.paths import runs_dir
 
-    return Path(platformdirs.user_data_dir("ferapp")) / "runs"
+    return runs_dir()
 
 
 def _pct(v: float | None) -> str:

@@ -32,7 +32,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--augment", help="comma list of mirror,crop,rotate ('none' for no augmentation)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--threads", type=int, help="torch CPU threads")
-    p.add_argument("--out", help="run folder (default runs/<model>-<time>)")
+    p.add_argument("--out", help="run folder (default: <user data>/ferapp/runs/<model>-<time>, the folder the "
+                                 "training wizard uses; FERAPP_RUNS_DIR overrides)")
     p.add_argument("--resume", help="checkpoint (last.pt / best.pt) to continue; needs a single fold")
     p.add_argument("--init-from", metavar="MODEL",
                    help="warm start (fine-tune) from a trained model of the same architecture: model folder, "
@@ -41,7 +42,8 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--folds", help="1-based fold numbers to run, e.g. 1,3 (default: all)")
     p.add_argument("--max-train", type=int, help="cap training images per fold (stratified subsample)")
     p.add_argument("--max-batches", type=int, help="cap batches per epoch (smoke tests)")
-    p.add_argument("--save", metavar="NAME", help="also install the trained model as NAME in the user model store")
+    p.add_argument("--save", metavar="NAME", help="also install the trained model as NAME in the user model store "
+                   "(it then appears in the GUI's Model list and in `ferapp models`)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="model constructor argument (repeatable), e.g. --arg width_mult=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -99,8 +99,11 @@ def hardware_string(device: torch.device | None = None) -> str:
 
 
 def _default_out_dir(arch: str) -> Path:
+    """``<runs_dir>/<arch>-<date-time>``: the same folder the training wizard uses."""
+    from ferapp.paths import runs_dir
+
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{arch}-{stamp}"
+    return runs_dir() / f"{arch}-{stamp}"
 
 
 def _resolve_data(data, data_format: str, load_kwargs: dict | None):

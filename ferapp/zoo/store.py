@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch import nn
 
-import ferapp
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.io import LoadedModel, config_to_cfg, load_checkpoint, load_model_dir, read_config
 from ferapp.zoo.registry import ModelCfg, create_model, list_models
@@ -41,22 +40,7 @@ _MAX_DEPTH = 2  # an ensemble may hold ensembles, which hold single models; no d
 MAX_MEMBERS = 32  # member models loaded for one ensemble, all levels together
 
 
-def shipped_models_dir() -> Path:
-    env = os.environ.get("FERAPP_MODELS_DIR")
-    return Path(env) if env else Path(ferapp.__file__).resolve().parents[1] / "models"
-
-
-def user_models_dir(create: bool = False) -> Path:
-    env = os.environ.get("FERAPP_USER_MODELS_DIR")
-    if env:
-        p = Path(env)
-    else:
-        import platformdirs
-
-        p = Path(platformdirs.user_data_dir("ferapp")) / "models"
-    if create:
-        p.mkdir(parents=True, exist_ok=True)
-    return p
+from ferapp.paths import shipped_models_dir, user_models_dir  # noqa: E402  (re-exported)
 
 
 @dataclass(frozen=True)
