@@ -49,9 +49,9 @@ def _time_fn(fn, warmup: int, runs: int) -> list[float]:
 def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> list[dict[str, Any]]:
     import torch
 
-    from ferapp.inference.engine import batch_logits_to_probs
     from ferapp.zoo import create_model
     from ferapp.zoo.flops import count_macs, count_params
+    from ferapp.zoo.predict import logits_from_input
 
     rows = []
     runs = 10 if quick else 40
@@ -68,7 +68,7 @@ def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> 
 
             def run(x=x):
                 with torch.inference_mode():
-                    batch_logits_to_probs(model, cfg, x)
+                    torch.softmax(logits_from_input(model, x, cfg), dim=1)
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()
 

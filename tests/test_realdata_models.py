@@ -48,3 +48,27 @@ def test_every_shipped_model_has_card_metrics_and_latency():
         assert (e.path / "README.md").exists(), name
         for f in e.path.iterdir():
             assert f.stat().st_size < 25_000_000, f
+
+
+@pytest.mark.parametrize("name", sorted(_shipped()))
+def test_live_engine_and_ferapp_eval_agree_on_publictest(name, fer2013_csv):
+    """The one inference path: the live engine (traced, batched crops) and evaluation give the
+    same predictions, so dropping TTA or normalisation in either one fails here."""
+    from ferapp.data import load_dataset
+    from ferapp.inference.engine import ExpressionEngine
+    from ferapp.labels import LABELS
+    from ferapp.train.evaluate import predict_probs
+    from ferapp.zoo.store import resolve_model
+
+    entry = _shipped()[name]
+    ds = load_dataset(str(fer2013_csv))
+    pub = np.flatnonzero(np.asarray(ds.splits, dtype=str) == "PublicTest")[:1000]
+    faces = ds.images[pub]
+    eng = ExpressionEngine(str(entry.path), device="cpu")
+    live = np.concatenate([eng.classify(list(faces[i:i + 200])) for i in range(0, len(faces), 200)])
+    loaded = resolve_model(str(entry.path))
+    ev = predict_probs(loaded.model, loaded.cfg, faces, device="cpu")
+    assert tuple(loaded.cfg.labels) == LABELS
+    agree = float((live.argmax(1) == ev.argmax(1)).mean())
+    print(f"{name}: live vs eval agree on {agree:.2%} of {len(faces)}, max |dp| {np.abs(live - ev).max():.2e}")
+    assert agree >= 0.998 and np.abs(live - ev).max() < 0.02

@@ -14,7 +14,7 @@ from ferapp.train.evaluate import (
     aggregate,
     evaluate,
     metrics_from_confusion,
-    predict_outputs,
+    predict_probs,
     write_eval_artifacts,
 )
 from tests._train_helpers import TinyBNN, make_tiny, synthetic_faces, tiny_cfg
@@ -162,12 +162,12 @@ def test_evaluate_five_crop_voting_and_artifacts(tmp_path):
     model = make_tiny()
     model.cfg = tiny_cfg(five_crop=12)
     model.eval()
-    out = predict_outputs(model, model.cfg, ds.images)
+    out = predict_probs(model, model.cfg, ds.images)
     from ferapp.preprocess import five_crops, preprocess_face
 
     x = torch.from_numpy(np.stack([preprocess_face(im, model.cfg) for im in ds.images]))
     with torch.no_grad():
-        manual = torch.stack([model(c) for c in five_crops(x, 12).unbind(1)], 1).mean(1)
+        manual = torch.softmax(torch.stack([model(c) for c in five_crops(x, 12).unbind(1)], 1).mean(1), 1)
     assert np.allclose(out, manual.numpy(), atol=1e-5)
     r = evaluate(model, model.cfg, ds)
     assert r.n == len(ds) and r.confusion.sum() == len(ds)

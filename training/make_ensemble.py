@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from ferapp.data import load_dataset
-    from ferapp.train.evaluate import predict_probs
+    from ferapp.zoo.predict import predict_probs
     from ferapp.zoo.store import resolve_model
     from training.finalize_model import FER2013, finalize
 
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
             print(f"skip {name}: not trained")
             continue
         m = resolve_model(str(d))
-        probs[name] = predict_probs(m.model, m.cfg, ds.images[pub], device="cpu")
+        probs[name] = predict_probs(m.model, m.cfg, ds.images[pub])
         print(f"{name}: PublicTest {100 * (probs[name].argmax(1) == y).mean():.2f}%")
     acc = {n: float((p.argmax(1) == y).mean()) for n, p in probs.items()}
     names = list(probs)

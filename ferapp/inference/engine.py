@@ -1,8 +1,8 @@
 """Expression engine: a zoo model (trained weights or random init) classifying face crops in one batch.
 
-Crops come from ``ferapp.detect.align.align_face`` (live) and go through the model's ONE
-preprocessing function ``ferapp.preprocess.preprocess_face`` (shared with training);
-model-specific test-time behaviour (P5's five-crop voting) comes from the model config.
+Crops come from ``ferapp.detect.align.align_face`` (live) and go through
+``ferapp.zoo.predict.predict_probs``, the one inference function evaluation also uses
+(preprocessing, P5's five-crop voting and mirror TTA from the model config).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import numpy as np
 
 from ferapp.labels import LABEL_INDEX, LABELS
-from ferapp.preprocess import preprocess_face
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +49,6 @@ def check_probs(probs: np.ndarray, name: str = "model") -> np.ndarray:
     return probs
 
 
-def batch_logits_to_probs(model, cfg, x):
-    """Run the network on a preprocessed batch (N, C, H, W); five-crop voting from cfg, exactly as
-    evaluation does (``ferapp.zoo.predict.logits_from_input``: the crops' logits are averaged)."""
-    import torch
-
-    from ferapp.zoo.predict import logits_from_input
-
-    return torch.softmax(logits_from_input(model, x, cfg).float(), dim=1)
-
-
 def optimize_for_inference(model, cfg, device: str = "cpu"):
     """Trace + freeze the network (folds BatchNorm into convs, drops Python overhead: ~5x faster
     per face on this CPU for resnet20). Used only when its outputs match the eager model on a
@@ -90,7 +79,9 @@ class ExpressionEngine:
     """
 
     def __init__(self, ref: str | None = None, device: str = "auto", threads: int | None = None,
-                 optimize: bool | None = None):
+                 optimize: bool | None = None, packed: bool = True):
+        """``packed``: a P5 model folder with ``model.packed.npz`` runs its 1-bit XNOR/popcount
+        path (what the paper is about), on the CPU; False runs the float network."""
         import torch
 
         from ferapp.inference.device import configure_threads, resolve_device
@@ -110,6 +101,11 @@ class ExpressionEngine:
         if not self.trained:
             log.info("model %r has no trained weights: predictions are random (train one with `ferapp train`)",
                         ref)
+        self.packed = bool(packed and loaded.packed_path is not None)
+        if self.packed:  # P5: the 1-bit path (numpy XNOR/popcount on the CPU)
+            loaded = loaded.packed_model()
+            self.device = torch.device("cpu")
+            optimize = False
         self.model = loaded.model
         self.model.eval()
         if hasattr(self.model, "to"):
@@ -117,7 +113,9 @@ class ExpressionEngine:
         self._torch = torch
         self.net = self.model  # what classify() runs: a frozen TorchScript graph when that is verified equal
         self.optimized = False
-        if optimize and not hasattr(self.model, "classify_probs"):
+        from ferapp.zoo.predict import is_ensemble
+
+        if optimize and not is_ensemble(self.model):
             self.net, self.optimized = optimize_for_inference(self.model, self.cfg, self.device)
 
     @property
@@ -127,14 +125,10 @@ class ExpressionEngine:
     def classify(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """uint8 face crops -> (N, 7) float32 probabilities in canonical order (one batch).
         Raises InvalidOutput when the model's output is not a probability distribution."""
+        from ferapp.zoo.predict import predict_probs
+
         if len(crops) == 0:
             return np.zeros((0, len(LABELS)), dtype=np.float32)
-        torch = self._torch
-        if hasattr(self.model, "classify_probs"):  # ensembles: members have their own input specs
-            probs = np.asarray(self.model.classify_probs(list(crops)), dtype=np.float32)
-            return check_probs(to_canonical(probs, getattr(self.cfg, "labels", LABELS)), self.name)
-        batch = np.stack([preprocess_face(c, self.cfg) for c in crops])
-        with torch.inference_mode():
-            x = torch.from_numpy(batch).to(self.device)
-            probs = batch_logits_to_probs(self.net, self.cfg, x).cpu().numpy().astype(np.float32)
+        with self._torch.inference_mode():
+            probs = predict_probs(self.model, self.cfg, list(crops), net=self.net)
         return check_probs(to_canonical(probs, self.cfg.labels), self.name)

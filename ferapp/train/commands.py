@@ -55,6 +55,10 @@ def add_parsers(subparsers) -> None:
     e.add_argument("--data", required=True, help="dataset file or folder")
     e.add_argument("--format", default="auto")
     e.add_argument("--split", help="only this split of the dataset, e.g. PrivateTest, PublicTest, test")
+    e.add_argument("--labels", choices=["dataset", "ferplus"], default="dataset",
+                   help="ferplus: score a FER2013 csv against the FER+ majority vote of 10 annotators "
+                        "(fer2013new.csv beside it or in ../ferplus/); images whose votes have no majority, "
+                        "or whose majority is unknown, not-a-face or contempt (no class of ours) are left out")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--out", help="write confusion CSV/PNG and eval.json here")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -201,7 +205,12 @@ def cmd_eval(args) -> int:
         print(f"warning: {args.model} is an untrained architecture; accuracy will be at chance level",
               file=sys.stderr)
     try:
-        ds = _load_data(args.data, args.format)
+        if args.labels == "ferplus":
+            from ferapp.data import load_dataset
+
+            ds = load_dataset(args.data, format=args.format, ferplus="majority")
+        else:
+            ds = _load_data(args.data, args.format)
     except Exception as e:  # noqa: BLE001
         return _err(f"cannot read dataset {args.data}: {e}")
     if args.split:
@@ -215,11 +224,14 @@ def cmd_eval(args) -> int:
         device = resolve_device(args.device)
         model = loaded.model.to(device)
         res = evaluate(model, loaded.cfg, ds, device=device, batch=args.batch_size)
+        from ferapp.train.calibration import ece
+
+        res_ece = ece(res.probs, res.y) if res.probs is not None else None
     except Exception as e:  # noqa: BLE001
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     info = {"model": args.model, "arch": loaded.cfg.name, "data": args.data, "split": args.split,
-            "dataset_fingerprint": ds.fingerprint}
+            "labels": args.labels, "dataset_fingerprint": ds.fingerprint, "ece": res_ece}
     if args.out:
         paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}", extra=info)
         info["artifacts"] = paths
@@ -230,7 +242,10 @@ def cmd_eval(args) -> int:
         return 0
     print(f"model {args.model} ({loaded.cfg.name}) on {args.data}" + (f" [{args.split}]" if args.split else "")
           + f": {res.n} images")
-    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%")
+    if args.labels == "ferplus":
+        print("labels: FER+ majority vote (no-majority, unknown, not-a-face and contempt images left out)")
+    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%   "
+          f"ECE {100 * res_ece:.2f}%" if res_ece is not None else "")
     for lab, acc in res.per_class_accuracy.items():
         print(f"  {lab:<10} {'absent' if acc is None else f'{100 * acc:6.2f}%'}")
     labs = list(res.labels)

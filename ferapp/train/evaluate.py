@@ -22,43 +22,27 @@ class EvalResult:
     n: int
     labels: tuple[str, ...] = ()
     loss: float | None = None
+    probs: np.ndarray | None = None  # (n, C) the predicted probabilities (evaluate() fills them)
+    y: np.ndarray | None = None  # (n,) true labels, aligned with probs
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d.pop("probs", None)
+        d.pop("y", None)
         d["confusion"] = self.confusion.tolist()
         d["labels"] = list(self.labels)
         return d
 
 
-@torch.no_grad()
-def predict_outputs(model, cfg, images_uint8, device=None, batch: int = 256) -> np.ndarray:
-    """Raw network outputs (N, C) for uint8 crops, via preprocess_face (+ five-crop averaging)."""
-    from ferapp.preprocess import preprocess_face
-    from ferapp.zoo.predict import logits_from_input
-
-    if hasattr(model, "classify_probs"):  # ensembles: each member preprocesses for its own input spec
-        probs = [model.classify_probs([np.asarray(im) for im in images_uint8[i:i + batch]])
-                 for i in range(0, len(images_uint8), batch)]
-        if not probs:
-            return np.zeros((0, cfg.num_classes), np.float32)
-        return np.log(np.clip(np.concatenate(probs), 1e-12, None)).astype(np.float32)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    model.eval()
-    outs = []
-    for i in range(0, len(images_uint8), batch):
-        xb = torch.from_numpy(np.stack([preprocess_face(np.asarray(im), cfg) for im in images_uint8[i:i + batch]]))
-        xb = xb.to(device)
-        o = logits_from_input(model, xb, cfg).float()  # five-crop voting: the one shared implementation
-        outs.append(o.cpu())
-    if not outs:
-        return np.zeros((0, cfg.num_classes), np.float32)
-    return torch.cat(outs).numpy()
-
-
 def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256) -> np.ndarray:
-    """Class probabilities (N, C): softmax of the (five-crop averaged) outputs."""
-    out = predict_outputs(model, cfg, images_uint8, device, batch)
-    return torch.softmax(torch.from_numpy(out), 1).numpy()
+    """Class probabilities (N, C) of uint8 crops: ``ferapp.zoo.predict.predict_probs`` (the one
+    inference function), on ``device`` when given."""
+    from ferapp.zoo.predict import is_ensemble
+    from ferapp.zoo.predict import predict_probs as _predict
+
+    if device is not None and not is_ensemble(model):
+        model.to(torch.device(device))
+    return _predict(model, cfg, list(images_uint8), batch=batch)
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
@@ -87,7 +71,7 @@ def metrics_from_confusion(cm: np.ndarray, labels) -> EvalResult:
 
 def evaluate(model, cfg, dataset, device=None, batch: int = 256) -> EvalResult:
     """Accuracy, per-class accuracy, macro F1 and confusion of ``model`` on a FaceDataset."""
-    out = predict_outputs(model, cfg, dataset.images, device, batch)
+    out = predict_probs(model, cfg, dataset.images, device, batch)
     labels = tuple(cfg.labels)
     y = np.asarray(dataset.labels, np.int64)
     if tuple(dataset.label_names) != labels:
@@ -95,6 +79,7 @@ def evaluate(model, cfg, dataset, device=None, batch: int = 256) -> EvalResult:
     keep = y >= 0
     pred = out.argmax(1) if len(out) else np.zeros(0, np.int64)
     res = metrics_from_confusion(confusion_matrix(y[keep], pred[keep], len(labels)), labels)
+    res.probs, res.y = out[keep], y[keep]
     return res
 
 

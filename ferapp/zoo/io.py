@@ -79,8 +79,6 @@ class LoadedModel:
         return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path)
 
     def classify_probs(self, crops) -> np.ndarray:
-        if hasattr(self.model, "classify_probs"):
-            return self.model.classify_probs(crops)
         from ferapp.zoo.predict import predict_probs
 
         return predict_probs(self.model, self.cfg, crops)

@@ -46,6 +46,7 @@ class ModelCfg:
     labels: tuple[str, ...] = LABELS
     five_crop: int = 0  # 0 = off; else crop size (e.g. 42): average over 4 corners + centre
     flip_tta: bool = False  # also run the mirrored face and average the two outputs (test-time augmentation)
+    temperature: float = 1.0  # softmax(outputs / T): calibration fitted on a validation split (1 = none)
     paper: str = ""  # P1..P5
     citation: str = ""
     description: str = ""
@@ -92,6 +93,9 @@ class ModelCfg:
             raise ValueError(f"five_crop must be 0 or a crop size from 8 to {min(h, w)}, not {fc!r}")
         if not isinstance(self.flip_tta, bool):
             raise ValueError(f"flip_tta must be true or false, not {self.flip_tta!r}")
+        t = self.temperature
+        if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0.05 <= t <= 20):
+            raise ValueError(f"temperature must be a number from 0.05 to 20, not {t!r}")
         return self
 
     @classmethod

@@ -151,7 +151,8 @@ class EnsembleModel(nn.Module):
     when every member shares one input spec (then it returns log of the averaged probabilities).
     """
 
-    def __init__(self, members: list[LoadedModel], weights: list[float] | None = None, name: str = "ensemble"):
+    def __init__(self, members: list[LoadedModel], weights: list[float] | None = None, name: str = "ensemble",
+                 temperature: float = 1.0):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
@@ -169,18 +170,24 @@ class EnsembleModel(nn.Module):
         self.cfg = ModelCfg(name="ensemble", input_size=first.input_size, channels=first.channels,
                             mean=first.mean, std=first.std, labels=tuple(labels), five_crop=first.five_crop,
                             description=f"{name}: ensemble of {', '.join(m.name for m in members)}",
-                            kwargs={"members": [m.name for m in members]})
+                            kwargs={"members": [m.name for m in members]}, temperature=float(temperature)).validate()
 
     @property
     def same_input_spec(self) -> bool:
         keys = {(m.cfg.input_size, m.cfg.channels, m.cfg.mean, m.cfg.std, m.cfg.five_crop) for m in self.members}
         return len(keys) == 1
 
-    def classify_probs(self, crops) -> np.ndarray:
+    def classify_probs(self, crops, batch: int = 256) -> np.ndarray:
+        from ferapp.zoo.predict import predict_probs
+
         total = None
         for w, m in zip(self.weights, self.members, strict=True):
-            p = m.classify_probs(crops).astype(np.float64) * w
+            p = predict_probs(m.model, m.cfg, crops, batch=batch).astype(np.float64) * w
             total = p if total is None else total + p
+        if self.cfg.temperature != 1.0 and total is not None:  # calibration of the averaged probabilities
+            z = np.log(np.clip(total, 1e-12, None)) / self.cfg.temperature
+            z = np.exp(z - z.max(1, keepdims=True))
+            total = z / z.sum(1, keepdims=True)
         return total.astype(np.float32)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -217,7 +224,10 @@ def load_ensemble(directory: Path, raw: dict[str, Any], meta: dict[str, Any], _d
     untrained = [m.name for m in members if not m.trained]
     if untrained:
         log.warning("ensemble %s has untrained members: %s", directory.name, untrained)
-    ens = EnsembleModel(members, weights, name=directory.name).eval()
+    try:
+        ens = EnsembleModel(members, weights, name=directory.name, temperature=raw.get("temperature", 1.0)).eval()
+    except ValueError as e:
+        raise CheckpointError(f"{where}: {e}") from None
     meta = dict(meta)
     meta.setdefault("name", directory.name)
     return LoadedModel(model=ens, cfg=ens.cfg, meta=meta, path=directory)
