@@ -33,21 +33,25 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def device_description(device: str) -> str:
-    """Human-readable name for the status bar / cards: CUDA GPU name or CPU model."""
+def cpu_name() -> str:
+    """The CPU model ("model name" of /proc/cpuinfo on Linux; platform's guess elsewhere): the
+    one place that reads it (status bar, model cards, run reports, bench, model table)."""
     import platform
 
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_description(device: str) -> str:
+    """Human-readable name for the status bar / cards: CUDA GPU name or CPU model."""
     import torch
 
     if device.startswith("cuda") and torch.cuda.is_available():
         return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"CPU: {cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    return f"CPU: {cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"

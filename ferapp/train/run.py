@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import shutil
 import threading
 import time
@@ -87,15 +86,9 @@ def hardware_string(device: torch.device | None = None) -> str:
     threads = torch.get_num_threads()
     if device is not None and device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}), {threads} CPU threads"
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"CPU {cpu}, {threads} torch threads ({os.cpu_count()} logical cores)"
+    from ferapp.inference.device import cpu_name
+
+    return f"CPU {cpu_name()}, {threads} torch threads ({os.cpu_count()} logical cores)"
 
 
 def _default_out_dir(arch: str) -> Path:
