@@ -64,7 +64,8 @@ def predict_probs(model, cfg: ModelCfg, crops: Sequence[np.ndarray] | np.ndarray
         return model.classify_probs(crops, batch=batch)
     run = net if net is not None else model
     was_training = model.training
-    model.eval()
+    if was_training:  # (switching a net's mode walks every module: ~1.5 ms per call for resnet20)
+        model.eval()
     try:
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
@@ -78,7 +79,8 @@ def predict_probs(model, cfg: ModelCfg, crops: Sequence[np.ndarray] | np.ndarray
             return np.zeros((0, cfg.num_classes), np.float32)
         return torch.cat(out).numpy().astype(np.float32)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train(True)
 
 
 __all__ = ["crops_to_tensor", "logits_from_input", "predict_probs", "is_ensemble"]
