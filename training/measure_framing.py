@@ -6,8 +6,9 @@ For ``--n`` FER2013 *Training* faces (stratified by class, seed 0): upscale 4x, 
 320x320 frame (``ferapp.detect.framing.embed_face``), detect with the default detector and fit
 the 68 landmarks exactly as the live path does, and express the fit in units of the original
 48x48 crop in the eye-levelled frame. Prints the medians (eye line, chin, landmark width and
-centre) and, for each way of estimating the crop side from landmarks, its median absolute error
-against the known side, so the estimator ``align_face`` uses is chosen on data too. Writes the
+centre, the 68-point centroid) and, for each way of estimating the crop side from landmarks, its
+median absolute error against the known side, and for each way of placing the crop, its median
+centre error, so the estimator and placement ``align_face`` uses are chosen on data too. Writes the
 numbers to training/reports/framing.json. Only Training faces are used (never PublicTest or
 PrivateTest).
 """
@@ -75,12 +76,32 @@ def live_path_predictions(model: str | None, images: np.ndarray, upscale: float 
     return live, direct
 
 
-def side_estimators(g: dict, eyes_at: float, chin_at: float, width: float) -> dict[str, float]:
-    """Crop side (in crop units; truth = 1) estimated from one face's landmarks."""
+def side_estimators(g: dict, eyes_at: float, chin_at: float, width: float, med: dict | None = None) -> dict[str, float]:
+    """Crop side (in crop units; truth = 1) estimated from one face's landmarks (``med``: the
+    medians of the other measures, for the estimators that use rigid points only)."""
     s_v = (g["chin_at"] - g["eyes_at"]) / (chin_at - eyes_at)
     s_w = g["width"] / width
-    return {"eye-chin": s_v, "width": s_w, "geometric mean": float(np.sqrt(s_v * s_w)), "max": max(s_v, s_w),
-            "mean": (s_v + s_w) / 2}
+    out = {"eye-chin": s_v, "width": s_w, "geometric mean": float(np.sqrt(s_v * s_w)), "max": max(s_v, s_w),
+           "mean": (s_v + s_w) / 2}
+    if med:
+        s_n = (g["nose_at"] - g["eyes_at"]) / (med["nose_at"] - eyes_at)
+        s_e = g["eye_dist"] / med["eye_dist"]
+        out.update({"eye-nose": s_n, "eye distance": s_e, "gm(eye-nose, width)": float(np.sqrt(s_n * s_w)),
+                    "gm(eye-nose, width, eye distance)": float(np.cbrt(s_n * s_w * s_e))})
+    return out
+
+
+def placement_errors(g: dict, med: dict, side: float) -> dict[str, float]:
+    """Distance (crop units) between the true crop centre and the one each placement rule gives,
+    for a crop of the estimated ``side``: "extents" puts the eye line at its median height and the
+    landmarks' horizontal extent at its median centre (two to four landmarks decide); "centroid"
+    puts the mean of all 68 landmarks at its median position (a least-squares fit of the face
+    to FER2013's average face position, with the side and roll fixed)."""
+    ext = (g["centre_x"] + (0.5 - med["centre_x"]) * side, g["eyes_at"] + (0.5 - med["eyes_at"]) * side)
+    cen = (g["centroid_x"] + (0.5 - med["centroid_x"]) * side, g["centroid_y"] + (0.5 - med["centroid_y"]) * side)
+    rig = (g["rigid_x"] + (0.5 - med["rigid_x"]) * side, g["rigid_y"] + (0.5 - med["rigid_y"]) * side)
+    return {name: float(np.hypot(x - g["crop_cx"], y - g["crop_cy"])) for name, (x, y) in
+            (("extents", ext), ("centroid", cen), ("rigid centroid", rig))}
 
 
 def eval_live(model: str, data: str, n: int) -> int:
@@ -116,16 +137,25 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(train, size=min(args.n, len(train)), replace=False))
     rows, misses = measure(ds.images[idx])
-    med = {k: float(np.median([r[k] for r in rows])) for k in ("eyes_at", "chin_at", "width", "centre_x", "roll_deg")}
+    keys = ("eyes_at", "chin_at", "width", "centre_x", "centroid_x", "centroid_y", "rigid_x", "rigid_y",
+            "nose_at", "eye_dist", "roll_deg")
+    med = {k: float(np.median([r[k] for r in rows])) for k in keys}
     iqr = {k: [float(np.percentile([r[k] for r in rows], q)) for q in (25, 75)] for k in med}
-    est = {name: [] for name in side_estimators(rows[0], med["eyes_at"], med["chin_at"], med["width"])}
+    est = {name: [] for name in side_estimators(rows[0], med["eyes_at"], med["chin_at"], med["width"], med)}
     for r in rows:
-        for name, v in side_estimators(r, med["eyes_at"], med["chin_at"], med["width"]).items():
+        for name, v in side_estimators(r, med["eyes_at"], med["chin_at"], med["width"], med).items():
             est[name].append(abs(np.log(v)))
     err = {name: float(np.median(v)) for name, v in est.items()}
     best = min(err, key=err.get)
+    place = {name: [] for name in ("extents", "centroid", "rigid centroid")}
+    for r in rows:
+        side = side_estimators(r, med["eyes_at"], med["chin_at"], med["width"])["geometric mean"]
+        for name, v in placement_errors(r, med, side).items():
+            place[name].append(v)
+    place_err = {name: float(np.median(v)) for name, v in place.items()}
     report = {"faces": int(len(idx)), "detected": len(rows), "missed": misses, "median": med, "iqr": iqr,
               "side_estimator_median_abs_log_error": err, "best_side_estimator": best,
+              "placement_median_centre_error": place_err, "best_placement": min(place_err, key=place_err.get),
               "command": f"python training/measure_framing.py --n {args.n}", "seconds": round(time.time() - t0, 1)}
     print(json.dumps(report, indent=1))
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")

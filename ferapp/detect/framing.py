@@ -28,6 +28,10 @@ def embed_face(face: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = 
     return out, (float(left), float(top))
 
 
+# landmarks that expressions barely move: nose bridge and tip (27-35) and the eyes (36-47)
+RIGID = slice(27, 48)
+
+
 def face_geometry(lm: np.ndarray, left: float, top: float, side: float) -> dict[str, float]:
     """Landmarks of a face whose crop is the square (left, top, side) -> positions in crop units
     after levelling the eye line about its centre (as ``alignment_matrix`` does)."""
@@ -41,5 +45,10 @@ def face_geometry(lm: np.ndarray, left: float, top: float, side: float) -> dict[
     q = (p - c) @ rot.T + c
     x0, x1 = q[:, 0].min(), q[:, 0].max()
     eye_y, chin_y = q[36:48, 1].mean(), q[8, 1]
+    crop_c = (np.array([0.5, 0.5]) - c) @ rot.T + c  # the true crop centre in the levelled frame
     return {"eyes_at": float(eye_y), "chin_at": float(chin_y), "width": float(x1 - x0),
-            "centre_x": float((x0 + x1) / 2), "roll_deg": math.degrees(ang)}
+            "centre_x": float((x0 + x1) / 2), "centroid_x": float(q[:, 0].mean()),
+            "centroid_y": float(q[:, 1].mean()), "rigid_x": float(q[RIGID, 0].mean()),
+            "rigid_y": float(q[RIGID, 1].mean()), "nose_at": float(q[33, 1]),
+            "eye_dist": float(np.hypot(*(r - l))), "crop_cx": float(crop_c[0]), "crop_cy": float(crop_c[1]),
+            "roll_deg": math.degrees(ang)}
