@@ -49,7 +49,7 @@ class TinyNet(nn.Module):
         self.conv2 = nn.Conv2d(width, width, 3, padding=1)
         self.drop = nn.Dropout(0.2)
         self.fc = nn.Linear(width * 16, classes)
-        self.center_loss_dim = width * 16
+        self.num_features = width * 16
 
     def _u1(self, x):
         return torch.relu(self.bn(self.conv(x)))
@@ -57,14 +57,14 @@ class TinyNet(nn.Module):
     def _u2(self, h):
         return nn.functional.adaptive_avg_pool2d(torch.relu(self.conv2(h)), 4)
 
-    def forward_embedding(self, x):
+    def forward_features(self, x):
         return self._u2(self._u1(x)).flatten(1)
 
-    def forward_head(self, e):
-        return self.fc(self.drop(e))
+    def forward_head(self, e, pre_logits=False):
+        return e if pre_logits else self.fc(self.drop(e))
 
     def forward(self, x):
-        return self.forward_head(self.forward_embedding(x))
+        return self.forward_head(self.forward_features(x))
 
     # P3 contract
     def hidden_layers(self):

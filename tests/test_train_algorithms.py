@@ -121,8 +121,10 @@ def test_center_loss_path_falls_and_centres_move():
     ds = synthetic_faces(n_per_class=12)
     model = make_tiny(loss="ce+center", batch_size=12)
     res, tr = _train_algo(model, 8, ds, ds, center_weight=0.1, center_lr=0.5)
-    assert tr.center is not None and tr._route == "embedding"
-    assert tr.center.centers.abs().sum() > 0  # centres started at zero and were updated
+    from ferapp.train.strategies import CenterLoss as CenterStrategy
+
+    assert isinstance(tr.strategy, CenterStrategy)
+    assert tr.strategy.center.centers.abs().sum() > 0  # centres started at zero and were updated
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < 0.7 * losses[0]
     c = CenterLoss(2, 3)
@@ -137,9 +139,12 @@ def test_center_loss_on_p4_uses_one_pass():
     ds = synthetic_faces(n_per_class=4, classes=7, size=48)
     tc = TrainConfig.from_recipe(m.cfg.recipe, epochs=1, batch_size=14, num_threads=1, augment=())
     tr = Trainer(m, m.cfg, tc)
+    calls = []
+    real = m.forward_features
+    m.forward_features = lambda x: calls.append(1) or real(x)
     res = tr.fit(ds)
     assert res.outcome == "finished", res.message
-    assert tr._route == "features"
+    assert len(calls) == 2  # 28 faces / 14 = 2 batches: one feature pass each gives embedding and logits
 
 
 # ------------------------------------------------------------------ evaluation

@@ -61,7 +61,10 @@ def test_forward_finite(name):
     assert out.shape == (2, model.cfg.num_classes)
     assert torch.isfinite(out).all()
     with torch.no_grad():
-        assert torch.allclose(model.forward_head(model.forward_features(_input(name))), out, atol=1e-6)
+        f = model.forward_features(_input(name))
+        assert torch.allclose(model.forward_head(f), out, atol=1e-6)
+        emb = model.forward_head(f, pre_logits=True)  # timm's pre-logits: one vector per face
+        assert emb.shape == (2, model.num_features)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -124,7 +127,7 @@ def test_model_dir_roundtrip(name, tmp_path):
 # ---------------------------------------------------------------- paper shape tests
 def test_p1_cross_connection_and_c3_table():
     m = create_model("cc_lenet5").eval()
-    parts = m.forward_parts(_input("cc_lenet5"))
+    parts = m.forward_intermediates(_input("cc_lenet5"))
     assert parts["s2"][0].numel() == 1176 and parts["f6"].shape[1] == 84 and parts["s4"][0].numel() == 400
     assert tuple(parts["c1"].shape[1:]) == (6, 28, 28) and tuple(parts["c3"].shape[1:]) == (16, 10, 10)
     assert tuple(parts["c5"].shape[1:]) == (120, 1, 1)
@@ -193,15 +196,16 @@ def test_p3_hsic_interface():
 
 def test_p4_table1_shapes_and_params():
     m = create_model("dsc_se_resnet").eval()
-    outs = m.forward_stages(_input("dsc_se_resnet"))
+    outs = m.forward_intermediates(_input("dsc_se_resnet"))
     assert [o.shape[-1] for o in outs] == [46, 44, 22, 11, 6, 3, 1]
     assert [o.shape[1] for o in outs] == [32, 64, 128, 256, 512, 1024, 1024]
-    assert m.forward_embedding(_input("dsc_se_resnet")).shape == (2, 1024) and m.center_loss_dim == 1024
+    emb = m.forward_head(m.forward_features(_input("dsc_se_resnet")), pre_logits=True)
+    assert emb.shape == (2, 1024) and m.num_features == 1024
     n = count_params(m)
     assert abs(n - 5_835_265) / 5_835_265 < 0.001, n
     s = create_model("dsc_se_resnet_s")
-    assert s.center_loss_dim == 512 and count_params(s) < n / 3
-    assert [o.shape[-1] for o in s.forward_stages(_input("dsc_se_resnet_s"))] == [46, 44, 22, 11, 6, 3, 1]
+    assert s.num_features == 512 and count_params(s) < n / 3
+    assert [o.shape[-1] for o in s.forward_intermediates(_input("dsc_se_resnet_s"))] == [46, 44, 22, 11, 6, 3, 1]
     assert isinstance(m.act, torch.nn.SELU)
 
 
@@ -219,7 +223,7 @@ def test_p5_shapes_and_binary_values():
                  for mod in m.modules() if isinstance(mod, SignActivation)]
         _warm_bn(m, name, 1)
         acts.clear()
-        blocks = m.forward_blocks(_input(name, 3))
+        blocks = m.forward_intermediates(_input(name, 3))
         assert [b.shape[-1] for b in blocks] == expect
         for h in hooks:
             h.remove()

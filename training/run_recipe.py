@@ -26,7 +26,14 @@ sys.path.insert(0, str(REPO))
 
 
 def load_recipe(path: str | Path) -> dict:
+    """The recipe file, checked against the training-option schema (unknown keys are errors)."""
+    from ferapp.train.options import check_recipe_file
+
     r = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:
+        r = check_recipe_file(r)
+    except ValueError as e:
+        raise SystemExit(f"error: {path}: {e}") from None
     r.setdefault("name", Path(path).stem)
     return r
 

@@ -1,18 +1,22 @@
 """Training engine (Qt-free): Trainer with callbacks and cooperative cancel, the papers'
-algorithms (HSIC bottleneck, BNN, center loss), evaluation, run orchestration and the
-``train`` / ``eval`` commands."""
+algorithms as strategies (HSIC bottleneck, BNN, center loss), the training-option schema,
+evaluation, run orchestration and the ``train`` / ``eval`` commands.
 
-from ferapp.train.callbacks import (
-    Callback,
-    CallbackList,
-    CheckpointCallback,
-    EarlyStopping,
-    EpochLine,
-    ProgressBar,
-)
-from ferapp.train.trainer import FitResult, TrainConfig, Trainer
+Names are imported lazily so that ``ferapp.train.options`` (the CLI's flags) loads no torch."""
 
-__all__ = [
-    "Callback", "CallbackList", "CheckpointCallback", "EarlyStopping", "EpochLine", "ProgressBar",
-    "FitResult", "TrainConfig", "Trainer",
-]
+from __future__ import annotations
+
+import importlib
+
+_NAMES = {
+    "Callback": "callbacks", "CallbackList": "callbacks", "CheckpointCallback": "callbacks",
+    "EarlyStopping": "callbacks", "EpochLine": "callbacks", "ProgressBar": "callbacks",
+    "FitResult": "trainer", "Trainer": "trainer", "TrainConfig": "options",
+}
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"ferapp.train.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'ferapp.train' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-AUGMENTATIONS = ("mirror", "crop", "rotate", "affine", "photometric", "erase")
+from ferapp.train.options import AUGMENTATIONS  # the names live in the option schema
 
 
 def mirror(x: torch.Tensor, g: torch.Generator, p: float = 0.5) -> torch.Tensor:

@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ferapp.train.options import add_cli_flags
+
 
 def add_parsers(subparsers) -> None:
     p = subparsers.add_parser("train", help="train a model zoo architecture on a dataset",
@@ -22,31 +24,16 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     p.add_argument("--protocol", default="official",
                    help="official | kfold-<k> | subject-<k>fold | holdout-<pct> | p1-jaffe | p1-ck | p2 | p4 | p5")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"])
-    p.add_argument("--schedule", choices=["cosine", "plateau10", "step", "constant"])
-    p.add_argument("--algorithm", choices=["backprop", "hsic", "bnn"],
-                   help="override the paper's algorithm (e.g. backprop for P3's baseline)")
-    p.add_argument("--augment", help="comma list of mirror,crop,rotate ('none' for no augmentation)")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--out", help="run folder (default: <user data>/ferapp/runs/<model>-<time>, the folder the "
                                  "training wizard uses; FERAPP_RUNS_DIR overrides)")
-    p.add_argument("--resume", help="checkpoint (last.pt / best.pt) to continue; needs a single fold")
-    p.add_argument("--init-from", metavar="MODEL",
-                   help="warm start (fine-tune) from a trained model of the same architecture: model folder, "
-                        "name or checkpoint; the schedule starts fresh")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", help="1-based fold numbers to run, e.g. 1,3 (default: all)")
     p.add_argument("--max-train", type=int, help="cap training images per fold (stratified subsample)")
-    p.add_argument("--max-batches", type=int, help="cap batches per epoch (smoke tests)")
     p.add_argument("--save", metavar="NAME", help="also install the trained model as NAME in the user model store "
                    "(it then appears in the GUI's Model list and in `ferapp models`)")
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="model constructor argument (repeatable), e.g. --arg width_mult=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_cli_flags(p)  # every training option of the schema (ferapp.train.options)
     p.set_defaults(func=cmd_train)
 
     e = subparsers.add_parser("eval", help="evaluate a trained model on a dataset",
@@ -90,17 +77,6 @@ def _load_data(path: str, fmt: str):
     return load_dataset(path, format=fmt)
 
 
-def _overrides(args) -> dict:
-    o = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-         "schedule": args.schedule, "algorithm": args.algorithm, "device": args.device, "seed": args.seed,
-         "num_threads": args.threads, "resume": args.resume, "init_from": args.init_from,
-         "max_batches_per_epoch": args.max_batches}
-    if args.augment is not None:
-        o["augment"] = () if args.augment.strip().lower() in ("", "none") else \
-            tuple(a.strip() for a in args.augment.split(",") if a.strip())
-    return {k: v for k, v in o.items() if v is not None}
-
-
 def print_table(result, file=None) -> None:
     file = file or sys.stdout
     print(f"\n{'fold':<28} {'train':>6} {'test':>6} {'epochs':>6} {'accuracy':>9} {'macroF1':>8} {'time':>8}", file=file)
@@ -117,8 +93,8 @@ def print_table(result, file=None) -> None:
 
 def cmd_train(args) -> int:
     from ferapp.train.callbacks import EpochLine, ProgressBar
+    from ferapp.train.options import TrainConfig, cli_overrides
     from ferapp.train.run import run_training
-    from ferapp.train.trainer import TrainConfig
     from ferapp.zoo.registry import get_model_cfg
 
     try:
@@ -126,7 +102,7 @@ def cmd_train(args) -> int:
     except KeyError as e:
         return _err(str(e.args[0]) if e.args else str(e))
     try:
-        overrides = _overrides(args)
+        overrides = cli_overrides(args)
         TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
         kwargs = {}
         for a in args.arg:

@@ -16,7 +16,6 @@ reproducible and a resumed run sees the same batches as an uninterrupted one.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import threading
 import time
@@ -32,7 +31,9 @@ import torch.nn as nn
 from ferapp.train import algorithms as alg
 from ferapp.train.augment import apply_augment, mix_batch, random_five_crop
 from ferapp.train.callbacks import Callback, CallbackList
+from ferapp.train.options import TrainConfig, validate
 from ferapp.train.schedules import make_schedule
+from ferapp.train.strategies import make_strategy
 
 STATE_FORMAT = "ferapp-train-state/1"
 
@@ -43,102 +44,6 @@ def cpu_has_bf16() -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except AttributeError:
         return False
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs beyond the model. ``from_recipe`` fills it from the paper's Recipe."""
-
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    optimizer: str = "sgd"  # sgd | adam
-    schedule: str = "cosine"  # cosine | plateau10 | step | constant
-    min_lr: float = 0.0
-    augment: tuple[str, ...] = ("mirror",)  # mirror, crop, rotate
-    loss: str = "ce"  # ce | ce+center | squared_hinge
-    algorithm: str = "backprop"  # backprop | hsic | bnn
-    device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # mixed precision on CUDA only
-    # bf16 autocast + channels_last on CPUs with native bf16 (AVX512-BF16/AMX): ~2.3x faster
-    # training of the conv nets on this project's CPU; evaluation stays fp32
-    cpu_bf16: bool = True
-    seed: int = 0
-    num_threads: int | None = None
-    # P3 HSIC bottleneck
-    hsic_beta: float = 100.0
-    hsic_sigma: float | None = None  # None = median heuristic
-    hsic_epochs: int | None = None  # epochs of layer-wise HSIC training; the rest post-train the head
-    post_lr: float = 1e-3  # Adam lr of the post-training (and of P3's backprop baseline if optimizer=adam)
-    # P4 center loss
-    center_weight: float = 0.01
-    center_lr: float = 0.5
-    # P5 five-crop training: "random" = one random crop of five per sample, "all" = all five
-    five_crop: str = "random"
-    # what plateau10 watches: "val_loss" (smooth; default) or "val_error" (1 - val accuracy, the
-    # literal "test error" of P1, coarse on small validation sets); train loss without a val set
-    plateau_metric: str = "val_loss"
-    out_dir: str | None = None
-    resume: str | None = None
-    # warm start: a model folder, checkpoint or model name whose weights initialise the net
-    # (same architecture); unlike ``resume`` the optimizer and schedule start fresh
-    init_from: str | None = None
-    max_batches_per_epoch: int | None = None
-    log_every: int = 10  # device->host loss reads on CUDA
-    # P5: per-layer lr multiplier of the binarized layers' latent weights. "glorot" is
-    # Courbariaux/Hubara's W_LR_scale = 1/sqrt(1.5 / (fan_in + fan_out)) (their BinaryNet code;
-    # without it Adam's ~lr-sized steps rarely flip a latent weight in [-1, 1] and the binary
-    # net stays near its random init); "none" = the plain lr for every parameter
-    bnn_lr_scale: str = "glorot"
-    restore_best: bool = True  # end with the best-by-val weights when a validation set is given
-    # soft training targets (loss "ce" only). The target of a sample starts as its one-hot label;
-    # ``soft_targets`` = a FER+ vote file (fer2013new.csv, rows aligned with fer2013.csv) or
-    # "ferplus" (found next to the dataset) mixes in the FER+ vote distribution with weight
-    # ``soft_weight`` and drops training rows FER+ marks unknown / not a face; ``distill_from``
-    # (a trained model or ensemble) mixes in its probabilities (temperature ``distill_temp``)
-    # with weight ``distill_weight``; then ``label_smoothing``; mixup / cutmix (Beta alphas)
-    # mix images and targets per batch.
-    soft_targets: str | None = None
-    soft_weight: float = 0.5
-    distill_from: str | None = None
-    distill_weight: float = 0.5
-    distill_temp: float = 2.0
-    label_smoothing: float = 0.0
-    mixup: float = 0.0
-    cutmix: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_recipe(cls, recipe, **overrides: Any) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(k for k in overrides if k not in known)
-        if bad:
-            raise ValueError(f"unknown training option(s): {', '.join(bad)}; known: {', '.join(sorted(known))}")
-        base: dict[str, Any] = {}
-        if recipe is not None:
-            for f in ("optimizer", "lr", "momentum", "weight_decay", "schedule", "min_lr", "batch_size",
-                      "epochs", "loss", "algorithm"):
-                base[f] = getattr(recipe, f)
-            base["augment"] = tuple(recipe.augment)
-            extra = dict(recipe.extra or {})
-            for k in list(extra):
-                if k in known and k != "extra":
-                    base[k] = extra.pop(k)
-            base["extra"] = extra
-        base.update({k: v for k, v in overrides.items() if v is not None})
-        if "augment" in base:
-            base["augment"] = tuple(base["augment"])
-        t = cls(**base)
-        if t.algorithm == "bnn" and "loss" not in overrides and (recipe is None or recipe.loss == "ce"):
-            t.loss = "squared_hinge"
-        return t
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["augment"] = list(self.augment)
-        return d
 
 
 @dataclass
@@ -206,24 +111,6 @@ def _mix_seed(*parts: int) -> int:
     return s
 
 
-def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
-    """``params``: tensors, or param-group dicts (a group's ``lr_scale`` multiplies the lr)."""
-    params = list(params)
-    if params and isinstance(params[0], dict):
-        params = [{**g, "params": [p for p in g["params"] if p.requires_grad],
-                   "lr": lr * g.get("lr_scale", 1.0)} for g in params]
-        params = [g for g in params if g["params"]]
-    else:
-        params = [p for p in params if p.requires_grad]
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r} (sgd, adam, adamw)")
-
-
 class Cancelled(Exception):
     pass
 
@@ -262,14 +149,7 @@ class Trainer:
         t = self.tcfg
         if t.num_threads:
             torch.set_num_threads(int(t.num_threads))
-        if t.algorithm not in ("backprop", "hsic", "bnn"):
-            raise ValueError(f"unknown algorithm {t.algorithm!r} (backprop, hsic, bnn)")
-        if t.loss not in ("ce", "ce+center", "squared_hinge"):
-            raise ValueError(f"unknown loss {t.loss!r} (ce, ce+center, squared_hinge)")
-        if t.plateau_metric not in ("val_loss", "val_error"):
-            raise ValueError(f"plateau_metric must be 'val_loss' or 'val_error', not {t.plateau_metric!r}")
-        if t.epochs < 1 or t.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
+        validate(t.to_dict(), what="training option")  # also a TrainConfig built or edited by hand
         if self.uses_soft_targets(t) and (t.loss != "ce" or t.algorithm != "backprop"):
             raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
                              f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
@@ -280,36 +160,9 @@ class Trainer:
         torch.manual_seed(t.seed)
         self.model.to(self.device)
         self.num_classes = self.cfg.num_classes
-        self.center: alg.CenterLoss | None = None
-        self.center_opt = None
-        self.hsic: alg.HSICStep | None = None
-        self.post_opt = None
-
-        def mk(params):
-            return _make_optimizer(t.optimizer, params, t.lr, t.momentum, t.weight_decay)
-
-        if t.algorithm == "hsic":
-            for name in ("hidden_layers", "forward_hidden", "head_parameters"):
-                if not hasattr(self.model, name):
-                    raise ValueError(f"algorithm 'hsic' needs a model with {name}() (e.g. hsic_densenet)")
-            sigma = t.hsic_sigma if t.hsic_sigma is not None else t.extra.get("sigma")
-            self.hsic = alg.HSICStep(self.model, mk, beta=t.hsic_beta, sigma=sigma)
-            self.optimizers = list(self.hsic.optimizers)
-            self.head_params = list(self.model.head_parameters())
-            self.post_opt = torch.optim.Adam(self.head_params, lr=t.post_lr)
-            self.hsic_epochs = t.hsic_epochs if t.hsic_epochs is not None else max(1, t.epochs - max(1, t.epochs // 3))
-        elif t.algorithm == "bnn":
-            self.optimizers = [mk(alg.bnn_param_groups(self.model, t.bnn_lr_scale))]
-        else:
-            self.optimizers = [mk(self.model.parameters())]
-        if t.loss == "ce+center":
-            if not hasattr(self.model, "forward_embedding"):
-                raise ValueError("loss 'ce+center' needs a model with forward_embedding() (e.g. dsc_se_resnet)")
-            dim = int(getattr(self.model, "center_loss_dim", 0) or self._probe_embedding_dim())
-            self.center = alg.CenterLoss(self.num_classes, dim).to(self.device)
-            self._route = self._center_route()
-            self.center_opt = torch.optim.SGD(self.center.parameters(), lr=t.center_lr)
-        self.schedule = make_schedule(t.schedule, self.optimizers, t.lr, t.epochs, t.min_lr, t.extra)
+        self.strategy = make_strategy(self)
+        self.optimizers = self.strategy.optimizers
+        self.schedule = make_schedule(t, self.optimizers)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         if t.resume:
             self.load_state(t.resume)
@@ -317,60 +170,6 @@ class Trainer:
     @staticmethod
     def uses_soft_targets(t: TrainConfig) -> bool:
         return bool(t.soft_targets or t.distill_from or t.label_smoothing > 0 or t.mixup > 0 or t.cutmix > 0)
-
-    def _center_route(self) -> str:
-        """How to get (embedding, logits) in one pass: "features" when pooling forward_features
-        reproduces forward_embedding (P4), "embedding" when forward_head takes the embedding,
-        else "two-pass" (forward_embedding and forward separately)."""
-        m = self.model
-        h, w = self.cfg.net_input_size
-        x0 = torch.randn(2, self.cfg.channels, h, w, generator=torch.Generator().manual_seed(0)).to(self.device)
-        was = m.training
-        m.eval()
-        route = "two-pass"
-        try:
-            with torch.no_grad():
-                e = m.forward_embedding(x0)
-                out = m(x0)
-                if hasattr(m, "forward_features") and hasattr(m, "forward_head"):
-                    f = m.forward_features(x0)
-                    pooled = f.mean(dim=(2, 3)) if f.ndim == 4 else f.flatten(1)
-                    if pooled.shape == e.shape and torch.allclose(pooled, e, atol=1e-5) and \
-                            torch.allclose(m.forward_head(f), out, atol=1e-5):
-                        route = "features"
-                if route == "two-pass" and hasattr(m, "forward_head"):
-                    try:
-                        if torch.allclose(m.forward_head(e), out, atol=1e-5):
-                            route = "embedding"
-                    except Exception:  # noqa: BLE001
-                        pass
-        finally:
-            m.train(was)
-        return route
-
-    def _embed_and_logits(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = self.model
-        if self._route == "features":
-            f = m.forward_features(xb)
-            return (f.mean(dim=(2, 3)) if f.ndim == 4 else f.flatten(1)), m.forward_head(f)
-        if self._route == "embedding":
-            e = m.forward_embedding(xb)
-            return e, m.forward_head(e)
-        return m.forward_embedding(xb), m(xb)
-
-    def _probe_embedding_dim(self) -> int:
-        h, w = self.cfg.net_input_size
-        was = self.model.training
-        self.model.eval()
-        with torch.no_grad():
-            e = self.model.forward_embedding(torch.zeros(2, self.cfg.channels, h, w, device=self.device))
-        self.model.train(was)
-        return int(e.reshape(2, -1).shape[1])
-
-    def _phase(self, epoch: int) -> str:
-        if self.tcfg.algorithm == "hsic":
-            return "hsic" if epoch < self.hsic_epochs else "post"
-        return "train"
 
     # ------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
@@ -395,11 +194,7 @@ class Trainer:
             s["val_acc"] = self.history[-1]["val_acc"]
         if self.device.type == "cuda":
             s["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        if self.post_opt is not None:
-            s["post_opt"] = self.post_opt.state_dict()
-        if self.center is not None:
-            s["center"] = self.center.state_dict()
-            s["center_opt"] = self.center_opt.state_dict()
+        s.update(self.strategy.state())
         return s
 
     def save_state(self, path: str | Path) -> Path:
@@ -434,11 +229,7 @@ class Trainer:
         self.schedule.load_state_dict(s["schedule"])
         if self.use_amp and s.get("scaler"):
             self.scaler.load_state_dict(s["scaler"])
-        if self.post_opt is not None and "post_opt" in s:
-            self.post_opt.load_state_dict(s["post_opt"])
-        if self.center is not None and "center" in s:
-            self.center.load_state_dict(s["center"])
-            self.center_opt.load_state_dict(s["center_opt"])
+        self.strategy.load_state(s)
         self.epoch, self.batch_in_epoch = int(s["epoch"]), int(s["batch_in_epoch"])
         self.global_step = int(s["global_step"])
         self._epoch_loss_sum, self._epoch_count = float(s["epoch_loss_sum"]), int(s["epoch_count"])
@@ -461,42 +252,6 @@ class Trainer:
             else:
                 xb = random_five_crop(xb, fc, g)
         return xb
-
-    def _train_step(self, xb: torch.Tensor, yb: torch.Tensor, phase: str) -> torch.Tensor:
-        t = self.tcfg
-        if phase == "hsic":
-            return self.hsic.step(xb, yb, self.num_classes)
-        if phase == "post":
-            self.post_opt.zero_grad(set_to_none=True)
-            loss = alg.classification_loss("ce", self.model(xb), yb)
-            loss.backward()
-            self.post_opt.step()
-            return loss.detach()
-        opt = self.optimizers[0]
-        opt.zero_grad(set_to_none=True)
-        if self.center_opt is not None:
-            self.center_opt.zero_grad(set_to_none=True)
-        if self.cpu_bf16 and xb.dim() == 4:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-            self.model.to(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16 if self.cpu_bf16 else None,
-                            enabled=self.use_amp or self.cpu_bf16):
-            if self.center is not None:
-                emb, logits = self._embed_and_logits(xb)
-                loss = alg.classification_loss("ce", logits.float(), yb) + t.center_weight * self.center(
-                    emb.reshape(emb.shape[0], -1).float(), yb)
-            elif yb.dim() == 2:  # soft targets (N, K)
-                loss = alg.soft_cross_entropy(self.model(xb).float(), yb)
-            else:
-                loss = alg.classification_loss(t.loss, self.model(xb).float(), yb)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(opt)
-        if self.center_opt is not None:
-            self.scaler.step(self.center_opt)
-        self.scaler.update()
-        if t.algorithm == "bnn":
-            alg.clip_latent_weights(self.model)
-        return loss.detach().float()
 
     @torch.no_grad()
     def predict(self, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -587,16 +342,11 @@ class Trainer:
                 self.stop_reason = self.stop_reason or "lr schedule reached min_lr"
                 break
             epoch = self.epoch
-            phase = self._phase(epoch)
+            phase = self.strategy.phase(epoch)
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix_seed(t.seed, epoch))).to(x_all.device)
             self.callbacks.on_epoch_start(epoch, t.epochs, nb)
             self.model.train()
-            if phase == "post":
-                head = {id(p) for p in self.head_params}
-                for p in self.model.parameters():
-                    p.requires_grad_(id(p) in head)
-                for u in self.model.hidden_layers():
-                    u.eval()
+            self.strategy.begin_epoch(phase)
             loss_acc = None
             last_read: float | None = None
             t_epoch = time.perf_counter()
@@ -611,7 +361,7 @@ class Trainer:
                     xb, yb = mix_batch(xb, yb, g, t.mixup, t.cutmix)
                 if self.cfg.five_crop and t.five_crop == "all":
                     yb = yb.repeat_interleave(5, dim=0)
-                loss = self._train_step(xb, yb, phase)
+                loss = self.strategy.step(xb, yb, phase)
                 loss_acc = loss if loss_acc is None else loss_acc + loss
                 self.global_step += 1
                 self.batch_in_epoch = b + 1
@@ -622,22 +372,20 @@ class Trainer:
                     self._epoch_count = self.batch_in_epoch
                     loss_acc = None
                 self.callbacks.on_batch_end(self.global_step, last_read)
-            if phase == "post":
-                for p in self.model.parameters():
-                    p.requires_grad_(True)
+            self.strategy.end_epoch(phase)
             metrics: dict[str, float] = {
                 "train_loss": self._epoch_loss_sum / max(1, self._epoch_count),
-                "lr": float(self.post_opt.param_groups[0]["lr"] if phase == "post" else self.schedule.lr),
+                "lr": self.strategy.lr(phase),
             }
             if phase != "train":
                 metrics["phase"] = phase  # type: ignore[assignment]
-            if va is not None and phase != "hsic":  # the head is untrained during HSIC: no val / best
+            if va is not None and self.strategy.validates(phase):
                 metrics.update(self._validate(va))
                 if self.best_val_acc is None or metrics["val_acc"] > self.best_val_acc:
                     self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch
                     self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
             metrics["epoch_time_s"] = time.perf_counter() - t_epoch
-            if phase != "post":
+            if self.strategy.schedules(phase):
                 if "val_acc" not in metrics:
                     watched = metrics["train_loss"]
                 elif t.plateau_metric == "val_error":

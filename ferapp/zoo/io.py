@@ -247,10 +247,11 @@ def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
-    d = dict(raw)
-    d.setdefault("name", d.get("arch", ""))
-    if d.get("arch") and not d.get("name"):
-        d["name"] = d["arch"]
+    """The ModelCfg of a config.json (format keys and ``meta`` aside; other top-level keys are
+    metadata, kept in ``meta`` by ``read_config``); ``name`` defaults to ``arch``."""
+    d = {k: v for k, v in raw.items() if k in _CFG_KEYS}
+    if not d.get("name"):
+        d["name"] = raw.get("arch") or ""
     return ModelCfg.from_dict(d)
 
 

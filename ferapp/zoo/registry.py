@@ -31,7 +31,9 @@ class Recipe:
     loss: str = "ce"  # ce | ce+center | squared_hinge
     algorithm: str = "backprop"  # backprop | hsic | bnn
     augment: tuple[str, ...] = ("mirror",)  # mirror, crop, rotate
-    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"hsic_beta": 100, "center_weight": 0.01}
+    # paper-specific training options, e.g. {"hsic_beta": 100, "center_weight": 0.01}; every key must be
+    # an option of ferapp.train.options.TrainConfig (checked by TrainConfig.from_recipe and the tests)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,17 @@ class ModelCfg:
         if not isinstance(labels, list | tuple):
             raise ValueError(f"labels must be a list of class names, not {labels!r}")
         known = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in known}
+        bad = sorted(set(d) - known)
+        if bad:
+            raise ValueError(f"unknown model config key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
         rec = dict(d.pop("recipe", {}) or {})
+        if not isinstance(rec, dict):
+            raise ValueError("recipe must be a JSON object")
         rknown = {f.name for f in dataclasses.fields(Recipe)}
-        rec = {k: v for k, v in rec.items() if k in rknown}
+        bad = sorted(set(rec) - rknown)
+        if bad:
+            raise ValueError(f"unknown recipe key(s) {', '.join(bad)}; known: {', '.join(sorted(rknown))}")
+        rec["extra"] = _migrate_extra(rec.get("extra") or {})
         if "augment" in rec:
             rec["augment"] = tuple(rec["augment"])
         d["input_size"] = tuple(size)
@@ -122,6 +131,23 @@ class ModelCfg:
 
     def replace(self, **changes: Any) -> ModelCfg:
         return dataclasses.replace(self, **changes)
+
+
+# recipe "extra" keys written by configs of earlier versions: renamed, or descriptive only
+# (never read by training); migrated explicitly when such a config is loaded
+_LEGACY_EXTRA_RENAMED = {"sigma": "hsic_sigma"}
+_LEGACY_EXTRA_DROPPED = {"steps", "kernel", "clip_latent"}
+
+
+def _migrate_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(extra, dict):
+        raise ValueError("recipe.extra must be a JSON object")
+    out = {}
+    for k, v in extra.items():
+        if k in _LEGACY_EXTRA_DROPPED:
+            continue
+        out[_LEGACY_EXTRA_RENAMED.get(k, k)] = v
+    return out
 
 
 _ENTRYPOINTS: dict[str, Callable[..., Any]] = {}

@@ -88,7 +88,7 @@ class CrossConnectedLeNet5(nn.Module):
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.num_features, num_classes)
 
-    def forward_parts(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_intermediates(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Intermediate maps by the paper's names (S2, S4, F6 used by the cross connection)."""
         c1 = self.act(self.c1(x))
         s2 = self.pool(c1)
@@ -99,14 +99,14 @@ class CrossConnectedLeNet5(nn.Module):
         return {"c1": c1, "s2": s2, "c3": c3, "s4": s4, "c5": c5, "f6": f6}
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.forward_parts(x)
+        p = self.forward_intermediates(x)
         if not self.cross_connect:
             return p["f6"]
         # order S2 | F6 | S4, as in the paper's backprop equations (F6 at 1177..1260, 1-based)
         return torch.cat([torch.flatten(p["s2"], 1), p["f6"], torch.flatten(p["s4"], 1)], dim=1)
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.drop(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.fc(self.drop(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))

@@ -106,8 +106,9 @@ class FERResNet(nn.Module):
             raise ValueError(f"expected {self.input_size}x{self.input_size} input, got {tuple(x.shape[-2:])}")
         return self.stages(self.stem(x))
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(x), 1))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = torch.flatten(self.pool(x), 1)
+        return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -120,7 +121,7 @@ _RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, sche
 _REPORTED = {20: (86.77, 87.02), 38: (88.97, 87.20), 56: (89.48, 86.71), 74: (90.79, 86.23)}
 
 
-def _register(depth: int, shortcut: bool) -> None:
+def _register(depth: int, shortcut: bool):
     kind = "resnet" if shortcut else "plain"
     name = f"{kind}{depth}"
     acc = _REPORTED[depth][0 if shortcut else 1]
@@ -134,11 +135,12 @@ def _register(depth: int, shortcut: bool) -> None:
         return FERResNet(depth=depth, shortcut=shortcut, **kwargs)
 
     _entry.__name__ = name
-    globals()[name] = _entry
+    return _entry
 
 
-for _d in (20, 38, 56, 74):
-    _register(_d, True)
-    _register(_d, False)
+resnet20, plain20 = _register(20, True), _register(20, False)
+resnet38, plain38 = _register(38, True), _register(38, False)
+resnet56, plain56 = _register(56, True), _register(56, False)
+resnet74, plain74 = _register(74, True), _register(74, False)
 
 __all__ = ["FERResNet", "ResidualUnit"]

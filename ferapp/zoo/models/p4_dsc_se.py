@@ -16,8 +16,8 @@ with delta = 1.6732...). SE = global pool -> FC (reduction 4) -> ReLU -> FC -> s
 Residual structure (Fig. 3): Xception-style 1x1 stride-2 conv (+BN) shortcut around each
 separable pair + its pooling (``shortcut="pair"``, the natural reading); ``"none"`` removes it.
 
-``forward_embedding`` gives the 1024-d vector (after the last SE) that the center loss uses;
-``center_loss_dim`` is its size. With width_mult=1 the parameter count is 5,834,335 vs the
+``forward_head(forward_features(x), pre_logits=True)`` gives the 1024-d vector (after the last
+SE) that the center loss uses; ``num_features`` is its size. With width_mult=1 the parameter count is 5,834,335 vs the
 paper's 5,835,265 (the paper does not say where it keeps BN/biases).
 """
 
@@ -106,12 +106,11 @@ class DSCSEResNet(nn.Module):
                                       for i in range(4)])
         self.final_sep = SeparableConv(widths[-1], widths[-1], padding=0)
         self.final_se = SqueezeExcite(widths[-1], se_reduction)
-        self.center_loss_dim = widths[-1]
         self.num_features = widths[-1]
         self.drop = nn.Dropout(dropout)
         self.proj = nn.Conv2d(widths[-1], num_classes, 1)
 
-    def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Every Table-1 row's output (for the shape test): 46, 44, 22, 11, 6, 3, 1."""
         outs = []
         x = self.act(self.se1(self.conv1(x)))
@@ -126,13 +125,12 @@ class DSCSEResNet(nn.Module):
         return outs
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_stages(x)[-1]
+        return self.forward_intermediates(x)[-1]
 
-    def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, center_loss_dim) feature used by the center loss."""
-        return self.forward_features(x).mean(dim=(2, 3))
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Logits; with ``pre_logits`` the pooled (N, num_features) embedding the center loss uses."""
+        if pre_logits:
+            return x.mean(dim=(2, 3))
         return self.proj(self.drop(x)).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

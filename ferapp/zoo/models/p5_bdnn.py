@@ -180,7 +180,7 @@ class BDNN(nn.Module):
         for _, m in self.binary_layers():
             m.clip_latent_()
 
-    def forward_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Pooled output of every block (42 -> 21 -> 10 -> 5 -> 2)."""
         outs = []
         for blk in self.blocks:
@@ -189,13 +189,13 @@ class BDNN(nn.Module):
         return outs
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = torch.flatten(self.forward_blocks(x)[-1], 1)
+        x = torch.flatten(self.forward_intermediates(x)[-1], 1)
         for fc in self.fcs:
             x = fc["act"](fc["bn"](fc["fc"](x)))
         return x
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier_bn(self.classifier(x))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.classifier_bn(self.classifier(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -204,11 +204,11 @@ class BDNN(nn.Module):
 _CITE = ("Wen Guangzhao, Xu Shinan, Ma Yunhe, Wang Xiaobo. Facial expression recognition based on a "
          "binarized dense convolutional neural network. Nanjing University of Science and Technology.")
 _RECIPE = Recipe(optimizer="adam", lr=1e-3, momentum=0.0, schedule="cosine", min_lr=1e-5, batch_size=64,
-                 epochs=100, loss="squared_hinge", algorithm="bnn", augment=("mirror",),
-                 extra={"clip_latent": 1.0})
+                 epochs=100, loss="squared_hinge", algorithm="bnn", augment=("mirror",))
+# (the latent weights are clipped to [-1, 1] after each step: BinaryConv2d/BinaryLinear.clip_latent_)
 
 
-def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str) -> None:
+def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str):
     @register_model(ModelCfg(
         name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, five_crop=42, paper="P5", citation=_CITE,
         description=desc, reported={"FER2013 test": acc}, recipe=_RECIPE))
@@ -216,13 +216,13 @@ def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str) ->
         return BDNN(num_blocks=num_blocks, dense=dense, **kwargs)
 
     _entry.__name__ = name
-    globals()[name] = _entry
+    return _entry
 
 
-_register("bdnn2", 2, True, 61.50, "Binarized dense CNN, 2 dense blocks (64, 128), five-crop voting")
-_register("bdnn3", 3, True, 65.51, "Binarized dense CNN, 3 dense blocks (64-256), five-crop voting")
-_register("bdnn4", 4, True, 66.15, "Binarized dense CNN, 4 dense blocks (64-512), five-crop voting")
-_register("bcnn4", 4, False, 64.90, "BDNN4 without dense concatenation (BCNN4), five-crop voting")
+bdnn2 = _register("bdnn2", 2, True, 61.50, "Binarized dense CNN, 2 dense blocks (64, 128), five-crop voting")
+bdnn3 = _register("bdnn3", 3, True, 65.51, "Binarized dense CNN, 3 dense blocks (64-256), five-crop voting")
+bdnn4 = _register("bdnn4", 4, True, 66.15, "Binarized dense CNN, 4 dense blocks (64-512), five-crop voting")
+bcnn4 = _register("bcnn4", 4, False, 64.90, "BDNN4 without dense concatenation (BCNN4), five-crop voting")
 
 __all__ = ["BDNN", "BinaryConv2d", "BinaryLinear", "BinaryConvBN", "BinaryDenseBlock", "SignActivation",
            "SignSTE", "binarize"]
