@@ -18,13 +18,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from ferapp.data.summary import load_hint as dataset_hint
 from ferapp.train.callbacks import Callback
-from ferapp.train.progress import checkpoints_of, format_eta, training_hint
-
-# The hints, the ETA format and the checkpoint listing are Qt-free (ferapp.data.summary,
-# ferapp.train.progress); re-exported here for the pages.
-__all__ = ["DatasetLoader", "TrainingJob", "checkpoints_of", "dataset_hint", "format_eta", "training_hint"]
 
 log = logging.getLogger(__name__)
 
