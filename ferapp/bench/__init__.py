@@ -70,7 +70,6 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     return out
 
 
-
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="measure speed of models, detectors, the live pipeline and training")
     p.add_argument("--quick", action="store_true", help="fewer runs and models (CI)")
