@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ferapp.data.base import FaceDataset
@@ -23,6 +25,32 @@ def dataset_warnings(ds: FaceDataset) -> list[str]:
         out.append(f"class imbalance: {big} ({present.max()}) / {small} ({present.min()}) = "
                    f"{present.max() / present.min():.1f} > {IMBALANCE_RATIO:g}")
     return out
+
+
+def training_warnings(ds: FaceDataset, max_skipped: int = 3) -> list[str]:
+    """Everything the user should know before training on ``ds``: the reader's warnings, the
+    data's own (missing classes, imbalance), skipped files (the first ``max_skipped`` named)
+    and the protocols that need subject ids when there are none."""
+    out = list(ds.report.warnings)
+    out += [w for w in dataset_warnings(ds) if w not in out]
+    skipped = ds.report.skipped
+    if skipped:
+        shown = ", ".join(f"{Path(p).name} ({why})" for p, why in skipped[:max_skipped])
+        more = f" and {len(skipped) - max_skipped} more" if len(skipped) > max_skipped else ""
+        out.append(f"{len(skipped)} file(s) skipped: {shown}{more}")
+    if not ds.report.num_subjects:
+        out.append("no subject ids: subject-independent protocols (subject-<k>fold, p1-ck, p4) are unavailable")
+    return out
+
+
+def load_hint(message: str) -> str:
+    """What to do about a dataset that failed to load with ``message`` (shown under the error)."""
+    from ferapp.data import describe_format, list_formats
+
+    formats = "\n".join(f"• {describe_format(f)}" for f in list_formats())
+    return ("Pick a folder or .zip with one sub-folder per expression (angry/, happy/, …; CK+48 names such "
+            "as anger/ or sadness/ work too), or a FER2013 csv with the columns emotion,pixels,Usage. "
+            f"Readable layouts:\n{formats}")
 
 
 def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:

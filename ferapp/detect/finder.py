@@ -5,9 +5,10 @@ Three costs, three schedules (numbers: 640x480, 2-core CPU, see ``ferapp bench``
 - **Full-frame scan** (the detector at the scale ``min_face`` needs, ``detectors.py``; HOG
   at min_face 40 scans the frame at 1.5x, tens of ms): finds new faces. It runs on every
   frame while nothing is tracked, and every ``scan_every`` frames otherwise, on a background
-  thread (``background=True``) so the per-frame path never waits for it. ``deterministic``
-  (batch analysis) merges each scan exactly ``scan_delay`` frames after it started, waiting
-  if needed, so results do not depend on timing; live use merges a scan as soon as it is done.
+  thread (``background=True``, ``scan_worker.py``) so the per-frame path never waits for it.
+  ``deterministic`` (batch analysis) merges each scan exactly ``scan_delay`` frames after it
+  started, waiting if needed, so results do not depend on timing; live use merges a scan as
+  soon as it is done.
 - **Landmark refit** (dlib's 68-point fit inside the previous box, ~1 ms per face, every
   frame): follows each face; the box comes from the landmarks' extent with the box/extent
   relation measured at the face's last confirmation. A fit that is implausible (box
@@ -30,10 +31,7 @@ nothing carried from one image to the next.
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import threading
-import weakref
 from collections import deque
 
 import cv2
@@ -42,6 +40,7 @@ import numpy as np
 from ferapp.config import DEFAULT_MIN_FACE
 from ferapp.detect.base import FaceDetector, clip_box, create_detector, to_gray
 from ferapp.detect.landmarks import LandmarkPredictor, eye_centres
+from ferapp.detect.scan_worker import ScanWorker
 from ferapp.detect.tracker import FaceTracker, iou
 from ferapp.types import Face
 
@@ -98,97 +97,6 @@ class _Fit:
         return self.box
 
 
-_WORKERS: weakref.WeakSet = weakref.WeakSet()
-
-
-@atexit.register
-def _close_workers() -> None:
-    """Join every scan thread before the interpreter finalises: a daemon thread killed inside
-    dlib's C++ code aborts the process ("terminate called without an active exception")."""
-    for w in list(_WORKERS):
-        w.close()
-
-
-class _ScanWorker:
-    """One background thread running full-frame scans, one at a time (latest request wins)."""
-
-    def __init__(self, detector: FaceDetector):
-        self.detector = detector
-        self._cond = threading.Condition()
-        self._job: tuple[int, np.ndarray] | None = None
-        self._result: tuple[int, list[Face]] | None = None
-        self._busy = False
-        self._closed = False
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="ferapp-face-scan", daemon=True)
-        self._thread.start()
-        _WORKERS.add(self)
-
-    @property
-    def pending(self) -> bool:
-        with self._cond:
-            return self._busy or self._job is not None or self._result is not None
-
-    def submit(self, frame_no: int, gray: np.ndarray) -> None:
-        with self._cond:
-            self._job = (frame_no, gray)
-            self._cond.notify_all()
-
-    def poll(self) -> tuple[int, list[Face]] | None:
-        with self._cond:
-            self._raise()
-            r, self._result = self._result, None
-            return r
-
-    def wait(self, timeout: float = 30.0) -> tuple[int, list[Face]] | None:
-        with self._cond:
-            self._cond.wait_for(lambda: self._result is not None or self._error is not None
-                                or (not self._busy and self._job is None), timeout)
-            self._raise()
-            r, self._result = self._result, None
-            return r
-
-    def cancel(self) -> None:
-        with self._cond:
-            self._job, self._result = None, None
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Stop the thread; waits for a scan in progress to finish (one scan: well under a second)."""
-        with self._cond:
-            self._closed = True
-            self._job = None
-            self._cond.notify_all()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
-    def _raise(self) -> None:
-        if self._error is not None:
-            e, self._error = self._error, None
-            raise RuntimeError(f"face scan failed: {e}") from e
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._job is not None or self._closed)
-                if self._closed:
-                    return
-                (frame_no, gray), self._job = self._job, None
-                self._busy = True
-            try:
-                faces = self.detector.detect(gray)
-                out = (frame_no, faces)
-                err = None
-            except Exception as e:  # noqa: BLE001 - reported to the caller on its thread
-                out, err = None, e
-            with self._cond:
-                self._busy = False
-                if err is not None:
-                    self._error = err
-                elif self._job is None or self._job[0] < frame_no:  # a newer request supersedes
-                    self._result = out
-                self._cond.notify_all()
-
-
 class FaceFinder:
     """``find(image_bgr) -> list[Face]`` with landmarks (if ``landmarks``) and stable face_id."""
 
@@ -220,7 +128,7 @@ class FaceFinder:
         self.max_unconfirmed = max(1, int(max_unconfirmed))
         self.deterministic = bool(deterministic)
         self.scan_delay = max(1, int(scan_delay))
-        self._worker = _ScanWorker(scan_det) if scan_det is not None else None
+        self._worker = ScanWorker(scan_det) if scan_det is not None else None
         self.stats = {"frames": 0, "scans": 0, "checks": 0, "refits": 0, "dropped": 0, "started": 0}
         self.reset()
 

@@ -10,11 +10,14 @@ A rule turns a noisy per-frame condition into few, well-timed events:
    the latch switched ON (the moment the eyes closed, not the moment we became sure), and its
    ``end`` is the first frame on which the latch is OFF again. After an event ends, a new
    one of the same type cannot open until ``cooldown`` seconds have passed.
+
+:class:`PerclosWindow` is the time-weighted closed-eye fraction over a sliding window (PERCLOS).
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 
 ALERT_TYPES: tuple[str, ...] = ("drowsy", "perclos", "yawn", "distraction", "face_lost", "emotion")
@@ -144,3 +147,31 @@ class SustainedRule:
         self.event = None
         self.last_end = ended.end
         return ended
+
+
+class PerclosWindow:
+    """Time-weighted fraction of closed-eye time in a sliding window."""
+
+    def __init__(self, window: float):
+        self.window = window
+        self.segments: deque[tuple[float, float, bool]] = deque()  # (t0, t1, closed)
+
+    def add(self, t0: float, t1: float, closed: bool) -> None:
+        if t1 > t0:
+            self.segments.append((t0, t1, closed))
+
+    def value(self, t: float) -> tuple[float, float]:
+        """(perclos, observed seconds) over [t - window, t]."""
+        lo = t - self.window
+        while self.segments and self.segments[0][1] <= lo:
+            self.segments.popleft()
+        total = closed = 0.0
+        for t0, t1, c in self.segments:
+            d = t1 - max(t0, lo)
+            total += d
+            if c:
+                closed += d
+        return (closed / total if total > 0 else 0.0), total
+
+    def clear(self) -> None:
+        self.segments.clear()

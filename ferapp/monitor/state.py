@@ -28,125 +28,18 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import numpy as np
 
 from ferapp.labels import LABEL_INDEX
+from ferapp.monitor.driver_types import NAN, DriverMonitorConfig, DriverState, driver_extras
 from ferapp.monitor.measures import measure_face
-from ferapp.monitor.rules import AlertEvent, HysteresisLatch, SustainedRule
+from ferapp.monitor.rules import AlertEvent, HysteresisLatch, PerclosWindow, SustainedRule
 from ferapp.types import FaceResult, FrameResult
 
-NAN = float("nan")
-
-
-@dataclass(frozen=True)
-class DriverMonitorConfig:
-    """Every threshold of the driver monitor (seconds, degrees, ratios)."""
-
-    calibration_s: float = 3.0
-    ear_baseline_default: float = 0.28  # used if calibration saw no usable eye samples
-    ear_baseline_min: float = 0.15  # calibrated baseline is clipped into [min, max]
-    ear_baseline_max: float = 0.45
-    ear_closed_ratio: float = 0.75  # closed when EAR < ratio * baseline
-    ear_open_margin: float = 0.05  # open again when EAR > (ratio + margin) * baseline
-    drowsy_closed_s: float = 1.5
-    blink_rate_window_s: float = 60.0
-    perclos_window_s: float = 60.0
-    perclos_threshold: float = 0.15
-    perclos_margin: float = 0.03  # PERCLOS alert ends below threshold - margin
-    perclos_min_observed_s: float = 20.0
-    mar_yawn: float = 0.6
-    mar_margin: float = 0.1  # yawn ends when MAR < mar_yawn - margin
-    yawn_min_s: float = 1.0
-    yaw_limit_deg: float = 30.0
-    pitch_down_deg: float = 20.0
-    pose_margin_deg: float = 5.0  # back on the road when inside the limits by this margin
-    distraction_s: float = 2.0
-    calibrate_pose: bool = True
-    face_lost_s: float = 2.0
-    face_gap_s: float = 0.5  # detector drop-outs shorter than this do not interrupt eye/mouth rules
-    emotion_labels: tuple[str, ...] = ("angry", "fear", "sad")
-    emotion_prob: float = 0.5  # watched label's probability must exceed this ...
-    emotion_margin: float = 0.1  # ... and the episode ends below emotion_prob - margin
-    emotion_s: float = 5.0
-    cooldown_s: float = 5.0  # after an alert ends, the same type stays quiet this long
-    severities: dict = field(default_factory=lambda: {
-        "drowsy": "critical", "perclos": "critical", "yawn": "warning",
-        "distraction": "warning", "face_lost": "warning", "emotion": "warning",
-    })
-
-    def __post_init__(self):
-        unknown = [n for n in self.emotion_labels if n not in LABEL_INDEX]
-        if unknown:
-            raise ValueError(f"unknown emotion labels {unknown}; known: {sorted(LABEL_INDEX)}")
-        if not 0 < self.ear_closed_ratio < 1:
-            raise ValueError("ear_closed_ratio must be in (0, 1)")
-
-
-@dataclass(frozen=True)
-class DriverState:
-    """Snapshot after one update (measures are NaN when no face was seen)."""
-
-    t: float
-    face: bool
-    ear: float
-    ear_left: float
-    ear_right: float
-    mar: float
-    yaw: float
-    pitch: float
-    roll: float
-    eyes_closed: bool
-    perclos: float
-    blinks: int
-    blink_rate: float
-    yawns: int
-    looking_away: bool
-    looking_away_s: float
-    calibrated: bool
-    calibration_progress: float  # 0..1
-    ear_baseline: float
-    ear_threshold: float  # EAR below which eyes count as closed (NaN before calibration)
-    mar_threshold: float
-    perclos_threshold: float
-    alerts: tuple[str, ...] = ()  # types of alerts active now
-    open_events: tuple[AlertEvent, ...] = ()
-    started: tuple[AlertEvent, ...] = ()  # events that opened in this update
-    ended: tuple[AlertEvent, ...] = ()  # events that closed in this update
-
-    @property
-    def event_text(self) -> str:
-        """Comma-joined active alert types ("" when none): the ``event`` recording column."""
-        return ",".join(self.alerts)
-
-
-class _Perclos:
-    """Time-weighted fraction of closed-eye time in a sliding window."""
-
-    def __init__(self, window: float):
-        self.window = window
-        self.segments: deque[tuple[float, float, bool]] = deque()  # (t0, t1, closed)
-
-    def add(self, t0: float, t1: float, closed: bool) -> None:
-        if t1 > t0:
-            self.segments.append((t0, t1, closed))
-
-    def value(self, t: float) -> tuple[float, float]:
-        """(perclos, observed seconds) over [t - window, t]."""
-        lo = t - self.window
-        while self.segments and self.segments[0][1] <= lo:
-            self.segments.popleft()
-        total = closed = 0.0
-        for t0, t1, c in self.segments:
-            d = t1 - max(t0, lo)
-            total += d
-            if c:
-                closed += d
-        return (closed / total if total > 0 else 0.0), total
-
-    def clear(self) -> None:
-        self.segments.clear()
+# DriverMonitorConfig, DriverState and driver_extras live in ferapp.monitor.driver_types (re-exported)
+__all__ = ["DriverMonitor", "DriverMonitorConfig", "DriverState", "driver_extras"]
 
 
 class DriverMonitor:
@@ -174,7 +67,7 @@ class DriverMonitor:
         self._perclos_latch = HysteresisLatch(c.perclos_threshold, c.perclos_threshold - c.perclos_margin)
         self._emotion_latch = HysteresisLatch(c.emotion_prob, c.emotion_prob - c.emotion_margin)
         self._away = False
-        self._perclos = _Perclos(c.perclos_window_s)
+        self._perclos = PerclosWindow(c.perclos_window_s)
         self._closed_events: list[AlertEvent] = []
         self._calib_start: float | None = None
         self._calib_ear: list[float] = []
@@ -444,16 +337,3 @@ class DriverMonitor:
         return replace(result, faces=tuple(faces), extras={**result.extras, "driver": state})
 
     __call__ = process
-
-
-def driver_extras(state: DriverState) -> dict:
-    """The per-face recording columns (see ``ferapp.monitor.events.DRIVER_COLUMNS``)."""
-    return {
-        "ear": state.ear,
-        "mar": state.mar,
-        "yaw": state.yaw,
-        "pitch": state.pitch,
-        "roll": state.roll,
-        "perclos": state.perclos,
-        "event": state.event_text,
-    }

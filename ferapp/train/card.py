@@ -11,6 +11,13 @@ def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}%"
 
 
+def paper_accuracies(reported: dict[str, Any]) -> list[tuple[str, float]]:
+    """The accuracies (in %) among a paper's reported numbers (``ModelCfg.reported``): every
+    numeric entry but the parameter count and ``s_*`` timings, in the paper's order."""
+    return [(k, v) for k, v in reported.items()
+            if isinstance(v, int | float) and k != "params" and not k.startswith("s_")]
+
+
 def _departures(cfg, report: dict[str, Any]) -> list[str]:
     """Where this run departs from the paper's recipe (honest list for the card)."""
     out: list[str] = []

@@ -10,7 +10,6 @@ so Qt delivers them queued and no widget is ever touched from the worker.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 import traceback
@@ -22,31 +21,6 @@ from PySide6.QtCore import QObject, Signal
 from ferapp.train.callbacks import Callback
 
 log = logging.getLogger(__name__)
-
-
-def dataset_hint(message: str) -> str:
-    """What to do about a dataset that failed to load (shown under the error)."""
-    from ferapp.data import describe_format, list_formats
-
-    formats = "\n".join(f"• {describe_format(f)}" for f in list_formats())
-    return ("Pick a folder or .zip with one sub-folder per expression (angry/, happy/, …; CK+48 names such "
-            "as anger/ or sadness/ work too), or a FER2013 csv with the columns emotion,pixels,Usage. "
-            f"Readable layouts:\n{formats}")
-
-
-def training_hint(message: str) -> str:
-    """What to do after a failed run, from the error text."""
-    m = message.lower()
-    if "out of memory" in m or "outofmemory" in m or "cannot allocate" in m:
-        return ("The device ran out of memory: lower the batch size, choose a smaller model, "
-                "or train on the CPU; then go Back and start again.")
-    if "subject" in m and ("fold" in m or "protocol" in m):
-        return "This protocol needs subject ids: choose kfold-5 or official on the previous page."
-    if "no images" in m or "need at least" in m or "samples" in m:
-        return "A fold has too few images for this protocol: choose fewer folds or a larger dataset."
-    if "cuda" in m:
-        return "CUDA failed: choose the CPU as device on the previous page and start again."
-    return "Go Back to change the settings and start again; the checkpoints listed below are kept."
 
 
 class DatasetLoader(QObject):
@@ -198,27 +172,3 @@ class TrainingJob(QObject):
                             out_dir=kwargs.get("out_dir"), traceback=traceback.format_exc())
         self.result = res
         _emit(self.run_ended, res)
-
-
-def checkpoints_of(result) -> list[str]:
-    """Every checkpoint a run left on disk (per fold last.pt / best.pt), existing files only."""
-    seen: list[str] = []
-    for f in getattr(result, "folds", None) or []:
-        for p in (f.fit.last_checkpoint, f.fit.best_checkpoint):
-            if p and Path(p).is_file() and p not in seen:
-                seen.append(p)
-    out = getattr(result, "out_dir", None)
-    if out and Path(out).is_dir():
-        for p in sorted(Path(out).glob("fold*/*.pt")):
-            if str(p) not in seen:
-                seen.append(str(p))
-    return seen
-
-
-def format_eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "–"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,160 @@
+"""End-to-end measurements of ``ferapp bench``: the pipeline unpaced (tracked vs the full-scan
+baseline), real footage, the paced live runner and the desktop window in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from ferapp.bench.stages import _demo_frames, _pct
+
+
+def _footage_frames(name: str, n: int | None = None) -> list[np.ndarray] | None:
+    from ferapp.capture import open_source
+    from ferapp.paths import shared_videos_dir
+
+    d = shared_videos_dir()
+    if d is None:
+        return None
+    p = d / name
+    if not p.exists():
+        return None
+    with open_source(str(p)) as src:
+        frames = [f.image for f in iter(src.read, None)]
+    return frames[:n] if n else frames
+
+
+def _run_pipeline(pipe, frames: list[np.ndarray], full: bool = False) -> dict[str, Any]:
+    from ferapp.types import Frame
+
+    lat, found, ids, with_face, most = [], 0, set(), 0, 0
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for i, img in enumerate(frames):
+        s = time.perf_counter()
+        if full:  # baseline: a full scan + landmarks + classification on every frame
+            faces = pipe.finder.find_full(img)
+            if faces and pipe.engine is not None:
+                pipe.engine.classify(pipe.crops_for(img if img.ndim == 2 else _gray(img), faces))
+            n = len(faces)
+        else:
+            r = pipe.process(Frame(img, i, i / 30.0, time.time()))
+            n = len(r.faces)
+            ids |= {f.face.face_id for f in r.faces}
+        lat.append((time.perf_counter() - s) * 1000.0)
+        found += n
+        with_face += n > 0
+        most = max(most, n)
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    return {"frames": len(frames), "fps": len(frames) / wall, "latency_p50_ms": _pct(lat, 50),
+            "latency_p95_ms": _pct(lat, 95), "faces_per_frame": found / max(1, len(frames)),
+            "frames_with_face": with_face, "max_faces": most, "ids": len(ids) if not full else None,
+            "cpu_cores_used": cpu / wall}
+
+
+def _gray(img):
+    import cv2
+
+    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+
+
+def bench_pipeline_throughput(model: str | None, case: str, n: int, tracked: bool) -> dict[str, Any] | None:
+    """Unpaced, every frame processed in order (the `ferapp analyze` path), default detector
+    settings. ``case``: "demo" (one ~190 px face), "demo:4" (four ~100 px faces) or a clip
+    of ../shared/videos (a real webcam face of ~70 px)."""
+    from ferapp.inference.pipeline import Pipeline
+
+    if case.startswith("demo"):
+        faces = 4 if case == "demo:4" else 1
+        frames = _demo_frames(faces, n)
+        what = f"{case} ({'four ~100 px faces' if faces == 4 else 'one ~190 px face'})"
+    else:
+        frames = _footage_frames(case, n)
+        if frames is None:
+            return None
+        faces, what = 1, f"{case} (real webcam, one ~70 px face)"
+    pipe = Pipeline(model=model, smoothing=0.0)
+    try:
+        row = _run_pipeline(pipe, frames, full=not tracked)
+    finally:
+        pipe.close()
+    return {"mode": "tracked (default)" if tracked else "baseline (full scan every frame)", "input": what,
+            "faces": faces, **row, "model": pipe.model_name}
+
+
+def bench_footage(model: str | None, quick: bool = False) -> list[dict[str, Any]]:
+    """Every clip of ../shared/videos through the default pipeline (detection + the default
+    model), every frame, as `ferapp analyze` runs it."""
+    from ferapp.inference.pipeline import Pipeline
+    from ferapp.paths import shared_videos_dir
+
+    d = shared_videos_dir()
+    if d is None:
+        return []
+    rows = []
+    names = sorted(p.name for p in d.iterdir() if p.suffix.lower() in (".mkv", ".gif"))
+    for name in names[:3] if quick else names:
+        frames = _footage_frames(name)
+        pipe = Pipeline(model=model, smoothing=0.0)
+        try:
+            r = _run_pipeline(pipe, frames)
+        finally:
+            pipe.close()
+        h, w = frames[0].shape[:2]
+        rows.append({"clip": name, "frame": f"{w}x{h}", "frames": r["frames"],
+                     "frames_with_face": r["frames_with_face"],
+                     "face_share": r["frames_with_face"] / max(1, r["frames"]), "ids": r["ids"],
+                     "max_faces": r["max_faces"], "fps": r["fps"], "latency_p95_ms": r["latency_p95_ms"]})
+    return rows
+
+
+def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
+    """Paced 30 fps demo source through the threaded runner (what the GUI sees)."""
+    from ferapp.capture import open_source
+    from ferapp.inference.pipeline import Pipeline
+    from ferapp.inference.runner import Runner
+
+    pipe = Pipeline(model=model, smoothing=0.0, realtime=True)
+    src = open_source(f"demo:{faces}" if faces > 1 else "demo", realtime=True)
+    runner = Runner(src, pipe)
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    runner.start()
+    time.sleep(seconds)
+    st = runner.stats()
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    runner.stop()
+    pipe.close()
+    return {"faces": faces, "seconds": seconds, "source_fps": src.fps, "capture_fps": st.capture_fps,
+            "processed_fps": st.processed_fps, "processed": st.processed, "captured": st.captured,
+            "latency_p50_ms": st.latency_p50_ms, "latency_p95_ms": st.latency_p95_ms, "dropped": st.dropped,
+            "cpu_cores_used": cpu / wall}
+
+
+def bench_gui(seconds: float, model: str | None = None, faces: int = 1) -> dict[str, Any]:
+    """The real window (offscreen) on a paced 30 fps demo source for ``seconds``: does it keep up?"""
+    import subprocess
+
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    spec = "demo" if faces == 1 else f"demo:{faces}"
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "ferapp", "gui", "--source", spec, "--exit-after", str(seconds)]
+                          + (["--model", model] if model else []),
+                          env=env, capture_output=True, text=True, timeout=seconds + 120)
+    wall = time.perf_counter() - t0
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("stats ")), None)
+    if line is None:
+        return {"faces": faces, "error": (proc.stderr or proc.stdout)[-300:], "exit": proc.returncode}
+    st = json.loads(line[6:])
+    return {"faces": faces, "seconds": seconds, "model": st.get("model"), "captured": st["captured"],
+            "processed": st["processed"], "processed_share": st["processed"] / max(1, st["captured"]),
+            "capture_fps": st["capture_fps"], "processed_fps": st["processed_fps"],
+            "latency_p50_ms": st["latency_p50_ms"], "latency_p95_ms": st["latency_p95_ms"],
+            "dropped": st["dropped"], "process_wall_s": wall}

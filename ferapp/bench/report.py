@@ -1,0 +1,67 @@
+"""The text report of ``ferapp bench``: one markdown table per section (README's Performance
+section is generated from it by ``training/update_readme.py``)."""
+
+from __future__ import annotations
+
+import resource
+from typing import Any
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        if isinstance(v, int) and abs(v) >= 10000:
+            return f"{v:,}"
+        return str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(cols)]
+    lines = ["| " + " | ".join(c.ljust(widths[i]) for i, c in enumerate(cols)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(v.ljust(widths[i]) for i, v in enumerate(row)) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def format_report(res: dict[str, Any]) -> str:
+    hw = res["hardware"]
+    parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
+             + ("  (quick mode)" if res.get("quick") else "")]
+    if "models" in res:
+        parts += ["\n## Models (latency per face)", _table(res["models"], [
+            "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
+            "b8_median_ms_per_face", "b8_p95_ms_per_face"])]
+    if "detectors" in res:
+        parts += ["\n## Face detection at the default min_face (full-frame scan; check = one tracked face at its "
+                  "own scale; demo:4 frames, ~100 px faces, letterboxed to each size)", _table(res["detectors"], [
+                      "detector", "frame", "scan_scale", "smallest_face_px", "scan_median_ms", "scan_p95_ms",
+                      "check_ms", "faces_found_of_4"])]
+    if "pipeline" in res:
+        parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')})",
+                  _table(res["pipeline"], ["mode", "input", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
+                                           "faces_per_frame", "cpu_cores_used"])]
+        p = {(r["input"], r["mode"].startswith("tracked")): r for r in res["pipeline"]}
+        for inp in dict.fromkeys(r["input"] for r in res["pipeline"]):
+            if (inp, True) in p and (inp, False) in p:
+                parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
+                             f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x")
+    if res.get("footage"):
+        parts += ["\n## Real footage (../shared/videos, every frame, default settings and model)",
+                  _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
+                                          "latency_p95_ms"])]
+    if "live" in res:
+        parts += ["\n## Live (threaded runner, paced 30 fps demo source)", _table(res["live"], [
+            "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
+            "cpu_cores_used"])]
+    if "gui" in res:
+        parts += ["\n## Desktop window (offscreen, paced 30 fps demo source, default model)", _table(res["gui"], [
+            "faces", "seconds", "model", "captured", "processed", "processed_share", "capture_fps", "processed_fps",
+            "latency_p50_ms", "latency_p95_ms", "dropped"])]
+    if "training" in res:
+        parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
+            "model", "device", "images_per_s"])]
+    if "packed" in res:
+        parts += ["\n## P5: packed 1-bit inference vs float (batch 8)", _table(res["packed"], [
+            "model", "fp32_bytes", "packed_bytes", "size_ratio", "float_ms_per_face", "packed_ms_per_face"])]
+    parts.append(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    return "\n".join(parts)
