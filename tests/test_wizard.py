@@ -256,6 +256,18 @@ def test_settings_prefilled_from_paper_recipe_and_validated(qtbot, ck48):
     wiz.model_page.select("bdnn2")
     wiz.next()
     assert s.five_crop.isEnabled() and s.overrides()["five_crop"] == "random"
+    assert "hsic_beta" not in s.overrides() and "center_weight" not in s.overrides()  # not this model's knobs
+    # the form is the schema's: the same choices as `ferapp train` and recipe files
+    from ferapp.train.options import OPTIONS
+
+    for name in ("optimizer", "schedule", "loss", "five_crop"):
+        w = getattr(s, name)
+        assert tuple(w.itemText(i) for i in range(w.count())) == OPTIONS[name].choices
+    assert "adamw" in OPTIONS["optimizer"].choices and tuple(s.augment) == OPTIONS["augment"].choices
+    assert (s.epochs.minimum(), s.epochs.maximum()) == (OPTIONS["epochs"].lo, OPTIONS["epochs"].hi)
+    s.optimizer.setCurrentText("adamw")
+    s.augment["affine"].setChecked(True)
+    assert s.overrides()["optimizer"] == "adamw" and "affine" in s.overrides()["augment"]
 
 
 # ------------------------------------------------------------------------------ the whole wizard

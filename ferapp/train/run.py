@@ -356,11 +356,12 @@ def _fallback_save_model_dir(d: Path, model, cfg, meta: dict) -> None:
 def check_save_name(name: str, overwrite: bool = False) -> Path:
     """The user-store folder a model saved as ``name`` goes to; ValueError / FileExistsError now
     (before training) for a name that cannot be used."""
+    from ferapp.zoo.names import model_name_error
     from ferapp.zoo.store import user_models_dir
 
-    if not name or any(c in name for c in "/\\:*?\"<>|") or name.startswith(".") or name != name.strip() \
-            or len(name) > 100:
-        raise ValueError(f"invalid model name {name!r}: use letters, digits, '-', '_' (no slashes, not starting with '.')")
+    err = model_name_error(name or "") if name == (name or "").strip() else "no blanks around the name."
+    if err:
+        raise ValueError(f"invalid model name {name!r}: {err}")
     dst = Path(user_models_dir()) / name
     if dst.exists() and not overwrite:
         raise FileExistsError(f"a trained model named {name!r} already exists at {dst}")

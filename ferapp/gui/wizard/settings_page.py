@@ -8,9 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -23,8 +21,12 @@ from PySide6.QtWidgets import (
 )
 
 from ferapp.data.planning import ProtocolPlan, ProtocolPlanner, choose_protocol
+from ferapp.gui.option_form import OptionForm
 from ferapp.gui.wizard.widgets import ERROR_STYLE, WARN_STYLE, _message
+from ferapp.train.options import OPTIONS, TrainConfig
 from ferapp.zoo.names import model_name_error, suggest_model_name
+
+RECIPE_OPTIONS = [n for n, o in OPTIONS.items() if o.group == "recipe"]
 
 
 class SettingsPage(QWizardPage):
@@ -59,45 +61,17 @@ class SettingsPage(QWizardPage):
         self.protocol.currentTextChanged.connect(self._protocol_edited)
         self.protocol.activated.connect(self._protocol_changed)  # picked from the list: no wait
 
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 10_000)
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(2, 4096)
-        self.lr = QDoubleSpinBox()
-        self.lr.setDecimals(6)
-        self.lr.setRange(1e-6, 10.0)
-        self.lr.setSingleStep(0.001)
-        self.momentum = QDoubleSpinBox()
-        self.momentum.setDecimals(3)
-        self.momentum.setRange(0.0, 0.999)
-        self.momentum.setSingleStep(0.05)
-        self.weight_decay = QDoubleSpinBox()
-        self.weight_decay.setDecimals(6)
-        self.weight_decay.setRange(0.0, 1.0)
-        self.weight_decay.setSingleStep(1e-4)
-        self.optimizer = QComboBox()
-        self.optimizer.addItems(["sgd", "adam"])
-        self.schedule = QComboBox()
-        self.schedule.addItems(["cosine", "plateau10", "step", "constant"])
-        self.loss = QComboBox()
-        self.loss.addItems(["ce", "ce+center", "squared_hinge"])
+        # the recipe box is generated from the training-option schema: the same options, choices
+        # and ranges as `ferapp train` and recipe files (ferapp.train.options)
+        self.recipe_form = OptionForm(RECIPE_OPTIONS)
+        for name, w in self.recipe_form.widgets.items():
+            setattr(self, name, w)  # page.epochs, page.optimizer, ... for the tests and the layout
+        self.augment = self.recipe_form.boxes["augment"]
         self.loss.currentTextChanged.connect(lambda *_: self._update_enabled())
+        self.recipe_form.changed.connect(self.completeChanged)
         self.algorithm_label = QLabel()
-        self.augment = {k: QCheckBox(k) for k in ("mirror", "crop", "rotate")}
-        aug_row = QHBoxLayout()
-        for cb in self.augment.values():
-            aug_row.addWidget(cb)
-        aug_row.addStretch(1)
-        self.hsic_beta = QDoubleSpinBox()
-        self.hsic_beta.setRange(0.0, 1e6)
-        self.hsic_beta.setDecimals(2)
-        self.center_weight = QDoubleSpinBox()
-        self.center_weight.setDecimals(4)
-        self.center_weight.setRange(0.0, 100.0)
-        self.center_weight.setSingleStep(0.005)
-        self.five_crop = QComboBox()
-        self.five_crop.addItems(["random", "all"])
-        self.five_crop.setToolTip("training crops: one random crop of the five per image, or all five")
+        self.recipe_info = QLabel()
+        self.recipe_info.setWordWrap(True)
         self.device = QComboBox()
         self.device.addItem("CPU", "cpu")
         try:
@@ -114,7 +88,8 @@ class SettingsPage(QWizardPage):
         self.threads.setValue(int(env) if env and env.isdigit() else max(1, (os.cpu_count() or 2) - 1))
         self.threads.setToolTip("CPU threads for training (one core is left for the window)")
         self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setRange(int(OPTIONS["seed"].lo), int(OPTIONS["seed"].hi))
+        self.seed.setToolTip(OPTIONS["seed"].help)
         self.reset_button = QPushButton("Reset to the paper's recipe")
         self.reset_button.clicked.connect(lambda: self.fill_recipe(force=True))
 
@@ -129,21 +104,13 @@ class SettingsPage(QWizardPage):
         pf.addRow("", self.protocol_info)
 
         rec_box = QGroupBox("Recipe")
-        rf = QFormLayout(rec_box)
-        rf.addRow("Epochs", self.epochs)
-        rf.addRow("Batch size", self.batch_size)
-        rf.addRow("Learning rate", self.lr)
-        rf.addRow("Optimizer", self.optimizer)
-        rf.addRow("Momentum", self.momentum)
-        rf.addRow("Weight decay", self.weight_decay)
-        rf.addRow("LR schedule", self.schedule)
-        rf.addRow("Augmentation", aug_row)
-        rf.addRow("Loss", self.loss)
-        rf.addRow("Algorithm", self.algorithm_label)
-        rf.addRow("HSIC β", self.hsic_beta)
-        rf.addRow("Center-loss weight", self.center_weight)
-        rf.addRow("Five-crop training", self.five_crop)
-        rf.addRow("", self.reset_button)
+        rf = QVBoxLayout(rec_box)
+        rf.addWidget(self.recipe_form)
+        alg = QFormLayout()
+        alg.addRow("Algorithm", self.algorithm_label)
+        rf.addLayout(alg)
+        rf.addWidget(self.recipe_info)
+        rf.addWidget(self.reset_button)
 
         run_box = QGroupBox("Run")
         uf = QFormLayout(run_box)
@@ -198,32 +165,27 @@ class SettingsPage(QWizardPage):
         self.protocol.blockSignals(False)
 
     def fill_recipe(self, force: bool = False) -> None:
-        cfg = self._cfg()
-        r = cfg.recipe
-        extra = dict(r.extra or {})
-        self.epochs.setValue(int(r.epochs))
-        self.batch_size.setValue(int(r.batch_size))
-        self.lr.setValue(float(r.lr))
-        self.momentum.setValue(float(r.momentum))
-        self.weight_decay.setValue(float(r.weight_decay))
-        self.optimizer.setCurrentText(r.optimizer)
-        self.schedule.setCurrentText(r.schedule)
-        self.loss.setCurrentText("squared_hinge" if r.algorithm == "bnn" and r.loss == "ce" else r.loss)
-        self.algorithm_label.setText(r.algorithm)
-        for k, cb in self.augment.items():
-            cb.setChecked(k in r.augment)
-        self.hsic_beta.setValue(float(extra.get("hsic_beta", 100.0)))
-        self.center_weight.setValue(float(extra.get("center_weight", 0.01)))
-        self.five_crop.setCurrentText("random")
+        """The form set to the paper's recipe of the chosen model (the schema defaults where the
+        recipe says nothing, e.g. five-crop "random")."""
+        r = self._cfg().recipe
+        t = TrainConfig.from_recipe(r)
+        self.recipe_form.set_values({n: getattr(t, n) for n in RECIPE_OPTIONS})
+        self.algorithm_label.setText(t.algorithm)
         self._update_enabled()
 
     def _update_enabled(self) -> None:
         if self.wizard() is None or self.wizard().model_page.arch is None:
             return
         cfg = self._cfg()
-        self.hsic_beta.setEnabled(cfg.recipe.algorithm == "hsic")
-        self.center_weight.setEnabled("center" in self.loss.currentText())
-        self.five_crop.setEnabled(bool(cfg.five_crop))
+        self.recipe_form.set_context(cfg.recipe.algorithm, self.loss.currentText(), bool(cfg.five_crop))
+
+    def recipe_error(self) -> str:
+        err = self.recipe_form.error()
+        if err:
+            _message(self.recipe_info, html.escape(err), ERROR_STYLE)
+        else:
+            self.recipe_info.setText("")
+        return err
 
     # -- validation ----------------------------------------------------------------------
     def protocol_plan(self, name: str | None = None) -> ProtocolPlan:
@@ -279,7 +241,7 @@ class SettingsPage(QWizardPage):
 
     def isComplete(self) -> bool:  # noqa: N802
         self._flush_protocol()
-        return not self.name_error() and not self.protocol_error()
+        return not self.name_error() and not self.protocol_error() and not self.recipe_error()
 
     def validatePage(self) -> bool:  # noqa: N802 (Next pressed, perhaps before the debounce timer fired)
         return self.isComplete()
@@ -294,20 +256,8 @@ class SettingsPage(QWizardPage):
         return self.name_edit.text().strip()
 
     def overrides(self) -> dict:
-        """TrainConfig fields (``TrainConfig.from_recipe(recipe, **overrides)``)."""
-        cfg = self._cfg()
-        o = {
-            "epochs": self.epochs.value(), "batch_size": self.batch_size.value(), "lr": self.lr.value(),
-            "momentum": self.momentum.value(), "weight_decay": self.weight_decay.value(),
-            "optimizer": self.optimizer.currentText(), "schedule": self.schedule.currentText(),
-            "augment": tuple(k for k, cb in self.augment.items() if cb.isChecked()),
-            "loss": self.loss.currentText(), "device": self.device.currentData(), "seed": self.seed.value(),
-            "num_threads": self.threads.value(),
-        }
-        if cfg.recipe.algorithm == "hsic":
-            o["hsic_beta"] = self.hsic_beta.value()
-        if "center" in o["loss"]:
-            o["center_weight"] = self.center_weight.value()
-        if cfg.five_crop:
-            o["five_crop"] = self.five_crop.currentText()
+        """TrainConfig fields (``TrainConfig.from_recipe(recipe, **overrides)``): the recipe form's
+        options that apply to this model (validated by the schema) plus device, threads, seed."""
+        o = self.recipe_form.values()
+        o.update({"device": self.device.currentData(), "seed": self.seed.value(), "num_threads": self.threads.value()})
         return o
