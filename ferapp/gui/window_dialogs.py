@@ -1,0 +1,147 @@
+"""The main window's dialogs and child windows: messages, file pickers, the timeline viewer,
+help, About, batch analysis and the training wizard.
+
+Message boxes never block (``open()``, no modal event loop): the live view keeps running
+behind them, and the newest one is ``last`` (``MainWindow.last_dialog``) so that a test reads or clicks it instead
+of sitting in a modal loop. The only blocking dialogs are the file pickers, all behind
+:meth:`WindowDialogs.ask_path`; replace it (or the instance's attribute) to script them. Nothing
+here depends on the Qt platform in use.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from ferapp.paths import recordings_dir
+
+log = logging.getLogger(__name__)
+
+
+class WindowDialogs:
+    def __init__(self, win):
+        self.win = win
+        self.last: QMessageBox | QWidget | None = None  # the newest message box / help dialog
+        self.viewers: list[QWidget] = []  # open timeline viewers
+        self.wizard = None
+        self.batch = None
+
+    def _keep(self, dlg):
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        self.last = dlg
+        return dlg
+
+    def message(self, text: str) -> QMessageBox:
+        """A warning box that does not block (the window keeps running behind it)."""
+        return self._keep(QMessageBox(QMessageBox.Icon.Warning, "ferapp", text, QMessageBox.StandardButton.Ok,
+                                      self.win))
+
+    # ------------------------------------------------------------------ file pickers (blocking)
+    def ask_path(self, kind: str) -> str:
+        """The path the user picks ('' when cancelled). ``kind``: video, image, folder or timeline."""
+        from ferapp.capture import IMAGE_EXTS, VIDEO_EXTS
+
+        if kind == "folder":
+            return QFileDialog.getExistingDirectory(self.win, "Open a folder of images")
+        if kind == "timeline":
+            start = str(recordings_dir()) if recordings_dir().exists() else ""
+            return QFileDialog.getOpenFileName(self.win, "Open timeline", start,
+                                               "Timeline CSV (*.csv);;All files (*)")[0]
+        exts = sorted(VIDEO_EXTS if kind == "video" else IMAGE_EXTS)
+        filt = f"{kind.title()} files ({' '.join('*' + e for e in exts)});;All files (*)"
+        return QFileDialog.getOpenFileName(self.win, f"Open {kind}", "", filt)[0]
+
+    def ask_open_timeline(self) -> None:
+        path = self.ask_path("timeline")
+        if path:
+            self.open_timeline(path)
+
+    # ------------------------------------------------------------------ child windows
+    def open_timeline(self, path: str | Path):
+        """Open the timeline viewer on ``path``; returns it (None after an error message)."""
+        from ferapp.gui.viewer import TimelineViewer
+        from ferapp.record.timeline import TimelineError
+
+        try:
+            viewer = TimelineViewer(path)
+        except TimelineError as e:
+            self.win.report_error(str(e), dialog=True)
+            return None
+        except Exception as e:  # noqa: BLE001 - a viewer bug must reach the user, not vanish in a slot
+            log.exception("timeline viewer failed")
+            self.win.report_error(f"Could not show '{path}': {type(e).__name__}: {e}", dialog=True)
+            return None
+        viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        viewer.destroyed.connect(lambda *_: self.viewers.remove(viewer) if viewer in self.viewers else None)
+        self.viewers.append(viewer)
+        viewer.show()
+        return viewer
+
+    def close_viewers(self) -> None:
+        for v in list(self.viewers):
+            v.close()
+
+    def show_help(self, which: str):
+        from ferapp.gui.about import QUICK_START, HtmlDialog, shortcuts_html
+
+        title, body, size = (("Quick start", QUICK_START, (680, 560)) if which == "quick"
+                             else ("Keyboard shortcuts", shortcuts_html(), (420, 360)))
+        return self._keep(HtmlDialog(title, body, self.win, size))
+
+    def show_about(self) -> None:
+        from ferapp.gui.about import AboutDialog
+
+        dlg = AboutDialog(self.win)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+
+    def open_batch_dialog(self, source: str | None = None):
+        """File > Analyze video or folder…: the window's model, detector and min face; the
+        timeline goes to the recordings folder and opens in the viewer when done."""
+        from ferapp.gui.batch_dialog import BatchAnalysisDialog
+
+        win = self.win
+        dlg = BatchAnalysisDialog(win.session.loaded_model_ref or win.session.model_ref,
+                                  win.detector_combo.currentText() or "hog", float(win.min_face_spin.value()),
+                                  recordings_dir(), win, source=source)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.timeline_ready.connect(self.open_timeline)
+        dlg.show()
+        self.batch = dlg
+        return dlg
+
+    def open_training_wizard(self):
+        """Tools > Train a model…: the training wizard; a saved model appears in the dropdown."""
+        try:
+            from ferapp.gui.wizard import TrainingWizard
+        except ImportError as e:
+            self.win.report_error(f"The training wizard is not available: {e}", dialog=True)
+            return None
+        if self.wizard is None:
+            self.wizard = TrainingWizard(self.win)
+            self.wizard.model_saved.connect(self.offer_saved_model)
+            self.wizard.destroyed.connect(lambda *_: setattr(self, "wizard", None))
+        self.wizard.show()
+        self.wizard.raise_()
+        return self.wizard
+
+    def offer_saved_model(self, name: str) -> QMessageBox:
+        """A model was saved (wizard): list it at once, and ask before switching to it (the
+        default keeps the model in use: a new model may have other classes or lower accuracy)."""
+        win = self.win
+        win.refresh_models()
+        box = QMessageBox(QMessageBox.Icon.Question, "Model saved",
+                          f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, win)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+
+        def answered(button) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Yes:
+                win.refresh_models(select=name)
+
+        box.buttonClicked.connect(answered)
+        return self._keep(box)
