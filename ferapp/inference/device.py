@@ -33,6 +33,16 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+def cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matmul/conv support (AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
+        return False
+
+
 def cpu_name() -> str:
     """The CPU model ("model name" of /proc/cpuinfo on Linux; platform's guess elsewhere): the
     one place that reads it (status bar, model cards, run reports, bench, model table)."""

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ferapp.inference.device import cpu_has_bf16
 from ferapp.train import algorithms as alg
 from ferapp.train.augment import apply_augment, mix_batch, random_five_crop
 from ferapp.train.callbacks import Callback, CallbackList
@@ -36,14 +37,6 @@ from ferapp.train.schedules import make_schedule
 from ferapp.train.strategies import make_strategy
 
 STATE_FORMAT = "ferapp-train-state/1"
-
-
-def cpu_has_bf16() -> bool:
-    """True on CPUs with native bf16 matmul/conv support (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
-    except AttributeError:
-        return False
 
 
 @dataclass
@@ -97,11 +90,10 @@ def encode_dataset(ds, cfg) -> EncodedSet:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available (use --device cpu or auto)")
-    return torch.device(name)
+    """``ferapp.inference.device.resolve_device`` as a torch.device (the one rule for auto/cpu/cuda)."""
+    from ferapp.inference.device import resolve_device as resolve
+
+    return torch.device(resolve(name))
 
 
 def _mix_seed(*parts: int) -> int:
