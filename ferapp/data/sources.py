@@ -17,6 +17,8 @@ from pathlib import Path, PurePosixPath
 import cv2
 import numpy as np
 
+from ferapp.detect.base import to_gray  # the one BGR(A)/gray -> gray
+
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
 # Files that are expected next to images and are not worth a warning.
 IGNORED_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
@@ -189,13 +191,6 @@ def decode_image(data: bytes, *, color: bool = False) -> np.ndarray | None:
         return None
     if img.dtype != np.uint8:
         img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
-    return img
-
-
-def to_gray(img: np.ndarray) -> np.ndarray:
-    if img.ndim == 3:
-        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
-        return cv2.cvtColor(img, code)
     return img
 
 

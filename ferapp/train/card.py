@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 
+def pct(v: float | None, digits: int = 2, missing: str = "n/a", space: str = "") -> str:
+    """A fraction as a percentage ("69.71%"); ``missing`` for None or NaN (the one formatter)."""
+    return missing if v is None or not math.isfinite(v) else f"{100 * v:.{digits}f}{space}%"
+
+
 def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{100 * v:.2f}%"
+    return pct(v)
 
 
 def paper_accuracies(reported: dict[str, Any]) -> list[tuple[str, float]]:

@@ -73,6 +73,8 @@ class RunResult:
     std_accuracy: float | None = None
     mean_macro_f1: float | None = None
     report_path: str | None = None
+    # the trained model folder: with one fold, its best-by-validation weights; with k folds (an
+    # evaluation protocol), the last fold's model (every fold's checkpoints stay in its folder)
     best_model_dir: str | None = None
     out_dir: str | None = None
     arch: str = ""

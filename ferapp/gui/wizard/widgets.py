@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QLabel, QTableWidgetItem
+
+from ferapp.train.card import pct
 
 ERROR_STYLE = "color: #b00020;"
 WARN_STYLE = "color: #a05a00;"
@@ -15,7 +15,7 @@ OK_STYLE = "color: #1b7a2f;"
 
 
 def _pct(v: float | None) -> str:
-    return "–" if v is None or not math.isfinite(v) else f"{100 * v:.1f} %"
+    return pct(v, 1, "–", " ")
 
 
 def _gray_pixmap(img: np.ndarray, px: int) -> QPixmap:
