@@ -372,7 +372,7 @@ def check_save_name(name: str, overwrite: bool = False) -> Path:
 
 def check_resume(path: str, arch: str) -> None:
     """ValueError now when ``path`` cannot resume a run of ``arch`` (read, format, architecture)."""
-    from ferapp.train.trainer import STATE_FORMAT
+    from ferapp.train.checkpoint import STATE_FORMAT
     from ferapp.zoo.io import CKPT_FORMAT, _safe_torch_load
 
     obj = _safe_torch_load(Path(path))

@@ -30,13 +30,14 @@ import torch.nn as nn
 
 from ferapp.inference.device import cpu_has_bf16
 from ferapp.train import algorithms as alg
+from ferapp.train import checkpoint
 from ferapp.train.augment import apply_augment, mix_batch, random_five_crop
 from ferapp.train.callbacks import Callback, CallbackList
 from ferapp.train.options import TrainConfig, validate
 from ferapp.train.schedules import make_schedule
 from ferapp.train.strategies import make_strategy
 
-STATE_FORMAT = "ferapp-train-state/1"
+STATE_FORMAT = checkpoint.STATE_FORMAT
 
 
 @dataclass
@@ -165,71 +166,15 @@ class Trainer:
 
     # ------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
-        """The training state saved in a checkpoint's ``extra`` (plain types + tensors only)."""
-        s: dict[str, Any] = {
-            "train_state": STATE_FORMAT,
-            "tcfg": {k: v for k, v in self.tcfg.to_dict().items() if k not in ("resume",)},
-            "optimizers": [o.state_dict() for o in self.optimizers],
-            "schedule": self.schedule.state_dict(),
-            "scaler": self.scaler.state_dict() if self.use_amp else {},
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "global_step": self.global_step,
-            "epoch_loss_sum": self._epoch_loss_sum,
-            "epoch_count": self._epoch_count,
-            "history": self.history,
-            "best_val_acc": self.best_val_acc,
-            "best_epoch": self.best_epoch,
-            "rng_cpu": torch.get_rng_state(),
-        }
-        if self.history and "val_acc" in self.history[-1]:
-            s["val_acc"] = self.history[-1]["val_acc"]
-        if self.device.type == "cuda":
-            s["rng_cuda"] = torch.cuda.get_rng_state(self.device)
-        s.update(self.strategy.state())
-        return s
+        """The training state saved in a checkpoint's ``extra`` (``ferapp.train.checkpoint``)."""
+        return checkpoint.trainer_state(self)
 
     def save_state(self, path: str | Path) -> Path:
-        """Self-describing checkpoint in the zoo's format (``ferapp.zoo.io``): model weights +
-        config, and the training state in ``extra`` -- loadable by ``resolve_model`` / ``ferapp
-        eval`` and resumable with ``TrainConfig.resume``."""
-        from ferapp.zoo.io import save_checkpoint
-
-        return save_checkpoint(path, self.model, self.cfg, self.state())
+        """Self-describing checkpoint (model + config + training state), resumable with ``resume``."""
+        return checkpoint.save(self, path)
 
     def load_state(self, path: str | Path) -> None:
-        from ferapp.zoo.io import CKPT_FORMAT
-
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise ValueError(f"resume checkpoint not found: {path}") from None
-        except Exception as e:  # noqa: BLE001
-            raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
-        if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
-            raise ValueError(f"{path} is not a ferapp checkpoint")
-        s = obj.get("extra") or {}
-        if s.get("train_state") != STATE_FORMAT:
-            raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed)")
-        if obj.get("arch") != self.cfg.name:
-            raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {self.cfg.name!r}")
-        self.model.load_state_dict(obj["state_dict"])
-        if len(s["optimizers"]) != len(self.optimizers):
-            raise ValueError("checkpoint optimizer layout differs from this run's algorithm")
-        for o, os_ in zip(self.optimizers, s["optimizers"], strict=True):
-            o.load_state_dict(os_)
-        self.schedule.load_state_dict(s["schedule"])
-        if self.use_amp and s.get("scaler"):
-            self.scaler.load_state_dict(s["scaler"])
-        self.strategy.load_state(s)
-        self.epoch, self.batch_in_epoch = int(s["epoch"]), int(s["batch_in_epoch"])
-        self.global_step = int(s["global_step"])
-        self._epoch_loss_sum, self._epoch_count = float(s["epoch_loss_sum"]), int(s["epoch_count"])
-        self.history = list(s.get("history") or [])
-        self.best_val_acc, self.best_epoch = s.get("best_val_acc"), s.get("best_epoch")
-        torch.set_rng_state(s["rng_cpu"])
-        if self.device.type == "cuda" and "rng_cuda" in s:
-            torch.cuda.set_rng_state(s["rng_cuda"], self.device)
+        checkpoint.restore(self, path)
 
     # ------------------------------------------------------------------ steps
     def _net_input(self, xb: torch.Tensor, g: torch.Generator) -> torch.Tensor:
