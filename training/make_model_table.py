@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -23,14 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _median_ms(fn, reps: int, warm: int = 3) -> float:
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(ts)
+    from ferapp.bench.stages import time_fn
+
+    return statistics.median(time_fn(fn, warm, reps))
 
 
 def _fmt_int(n: int | None) -> str:

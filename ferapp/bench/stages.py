@@ -28,7 +28,8 @@ def hardware() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
-def _time_fn(fn, warmup: int, runs: int) -> list[float]:
+def time_fn(fn, warmup: int, runs: int) -> list[float]:
+    """Milliseconds of each of ``runs`` calls of ``fn`` after ``warmup`` untimed ones (the one timing loop)."""
     for _ in range(warmup):
         fn()
     out = []
@@ -66,7 +67,7 @@ def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> 
                 if device.startswith("cuda"):
                     torch.cuda.synchronize()
 
-            t = _time_fn(run, 3, runs)
+            t = time_fn(run, 3, runs)
             row[f"b{bs}_median_ms_per_face"] = statistics.median(t) / bs
             row[f"b{bs}_p95_ms_per_face"] = _pct(t, 95) / bs
         rows.append(row)
@@ -97,7 +98,7 @@ def bench_training(names: list[str], device: str = "cpu", quick: bool = False) -
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
 
-        t = _time_fn(step, 1, steps)
+        t = time_fn(step, 1, steps)
         rows.append({"model": name, "device": device, "batch": bs,
                      "images_per_s": bs / (statistics.median(t) / 1000.0)})
     return rows
@@ -138,7 +139,7 @@ def bench_detectors(quick: bool = False) -> list[dict[str, Any]]:
                          "faces_found_of_4": float(np.mean(found))})
         img = frames[0]
         boxes = [f.box for f in det.detect(img)] or [(100, 100, 100, 100)]
-        t = _time_fn(lambda det=det, img=img, b=boxes[0]: det.detect_region(img, b), 1, 3 if name == "cnn" else 20)
+        t = time_fn(lambda det=det, img=img, b=boxes[0]: det.detect_region(img, b), 1, 3 if name == "cnn" else 20)
         rows[-1 if name == "cnn" else -2]["check_ms"] = statistics.median(t)  # the 640x480 row
     return rows
 
@@ -184,8 +185,8 @@ def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
                 model(x)
 
         xn = x.numpy()
-        t_f = _time_fn(run_float, 2, runs)
-        t_p = _time_fn(lambda: pk(xn), 2, runs)
+        t_f = time_fn(run_float, 2, runs)
+        t_p = time_fn(lambda: pk(xn), 2, runs)
         rows.append({"model": name, "fp32_bytes": size_float, "packed_bytes": size_packed,
                      "size_ratio": size_float / max(1, size_packed),
                      "float_ms_per_face": statistics.median(t_f) / 8, "packed_ms_per_face": statistics.median(t_p) / 8})
