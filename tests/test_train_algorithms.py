@@ -65,6 +65,26 @@ def test_hsic_bottleneck_layerwise_then_post_training():
     assert not torch.equal(before["conv.weight"], model.state_dict()["conv.weight"])
 
 
+def test_hsic_pool_scores_the_pooled_map():
+    """hsic_pool=k: a conv unit's HSIC terms see its output average-pooled to k x k."""
+    import torch.nn.functional as F
+
+    from ferapp.train.algorithms import HSICStep, gaussian_kernel, hsic_bottleneck_loss
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 1, 16, 16), torch.arange(16) % 3
+    losses = {}
+    for pool in (0, 2):
+        model = make_tiny()
+        step = HSICStep(model, lambda ps: torch.optim.SGD(ps, lr=0.0), beta=100.0, sigma=5.0, pool=pool)
+        losses[pool] = float(step.step(x, y, 3))
+    z1, z2 = (z.detach() for z in model.forward_hidden(x))
+    kx, ky = gaussian_kernel(x, 5.0), gaussian_kernel(F.one_hot(y, 3).float())
+    want = [hsic_bottleneck_loss(F.adaptive_avg_pool2d(z, 2) if z.ndim == 4 else z, kx, ky, 100.0, 5.0) for z in (z1, z2)]
+    assert losses[2] == pytest.approx(float(sum(want) / 2), rel=1e-4)
+    assert losses[2] != pytest.approx(losses[0], rel=1e-3)
+
+
 def test_hsic_units_get_no_gradient_from_other_units():
     model = make_tiny()
     x = torch.randn(8, 1, 16, 16)

@@ -192,6 +192,16 @@ def test_p3_hsic_interface():
     # concat weights are learned scalars, one per earlier feature
     assert units[5].concat_weights.shape == (5,)
     assert m.layer_11.scores(torch.randn(2, m.num_features)).shape == (2, m.num_features)
+    # HSIC leaves the pooled vector at any scale: the head standardises it (train mode), so the
+    # logits post-training starts from do not grow with that scale
+    feats = torch.randn(16, m.num_features)
+    with torch.no_grad():
+        assert torch.allclose(m.forward_head(feats), m.forward_head(feats * 300.0 + 50.0), atol=1e-3)
+    assert {id(p) for p in m.head_norm.parameters()} <= head
+    fast = create_model("hsic_densenet", stem_stride=2)  # the CPU recipe's stride-2 stem
+    assert fast.forward_hidden(x)[0].shape[-2:] == (24, 24) and fast(x).shape == (4, 7)
+    old = create_model("hsic_densenet", head_norm=False)  # weights saved before head_norm still load
+    assert "head_norm.weight" not in old.state_dict() and "head_norm.weight" in m.state_dict()
 
 
 def test_p4_table1_shapes_and_params():

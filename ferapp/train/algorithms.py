@@ -74,8 +74,8 @@ class HSICStep:
     model's ``forward_hidden``, so unit i's loss reaches only unit i's parameters."""
 
     def __init__(self, model: nn.Module, make_opt, beta: float = 100.0, sigma: float | None = None,
-                 sigma_y: float | None = None):
-        self.model, self.beta, self.sigma, self.sigma_y = model, beta, sigma, sigma_y
+                 sigma_y: float | None = None, pool: int = 0):
+        self.model, self.beta, self.sigma, self.sigma_y, self.pool = model, beta, sigma, sigma_y, int(pool)
         self.units = list(model.hidden_layers())
         self.optimizers = [make_opt(list(u.parameters())) for u in self.units]
         self.last_terms: list[tuple[float, float]] = []
@@ -90,6 +90,8 @@ class HSICStep:
         total = x.new_zeros((), dtype=torch.float32)
         for z, opt in zip(zs, self.optimizers, strict=True):
             opt.zero_grad(set_to_none=True)
+            if self.pool and z.ndim == 4 and z.shape[-1] > self.pool:
+                z = F.adaptive_avg_pool2d(z, self.pool)
             loss = hsic_bottleneck_loss(z, kx, ky, self.beta, self.sigma)
             loss.backward()
             opt.step()

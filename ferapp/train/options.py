@@ -157,6 +157,9 @@ class TrainConfig:
     hsic_epochs: int | None = opt(None, "int", "P3: epochs of layer-wise HSIC training, the rest post-train the head "
                                   "(empty: two thirds)", lo=0, hi=10_000, optional=True, when="algorithm=hsic",
                                   group="advanced")
+    hsic_pool: int = opt(0, "int", "P3: average-pool each conv unit's output to this many cells per side before its "
+                         "HSIC terms (0: the whole flattened map)", lo=0, hi=512, label="HSIC pool",
+                         when="algorithm=hsic", group="advanced")
     post_lr: float = opt(1e-3, "float", "P3: Adam lr of the head's post-training", lo=0.0, hi=10.0,
                          when="algorithm=hsic", group="advanced")
     center_weight: float = opt(0.01, "float", "P4: weight of the center loss", lo=0.0, hi=100.0,

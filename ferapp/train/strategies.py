@@ -186,7 +186,8 @@ class HSIC(Strategy):
             raise ValueError(f"algorithm 'hsic' needs a model with {', '.join(n + '()' for n in missing)} "
                              "(e.g. hsic_densenet)")
         t = self.t
-        self.hsic = alg.HSICStep(self.model, self._opt, beta=t.hsic_beta, sigma=t.hsic_sigma)
+        self.hsic = alg.HSICStep(self.model, self._opt, beta=t.hsic_beta, sigma=t.hsic_sigma,
+                                  pool=t.hsic_pool)
         self.optimizers = list(self.hsic.optimizers)
         self.head_params = list(self.model.head_parameters())
         self.post_opt = torch.optim.Adam(self.head_params, lr=t.post_lr)
