@@ -39,6 +39,53 @@ def test_hsic_dependence_and_permutation_invariance():
     assert hsic(x, x, 1.0, 1.0) >= hsic(x, noise, 1.0, 1.0)
 
 
+def _fer_like_labels(g):
+    """128 labels with FER2013's class imbalance (happy the largest class)."""
+    counts = [18, 2, 18, 32, 22, 14, 22]
+    y = torch.cat([torch.full((n,), c) for c, n in enumerate(counts)])
+    return y[torch.randperm(len(y), generator=g)]
+
+
+def test_nhsic_with_linear_kernel_rewards_every_class_not_the_largest():
+    """The collapse the shipped P3 recipe avoids: under the paper's Gaussian kernel with the median
+    heuristic a feature that only separates the largest class ("happy vs rest") scores higher than
+    one that separates all seven; normalised HSIC with the linear kernel ranks them the right way."""
+    import torch.nn.functional as F
+
+    from ferapp.train.algorithms import gaussian_kernel, hsic_from_kernels, linear_kernel, nhsic_from_kernels
+
+    g = torch.Generator().manual_seed(0)
+    y = _fer_like_labels(g)
+    onehot = F.one_hot(y, 7).float()
+    all_classes = onehot + 0.3 * torch.randn(onehot.shape, generator=g)
+    happy_only = (y == 3).float()[:, None] + 0.05 * torch.randn(len(y), 1, generator=g)
+    ky_gauss, ky_lin = gaussian_kernel(onehot), onehot @ onehot.T
+    gauss = {n: float(hsic_from_kernels(gaussian_kernel(z), ky_gauss)) for n, z in
+             (("all", all_classes), ("happy", happy_only))}
+    assert gauss["happy"] > gauss["all"]
+    norm = {n: float(nhsic_from_kernels(linear_kernel(z), ky_lin)) for n, z in
+            (("all", all_classes), ("happy", happy_only))}
+    assert norm["all"] > 2 * norm["happy"]
+    assert norm["all"] <= 6.0 + 1e-4  # bounded by the rank of the centred label kernel (7 classes - 1)
+    # scale-free: the unit's output scale does not change its score
+    assert nhsic_from_kernels(linear_kernel(all_classes * 40 + 3), ky_lin) == pytest.approx(norm["all"], rel=1e-4)
+
+
+def test_hsic_step_measure_and_kernel_options():
+    from ferapp.train.algorithms import HSICStep
+
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 1, 16, 16), torch.arange(16) % 3
+    model = make_tiny()
+    before = [p.clone() for p in model.parameters()]
+    step = HSICStep(model, lambda ps: torch.optim.Adam(ps, lr=0.01), pool=1, measure="nhsic", kernel="linear")
+    loss = float(step.step(x, y, 3))
+    assert np.isfinite(loss)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    with pytest.raises(ValueError):
+        HSICStep(model, lambda ps: torch.optim.Adam(ps), measure="cka")
+
+
 def _train_algo(model, epochs, train, val=None, **over):
     tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=epochs, num_threads=1, **over)
     tr = Trainer(model, model.cfg, tc)

@@ -204,6 +204,29 @@ def test_p3_hsic_interface():
     assert "head_norm.weight" not in old.state_dict() and "head_norm.weight" in m.state_dict()
 
 
+def test_p3_block_units_partition_the_same_net():
+    """hsic_units="block": 7 units (stem, 3 dense blocks, 2 transitions, FPN) over the same weights and
+    forward pass; a loss on one block's output reaches only that block's parameters."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 48, 48)
+    per_layer = create_model("hsic_densenet", stem_stride=2).eval()
+    per_block = create_model("hsic_densenet", stem_stride=2, hsic_units="block").eval()
+    per_block.load_state_dict(per_layer.state_dict())
+    assert len(per_layer.hidden_layers()) == 19 and len(per_block.hidden_layers()) == 7
+    with torch.no_grad():
+        assert torch.allclose(per_layer(x), per_block(x), atol=1e-5)
+    units = per_block.hidden_layers()
+    outs = per_block.forward_hidden(x)
+    assert len(outs) == 7 and outs[1].shape[1] == 5 * 12  # block 1's five new maps
+    outs[3].sum().backward()  # block 2
+    touched = {id(p) for p in units[3].parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert touched and touched == {id(p) for p in units[3].parameters()}
+    others = [p for i, u in enumerate(units) if i != 3 for p in u.parameters()]
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in others)
+    with pytest.raises(ValueError):
+        create_model("hsic_densenet", hsic_units="module")
+
+
 def test_p4_table1_shapes_and_params():
     m = create_model("dsc_se_resnet").eval()
     outs = m.forward_intermediates(_input("dsc_se_resnet"))

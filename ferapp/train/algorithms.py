@@ -50,11 +50,38 @@ def gaussian_kernel(a: torch.Tensor, sigma: float | None = None) -> torch.Tensor
     return torch.exp(-d2 / (2.0 * float(sigma) ** 2 * d))
 
 
+def _centered(k: torch.Tensor) -> torch.Tensor:
+    """H K H, H = I - 1/m (computed without forming H)."""
+    return k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+
+
 def hsic_from_kernels(ka: torch.Tensor, kb: torch.Tensor) -> torch.Tensor:
     """Biased empirical HSIC = (m-1)^-2 tr(K_A H K_B H), H = I - 1/m (computed without forming H)."""
     m = ka.shape[0]
-    kac = ka - ka.mean(0, keepdim=True) - ka.mean(1, keepdim=True) + ka.mean()  # H K_A H
-    return (kac * kb).sum() / float((m - 1) ** 2)  # tr(H K_A H K_B) = <H K_A H, K_B>
+    return (_centered(ka) * kb).sum() / float((m - 1) ** 2)  # tr(H K_A H K_B) = <H K_A H, K_B>
+
+
+def nhsic_from_kernels(ka: torch.Tensor, kb: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
+    """Normalised HSIC of Ma et al.'s reference code (``hsic_normalized_cca``; Fukumizu's NOCCO):
+    tr(R_A R_B), R = K_c (K_c + eps m I)^-1 with K_c = H K H.
+
+    Scale-free and bounded by the smaller rank: with linear kernels it is the sum of the squared
+    (regularised) canonical correlations, so it rewards every direction that carries the other
+    variable instead of the single strongest one."""
+    m = ka.shape[0]
+    eye = torch.eye(m, dtype=ka.dtype, device=ka.device) * (eps * m)
+    ca, cb = _centered(ka), _centered(kb)
+    ra = torch.linalg.solve(ca + eye, ca)  # = K_c (K_c + eps m I)^-1: the two commute
+    rb = torch.linalg.solve(cb + eye, cb)
+    return (ra * rb.T).sum()
+
+
+def linear_kernel(a: torch.Tensor) -> torch.Tensor:
+    """K = A A^T / d on the flattened samples, each feature standardised over the batch (so the
+    kernel does not grow with the unit's output scale)."""
+    a = _flat(a)
+    a = (a - a.mean(0, keepdim=True)) / (a.std(0, unbiased=False, keepdim=True) + 1e-5)
+    return a @ a.T / a.shape[1]
 
 
 def hsic(a: torch.Tensor, b: torch.Tensor, sigma_a: float | None = None, sigma_b: float | None = None) -> torch.Tensor:
@@ -62,23 +89,44 @@ def hsic(a: torch.Tensor, b: torch.Tensor, sigma_a: float | None = None, sigma_b
     return hsic_from_kernels(gaussian_kernel(a, sigma_a), gaussian_kernel(b, sigma_b))
 
 
+HSIC_MEASURES = ("hsic", "nhsic")
+HSIC_KERNELS = ("gaussian", "linear")
+
+
 def hsic_bottleneck_loss(z: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor, beta: float = 100.0,
-                         sigma: float | None = None) -> torch.Tensor:
-    """One hidden unit's objective HSIC(Z, X) - beta * HSIC(Z, Y) given precomputed K_X, K_Y."""
-    kz = gaussian_kernel(z, sigma)
+                         sigma: float | None = None, measure: str = "hsic", kernel: str = "gaussian",
+                         eps: float = 0.01) -> torch.Tensor:
+    """One hidden unit's objective HSIC(Z, X) - beta * HSIC(Z, Y) given precomputed K_X, K_Y.
+
+    ``measure`` "hsic" is the paper's biased estimator, "nhsic" the normalised one; ``kernel`` is
+    the kernel on Z: "gaussian" (``sigma``, None = median heuristic) or "linear" (standardised)."""
+    kz = gaussian_kernel(z, sigma) if kernel == "gaussian" else linear_kernel(z)
+    if measure == "nhsic":
+        return nhsic_from_kernels(kz, kx, eps) - beta * nhsic_from_kernels(kz, ky, eps)
     return hsic_from_kernels(kz, kx) - beta * hsic_from_kernels(kz, ky)
 
 
 class HSICStep:
     """HSIC-bottleneck update: one optimizer per hidden unit; unit inputs are detached by the
-    model's ``forward_hidden``, so unit i's loss reaches only unit i's parameters."""
+    model's ``forward_hidden``, so unit i's loss reaches only unit i's parameters.
+
+    The label kernel follows ``kernel``: Gaussian on the one-hot labels (the paper), or the one-hot
+    Gram matrix Y Y^T with the linear kernel. The input kernel is always Gaussian (``sigma``)."""
 
     def __init__(self, model: nn.Module, make_opt, beta: float = 100.0, sigma: float | None = None,
-                 sigma_y: float | None = None, pool: int = 0):
+                 sigma_y: float | None = None, pool: int = 0, measure: str = "hsic", kernel: str = "gaussian",
+                 eps: float = 0.01):
+        if measure not in HSIC_MEASURES or kernel not in HSIC_KERNELS:
+            raise ValueError(f"HSIC measure must be one of {HSIC_MEASURES} and kernel one of {HSIC_KERNELS}")
         self.model, self.beta, self.sigma, self.sigma_y, self.pool = model, beta, sigma, sigma_y, int(pool)
+        self.measure, self.kernel, self.eps = measure, kernel, float(eps)
         self.units = list(model.hidden_layers())
         self.optimizers = [make_opt(list(u.parameters())) for u in self.units]
         self.last_terms: list[tuple[float, float]] = []
+
+    def label_kernel(self, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+        onehot = F.one_hot(y, num_classes).float()
+        return gaussian_kernel(onehot, self.sigma_y) if self.kernel == "gaussian" else onehot @ onehot.T
 
     def step(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
         zs = self.model.forward_hidden(x)
@@ -86,13 +134,13 @@ class HSICStep:
             raise RuntimeError(f"forward_hidden gave {len(zs)} outputs for {len(self.optimizers)} hidden layers")
         with torch.no_grad():
             kx = gaussian_kernel(x, self.sigma)
-            ky = gaussian_kernel(F.one_hot(y, num_classes).float(), self.sigma_y)
+            ky = self.label_kernel(y, num_classes)
         total = x.new_zeros((), dtype=torch.float32)
         for z, opt in zip(zs, self.optimizers, strict=True):
             opt.zero_grad(set_to_none=True)
             if self.pool and z.ndim == 4 and z.shape[-1] > self.pool:
                 z = F.adaptive_avg_pool2d(z, self.pool)
-            loss = hsic_bottleneck_loss(z, kx, ky, self.beta, self.sigma)
+            loss = hsic_bottleneck_loss(z, kx, ky, self.beta, self.sigma, self.measure, self.kernel, self.eps)
             loss.backward()
             opt.step()
             total = total + loss.detach()

@@ -160,6 +160,15 @@ class TrainConfig:
     hsic_pool: int = opt(0, "int", "P3: average-pool each conv unit's output to this many cells per side before its "
                          "HSIC terms (0: the whole flattened map)", lo=0, hi=512, label="HSIC pool",
                          when="algorithm=hsic", group="advanced")
+    hsic_measure: str = opt("hsic", "str", "P3: dependence measure of each unit's terms: hsic (the paper's biased "
+                            "estimator) or nhsic (normalised, Ma et al.'s reference code)", choices=("hsic", "nhsic"),
+                            label="HSIC measure", when="algorithm=hsic", group="advanced")
+    hsic_kernel: str = opt("gaussian", "str", "P3: kernel on each unit's output (and on the labels): gaussian (the "
+                           "paper) or linear (standardised features; one-hot Gram matrix for the labels)",
+                           choices=("gaussian", "linear"), label="HSIC kernel", when="algorithm=hsic",
+                           group="advanced")
+    hsic_eps: float = opt(0.01, "float", "P3: nhsic regulariser eps (R = K (K + eps m I)^-1)", lo=1e-8, hi=10.0,
+                          label="nHSIC ε", when="algorithm=hsic", group="advanced")
     post_lr: float = opt(1e-3, "float", "P3: Adam lr of the head's post-training", lo=0.0, hi=10.0,
                          when="algorithm=hsic", group="advanced")
     center_weight: float = opt(0.01, "float", "P4: weight of the center loss", lo=0.0, hi=100.0,

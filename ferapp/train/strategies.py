@@ -187,7 +187,7 @@ class HSIC(Strategy):
                              "(e.g. hsic_densenet)")
         t = self.t
         self.hsic = alg.HSICStep(self.model, self._opt, beta=t.hsic_beta, sigma=t.hsic_sigma,
-                                  pool=t.hsic_pool)
+                                  pool=t.hsic_pool, measure=t.hsic_measure, kernel=t.hsic_kernel, eps=t.hsic_eps)
         self.optimizers = list(self.hsic.optimizers)
         self.head_params = list(self.model.head_parameters())
         self.post_opt = torch.optim.Adam(self.head_params, lr=t.post_lr)

@@ -117,12 +117,22 @@ class HSICDenseNet(nn.Module):
         head_norm: BatchNorm1d on the pooled vector before layer_11 (part of the head).
         stem_stride: stride of the stem conv (1; 2 runs the dense blocks at 24x24, 12x12, 6x6 and
             costs ~1/4 of the compute, what lets the CPU train it on the whole Training set).
+        hsic_units: what one HSIC-trained hidden unit is. "layer" (default): every conv (stem, 15
+            dense layers, 2 transitions, FPN = 19 units). "block": the stem, each dense block as a
+            whole (its 5 convs learn together from the block's HSIC terms, scored on the 5 new
+            feature maps), each transition, the FPN = 7 units; the paper numbers its attention
+            module "layer_11", which fits modules rather than single convs. Only the training
+            partition differs: the weights and the forward pass are the same.
     """
 
     def __init__(self, num_classes: int = 7, in_chans: int = 1, num_blocks: int = 3, layers_per_block: int = 5,
                  growth: int = 12, stem_channels: int = 24, compression: float = 0.5, fpn_channels: int = 64,
-                 attn_reduction: int = 4, act: str = "relu", stem_stride: int = 1, head_norm: bool = True) -> None:
+                 attn_reduction: int = 4, act: str = "relu", stem_stride: int = 1, head_norm: bool = True,
+                 hsic_units: str = "layer") -> None:
         super().__init__()
+        if hsic_units not in ("layer", "block"):
+            raise ValueError(f"hsic_units must be 'layer' or 'block', not {hsic_units!r}")
+        self.hsic_units = hsic_units
         self.stem = ConvBNAct(in_chans, stem_channels, 3, act, stride=stem_stride)
         self.blocks = nn.ModuleList()
         self.transitions = nn.ModuleList()
@@ -155,7 +165,10 @@ class HSICDenseNet(nn.Module):
     def hidden_layers(self) -> list[nn.Module]:
         units: list[nn.Module] = [self.stem]
         for b, layers in enumerate(self.blocks):
-            units.extend(layers)
+            if self.hsic_units == "block":
+                units.append(layers)
+            else:
+                units.extend(layers)
             if b < len(self.transitions):
                 units.append(self.transitions[b])
         units.append(self.fpn)
@@ -170,12 +183,17 @@ class HSICDenseNet(nn.Module):
         h = self.stem(x)
         outs.append(h)
         block_outs: list[torch.Tensor] = []
+        per_block = self.hsic_units == "block"
         for b, layers in enumerate(self.blocks):
             feats = [d(h)]
             for layer in layers:
                 y = layer(feats)
-                outs.append(y)
-                feats.append(d(y))
+                if not per_block:
+                    outs.append(y)
+                feats.append(y if per_block else d(y))  # a block unit: gradient flows inside it
+            if per_block:
+                outs.append(torch.cat(feats[1:], dim=1))  # the block's new maps carry its HSIC terms
+                feats = [feats[0], *(d(f) for f in feats[1:])]
             cat = torch.cat(feats, dim=1)  # (already detached pieces when detach=True)
             block_outs.append(cat)
             if b < len(self.transitions):
