@@ -42,10 +42,11 @@ SPRINT = {
     "dsc_se_resnet_fer2013": {"recipe": "dsc_se_resnet_fer2013", "model_kwargs": {"width_mult": 1.0},
                               "overrides": {"batch_size": 32, "lr": 0.01}, "max_epochs": 30},  # P4 Table 1, 5.8M
     "hsic_densenet_fer2013": {"recipe": "hsic_densenet_fer2013",
-                              "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512},
+                              "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512, "stem_stride": 1},
                               "overrides": {}, "max_epochs": 45},  # P3 ~5.8M params; 10,000 steps x 128 = 45 epochs
     "repro_p3_backprop_fer2013": {"recipe": "repro_p3_backprop_fer2013",
-                                  "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512},
+                                  "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512,
+                                                   "stem_stride": 1},
                                   "overrides": {}, "max_epochs": 45},  # its backprop twin, same budget
     "resnet20_jit_fer2013": {"recipe": "resnet20_long_fer2013", "model_kwargs": {},
                              "overrides": {"init_from": None, "augment": ["mirror", "affine", "photometric"],
@@ -90,8 +91,9 @@ def _entry_config(name: str, device: str):
     e = SPRINT[name]
     r = load_recipe(REPO / "training" / "recipes" / f"{e['recipe']}.json")
     model = create_model(r["arch"], **{**r.get("model_kwargs", {}), **e["model_kwargs"]})
-    over = {**r["overrides"], **e["overrides"], "device": device, "num_threads": None}
-    over = {k: v for k, v in over.items() if v is not None}  # an entry's None drops a recipe option
+    over = {**r["overrides"], **e["overrides"], "device": device}
+    over = {k: v for k, v in over.items() if e["overrides"].get(k, 0) is not None}  # an entry's None drops a recipe option
+    over.pop("num_threads", None)  # torch's default on the lent machine
     cfg = model.cfg
     for k, v in (r.get("inference") or {}).items():
         cfg = cfg.replace(**{k: v})
