@@ -144,7 +144,7 @@ def main(argv=None) -> int:
         rows.append(row)
     from ferapp.inference.device import cpu_name
 
-    report = {"train_images": len(tr), "test_images": len(te), "test_split": "PublicTest (first images)",
+    report = {"train_images": len(tr), "test_images": len(te), "test_split": "PublicTest",
               "epochs": args.epochs, "batch_size": 128, "optimizer": "adam lr 0.005", "beta": 100.0,
               "machine": cpu_name(), "torch_threads": 1, "rows": rows}
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -246,7 +246,7 @@ def hsic_probe_lines() -> list[str]:
              f"`python training/hsic_probe.py`: the P3 net (stem stride 2) HSIC-trained for {rep['epochs']} epochs "
              f"on a stratified {rep['train_images']:,}-image subset of FER2013 Training (batch {rep['batch_size']}, "
              f"{rep['optimizer']}, beta {rep['beta']:g}, mirror), then frozen; a logistic-regression probe on each "
-             f"representation, scored on {rep['test_images']:,} {rep['test_split']} images ({rep['machine']}, "
+             f"representation, scored on the first {rep['test_images']:,} {rep['test_split']} images ({rep['machine']}, "
              f"{rep['torch_threads']} torch thread). \"head input\" is the globally pooled FPN vector the "
              "classifier reads; blocks are pooled 3x3. An objective that helps must beat the untrained net.", "",
              "| HSIC variant | " + " | ".join(cols) + " | steps | s |", "|---|" + "---|" * (len(cols) + 2)]
@@ -254,7 +254,7 @@ def hsic_probe_lines() -> list[str]:
         acc = r["probe_accuracy"]
         lines.append(f"| {r['variant']} | " + " | ".join(pct(acc.get(c)) for c in cols)
                      + f" | {r['steps']} | {r['seconds']:.0f} |")
-    return lines
+    return lines + [""]
 
 
 def sprint_lines() -> list[str]:
