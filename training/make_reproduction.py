@@ -63,7 +63,7 @@ ROWS = [
      "FER2013 test", "as above (x0.25, 6 epochs)"),
 ]
 
-SHIPPED = ["resnet20_jit_fer2013", "resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "cc_lenet5_fer2013",
+SHIPPED = ["resnet20_kd_fer2013", "resnet20_jit_fer2013", "resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "cc_lenet5_fer2013",
            "dsc_se_resnet_fer2013", "hsic_densenet_fer2013", "bdnn4_fer2013", "ensemble_fer2013"]
 
 
@@ -143,6 +143,7 @@ LONG_RUNS = [
     ("resnet20_long_fer2013", "longer schedule: warm restart from resnet20_fer2013"),
     ("resnet20_fpjit_fer2013", "longer still + FER+ soft targets + jitter (warm restart from resnet20_long)"),
     ("resnet20_jit_fer2013", "short low-lr fine-tune of resnet20_long with geometric jitter"),
+    ("resnet20_kd_fer2013", "distillation from ensemble_fer2013 (weight 0.5, T 2), 16 epochs from resnet20_jit"),
 ]
 
 
