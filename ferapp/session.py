@@ -113,6 +113,7 @@ class Session:
         self.loaded_model_ref: str | None = None  # the last model that really loaded
         self.model_loading: str | None = None  # a model being loaded into the running pipeline
         self.model_pick: str | None = None  # picked in the dropdown while the pipeline was building
+        self.run_id = 0  # the runner OPEN_RUNNER asks for: its end-of-source reports carry this number
         self.faces = FaceWatch(no_face_after_s)
 
     # ------------------------------------------------------------------ state
@@ -151,8 +152,7 @@ class Session:
             self.start_queued = True  # (again, after a Stop had cancelled it)
             return ()
         if self.phase is Phase.READY:
-            self.phase = Phase.STARTING
-            return (Act.OPEN_RUNNER,)
+            return (self._open(),)
         return ()  # already starting / running / paused, or closed: ignored
 
     def pipeline_built(self, engine_ref: str | None = None) -> tuple[Act, ...]:
@@ -171,9 +171,12 @@ class Session:
             self.model_pick = None
         if self.start_queued:
             self.start_queued = False
-            self.phase = Phase.STARTING
-            acts.append(Act.OPEN_RUNNER)
+            acts.append(self._open())
         return tuple(acts)
+
+    def _open(self) -> Act:
+        self.phase, self.run_id = Phase.STARTING, self.run_id + 1
+        return Act.OPEN_RUNNER
 
     def pipeline_failed(self) -> tuple[Act, ...]:
         """The background build failed: back to IDLE, the queued start is dropped."""
@@ -204,10 +207,12 @@ class Session:
         self.start_queued = False
         return self._wind_down(Phase.READY if self.running else self.phase)
 
-    def source_ended(self) -> tuple[Act, ...]:
-        """A file source played to its end. The recording is stopped (its files are kept)."""
-        if not self.running:
-            return ()  # an end that was queued before a Stop: ignored
+    def source_ended(self, run_id: int | None = None) -> tuple[Act, ...]:
+        """A file source played to its end. The recording is stopped (its files are kept).
+        ``run_id`` is the runner's (``self.run_id`` when it was opened): the end of an earlier
+        runner, queued before a Stop and a new Start, must not stop the new one."""
+        if not self.running or (run_id is not None and run_id != self.run_id):
+            return ()  # an end that was queued before a Stop (and maybe a new Start): ignored
         return self._wind_down(Phase.READY)
 
     def close(self) -> tuple[Act, ...]:

@@ -35,6 +35,24 @@ def test_stop_while_building_cancels_the_start_and_start_runs_on_the_built_pipel
     assert win.session.closed
 
 
+def test_a_stale_end_of_source_signal_does_not_stop_the_restarted_runner(qtbot):
+    """The end of a file can be queued while Stop joins the old runner; a Start that follows at
+    once must not be stopped by it."""
+    win = make_window(qtbot)
+    old = win.session.run_id
+    win.stop()
+    win.start()
+    assert win.session.phase is Phase.RUNNING and win.session.run_id == old + 1
+    win.bridge.ended.emit(old)  # the old runner's end, delivered after the restart
+    qtbot.wait(100)
+    assert win.session.phase is Phase.RUNNING and win.runner is not None
+    wait_results(qtbot, win, 3)
+    win.bridge.ended.emit(win.session.run_id)  # this runner's own end stops it
+    qtbot.waitUntil(lambda: win.session.phase is Phase.READY, timeout=WAIT)
+    assert win.runner is None
+    win.close()
+
+
 def test_a_failed_build_reports_in_a_non_blocking_dialog_and_unchecks_start(qtbot):
     win = make_window(qtbot, model="no_such_model_xyz", start=False)
     win.start()

@@ -241,6 +241,23 @@ def test_a_stale_end_after_stop_is_ignored():
     assert s.source_ended() == () and s.phase is Phase.READY
 
 
+def test_the_end_of_an_earlier_runner_does_not_stop_the_next_one():
+    s = session_in(Phase.RUNNING)
+    old = s.run_id
+    s.stop()
+    assert s.start() == (O,)  # a new runner, with its own number
+    s.runner_started()
+    assert s.run_id == old + 1
+    assert s.source_ended(old) == () and s.phase is Phase.RUNNING  # queued before the Stop: ignored
+    assert s.source_ended(s.run_id) == (SRUN,) and s.phase is Phase.READY
+
+
+def test_a_start_queued_while_building_opens_a_numbered_runner():
+    s = Session(model_ref="m")
+    s.start()
+    assert s.pipeline_built("m") == (O,) and s.run_id == 1 and s.phase is Phase.STARTING
+
+
 # ---------------------------------------------------------------------- model
 def test_model_built_is_the_one_the_engine_reports():
     s = Session(model_ref=None)

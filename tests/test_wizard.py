@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, QTimer  # noqa: E402
+from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QMessageBox, QWizard  # noqa: E402
 
 from ferapp.train.callbacks import Callback  # noqa: E402
@@ -237,6 +237,15 @@ def test_settings_prefilled_from_paper_recipe_and_validated(qtbot, ck48):
     assert not s.isComplete() and s.protocol_info.text()
     s.protocol.setCurrentText("holdout-25")
     assert s.isComplete() and "fold 1:" in s.protocol_info.text()
+    # typing a protocol and pressing Enter checks it at once, adds nothing to the list and does not
+    # press Next (which would start a training run)
+    n = s.protocol.count()
+    s.protocol.lineEdit().selectAll()
+    qtbot.keyClicks(s.protocol.lineEdit(), "kfold-3")
+    qtbot.keyClick(s.protocol.lineEdit(), Qt.Key.Key_Return)
+    assert s.protocol.count() == n and s.protocol.currentText() == "kfold-3"
+    assert s.isComplete() and "3 fold(s)" in s.protocol_info.text()
+    assert wiz.currentPage() is s
     s.name_edit.setText("bad/name")
     assert not s.isComplete() and "letters" in s.name_info.text()
     s.name_edit.setText("ok_name")

@@ -29,7 +29,7 @@ class RunnerBridge(QObject):
 
     result_ready = Signal(object)  # every FrameResult (queued; for counters/tests, not for painting)
     error = Signal(str)  # a worker fault, meant for the status bar
-    ended = Signal()  # a file source reached its end
+    ended = Signal(int)  # a file source reached its end (the session's run id of its runner)
     recording_failed = Signal(str)  # the recorder hit a disk error and stopped
 
     def __init__(self, parent: QObject | None = None, buffer: int = 512):
@@ -61,8 +61,8 @@ class RunnerBridge(QObject):
     def on_error(self, message: str) -> None:
         self.error.emit(str(message))
 
-    def on_end(self) -> None:
-        self.ended.emit()
+    def on_end(self, run_id: int = 0) -> None:
+        self.ended.emit(int(run_id))
 
     # -- called from the GUI thread --------------------------------------------------------
     def drain(self) -> list[FrameResult]:

@@ -198,8 +198,9 @@ class MainWindow(QMainWindow):
         self.plots.clear()
         self.driver_mode.new_drive()
         b = self.bridge
+        run_id = self.session.run_id
         runner = Runner(self.source_spec, self.pipeline, on_result=b.on_result, on_error=b.on_error,
-                        on_end=b.on_end, on_frame=b.on_frame)
+                        on_end=lambda: b.on_end(run_id), on_frame=b.on_frame)
         try:
             runner.start()
         except (SourceError, ValueError, OSError) as e:
@@ -305,10 +306,10 @@ class MainWindow(QMainWindow):
     def on_worker_error(self, message: str) -> None:
         self.report_error(message)
 
-    def on_source_ended(self) -> None:
-        acts = self.session.source_ended()
+    def on_source_ended(self, run_id: int | None = None) -> None:
+        acts = self.session.source_ended(run_id)
         if not acts:
-            return  # an end queued before a Stop: nothing runs any more
+            return  # an end queued before a Stop (and maybe a new Start): not this runner's
         self._do(acts, timeout=0.5)
         self._update_position()
         self.status(f"End of '{Path(self.source_spec).name or self.source_spec}': press Start (Space) to "

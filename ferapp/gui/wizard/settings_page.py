@@ -6,7 +6,7 @@ import html
 import os
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -51,6 +51,7 @@ class SettingsPage(QWizardPage):
 
         self.protocol = QComboBox()
         self.protocol.setEditable(True)
+        self.protocol.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)  # Enter adds no item to the list
         self.protocol.setToolTip("official, kfold-<k>, subject-<k>fold, holdout-<pct> or a paper preset")
         self.protocol_info = QLabel()
         self.protocol_info.setWordWrap(True)
@@ -60,6 +61,7 @@ class SettingsPage(QWizardPage):
         self._protocol_timer.timeout.connect(self._protocol_changed)
         self.protocol.currentTextChanged.connect(self._protocol_edited)
         self.protocol.activated.connect(self._protocol_changed)  # picked from the list: no wait
+        self.protocol.lineEdit().installEventFilter(self)  # Enter: checked at once, and not "Next"
 
         # the recipe box is generated from the training-option schema: the same options, choices
         # and ranges as `ferapp train` and recipe files (ferapp.train.options)
@@ -197,6 +199,15 @@ class SettingsPage(QWizardPage):
     def protocol_error(self, name: str | None = None) -> str:
         """Why ``name`` (default: the chosen protocol) cannot run on the loaded dataset; "" if it can."""
         return self.protocol_plan(name).error
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Enter in the protocol box checks the typed protocol now; it is not passed on to the
+        wizard, where it would press Next and start a training run."""
+        if (obj is self.protocol.lineEdit() and event.type() == QEvent.Type.KeyPress
+                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+            self._protocol_changed()
+            return True
+        return super().eventFilter(obj, event)
 
     def _protocol_edited(self, _text: str) -> None:
         self._protocol_timer.start()  # (re)started on every keystroke: checked once typing pauses

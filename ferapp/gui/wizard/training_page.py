@@ -141,7 +141,7 @@ class TrainingPage(QWizardPage):
         self.cancel_button.setText("Cancel training")
         self.run_progress.t0 = time.monotonic()
         self.job.start(w.model_page.arch, w.dataset, s.protocol_name, s.overrides(), self.out_dir)
-        QTimer.singleShot(0, self._lock_back)
+        QTimer.singleShot(0, self, self._lock_back)  # (dropped if the page is gone by then)
         self.completeChanged.emit()
 
     def _restart_once(self, *_):
