@@ -273,9 +273,14 @@ class Session:
         return True
 
     def request_model(self, ref: str) -> bool:
-        """``set_model(ref)``. True: load it now; without a pipeline it becomes the one to build."""
+        """``set_model(ref)``. True: load it now. Before any build it becomes the one to build;
+        while the pipeline builds it waits for it (LOAD_MODEL from pipeline_built), so the model
+        the build loads does not overwrite it."""
         if not self.has_pipeline:
-            self.model_ref = ref
+            if self.phase is Phase.BUILDING:
+                self.model_pick = ref
+            else:
+                self.model_ref = ref
             return False
         return True
 

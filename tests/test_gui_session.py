@@ -53,6 +53,34 @@ def test_a_stale_end_of_source_signal_does_not_stop_the_restarted_runner(qtbot):
     win.close()
 
 
+def test_a_pipeline_that_finishes_building_after_close_is_closed(qtbot, monkeypatch):
+    from ferapp.gui.bridge import BackgroundTask
+    from ferapp.inference.pipeline import Pipeline
+
+    closed = []
+    real_close = Pipeline.close
+    monkeypatch.setattr(Pipeline, "close", lambda self: (closed.append(self), real_close(self)))
+    win = make_window(qtbot, start=False)
+    win.start()  # the build starts in the background
+    assert win.session.phase is Phase.BUILDING
+    win.close()
+    assert BackgroundTask.wait_all(timeout=WAIT / 1000)
+    qtbot.waitUntil(lambda: len(closed) == 1, timeout=WAIT)  # delivered on the GUI thread, then closed
+    assert win.pipeline is None
+
+
+def test_set_model_while_the_pipeline_builds_is_loaded_once_it_is_built(qtbot):
+    win = make_window(qtbot, start=False)  # builds cc_lenet5 (an architecture: untrained)
+    with qtbot.waitSignal(win.pipeline_ready, timeout=WAIT):
+        win.start()
+        win.set_model("lenet5")  # asked for while the build runs
+        assert win.session.phase is Phase.BUILDING and win.session.model_pick == "lenet5"
+    qtbot.waitUntil(lambda: win.session.loaded_model_ref == "lenet5", timeout=WAIT)
+    assert win.session.model_ref == "lenet5" and "lenet5" in win.pipeline.model_name
+    assert "cc_lenet5" not in win.pipeline.model_name
+    win.close()
+
+
 def test_a_failed_build_reports_in_a_non_blocking_dialog_and_unchecks_start(qtbot):
     win = make_window(qtbot, model="no_such_model_xyz", start=False)
     win.start()

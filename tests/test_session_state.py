@@ -306,10 +306,21 @@ def test_model_pick_with_a_pipeline_loads_now_and_a_failure_keeps_the_model_in_u
 
 
 def test_request_model_without_a_pipeline_sets_the_one_to_build():
-    s = session_in(Phase.BUILDING)
-    assert s.request_model("b") is False and s.model_ref == "b"  # (set_model while building: as before)
+    s = Session(model_ref="m")
+    assert s.request_model("b") is False and s.model_ref == "b"
     s2 = session_in(Phase.READY)
     assert s2.request_model("b") is True and s2.model_ref == "m"
+
+
+def test_set_model_while_building_is_loaded_after_the_build_not_overwritten_by_it():
+    s = session_in(Phase.BUILDING)
+    assert s.request_model("b") is False and s.model_ref == "m" and s.model_pick == "b"
+    acts = s.pipeline_built("m")  # the build loaded the model it started with
+    assert L in acts and s.model_pick == "b"
+    assert s.request_model(s.model_pick) is True  # the window's LOAD_MODEL: set_model(model_pick)
+    s.model_load_started("b")
+    s.model_loaded("b")
+    assert s.model_ref == s.loaded_model_ref == "b" and s.model_pick is None
 
 
 # ---------------------------------------------------------------------- no face found

@@ -258,7 +258,8 @@ class MainWindow(QMainWindow):
         session = self.session
         acts = session.pipeline_built(getattr(pipeline.engine, "ref", None))
         if session.closed:
-            return  # built after Close: never used
+            pipeline.close()  # built after Close: never used, its scan thread stopped
+            return
         self.pipeline = pipeline
         self.driver_mode.attach(pipeline)
         self.model_ctl.select(session.model_ref, quiet=True)
