@@ -227,6 +227,15 @@ def test_p3_block_units_partition_the_same_net():
         create_model("hsic_densenet", hsic_units="module")
 
 
+def test_p3_forward_intermediates_are_the_dense_blocks_the_fpn_fuses():
+    m = create_model("hsic_densenet", stem_stride=2).eval()
+    x = torch.randn(2, 1, 48, 48)
+    with torch.no_grad():
+        blocks = m.forward_intermediates(x)
+        assert torch.allclose(m.pool(m.fpn(blocks)).flatten(1), m.forward_features(x))
+    assert len(blocks) == len(m.blocks) and [b.shape[-1] for b in blocks] == [24, 12, 6]
+
+
 def test_p4_table1_shapes_and_params():
     m = create_model("dsc_se_resnet").eval()
     outs = m.forward_intermediates(_input("dsc_se_resnet"))

@@ -92,8 +92,8 @@ def _entry_config(name: str, device: str):
     r = load_recipe(REPO / "training" / "recipes" / f"{e['recipe']}.json")
     model = create_model(r["arch"], **{**r.get("model_kwargs", {}), **e["model_kwargs"]})
     over = {**r["overrides"], **e["overrides"], "device": device}
-    over = {k: v for k, v in over.items() if e["overrides"].get(k, 0) is not None}  # an entry's None drops a recipe option
-    over.pop("num_threads", None)  # torch's default on the lent machine
+    for k in [k for k, v in e["overrides"].items() if v is None] + ["num_threads"]:
+        over.pop(k, None)  # an entry's None drops a recipe option; torch's default threads on the lent machine
     cfg = model.cfg
     for k, v in (r.get("inference") or {}).items():
         cfg = cfg.replace(**{k: v})

@@ -72,15 +72,8 @@ def features(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         for i in range(0, len(x), 500):
             xb = x[i:i + 500]
-            h = model.stem(xb)
-            for b, layers in enumerate(model.blocks):
-                feats = [h]
-                for layer in layers:
-                    feats.append(layer(feats))
-                cat = torch.cat(feats, 1)
+            for b, cat in enumerate(model.forward_intermediates(xb)):
                 out.setdefault(f"block{b + 1}", []).append(F.adaptive_avg_pool2d(cat, 3).flatten(1))
-                if b < len(model.transitions):
-                    h = model.transitions[b](cat)
             out.setdefault("head input", []).append(model.forward_features(xb))
     return {k: torch.cat(v) for k, v in out.items()}
 
@@ -131,8 +124,13 @@ def main(argv=None) -> int:
     tr = tr[stratified(codes[tr], args.train)]
     te = np.flatnonzero(usage == "PublicTest")[:args.test]
 
-    def prep(ix):
-        return torch.from_numpy((images[ix].astype(np.float32) / 255.0 - 0.5) / 0.5)[:, None]
+    from ferapp.preprocess import preprocess_face
+    from ferapp.zoo import create_model
+
+    cfg = create_model("hsic_densenet", stem_stride=2).cfg
+
+    def prep(ix):  # the model's one preprocessing function, as in training and live inference
+        return torch.from_numpy(np.stack([preprocess_face(images[i], cfg) for i in ix]))
 
     data = (prep(tr), torch.from_numpy(codes[tr]).long(), prep(te), torch.from_numpy(codes[te]).long())
     rows = []

@@ -177,7 +177,7 @@ class HSICDenseNet(nn.Module):
     def head_parameters(self) -> list[nn.Parameter]:
         return [*self.head_norm.parameters(), *self.layer_11.parameters(), *self.classifier.parameters()]
 
-    def _run(self, x: torch.Tensor, detach: bool) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def _run(self, x: torch.Tensor, detach: bool) -> tuple[list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
         d = (lambda t: t.detach()) if detach else (lambda t: t)
         outs: list[torch.Tensor] = []
         h = self.stem(x)
@@ -201,11 +201,15 @@ class HSICDenseNet(nn.Module):
                 outs.append(h)
         fused = self.pool(self.fpn(block_outs)).flatten(1)
         outs.append(fused)
-        return outs, fused
+        return outs, fused, block_outs
 
     def forward_hidden(self, x: torch.Tensor, detach: bool = True) -> list[torch.Tensor]:
         """Outputs of ``hidden_layers()`` in order (last one: pooled FPN vector (N, fpn_channels))."""
         return self._run(x, detach)[0]
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Each dense block's concatenated output (the maps the FPN fuses), in order."""
+        return self._run(x, detach=False)[2]
 
     # ---- timm-style API ---------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
