@@ -129,11 +129,18 @@ class WindowDialogs:
         self.wizard.raise_()
         return self.wizard
 
-    def offer_saved_model(self, name: str) -> QMessageBox:
+    def offer_saved_model(self, name: str) -> QMessageBox | None:
         """A model was saved (wizard): list it at once, and ask before switching to it (the
-        default keeps the model in use: a new model may have other classes or lower accuracy)."""
+        default keeps the model in use: a new model may have other classes or lower accuracy).
+        A model that did not beat its baselines is listed but not offered (status bar says why)."""
+        from ferapp.gui import models as gui_models
+
         win = self.win
         win.refresh_models()
+        weak = gui_models.weak_reason(gui_models.find_model(name))
+        if weak:
+            win.status(f"'{name}' was saved to the Model list but not switched on: {weak}.", 15000)
+            return None
         box = QMessageBox(QMessageBox.Icon.Question, "Model saved",
                           f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, win)
