@@ -19,7 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "min_face": DEFAULT_MIN_FACE,
     "landmarks": True,
     "record_video": False,
-    "dataset_dir": "",  # the folder the training wizard last loaded a dataset from (its file dialogs open there)
+    "dataset_dir": "",  # the folder holding the dataset the training wizard last loaded (its file dialogs open there)
 }
 
 

@@ -120,14 +120,15 @@ class DatasetPage(QWizardPage):
 
     # -- choosing and loading ---------------------------------------------------------
     def start_dir(self) -> str:
-        """Where the file dialogs open: the folder of the path being edited, else the last
-        folder a dataset was loaded from (remembered in the settings), else the home folder."""
-        for cand in (self.path_edit.text().strip(), gui_settings.read("dataset_dir")):
-            if cand:
-                p = Path(cand).expanduser()
-                p = p if p.is_dir() else p.parent
-                if p.is_dir():
-                    return str(p)
+        """Where the file dialogs open: the folder holding the dataset being edited, else the
+        one holding the last dataset loaded (remembered in the settings), else the home folder
+        (never the working directory)."""
+        cur = self.path_edit.text().strip()
+        remembered = gui_settings.read("dataset_dir")
+        for d in (Path(cur).expanduser().absolute().parent if cur else None,
+                  Path(remembered) if remembered else None):
+            if d is not None and d.is_dir():
+                return str(d)
         return str(Path.home())
 
     def _browse_folder(self) -> None:
@@ -207,8 +208,7 @@ class DatasetPage(QWizardPage):
         self.load_button.setEnabled(True)
         self.dataset = ds
         self.status_label.setText("")
-        loaded = Path(ds.report.path.split("!")[0]).absolute()
-        gui_settings.write("dataset_dir", str(loaded if loaded.is_dir() else loaded.parent))
+        gui_settings.write("dataset_dir", str(Path(ds.report.path.split("!")[0]).absolute().parent))
         self._fill_summary(ds)
         self.completeChanged.emit()
 

@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -113,6 +113,8 @@ class ResultsPage(QWizardPage):
         _message(self.save_label, "")
         self.save_button.setEnabled(True)
         self._save_is_default(True)
+        # the wizard would put the focus on Close, which then takes Enter: start in the name instead
+        QTimer.singleShot(0, self, self._focus_name)
         self.name_edit.setText(w.settings_page.model_name)
         tested = [f.test for f in res.folds if f.test is not None]
         n_folds = len(tested)
@@ -198,6 +200,10 @@ class ResultsPage(QWizardPage):
         self.save_button.setDefault(on)
         if not on:
             self.completeChanged.emit()  # the wizard marks its own default button (Close) again
+
+    def _focus_name(self) -> None:
+        if self.isVisible() and self.save_button.isEnabled():
+            self.name_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def cleanupPage(self) -> None:  # noqa: N802 (Back pressed)
         self._save_is_default(False)
