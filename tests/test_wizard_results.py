@@ -89,7 +89,7 @@ def test_a_model_below_its_baselines_is_flagged_saved_only_on_confirmation_and_n
     assert "No images of neutral" in warn  # the class without images is reported, not hidden
     assert "always 'surprise' (majority class) 27.4 %, chance 16.7 %" in rp.baseline_label.text()
     rows = {rp.class_table.item(i, 0).text(): rp.class_table.item(i, 1).text() for i in range(rp.class_table.rowCount())}
-    assert rows["neutral"] == "no images: never predicted" and rows["disgust"] == "100.0 %"
+    assert rows["neutral"] == "never predicted" and rows["disgust"] == "100.0 %"
     assert rp.save_button.text() == "Save anyway…"
 
     win = MainWindow(source="demo", model="cc_lenet5", detector="hog", cameras=[])
