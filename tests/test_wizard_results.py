@@ -219,6 +219,29 @@ def test_file_dialogs_open_in_the_folder_of_the_last_dataset(qtbot, tmp_path, mo
     second.close()
 
 
+def test_main_window_open_dialogs_start_in_the_last_folder_used(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    from ferapp.gui.main_window import MainWindow
+
+    clip = tmp_path / "videos" / "clip.mp4"
+    clip.parent.mkdir()
+    asked = []
+
+    def pick_file(parent, title, start, filt):
+        asked.append(start)
+        return str(clip), filt
+
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", pick_file)
+    monkeypatch.chdir(tmp_path)
+    win = MainWindow(source="demo", model="cc_lenet5", detector="hog", cameras=[])
+    qtbot.addWidget(win)
+    assert win.dialogs.ask_path("video") == str(clip)
+    assert win.dialogs.ask_path("image") == str(clip)
+    assert asked == [str(Path.home()), str(clip.parent)]  # first home (not the working directory), then there
+    win.close()
+
+
 # ------------------------------------------------------------------------------ the settings page
 def test_a_protocol_that_is_not_subject_independent_is_shown_as_a_warning(qtbot, tmp_path):
     wiz = new_wizard(qtbot, make_ck48(tmp_path / "CK+48", broken=False))

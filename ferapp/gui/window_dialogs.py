@@ -44,16 +44,21 @@ class WindowDialogs:
     def ask_path(self, kind: str) -> str:
         """The path the user picks ('' when cancelled). ``kind``: video, image, folder or timeline."""
         from ferapp.capture import IMAGE_EXTS, VIDEO_EXTS
+        from ferapp.gui import settings as gui_settings
 
-        if kind == "folder":
-            return QFileDialog.getExistingDirectory(self.win, "Open a folder of images")
         if kind == "timeline":
             start = str(recordings_dir()) if recordings_dir().exists() else ""
             return QFileDialog.getOpenFileName(self.win, "Open timeline", start,
                                                "Timeline CSV (*.csv);;All files (*)")[0]
-        exts = sorted(VIDEO_EXTS if kind == "video" else IMAGE_EXTS)
-        filt = f"{kind.title()} files ({' '.join('*' + e for e in exts)});;All files (*)"
-        return QFileDialog.getOpenFileName(self.win, f"Open {kind}", "", filt)[0]
+        start = gui_settings.dialog_dir("open_dir")  # where the last video / image / folder was
+        if kind == "folder":
+            path = QFileDialog.getExistingDirectory(self.win, "Open a folder of images", start)
+        else:
+            exts = sorted(VIDEO_EXTS if kind == "video" else IMAGE_EXTS)
+            filt = f"{kind.title()} files ({' '.join('*' + e for e in exts)});;All files (*)"
+            path = QFileDialog.getOpenFileName(self.win, f"Open {kind}", start, filt)[0]
+        gui_settings.remember_dir("open_dir", path)
+        return path
 
     def ask_open_timeline(self) -> None:
         path = self.ask_path("timeline")

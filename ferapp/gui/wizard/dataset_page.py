@@ -121,15 +121,8 @@ class DatasetPage(QWizardPage):
     # -- choosing and loading ---------------------------------------------------------
     def start_dir(self) -> str:
         """Where the file dialogs open: the folder holding the dataset being edited, else the
-        one holding the last dataset loaded (remembered in the settings), else the home folder
-        (never the working directory)."""
-        cur = self.path_edit.text().strip()
-        remembered = gui_settings.read("dataset_dir")
-        for d in (Path(cur).expanduser().absolute().parent if cur else None,
-                  Path(remembered) if remembered else None):
-            if d is not None and d.is_dir():
-                return str(d)
-        return str(Path.home())
+        one holding the last dataset loaded, else the home folder."""
+        return gui_settings.dialog_dir("dataset_dir", self.path_edit.text().strip())
 
     def _browse_folder(self) -> None:
         d = QFileDialog.getExistingDirectory(self, "Dataset folder", self.start_dir())
@@ -208,7 +201,7 @@ class DatasetPage(QWizardPage):
         self.load_button.setEnabled(True)
         self.dataset = ds
         self.status_label.setText("")
-        gui_settings.write("dataset_dir", str(Path(ds.report.path.split("!")[0]).absolute().parent))
+        gui_settings.remember_dir("dataset_dir", ds.report.path.split("!")[0])
         self._fill_summary(ds)
         self.completeChanged.emit()
 
