@@ -516,6 +516,8 @@ def test_a_run_on_data_without_a_class_has_no_output_for_it(tmp_path):
     assert report["labels"] == list(LABELS[:6]) and report["baselines"]["n_classes"] == 6
     saved = load_model_dir(res.best_model_dir)
     assert tuple(saved.cfg.labels) == LABELS[:6] and saved.meta["baselines"]["beaten"] in (True, False)
+    card = (Path(res.best_model_dir) / "README.md").read_text()  # the model card says both
+    assert "Baselines on the same test images: always" in card and "note: no images of neutral" in card
 
 
 def test_a_class_a_fold_never_trained_is_never_predicted_in_that_fold():
