@@ -339,7 +339,7 @@ def test_a_folder_holding_several_datasets_names_them(tmp_path):
     assert find_datasets(root) == (z, csv)
 
 
-def test_cli_reads_the_archive_in_a_folder(tmp_path, capsys):
+def test_cli_reads_the_archive_in_a_folder(tmp_path, capsys, monkeypatch):
     from ferapp.data.cli import main as data_main
 
     folder = tmp_path / "ckplus48"
@@ -349,6 +349,31 @@ def test_cli_reads_the_archive_in_a_folder(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "format: ckplus48" in out and "samples: 1" in out
     assert "reading CK+48.zip, the only dataset in it" in err
+    # `ferapp train --data` / `ferapp eval --data` read their data through the same rule
+    from ferapp.train.commands import _load_data
+
+    monkeypatch.setenv("FERAPP_CACHE_DIR", str(tmp_path / "cache"))
+    assert _load_data(str(folder), "auto").report.format == "ckplus48"
+    assert "reading CK+48.zip, the only dataset in it" in capsys.readouterr().err
+
+
+def test_train_prints_the_baselines_and_warns_below_them(capsys):
+    from ferapp.train.commands import _print_baselines
+    from ferapp.train.evaluate import metrics_from_confusion
+
+    labels = ("angry", "happy")
+    weak = SimpleNamespace(folds=[SimpleNamespace(test=metrics_from_confusion(_cm([[0, 3], [0, 7]]), labels))],
+                           notes=["no images of neutral: the model has no output for it and never predicts it"])
+    _print_baselines(weak)
+    out, err = capsys.readouterr()
+    assert "baselines: always 'happy' (majority class) 70.0 %, chance 50.0 %" in out
+    assert "note: no images of neutral" in out
+    assert err.startswith("warning: Accuracy 70.0 % is not above always answering the most frequent class (70.0 %)")
+    good = SimpleNamespace(folds=[SimpleNamespace(test=metrics_from_confusion(_cm([[3, 0], [1, 6]]), labels))],
+                           notes=[])
+    _print_baselines(good)
+    out, err = capsys.readouterr()
+    assert "baselines:" in out and err == ""
 
 
 # ------------------------------------------------------------------------------ where a figure was measured
