@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -321,6 +322,11 @@ def test_a_folder_holding_one_archive_is_read_as_that_archive(tmp_path):
     empty.mkdir()
     (empty / "notes.zip").write_text("not a zip")
     assert locate_dataset(empty) == LocatedDataset(empty)
+    # a FIFO named like a dataset is never opened (it would block the wizard's loader for ever)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "pipe.zip")
+        os.mkfifo(folder / "pipe.csv")
+        assert locate_dataset(folder).path == z
 
 
 def test_a_folder_holding_several_datasets_names_them(tmp_path):

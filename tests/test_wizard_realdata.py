@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytestmark = [pytest.mark.realdata, pytest.mark.slow]  # ~30 s on a shared 2-core CPU
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]  # 5-30 s on the shared 2-core CPU, by load
 
 
 def test_lenet5_on_ckplus48_never_predicts_neutral_and_is_judged_against_baselines(ckplus48_zip, tmp_path):
