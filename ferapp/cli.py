@@ -145,6 +145,7 @@ def _add_models(sub) -> None:
 
 
 def cmd_models(args) -> int:
+    from ferapp.scope import beats_baselines, model_score
     from ferapp.zoo import get_model_cfg, list_models
     from ferapp.zoo.store import default_model_name, list_trained_models
 
@@ -164,11 +165,10 @@ def cmd_models(args) -> int:
         print("  (none yet: train one with `ferapp train`)")
     for e in trained:
         meta = e.meta or {}
-        acc = meta.get("privatetest_acc", meta.get("accuracy"))
-        proto = meta.get("protocol", "")
-        where = "FER2013 PrivateTest" if "privatetest_acc" in meta else (
-            proto.get("name", "") if isinstance(proto, dict) else str(proto))
-        acc_s = f"{100 * acc:.2f}% {where}".strip() if isinstance(acc, int | float) else "n/a"
+        acc, where = model_score(meta)  # the figure with its dataset and protocol ("CK+48 subject 5-fold")
+        acc_s = f"{100 * acc:.2f}% {where}".strip() if acc is not None else "n/a"
+        if beats_baselines(meta) is False:
+            acc_s += " (below baseline)"
         lat = meta.get("latency_ms")
         lat_s = f"{lat:.2f} ms/face" if isinstance(lat, int | float) else ""
         mark = "*" if e.name == default else " "

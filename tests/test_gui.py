@@ -213,7 +213,8 @@ def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path)
         win.refresh_models(select="my_fer")
     assert sig.args == ["my_fer"]
     i = win.model_combo.currentIndex()
-    assert win.model_combo.itemData(i) == "my_fer" and win.model_combo.itemText(i) == "my_fer   51.2% · 1.5 ms"
+    text = "my_fer   51.2% FER2013 PrivateTest · 1.5 ms"  # the figure names its data and protocol
+    assert win.model_combo.itemData(i) == "my_fer" and win.model_combo.itemText(i) == text
     tip = win.model_combo.itemData(i, 3)  # Qt.ToolTipRole
     assert "51.23%" in tip and "1.5 ms" in tip and "your model" in tip
     texts = [win.model_combo.itemText(k) for k in range(win.model_combo.count())]
@@ -221,7 +222,7 @@ def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path)
     # grouped by paper: my_fer (a cc_lenet5) sits under the P1 header, with the shipped P1 model
     p1 = texts.index("P1 · cross-connected LeNet-5")
     assert refs[p1] is None and not win.model_combo.model().item(p1).isEnabled()
-    assert p1 < texts.index("my_fer   51.2% · 1.5 ms") < texts.index("P2 · deep residual networks")
+    assert p1 < texts.index(text) < texts.index("P2 · deep residual networks")
     # trained models only (the untrained architecture the window started with is gone once left)
     from ferapp.zoo import list_models
 

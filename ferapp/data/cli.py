@@ -24,10 +24,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_inspect(args: argparse.Namespace) -> int:
     from ferapp.data import DatasetError, load_dataset, summarize
+    from ferapp.data.locate import locate_dataset
     from ferapp.data.summary import dataset_warnings
 
     try:
-        ds = load_dataset(args.path, args.format, keep_contempt=args.keep_contempt, ferplus=args.ferplus,
+        found = locate_dataset(args.path)  # a folder holding only CK+48.zip means that archive
+        if found.note:
+            print(f"note: {found.note}", file=sys.stderr)
+        ds = load_dataset(found.path, args.format, keep_contempt=args.keep_contempt, ferplus=args.ferplus,
                           cache_dir=args.cache_dir)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox
 
 from ferapp.gui import models as gui_models
 from ferapp.gui import settings as gui_settings
@@ -20,6 +21,8 @@ from ferapp.gui.bridge import BackgroundTask
 
 
 class ModelControl:
+    MAX_TEXT_PX = 430  # widest dropdown entry: the model toolbar still fits a 1280 px window
+
     def __init__(self, win):
         self.win = win
 
@@ -120,7 +123,7 @@ class ModelControl:
         combo.clear()
         view = combo.model()
         for ch in gui_models.model_choices():
-            combo.addItem(ch.text, ch.ref)
+            combo.addItem(self._fitted_text(ch), ch.ref)
             i = combo.count() - 1
             if ch.is_header:
                 item = view.item(i)
@@ -139,9 +142,22 @@ class ModelControl:
                 combo.setItemData(combo.count() - 1, ch.tooltip, Qt.ItemDataRole.ToolTipRole)
         if current is not None:
             self.select(current, quiet=True)
+        # as wide as its longest entry (never "69.5'" cut off at 1280 px); entries are fitted
+        # to MAX_TEXT_PX above, so a long model name cannot push the toolbar off the window
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         combo.blockSignals(False)
         if select is not None and combo.currentData() == select:
             self.picked()
+
+    def _fitted_text(self, ch: gui_models.ModelChoice) -> str:
+        """The entry's text, its model name elided in the middle when the whole would be wider
+        than ``MAX_TEXT_PX`` (the figures stay whole; the tooltip names the model in full)."""
+        fm = self.combo.fontMetrics()
+        if fm.horizontalAdvance(ch.text) <= self.MAX_TEXT_PX or not ch.name or not ch.detail:
+            return ch.text
+        tail = f"   {ch.detail}"
+        room = max(self.MAX_TEXT_PX - fm.horizontalAdvance(tail), 8 * fm.averageCharWidth())
+        return fm.elidedText(ch.name, Qt.TextElideMode.ElideMiddle, room) + tail
 
     def select(self, ref: str | None, quiet: bool = False) -> None:
         """Show ``ref`` in the dropdown (``quiet``: without acting on it)."""

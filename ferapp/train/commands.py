@@ -71,10 +71,14 @@ def _parse_value(v: str):
 
 def _load_data(path: str, fmt: str):
     from ferapp.data import load_dataset
+    from ferapp.data.locate import locate_dataset
 
     if not Path(path).exists():
         raise FileNotFoundError(f"dataset not found: {path}")
-    return load_dataset(path, format=fmt)
+    found = locate_dataset(path)  # a folder holding only CK+48.zip means that archive
+    if found.note:
+        print(f"note: {found.note}", file=sys.stderr)
+    return load_dataset(found.path, format=fmt)
 
 
 def print_table(result, file=None) -> None:
@@ -89,6 +93,20 @@ def print_table(result, file=None) -> None:
         print(f"{'mean ± std':<28} {'':>6} {'':>6} {'':>6} {100 * result.mean_accuracy:8.2f}% "
               f"± {100 * result.std_accuracy:.2f}  (macro F1 {100 * result.mean_macro_f1:.2f}%)  "
               f"wall {result.wall_time_s:.1f}s", file=file)
+
+
+def _print_baselines(result, file=None) -> None:
+    """The majority-class and chance baselines under the table, and a warning when not beaten."""
+    from ferapp.train.baselines import result_baselines
+
+    base = result_baselines(result)
+    if base is None:
+        return
+    print(f"baselines: {base.summary()}", file=file or sys.stdout)
+    if base.warning():
+        print(f"warning: {base.warning()}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=file or sys.stdout)
 
 
 def cmd_train(args) -> int:
@@ -156,6 +174,7 @@ def cmd_train(args) -> int:
         print("cancelled", file=sys.stderr)
         return 130
     print_table(res)
+    _print_baselines(res)
     if res.outcome == "finished":
         print(f"report: {res.report_path}\nmodel: {res.best_model_dir}")
         return 0

@@ -165,6 +165,13 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
     ds = _resolve_data(data, data_format, load_kwargs)
     if len(ds) == 0:
         raise ValueError("the dataset has no images")
+    from ferapp.data.planning import without_empty_classes
+
+    ds, empty = without_empty_classes(ds)  # no output for a class without images (it would be guessed blindly)
+    if empty:
+        result.notes.append(f"no images of {', '.join(empty)}: the model has no output for "
+                            f"{'it' if len(empty) == 1 else 'them'} and never predicts "
+                            f"{'it' if len(empty) == 1 else 'them'}")
     kwargs = dict(model_kwargs)
     labels = tuple(ds.label_names)
     if labels != tuple(cfg.labels):
@@ -191,7 +198,7 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         train_rows = np.unique(np.concatenate([np.asarray(all_folds[i].train_idx) for i in chosen]))
         targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
         enc.t = torch.from_numpy(targets)
-        result.notes = notes
+        result.notes += notes
     device = resolve_device(tcfg.device)
     fold_results: list[FoldResult] = []
     last_model = None
@@ -216,7 +223,12 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         fit = trainer.fit(enc.subset(train_idx), val)
         test_res = None
         if fit.outcome == "finished" and len(fold.test_idx):
-            test_res = _evaluate_encoded(trainer, enc.subset(fold.test_idx), labels)
+            seen = np.bincount(y_all[train_idx], minlength=len(labels)) > 0
+            if not seen.all():
+                result.notes.append(f"{fold.name}: no training images of "
+                                    f"{', '.join(n for n, s in zip(labels, seen, strict=True) if not s)}; "
+                                    "its test images of that class count as errors, never as guesses")
+            test_res = _evaluate_encoded(trainer, enc.subset(fold.test_idx), labels, seen)
             fold_dir.mkdir(parents=True, exist_ok=True)
             write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
             write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
@@ -272,8 +284,12 @@ def _init_weights(model: torch.nn.Module, ref: str) -> None:
 
 
 @torch.no_grad()
-def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels) -> EvalResult:
+def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels, seen: np.ndarray | None = None) -> EvalResult:
+    """Test metrics; ``seen`` (per class: had training images in this fold) masks the outputs of
+    classes the fold never trained, so they are never predicted by chance."""
     out = trainer.predict(test.x).cpu()
+    if seen is not None and not np.all(seen):
+        out[:, torch.from_numpy(~np.asarray(seen, bool))] = -torch.inf
     pred = out.argmax(1).numpy()
     return metrics_from_confusion(confusion_matrix(test.y.numpy(), pred, len(labels)), labels)
 
@@ -309,6 +325,11 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "params": params,
         "notes": list(result.notes),
     }
+    if tested:
+        from ferapp.train.baselines import run_baselines
+
+        base = run_baselines([t.confusion for t in tested], tested[0].labels)
+        report["baselines"] = base.to_dict() if base is not None else None
     out.mkdir(parents=True, exist_ok=True)
     if agg and agg.get("pooled"):
         pooled = agg["pooled"]
@@ -328,6 +349,7 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
                                    "recipe", "created")}
     meta["trained_fold"] = report["folds"][-1]["name"] if report["folds"] else None
     meta["params"] = report["params"]
+    meta["baselines"] = report.get("baselines")
     summ = report.get("summary") or {}
     meta["metrics"] = {"accuracy": summ.get("mean_accuracy"), "accuracy_std": summ.get("std_accuracy"),
                        "macro_f1": summ.get("mean_macro_f1"), "protocol": report["protocol"]["name"],
