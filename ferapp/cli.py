@@ -146,11 +146,15 @@ def _add_models(sub) -> None:
 
 def cmd_models(args) -> int:
     from ferapp.scope import beats_baselines, model_score
-    from ferapp.zoo import get_model_cfg, list_models
+    from ferapp.zoo import get_model_cfg, list_models, list_papers
     from ferapp.zoo.store import default_model_name, list_trained_models
 
     trained = list_trained_models()
     default = default_model_name()
+    by_paper: dict[str, list[str]] = {}
+    for name in list_models():
+        by_paper.setdefault(get_model_cfg(name).paper, []).append(name)
+    papers = list_papers()
     if args.json:
         print(json.dumps({
             "default": default,
@@ -158,6 +162,8 @@ def cmd_models(args) -> int:
                          **{k: v for k, v in (e.meta or {}).items() if isinstance(v, int | float | str)}}
                         for e in trained],
             "architectures": list_models(),
+            "papers": [{"key": p.key, "title": p.title, "protocols": list(p.protocols),
+                        "architectures": by_paper.get(p.key, [])} for p in papers],
         }, indent=2))
         return 0
     print("Trained models:")
@@ -173,10 +179,17 @@ def cmd_models(args) -> int:
         lat_s = f"{lat:.2f} ms/face" if isinstance(lat, int | float) else ""
         mark = "*" if e.name == default else " "
         print(f" {mark} {e.name:<22} {e.arch:<18} acc {acc_s:<28} {lat_s} {'(shipped)' if e.shipped else '(user)'}")
-    print("\nArchitectures (untrained):")
-    for name in list_models():
-        cfg = get_model_cfg(name)
-        print(f"   {name:<22} {cfg.paper:<4} input {cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}")
+    print("\nArchitectures (untrained), by paper:")
+    groups = [(f"{p.label} (paper protocols: {', '.join(p.protocols) or 'none'})", by_paper.get(p.key, []))
+              for p in papers]
+    known = {p.key for p in papers}
+    groups.append(("Other architectures", [n for k, ns in by_paper.items() if k not in known for n in ns]))
+    for title, names in groups:
+        if names:
+            print(f"  {title}")
+        for name in names:
+            cfg = get_model_cfg(name)
+            print(f"   {name:<22} {cfg.paper:<4} input {cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}")
     return 0
 
 

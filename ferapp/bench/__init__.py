@@ -35,16 +35,14 @@ __all__ = [
 
 def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...] = ()) -> dict[str, Any]:
     from ferapp.inference.device import configure_threads
-    from ferapp.zoo import list_models
+    from ferapp.zoo import list_models, quick_bench_models
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
     all_sections = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")
     sections = sections or all_sections
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
-    names = list_models()
-    if quick:
-        names = [n for n in names if n in ("cc_lenet5", "resnet20", "dsc_se_resnet_s", "bdnn2", "hsic_densenet")]
+    names = quick_bench_models() if quick else list_models()  # quick: as each model module declares
     devices = [device] if device != "auto" else (["cpu", "cuda"] if out["hardware"]["cuda"] else ["cpu"])
     default = default_model_name()
     out["default_model"] = default

@@ -23,8 +23,6 @@ from ferapp.data.protocols import get_protocol
 
 # Offered for every model, in this order; the paper's presets are appended after them.
 BASIC_PROTOCOLS = ("official", "kfold-5", "subject-5fold", "subject-3fold", "holdout-20")
-# The protocol a paper's numbers were measured with (ferapp.data.protocols presets).
-PAPER_PROTOCOLS = {"P1": ("p1-ck", "p1-jaffe"), "P2": ("p2",), "P3": ("official",), "P4": ("p4",), "P5": ("p5",)}
 # When no preset of the paper fits: the first of these that does, else LAST_RESORT.
 FALLBACK_PROTOCOLS = ("subject-5fold", "subject-3fold", "kfold-5", "official")
 LAST_RESORT = "kfold-5"
@@ -145,8 +143,12 @@ class ProtocolChoice:
 
 
 def paper_protocols(paper: str) -> tuple[str, ...]:
-    """The preset(s) paper ``paper`` ("P1" … "P5") measured its numbers with; () if unknown."""
-    return PAPER_PROTOCOLS.get(paper, ())
+    """The preset(s) paper ``paper`` ("P1") measured its numbers with, as its model module
+    declares them (``ferapp.zoo.Paper.protocols``); () for no paper or an unknown one."""
+    from ferapp.zoo.registry import get_paper
+
+    found = get_paper(paper) if paper else None
+    return tuple(found.protocols) if found is not None else ()
 
 
 def choose_protocol(ds: FaceDataset | None, paper: str, seed: int = 0,

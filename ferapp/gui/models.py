@@ -28,11 +28,17 @@ class ModelChoice:
         return self.ref is None
 
 
-PAPER_GROUPS = {
-    "P1": "P1 · cross-connected LeNet-5", "P2": "P2 · deep residual networks",
-    "P3": "P3 · dense CNN, HSIC bottleneck", "P4": "P4 · separable SE ResNet, center loss",
-    "P5": "P5 · binarized dense CNN", "ensemble": "Ensembles", "": "Other models",
-}
+def paper_groups() -> dict[str, str]:
+    """The dropdown's group headers by a model's ``paper``, in order: every registered paper
+    ("P5 · binarized dense CNN", declared in its model's module), then ensembles, then the rest."""
+    try:
+        from ferapp.zoo import list_papers
+
+        papers = {p.key: p.label for p in list_papers()}
+    except Exception:  # noqa: BLE001 - a broken model module must not take the window down
+        log.exception("listing the papers failed")
+        papers = {}
+    return {**papers, "ensemble": "Ensembles", "": "Other models"}
 
 
 def trained_models() -> list:
@@ -128,8 +134,9 @@ def short_metrics(entry) -> str:
 
 
 def model_choices() -> list[ModelChoice]:
-    """Group headers and trained models, in paper order (P1..P5, ensembles, others)."""
-    groups: dict[str, list[ModelChoice]] = {k: [] for k in PAPER_GROUPS}
+    """Group headers and trained models, in paper order (P1, P2, ..., ensembles, others)."""
+    headers = paper_groups()
+    groups: dict[str, list[ModelChoice]] = {k: [] for k in headers}
     for e in trained_models():
         cfg = getattr(e, "cfg", None)
         paper = "ensemble" if e.arch == "ensemble" else (getattr(cfg, "paper", "") if cfg is not None else "")
@@ -148,7 +155,7 @@ def model_choices() -> list[ModelChoice]:
     out: list[ModelChoice] = []
     for key, items in groups.items():
         if items:
-            out.append(ModelChoice(None, PAPER_GROUPS[key], "", False))
+            out.append(ModelChoice(None, headers[key], "", False))
             out.extend(items)
     return out
 

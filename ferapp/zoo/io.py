@@ -14,8 +14,9 @@ Model folder (shipped / user models)::
                          **cfg.to_dict(), "meta": {...}}  (or {"ensemble": [refs], ...})
     model.pt            {"format": "ferapp-weights", "state_dict": ...}; float tensors with
                          more than 65,536 elements stored fp16 (sign-preserving), the rest fp32
-    model.packed.npz    P5 models only: 1-bit weights + folded BN (``ferapp.zoo.packed``); the
-                         binarized layers' weights live only here (as +-1), not in model.pt
+    model.packed.npz    a weight sidecar, for architectures that declare one (``register_model(...,
+                         sidecar=...)``; P5: 1-bit weights + folded BN, ``ferapp.zoo.packed``): the
+                         weights it names (``packed_keys`` in model.pt) live only there, not in model.pt
     README.md           model card (written by training, not here)
 """
 
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from ferapp.zoo.errors import CheckpointError
-from ferapp.zoo.registry import ModelCfg, create_model, list_models
+from ferapp.zoo.registry import ModelCfg, create_model, list_models, weight_sidecar
 
 CKPT_FORMAT = "ferapp-checkpoint"
 MODEL_FORMAT = "ferapp-model"
@@ -61,8 +62,10 @@ class LoadedModel:
 
     @property
     def packed_path(self) -> Path | None:
-        if self.path is not None and self.path.is_dir() and (self.path / "model.packed.npz").exists():
-            return self.path / "model.packed.npz"
+        """The folder's weight sidecar (P5: model.packed.npz), when its architecture declares one."""
+        sidecar = weight_sidecar(self.cfg.name)
+        if sidecar is not None and self.path is not None and (self.path / sidecar.filename).is_file():
+            return self.path / sidecar.filename
         return None
 
     @property
@@ -70,12 +73,11 @@ class LoadedModel:
         return bool(self.meta.get("trained", True))
 
     def packed_model(self) -> LoadedModel:
-        """The same model on the 1-bit XNOR/popcount path (P5 folders with model.packed.npz)."""
-        if self.packed_path is None:
-            raise ValueError(f"{self.name}: no model.packed.npz (only P5 binarized models have a packed form)")
-        from ferapp.zoo.packed import PackedBNNModule, load_packed
-
-        module = PackedBNNModule(load_packed(self.packed_path), self.cfg).eval()
+        """The same model on its sidecar's own inference path (P5: 1-bit XNOR/popcount)."""
+        path = self.packed_path
+        if path is None:
+            raise ValueError(f"{self.name}: no packed weights file (only the P5 binarized models have a packed form)")
+        module = weight_sidecar(self.cfg.name).fast_model(path, self.cfg)
         return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path)
 
     def classify_probs(self, crops) -> np.ndarray:
@@ -175,12 +177,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
 
 
 # ---------------------------------------------------------------------- model folders
-def _is_binary_layer(m: nn.Module) -> bool:
-    from ferapp.zoo.models.p5_bdnn import BinaryConv2d, BinaryLinear
-
-    return isinstance(m, (BinaryConv2d, BinaryLinear))
-
-
 def _to_storage(t: torch.Tensor, half: bool) -> torch.Tensor:
     t = t.detach().cpu()
     if half and t.is_floating_point() and t.dtype == torch.float32 and t.numel() > HALF_MIN_NUMEL:
@@ -194,23 +190,22 @@ def _to_storage(t: torch.Tensor, half: bool) -> torch.Tensor:
 
 def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None = None,
                    meta: dict[str, Any] | None = None, half: bool = True) -> Path:
-    """Write config.json + model.pt (+ model.packed.npz for P5). Every file must stay < 25 MB."""
+    """Write config.json + model.pt (+ the architecture's weight sidecar, P5: model.packed.npz).
+    Every file must stay < 25 MB."""
     cfg = cfg or model.cfg
     meta = dict(meta or {})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    binary_keys = [f"{n}.weight" for n, m in model.named_modules() if _is_binary_layer(m)]
-    sd = {k: _to_storage(v, half) for k, v in model.state_dict().items() if k not in binary_keys}
+    sidecar = weight_sidecar(cfg.name)
+    side_keys = sidecar.keys(model) if sidecar is not None else []
+    sd = {k: _to_storage(v, half) for k, v in model.state_dict().items() if k not in side_keys}
     written = []
-    if binary_keys:
-        from ferapp.zoo.packed import export_packed
-
-        stats = export_packed(model, directory / "model.packed.npz")
-        meta.setdefault("packed", {"ratio": round(stats.ratio, 2), "packed_bytes": stats.packed_bytes,
-                                   "fp32_bytes": stats.fp32_bytes})
-        written.append(directory / "model.packed.npz")
+    if side_keys:
+        for k, v in sidecar.save(model, directory / sidecar.filename).items():
+            meta.setdefault(k, v)
+        written.append(directory / sidecar.filename)
     _atomic_torch_save({"format": WEIGHTS_FORMAT, "version": 1, "arch": cfg.name, "state_dict": sd,
-                        "packed_keys": binary_keys}, directory / "model.pt")
+                        "packed_keys": side_keys}, directory / "model.pt")
     written.append(directory / "model.pt")
     config = {"format": MODEL_FORMAT, "format_version": 1, "arch": cfg.name, **cfg.to_dict(), "meta": meta}
     _check_plain(config, "config")
@@ -271,18 +266,16 @@ def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | 
         raise CheckpointError(f"{directory}/model.pt: not a ferapp weights file (format {WEIGHTS_FORMAT!r})")
     sd = dict(obj["state_dict"])
     packed_keys = list(obj.get("packed_keys") or [])
-    if packed_keys:
-        from ferapp.zoo.packed import load_packed
-
-        packed = directory / "model.packed.npz"
+    sidecar = weight_sidecar(cfg.name)
+    if packed_keys and sidecar is not None:  # (without one, _build names the missing weights)
+        packed = directory / sidecar.filename
         if not packed.exists():
-            raise CheckpointError(f"{directory}: model.packed.npz missing (holds the binarized weights)")
-        weights = load_packed(packed).binary_weights()
+            raise CheckpointError(f"{directory}: {sidecar.filename} missing (holds the binarized weights)")
+        weights = sidecar.load(packed)
         for k in packed_keys:
-            layer = k[: -len(".weight")]
-            if layer not in weights:
-                raise CheckpointError(f"{packed}: no weights for layer {layer!r}")
-            sd[k] = weights[layer]
+            if k not in weights:
+                raise CheckpointError(f"{packed}: no weights for layer {k.removesuffix('.weight')!r}")
+            sd[k] = weights[k]
     model = _build(cfg, sd, directory)
     meta.setdefault("name", directory.name)
     return LoadedModel(model=model, cfg=cfg, meta=meta, path=directory)
