@@ -88,6 +88,7 @@ class Outcome:
     dominant: str = ""
     seconds: float | None = None
     note: str = ""
+    replacing: bool = False  # its outputs are replaced (--overwrite, or a stale sidecar of an earlier run)
 
     def row(self) -> list[str]:
         def fmt(v):
@@ -296,25 +297,53 @@ def _read_small_json(path: Path) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _is_own_events_csv(path: Path) -> bool:
+    from ferapp.monitor.events import EVENT_FIELDS
+
+    try:
+        with open(path, "rb") as f:
+            return f.readline(4096).decode("utf-8", "replace").strip() == ",".join(EVENT_FIELDS)
+    except OSError:
+        return False
+
+
 def output_state(timeline: Path) -> tuple[str, dict | None]:
-    """("absent" | "complete" | "incomplete", sidecar meta). Complete: the timeline and its
-    sidecar exist, the sidecar is finalised and the run was neither stopped nor failed."""
+    """("absent" | "complete" | "stale" | "incomplete", sidecar meta).
+
+    complete: the timeline and its sidecar exist, the sidecar is finalised and the run was
+    neither stopped nor failed. stale: the timeline is gone but a ferapp sidecar / events file of
+    an earlier run is still there (someone deleted the CSV to redo it): redone, replacing them.
+    incomplete: anything else under those names (never replaced without --overwrite)."""
     from ferapp.record.timeline import events_path, sidecar_path
 
-    side = sidecar_path(timeline)
-    if not any(os.path.lexists(p) for p in (timeline, side, events_path(timeline))):
+    side, events = sidecar_path(timeline), events_path(timeline)
+    if not any(os.path.lexists(p) for p in (timeline, side, events)):
         return "absent", None
-    meta = _read_small_json(side) if os.path.isfile(timeline) else None
-    if (meta and meta.get("finalized") is True and not meta.get("interrupted") and not meta.get("error")
-            and not meta.get("stopped_by_error")):
-        return "complete", meta
-    return "incomplete", meta
+    meta = _read_small_json(side) if os.path.lexists(side) else None
+    if os.path.lexists(timeline):
+        if (os.path.isfile(timeline) and meta and meta.get("finalized") is True and not meta.get("interrupted")
+                and not meta.get("error") and not meta.get("stopped_by_error")):
+            return "complete", meta
+        return "incomplete", meta
+    own_side = not os.path.lexists(side) or (meta is not None and str(meta.get("format", "")).startswith(
+        "ferapp-timeline/") and os.path.isfile(side) and not os.path.islink(side))
+    own_events = not os.path.lexists(events) or (os.path.isfile(events) and not os.path.islink(events)
+                                                  and _is_own_events_csv(events))
+    return ("stale" if own_side and own_events else "incomplete"), meta
+
+
+def _incomplete_note(timeline: Path) -> str:
+    from ferapp.record.timeline import events_path, sidecar_path
+
+    there = [p.name for p in (timeline, sidecar_path(timeline), events_path(timeline)) if os.path.lexists(p)]
+    return (f"{', '.join(there)} in {timeline.parent} exist(s) but are not a complete timeline (an earlier run "
+            "stopped while finishing it, or other files): delete them, or pass --overwrite to redo it")
 
 
 # -- running -----------------------------------------------------------------------------------
 def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
-                 should_stop: Callable[[], bool], on_frames: Callable[[int, int | None], None] | None
-                 ) -> dict[str, Any]:
+                 should_stop: Callable[[], bool], on_frames: Callable[[int, int | None], None] | None,
+                 overwrite: bool = False) -> dict[str, Any]:
     """One recording -> the fields of its Outcome (never raises for the recording's own faults)."""
     from ferapp.inference.batch import run_analysis
 
@@ -323,7 +352,7 @@ def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
     if rec.missing:
         got["note"] = f"file not found: '{rec.source}'"
         return got
-    req = replace(template, source=str(rec.source), out=str(out), atomic=True, video_out=None)
+    req = replace(template, source=str(rec.source), out=str(out), atomic=True, video_out=None, overwrite=overwrite)
     warnings: list[str] = []
     try:
         res = run_analysis(req, on_progress=on_frames, should_stop=should_stop, pipeline=pipeline,
@@ -396,7 +425,7 @@ def _worker_main(conn, template: dict, threads: int, stop_event, parent_pid: int
             break
         if msg is None:
             break
-        idx, rec, out = msg
+        idx, rec, out, overwrite = msg
         last = [0.0]
 
         def on_frames(i: int, n: int | None, idx=idx, last=last) -> None:
@@ -405,7 +434,7 @@ def _worker_main(conn, template: dict, threads: int, stop_event, parent_pid: int
                 last[0] = now
                 conn.send(("progress", idx, i, n))
 
-        got = _analyse_one(rec, Path(out), req, pipeline, should_stop, on_frames)
+        got = _analyse_one(rec, Path(out), req, pipeline, should_stop, on_frames, overwrite)
         if got.pop("broken", False):  # an unexpected error may leave the pipeline in a bad state
             pipeline.close()
             try:
@@ -507,16 +536,15 @@ def run_batch(recordings: list[Recording], template: AnalysisRequest, out_dir: s
                 o.dominant = str(meta.get("dominant") or "")
             elif state == "incomplete" and not overwrite:
                 o.status = "failed"
-                o.note = (f"'{o.timeline}' (or its .json / _events.csv) exists but is not a complete timeline: "
-                          "delete it, or pass --overwrite to redo it")
+                o.note = _incomplete_note(o.timeline)
             else:
                 todo.append(i)
+                o.replacing = overwrite or state == "stale"
         if on_start is not None:
             on_start(len(todo), sum(o.status == "done-before" for o in outcomes))
         for o in outcomes:
             if o.status == "failed" and on_outcome is not None:
                 on_outcome(o)
-        template = replace(template, overwrite=overwrite)
         report = BatchReport(outcomes, jobs=jobs)
         if todo:
             runner = _run_in_process if jobs <= 1 or len(todo) == 1 else _run_in_workers
@@ -599,7 +627,7 @@ def _run_in_process(outcomes, todo, template, jobs, stop, on_progress, on_outcom
                 return True
             o = outcomes[idx]
             got = _analyse_one(o.recording, o.timeline, template, pipeline, stop,
-                               lambda i, total, idx=idx: progress.frame(idx, i, total))
+                               lambda i, total, idx=idx: progress.frame(idx, i, total), o.replacing)
             if got.pop("broken", False) and n + 1 < len(todo):
                 pipeline.close()
                 pipeline = make_pipeline(template)
@@ -648,7 +676,7 @@ def _run_in_workers(outcomes, todo, template, jobs, stop, on_progress, on_outcom
                 if w.ready and w.task is None and queue and w.proc.is_alive():
                     w.task = queue.pop(0)
                     o = outcomes[w.task]
-                    w.conn.send((w.task, o.recording, str(o.timeline)))
+                    w.conn.send((w.task, o.recording, str(o.timeline), o.replacing))
             if not queue and all(w.task is None for w in workers):
                 break
             if not workers and setup_error is None:
