@@ -236,6 +236,8 @@ def _cmd_batch(args, sources: list[str]) -> int:
     finally:
         if bar is not None:
             bar.close()
+    for w in dict.fromkeys(o.model_warning for o in report.outcomes if o.model_warning):
+        print(f"warning: {w}", file=sys.stderr)
     c = report.counts
     rate = (f"; {report.frames} frames in {report.wall_s:.1f} s ({report.frames / report.wall_s:.1f} frames/s, "
             f"{report.analysed / report.wall_s:.2f} recordings/s)") if report.analysed and report.wall_s > 0 else ""

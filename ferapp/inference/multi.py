@@ -89,6 +89,7 @@ class Outcome:
     seconds: float | None = None
     note: str = ""
     replacing: bool = False  # its outputs are replaced (--overwrite, or a stale sidecar of an earlier run)
+    model_warning: str = ""  # e.g. an architecture without trained weights (said once per batch)
 
     def row(self) -> list[str]:
         def fmt(v):
@@ -199,7 +200,10 @@ def collect(specs: Iterable[str], out_dir: str | os.PathLike | None = None) -> l
 
     def add(spec: str, from_list: Path | None = None) -> None:
         if from_list is None and is_list_file(spec):
-            lp = Path(_spec_path(spec)[1])
+            lp = Path(os.path.expanduser(spec.strip()))
+            if not lp.is_file():
+                raise BatchError(f"Cannot read list '{spec.strip()}': " + ("not a file" if lp.exists() else
+                                                                              "file not found"))
             for line in _read_list(lp):
                 p = Path(os.path.expanduser(line))
                 add(str(p if p.is_absolute() else lp.parent / p), lp)
@@ -367,6 +371,7 @@ def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
     got.update(frames=s.frames, processed=s.processed, frames_with_face=s.frames_with_face,
                faces=len(s.face_ids), dominant=s.dominant(), seconds=time.perf_counter() - t0)
     notes = [w for w in warnings if "no trained weights" not in w]
+    got["model_warning"] = next((w for w in warnings if "no trained weights" in w), "")
     if res.interrupted:
         got["status"] = "interrupted"
     elif s.processed == 0:
@@ -457,7 +462,13 @@ def remove_leftovers(timeline: Path, pid: int) -> list[Path]:
     stems = {re.escape(timeline.stem), re.escape(sidecar_path(timeline).name), re.escape(events_path(timeline).name)}
     pat = re.compile(r"^\.{1,2}(" + "|".join(stems) + r")\.(.*\.)?" + str(int(pid))
                      + r"-[0-9a-f]{8}(\.part\.(csv|json)|\.tmp)$")
+    from ferapp.record.output import OutputClaim, OutputError
+
     removed = []
+    try:  # its lock file too: taken (nobody holds it now) and released, which removes it
+        OutputClaim(timeline, ".csv", overwrite=True).release()
+    except OutputError:
+        pass
     try:
         names = os.listdir(timeline.parent)
     except OSError:
@@ -591,7 +602,8 @@ def _write_summary(claim, outcomes: list[Outcome]) -> None:
 
 
 def _apply(o: Outcome, got: dict[str, Any]) -> None:
-    for k in ("status", "frames", "processed", "frames_with_face", "faces", "dominant", "seconds", "note"):
+    for k in ("status", "frames", "processed", "frames_with_face", "faces", "dominant", "seconds", "note",
+              "model_warning"):
         if k in got and got[k] is not None:
             setattr(o, k, got[k])
 

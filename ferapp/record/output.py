@@ -124,7 +124,7 @@ def place_new(src: Path, dst: Path) -> None:
     """Move ``src`` to ``dst`` only if nothing is at ``dst`` (hard link + unlink: atomic, and
     never over a file another program created meanwhile). Raises FileExistsError / OSError."""
     try:
-        os.link(src, dst, follow_symlinks=False)
+        os.link(src, dst)
     except FileExistsError:
         raise
     except OSError as e:
