@@ -229,3 +229,23 @@ def test_ctrl_c_or_sigterm_mid_batch_leaves_no_partial_timeline_and_resumes(tmp_
     assert {v["status"] for v in _summary(out / "batch_summary.csv").values()} <= {"ok", "done-before"}
     _assert_only_complete_timelines(out)
     assert len(list(out.glob("v*.avi.csv"))) == 3
+
+
+def test_a_crash_while_a_batch_timeline_is_moved_into_place_is_redone(tmp_path, monkeypatch):
+    """The sidecar is renamed before the CSV: a crash between the two leaves a finalised sidecar
+    and no timeline, which the next run redoes ("stale"), never a timeline that looks complete."""
+    from ferapp.inference.multi import output_state
+    from ferapp.record.timeline import TimelineError, TimelineWriter
+
+    out = tmp_path / "a.mp4.csv"
+    w = TimelineWriter(out, {"model": "m"}, temp=True)
+    assert output_state(out) == ("absent", None)  # nothing under the final names while it is written
+
+    def crash():
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(w._claim, "commit", crash)
+    with pytest.raises(TimelineError, match="Cannot finalise"):
+        w.close()
+    state, meta = output_state(out)
+    assert state == "stale" and meta["finalized"] is True and not out.exists()

@@ -238,14 +238,12 @@ class TimelineWriter:
             self.meta.update({"finalized": True, "rows": self.rows, "frames": self.frames,
                               "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             self._write_sidecar()
-            if self._claim.path != self._claim.final:
-                temp_side = self._sidecar_written
-                self._claim.commit()
-                if temp_side is not None:
-                    os.replace(temp_side, sidecar_path(self.path))
-                    self._sidecar_written = sidecar_path(self.path)
-            else:
-                self._claim.commit()
+            if self._claim.path != self._claim.final and self._sidecar_written is not None:
+                # the sidecar first: a crash between the two renames leaves a finalised sidecar and
+                # no timeline (a batch redoes it), never a timeline without its final sidecar
+                os.replace(self._sidecar_written, sidecar_path(self.path))
+                self._sidecar_written = sidecar_path(self.path)
+            self._claim.commit()
         except OSError as e:
             self._claim.release()
             why = " (its folder was removed while the run wrote to it)" if not self.path.parent.is_dir() else ""
