@@ -304,11 +304,7 @@ def _read_small_json(path: Path) -> dict | None:
 def _is_own_events_csv(path: Path) -> bool:
     from ferapp.monitor.events import EVENT_FIELDS
 
-    try:
-        with open(path, "rb") as f:
-            return f.readline(4096).decode("utf-8", "replace").strip() == ",".join(EVENT_FIELDS)
-    except OSError:
-        return False
+    return _first_line(path) == ",".join(EVENT_FIELDS)
 
 
 def output_state(timeline: Path) -> tuple[str, dict | None]:
@@ -575,13 +571,21 @@ def _int(v) -> int | None:
 
 
 def _first_line(path: Path) -> str | None:
+    """The first line of a regular file (None when nothing is there; "" when it is not a regular
+    file or unreadable): never blocks on a FIFO, never follows a link."""
     if not os.path.lexists(path):
         return None
     try:
-        with open(path, "rb") as f:
-            return f.readline(4096).decode("utf-8", "replace").strip()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return ""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return ""
+        try:
+            return f.readline(4096).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
 
 
 def _write_summary(claim, outcomes: list[Outcome]) -> None:
