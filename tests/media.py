@@ -25,6 +25,7 @@ def write_test_video(path: str | Path, n: int, fps: float = 30, faces: int = 1) 
     if path.suffix.lower() not in (".avi", ".mp4"):
         path = path.with_suffix(".avi")
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
+    path.parent.mkdir(parents=True, exist_ok=True)
     frames = demo_frames(n, faces)
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), fourcc, float(fps), (w, h))

@@ -3,7 +3,8 @@
 Sections: models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
 4 faces), end-to-end pipeline (tracked fast path vs the untracked full-resolution baseline;
 unpaced throughput and a paced 30 fps live run with the threaded runner), training
-throughput, and P5's packed 1-bit inference vs float.
+throughput, P5's packed 1-bit inference vs float, and scale (batch analysis of ../shared/videos
+with 1 and 2 worker processes).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from ferapp.bench.batch_scale import bench_batch_scale
 from ferapp.bench.pipeline import (
     bench_footage,
     bench_gui,
@@ -28,9 +30,12 @@ from ferapp.bench.stages import (
 )
 
 __all__ = [
-    "add_parser", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
+    "add_parser", "bench_batch_scale", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
     "bench_pipeline_throughput", "bench_training", "cmd_bench", "format_report", "hardware", "run_bench",
 ]
+
+
+SECTIONS = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed", "scale")
 
 
 def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -39,7 +44,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
-    all_sections = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")
+    all_sections = SECTIONS
     sections = sections or all_sections
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
     names = quick_bench_models() if quick else list_models()  # quick: as each model module declares
@@ -65,6 +70,8 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
         out["training"] = [r for d in devices for r in bench_training(names, d, quick)]
     if "packed" in sections:
         out["packed"] = bench_packed(quick)
+    if "scale" in sections:
+        out["scale_batch"] = bench_batch_scale(default, quick)
     return out
 
 
@@ -73,8 +80,7 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer runs and models (CI)")
     p.add_argument("--json", nargs="?", const="-", default=None, help="print JSON (or write it to a file)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (both when CUDA is present)")
-    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(
-        ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")))
+    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(SECTIONS))
     p.set_defaults(func=cmd_bench)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferapp.capture.base import IMAGE_EXTS, FrameSource, Pacer, SourceError, register_source
+from ferapp.capture.base import IMAGE_EXTS, VIDEO_EXTS, FrameSource, Pacer, SourceError, register_source
 from ferapp.types import Frame
 
 log = logging.getLogger(__name__)
@@ -281,6 +281,8 @@ class FolderSource(_Paced, FrameSource):
                 continue
             if p.suffix.lower() in IMAGE_EXTS:
                 files.append(p)
+            elif p.suffix.lower() in VIDEO_EXTS:  # a recording of its own in a batch: noted, not warned
+                self.skipped.append((p.name, f"a video, not a photo ({p.suffix})"))
             else:
                 self._skip(p, f"not an image file ({p.suffix or 'no extension'})")
         if not files:

@@ -27,6 +27,7 @@ class AnalyzeSummary:
     labels: Counter = field(default_factory=Counter)
     events: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    frame_size: tuple[int, int] | None = None  # (width, height) of the first frame read
 
     @property
     def fps(self) -> float:
@@ -35,6 +36,10 @@ class AnalyzeSummary:
     def share(self) -> dict[str, float]:
         n = sum(self.labels.values())
         return {k: (self.labels[k] / n if n else 0.0) for k in LABELS}
+
+    def dominant(self) -> str:
+        """The most frequent expression over all face rows ("" when no face had one)."""
+        return max(LABELS, key=lambda k: self.labels[k]) if sum(self.labels.values()) else ""
 
     def format(self) -> str:
         lines = [
@@ -67,6 +72,8 @@ def analyze(source, pipeline, writer=None, max_frames: int | None = None, every:
         if frame is None:
             break
         s.frames += 1
+        if s.frame_size is None:
+            s.frame_size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
         if on_progress is not None:
             on_progress(s.frames)
         if (s.frames - 1) % every:
@@ -98,14 +105,35 @@ def frame_source(source_name: str, frame) -> str:
     return str(Path(source_name) / frame.name)
 
 
-def no_face_hint(summary: AnalyzeSummary, min_face: float) -> str | None:
-    """What to tell a user whose run found no face at all (None when faces were found)."""
+def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None) -> str | None:
+    """What to tell a user whose run found no face at all (None when faces were found).
+
+    ``detector`` (the pipeline's full-frame detector) knows the pixel cap of a scan: on large
+    frames it raises the smallest face found above ``--min-face``, and no smaller ``--min-face``
+    can go below what the cap allows; the hint then names that real size instead of
+    suggesting a ``--min-face`` that cannot work."""
+    import math
+
+    from ferapp.config import MIN_FACE_RANGE
+
     if summary.processed == 0 or summary.frames_with_face:
         return None
-    return (f"no face found in {summary.processed} processed frame(s). Faces smaller than "
-            f"{min_face:g} px, very dark, strongly turned or covered are not detected: try a smaller "
-            f"--min-face (e.g. --min-face {max(12, int(min_face // 2))}, slower), a brighter source, "
-            "or --detector cnn (slower, more robust to pose and light)")
+    smallest, floor = float(min_face), float(MIN_FACE_RANGE[0])
+    size = summary.frame_size
+    if detector is not None and size and hasattr(detector, "effective_min_face"):
+        smallest = max(smallest, detector.effective_min_face(*size))
+        floor = detector.native_min_face / detector.scale_for(*size, min_face=MIN_FACE_RANGE[0])
+    tail = "a brighter source, or --detector cnn (slower, more robust to pose and light)"
+    head = f"no face found in {summary.processed} processed frame(s). Faces smaller than {smallest:.0f} px"
+    if floor >= 0.95 * smallest:  # the pixel cap already decides: a smaller --min-face changes nothing
+        w, h = size
+        return (f"{head}, very dark, strongly turned or covered are not detected. On {w}x{h} frames "
+                f"{smallest:.0f} px is the smallest face the scan finds (it is capped at "
+                f"{detector.max_pixels / 1e6:g} MP per frame), so a smaller --min-face does not help: "
+                f"crop the video to the faces or use a source where they are larger, {tail}")
+    suggest = max(int(math.ceil(floor)), 12, int(min_face // 2))
+    return (f"{head}, very dark, strongly turned or covered are not detected: try a smaller "
+            f"--min-face (e.g. --min-face {suggest}, slower), {tail}")
 
 
 def default_out_path(source_spec: str) -> Path:
