@@ -98,14 +98,34 @@ def frame_source(source_name: str, frame) -> str:
     return str(Path(source_name) / frame.name)
 
 
-def no_face_hint(summary: AnalyzeSummary, min_face: float) -> str | None:
-    """What to tell a user whose run found no face at all (None when faces were found)."""
+HINT_WORDINGS = ("cli", "gui")
+SMALLEST_SUGGESTED_FACE = 12  # px; the GUI's Min face box starts here
+ROBUST_DETECTOR = "cnn"  # slower than hog/haar, finds turned and badly lit faces they miss
+
+
+def no_face_hint(summary: AnalyzeSummary, min_face: float, detector: str | None = None,
+                 wording: str = "cli") -> str | None:
+    """What to tell a user whose run found no face at all (None when faces were found).
+
+    ``wording`` "cli" names ``ferapp analyze``'s flags, "gui" the window's toolbar boxes; a
+    detector or face size already in use is never suggested."""
+    if wording not in HINT_WORDINGS:
+        raise ValueError(f"wording must be one of {HINT_WORDINGS}, not {wording!r}")
     if summary.processed == 0 or summary.frames_with_face:
         return None
-    return (f"no face found in {summary.processed} processed frame(s). Faces smaller than "
-            f"{min_face:g} px, very dark, strongly turned or covered are not detected: try a smaller "
-            f"--min-face (e.g. --min-face {max(12, int(min_face // 2))}, slower), a brighter source, "
-            "or --detector cnn (slower, more robust to pose and light)")
+    gui = wording == "gui"
+    tries = []
+    smaller = max(SMALLEST_SUGGESTED_FACE, int(min_face // 2))
+    if smaller < min_face:
+        tries.append(f"a smaller Min face in the toolbar (e.g. {smaller} px; slower)" if gui
+                     else f"a smaller --min-face (e.g. --min-face {smaller}, slower)")
+    tries.append("a brighter source")
+    if detector != ROBUST_DETECTOR:
+        tries.append(f"Detector {ROBUST_DETECTOR} in the toolbar (slower, more robust to pose and light)" if gui
+                     else f"--detector {ROBUST_DETECTOR} (slower, more robust to pose and light)")
+    advice = tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + " or " + tries[-1]
+    return (f"{'N' if gui else 'n'}o face found in {summary.processed} processed frame(s). Faces smaller than "
+            f"{min_face:g} px, very dark, strongly turned or covered are not detected: try {advice}")
 
 
 def default_out_path(source_spec: str) -> Path:

@@ -167,7 +167,7 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
             video.close()
             res.video_frames = video.frames
             video = None
-        res.hint = no_face_hint(summary, req.min_face)
+        res.hint = no_face_hint(summary, req.min_face, req.detector)
         return res
     finally:
         if video is not None:

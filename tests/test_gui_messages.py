@@ -1,0 +1,31 @@
+"""The window's messages: File > Analyze's no-face result, status-bar timeouts, export
+confirmations (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from test_gui import WAIT, make_window  # noqa: E402
+from test_no_face_hint import blank_video  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+def test_analyze_with_no_face_says_so_in_gui_words_and_opens_no_viewer(qtbot, tmp_path):
+    video = blank_video(tmp_path / "wall.avi", n=4)
+    win = make_window(qtbot, start=False)
+    dlg = win.open_batch_dialog(source=str(video))
+    opened = []
+    dlg.timeline_ready.connect(opened.append)
+    dlg.start()
+    qtbot.waitUntil(lambda: dlg.result is not None or dlg.error is not None, timeout=WAIT)
+    assert dlg.error is None and dlg.result.rows == 0
+    text = dlg.status.text()
+    assert text.startswith("No faces found in 4 processed frame(s) of wall.avi.")
+    assert "Min face in the toolbar (e.g. 20 px" in text and "Detector cnn in the toolbar" in text
+    assert "--" not in text  # no command-line flags in the window
+    assert opened == [] and win._viewers == []
+    win.close()
