@@ -29,3 +29,27 @@ def test_analyze_with_no_face_says_so_in_gui_words_and_opens_no_viewer(qtbot, tm
     assert "--" not in text  # no command-line flags in the window
     assert opened == [] and win._viewers == []
     win.close()
+
+
+@pytest.mark.parametrize("box, digit", [("min_face_spin", "3"), ("smoothing_spin", "0")])
+def test_space_in_a_number_box_starts_capture_and_the_box_keeps_its_value(qtbot, box, digit):
+    from PySide6.QtCore import Qt
+
+    win = make_window(qtbot, start=False)
+    qtbot.waitExposed(win)
+    spin = getattr(win, box)
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=WAIT)
+    spin.selectAll()  # as after Tab or a click into the box: the next character replaces the text
+    before_text, before_value = spin.text(), spin.value()
+    qtbot.keyClick(spin, Qt.Key.Key_Space)
+    assert spin.text() == before_text and spin.value() == before_value
+    assert win.start_action.isChecked()  # Start ran (the pipeline builds, then capture runs)
+    qtbot.waitUntil(lambda: win.session.running, timeout=WAIT)
+    qtbot.keyClick(spin, Qt.Key.Key_P)  # the demo can pause
+    assert win.pause_action.isChecked() and spin.text() == before_text
+    # digits still edit the box
+    spin.selectAll()
+    qtbot.keyClicks(spin, digit)
+    assert spin.text().startswith(digit) and spin.text() != before_text and win.pause_action.isChecked()
+    win.close()
