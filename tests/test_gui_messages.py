@@ -3,6 +3,8 @@ confirmations (pytest-qt, offscreen)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -53,3 +55,60 @@ def test_space_in_a_number_box_starts_capture_and_the_box_keeps_its_value(qtbot,
     qtbot.keyClicks(spin, digit)
     assert spin.text().startswith(digit) and spin.text() != before_text and win.pause_action.isChecked()
     win.close()
+
+
+def test_saved_message_clears_after_a_while(qtbot, monkeypatch):
+    from ferapp.gui import recording
+
+    monkeypatch.setattr(recording, "SAVED_MESSAGE_MS", 300)
+    win = make_window(qtbot)
+    path = win.start_recording()
+    qtbot.waitUntil(lambda: win.recorder.rows > 0, timeout=WAIT)
+    assert win.stop_recording() == path
+    assert win.statusBar().currentMessage() == f"Saved {path}"
+    qtbot.waitUntil(lambda: win.statusBar().currentMessage() == "", timeout=WAIT)
+    win.close()
+
+
+def test_viewer_exports_confirm_and_csv_says_which_face(qtbot, tmp_path, monkeypatch):
+    import csv
+
+    from test_gui_viewer import write_timeline
+
+    from ferapp.gui import viewer as viewer_mod
+    from ferapp.gui.viewer import TimelineViewer
+
+    monkeypatch.setattr(viewer_mod, "CONFIRM_MS", 300)
+    path = write_timeline(tmp_path / "recordings" / "rec.csv")
+    v = TimelineViewer(path)
+    qtbot.addWidget(v)
+    v.show()
+    asked = []
+
+    def pick(title, default, _filter):  # the user keeps the offered name, in tmp_path, "rec" -> "out"
+        asked.append((title, default))
+        return str(tmp_path / ("out" + Path(default).name.removeprefix("rec")))
+
+    v.ask_save_path = pick
+    assert v.csv_btn.text() == "Export CSV (face 0)…"
+    v.csv_btn.click()
+    title, default = asked[-1]
+    assert title == "Export CSV: face 0" and default.endswith("rec_face0.csv")
+    out = tmp_path / "out_face0.csv"
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 250 and {r["face_id"] for r in rows} == {"0"}
+    assert v.statusBar().currentMessage() == f"Exported 250 rows (face 0) to {out}"
+    qtbot.waitUntil(lambda: v.statusBar().currentMessage() == "", timeout=WAIT)  # it does not stay
+
+    v.select_face(None)  # all faces
+    assert v.csv_btn.text() == "Export CSV (all faces)…"
+    v.csv_btn.click()
+    assert asked[-1][0] == "Export CSV: all faces"
+    with open(tmp_path / "out_export.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 450  # 250 rows of face 0 + 200 of face 1
+    assert "Exported 450 rows (all faces)" in v.statusBar().currentMessage()
+
+    v.png_btn.click()
+    assert (tmp_path / "out.png").stat().st_size > 0
+    assert v.statusBar().currentMessage() == f"Saved the plot to {tmp_path / 'out.png'}"

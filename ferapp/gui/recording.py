@@ -16,6 +16,8 @@ from PySide6.QtCore import Qt
 from ferapp.paths import recordings_dir
 from ferapp.record.recorder import Recorder, timestamped_path
 
+SAVED_MESSAGE_MS = 10_000  # "Saved …" then clears (the file is in File > Show recordings folder)
+
 
 class RecordingControl:
     def __init__(self, win):
@@ -75,7 +77,7 @@ class RecordingControl:
         win.record_label.setText("")
         if path is not None:
             extra = f" and {path.with_suffix('.mp4').name}" if self.recorder.video_path else ""
-            win.status(f"Saved {path}{extra}", 0)
+            win.status(f"Saved {path}{extra}", SAVED_MESSAGE_MS)
         return path
 
     def failed(self, message: str) -> None:
