@@ -81,6 +81,7 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
     """Analyse ``req.source`` frame by frame into a timeline. Raises AnalysisError."""
     from ferapp.capture import SourceError, open_source
     from ferapp.inference.pipeline import Pipeline
+    from ferapp.record.metadata import run_metadata
     from ferapp.record.output import OutputError
     from ferapp.record.timeline import TimelineError, TimelineWriter
 
@@ -113,9 +114,9 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
             out = default_out_path(req.source)
             if req.out_dir:
                 out = Path(req.out_dir) / out.name
-        meta = {"model": pipeline.model_name, "detector": req.detector, "min_face": req.min_face,
-                "source": source.name, "fps": getattr(source, "fps", None), "driver": bool(req.driver),
-                "every": req.every}
+        meta = run_metadata(source=source.name, model=pipeline.model_name, detector=req.detector,
+                            min_face=req.min_face, fps=getattr(source, "fps", None), smoothing=req.smoothing,
+                            every=req.every, driver=req.driver)
         inputs = [req.source if Path(req.source).exists() else None]
         if req.model and Path(req.model).exists():
             inputs.append(req.model)
