@@ -313,7 +313,7 @@ def test_switching_source_to_an_image_file_runs_until_it_ends(qtbot, window):
     img = str(demo_dir() / "astronaut.png")
     win.set_source(img)
     assert win.source_spec == img and win.source_combo.currentData() == img
-    qtbot.waitUntil(lambda: "End of" in win.statusBar().currentMessage(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "Photo analysed: astronaut.png" in win.statusBar().currentMessage(), timeout=WAIT)
     assert win.bridge.latest is not None and win.bridge.latest.source == img
     assert len(win.bridge.latest.faces) == 1
     assert not win.start_action.isChecked() and not worker_threads_alive()

@@ -47,7 +47,7 @@ def build_actions(win) -> None:
     win.start_action = _action(win, "Start", shortcut=Qt.Key.Key_Space, tip="Start / stop capture (Space)",
                                checkable=True, triggered=win._start_triggered)
     win.pause_action = _action(win, "Pause", shortcut=Qt.Key.Key_P, checkable=True,
-                               tip="Pause / resume a video, folder or the demo (P)", toggled=win._pause_toggled)
+                               tip="Pause / resume a video or the demo (P)", toggled=win._pause_toggled)
     win.pause_action.setEnabled(False)
     win.record_action = _action(win, "● Record", shortcut=Qt.Key.Key_R, checkable=True, triggered=win.recording_ctl.triggered,
                                 tip="Record the expression timeline (CSV + JSON) to the recordings folder (R)")
