@@ -81,3 +81,28 @@ def test_a_photo_jumped_to_is_analysed_first(qtbot, tmp_path):
         book.processed(f.index)
     assert order == [0, 4, 5, 1, 2, 3] and book.skipped == [("photo_99.jpg", "corrupt or unreadable image")]
     assert book.read() is None  # every photo done: the source has ended
+
+
+def test_the_viewer_plots_a_photo_timeline_per_photo_without_joining_faces(qtbot, tmp_path):
+    import numpy as np
+    from test_gui_viewer import _probs, write_timeline
+
+    from ferapp.gui.viewer import TimelineViewer
+    from ferapp.record.timeline import TimelineWriter
+    from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    path = tmp_path / "photos.csv"
+    with TimelineWriter(path, meta={"model": "m"}) as w:
+        for i, label in enumerate(("happy", "sad", "angry")):  # three photos of different people
+            frame = Frame(img, i, float(i), 1000.0 + i, f"p{i}.jpg", still=True)
+            w.write(FrameResult(frame, (FaceResult(Face((1, 1, 5, 5), face_id=0), Expression(_probs(label))),),
+                                "m", "hog", str(tmp_path)))
+    v = TimelineViewer(path)
+    qtbot.addWidget(v)
+    x, y = v.curves["happy"].getData()
+    assert list(x) == [1, 2, 3] and y[0] > y[1]
+    assert v.curves["happy"].opts["pen"] is None and v.curves["happy"].opts["symbol"] == "o"  # points only
+    assert v.plot.getAxis("bottom").labelText == "photo"
+    v.load(write_timeline(tmp_path / "video.csv"))  # a video's timeline: lines over time again
+    assert v.curves["happy"].opts["symbol"] is None and v.plot.getAxis("bottom").labelText == "time"

@@ -36,6 +36,14 @@ ALL_FACES = -999
 CONFIRM_MS = 8000  # how long "Exported …" stays in the status bar
 
 
+def is_photo_timeline(tl: Timeline) -> bool:
+    """Rows from several photos (a folder analysed or recorded): their ``source`` is each photo."""
+    from ferapp.capture import IMAGE_EXTS
+
+    sources = {str(v) for v in tl.columns.get("source", [])}
+    return len(sources) > 1 and all(Path(v).suffix.lower() in IMAGE_EXTS for v in sources)
+
+
 class TimelineViewer(QMainWindow):
     def __init__(self, path: str | Path | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -133,11 +141,19 @@ class TimelineViewer(QMainWindow):
         tl = self.timeline
         view = tl if face_id in (None, ALL_FACES) else tl.for_face(int(face_id))
         self.view = view
-        t = np.asarray(view.columns.get("time_s", np.zeros(0)), dtype=float)
         probs = view.probs
+        if is_photo_timeline(tl):  # one point per face per photo: no line joins different people
+            t = np.asarray(view.columns.get("frame", np.zeros(0)), dtype=float) + 1
+            self.plot.setLabel("bottom", "photo")
+            style = [dict(pen=None, symbol="o", symbolSize=6, symbolPen=None,
+                          symbolBrush=pg.mkBrush(*LABEL_COLORS[n])) for n in LABELS]
+        else:
+            t = np.asarray(view.columns.get("time_s", np.zeros(0)), dtype=float)
+            self.plot.setLabel("bottom", "time", units="s")
+            style = [dict(pen=pg.mkPen(LABEL_COLORS[n], width=1.5), symbol=None) for n in LABELS]
         order = np.argsort(t, kind="stable")
         for i, n in enumerate(LABELS):
-            self.curves[n].setData(t[order], probs[order, i] if len(t) else np.zeros(0))
+            self.curves[n].setData(t[order], probs[order, i] if len(t) else np.zeros(0), **style[i])
         self.plot.enableAutoRange(axis="x")
         s = view.summary(segment_s=10.0)
         for i, n in enumerate(LABELS):
