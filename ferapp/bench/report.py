@@ -58,7 +58,7 @@ def format_report(res: dict[str, Any]) -> str:
                 parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
                              f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x")
     if res.get("footage"):
-        parts += ["\n## Real footage (../shared/videos, every frame, default settings and model)",
+        parts += ["\n## Real footage (the sample clips in FERAPP_VIDEOS_DIR, every frame, default settings and model)",
                   _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
                                           "latency_p95_ms"])]
     if "live" in res:
