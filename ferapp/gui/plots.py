@@ -85,8 +85,8 @@ class LegendRow(QWidget):
         lay.addStretch(1)
 
 
-class ProbabilityBars(pg.PlotWidget):
-    """Seven bars (class colours) for the selected face."""
+class _FixedProbabilityPlot(pg.PlotWidget):
+    """A plot of probabilities (0-1) that the mouse does not move: bars redrawn by the timer."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -94,9 +94,16 @@ class ProbabilityBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.setYRange(0, 1, padding=0.02)
+        self.setLabel("left", "probability")
+
+
+class ProbabilityBars(_FixedProbabilityPlot):
+    """Seven bars (class colours) for the selected face."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
         self.setXRange(-0.6, len(LABELS) - 0.4, padding=0)
         self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(LABELS)]])
-        self.setLabel("left", "probability")
         self.bars = pg.BarGraphItem(x=np.arange(len(LABELS)), height=np.zeros(len(LABELS)), width=0.7,
                                     brushes=[label_brush(n) for n in LABELS], pens=[pg.mkPen(None)] * len(LABELS))
         self.addItem(self.bars)
@@ -124,16 +131,11 @@ class RollingTimeline(pg.PlotWidget):
             self.curves[n].setData(t, probs[:, i] if len(t) else np.zeros(0))
 
 
-class PhotoFaces(pg.PlotWidget):
+class PhotoFaces(_FixedProbabilityPlot):
     """Photos: every face of the photo shown, seven bars each (x: the faces, left to right)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setBackground(None)
-        self.setMenuEnabled(False)
-        self.setMouseEnabled(False, False)
-        self.setYRange(0, 1, padding=0.02)
-        self.setLabel("left", "probability")
         self.setLabel("bottom", "faces in this photo")
         self.getAxis("bottom").enableAutoSIPrefix(False)
         self.width_per_class = 0.8 / len(LABELS)
