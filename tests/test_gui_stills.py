@@ -106,3 +106,38 @@ def test_the_viewer_plots_a_photo_timeline_per_photo_without_joining_faces(qtbot
     assert v.plot.getAxis("bottom").labelText == "photo"
     v.load(write_timeline(tmp_path / "video.csv"))  # a video's timeline: lines over time again
     assert v.curves["happy"].opts["symbol"] is None and v.plot.getAxis("bottom").labelText == "time"
+
+
+def test_a_photo_that_fails_in_the_model_is_skipped_and_the_sweep_goes_on(tmp_path):
+    from ferapp.capture.photos import PhotoBook
+
+    book = PhotoBook(str(photo_folder(tmp_path / "photos", faces=(1, 1, 1)))).open()
+    f = book.read()
+    assert f.index == 0 and not book.frame_ready
+    book.give_up_in_flight("Processing failed: RuntimeError: boom")
+    assert book.frame_ready and book.done(0)
+    assert ("photo_01.jpg", "Processing failed: RuntimeError: boom") in book.skipped
+    assert book.read().index == 1
+
+
+def test_the_window_goes_on_past_a_photo_the_model_fails_on(qtbot, tmp_path):
+    folder = photo_folder(tmp_path / "photos", faces=(1, 1, 1))
+    win = make_window(qtbot, source=str(folder), start=False)
+
+    def break_photo_2():
+        process = win.pipeline.process
+
+        def failing(frame, source=""):
+            if frame.still and frame.index == 1:
+                raise RuntimeError("boom")
+            return process(frame, source)
+
+        win.pipeline.process = failing
+
+    win.pipeline_ready.connect(break_photo_2)  # before the runner opens
+    win.start()
+    book = lambda: win.stills.book  # noqa: E731
+    qtbot.waitUntil(lambda: book() is not None and book().done_count == 4 and win.runner is None, timeout=WAIT)
+    assert sorted(win.stills.results) == [0, 2]
+    assert any("boom" in reason for _, reason in win.stills.book.skipped)
+    win.close()

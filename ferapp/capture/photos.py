@@ -111,6 +111,15 @@ class PhotoBook(FrameSource):
             if self._in_flight == index:
                 self._in_flight = None
 
+    def give_up_in_flight(self, reason: str) -> None:
+        """The photo being analysed failed (the runner reported an error): skip it, go on."""
+        with self._lock:
+            i, self._in_flight = self._in_flight, None
+            if i is not None:
+                self._done.add(i)
+        if i is not None:
+            self.skipped.append((self.files[i].name, reason))
+
     def goto(self, index: int) -> None:
         """Analyse photo ``index`` next (nothing happens when it is done already)."""
         with self._lock:

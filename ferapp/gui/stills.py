@@ -33,6 +33,7 @@ class StillsControl:
         self._image = None  # (index, decoded pixels) of the photo shown
         self._drawn: tuple | None = None  # what the view shows now: (index, has result, landmarks)
         win.bridge.sinks.append(self._processed)  # worker thread: the next photo may be read
+        win.bridge.error.connect(self._runner_error)
 
         tb = self.toolbar = QToolBar("Photos")
         tb.setObjectName("photosToolbar")
@@ -95,6 +96,11 @@ class StillsControl:
         book = self.book
         if book is not None and result.frame.still:
             book.processed(result.frame.index)
+
+    def _runner_error(self, message: str) -> None:
+        """A photo that failed in the model must not stop the others (the runner goes on)."""
+        if self.book is not None and message.startswith("Processing failed"):
+            self.book.give_up_in_flight(message)
 
     # -- browsing ------------------------------------------------------------------------------
     def show(self, index: int) -> None:
