@@ -23,7 +23,7 @@ def test_a_failed_window_run_prints_its_error_instead_of_an_empty_row():
     row = {"faces": 1, "exit": 1, "error": "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
                                            "RuntimeError: could not connect to display\n"}
     lines = gui_section(format_report({"hardware": HW, "gui": [row]}))
-    assert lines == ["error: the window's run (ferapp gui --exit-after) failed (exit 1): "
+    assert lines == ["error: the window's run (ferapp gui --exit-after) gave no statistics (exit 1): "
                      "RuntimeError: could not connect to display"]
 
 

@@ -31,7 +31,7 @@ def _failed_rows(rows: list[dict[str, Any]], what: str) -> list[str]:
         if "error" in r:
             text = [ln.strip() for ln in str(r["error"] or "").splitlines() if ln.strip()]
             code = f" (exit {r['exit']})" if r.get("exit") is not None else ""
-            lines.append(f"error: {what} failed{code}: {text[-1] if text else 'no output'}")
+            lines.append(f"error: {what} gave no statistics{code}: {text[-1] if text else 'no output'}")
     return lines
 
 
