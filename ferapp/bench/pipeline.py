@@ -150,8 +150,10 @@ def bench_gui(seconds: float, model: str | None = None, faces: int = 1) -> dict[
                           env=env, capture_output=True, text=True, timeout=seconds + 120)
     wall = time.perf_counter() - t0
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("stats ")), None)
-    if line is None:
-        return {"faces": faces, "error": (proc.stderr or proc.stdout)[-300:], "exit": proc.returncode}
+    if line is None:  # the window prints its stats only once capture ran
+        why = (f"capture had not started within {seconds:g} s (the model and detector were still loading)"
+               if proc.returncode == 0 else (proc.stderr or proc.stdout)[-300:])
+        return {"faces": faces, "error": why, "exit": proc.returncode}
     st = json.loads(line[6:])
     return {"faces": faces, "seconds": seconds, "model": st.get("model"), "captured": st["captured"],
             "processed": st["processed"], "processed_share": st["processed"] / max(1, st["captured"]),

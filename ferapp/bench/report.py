@@ -23,6 +23,18 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _failed_rows(rows: list[dict[str, Any]], what: str) -> list[str]:
+    """One line per row that holds an ``error`` (a sub-run that produced no statistics): its
+    exit status and the last line of its output, instead of an empty table row."""
+    lines = []
+    for r in rows:
+        if "error" in r:
+            text = [ln.strip() for ln in str(r["error"] or "").splitlines() if ln.strip()]
+            code = f" (exit {r['exit']})" if r.get("exit") is not None else ""
+            lines.append(f"error: {what} gave no statistics{code}: {text[-1] if text else 'no output'}")
+    return lines
+
+
 def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
     parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
@@ -46,7 +58,7 @@ def format_report(res: dict[str, Any]) -> str:
                 parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
                              f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x")
     if res.get("footage"):
-        parts += ["\n## Real footage (../shared/videos, every frame, default settings and model)",
+        parts += ["\n## Real footage (the sample clips in FERAPP_VIDEOS_DIR, every frame, default settings and model)",
                   _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
                                           "latency_p95_ms"])]
     if "live" in res:
@@ -54,9 +66,12 @@ def format_report(res: dict[str, Any]) -> str:
             "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
             "cpu_cores_used"])]
     if "gui" in res:
-        parts += ["\n## Desktop window (offscreen, paced 30 fps demo source, default model)", _table(res["gui"], [
-            "faces", "seconds", "model", "captured", "processed", "processed_share", "capture_fps", "processed_fps",
-            "latency_p50_ms", "latency_p95_ms", "dropped"])]
+        ok = [r for r in res["gui"] if "error" not in r]
+        parts.append("\n## Desktop window (offscreen, paced 30 fps demo source, default model)")
+        if ok:
+            parts.append(_table(ok, ["faces", "seconds", "model", "captured", "processed", "processed_share",
+                                     "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped"]))
+        parts += _failed_rows(res["gui"], "the window's run (ferapp gui --exit-after)")
     if "training" in res:
         parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
             "model", "device", "images_per_s"])]

@@ -85,6 +85,7 @@ class FrameSource(abc.ABC):
     is_live: bool = False  # True for cameras and the real-time demo
     can_pause: bool = False  # files and the demo: ``pause()`` / ``resume()`` hold the media clock
     frame_count: int = 0  # frames in a file source (0 = unknown / endless)
+    frame_ready: bool = True  # False: nothing to read yet (a PhotoBook between photos); the runner waits
 
     def __init__(self) -> None:
         self.skipped: list[tuple[str, str]] = []  # (file, reason) for skipped inputs

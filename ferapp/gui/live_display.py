@@ -13,15 +13,17 @@ class LiveDisplay:
     def refresh(self) -> None:
         win = self.win
         results = win.bridge.drain()
-        if results:
+        if win.stills.active:  # photos: the one shown, with its own result and plots
+            win.stills.refresh(results)
+        elif results:
             win.plots.add_results(results)
             self.track_faces(results)
             win.driver_mode.update(results)
         latest = win.bridge.latest
         frame = win.bridge.latest_frame
-        if frame is not None and win.runner is not None:
+        if frame is not None and win.runner is not None and not win.stills.active:
             win.video.show_frame(frame.image, latest)
-        if results or self.tick % 10 == 0:
+        if (results or self.tick % 10 == 0) and not win.stills.active:
             win.plots.refresh(latest)
         self.tick += 1
         if self.tick % 8 == 0:

@@ -105,35 +105,55 @@ def frame_source(source_name: str, frame) -> str:
     return str(Path(source_name) / frame.name)
 
 
-def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None) -> str | None:
+HINT_WORDINGS = ("cli", "gui")
+SMALLEST_SUGGESTED_FACE = 12  # px; the GUI's Min face box starts here
+ROBUST_DETECTOR = "cnn"  # slower than hog/haar, finds turned and badly lit faces they miss
+
+
+def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wording: str = "cli") -> str | None:
     """What to tell a user whose run found no face at all (None when faces were found).
 
-    ``detector`` (the pipeline's full-frame detector) knows the pixel cap of a scan: on large
-    frames it raises the smallest face found above ``--min-face``, and no smaller ``--min-face``
-    can go below what the cap allows; the hint then names that real size instead of
-    suggesting a ``--min-face`` that cannot work."""
+    ``wording`` "cli" names ``ferapp analyze``'s flags, "gui" the window's toolbar boxes; a
+    detector or face size already in use is never suggested. ``detector`` is the detector's name
+    or the pipeline's full-frame detector itself: the object knows the pixel cap of a scan, which
+    on large frames raises the smallest face found above ``min_face``; no smaller Min face can go
+    below what the cap allows, and the hint then names that real size instead of suggesting one
+    that cannot work."""
     import math
 
     from ferapp.config import MIN_FACE_RANGE
 
+    if wording not in HINT_WORDINGS:
+        raise ValueError(f"wording must be one of {HINT_WORDINGS}, not {wording!r}")
     if summary.processed == 0 or summary.frames_with_face:
         return None
+    gui = wording == "gui"
+    name = detector if isinstance(detector, str) or detector is None else getattr(detector, "name", None)
     smallest, floor = float(min_face), float(MIN_FACE_RANGE[0])
     size = summary.frame_size
-    if detector is not None and size and hasattr(detector, "effective_min_face"):
+    if size and hasattr(detector, "effective_min_face"):
         smallest = max(smallest, detector.effective_min_face(*size))
         floor = detector.native_min_face / detector.scale_for(*size, min_face=MIN_FACE_RANGE[0])
-    tail = "a brighter source, or --detector cnn (slower, more robust to pose and light)"
-    head = f"no face found in {summary.processed} processed frame(s). Faces smaller than {smallest:.0f} px"
-    if floor >= 0.95 * smallest:  # the pixel cap already decides: a smaller --min-face changes nothing
+    capped = floor >= 0.95 * smallest  # the pixel cap already decides: a smaller Min face changes nothing
+    tries = []
+    smaller = max(SMALLEST_SUGGESTED_FACE, int(math.ceil(floor)), int(min_face // 2))
+    if not capped and smaller < min_face:
+        tries.append(f"a smaller Min face in the toolbar (e.g. {smaller} px; slower)" if gui
+                     else f"a smaller --min-face (e.g. --min-face {smaller}, slower)")
+    tries.append("a brighter source")
+    if name != ROBUST_DETECTOR:
+        tries.append(f"Detector {ROBUST_DETECTOR} in the toolbar (slower, more robust to pose and light)" if gui
+                     else f"--detector {ROBUST_DETECTOR} (slower, more robust to pose and light)")
+    advice = tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + " or " + tries[-1]
+    head = (f"{'N' if gui else 'n'}o face found in {summary.processed} processed frame(s). Faces smaller than "
+            f"{smallest:.0f} px, very dark, strongly turned or covered are not detected")
+    if capped:
         w, h = size
-        return (f"{head}, very dark, strongly turned or covered are not detected. On {w}x{h} frames "
-                f"{smallest:.0f} px is the smallest face the scan finds (it is capped at "
-                f"{detector.max_pixels / 1e6:g} MP per frame), so a smaller --min-face does not help: "
-                f"crop the video to the faces or use a source where they are larger, {tail}")
-    suggest = max(int(math.ceil(floor)), 12, int(min_face // 2))
-    return (f"{head}, very dark, strongly turned or covered are not detected: try a smaller "
-            f"--min-face (e.g. --min-face {suggest}, slower), {tail}")
+        knob = "Min face" if gui else "--min-face"
+        return (f"{head}. On {w}x{h} frames {smallest:.0f} px is the smallest face the scan finds (it is "
+                f"capped at {detector.max_pixels / 1e6:g} MP per frame), so a smaller {knob} does not help: "
+                f"crop the video to the faces or use a source where they are larger; or try {advice}")
+    return f"{head}: try {advice}"
 
 
 def default_out_path(source_spec: str) -> Path:

@@ -118,6 +118,7 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
     before the run and left open."""
     from ferapp.capture import SourceError, open_source
     from ferapp.inference.pipeline import Pipeline
+    from ferapp.record.metadata import run_metadata
     from ferapp.record.output import OutputError
     from ferapp.record.timeline import TimelineError, TimelineWriter, events_path
 
@@ -154,9 +155,9 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
             out = default_out_path(req.source)
             if req.out_dir:
                 out = Path(req.out_dir) / out.name
-        meta = {"model": pipeline.model_name, "detector": req.detector, "min_face": req.min_face,
-                "source": source.name, "fps": getattr(source, "fps", None), "driver": bool(req.driver),
-                "every": req.every}
+        meta = run_metadata(source=source.name, model=pipeline.model_name, detector=req.detector,
+                            min_face=req.min_face, fps=getattr(source, "fps", None), smoothing=req.smoothing,
+                            every=req.every, driver=req.driver)
         inputs = _inputs_of(req, source)
         if req.video_out:  # claimed first; it creates nothing until its first frame
             from ferapp.record.video import AnnotatedVideoWriter

@@ -46,7 +46,8 @@ def add_parsers(subparsers) -> None:
                    help="ferplus: score a FER2013 csv against the FER+ majority vote of 10 annotators "
                         "(fer2013new.csv beside it or in ../ferplus/); images whose votes have no majority, "
                         "or whose majority is unknown, not-a-face or contempt (no class of ours) are left out")
-    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.add_argument("--json", action="store_true", help="print the result as JSON (no progress bars)")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--out", help="write confusion CSV/PNG and eval.json here")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     e.add_argument("--batch-size", type=int, default=256)
@@ -69,7 +70,7 @@ def _parse_value(v: str):
     return v
 
 
-def _load_data(path: str, fmt: str):
+def _load_data(path: str, fmt: str, progress=None):
     from ferapp.data import load_dataset
     from ferapp.data.locate import locate_dataset
 
@@ -78,7 +79,31 @@ def _load_data(path: str, fmt: str):
     found = locate_dataset(path)  # a folder holding only CK+48.zip means that archive
     if found.note:
         print(f"note: {found.note}", file=sys.stderr)
-    return load_dataset(found.path, format=fmt)
+    return load_dataset(found.path, format=fmt, progress=progress)
+
+
+class _Bar:
+    """``progress(done, total)`` driving a tqdm bar on stderr (like ``train``'s), made at the
+    first call; does nothing when disabled (``--quiet`` / ``--json``)."""
+
+    def __init__(self, desc: str, unit: str, enabled: bool = True, unit_scale: bool = False):
+        self.desc, self.unit, self.enabled, self.unit_scale = desc, unit, enabled, unit_scale
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, unit_scale=self.unit_scale,
+                            file=sys.stderr, dynamic_ncols=True, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def print_table(result, file=None) -> None:
@@ -199,15 +224,20 @@ def cmd_eval(args) -> int:
     if not loaded.trained:
         print(f"warning: {args.model} is an untrained architecture; accuracy will be at chance level",
               file=sys.stderr)
+    bars = not (args.quiet or args.json)
+    csv_like = str(args.data).lower().endswith((".csv", ".gz"))  # progress counts bytes of a csv, else files
+    loading = _Bar("reading dataset", "B" if csv_like else "file", bars, unit_scale=csv_like)
     try:
         if args.labels == "ferplus":
             from ferapp.data import load_dataset
 
-            ds = load_dataset(args.data, format=args.format, ferplus="majority")
+            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
         else:
-            ds = _load_data(args.data, args.format)
+            ds = _load_data(args.data, args.format, loading)
     except Exception as e:  # noqa: BLE001
         return _err(f"cannot read dataset {args.data}: {e}")
+    finally:
+        loading.close()
     if args.split:
         splits = np.asarray(ds.splits, dtype=str)
         keep = np.flatnonzero(np.char.lower(splits) == args.split.lower())
@@ -218,7 +248,11 @@ def cmd_eval(args) -> int:
     try:
         device = resolve_device(args.device)
         model = loaded.model.to(device)
-        res = evaluate(model, loaded.cfg, ds, device=device, batch=args.batch_size)
+        bar = _Bar("evaluating", "img", bars)
+        try:
+            res = evaluate(model, loaded.cfg, ds, device=device, batch=args.batch_size, progress=bar)
+        finally:
+            bar.close()
         from ferapp.train.calibration import ece
 
         res_ece = ece(res.probs, res.y) if res.probs is not None else None
