@@ -33,11 +33,11 @@ def training_warnings(ds: FaceDataset, max_skipped: int = 3) -> list[str]:
     and the protocols that need subject ids when there are none."""
     out = list(ds.report.warnings)
     out += [w for w in dataset_warnings(ds) if w not in out]
-    skipped = ds.report.skipped
-    if skipped:
+    skipped, n = ds.report.skipped, ds.report.skipped_count
+    if n:
         shown = ", ".join(f"{Path(p).name} ({why})" for p, why in skipped[:max_skipped])
-        more = f" and {len(skipped) - max_skipped} more" if len(skipped) > max_skipped else ""
-        out.append(f"{len(skipped)} file(s) skipped: {shown}{more}")
+        more = f" and {n - min(max_skipped, len(skipped))} more" if n > min(max_skipped, len(skipped)) else ""
+        out.append(f"{n} file(s) skipped: {shown}{more}")
     if not ds.report.num_subjects:
         out.append("no subject ids: subject-independent protocols (subject-<k>fold, p1-ck, p4) are unavailable")
     return out
@@ -73,9 +73,10 @@ def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:
     warns = list(r.warnings) + [w for w in dataset_warnings(ds) if w not in r.warnings]
     if warns:
         lines += ["", "warnings:"] + [f"  - {x}" for x in warns]
-    if r.skipped:
-        lines += ["", f"skipped: {len(r.skipped)}"]
-        lines += [f"  {item}: {why}" for item, why in r.skipped[:max_skipped]]
-        if len(r.skipped) > max_skipped:
-            lines.append(f"  ... and {len(r.skipped) - max_skipped} more")
+    if r.skipped_count:
+        lines += ["", f"skipped: {r.skipped_count}"]
+        shown = r.skipped[:max_skipped]
+        lines += [f"  {item}: {why}" for item, why in shown]
+        if r.skipped_count > len(shown):
+            lines.append(f"  ... and {r.skipped_count - len(shown)} more")
     return "\n".join(lines)
