@@ -208,3 +208,92 @@ def test_repeated_column_is_found_in_the_widest_header_allowed(tmp_path):
     extra[-1] = "last"
     p.write_text(",".join(list(TIMELINE_COLUMNS) + extra) + "\n")
     assert len(read_timeline(p)) == 0
+
+
+# -------------------------------------------------------------------- model configs (item 11)
+def _resnet_dir(tmp_path: Path, kwargs: dict) -> Path:
+    from ferapp.zoo.io import save_model_dir
+    from ferapp.zoo.registry import create_model
+
+    m = create_model("resnet20")
+    d = save_model_dir(tmp_path / "copied", m, m.cfg, {"trained": True})
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["kwargs"] = kwargs
+    (d / "config.json").write_text(json.dumps(cfg))
+    return d
+
+
+@pytest.fixture
+def no_real_build(monkeypatch):
+    """Building the network for real is what must not happen for these configs."""
+    import ferapp.zoo.io as zio
+
+    def refuse(*a, **k):
+        raise AssertionError("the network was built")
+
+    monkeypatch.setattr(zio, "create_model", refuse)
+
+
+@needs_fifo
+@pytest.mark.timeout(120)
+def test_fifo_model_files_are_refused(tmp_path):
+    from ferapp.zoo.errors import CheckpointError
+    from ferapp.zoo.io import load_model_dir, save_model_dir
+    from ferapp.zoo.registry import create_model
+
+    m = create_model("cc_lenet5")
+    d = save_model_dir(tmp_path / "m", m, m.cfg)
+    (d / "model.pt").unlink()
+    os.mkfifo(d / "model.pt")
+    with pytest.raises(CheckpointError, match="named pipe"):
+        load_model_dir(d)
+    (d / "config.json").unlink()
+    os.mkfifo(d / "config.json")
+    with pytest.raises(CheckpointError, match="named pipe"):
+        load_model_dir(d)
+
+
+@pytest.mark.timeout(120)
+def test_config_asking_for_a_huge_network_is_refused_before_building(tmp_path, no_real_build):
+    """Before: base_width 1024 built a 4.5 GB network (80 s) before "weights do not fit"."""
+    from ferapp.zoo.errors import CheckpointError
+    from ferapp.zoo.store import resolve_model
+
+    d = _resnet_dir(tmp_path, {"base_width": 1024})
+    with pytest.raises(CheckpointError, match=r"would hold 1,105 M numbers \(4.1 GB\); the limit is 100 M"):
+        resolve_model(str(d))
+
+
+def test_config_whose_shapes_differ_from_the_weights_names_the_tensor(tmp_path, no_real_build):
+    from ferapp.zoo.errors import CheckpointError
+    from ferapp.zoo.io import load_model_dir
+
+    d = _resnet_dir(tmp_path, {"base_width": 32})
+    with pytest.raises(CheckpointError, match=r"stem.0.weight is \[16, 1, 3, 3\] in the weights but "
+                                              r"\[32, 1, 3, 3\] in the config"):
+        load_model_dir(d)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("kwargs, message", [
+    ({"depth": 10**9}, "depth = 1000000000 is out of range"),
+    ({"base_width": float("nan")}, "base_width = nan is out of range"),
+    ({"base_width": "x" * 1000}, "base_width is too long"),
+    ({"base_width": {"a": 1}}, "must be a number"),
+    ({"nope": 1}, "unexpected keyword argument 'nope'"),
+])
+def test_constructor_arguments_are_bounded_with_a_clear_error(tmp_path, no_real_build, kwargs, message):
+    from ferapp.zoo.errors import CheckpointError
+    from ferapp.zoo.io import load_model_dir
+
+    with pytest.raises(CheckpointError, match=message):
+        load_model_dir(_resnet_dir(tmp_path, kwargs))
+
+
+def test_every_registered_network_lays_out_the_same_shapes_without_allocating():
+    """The shape-only build the checks rely on must agree with the real one for every model."""
+    from ferapp.zoo.registry import check_model_args, create_model, list_models
+
+    for name in list_models():
+        real = {k: tuple(v.shape) for k, v in create_model(name).state_dict().items()}
+        assert check_model_args(name) == real, name
