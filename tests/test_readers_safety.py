@@ -297,3 +297,68 @@ def test_every_registered_network_lays_out_the_same_shapes_without_allocating():
     for name in list_models():
         real = {k: tuple(v.shape) for k, v in create_model(name).state_dict().items()}
         assert check_model_args(name) == real, name
+
+
+# -------------------------------------------------------------------- reserved names (item 7)
+def _shipped_name() -> str:
+    from ferapp.zoo.store import default_model_name
+
+    return default_model_name()
+
+
+@pytest.mark.parametrize("spelling", [str.lower, str.upper])
+def test_train_save_refuses_a_shipped_models_name_before_loading_data(tmp_path, capsys, monkeypatch, spelling):
+    """Before: accepted; a 10%-accuracy cc_lenet5 became the default, timelines still named it
+    resnet20_kd_fer2013."""
+    import ferapp.train.commands as tc
+
+    monkeypatch.setattr(tc, "_load_data", lambda *a: pytest.fail("the data was loaded"))
+    name = spelling(_shipped_name())
+    rc, _, err = _cli(["train", "--model", "cc_lenet5", "--data", str(tmp_path), "--save", name], capsys)
+    assert rc == 2 and f"'{name}' is the name of a model shipped with ferapp" in err
+
+
+def test_wizard_save_refuses_a_shipped_models_name(tmp_path):
+    from ferapp.train.run import RunResult, save_to_user_models
+    from ferapp.zoo.store import user_models_dir
+
+    run = tmp_path / "run" / "model"
+    run.mkdir(parents=True)
+    with pytest.raises(ValueError, match="is the name of a model shipped with ferapp"):
+        save_to_user_models(RunResult("finished", best_model_dir=str(run)), _shipped_name(), overwrite=True)
+    assert not (user_models_dir() / _shipped_name()).exists()
+
+
+def test_a_user_folder_with_a_shipped_name_never_stands_in_for_it(tmp_path, caplog):
+    from ferapp.zoo.io import save_model_dir
+    from ferapp.zoo.registry import create_model
+    from ferapp.zoo.store import list_trained_models, resolve_model, shipped_models_dir, user_models_dir
+
+    name = _shipped_name()
+    m = create_model("cc_lenet5")
+    save_model_dir(user_models_dir() / name, m, m.cfg, {"trained": True})  # by hand, or an older ferapp
+    with caplog.at_level("WARNING"):
+        loaded = resolve_model(name)
+    assert loaded.path == shipped_models_dir() / name and loaded.source == "shipped"
+    assert loaded.cfg.name != "cc_lenet5"
+    assert [e.shipped for e in list_trained_models() if e.name == name] == [True]
+    assert "is the name of a shipped model" in caplog.text
+
+
+def test_timeline_records_which_store_the_model_came_from(tmp_path, capsys):
+    from ferapp.zoo.io import save_model_dir
+    from ferapp.zoo.registry import create_model
+    from ferapp.zoo.store import resolve_model, shipped_models_dir, user_models_dir
+
+    m = create_model("cc_lenet5")
+    save_model_dir(user_models_dir() / "mine", m, m.cfg, {"trained": True})
+    save_model_dir(tmp_path / "elsewhere", m, m.cfg, {"trained": True})
+    assert resolve_model("mine").source == "user"
+    assert resolve_model(str(user_models_dir() / "mine")).source == "user"
+    assert resolve_model(str(tmp_path / "elsewhere")).source == "file"
+    assert resolve_model(str(shipped_models_dir() / "cc_lenet5_fer2013")).source == "shipped"
+    assert resolve_model("cc_lenet5").source == "architecture"
+    out = tmp_path / "t.csv"
+    rc, _, err = _cli(["analyze", "demo", "--model", "mine", "--max-frames", "2", "--quiet", "--out", str(out)], capsys)
+    assert rc == 0, err
+    assert json.loads(sidecar_path(out).read_text())["model_source"] == "user"

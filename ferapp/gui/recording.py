@@ -50,6 +50,7 @@ class RecordingControl:
             extra = tuple(DRIVER_COLUMNS)
         meta = {"source": win.source_spec, "detector": win.detector_combo.currentText(),
                 "model": win.pipeline.model_name if win.pipeline else str(win.session.model_ref or ""),
+                "model_source": win.pipeline.model_source if win.pipeline else "",
                 "smoothing": win.smoothing_spin.value(), "driver_monitoring": win.driver_mode.monitor is not None}
         fps = 15.0
         if win.runner is not None:

@@ -113,7 +113,8 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
             out = default_out_path(req.source)
             if req.out_dir:
                 out = Path(req.out_dir) / out.name
-        meta = {"model": pipeline.model_name, "detector": req.detector, "min_face": req.min_face,
+        meta = {"model": pipeline.model_name, "model_source": pipeline.model_source, "detector": req.detector,
+                "min_face": req.min_face,
                 "source": source.name, "fps": getattr(source, "fps", None), "driver": bool(req.driver),
                 "every": req.every}
         inputs = [req.source if Path(req.source).exists() else None]
