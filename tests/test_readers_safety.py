@@ -362,3 +362,72 @@ def test_timeline_records_which_store_the_model_came_from(tmp_path, capsys):
     rc, _, err = _cli(["analyze", "demo", "--model", "mine", "--max-frames", "2", "--quiet", "--out", str(out)], capsys)
     assert rc == 0, err
     assert json.loads(sidecar_path(out).read_text())["model_source"] == "user"
+
+
+# ------------------------------------------------------------- eval / train options (14, 15)
+@pytest.fixture
+def no_evaluation(monkeypatch):
+    import ferapp.train.evaluate as ev
+
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: pytest.fail("the evaluation ran"))
+
+
+def test_eval_out_that_cannot_be_written_is_refused_before_evaluating(tmp_path, capsys, no_evaluation):
+    """Before: minutes of evaluation, then an OSError traceback."""
+    data = _class_folders(tmp_path / "ds")
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    cases = {str(blocker): "is not a folder", str(blocker / "sub"): "is not a folder"}
+    if os.geteuid() != 0:  # root writes into a read-only folder anyway
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        cases[str(ro / "out")] = "Permission denied"
+    for out, why in cases.items():
+        rc, _, err = _cli(["eval", "cc_lenet5", "--data", str(data), "--out", out], capsys)
+        assert rc == 2 and err.startswith(f"error: --out {out}: ") and why in err, err
+        assert err.count("\n") == 1
+    assert blocker.read_text() == "x"
+
+
+def test_eval_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, capsys, monkeypatch):
+    import ferapp.train.evaluate as ev
+
+    def disk_full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ev, "write_eval_artifacts", disk_full)
+    data = _class_folders(tmp_path / "ds")
+    rc, _, err = _cli(["eval", "cc_lenet5", "--data", str(data), "--out", str(tmp_path / "o")], capsys)
+    assert rc == 1
+    lines = [x for x in err.splitlines() if not x.startswith("warning:")]
+    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write the results to {tmp_path / 'o'}: No space left")
+
+
+@pytest.mark.parametrize("size", ["0", "-3"])
+def test_eval_batch_size_must_be_positive(tmp_path, capsys, size, no_evaluation):
+    rc, _, err = _cli(["eval", "cc_lenet5", "--data", str(tmp_path), "--batch-size", size], capsys)
+    assert rc == 2 and err.strip() == f"error: --batch-size must be a positive integer, not {size}"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--folds", "0"], "--folds takes fold numbers from 1 to 1 (protocol official has 1 fold), not '0'"),
+    (["--protocol", "kfold-3", "--folds", "1,4"], "from 1 to 3 (protocol kfold-3 has 3 folds), not '1,4'"),
+    (["--folds", "x"], "--folds takes fold numbers"),
+    (["--max-train", "0"], "--max-train must be a positive number of images, not 0"),
+    (["--arg", "nope=1"], "--arg: cannot build cc_lenet5 with {'nope': 1}"),
+    (["--model", "resnet20", "--arg", "base_width=1024"], "--arg: resnet20 with {'base_width': 1024} would hold"),
+])
+def test_train_options_are_checked_before_the_data_loads(tmp_path, capsys, monkeypatch, extra, message):
+    import ferapp.train.commands as tc
+
+    monkeypatch.setattr(tc, "_load_data", lambda *a: pytest.fail("the data was loaded"))
+    rc, _, err = _cli(["train", "--model", "cc_lenet5", "--data", str(tmp_path), *extra], capsys)
+    assert rc == 2 and message in err, err
+
+
+def test_check_writable_dir_creates_nothing(tmp_path):
+    from ferapp.safeio import check_writable_dir
+
+    assert check_writable_dir(tmp_path / "a" / "b") == ""
+    assert list(tmp_path.iterdir()) == []  # neither the folders nor the probe file stay
