@@ -41,7 +41,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps({"format": r.format, "path": r.path, "samples": len(ds), "labels": list(ds.label_names),
                           "image_size": list(ds.images.shape[1:]), "counts": r.counts,
                           "num_subjects": r.num_subjects, "warnings": r.warnings + [w for w in dataset_warnings(ds) if w not in r.warnings],
-                          "skipped": [list(s) for s in r.skipped], "fingerprint": ds.fingerprint}, indent=2))
+                          "skipped": [list(s) for s in r.skipped], "skipped_count": r.skipped_count,
+                          "fingerprint": ds.fingerprint}, indent=2))
     else:
         print(summarize(ds))
     return 0

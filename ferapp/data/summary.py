@@ -84,14 +84,17 @@ def training_warnings(ds: FaceDataset, max_skipped: int = 3) -> list[str]:
         big, nb, small, ns = imb
         out.append(f"Unbalanced classes: {nb} '{big}' images but only {ns} '{small}' ({nb / ns:.0f}×); "
                    "accuracy will favour the large classes.")
+    # the reader lists the first few skips by name and counts all; contempt drops are said above
+    contempt = sum(int(m.group(1)) for m in map(_CONTEMPT.match, ds.report.warnings) if m)
     skipped = [(p, why) for p, why in ds.report.skipped if not why.startswith(_CONTEMPT_SKIP)]
-    if skipped:
+    n = max(len(skipped), ds.report.skipped_count - contempt)
+    if n:
         shown = ", ".join(f"{Path(p).name} ({why})" for p, why in skipped[:max_skipped])
-        more = f" and {len(skipped) - max_skipped} more" if len(skipped) > max_skipped else ""
+        more = f" and {n - min(max_skipped, len(skipped))} more" if n > min(max_skipped, len(skipped)) else ""
         reasons = Counter(why for _, why in skipped)
-        if len(skipped) > max_skipped and len(reasons) > 1:
-            more += " (" + ", ".join(f"{n}× {why}" for why, n in reasons.most_common()) + ")"
-        out.append(f"{len(skipped)} file(s) skipped: {shown}{more}")
+        if n > max_skipped and len(reasons) > 1:
+            more += " (" + ", ".join(f"{k}× {why}" for why, k in reasons.most_common()) + ")"
+        out.append(f"{n} file(s) skipped: {shown}{more}")
     if not ds.report.num_subjects:
         out.append("no subject ids: subject-independent protocols (subject-<k>fold, p1-ck, p4) are unavailable")
     return out
@@ -127,9 +130,10 @@ def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:
     warns = list(r.warnings) + [w for w in dataset_warnings(ds) if w not in r.warnings]
     if warns:
         lines += ["", "warnings:"] + [f"  - {x}" for x in warns]
-    if r.skipped:
-        lines += ["", f"skipped: {len(r.skipped)}"]
-        lines += [f"  {item}: {why}" for item, why in r.skipped[:max_skipped]]
-        if len(r.skipped) > max_skipped:
-            lines.append(f"  ... and {len(r.skipped) - max_skipped} more")
+    if r.skipped_count:
+        lines += ["", f"skipped: {r.skipped_count}"]
+        shown = r.skipped[:max_skipped]
+        lines += [f"  {item}: {why}" for item, why in shown]
+        if r.skipped_count > len(shown):
+            lines.append(f"  ... and {r.skipped_count - len(shown)} more")
     return "\n".join(lines)

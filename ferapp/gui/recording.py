@@ -54,6 +54,7 @@ class RecordingControl:
         fps = self.source_fps()
         meta = run_metadata(source=win.source_spec, detector=win.detector_combo.currentText(),
                             model=win.pipeline.model_name if win.pipeline else str(win.session.model_ref or ""),
+                            model_source=win.pipeline.model_source if win.pipeline else "",
                             min_face=win.min_face_spin.value(), fps=fps, smoothing=win.smoothing_spin.value(),
                             driver=win.driver_mode.monitor is not None)
         try:

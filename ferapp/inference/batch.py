@@ -155,7 +155,8 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
             out = default_out_path(req.source)
             if req.out_dir:
                 out = Path(req.out_dir) / out.name
-        meta = run_metadata(source=source.name, model=pipeline.model_name, detector=req.detector,
+        meta = run_metadata(source=source.name, model=pipeline.model_name, model_source=pipeline.model_source,
+                            detector=req.detector,
                             min_face=req.min_face, fps=getattr(source, "fps", None), smoothing=req.smoothing,
                             every=req.every, driver=req.driver)
         inputs = _inputs_of(req, source)

@@ -96,6 +96,7 @@ class ExpressionEngine:
         self.ref = ref
         self.cfg = loaded.cfg
         self.meta = dict(loaded.meta or {})
+        self.source = loaded.source  # shipped | user | file | architecture (timelines record it)
         self.trained = bool(self.meta.get("trained", True))
         self.name = self.meta.get("name") or getattr(self.cfg, "name", str(ref))
         if not self.trained:

@@ -41,6 +41,8 @@ class TimelineError(Exception):
 
 MAX_LINE = 64 * 1024  # a timeline row is ~200 bytes; longer lines are dropped as malformed
 MAX_FILE_BYTES = 2 * 1024 ** 3
+MAX_COLUMNS = 1000  # ferapp writes 19 columns (+ 6 in driver mode)
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # the sidecar ferapp writes is ~1 KB
 
 
 def sidecar_path(csv_path: str | Path) -> Path:
@@ -349,17 +351,17 @@ def read_timeline(path: str | Path) -> Timeline:
     Raises TimelineError with a clear message for a missing/empty/foreign file; malformed
     rows are dropped and counted in ``warnings``.
     """
+    from collections import Counter
+
+    from ferapp.safeio import read_bounded
+
     p = Path(path)
     if not p.exists():
         raise TimelineError(f"Timeline not found: '{p}'")
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise TimelineError(f"'{p}' is {size / 2**30:.1f} GB: larger than any timeline ferapp writes "
-                                f"(limit {MAX_FILE_BYTES // 2**30} GB)")
-        raw = p.read_bytes()
+    try:  # regular files only (a FIFO would block, /dev/zero never ends), bounded by bytes read
+        raw = read_bounded(p, MAX_FILE_BYTES)
     except OSError as e:
-        raise TimelineError(f"Cannot read timeline '{p}': {e.strerror or e}") from e
+        raise TimelineError(f"Cannot read timeline '{p}': {e.strerror or e}") from None
     text = raw.decode("utf-8-sig", errors="replace")  # a BOM (Excel's "CSV UTF-8") is not a column name
     warnings: list[str] = []
     recovered = False
@@ -375,10 +377,14 @@ def read_timeline(path: str | Path) -> Timeline:
         raise TimelineError(f"'{p}' is empty: not a ferapp timeline") from None
     except csv.Error as e:
         raise TimelineError(f"'{p}' is not a CSV file: {e}") from None
-    missing = [c for c in TIMELINE_COLUMNS if c not in header]
+    if len(header) > MAX_COLUMNS:
+        raise TimelineError(f"'{p}' is not a ferapp timeline: {len(header)} columns (a timeline has at most "
+                            f"{MAX_COLUMNS})")
+    names = set(header)
+    missing = [c for c in TIMELINE_COLUMNS if c not in names]
     if missing:
         raise TimelineError(f"'{p}' is not a ferapp timeline (missing columns: {', '.join(missing[:5])})")
-    dup = sorted({c for c in header if header.count(c) > 1})
+    dup = sorted(c for c, n in Counter(header).items() if n > 1)  # one pass: O(columns)
     if dup:
         raise TimelineError(f"'{p}' is not a valid timeline (repeated columns: {', '.join(dup[:5])})")
     cols: dict[str, list[Any]] = {c: [] for c in header}
@@ -416,7 +422,7 @@ def read_timeline(path: str | Path) -> Timeline:
     side = sidecar_path(p)
     if side.exists():
         try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
+            meta = json.loads(read_bounded(side, MAX_SIDECAR_BYTES).decode("utf-8"))  # a FIFO is refused
             if not isinstance(meta, dict):
                 raise ValueError("not an object")
         except (ValueError, OSError, RecursionError):  # RecursionError: absurdly nested JSON

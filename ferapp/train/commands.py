@@ -153,15 +153,26 @@ def cmd_train(args) -> int:
                 return _err(f"--arg expects KEY=VALUE, got {a!r}")
             k, v = a.split("=", 1)
             kwargs[k.strip()] = _parse_value(v.strip())
-        folds = None
-        if args.folds:
-            folds = [int(x) - 1 for x in args.folds.split(",") if x.strip()]
+        if args.max_train is not None and args.max_train < 1:
+            return _err(f"--max-train must be a positive number of images, not {args.max_train}")
         if args.resume and not Path(args.resume).is_file():
             return _err(f"resume checkpoint not found: {args.resume}")
         from ferapp.data.protocols import get_protocol
         from ferapp.train.run import check_resume, check_save_name
+        from ferapp.zoo.registry import check_model_args
 
-        get_protocol(args.protocol)
+        proto = get_protocol(args.protocol)
+        folds = None
+        if args.folds:  # checked against the protocol's fold count now, not after the data loads
+            parts = [x.strip() for x in args.folds.split(",") if x.strip()]
+            if not parts or not all(x.isdigit() and 1 <= int(x) <= proto.k for x in parts):
+                return _err(f"--folds takes fold numbers from 1 to {proto.k} (protocol {proto.name} has "
+                            f"{proto.k} fold{'s' if proto.k > 1 else ''}), not {args.folds!r}")
+            folds = [int(x) - 1 for x in parts]
+        try:
+            check_model_args(args.model, kwargs)  # known names, values in range, a network that fits
+        except ValueError as e:
+            return _err(f"--arg: {e}")
         if args.save:
             check_save_name(args.save)  # before hours of training, not after
         if args.resume:
@@ -217,6 +228,14 @@ def cmd_eval(args) -> int:
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.store import resolve_model
 
+    if args.batch_size < 1:
+        return _err(f"--batch-size must be a positive integer, not {args.batch_size}")
+    if args.out:  # before minutes of evaluation, not after
+        from ferapp.safeio import check_writable_dir
+
+        why = check_writable_dir(args.out)
+        if why:
+            return _err(f"--out {args.out}: {why}")
     try:
         loaded = resolve_model(args.model)
     except (KeyError, CheckpointError, FileNotFoundError, ValueError) as e:
@@ -262,7 +281,13 @@ def cmd_eval(args) -> int:
     info = {"model": args.model, "arch": loaded.cfg.name, "data": args.data, "split": args.split,
             "labels": args.labels, "dataset_fingerprint": ds.fingerprint, "ece": res_ece}
     if args.out:
-        paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}", extra=info)
+        try:
+            paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}",
+                                         extra=info)
+        except OSError as e:  # checked writable at the start; the disk filled up or the folder went away
+            print(f"error: cannot write the results to {args.out}: {e.strerror or e} (accuracy "
+                  f"{100 * res.accuracy:.2f}% on {res.n} images)", file=sys.stderr)
+            return 1
         info["artifacts"] = paths
     if args.json:
         from ferapp.train.evaluate import _jsonable

@@ -32,13 +32,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferapp.safeio import open_regular, read_bounded
 from ferapp.zoo.errors import CheckpointError
-from ferapp.zoo.registry import ModelCfg, create_model, list_models, weight_sidecar
+from ferapp.zoo.registry import ModelCfg, check_model_args, create_model, list_models, weight_sidecar
 
 CKPT_FORMAT = "ferapp-checkpoint"
 MODEL_FORMAT = "ferapp-model"
 WEIGHTS_FORMAT = "ferapp-weights"
 MAX_FILE_BYTES = 25 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024  # a config.json ferapp writes is ~8 KB
 HALF_MIN_NUMEL = 65536
 _CFG_KEYS = set(ModelCfg.__dataclass_fields__)
 _FORMAT_KEYS = {"format", "format_version", "arch", "meta"}
@@ -55,6 +57,9 @@ class LoadedModel:
     cfg: ModelCfg
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # where it came from: "shipped" or "user" (a model store), "file" (a folder or checkpoint given
+    # by path elsewhere), "architecture" (a registered name: random weights); recorded in timelines
+    source: str = "file"
 
     @property
     def name(self) -> str:
@@ -78,7 +83,8 @@ class LoadedModel:
         if path is None:
             raise ValueError(f"{self.name}: no packed weights file (only the P5 binarized models have a packed form)")
         module = weight_sidecar(self.cfg.name).fast_model(path, self.cfg)
-        return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path)
+        return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path,
+                           source=self.source)
 
     def classify_probs(self, crops) -> np.ndarray:
         from ferapp.zoo.predict import predict_probs
@@ -115,7 +121,12 @@ def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> An
     if not path.exists():
         raise FileNotFoundError(f"no such checkpoint: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        f = open_regular(path)  # a FIFO named model.pt would block torch.load forever
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        with f:
+            return torch.load(f, map_location=map_location, weights_only=True)
     except Exception as exc:  # UnpicklingError (unsafe globals), truncated zip, garbage ...
         unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc) or "UnpicklingError" in type(exc).__name__
         why = ("it contains pickled Python objects or code, which ferapp never runs (weights are loaded "
@@ -126,9 +137,36 @@ def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> An
         raise CheckpointError(f"{path}: cannot be loaded as a ferapp weights file ({why})") from None
 
 
+def _shape_mismatch(expected: dict[str, tuple[int, ...]], state_dict: dict[str, Any]) -> str:
+    """What does not fit between the shapes a config builds and the weights ("" when all fit)."""
+    problems = []
+    missing = [k for k in expected if k not in state_dict]
+    extra = [k for k in state_dict if k not in expected]
+    if missing:
+        problems.append(f"missing in the weights: {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+    if extra:
+        problems.append(f"not in the network: {', '.join(map(str, extra[:3]))}" + (" ..." if len(extra) > 3 else ""))
+    for k, shape in expected.items():
+        t = state_dict.get(k)
+        if t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape):
+            got = list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            problems.append(f"{k} is {got} in the weights but {list(shape)} in the config")
+            if len(problems) >= 3:
+                break
+    return "; ".join(problems)
+
+
 def _build(cfg: ModelCfg, state_dict: dict[str, torch.Tensor], source: Path) -> nn.Module:
     if cfg.name not in list_models():
         raise CheckpointError(f"{source}: unknown architecture {cfg.name!r}; known: {', '.join(list_models())}")
+    try:  # the network's shapes, from the config alone, before a byte of it is allocated
+        expected = check_model_args(cfg.name, cfg.kwargs)
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+    mismatch = _shape_mismatch(expected, state_dict)
+    if mismatch:
+        raise CheckpointError(f"{source}: weights do not fit architecture {cfg.name!r} with {cfg.kwargs} "
+                              f"({mismatch})")
     try:
         model = create_model(cfg.name, **cfg.kwargs)
     except Exception as exc:
@@ -223,11 +261,11 @@ def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     "ensemble", "default") + the entries of meta["metrics"] (if any) lifted to the top."""
     p = Path(directory) / "config.json"
     try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
+        raw = json.loads(read_bounded(p, MAX_CONFIG_BYTES).decode("utf-8"))  # regular file, bounded
     except FileNotFoundError:
         raise CheckpointError(f"{directory}: no config.json (not a model folder)") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{p}: unreadable config ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+        raise CheckpointError(f"{p}: unreadable config ({exc})") from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{p}: config must be a JSON object")
     meta = dict(raw.get("meta") or {})
@@ -269,7 +307,7 @@ def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | 
     sidecar = weight_sidecar(cfg.name)
     if packed_keys and sidecar is not None:  # (without one, _build names the missing weights)
         packed = directory / sidecar.filename
-        if not packed.exists():
+        if not packed.is_file():
             raise CheckpointError(f"{directory}: {sidecar.filename} missing (holds the binarized weights)")
         weights = sidecar.load(packed)
         for k in packed_keys:

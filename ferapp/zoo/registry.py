@@ -301,6 +301,82 @@ def weight_sidecar(name: str) -> WeightSidecar | None:
     return entry.sidecar if entry is not None else None
 
 
+# Bounds on what a config.json or `ferapp train --arg` may ask a constructor for. The largest
+# registered network (bdnn2, 27.6 M numbers) fits; resnet20 with base_width 1024 (1.1 G numbers,
+# 4.5 GB) does not, and is refused before anything is allocated.
+MAX_PARAMS = 100_000_000
+MAX_ARG_NUMBER = 4096  # any number among the constructor arguments (depth, widths, multipliers)
+MAX_ARG_ITEMS = 256  # length of a string or list argument
+
+
+def _check_arg(key: str, v: Any) -> None:
+    if v is None or isinstance(v, bool):
+        return
+    if isinstance(v, int | float):
+        if not (math.isfinite(v) and abs(v) <= MAX_ARG_NUMBER):
+            raise ValueError(f"model argument {key} = {v!r} is out of range (numbers up to {MAX_ARG_NUMBER})")
+        return
+    if isinstance(v, str | list | tuple):
+        if len(v) > MAX_ARG_ITEMS:
+            raise ValueError(f"model argument {key} is too long ({len(v)} items; at most {MAX_ARG_ITEMS})")
+        if not isinstance(v, str):
+            for i, x in enumerate(v):
+                _check_arg(f"{key}[{i}]", x)
+        return
+    raise ValueError(f"model argument {key} must be a number, true/false, text or a list, not {type(v).__name__}")
+
+
+_SHAPE_CHANGING_INPLACE = {"resize_", "resize_as_", "set_", "unsqueeze_", "squeeze_", "t_", "transpose_",
+                           "swapdims_", "swapaxes_", "as_strided_"}
+
+
+def _shape_only_mode():
+    """A torch function mode under which, on meta tensors, in-place fills and initialisers
+    (``normal_``, ``mul_``, ``x[i] = v``) are skipped: they never change a shape, and on meta
+    tensors some would import sympy (3 s) to check the broadcast of a no-op."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class ShapeOnly(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            inplace = (name.endswith("_") and not name.endswith("__") and name not in _SHAPE_CHANGING_INPLACE) \
+                or name == "__setitem__"
+            if inplace and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+                return args[0]
+            return func(*args, **(kwargs or {}))
+
+    return ShapeOnly()
+
+
+def check_model_args(name: str, kwargs: dict[str, Any] | None = None) -> dict[str, tuple[int, ...]]:
+    """The shapes of every tensor ``create_model(name, **kwargs)`` would hold, found without
+    allocating them (a shape-only build on PyTorch's meta device, ~2x a real build of the
+    layers' Python objects). ValueError naming the problem when an argument is out of range,
+    the constructor refuses the arguments, or the network would hold more than ``MAX_PARAMS``
+    numbers. Loading weights calls it before building, so a config asking for a 4.5 GB network
+    is refused at once instead of after the allocation."""
+    import torch
+
+    get_model_cfg(name)
+    kwargs = dict(kwargs or {})
+    for k, v in kwargs.items():
+        if not isinstance(k, str):
+            raise ValueError(f"model argument names must be text, not {k!r}")
+        _check_arg(k, v)
+    try:
+        with torch.device("meta"), _shape_only_mode():
+            net = _MODELS[name].fn(**kwargs)
+        shapes = {k: tuple(t.shape) for k, t in net.state_dict().items()}
+    except (TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError, ZeroDivisionError) as exc:
+        raise ValueError(f"cannot build {name} with {kwargs}: {exc}") from None
+    total = sum(math.prod(s) for s in shapes.values())
+    if total > MAX_PARAMS:
+        raise ValueError(f"{name} with {kwargs} would hold {total / 1e6:,.0f} M numbers "
+                         f"({total * 4 / 2**30:.1f} GB); the limit is {MAX_PARAMS / 1e6:.0f} M")
+    return shapes
+
+
 def create_model(name: str, **kwargs: Any):
     """Build a registered network. Unknown names fail with the list of known ones.
 

@@ -5,7 +5,9 @@ Two folders hold model folders (``<name>/config.json`` + weights, see ``ferapp.z
 - shipped: ``<repo>/models`` (``FERAPP_MODELS_DIR`` overrides);
 - user: ``platformdirs.user_data_dir("ferapp")/models`` (``FERAPP_USER_MODELS_DIR`` overrides).
 
-A user model with the same name as a shipped one wins (``list_trained_models`` still lists both).
+Shipped names are reserved (``ferapp.zoo.names``): a user folder named like a shipped model is
+ignored, with a warning, and the shipped model is used. ``LoadedModel.source`` says which store
+(or file) a model came from; timelines record it as ``model_source``.
 ``resolve_model(ref)`` accepts a trained model name, a model folder, a checkpoint file, or a
 registered architecture name (random init, meta ``{"trained": False}``).
 
@@ -88,9 +90,36 @@ def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
     return out
 
 
+_warned_shadowing: set[Path] = set()
+
+
 def list_trained_models() -> list[ModelEntry]:
-    """User models first, then shipped ones (each sorted by name)."""
-    return _scan(user_models_dir(), False) + _scan(shipped_models_dir(), True)
+    """User models first, then shipped ones (each sorted by name). A user folder that has a
+    shipped model's name (in any letter case; made by hand or by an older ferapp) is left out."""
+    shipped = _scan(shipped_models_dir(), True)
+    reserved = {e.name.lower() for e in shipped}
+    user = []
+    for e in _scan(user_models_dir(), False):
+        if e.name.lower() in reserved:
+            if e.path not in _warned_shadowing:
+                _warned_shadowing.add(e.path)
+                log.warning("ignoring user model %s: %s is the name of a shipped model (using the shipped model; "
+                            "rename the folder to use yours)", e.path, e.name)
+            continue
+        user.append(e)
+    return user + shipped
+
+
+def _store_of(path: Path) -> str:
+    """"shipped" / "user" for a folder inside a model store, else "file"."""
+    parent = path.resolve().parent
+    for root, name in ((shipped_models_dir(), "shipped"), (user_models_dir(), "user")):
+        try:
+            if parent == root.resolve():
+                return name
+        except OSError:
+            continue
+    return "file"
 
 
 def known_names() -> list[str]:
@@ -101,8 +130,8 @@ def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int
                   _budget: list[int] | None = None) -> LoadedModel:
     """Trained model name | model folder | checkpoint file | architecture name -> LoadedModel (eval).
 
-    A user model named like a shipped one is used first; when it cannot be loaded, the shipped
-    model is used instead (with a warning), so a broken user folder never hides a shipped model."""
+    A name is looked up among the user's models, then the shipped ones (a shipped model's name
+    always means the shipped model). ``source`` of the result: shipped | user | file | architecture."""
     if _depth > _MAX_DEPTH:
         raise CheckpointError(f"ensemble nesting deeper than {_MAX_DEPTH} levels at {ref!r}")
     s = os.fspath(ref)
@@ -111,22 +140,22 @@ def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int
         candidates.insert(0, _base / s)
     for p in candidates:
         if p.is_dir():
-            return load_model_dir(p, _depth=_depth, _budget=_budget)
+            loaded = load_model_dir(p, _depth=_depth, _budget=_budget)
+            loaded.source = _store_of(p)
+            return loaded
         if p.is_file():
             model, cfg, extra = load_checkpoint(p)
             meta = {"name": p.stem, "trained": True, **{k: v for k, v in extra.items() if not isinstance(v, dict)}}
-            return LoadedModel(model=model, cfg=cfg, meta=meta, path=p)
-    entries = [e for e in list_trained_models() if e.name == s]  # user first, then shipped
-    for i, entry in enumerate(entries):
-        try:
-            return load_model_dir(entry.path, _depth=_depth, _budget=_budget)
-        except (CheckpointError, OSError, ValueError) as exc:
-            if i + 1 == len(entries):
-                raise
-            log.warning("user model %s cannot be loaded (%s); using the shipped model of that name", entry.path, exc)
+            return LoadedModel(model=model, cfg=cfg, meta=meta, path=p, source="file")
+    entry = next((e for e in list_trained_models() if e.name == s), None)  # one per name: shipped ones reserved
+    if entry is not None:
+        loaded = load_model_dir(entry.path, _depth=_depth, _budget=_budget)
+        loaded.source = "shipped" if entry.shipped else "user"
+        return loaded
     if s in list_models():
         model = create_model(s).eval()
-        return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None)
+        return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None,
+                           source="architecture")
     raise KeyError(f"unknown model {s!r}: not a folder, checkpoint, trained model or architecture. "
                    f"Known: {', '.join(known_names())}")
 

@@ -218,8 +218,9 @@ class ResultsPage(QWizardPage):
 
         w = self.wizard()
         name = self.name_edit.text().strip()
-        if model_name_error(name):  # the settings page's rule (its message is shown there)
-            _message(self.save_label, "Use letters, digits, '_', '-' or '.' for the name.", ERROR_STYLE)
+        err = model_name_error(name)  # the settings page's rule (a shipped model's name is reserved)
+        if err:
+            _message(self.save_label, html.escape(err), ERROR_STYLE)
             return None
         if self.weak and not confirmed:
             self._ask_to_save_weak(name)
