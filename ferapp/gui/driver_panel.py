@@ -65,6 +65,15 @@ def alert_text(event_type: str, detail: str = "") -> str:
     return f"{base} ({detail})" if detail else base
 
 
+def thresholds_text(s: DriverState) -> str:
+    """Which thresholds are in force, in a line: the population defaults (while this driver is
+    being calibrated) or the ones calibrated for this driver."""
+    if s.thresholds == "calibrated":
+        return f"Thresholds: calibrated for this driver (eyes closed below EAR {s.ear_threshold:.2f})"
+    return (f"Thresholds: population defaults (eyes closed below EAR {s.ear_threshold:.2f}); "
+            f"calibrating to this driver {s.calibration_progress:.0%}")
+
+
 def write_tone_wav(path: Path, freq_hz: float = 880.0, beep_s: float = 0.18, gap_s: float = 0.08,
                    beeps: int = 3, rate: int = 22050, volume: float = 0.6) -> Path:
     """Write a short mono 16-bit alarm (``beeps`` pulses of a sine tone with soft edges)."""
@@ -171,10 +180,18 @@ class DriverPanel(QWidget):
         self.pitch_label = QLabel("pitch –")
         self.roll_label = QLabel("roll –")
         self.stats_label = QLabel("blinks – · yawns – · away –")
+        # which thresholds are in force: the population's until this driver is calibrated
+        self.thresholds_label = QLabel("Thresholds –")
+        self.thresholds_label.setWordWrap(True)
+        self.thresholds_label.setToolTip(
+            "Until the driver has been seen for 3 s the population thresholds are used (eyes closed "
+            "below EAR 0.18, head pose relative to the pose so far); then thresholds calibrated for "
+            "this driver replace them. Calibration restarts only for another person.")
         pose = QGridLayout()
         for col, w in enumerate((self.yaw_label, self.pitch_label, self.roll_label)):
             pose.addWidget(w, 0, col)
         pose.addWidget(self.stats_label, 1, 0, 1, 3)
+        pose.addWidget(self.thresholds_label, 2, 0, 1, 3)
 
         self.event_log = QListWidget()
         self.mute_checkbox = QCheckBox("Mute alarm")
@@ -287,11 +304,15 @@ class DriverPanel(QWidget):
         self.stats_label.setText(
             f"blinks {s.blinks} ({s.blink_rate:.0f}/min) · yawns {s.yawns} · away {s.looking_away_s:.1f} s")
 
+        self.thresholds_label.setText(thresholds_text(s))
         if s.open_events:
             self.banner.setText(" · ".join(alert_text(e.type, e.detail) for e in s.open_events))
             self._set_banner_mode("alert")
-        elif not s.calibrated:
-            self.banner.setText(f"Calibrating: look ahead with eyes open ({s.calibration_progress:.0%})")
+        elif not s.face:
+            self.banner.setText("No driver in view")
+            self._set_banner_mode("idle")
+        elif not s.calibrated:  # alerts are live meanwhile, on the population thresholds
+            self.banner.setText(f"Driver attentive · calibrating: look ahead ({s.calibration_progress:.0%})")
             self._set_banner_mode("calibrating")
         else:
             self.banner.setText("Driver attentive")
@@ -342,5 +363,6 @@ class DriverPanel(QWidget):
         self._set_bar_alarm(False)
         for label, name in ((self.yaw_label, "yaw"), (self.pitch_label, "pitch"), (self.roll_label, "roll")):
             label.setText(f"{name} –")
+        self.thresholds_label.setText("Thresholds –")
         self.banner.setText("Driver monitoring idle")
         self._set_banner_mode("idle")
