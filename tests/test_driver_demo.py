@@ -3,6 +3,8 @@ once, at its scripted time, and each alert clears."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from ferapp.capture import SourceError, driver_demo, open_source, parse_source_spec
@@ -23,8 +25,8 @@ from ferapp.types import Frame
 # may clear before the mouth closes; PERCLOS integrates every closure's edges (1.0 s).
 EXPECTED = {  # type: (announced, tolerance, clears by at least, clears at the latest)
     "drowsy": (5.6, 0.3, 5.7, 6.3),
-    "yawn": (9.4, 0.7, 9.5, 11.8),
-    "distraction": (15.5, 0.5, 16.3, 17.3),
+    "yawn": (9.4, 0.7, 9.5, 12.8),
+    "distraction": (16.4, 0.5, 17.3, 18.3),
     "perclos": (23.5, 1.0, 44.0, 48.5),
     "face_lost": (30.6, 0.3, 31.2, 31.8),
     "emotion": (39.0, 0.6, 40.0, 41.4),
@@ -40,10 +42,10 @@ def test_spec_timeline_and_length():
     assert controls_at(0.5).neutral
     assert controls_at(5.0).eyes == 0.0
     assert controls_at(10.0).yawn == 1.0
-    assert controls_at(15.0).yaw == 45.0
+    assert controls_at(15.0).yaw == 45.0 and controls_at(12.0).yawn == 1.0
     assert controls_at(30.0).cover == 1.0
     assert controls_at(37.0).sad == 1.0
-    assert controls_at(12.0).neutral and controls_at(DURATION - 1).neutral
+    assert controls_at(13.0).neutral and controls_at(DURATION - 1).neutral
     assert {a.kind for a in TIMELINE} == {"eyes", "yawn", "yaw", "cover", "sad"}
     # batch: one pass of the timeline, then the end; live: it starts over
     src = open_source("demo:driver", realtime=False, fps=5)
@@ -67,8 +69,13 @@ def test_the_real_pipeline_sees_each_act():
     pipe = Pipeline(detector="hog", smoothing=0.0)
     seen = {}
     try:
-        for name, t in (("ahead", 0.5), ("closed", 5.0), ("yawn", 10.0), ("left", 15.5), ("covered", 30.0),
-                        ("sad", 37.0)):
+        # the head turn from the front: the tracker follows it (a turned face is not found from scratch)
+        pipe.reset()
+        turn = []
+        for i in range(135, 161):
+            r = pipe.process(Frame(src.render(i), i, i / 10, 0.0))
+            turn.append(measure_face(r.faces[0].face.landmarks, r.frame.shape).yaw if r.faces else float("nan"))
+        for name, t in (("ahead", 0.5), ("closed", 5.0), ("yawn", 10.0), ("covered", 30.0), ("sad", 37.0)):
             pipe.reset()
             frame = None
             img = src.render(int(t * 10))
@@ -87,7 +94,7 @@ def test_the_real_pipeline_sees_each_act():
     assert ahead.ear > 0.25 and ahead.mar < 0.3 and abs(ahead.yaw) < 15
     assert seen["closed"][0].ear < 0.18  # below the population threshold and far below 0.75 x baseline
     assert seen["yawn"][0].mar > 0.6
-    assert seen["left"][0].yaw - ahead.yaw > 30
+    assert not math.isnan(turn[-1]) and max(turn) - ahead.yaw > 30  # followed all the way round
     assert seen["covered"] is None
     m, probs = seen["sad"]
     assert probs[LABEL_INDEX["sad"]] > 0.5 and m.mar < 0.3 and m.ear > 0.25

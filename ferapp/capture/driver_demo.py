@@ -30,8 +30,9 @@ act            time (s)     alert
 =============  ===========  ==================================================================
 blink          1.50-1.65    none (a blink)
 eyes closed    4.0-6.0      drowsy (eyes closed >= 1.5 s): announced 5.6, ends 6.0
-yawn           8.0-11.5     yawn (MAR > 0.6 for 1 s): announced 9.3-9.8, ends 9.9-11.3
-looks left     13.0-17.0    distraction (yaw > 30 deg for 2 s): announced 15.3-15.7, ends 16.8
+yawn           8.0-12.5     yawn (MAR > 0.6 for 1 s): announced 9.3-9.8, ends 9.9-11.5 (dlib's
+                            inner-lip points under-read the open mouth: MAR 0.55-0.75)
+looks left     14.0-18.0    distraction (yaw > 30 deg for 2 s): announced 16.3-16.4, ends 17.7-17.8
 heavy eyelids  20.5-21.7,   PERCLOS above 15% of the observed time (with the closure at 4 s):
                23.0-24.2,   announced 23.5, ends when it falls below 12% at 46.7; each 1.2 s
                25.5-26.7    closure is a (slow) blink
@@ -95,8 +96,8 @@ class Act:
 TIMELINE: tuple[Act, ...] = (
     Act("eyes", 1.50, 1.65, 0.05),  # an ordinary blink
     Act("eyes", 4.00, 6.00, 0.12),  # eyes closed 2 s: drowsy
-    Act("yawn", 8.00, 11.50, 0.50),
-    Act("yaw", 13.00, 17.00, 0.40, 45.0),  # looks to her left (nose to the image right) and back
+    Act("yawn", 8.00, 12.50, 0.50),  # a yawn lasts 4-7 s
+    Act("yaw", 14.00, 18.00, 0.40, 45.0),  # looks to her left (nose to the image right) and back
     Act("eyes", 20.50, 21.70, 0.12),  # heavy eyelids: PERCLOS rises above 15%
     Act("eyes", 23.00, 24.20, 0.12),
     Act("eyes", 25.50, 26.70, 0.12),

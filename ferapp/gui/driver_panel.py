@@ -214,7 +214,7 @@ class DriverPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(state, 2)
         layout.addLayout(curves, 3)
-        layout.addLayout(log_col, 2)
+        layout.addLayout(log_col, 3)  # room for a whole log line (time, alert, severity, duration)
 
     # ------------------------------------------------------------------ construction helpers
     def _make_plot(self, name: str, yrange: tuple[float, float]) -> pg.PlotWidget:
@@ -326,9 +326,11 @@ class DriverPanel(QWidget):
             return
         (self._logged_ended if event.end is not None else self._logged_started).add(key)
         sev = event.severity.upper()
+        tip = f"{alert_text(event.type, event.detail)}: {sev.lower()}"
         if event.end is None:
-            text = f"{event.start:8.1f} s  {alert_text(event.type, event.detail)}  [{sev}]  started"
+            text = f"{event.start:6.1f} s  {alert_text(event.type, event.detail)}  started"
             item = QListWidgetItem(text)
+            item.setToolTip(tip)
             item.setForeground(pg.mkColor("#c62828" if event.severity == "critical" else "#ef6c00"))
             self.event_log.addItem(item)
             self._items[key] = item
@@ -336,14 +338,16 @@ class DriverPanel(QWidget):
             message = alert_text(event.type, event.detail)
             self.alarm.play()
             self.alarm_raised.emit(message)
-        else:
-            text = (f"{event.start:8.1f} s  {alert_text(event.type, event.detail)}  [{sev}]  "
-                    f"{event.duration:.1f} s, peak {event.peak:.3g}")
+        else:  # one short line (the log is a narrow column): the severity is its colour, the peak in the tooltip
+            text = f"{event.start:6.1f} s  {alert_text(event.type, event.detail)}  {event.duration:.1f} s"
             item = self._items.pop(key, None)
             if item is None:
-                self.event_log.addItem(QListWidgetItem(text))
+                item = QListWidgetItem(text)
+                item.setForeground(pg.mkColor("#c62828" if event.severity == "critical" else "#ef6c00"))
+                self.event_log.addItem(item)
             else:
                 item.setText(text)
+            item.setToolTip(f"{tip}, {event.duration:.1f} s, peak {event.peak:.3g}")
 
     def clear(self) -> None:
         """Forget samples, events and the banner (e.g. on a new source or monitor.reset())."""
