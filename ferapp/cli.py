@@ -32,7 +32,8 @@ def _number(kind: type, lo: float, hi: float | None, hi_open: bool = False, what
 
 def _add_analyze(sub) -> None:
     p = sub.add_parser("analyze", help="run the pipeline on a source and write an expression timeline")
-    p.add_argument("source", help="camera index (0), video file, image, image folder, or 'demo'")
+    p.add_argument("source", help="camera index (0), video file, image, image folder, 'demo', or 'demo:driver' "
+                                  "(the demo face acting out every driver alert; with --driver)")
     p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
     p.add_argument("--detector", default="hog", help="face detector: hog (default), cnn (slower, more robust), haar")
     p.add_argument("--min-face", type=_number(float, *MIN_FACE_RANGE, what="--min-face"), default=DEFAULT_MIN_FACE, metavar="PX",

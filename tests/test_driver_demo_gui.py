@@ -9,18 +9,11 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-
 pytestmark = pytest.mark.gui
 
 MODEL = "cc_lenet5"
 WAIT = 90_000  # ms; generous for 2 shared cores, never a timing assertion
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+# (settings and recordings go to tmp_path: conftest's autouse fixture)
 
 
 @pytest.mark.slow
