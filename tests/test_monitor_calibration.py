@@ -87,6 +87,10 @@ def test_calibration_counts_seconds_of_face_not_of_clock():
     feed(mon, 1.0, 5.0, face=None)
     states = feed(mon, 6.0, 1.5)
     assert not states[-1].calibrated and states[-1].calibration_progress == pytest.approx(2.5 / 3, abs=0.03)
+    # a live runner on a busy CPU: the face in every processed frame, 0.7 s apart
+    mon = DriverMonitor()
+    states = [mon.update(i * 0.7, synthetic_landmarks(frame_shape=SHAPE), SHAPE, None) for i in range(6)]
+    assert not states[4].calibrated and states[5].calibrated
 
 
 def test_new_drive_keeps_the_calibrated_driver_and_starts_a_new_log():

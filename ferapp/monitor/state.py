@@ -215,8 +215,9 @@ class DriverMonitor:
             if self._first_face_t is None:
                 self._first_face_t = t
             feed("face_lost", False)
-            # seconds of face since the previous frame (a gap longer than a detector hiccup adds none)
-            self._calibrate(t, m, dt if self._prev_face and dt <= c.face_gap_s else 0.0)
+            # seconds of face since the previous frame, if that frame had the face too (a live
+            # runner on a slow CPU processes a few frames a second: their spacing counts, up to 1 s)
+            self._calibrate(t, m, min(dt, 1.0) if self._prev_face else 0.0)
             yaw_rel, pitch_rel = m.yaw - self.yaw0, m.pitch - self.pitch0
 
             # eyes: closure episodes -> blinks and drowsiness
