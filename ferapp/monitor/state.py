@@ -9,8 +9,9 @@ and safe to hand to the GUI thread.
 Thresholds: every rule is live from the first frame with a face. Until this driver's
 calibration completes, the eyes count as closed below the population EAR threshold
 (``ear_closed_population``) and the head pose is taken relative to the median pose seen so
-far. Calibration needs ``calibration_s`` seconds *of face* (frames with the driver's face,
-however far apart the detector drop-outs put them), then learns the open-eye EAR baseline
+far. Calibration needs ``calibration_s`` seconds *of face while looking ahead* (the time
+between processed frames that both show the face, up to 1 s each; frames without the face and
+glances beyond the distraction limits add nothing), then learns the open-eye EAR baseline
 (median) and the neutral head pose (median yaw/pitch; the camera is rarely straight ahead of
 the driver): from then on the eyes count as closed when EAR < ``ear_closed_ratio`` x baseline
 (P80-style) and the distraction rule uses the pose relative to the neutral one.
