@@ -40,6 +40,8 @@ hand on lens   28.5-31.5    face lost (> 2 s): announced 30.7, ends 31.4
 sad face       33.5-41.0    sustained emotion (sad > 50% for 5 s): announced 38.9-39.0, ends 40.6
 =============  ===========  ==================================================================
 
+The sad face is read as sad > 50% by the default model (0.58 on a still frame; resnet20_jit
+0.54); the other shipped models read it as sad 0.32-0.49, as fear (bdnn4) or happy (cc_lenet5).
 Calibration (the first 3 s of face) completes before the first act. The stream lasts
 ``DURATION`` s and then ends (batch use: ``ferapp analyze demo:driver --driver``) or, when
 played live (the GUI), starts over. Everything is a function of the frame index:
