@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
 from ferapp.gui import settings as gui_settings
 from ferapp.paths import recordings_dir
 
-DEMO_SPECS = (("Demo (1 face)", "demo"), ("Demo (2 faces)", "demo:2"), ("Demo (4 faces)", "demo:4"))
+DEMO_SPECS = (("Demo (1 face)", "demo"), ("Demo (2 faces)", "demo:2"), ("Demo (4 faces)", "demo:4"),
+              ("Driver demo (every alert)", "demo:driver"))
 OPEN_ITEM = "__open__"  # the source dropdown's "Open video / image / folder…" entry
 
 

@@ -40,7 +40,8 @@ def add_parser(sub) -> None:
                                    "videos, a list file, several paths) into --out-dir.")
     p.add_argument("source", nargs="+",
                    help="camera index (0), video file, image, folder, list file (.txt: one path per line) "
-                        "or 'demo'. A folder of photos is one recording of stills; a folder that holds videos, "
+                        "'demo', or 'demo:driver' (the demo face acting out every driver alert; with --driver). "
+                        "A folder of photos is one recording of stills; a folder that holds videos, "
                         "a list file or several sources is a batch (one timeline per recording in --out-dir)")
     p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
     p.add_argument("--detector", default="hog", help="face detector: hog (default), cnn (slower, more robust), haar")
