@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
                        description="Analyse one source into a timeline, or many recordings (a folder of "
                                    "videos, a list file, several paths) into --out-dir.")
     p.add_argument("source", nargs="+",
-                   help="camera index (0), video file, image, folder, list file (.txt: one path per line) "
+                   help="camera index (0), video file, image, folder, list file (.txt: one path per line), "
                         "'demo', or 'demo:driver' (the demo face acting out every driver alert; with --driver). "
                         "A folder of photos is one recording of stills; a folder that holds videos, "
                         "a list file or several sources is a batch (one timeline per recording in --out-dir)")
