@@ -9,6 +9,7 @@ import sys
 
 from ferapp import __version__
 from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
+from ferapp.signals import StopOnSignals as _StopOnSignals  # Ctrl-C / SIGTERM: finish cleanly
 
 log = logging.getLogger("ferapp")
 
@@ -101,41 +102,6 @@ def cmd_analyze(args) -> int:
         print("error: no frames could be read from the source", file=sys.stderr)
         return 1
     return 0
-
-
-class _StopOnSignals:
-    """While active, the first SIGINT/SIGTERM only sets a flag (a second one acts as usual)."""
-
-    def __init__(self):
-        import threading
-
-        self._flag = threading.Event()
-        self._old: dict = {}
-
-    def is_set(self) -> bool:
-        return self._flag.is_set()
-
-    def _handle(self, signum, _frame) -> None:
-        import signal
-
-        self._flag.set()
-        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
-
-    def __enter__(self):
-        import signal
-        import threading
-
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import signal
-
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
 
 
 def _add_models(sub) -> None:
