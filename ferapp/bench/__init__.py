@@ -3,7 +3,8 @@
 Sections: models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
 4 faces), end-to-end pipeline (tracked fast path vs the untracked full-resolution baseline;
 unpaced throughput and a paced 30 fps live run with the threaded runner), training
-throughput, and P5's packed 1-bit inference vs float.
+throughput, P5's packed 1-bit inference vs float, and scale (training images/s with 1 and 2
+processes under torch.distributed; ``ferapp.bench.scale``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ferapp.bench.pipeline import (
     bench_pipeline_throughput,
 )
 from ferapp.bench.report import format_report
+from ferapp.bench.scale import bench_scale
 from ferapp.bench.stages import (
     bench_detectors,
     bench_models,
@@ -29,8 +31,11 @@ from ferapp.bench.stages import (
 
 __all__ = [
     "add_parser", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
-    "bench_pipeline_throughput", "bench_training", "cmd_bench", "format_report", "hardware", "run_bench",
+    "bench_pipeline_throughput", "bench_scale", "bench_training", "cmd_bench", "format_report", "hardware",
+    "run_bench",
 ]
+
+SECTIONS = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed", "scale")
 
 
 def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -39,8 +44,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
-    all_sections = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")
-    sections = sections or all_sections
+    sections = sections or SECTIONS
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
     names = list_models()
     if quick:
@@ -67,6 +71,8 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
         out["training"] = [r for d in devices for r in bench_training(names, d, quick)]
     if "packed" in sections:
         out["packed"] = bench_packed(quick)
+    if "scale" in sections:
+        out["scale"] = bench_scale(quick)
     return out
 
 
@@ -75,8 +81,7 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer runs and models (CI)")
     p.add_argument("--json", nargs="?", const="-", default=None, help="print JSON (or write it to a file)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (both when CUDA is present)")
-    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(
-        ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")))
+    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(SECTIONS))
     p.set_defaults(func=cmd_bench)
 
 
