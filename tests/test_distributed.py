@@ -281,3 +281,18 @@ def test_sigterm_during_training_writes_last_pt_and_exits_143(ck_dir, tmp_path):
     epochs = state["epoch"] + 1
     assert main(_train_args(ck_dir, out, epochs, "--threads", "1", "--folds", "1", "--resume", str(last))) == 0
     assert torch.load(last, weights_only=True)["extra"]["epoch"] == epochs
+
+
+# ------------------------------------------------------------------------ bench: scale
+def test_bench_scale_section_collects_every_row_source_and_prints_its_table(monkeypatch):
+    from ferapp.bench import run_bench, scale
+    from ferapp.bench.report import format_report
+
+    fake = {"work": "batch analysis", "jobs": 2, "recordings_per_s": 1.5}
+    monkeypatch.setattr(scale, "ROW_SOURCES", [lambda quick: [dict(fake, quick=quick)]])
+    monkeypatch.setitem(scale.TABLES, "batch analysis", ("batch analysis of the clips", ["jobs", "recordings_per_s"]))
+    res = run_bench(quick=True, sections=("scale",))
+    assert res["scale"] == [dict(fake, quick=True)] and "models" not in res
+    text = format_report(res)
+    assert "## Scale" in text and "batch analysis of the clips:" in text and "| 2    | 1.5" in text
+    assert "no row can exceed" in text

@@ -198,7 +198,8 @@ def test_out_reuses_its_own_run_folder_but_not_another_models_or_foreign_files(c
     capsys.readouterr()
     from ferapp.train.commands import main
 
-    assert main(["train", "--model", "lenet5", "--data", str(ck_dir), "--epochs", "1", "--out", str(run)]) == 2
+    assert main(["train", "--model", "lenet5", "--data", str(ck_dir), "--protocol", "holdout-20", "--epochs", "1",
+                 "--out", str(run)]) == 2
     assert "holds a ferapp run of cc_lenet5, not lenet5" in capsys.readouterr().err
     (run / "model" / "notes.txt").write_text("mine")
     assert _train(ck_dir, run) == 2

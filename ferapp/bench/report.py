@@ -70,6 +70,6 @@ def format_report(res: dict[str, Any]) -> str:
         for work in dict.fromkeys(r["work"] for r in res["scale"]):
             title, cols = TABLES[work]
             parts += [f"{title}:", _table([r for r in res["scale"] if r["work"] == work], cols)]
-        parts.append(scale_note(hw))
+        parts.append(scale_note(hw, res["scale"]))
     parts.append(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return "\n".join(parts)

@@ -92,6 +92,7 @@ def _processes(nproc: int, arch: str, threads: int, steps: int, warmup: int) -> 
 
 def training_rows(quick: bool = False) -> list[dict[str, Any]]:
     steps, warmup, rounds = (3, 1, 1) if quick else (10, 2, 3)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     configs = [(1, 1), (2, 1), (1, 2)]  # (processes, threads per process)
     runs: dict[tuple[str, int, int], list[float]] = {}
     for r in range(rounds):  # rounds interleave the configurations: a change of load hits all alike
@@ -107,7 +108,7 @@ def training_rows(quick: bool = False) -> list[dict[str, Any]]:
             ips = statistics.median(runs[(arch, nproc, threads)])
             rows.append({"work": "training", "model": arch, "processes": nproc, "threads_per_process": threads,
                          "global_batch": GLOBAL_BATCH, "steps": steps, "images_per_s": ips,
-                         "speedup_vs_1x1": ips / base, "runs": runs[(arch, nproc, threads)]})
+                         "speedup_vs_1x1": ips / base, "runs": runs[(arch, nproc, threads)], "load_avg": load})
     return rows
 
 
@@ -122,11 +123,14 @@ def bench_scale(quick: bool = False) -> list[dict[str, Any]]:
     return rows
 
 
-def scale_note(hw: dict[str, Any]) -> str:
+def scale_note(hw: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
     """Why the speed-up is what it is on this machine (printed under the tables)."""
     cores = hw.get("cores") or os.cpu_count() or 1
+    loads = [r["load_avg"] for r in rows or [] if r.get("load_avg") is not None]
+    busy = (f" The 1-minute load average was {loads[0]:.1f} when the measurement began: with more runnable "
+            f"processes than cores, a second process or thread mostly waits for a core." if loads else "")
     return (f"On this {cores}-core machine ({hw.get('cpu')}) N processes x 1 thread compete for the same {cores} "
             f"cores as 1 process x {cores} threads, so no row can exceed {cores}x the 1x1 row; each process also "
             "pays the gloo collectives of every step (the gradient all-reduce, one all-reduce per BatchNorm layer "
             "forward and backward for the global statistics, the loss), which a small model (cc_lenet5) feels "
-            "most, and whatever else runs on the machine takes its share of the cores.")
+            "most, and whatever else runs on the machine takes its share of the cores." + busy)
