@@ -3,8 +3,10 @@
 ``StopOnSignals`` is used as a context manager around long work (``ferapp analyze``, ``ferapp
 train``): while active, the first SIGINT and the first SIGTERM only set an event, which the work
 checks at its next safe point (a frame, a batch) to finish cleanly; a second signal of the same
-kind acts as usual. ``signum`` is the first signal received, so the command can exit 130
-(SIGINT) or 143 (SIGTERM) as shells and schedulers expect.
+kind acts as usual (``once=False``: every signal only sets the event, for a torchrun worker,
+which gets Ctrl-C from the terminal and the same signal again from its agent, and which the
+agent kills anyway if it does not stop). ``signum`` is the first signal received, so the
+command can exit 130 (SIGINT) or 143 (SIGTERM) as shells and schedulers expect.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import threading
 class StopOnSignals:
     """While active, the first SIGINT/SIGTERM only sets a flag (a second one acts as usual)."""
 
-    def __init__(self, event: threading.Event | None = None):
+    def __init__(self, event: threading.Event | None = None, once: bool = True):
         self._flag = event if event is not None else threading.Event()
+        self._once = once
         self._old: dict = {}
         self.signum: int | None = None
 
@@ -36,7 +39,8 @@ class StopOnSignals:
         if self.signum is None:
             self.signum = signum
         self._flag.set()
-        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
+        if self._once:
+            signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

@@ -258,6 +258,30 @@ def test_a_failing_rank_ends_the_job_with_its_error_in_one_line(ck_dir, tmp_path
 
 # ------------------------------------------------------------- SIGTERM like Ctrl-C (27.5)
 @pytest.mark.slow
+def test_ctrl_c_on_nproc_stops_every_rank_cleanly_with_a_resumable_checkpoint(ck_dir, tmp_path):
+    """Ctrl-C in a terminal reaches the launcher and both workers, then the launcher sends SIGINT
+    again: the ranks agree on a batch to stop at, rank 0 writes last.pt, the job exits 130."""
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ferapp", *_train_args(ck_dir, out, 10000), "--nproc", "2"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if "epoch 2/10000 " in line:
+                break
+        os.killpg(proc.pid, signal.SIGINT)  # what the terminal does: the whole process group
+        _, err = proc.communicate(timeout=JOB_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "cancelled by user (checkpoint" in err
+    state = torch.load(out / "fold1" / "last.pt", weights_only=True)["extra"]
+    assert state["epoch"] >= 2 and state["global_step"] == 3 * state["epoch"] + state["batch_in_epoch"]
+
+
+
+@pytest.mark.slow
 def test_sigterm_during_training_writes_last_pt_and_exits_143(ck_dir, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ferapp", *_train_args(ck_dir, out, 10000)]

@@ -202,7 +202,9 @@ def _train(args) -> int:
         return _launch(args)
     from ferapp.signals import StopOnSignals
 
-    stop = StopOnSignals()  # SIGTERM like Ctrl-C: stop at the next batch, keep last.pt; exit 143 / 130
+    # SIGTERM like Ctrl-C: stop at the next batch, keep last.pt; exit 143 / 130. A torchrun worker
+    # gets Ctrl-C twice (terminal, then its agent): it keeps stopping cleanly
+    stop = StopOnSignals(once=not distributed.launched_by_torchrun())
     with stop:
         return _run_and_report(args, overrides, kwargs, folds, main, stop)
 
