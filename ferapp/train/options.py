@@ -316,9 +316,10 @@ def default_threads(params: int, processes_here: int = 1, cores: int | None = No
 
     1 for a small model (under 100k parameters: the LeNet-5s), whose layers are too small to gain
     from a second thread; for a larger model all cores but one (the rule of the live app), shared
-    by this machine's training processes, at least 1. Measured with training/measure_threads.py
-    (README "Training"): on a 2-core machine that is 1 thread, and a second thread made training
-    slower, not faster, whenever anything else ran beside it."""
+    by this machine's training processes, at least 1. On a 2-core machine that is 1 thread:
+    measured with training/measure_threads.py (training/reports/train_threads.json, README
+    "Distributed training"), a second thread made both models 3.5-14x slower whenever anything
+    else ran beside them (the threads wait for each other on a busy core)."""
     if params < SMALL_MODEL_PARAMS:
         return 1
     import os
