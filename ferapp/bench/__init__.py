@@ -3,8 +3,9 @@
 Sections: models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
 4 faces), end-to-end pipeline (tracked fast path vs the untracked full-resolution baseline;
 unpaced throughput and a paced 30 fps live run with the threaded runner), training
-throughput, P5's packed 1-bit inference vs float, and scale (batch analysis of ../shared/videos
-with 1 and 2 worker processes).
+throughput, P5's packed 1-bit inference vs float, and scale (training images/s with 1 and 2
+processes under torch.distributed, and batch analysis of ../shared/videos with 1 and 2 worker
+processes; ``ferapp.bench.scale``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import sys
 from typing import Any
 
-from ferapp.bench.batch_scale import bench_batch_scale
 from ferapp.bench.pipeline import (
     bench_footage,
     bench_gui,
@@ -21,6 +21,7 @@ from ferapp.bench.pipeline import (
     bench_pipeline_throughput,
 )
 from ferapp.bench.report import format_report
+from ferapp.bench.scale import bench_scale
 from ferapp.bench.stages import (
     bench_detectors,
     bench_models,
@@ -30,10 +31,10 @@ from ferapp.bench.stages import (
 )
 
 __all__ = [
-    "add_parser", "bench_batch_scale", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
-    "bench_pipeline_throughput", "bench_training", "cmd_bench", "format_report", "hardware", "run_bench",
+    "add_parser", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
+    "bench_pipeline_throughput", "bench_scale", "bench_training", "cmd_bench", "format_report", "hardware",
+    "run_bench",
 ]
-
 
 SECTIONS = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed", "scale")
 
@@ -44,8 +45,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
-    all_sections = SECTIONS
-    sections = sections or all_sections
+    sections = sections or SECTIONS
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
     names = quick_bench_models() if quick else list_models()  # quick: as each model module declares
     devices = [device] if device != "auto" else (["cpu", "cuda"] if out["hardware"]["cuda"] else ["cpu"])
@@ -71,7 +71,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     if "packed" in sections:
         out["packed"] = bench_packed(quick)
     if "scale" in sections:
-        out["scale_batch"] = bench_batch_scale(default, quick)
+        out["scale"] = bench_scale(quick)
     return out
 
 

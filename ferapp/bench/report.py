@@ -78,12 +78,13 @@ def format_report(res: dict[str, Any]) -> str:
     if "packed" in res:
         parts += ["\n## P5: packed 1-bit inference vs float (batch 8)", _table(res["packed"], [
             "model", "fp32_bytes", "packed_bytes", "size_ratio", "float_ms_per_face", "packed_ms_per_face"])]
-    if res.get("scale_batch"):
-        hw_cores = res["scale_batch"][0].get("cores")
-        parts += [f"\n## Scale: batch analysis of ../shared/videos (`ferapp analyze DIR --out-dir OUT --jobs N`, every "
-                  f"frame, default settings and model; wall time includes model load and worker start-up; "
-                  f"{hw_cores} cores)", _table(res["scale_batch"], [
-                      "input", "jobs", "recordings", "failed", "frames", "wall_s", "recordings_per_s", "frames_per_s",
-                      "speedup", "cpu_cores_used"])]
+    if res.get("scale"):
+        from ferapp.bench.scale import TABLES, scale_note
+
+        parts.append("\n## Scale (processes on this machine)")
+        for work in dict.fromkeys(r["work"] for r in res["scale"]):
+            title, cols = TABLES[work]
+            parts += [f"{title}:", _table([r for r in res["scale"] if r["work"] == work], cols)]
+        parts.append(scale_note(hw, res["scale"]))
     parts.append(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return "\n".join(parts)

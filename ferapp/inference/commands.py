@@ -10,9 +10,9 @@ that point; a batch keeps only complete timelines and re-running it resumes).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
+
+from ferapp.signals import StopOnSignals  # Ctrl-C / SIGTERM: finish cleanly, exit 130 / 143
 
 
 def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, what: str = ""):
@@ -75,40 +75,6 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_analyze)
 
 
-class StopOnSignals:
-    """While active, the first SIGINT/SIGTERM only sets a flag (a second one acts as usual);
-    ``exit_code`` is 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
-
-    def __init__(self):
-        self._flag = threading.Event()
-        self._old: dict = {}
-        self.signum: int | None = None
-
-    def is_set(self) -> bool:
-        return self._flag.is_set()
-
-    @property
-    def exit_code(self) -> int:
-        return 128 + int(self.signum or signal.SIGINT)
-
-    def _handle(self, signum, _frame) -> None:
-        if self.signum is None:
-            self.signum = signum
-        self._flag.set()
-        signal.signal(signum, self._old.get(signum, signal.SIG_DFL))
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-        self._old.clear()
-
-
 def _request(args, source: str):
     from ferapp.inference.batch import AnalysisRequest
 
@@ -166,7 +132,7 @@ def _cmd_single(args, source: str) -> int:
         print(f"warning: {res.hint}", file=sys.stderr)
     if res.interrupted:
         print("interrupted: stopped early, the timeline is complete up to that point", file=sys.stderr)
-        return interrupted.exit_code
+        return interrupted.exit_code()
     if summary.processed == 0:
         print("error: no frames could be read from the source", file=sys.stderr)
         return 1
@@ -249,5 +215,5 @@ def _cmd_batch(args, sources: list[str]) -> int:
     if report.interrupted:
         print("interrupted: only complete timelines were kept; run the same command again to resume",
               file=sys.stderr)
-        return stop.exit_code
+        return stop.exit_code()
     return 0 if report.ok else 1

@@ -110,10 +110,34 @@ def _check_plain(obj: Any, where: str = "extra") -> None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` that never leaves a torn file under ``path``: a temp file of this writer's own
+    in the same folder (created O_EXCL|O_NOFOLLOW, so never another file or a link's target),
+    flushed and fsynced, renamed over ``path``, the folder fsynced. A crash or SIGKILL leaves the
+    previous file intact (and at most a stray dot-file)."""
+    import secrets
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened (Windows): the rename is done, skip its fsync
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
