@@ -9,14 +9,19 @@ from pathlib import Path
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from ferapp.config import settings
+
+    det = settings().detection
     g = parser.add_argument_group("GUI")
     g.add_argument("--source", metavar="SPEC", default=None,
                    help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' / 'demo:driver' "
                         "(default: last used, else the first camera, else the demo)")
     g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
-    g.add_argument("--detector", metavar="NAME", default=None, help="face detector (hog, cnn, haar)")
+    g.add_argument("--detector", metavar="NAME", default=None,
+                   help=f"face detector (hog, cnn, haar; default: the saved setting, else {det.detector})")
     g.add_argument("--min-face", metavar="PX", type=float, default=None,
-                   help="smallest face width to find, in video pixels (default: the saved setting, else 40)")
+                   help=f"smallest face width to find, in video pixels (default: the saved setting, else "
+                        f"{det.min_face:g})")
     g.add_argument("--snapshot", metavar="PNG", default=None,
                    help="save a screenshot of the window to PNG when --exit-after elapses")
     g.add_argument("--screen-snapshot", metavar="PNG", default=None,
@@ -55,10 +60,11 @@ def validate_gui_args(args: argparse.Namespace) -> str | None:
             return str(e)
     mf = getattr(args, "min_face", None)
     if mf is not None:
-        from ferapp.config import MIN_FACE_RANGE
+        from ferapp.config import settings
 
-        if not (math.isfinite(mf) and MIN_FACE_RANGE[0] <= mf <= MIN_FACE_RANGE[1]):
-            return f"--min-face must be in [{MIN_FACE_RANGE[0]}, {MIN_FACE_RANGE[1]}], not {mf:g}"
+        lo, hi = settings().detection.min_face_range
+        if not (math.isfinite(mf) and lo <= mf <= hi):
+            return f"--min-face must be in [{lo:g}, {hi:g}], not {mf:g}"
     ea = getattr(args, "exit_after", None)
     if ea is not None and not (math.isfinite(ea) and 0 < ea <= 86400):
         return f"--exit-after must be a number of seconds > 0, not {ea:g}"

@@ -116,7 +116,6 @@ def bench_detectors(quick: bool = False) -> list[dict[str, Any]]:
     """Cost of one full-frame scan at the default min_face, per detector and frame size, and of
     the per-face check at the face's own scale (what the tracked path pays every 10 frames)."""
 
-    from ferapp.config import DEFAULT_MIN_FACE
     from ferapp.detect import create_detector, list_detectors
 
     rows = []
@@ -132,7 +131,7 @@ def bench_detectors(quick: bool = False) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 found.append(len(det.detect(img)))
                 t.append((time.perf_counter() - t0) * 1000.0)
-            rows.append({"detector": name, "frame": f"{size[0]}x{size[1]}", "min_face": DEFAULT_MIN_FACE,
+            rows.append({"detector": name, "frame": f"{size[0]}x{size[1]}", "min_face": det.min_face,
                          "scan_scale": round(det.scale_for(*size), 2),
                          "smallest_face_px": round(det.effective_min_face(*size), 1),
                          "scan_median_ms": statistics.median(t), "scan_p95_ms": _pct(t, 95),

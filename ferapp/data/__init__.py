@@ -91,7 +91,7 @@ def load_dataset(
     out_size: tuple[int, int] = (48, 48),
     cache_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
-    detector: str = "hog",
+    detector: str | None = None,
     ferplus_csv: str | os.PathLike | None = None,
     use_cache: bool = True,
 ) -> FaceDataset:
@@ -105,7 +105,11 @@ def load_dataset(
     angles kept, ``None`` or ``("all",)`` for all five. ``out_size`` (H, W) of the crops.
     ``cache_dir``: default ``$FERAPP_CACHE_DIR`` or the user cache dir + ``/datasets``.
     ``progress(done, total)`` is called while a cold load runs (bytes for a csv, files otherwise).
+    ``detector``: what finds the faces of full-size images (default: the live one, ``ferapp.config``).
     """
+    from ferapp.config import settings as app_settings
+
+    detector = detector or app_settings().detection.detector
     p = Path(path)
     fmt = detect_format(p) if format == "auto" else format
     if fmt not in _FORMATS:

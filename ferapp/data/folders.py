@@ -21,10 +21,11 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ferapp.config import settings
 from ferapp.data.assemble import Collector, label_names_for, resolve_label
 from ferapp.data.base import FaceDataset
 from ferapp.data.sources import (
@@ -56,7 +57,7 @@ class Options:
     include_neutral_first_frame: bool = False
     angles: tuple[str, ...] | None = ("S",)
     out_size: tuple[int, int] = (48, 48)
-    detector: str = "hog"
+    detector: str = field(default_factory=lambda: settings().detection.detector)  # the live one
     progress: Progress = None
 
 
@@ -70,8 +71,8 @@ def _load_extractor():
 class Aligner:
     """Detect + align a full-size image with the live pipeline's function; centre crop as fallback."""
 
-    def __init__(self, out_size: tuple[int, int], detector: str = "hog"):
-        self.out_size, self.detector = tuple(out_size), detector
+    def __init__(self, out_size: tuple[int, int], detector: str | None = None):
+        self.out_size, self.detector = tuple(out_size), detector or settings().detection.detector
         self._fn = None
         self.unavailable: str | None = None  # reason, when the aligner could not be imported
         self.calls = 0

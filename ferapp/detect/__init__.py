@@ -1,14 +1,13 @@
 """Face detection, landmarks, alignment, tracking (Qt-free).
 
     from ferapp.detect import create_detector, FaceFinder, align_face
-    finder = FaceFinder("hog", min_face=40)
+    finder = FaceFinder()                    # the settings' detector and min face (ferapp.config)
     faces = finder.find(frame.image)         # boxes, 68 landmarks, stable face_id
     crop = align_face(frame.image, faces[0].landmarks)   # 48x48, same channels
 """
 
 from ferapp.detect.align import align_face, alignment_matrix, crop_box, extract_face
 from ferapp.detect.base import (
-    DEFAULT_DETECTOR,
     FaceDetector,
     create_detector,
     dlib_model_path,
@@ -21,7 +20,7 @@ from ferapp.detect.landmarks import LandmarkPredictor, eye_angle, eye_centres
 from ferapp.detect.tracker import FaceTracker, iou
 
 __all__ = [
-    "DEFAULT_DETECTOR", "FaceDetector", "create_detector", "dlib_model_path", "dlib_models_dir",
+    "FaceDetector", "create_detector", "dlib_model_path", "dlib_models_dir",
     "list_detectors", "register_detector", "LandmarkPredictor", "eye_angle", "eye_centres",
     "align_face", "alignment_matrix", "crop_box", "extract_face", "FaceTracker", "iou", "FaceFinder",
 ]

@@ -15,6 +15,7 @@ import math
 import cv2
 import numpy as np
 
+from ferapp.config import settings
 from ferapp.detect.landmarks import eye_centres
 
 # FER2013's framing, measured (not guessed) by ``python training/measure_framing.py --n 3000``
@@ -121,7 +122,7 @@ def _finder(detector: str, min_face: float):
 def extract_face(
     image: np.ndarray,
     out_size: tuple[int, int] = (48, 48),
-    detector: str = "hog",
+    detector: str | None = None,
     min_face: float | None = None,
 ) -> np.ndarray | None:
     """Largest face of a full-size dataset image, framed like the live path: the stills
@@ -133,7 +134,7 @@ def extract_face(
     if image is None or image.size == 0:
         return None
     mf = float(min_face) if min_face else max(24.0, min(image.shape[:2]) / 6.0)
-    faces = _finder(detector, round(mf, 1)).find_still(image)
+    faces = _finder(detector or settings().detection.detector, round(mf, 1)).find_still(image)
     if not faces:
         return None
     face = max(faces, key=lambda f: f.box[2] * f.box[3])

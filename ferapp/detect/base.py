@@ -9,7 +9,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ferapp.config import DEFAULT_DETECTOR
+from ferapp.config import settings
 from ferapp.types import Face
 
 
@@ -44,9 +44,12 @@ def list_detectors() -> list[str]:
     return sorted(_DETECTORS)
 
 
-def create_detector(name: str = DEFAULT_DETECTOR, **kw) -> FaceDetector:
-    """Build a registered detector; an unknown name fails loudly with the known names."""
+def create_detector(name: str | None = None, **kw) -> FaceDetector:
+    """Build a registered detector (default: ``settings().detection.detector``); an unknown name
+    fails loudly with the known names."""
     _ensure_registered()
+    if name is None:
+        name = settings().detection.detector
     try:
         factory = _DETECTORS[name]
     except (KeyError, TypeError):

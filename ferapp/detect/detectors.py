@@ -26,11 +26,9 @@ import cv2
 import dlib
 import numpy as np
 
-from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
+from ferapp.config import settings
 from ferapp.detect.base import clip_box, dlib_model_path, register_detector, to_gray
 from ferapp.types import Face
-
-DEFAULT_MAX_PIXELS = 4_000_000  # scanned pixels per full-frame pass (1280x720 at min_face 40 is 3.7 MP)
 
 
 class _Scaled:
@@ -39,8 +37,12 @@ class _Scaled:
     name = "?"
     native_min_face = 60.0
 
-    def __init__(self, min_face: float = DEFAULT_MIN_FACE, max_pixels: int = DEFAULT_MAX_PIXELS):
-        lo, hi = MIN_FACE_RANGE
+    def __init__(self, min_face: float | None = None, max_pixels: int | None = None):
+        """``min_face`` / ``max_pixels``: None = the settings' (``ferapp.config``, detection)."""
+        det = settings().detection
+        min_face = det.min_face if min_face is None else min_face
+        max_pixels = det.max_pixels if max_pixels is None else max_pixels
+        lo, hi = det.min_face_range
         if not (isinstance(min_face, (int, float)) and math.isfinite(min_face) and lo <= min_face <= hi):
             raise ValueError(f"min_face must be a face width in pixels between {lo} and {hi}, not {min_face!r}")
         self.min_face = float(min_face)
@@ -114,7 +116,7 @@ class HogDetector(_Scaled):
     name = "hog"
     native_min_face = 60.0
 
-    def __init__(self, min_face: float = DEFAULT_MIN_FACE, max_pixels: int = DEFAULT_MAX_PIXELS,
+    def __init__(self, min_face: float | None = None, max_pixels: int | None = None,
                  threshold: float = 0.0):
         super().__init__(min_face, max_pixels)
         self.threshold = float(threshold)
@@ -134,7 +136,7 @@ class CnnDetector(_Scaled):
     name = "cnn"
     native_min_face = 80.0
 
-    def __init__(self, min_face: float = DEFAULT_MIN_FACE, max_pixels: int = 640 * 480):
+    def __init__(self, min_face: float | None = None, max_pixels: int = 640 * 480):
         super().__init__(min_face, max_pixels)
         self._det = dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
 
@@ -155,8 +157,8 @@ class HaarDetector(_Scaled):
 
     def __init__(
         self,
-        min_face: float = DEFAULT_MIN_FACE,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
+        min_face: float | None = None,
+        max_pixels: int | None = None,
         cascade: str = "haarcascade_frontalface_default.xml",
         scale_factor: float = 1.1,
         min_neighbors: int = 5,

@@ -37,7 +37,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from ferapp.config import DEFAULT_MIN_FACE
+from ferapp.config import settings
 from ferapp.detect.base import FaceDetector, clip_box, create_detector, to_gray
 from ferapp.detect.landmarks import LandmarkPredictor, eye_centres
 from ferapp.detect.scan_worker import ScanWorker
@@ -102,18 +102,26 @@ class FaceFinder:
 
     def __init__(
         self,
-        detector: str | FaceDetector = "hog",
-        min_face: float = DEFAULT_MIN_FACE,
+        detector: str | FaceDetector | None = None,
+        min_face: float | None = None,
         landmarks: bool = True,
         tracker: FaceTracker | None = None,
-        scan_every: int = 30,
-        verify_every: int = 10,
-        max_unconfirmed: int = 3,
+        scan_every: int | None = None,
+        verify_every: int | None = None,
+        max_unconfirmed: int | None = None,
         background: bool = True,
         deterministic: bool = True,
-        scan_delay: int = 8,
+        scan_delay: int | None = None,
         **detector_kw,
     ):
+        """A parameter left at None is the setting's (``ferapp.config``: detection, tracking)."""
+        s, t = settings(), settings().tracking
+        detector = s.detection.detector if detector is None else detector
+        min_face = s.detection.min_face if min_face is None else min_face
+        scan_every = t.scan_every if scan_every is None else scan_every
+        verify_every = t.verify_every if verify_every is None else verify_every
+        max_unconfirmed = t.max_unconfirmed if max_unconfirmed is None else max_unconfirmed
+        scan_delay = t.scan_delay if scan_delay is None else scan_delay
         if isinstance(detector, str):
             self.detector = create_detector(detector, min_face=min_face, **detector_kw)
             scan_det = create_detector(detector, min_face=min_face, **detector_kw) if background else None

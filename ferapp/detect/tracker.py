@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 
+from ferapp.config import settings
 from ferapp.types import Face
 
 
@@ -35,10 +36,13 @@ class FaceTracker:
     jumps). Unmatched tracks survive ``max_missed`` updates; unmatched faces get new ids.
     """
 
-    def __init__(self, iou_threshold: float = 0.3, max_missed: int = 45, max_distance: float = 0.8):
-        self.iou_threshold = iou_threshold
-        self.max_missed = max_missed
-        self.max_distance = max_distance
+    def __init__(self, iou_threshold: float | None = None, max_missed: int | None = None,
+                 max_distance: float | None = None):
+        """None: the setting's (``ferapp.config``, tracking)."""
+        t = settings().tracking
+        self.iou_threshold = t.iou_threshold if iou_threshold is None else iou_threshold
+        self.max_missed = t.max_missed if max_missed is None else max_missed
+        self.max_distance = t.max_distance if max_distance is None else max_distance
         self._tracks: list[_Track] = []
         self._ids = itertools.count()
 

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QToolBar,
 )
 
+from ferapp.config import settings
 from ferapp.gui import settings as gui_settings
 from ferapp.paths import recordings_dir
 
@@ -142,15 +143,14 @@ def build_toolbars(win, cameras: list[int]) -> None:
 
         dets = list_detectors()
     except Exception:  # noqa: BLE001
-        dets = ["hog"]
+        dets = [settings().detection.detector]
     win.detector_combo.addItems(dets)
     tb.addWidget(QLabel(" Detector "))
     tb.addWidget(win.detector_combo)
-    from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
-
+    det = settings().detection
     win.min_face_spin = QSpinBox()
-    win.min_face_spin.setRange(max(12, MIN_FACE_RANGE[0]), 400)
-    win.min_face_spin.setValue(DEFAULT_MIN_FACE)
+    win.min_face_spin.setRange(max(12, int(det.min_face_range[0])), 400)
+    win.min_face_spin.setValue(int(det.min_face))
     win.min_face_spin.setSuffix(" px")
     win.min_face_spin.setToolTip("Smallest face width to find, in video pixels. Smaller finds people "
                                  "further away but costs more CPU (the face scan grows with 1/size²).")

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox
 
+from ferapp.config import settings
 from ferapp.gui import models as gui_models
 from ferapp.gui import settings as gui_settings
 from ferapp.gui.bridge import BackgroundTask
@@ -34,7 +35,7 @@ class ModelControl:
     def build_pipeline(self, on_done: Callable, on_failed: Callable[[str], None]) -> None:
         """Build the pipeline from the current settings in the background."""
         win = self.win
-        det = win.detector_combo.currentText() or "hog"
+        det = win.detector_combo.currentText() or settings().detection.detector
         ref = win.session.model_ref
         smoothing = win.smoothing_spin.value()
         min_face = float(win.min_face_spin.value())
@@ -61,7 +62,7 @@ class ModelControl:
     def initial(self, model: str | None, detector: str | None, min_face: float | None) -> None:
         """A new window's settings: the given ones win over the remembered ones."""
         win = self.win
-        det = detector or gui_settings.read("detector", win.settings) or "hog"
+        det = detector or gui_settings.read("detector", win.settings) or settings().detection.detector
         idx = win.detector_combo.findText(det)
         if detector and idx < 0:
             win.status(f"Unknown detector '{detector}'; using {win.detector_combo.currentText()}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
+from ferapp.config import settings
 from ferapp.paths import recordings_dir
 from ferapp.record.metadata import run_metadata
 from ferapp.record.recorder import Recorder, timestamped_path
@@ -58,7 +59,7 @@ class RecordingControl:
                             min_face=win.min_face_spin.value(), fps=fps, smoothing=win.smoothing_spin.value(),
                             driver=win.driver_mode.monitor is not None)
         try:
-            p = rec.start(target, meta=meta, video=win.video_action.isChecked(), video_fps=fps or 30.0,
+            p = rec.start(target, meta=meta, video=win.video_action.isChecked(), video_fps=fps or settings().recording.fallback_fps,
                           extra_columns=extra)
         except TimelineError as e:
             win.sync_controls()

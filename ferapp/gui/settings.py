@@ -1,4 +1,7 @@
-"""Remembered settings (QSettings, INI format so tests can redirect it with ``QSettings.setPath``)."""
+"""Remembered settings (QSettings, INI format so tests can redirect it with ``QSettings.setPath``).
+
+What the window remembers between sessions; a key never written falls back to ``defaults()``,
+which takes every app default from ``ferapp.config.settings()``."""
 
 from __future__ import annotations
 
@@ -7,23 +10,28 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from ferapp.config import DEFAULT_MIN_FACE
+from ferapp.config import settings
 
 ORG = "ferapp"
 APP = "ferapp"
 
-DEFAULTS: dict[str, Any] = {
-    "source": "",
-    "detector": "hog",
-    "model": "",
-    "smoothing": 0.6,
-    "min_face": DEFAULT_MIN_FACE,
-    "landmarks": True,
-    "record_video": False,
-    # where file dialogs open: the folder of the last file picked (never the working directory)
-    "dataset_dir": "",  # the training wizard's dataset dialogs
-    "open_dir": "",  # File > Open video / image / folder
-}
+
+def defaults() -> dict[str, Any]:
+    """Each remembered key's value before the user changes it (read when asked, so they follow
+    ``ferapp.config.settings()``)."""
+    s = settings()
+    return {
+        "source": "",  # none remembered: the first camera, else the demo (``session.initial_source``)
+        "detector": s.detection.detector,
+        "model": "",  # none remembered: the store's default model
+        "smoothing": s.inference.smoothing(live=True),
+        "min_face": s.detection.min_face,
+        "landmarks": s.display.landmarks,
+        "record_video": s.recording.video,
+        # where file dialogs open: the folder of the last file picked (never the working directory)
+        "dataset_dir": "",  # the training wizard's dataset dialogs
+        "open_dir": "",  # File > Open video / image / folder
+    }
 
 
 def app_settings() -> QSettings:
@@ -32,7 +40,7 @@ def app_settings() -> QSettings:
 
 def read(key: str, settings: QSettings | None = None) -> Any:
     s = settings or app_settings()
-    default = DEFAULTS.get(key)
+    default = defaults().get(key)
     value = s.value(key, default)
     if isinstance(default, bool):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")

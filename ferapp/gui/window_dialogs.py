@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from ferapp.config import settings
 from ferapp.paths import recordings_dir
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ class WindowDialogs:
 
         win = self.win
         dlg = BatchAnalysisDialog(win.session.loaded_model_ref or win.session.model_ref,
-                                  win.detector_combo.currentText() or "hog", float(win.min_face_spin.value()),
+                                  win.detector_combo.currentText() or settings().detection.detector, float(win.min_face_spin.value()),
                                   recordings_dir(), win, source=source)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.timeline_ready.connect(self.open_timeline)

@@ -121,7 +121,7 @@ def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wordin
     that cannot work."""
     import math
 
-    from ferapp.config import MIN_FACE_RANGE
+    from ferapp.config import settings
 
     if wording not in HINT_WORDINGS:
         raise ValueError(f"wording must be one of {HINT_WORDINGS}, not {wording!r}")
@@ -129,11 +129,12 @@ def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wordin
         return None
     gui = wording == "gui"
     name = detector if isinstance(detector, str) or detector is None else getattr(detector, "name", None)
-    smallest, floor = float(min_face), float(MIN_FACE_RANGE[0])
+    lowest = settings().detection.min_face_range[0]
+    smallest, floor = float(min_face), float(lowest)
     size = summary.frame_size
     if size and hasattr(detector, "effective_min_face"):
         smallest = max(smallest, detector.effective_min_face(*size))
-        floor = detector.native_min_face / detector.scale_for(*size, min_face=MIN_FACE_RANGE[0])
+        floor = detector.native_min_face / detector.scale_for(*size, min_face=lowest)
     capped = floor >= 0.95 * smallest  # the pixel cap already decides: a smaller Min face changes nothing
     tries = []
     smaller = max(SMALLEST_SUGGESTED_FACE, int(math.ceil(floor)), int(min_face // 2))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ferapp.config import DEFAULT_DETECTOR, DEFAULT_MIN_FACE
+from ferapp.config import settings
 from ferapp.inference.analyze import AnalyzeSummary, analyze, default_out_path, no_face_hint
 
 
@@ -29,16 +29,19 @@ class AnalysisError(Exception):
 
 @dataclass
 class AnalysisRequest:
+    """One analysis; the detector, min face, smoothing and device default to the settings'
+    (``ferapp.config``; smoothing: a file analysis', the raw numbers)."""
+
     source: str
     out: str | Path | None = None  # default: <source name>_<date-time>.csv in ``out_dir``
     out_dir: str | Path | None = None
     model: str | None = None
-    detector: str = DEFAULT_DETECTOR
-    min_face: float = DEFAULT_MIN_FACE
-    smoothing: float = 0.0
+    detector: str = field(default_factory=lambda: settings().detection.detector)
+    min_face: float = field(default_factory=lambda: settings().detection.min_face)
+    smoothing: float = field(default_factory=lambda: settings().inference.smoothing(live=False))
     every: int = 1
     max_frames: int | None = None
-    device: str = "auto"
+    device: str = field(default_factory=lambda: settings().inference.device)
     driver: bool = False
     video_out: str | Path | None = None
     overwrite: bool = False
@@ -164,7 +167,8 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
             from ferapp.record.video import AnnotatedVideoWriter
 
             try:
-                video = AnnotatedVideoWriter(req.video_out, getattr(source, "fps", 30.0) or 30.0,
+                video = AnnotatedVideoWriter(req.video_out,
+                                             getattr(source, "fps", None) or settings().recording.fallback_fps,
                                              overwrite=req.overwrite, inputs=inputs + [str(out)])
             except OutputError as e:
                 raise AnalysisError(str(e)) from None

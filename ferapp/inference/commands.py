@@ -33,8 +33,9 @@ def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, w
 
 
 def add_parser(sub) -> None:
-    from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
+    from ferapp.config import settings
 
+    det, inf = settings().detection, settings().inference
     p = sub.add_parser("analyze", help="run the pipeline on a source and write an expression timeline",
                        description="Analyse one source into a timeline, or many recordings (a folder of "
                                    "videos, a list file, several paths) into --out-dir.")
@@ -44,10 +45,11 @@ def add_parser(sub) -> None:
                         "A folder of photos is one recording of stills; a folder that holds videos, "
                         "a list file or several sources is a batch (one timeline per recording in --out-dir)")
     p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
-    p.add_argument("--detector", default="hog", help="face detector: hog (default), cnn (slower, more robust), haar")
-    p.add_argument("--min-face", type=number_arg(float, *MIN_FACE_RANGE, what="--min-face"), default=DEFAULT_MIN_FACE,
+    p.add_argument("--detector", default=det.detector,
+                   help=f"face detector: hog, cnn (slower, more robust), haar (default {det.detector})")
+    p.add_argument("--min-face", type=number_arg(float, *det.min_face_range, what="--min-face"), default=det.min_face,
                    metavar="PX",
-                   help=f"smallest face width to find, in frame pixels (default {DEFAULT_MIN_FACE}; smaller is slower)")
+                   help=f"smallest face width to find, in frame pixels (default {det.min_face:g}; smaller is slower)")
     p.add_argument("--out", default=None, metavar="FILE.csv",
                    help="timeline CSV to write (a JSON sidecar is written beside it); default: "
                         "<source name>_<date-time>.csv in the current folder. Never an existing file "
@@ -67,9 +69,11 @@ def add_parser(sub) -> None:
     p.add_argument("--max-frames", type=number_arg(int, 1, None, what="--max-frames"), default=None,
                    help="stop after N frames (per recording)")
     p.add_argument("--every", type=number_arg(int, 1, 10_000, what="--every"), default=1, help="process every N-th frame")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (cuda:N)")
-    p.add_argument("--smoothing", type=number_arg(float, 0.0, 1.0, hi_open=True, what="--smoothing"), default=0.0,
-                   help="per-face EMA smoothing in [0, 1) (0 = raw)")
+    p.add_argument("--device", default=inf.device, help=f"auto, cpu, cuda or cuda:N (default {inf.device})")
+    p.add_argument("--smoothing", type=number_arg(float, 0.0, 1.0, hi_open=True, what="--smoothing"),
+                   default=inf.smoothing(live=False),
+                   help=f"per-face EMA smoothing in [0, 1), 0 = the raw per-frame numbers (default "
+                        f"{inf.smoothing(live=False):g}; the window's live view uses {inf.smoothing(live=True):g})")
     p.add_argument("--driver", action="store_true", help="driver monitoring: EAR/MAR/head pose columns + events.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_analyze)

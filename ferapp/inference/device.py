@@ -8,13 +8,14 @@ import os
 def configure_threads(threads: int | None = None) -> int:
     """Cap torch's intra-op threads so the UI keeps a core. Returns the count in effect.
 
-    Default: FERAPP_TORCH_THREADS, else (cores - 1), at least 1.
+    Default: ``settings().inference.torch_threads()`` (FERAPP_TORCH_THREADS, else cores - 1).
     """
     import torch
 
+    from ferapp.config import settings
+
     if threads is None:
-        env = os.environ.get("FERAPP_TORCH_THREADS")
-        threads = int(env) if env else max(1, (os.cpu_count() or 2) - 1)
+        threads = settings().inference.torch_threads()
     threads = max(1, int(threads))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

@@ -78,19 +78,21 @@ class ExpressionEngine:
     (random weights; ``trained`` is False and a warning is logged). None = the default model.
     """
 
-    def __init__(self, ref: str | None = None, device: str = "auto", threads: int | None = None,
+    def __init__(self, ref: str | None = None, device: str | None = None, threads: int | None = None,
                  optimize: bool | None = None, packed: bool = True):
         """``packed``: a P5 model folder with ``model.packed.npz`` runs its 1-bit XNOR/popcount
-        path (what the paper is about), on the CPU; False runs the float network."""
+        path (what the paper is about), on the CPU; False runs the float network. ``device`` /
+        ``threads`` None: the settings' (``ferapp.config``, inference)."""
         import torch
 
+        from ferapp.config import settings
         from ferapp.inference.device import configure_threads, resolve_device
         from ferapp.zoo.store import default_model_name, resolve_model
 
         self.threads = configure_threads(threads)
         if optimize is None:
             optimize = os.environ.get("FERAPP_JIT", "1") != "0"
-        self.device = resolve_device(device)
+        self.device = resolve_device(settings().inference.device if device is None else device)
         ref = ref or default_model_name()
         loaded = resolve_model(ref)
         self.ref = ref

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ferapp.config import DEFAULT_MIN_FACE
+from ferapp.config import settings
 from ferapp.detect.align import align_face, crop_box
 from ferapp.detect.base import to_gray
 from ferapp.inference.engine import ALIGN_SIZE, ExpressionEngine
@@ -26,18 +26,23 @@ PostProcessor = Callable[[FrameResult], FrameResult]
 
 
 class Pipeline:
-    def __init__(self, detector: str = "hog", model: str | ExpressionEngine | None = None,
-                 device: str = "auto", smoothing: float = 0.6, min_face: float = DEFAULT_MIN_FACE,
+    def __init__(self, detector: str | None = None, model: str | ExpressionEngine | None = None,
+                 device: str | None = None, smoothing: float | None = None, min_face: float | None = None,
                  classify: bool = True, threads: int | None = None, realtime: bool = False,
-                 scan_every: int = 30):
+                 scan_every: int | None = None):
         """``realtime``: live use (a background face scan is merged as soon as it is done);
-        False = batch analysis (merged at a fixed frame delay: results do not depend on timing)."""
+        False = batch analysis (merged at a fixed frame delay: results do not depend on timing).
+        A setting left at None is ``ferapp.config.settings()``'s; ``smoothing`` then depends on
+        the use: a live view's (``realtime``) or a file analysis' (raw)."""
+        s = settings()
         self._lock = threading.Lock()
-        self.detector_name = detector
-        self.min_face = float(min_face)
+        self.detector_name = s.detection.detector if detector is None else detector
+        self.min_face = float(s.detection.min_face if min_face is None else min_face)
         self.realtime = bool(realtime)
-        self.scan_every = int(scan_every)
-        self.finder = self._make_finder(detector)
+        self.scan_every = int(s.tracking.scan_every if scan_every is None else scan_every)
+        device = s.inference.device if device is None else device
+        smoothing = s.inference.smoothing(live=self.realtime) if smoothing is None else smoothing
+        self.finder = self._make_finder(self.detector_name)
         self.device = device
         self.threads = threads
         self.engine: ExpressionEngine | None = None

@@ -6,9 +6,11 @@ import numpy as np
 
 
 class EmaSmoother:
-    """p_t = alpha * p_{t-1} + (1 - alpha) * raw_t per face id. alpha=0 turns it off (raw)."""
+    """p_t = alpha * p_{t-1} + (1 - alpha) * raw_t per face id. alpha=0 turns it off (raw).
 
-    def __init__(self, alpha: float = 0.6, forget_after: int = 30):
+    No default ``alpha``: it depends on the use (``ferapp.config``, ``Inference.smoothing``)."""
+
+    def __init__(self, alpha: float, forget_after: int = 30):
         self.alpha = 0.0
         self.set_alpha(alpha)
         self.forget_after = forget_after

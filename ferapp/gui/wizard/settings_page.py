@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ferapp.config import settings
 from ferapp.data.planning import ProtocolPlan, ProtocolPlanner, choose_protocol
 from ferapp.gui.option_form import OptionForm
 from ferapp.gui.wizard.widgets import ERROR_STYLE, WARN_STYLE, _message
@@ -86,8 +87,7 @@ class SettingsPage(QWizardPage):
         self.device.setCurrentIndex(0)
         self.threads = QSpinBox()
         self.threads.setRange(1, max(1, os.cpu_count() or 1))
-        env = os.environ.get("FERAPP_TORCH_THREADS")
-        self.threads.setValue(int(env) if env and env.isdigit() else max(1, (os.cpu_count() or 2) - 1))
+        self.threads.setValue(settings().inference.torch_threads())
         self.threads.setToolTip("CPU threads for training (one core is left for the window)")
         self.seed = QSpinBox()
         self.seed.setRange(int(OPTIONS["seed"].lo), int(OPTIONS["seed"].hi))
