@@ -33,7 +33,7 @@ def measure(images: np.ndarray, upscale: float = 4.0) -> tuple[list[dict], int]:
     from ferapp.detect.finder import FaceFinder
     from ferapp.detect.framing import embed_face, face_geometry
 
-    finder = FaceFinder("hog", background=False)
+    finder = FaceFinder(background=False)  # the live detector and min face (ferapp.config)
     rows, misses = [], 0
     side = images.shape[1] * upscale
     for img in images:
