@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from ferapp.monitor.rules import AlertEvent
-from ferapp.monitor.state import DriverState
+from ferapp.monitor.state import DriverMonitorConfig, DriverState
 
 ALERT_MESSAGES = {
     "drowsy": "DROWSY: eyes closed",
@@ -163,8 +163,11 @@ class DriverPanel(QWidget):
         self.ear_curve = self.ear_plot.plot(pen=pg.mkPen("#29b6f6", width=2))
         self.mar_curve = self.mar_plot.plot(pen=pg.mkPen("#ab47bc", width=2))
         dash = pg.mkPen("#e53935", width=1, style=Qt.PenStyle.DashLine)
-        self.ear_threshold_line = pg.InfiniteLine(angle=0, pos=0.21, pen=dash, movable=False)
-        self.mar_threshold_line = pg.InfiniteLine(angle=0, pos=0.6, pen=dash, movable=False)
+        # where the lines start; each update moves them to the monitor's thresholds in force
+        defaults = DriverMonitorConfig()
+        self.ear_threshold_line = pg.InfiniteLine(angle=0, pos=defaults.ear_closed_population, pen=dash,
+                                                  movable=False)
+        self.mar_threshold_line = pg.InfiniteLine(angle=0, pos=defaults.mar_yawn, pen=dash, movable=False)
         self.ear_threshold_line.setVisible(False)
         self.ear_plot.addItem(self.ear_threshold_line)
         self.mar_plot.addItem(self.mar_threshold_line)
