@@ -43,6 +43,46 @@ def test_dlib_model_paths():
         dlib_model_path("nope.dat")
 
 
+def test_shipped_hog_detector_is_dlibs(tmp_path, demo):
+    """The shipped file is, byte for byte, the detector this dlib builds, and detects the same."""
+    import dlib
+
+    from ferapp.detect.detectors import HOG_DETECTOR_FILE, load_hog_detector
+    from ferapp.paths import resources_dir
+
+    built = dlib.get_frontal_face_detector()
+    built.save(str(tmp_path / "built.svm"))
+    shipped = resources_dir() / "detectors" / HOG_DETECTOR_FILE
+    assert shipped.read_bytes() == (tmp_path / "built.svm").read_bytes()
+    loaded = load_hog_detector()
+    gray = demo[0][:, :, 1].copy()
+    a, b = built.run(gray, 1, -0.5), loaded.run(gray, 1, -0.5)
+    assert len(a[0]) >= 1 and [str(r) for r in a[0]] == [str(r) for r in b[0]] and a[1:] == b[1:]
+
+
+def test_hog_detector_is_read_from_file_not_rebuilt(monkeypatch, tmp_path):
+    """dlib.get_frontal_face_detector() (~0.45 CPU-s each, GIL held) is called by no part of a
+    finder's build (it used to be called twice: the finder's and its scan thread's detector);
+    without the shipped file it is the fallback, and the detector still works."""
+    import dlib
+
+    from ferapp import paths
+
+    calls = []
+    real = dlib.get_frontal_face_detector
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: calls.append(1) or real())
+    finder = FaceFinder("hog")
+    try:
+        assert calls == []
+    finally:
+        finder.close()
+    frame = DemoSource(1, realtime=False).open().render(3)
+    monkeypatch.setattr(paths, "resources_dir", lambda: tmp_path)  # no detectors/ there
+    det = create_detector("hog")
+    assert calls == [1]
+    assert len(det.detect(frame)) == 1
+
+
 @pytest.mark.parametrize("name", ["hog", "cnn", "haar"])
 def test_every_detector_finds_the_demo_face(name, demo):
     image, (cx, cy, size, _) = demo
