@@ -146,7 +146,7 @@ def _add_models(sub) -> None:
 
 def cmd_models(args) -> int:
     from ferapp.zoo import get_model_cfg, list_models
-    from ferapp.zoo.store import default_model_name, list_trained_models
+    from ferapp.zoo.catalog import default_model_name, list_trained_models  # no torch
 
     trained = list_trained_models()
     default = default_model_name()
@@ -203,6 +203,17 @@ def cmd_gui(args) -> int:
     return run_gui(args)
 
 
+# subcommands registered by their own modules: a module is imported only when its command runs
+# (all of them for the top-level --help), so `ferapp models` never loads the dataset readers
+_MODULE_COMMANDS = {
+    "train": ("ferapp.train.commands", "add_parsers"),
+    "eval": ("ferapp.train.commands", "add_parsers"),
+    "data": ("ferapp.data.cli", "add_parser"),
+    "bench": ("ferapp.bench", "add_parser"),
+}
+COMMANDS = ("gui", "analyze", "models", *_MODULE_COMMANDS)
+
+
 def _optional(sub, module: str, fn: str = "add_parsers") -> None:
     """Register subcommands that live in their own modules."""
     import importlib
@@ -216,7 +227,8 @@ def _optional(sub, module: str, fn: str = "add_parsers") -> None:
     getattr(mod, fn)(sub)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or (``command``) the top level plus that one subcommand's parser."""
     parser = argparse.ArgumentParser(prog="ferapp", description="Real-time facial expression recognition.")
     parser.add_argument("--version", action="version", version=f"ferapp {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -224,9 +236,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gui(sub)
     _add_analyze(sub)
     _add_models(sub)
-    _optional(sub, "ferapp.train.commands")
-    _optional(sub, "ferapp.data.cli", "add_parser")
-    _optional(sub, "ferapp.bench", "add_parser")
+    if command in COMMANDS:
+        wanted = [_MODULE_COMMANDS[command]] if command in _MODULE_COMMANDS else []
+    else:  # the top-level --help lists every command
+        wanted = list(_MODULE_COMMANDS.values())
+    for module, fn in dict.fromkeys(wanted):
+        _optional(sub, module, fn)
     return parser
 
 
@@ -240,10 +255,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser()
-    if not argv or argv[0] not in parser._subparsers._group_actions[0].choices and argv[0] not in (
-            "-h", "--help", "--version", "-v", "--verbose"):
+    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version", "-v", "--verbose"):
         argv = ["gui", *argv]
+    parser = build_parser(argv[0])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -3,7 +3,7 @@
 The live dropdown lists trained models only (shipped and the user's), grouped by paper, each
 with its measured accuracy and ms per face; untrained architectures belong to the training
 wizard (and to ``--model ARCH``, which adds that one entry, marked untrained). Qt-free helpers
-over ``ferapp.zoo.store``.
+over ``ferapp.zoo.catalog`` (no torch: the window opens before torch is loaded).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ PAPER_GROUPS = {
 
 def trained_models() -> list:
     try:
-        from ferapp.zoo.store import list_trained_models
+        from ferapp.zoo.catalog import list_trained_models
     except ImportError:
         return []
     try:
@@ -47,7 +47,7 @@ def trained_models() -> list:
 
 def default_model() -> str | None:
     try:
-        from ferapp.zoo.store import default_model_name
+        from ferapp.zoo.catalog import default_model_name
 
         return default_model_name()
     except Exception:  # noqa: BLE001

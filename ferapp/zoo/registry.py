@@ -171,15 +171,31 @@ def _ensure_loaded() -> None:
     import ferapp.zoo.models  # noqa: F401  (fills the registry)
 
 
+def _catalog() -> dict[str, ModelCfg]:
+    """The shipped architectures' configs, read without importing the model modules (torch)."""
+    from ferapp.zoo.catalog import architecture_cfgs
+
+    return architecture_cfgs()
+
+
 def list_models() -> list[str]:
-    _ensure_loaded()
-    return sorted(_ENTRYPOINTS)
+    """Every architecture name; answered from ``architectures.json`` (no torch) while the model
+    modules are not imported, else from the registry."""
+    catalog = _catalog()
+    if not catalog:
+        _ensure_loaded()
+    return sorted(set(_ENTRYPOINTS) | set(catalog))
 
 
 def get_model_cfg(name: str) -> ModelCfg:
+    if name in _CFGS:
+        return _CFGS[name]
+    cfg = _catalog().get(name)
+    if cfg is not None:
+        return cfg
     _ensure_loaded()
     if name not in _CFGS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_CFGS))}")
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     return _CFGS[name]
 
 
@@ -188,6 +204,7 @@ def create_model(name: str, **kwargs: Any):
 
     The returned module carries ``.cfg`` (a ModelCfg with ``kwargs`` filled in).
     """
+    _ensure_loaded()
     cfg = get_model_cfg(name)
     model = _ENTRYPOINTS[name](**kwargs)
     model.cfg = cfg.replace(kwargs=dict(kwargs))

@@ -1,0 +1,164 @@
+"""What models exist, answered without importing torch: ``ferapp models``, the window's model
+dropdown and the CLI's argument checks list models this way, so they cost no ``import torch``
+(~2.5-3 CPU-s on a 2-core laptop CPU); loading a model (``ferapp.zoo.store``) does import it.
+
+- trained models: the model folders' ``config.json`` (``read_config`` / ``config_to_cfg``),
+  user models first, then shipped ones;
+- architectures: ``architectures.json``, the registered architectures' configs as
+  ``ferapp.zoo.registry`` holds them once the model modules are imported. It is generated
+  from the registry (``python -m ferapp.zoo.catalog``) and a test checks it still matches, so
+  it is a cache of the registry, never a second source.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ferapp.paths import shipped_models_dir, user_models_dir
+from ferapp.zoo.errors import CheckpointError
+from ferapp.zoo.registry import ModelCfg, list_models
+
+log = logging.getLogger("ferapp.zoo.store")  # the messages of listing models, as before the split
+
+METRIC_KEYS = ("privatetest_acc", "test_acc", "publictest_acc", "val_acc", "accuracy")
+FALLBACK_ARCH = "cc_lenet5"
+ARCHITECTURES_FILE = Path(__file__).with_name("architectures.json")
+_CFG_KEYS = set(ModelCfg.__dataclass_fields__)
+_FORMAT_KEYS = {"format", "format_version", "arch", "meta"}
+
+
+# ---------------------------------------------------------------------------- config.json
+def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """config.json -> (raw dict, meta). meta = config["meta"] + unknown top-level keys (e.g.
+    "ensemble", "default") + the entries of meta["metrics"] (if any) lifted to the top."""
+    p = Path(directory) / "config.json"
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory}: no config.json (not a model folder)") from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{p}: unreadable config ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{p}: config must be a JSON object")
+    meta = dict(raw.get("meta") or {})
+    for k, v in raw.items():
+        if k not in _CFG_KEYS and k not in _FORMAT_KEYS:
+            meta.setdefault(k, v)
+    metrics = meta.get("metrics")
+    if isinstance(metrics, dict):
+        for k, v in metrics.items():
+            meta.setdefault(k, v)
+    return raw, meta
+
+
+def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
+    """The ModelCfg of a config.json (format keys and ``meta`` aside; other top-level keys are
+    metadata, kept in ``meta`` by ``read_config``); ``name`` defaults to ``arch``."""
+    d = {k: v for k, v in raw.items() if k in _CFG_KEYS}
+    if not d.get("name"):
+        d["name"] = raw.get("arch") or ""
+    return ModelCfg.from_dict(d)
+
+
+# ---------------------------------------------------------------------------- trained models
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    path: Path
+    arch: str  # registered architecture, or "ensemble"
+    cfg: ModelCfg
+    meta: dict[str, Any] = field(default_factory=dict)
+    shipped: bool = False
+
+    @property
+    def accuracy(self) -> float | None:
+        return _metric(self.meta)
+
+
+def _metric(meta: dict[str, Any]) -> float | None:
+    for k in METRIC_KEYS:
+        v = meta.get(k)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            return float(v)
+    return None
+
+
+def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
+    out: list[ModelEntry] = []
+    if not root.is_dir():
+        return out
+    for d in sorted(root.iterdir()):
+        if not (d / "config.json").is_file():
+            continue
+        try:
+            raw, meta = read_config(d)
+            if "ensemble" in raw or "ensemble" in meta:
+                members = raw.get("ensemble", meta.get("ensemble"))
+                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members))}")
+                arch = "ensemble"
+            else:
+                cfg = config_to_cfg(raw)
+                arch = cfg.name
+        except Exception as exc:  # a broken folder must not hide the others
+            log.warning("skipping model folder %s: %s", d, exc)
+            continue
+        out.append(ModelEntry(name=d.name, path=d, arch=arch, cfg=cfg, meta=meta, shipped=shipped))
+    return out
+
+
+def list_trained_models() -> list[ModelEntry]:
+    """User models first, then shipped ones (each sorted by name)."""
+    return _scan(user_models_dir(), False) + _scan(shipped_models_dir(), True)
+
+
+def known_names() -> list[str]:
+    return sorted({e.name for e in list_trained_models()}) + list_models()
+
+
+def default_model_name() -> str:
+    """Shipped model marked default -> best-accuracy trained model -> untrained cc_lenet5."""
+    entries = list_trained_models()
+    for e in entries:
+        if e.shipped and e.meta.get("default") is True:
+            return e.name
+    scored = [(e.accuracy, e.name) for e in entries if e.accuracy is not None]
+    if scored:
+        return max(scored)[1]
+    return FALLBACK_ARCH
+
+
+# ---------------------------------------------------------------------------- architectures
+@functools.cache
+def architecture_cfgs() -> dict[str, ModelCfg]:
+    """name -> ModelCfg of every architecture of ``architectures.json`` (empty if it is missing:
+    the registry then imports the model modules, as before)."""
+    try:
+        raw = json.loads(ARCHITECTURES_FILE.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    return {name: ModelCfg.from_dict(d) for name, d in raw.items()}
+
+
+def registry_snapshot() -> dict[str, dict[str, Any]]:
+    """The registry's architectures as ``architectures.json`` holds them (imports the model modules)."""
+    import ferapp.zoo.models  # noqa: F401  (fills the registry)
+    from ferapp.zoo.registry import _CFGS, _ENTRYPOINTS
+
+    return {name: _CFGS[name].to_dict() for name in sorted(_CFGS)
+            if _ENTRYPOINTS[name].__module__.startswith("ferapp.zoo.models.")}
+
+
+def write_architectures(path: Path = ARCHITECTURES_FILE) -> Path:
+    path.write_text(json.dumps(registry_snapshot(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    architecture_cfgs.cache_clear()
+    return path
+
+
+if __name__ == "__main__":
+    print(f"written: {write_architectures()}")
