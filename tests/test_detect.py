@@ -290,3 +290,21 @@ def test_face_finder_landmarks_off_and_full_and_reset():
     assert len(full) == 1 and full[0].face_id == faces[0].face_id
     finder.reset()
     assert finder.find(frames[2])[0].face_id == 0
+
+
+def test_landmark_model_is_loaded_once_per_process(monkeypatch):
+    """The 100 MB landmark model (~0.5 CPU-s, GIL held) is loaded once and shared by every
+    finder (a new finder per detector switch used to load it again)."""
+    import dlib
+
+    from ferapp.detect import landmarks
+
+    monkeypatch.setattr(landmarks, "_PREDICTORS", {})
+    loads = []
+    real = dlib.shape_predictor
+    monkeypatch.setattr(dlib, "shape_predictor", lambda path: loads.append(path) or real(path))
+    assert not landmarks.is_loaded()
+    a, b = LandmarkPredictor(), LandmarkPredictor()
+    finders = [FaceFinder("hog", background=False), FaceFinder("haar", background=False)]
+    assert len(loads) == 1 and landmarks.is_loaded()
+    assert a._sp is b._sp and all(f.predictor._sp is a._sp for f in finders)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 _PROBE = """
 import contextlib, io, json, sys
@@ -96,3 +97,117 @@ def test_architectures_json_matches_the_registry():
     from ferapp.zoo.registry import _CFGS
 
     assert {n: c for n, c in architecture_cfgs().items()} == {n: _CFGS[n] for n in snap}
+
+
+_WINDOW_PROBE = """
+import argparse, json, sys, time
+from ferapp.gui_cli import add_gui_arguments
+from ferapp.gui.app import open_window
+from PySide6.QtCore import QTimer
+
+args = add_gui_arguments(argparse.ArgumentParser()).parse_args(
+    ["--source", "demo", "--detector", "hog", "--exit-after", "600"])  # scripted: no settings written
+app, win, watch = open_window(args)
+t0 = time.monotonic()
+poll = QTimer()
+poll.timeout.connect(lambda: (watch.first_result_s is not None or time.monotonic() - t0 > 240) and app.quit())
+poll.start(50)
+app.exec()
+out = watch.figures()
+out["loading_paints"] = win.video.paints
+win.close()
+from ferapp.gui.bridge import BackgroundTask
+BackgroundTask.wait_all()
+if win.pipeline is not None:
+    win.pipeline.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.gui
+def test_window_paints_at_once_and_keeps_running_while_the_pipeline_builds(tmp_path):
+    """A fresh process, as `ferapp` starts: the window paints before the pipeline is built and
+    its event loop keeps running while torch, the model and the detector load (a 20 ms timer
+    ticks at least half of the times that fit in the build). It used to freeze for the whole
+    build: dlib's HOG detector built twice and the landmark model loaded, each one C call
+    holding the GIL, and torch's 430 MB library loaded under the import lock."""
+    import os
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    proc = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True, timeout=300,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    f = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert f["first_result_s"] is not None, f
+    assert f["first_paint_s"] < f["pipeline_ready_s"] <= f["first_result_s"], f
+    assert f["build_expected_ticks"] >= 10, f  # the build is long enough to tell (torch alone: seconds)
+    assert f["build_ticks"] >= 0.5 * f["build_expected_ticks"], f
+
+
+def test_torch_libraries_preload_without_importing_torch():
+    """preload_torch_libraries maps libtorch_cpu (the 430 MB library whose loading used to hold
+    the GIL for seconds) without importing torch; torch then imports and works."""
+    code = """
+import sys
+from ferapp.startup import preload_torch_libraries
+ok = preload_torch_libraries()
+maps = open('/proc/self/maps').read() if sys.platform.startswith('linux') else ''
+print(ok, 'libtorch_cpu' in maps, 'torch' in sys.modules)
+import torch
+print(float(torch.ones(3).sum()), preload_torch_libraries())
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second = proc.stdout.split("\n")[:2]
+    if sys.platform.startswith("linux"):
+        assert first == "True True False"
+    assert second == "3.0 False"  # torch imported: nothing left to preload
+
+
+@pytest.mark.gui
+def test_video_shows_a_loading_state_while_the_pipeline_builds(qtbot, monkeypatch):
+    """While the pipeline builds, the video area says what is loading and keeps repainting
+    (clock and bar); the first frame replaces it; a failed build says why."""
+    import threading
+
+    from ferapp.gui.main_window import MainWindow
+    from ferapp.inference import pipeline as pipeline_mod
+
+    gate = threading.Event()
+    real_init = pipeline_mod.Pipeline.__init__
+
+    def held_init(self, *args, **kwargs):  # the build waits until the test has looked
+        assert gate.wait(120)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_mod.Pipeline, "__init__", held_init)
+    win = MainWindow(source="demo", model="cc_lenet5", detector="hog", cameras=[], persist=False)
+    qtbot.addWidget(win)
+    win.show()
+    win.start()
+    assert win.session.building and win.video.loading is not None
+    qtbot.waitUntil(lambda: win.video.loading is not None and "cc_lenet5" in win.video.loading
+                    and win.video.paints > 0, timeout=60_000)
+    painted = win.video.paints
+    qtbot.waitUntil(lambda: win.video.paints >= painted + 3, timeout=60_000)  # the display timer repaints it
+    shot = win.video.grab().toImage()
+    colours = {shot.pixel(x, y) for x in range(0, shot.width(), 7) for y in range(0, shot.height(), 7)}
+    assert len(colours) > 2  # text and bar drawn on the background
+    gate.set()
+    qtbot.waitUntil(lambda: win.video.frames_shown > 0, timeout=90_000)
+    assert win.video.loading is None
+    win.close()
+
+    def failing_init(self, *args, **kwargs):
+        raise RuntimeError("no such detector file")
+
+    monkeypatch.setattr(pipeline_mod.Pipeline, "__init__", failing_init)
+    win2 = MainWindow(source="demo", model="cc_lenet5", detector="hog", cameras=[], persist=False)
+    qtbot.addWidget(win2)
+    win2.show()
+    win2.dialogs.message = lambda _m: None  # no dialog box in a test
+    win2.start()
+    qtbot.waitUntil(lambda: not win2.session.building, timeout=60_000)
+    assert win2.video.loading is None and "no such detector file" in win2.video.placeholder
+    win2.close()

@@ -1,6 +1,7 @@
 """`ferapp bench`: measured speed of every stage and model (tables + JSON). Numbers are printed, never asserted.
 
-Sections: models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
+Sections: start-up (a one-frame ``ferapp analyze``, ``import torch``, commands that load no
+torch; fresh processes, median CPU and wall), models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
 4 faces), end-to-end pipeline (tracked fast path vs the untracked full-resolution baseline;
 unpaced throughput and a paced 30 fps live run with the threaded runner), training
 throughput, and P5's packed 1-bit inference vs float.
@@ -26,9 +27,12 @@ from ferapp.bench.stages import (
     bench_training,
     hardware,
 )
+from ferapp.bench.startup import bench_startup
+
+SECTIONS = ("startup", "models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")
 
 __all__ = [
-    "add_parser", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
+    "add_parser", "bench_detectors", "bench_startup", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
     "bench_pipeline_throughput", "bench_training", "cmd_bench", "format_report", "hardware", "run_bench",
 ]
 
@@ -39,7 +43,7 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     from ferapp.zoo.store import default_model_name
 
     configure_threads()
-    all_sections = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")
+    all_sections = SECTIONS
     sections = sections or all_sections
     out: dict[str, Any] = {"hardware": hardware(), "quick": quick}
     names = list_models()
@@ -48,6 +52,8 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     devices = [device] if device != "auto" else (["cpu", "cuda"] if out["hardware"]["cuda"] else ["cpu"])
     default = default_model_name()
     out["default_model"] = default
+    if "startup" in sections:  # fresh processes (their own runs interleaved)
+        out["startup"] = bench_startup(quick)
     if "models" in sections:
         out["models"] = [r for d in devices for r in bench_models(names, d, quick)]
     if "detectors" in sections:
@@ -75,8 +81,7 @@ def add_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer runs and models (CI)")
     p.add_argument("--json", nargs="?", const="-", default=None, help="print JSON (or write it to a file)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (both when CUDA is present)")
-    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(
-        ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed")))
+    p.add_argument("--only", default="", help="comma-separated sections: " + ",".join(SECTIONS))
     p.set_defaults(func=cmd_bench)
 
 

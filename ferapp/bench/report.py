@@ -27,6 +27,10 @@ def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
     parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
              + ("  (quick mode)" if res.get("quick") else "")]
+    if res.get("startup"):
+        parts += ["\n## Start-up (fresh processes, interleaved; CPU = user + system seconds of the process)",
+                  _table(res["startup"], ["command", "runs", "cpu_median_s", "cpu_min_s", "wall_median_s",
+                                          "wall_min_s", "error"])]
     if "models" in res:
         parts += ["\n## Models (latency per face)", _table(res["models"], [
             "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
@@ -57,6 +61,10 @@ def format_report(res: dict[str, Any]) -> str:
         parts += ["\n## Desktop window (offscreen, paced 30 fps demo source, default model)", _table(res["gui"], [
             "faces", "seconds", "model", "captured", "processed", "processed_share", "capture_fps", "processed_fps",
             "latency_p50_ms", "latency_p95_ms", "dropped"])]
+        parts += ["\nDesktop window start-up (seconds since the process started: first paint of the window, "
+                  "first result; CPU seconds by the first result; share of a 20 ms timer's ticks the event loop ran "
+                  "while the pipeline built)", _table(res["gui"], [
+                      "faces", "first_paint_s", "first_result_s", "first_result_cpu_s", "build_s", "build_loop_share"])]
     if "training" in res:
         parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
             "model", "device", "images_per_s"])]

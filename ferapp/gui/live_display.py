@@ -21,6 +21,8 @@ class LiveDisplay:
         frame = win.bridge.latest_frame
         if frame is not None and win.runner is not None:
             win.video.show_frame(frame.image, latest)
+        elif win.video.loading is not None:  # the loading state: its text, clock and bar move
+            win.video.show_loading(win.model_ctl.build_stage or "Opening the source…")
         if results or self.tick % 10 == 0:
             win.plots.refresh(latest)
         self.tick += 1
