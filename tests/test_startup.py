@@ -211,3 +211,28 @@ def test_video_shows_a_loading_state_while_the_pipeline_builds(qtbot, monkeypatc
     qtbot.waitUntil(lambda: not win2.session.building, timeout=60_000)
     assert win2.video.loading is None and "no such detector file" in win2.video.placeholder
     win2.close()
+
+
+def test_program_exit_skips_teardown_but_keeps_exit_semantics(tmp_path):
+    """`ferapp analyze` ends without tearing the interpreter down (~1 CPU-s after import
+    torch) yet like a normal exit: its files complete, atexit handlers run, output flushed,
+    the exit status kept."""
+    out = tmp_path / "t.csv"
+    code = f"""
+import atexit, sys
+import ferapp.cli as cli
+atexit.register(lambda: print("atexit ran"))
+sys.argv = ["ferapp", "analyze", "demo", "--max-frames", "2", "--model", "cc_lenet5", "--quiet", "--out", {str(out)!r}]
+cli.run()
+print("not reached")
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "atexit ran" in proc.stdout and "not reached" not in proc.stdout
+    assert f"timeline: {out} (2 rows)" in proc.stdout
+    from ferapp.record.timeline import read_timeline
+
+    tl = read_timeline(out)
+    assert len(tl) == 2 and not tl.recovered and out.with_suffix(".json").exists()
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "already exists" in again.stderr  # the error's status survives
