@@ -236,3 +236,25 @@ print("not reached")
     assert len(tl) == 2 and not tl.recovered and out.with_suffix(".json").exists()
     again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "already exists" in again.stderr  # the error's status survives
+
+
+def test_bench_reports_startup_and_window_startup():
+    """The bench's start-up table and the window's start-up columns (from the `startup` line a
+    `ferapp gui --exit-after` run prints, also when it ended before its pipeline was built)."""
+    from ferapp.bench import format_report
+    from ferapp.bench.startup import gui_startup_columns
+
+    out = ('startup {"first_paint_s": 1.25, "pipeline_ready_s": 3.5, "first_result_s": 3.75, '
+           '"first_result_cpu_s": 4.5, "build_s": 2.5, "build_ticks": 100, "build_expected_ticks": 125}\n')
+    cols = gui_startup_columns(out)
+    assert cols == {"first_paint_s": 1.25, "first_result_s": 3.75, "first_result_cpu_s": 4.5, "build_s": 2.5,
+                    "build_loop_share": 0.8}
+    assert set(gui_startup_columns("no such line").values()) == {None}
+    res = {"hardware": {"cpu": "test CPU", "torch": "x", "cuda": None},
+           "startup": [{"command": "ferapp models", "runs": 3, "cpu_median_s": 0.17, "cpu_min_s": 0.15,
+                        "wall_median_s": 0.5, "wall_min_s": 0.4}],
+           "gui": [{**cols, "faces": 1}]}
+    text = format_report(res)
+    assert "## Start-up" in text and "| ferapp models" in text and "0.17" in text
+    start = text.index("Desktop window start-up")
+    assert "1.25" in text[start:] and "0.8" in text[start:]

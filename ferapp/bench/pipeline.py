@@ -154,13 +154,14 @@ def bench_gui(seconds: float, model: str | None = None, faces: int = 1) -> dict[
                           + (["--model", model] if model else []),
                           env=env, capture_output=True, text=True, timeout=seconds + GUI_STARTUP_ALLOWANCE_S + 120)
     wall = time.perf_counter() - t0
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("stats ")), None)
-    if line is None:
-        return {"faces": faces, "error": (proc.stderr or proc.stdout)[-300:], "exit": proc.returncode}
-    st = json.loads(line[6:])
     from ferapp.bench.startup import gui_startup_columns
 
-    return {**gui_startup_columns(st), "faces": faces, "seconds": seconds, "model": st.get("model"), "captured": st["captured"],
+    startup = gui_startup_columns(proc.stdout)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("stats ")), None)
+    if line is None:
+        return {**startup, "faces": faces, "error": (proc.stderr or proc.stdout)[-300:], "exit": proc.returncode}
+    st = json.loads(line[6:])
+    return {**startup, "faces": faces, "seconds": seconds, "model": st.get("model"), "captured": st["captured"],
             "processed": st["processed"], "processed_share": st["processed"] / max(1, st["captured"]),
             "capture_fps": st["capture_fps"], "processed_fps": st["processed_fps"],
             "latency_p50_ms": st["latency_p50_ms"], "latency_p95_ms": st["latency_p95_ms"],

@@ -75,10 +75,14 @@ def bench_startup(quick: bool = False, runs: int | None = None) -> list[dict[str
     return rows
 
 
-def gui_startup_columns(stats: dict[str, Any]) -> dict[str, Any]:
-    """The window's start-up figures of a ``ferapp gui --exit-after`` stats line (see
-    ``ferapp.gui.startup_watch``): seconds since the process started."""
-    st = stats.get("startup") or {}
+def gui_startup_columns(output: str) -> dict[str, Any]:
+    """The window's start-up figures from the ``startup`` line a ``ferapp gui --exit-after`` run
+    prints (``ferapp.gui.startup_watch``; seconds since the process started), printed even when
+    the run ended before its pipeline was built."""
+    import json
+
+    line = next((ln for ln in output.splitlines() if ln.startswith("startup ")), None)
+    st = json.loads(line[len("startup "):]) if line else {}
     ticks, expected = st.get("build_ticks"), st.get("build_expected_ticks")
     return {"first_paint_s": st.get("first_paint_s"), "first_result_s": st.get("first_result_s"),
             "first_result_cpu_s": st.get("first_result_cpu_s"), "build_s": st.get("build_s"),

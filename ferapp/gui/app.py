@@ -102,13 +102,14 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
         exit_after = 5.0
     if exit_after is not None:
         def finish() -> None:
+            import json
+
+            print("startup " + json.dumps(watch.figures()), flush=True)  # read by `ferapp bench`
             if win.runner is not None:  # self-check figures (read by `ferapp bench`)
                 import dataclasses
-                import json
 
                 st = dataclasses.asdict(win.runner.stats())
                 st["model"] = win.pipeline.model_name if getattr(win, "pipeline", None) else None
-                st["startup"] = watch.figures()
                 print("stats " + json.dumps(st), flush=True)
             screen_png = getattr(args, "screen_snapshot", None)
             if screen_png:
