@@ -9,12 +9,16 @@ from pathlib import Path
 
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    from ferapp.config import DEFAULT_DETECTOR
+    from ferapp.detect.registry import detector_help  # no dlib, OpenCV or torch
+
     g = parser.add_argument_group("GUI")
     g.add_argument("--source", metavar="SPEC", default=None,
                    help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' / 'demo:driver' "
                         "(default: last used, else the first camera, else the demo)")
     g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
-    g.add_argument("--detector", metavar="NAME", default=None, help="face detector (hog, cnn, haar)")
+    g.add_argument("--detector", metavar="NAME", default=None,
+                   help=f"{detector_help(default=None)} (default: the saved setting, else {DEFAULT_DETECTOR})")
     g.add_argument("--min-face", metavar="PX", type=float, default=None,
                    help="smallest face width to find, in video pixels (default: the saved setting, else 40)")
     g.add_argument("--snapshot", metavar="PNG", default=None,
@@ -34,7 +38,7 @@ def validate_gui_args(args: argparse.Namespace) -> str | None:
 
     det = getattr(args, "detector", None)
     if det is not None:
-        from ferapp.detect import list_detectors
+        from ferapp.detect.registry import list_detectors  # no dlib, OpenCV or torch
 
         if det not in list_detectors():
             return f"unknown detector {det!r}; known: {', '.join(list_detectors())}"
