@@ -10,7 +10,7 @@ from pathlib import Path
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ferapp.config import DEFAULT_DETECTOR
-    from ferapp.detect.registry import detector_help  # no dlib, OpenCV or torch
+    from ferapp.detect.registry import DetectorHelp  # no dlib, OpenCV or torch
 
     g = parser.add_argument_group("GUI")
     g.add_argument("--source", metavar="SPEC", default=None,
@@ -18,7 +18,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         "(default: last used, else the first camera, else the demo)")
     g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
     g.add_argument("--detector", metavar="NAME", default=None,
-                   help=f"{detector_help(default=None)} (default: the saved setting, else {DEFAULT_DETECTOR})")
+                   help=DetectorHelp(None, f"(default: the saved setting, else {DEFAULT_DETECTOR})"))
     g.add_argument("--min-face", metavar="PX", type=float, default=None,
                    help="smallest face width to find, in video pixels (default: the saved setting, else 40)")
     g.add_argument("--snapshot", metavar="PNG", default=None,

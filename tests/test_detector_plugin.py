@@ -336,6 +336,38 @@ def test_entry_point_objects_from_a_fake_distribution(monkeypatch):
     assert det_registry._plugin_names == set()
 
 
+def test_parsing_reads_no_entry_points_until_help_is_shown(monkeypatch, capsys):
+    """The --detector help is generated when shown: parsing and a usage error read no entry
+    points (importlib.metadata costs tens of ms on every `ferapp` run), --help does and lists
+    the plugins."""
+    from importlib import metadata
+
+    from ferapp.cli import build_parser
+
+    reads = []
+    ep = metadata.EntryPoint(name="toy-lazy", value=f"{__name__}:AltHaar", group=ENTRY_POINT_GROUP)
+    monkeypatch.setattr(det_registry, "_entry_points", lambda: reads.append(1) or [ep])
+    monkeypatch.setattr(det_registry, "_plugins_loaded", False)
+    try:
+        args = build_parser("analyze").parse_args(["analyze", "demo", "--detector", "toy-lazy"])
+        assert args.detector == "toy-lazy"
+        with pytest.raises(SystemExit) as e:
+            main(["analyze", "demo", "--min-face", "-3"])
+        assert e.value.code == 2 and "--min-face must be in" in capsys.readouterr().err
+        assert reads == []
+        for argv in (["analyze", "--help"], ["gui", "--help"]):
+            with pytest.raises(SystemExit) as e:
+                main(argv)
+            help_text = " ".join(capsys.readouterr().out.split())
+            assert e.value.code == 0 and "toy-lazy (OpenCV's alt2 Haar" in help_text, argv
+        assert "hog (dlib HOG, fast), toy-lazy (" in help_text and "test).) (default: the saved setting, else hog)" in help_text
+        assert reads == [1]
+    finally:
+        monkeypatch.undo()
+        reload_plugins()
+    assert "toy-lazy" not in list_detectors()
+
+
 # -- the window ---------------------------------------------------------------------------------------
 @pytest.mark.gui
 def test_the_window_lists_and_runs_a_registered_detector(toy_haar, qtbot, tmp_path, monkeypatch):
@@ -354,6 +386,8 @@ def test_the_window_lists_and_runs_a_registered_detector(toy_haar, qtbot, tmp_pa
     assert items == list_detectors() and combo.currentText() == "toy-haar"
     tip = combo.itemData(items.index("toy-haar"), Qt.ItemDataRole.ToolTipRole)
     assert tip == get_detector_spec("toy-haar").summary
+    quick = " ".join(win.show_help("quick").browser.toPlainText().split())  # Help > Quick start
+    assert "Detector: cnn (dlib CNN" in quick and "toy-haar (OpenCV's alt2 Haar cascade" in quick
     win.show()
     win.start()
     try:

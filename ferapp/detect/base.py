@@ -62,8 +62,8 @@ class FaceDetector(Protocol):
         ...
 
 
-_METHODS = ("detect", "detect_region", "scale_for", "effective_min_face")
-PROTOCOL_MEMBERS = ("name", "min_face", "native_min_face", "max_pixels", *_METHODS)
+_METHODS = tuple(n for n, v in vars(FaceDetector).items() if callable(v) and not n.startswith("_"))
+PROTOCOL_MEMBERS = (*FaceDetector.__annotations__, *_METHODS)  # name, min_face, ..., effective_min_face
 
 
 def missing_members(obj: object) -> list[str]:

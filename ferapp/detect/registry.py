@@ -171,6 +171,22 @@ def detector_help(default: str | None = DEFAULT_DETECTOR) -> str:
     return ("face detector: " + ", ".join(parts)).replace("%", "%%")
 
 
+class DetectorHelp(str):
+    """The help of a ``--detector`` option: ``add_argument("--detector", help=DetectorHelp())``.
+    argparse expands a help with ``help % params`` when it shows the help; that is when this one
+    reads the registry (:func:`detector_help`, ``default`` marked, ``note`` appended), so that
+    parsing and usage errors never read the installed distributions' entry points. As a plain
+    string (anything but ``%``) it is a short generic text."""
+
+    def __new__(cls, default: str | None = DEFAULT_DETECTOR, note: str = "") -> DetectorHelp:
+        self = super().__new__(cls, f"face detector (one of ferapp.detect.list_detectors()) {note}".rstrip())
+        self.default, self.note = default, note
+        return self
+
+    def __mod__(self, params: Any) -> str:
+        return f"{detector_help(self.default)} {self.note}".rstrip() % params
+
+
 def reload_plugins() -> None:
     """Forget the detectors that came from entry points and read the entry points again (after
     installing a plugin into a running process; tests)."""

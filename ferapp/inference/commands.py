@@ -34,7 +34,7 @@ def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, w
 
 def add_parser(sub) -> None:
     from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
-    from ferapp.detect.registry import detector_help  # no dlib, OpenCV or torch
+    from ferapp.detect.registry import DetectorHelp  # no dlib, OpenCV or torch
 
     p = sub.add_parser("analyze", help="run the pipeline on a source and write an expression timeline",
                        description="Analyse one source into a timeline, or many recordings (a folder of "
@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
                         "A folder of photos is one recording of stills; a folder that holds videos, "
                         "a list file or several sources is a batch (one timeline per recording in --out-dir)")
     p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
-    p.add_argument("--detector", default="hog", metavar="NAME", help=detector_help())
+    p.add_argument("--detector", default="hog", metavar="NAME", help=DetectorHelp())
     p.add_argument("--min-face", type=number_arg(float, *MIN_FACE_RANGE, what="--min-face"), default=DEFAULT_MIN_FACE,
                    metavar="PX",
                    help=f"smallest face width to find, in frame pixels (default {DEFAULT_MIN_FACE}; smaller is slower)")
