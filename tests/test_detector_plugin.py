@@ -29,7 +29,7 @@ from ferapp.detect import (
     unregister_detector,
 )
 from ferapp.detect import registry as det_registry
-from ferapp.detect.registry import ENTRY_POINT_GROUP, DetectorPluginWarning, reload_plugins
+from ferapp.detect.registry import ENTRY_POINT_GROUP, DetectorError, DetectorPluginWarning, reload_plugins
 from ferapp.inference.analyze import AnalyzeSummary, no_face_hint
 from ferapp.inference.pipeline import Pipeline
 from ferapp.record.timeline import read_timeline
@@ -201,11 +201,37 @@ def test_registration_is_checked():
         register_detector("toy-path", "no_colon_here")
     register_detector("toy-incomplete", lambda **kw: type("Half", (), {"name": "half", "detect": lambda s, i: []})())
     try:
-        with pytest.raises(TypeError, match="lacks min_face, native_min_face, max_pixels, detect_region, scale_for, "
+        with pytest.raises(DetectorError, match="lacks min_face, native_min_face, max_pixels, detect_region, scale_for, "
                                             "effective_min_face of the FaceDetector protocol"):
             create_detector("toy-incomplete")
     finally:
         unregister_detector("toy-incomplete")
+
+
+def _broken_constructor(min_face=40, **kw):
+    raise ZeroDivisionError("the plugin's own bug")
+
+
+@pytest.mark.parametrize(("factory", "message"), [
+    (_broken_constructor, f"face detector 'toy-broken' ({__name__}) failed to start: "
+                          "ZeroDivisionError: the plugin's own bug"),
+    ("ferapp_toy_no_such_module:Detector", "face detector 'toy-broken' cannot be loaded from "
+                                          "'ferapp_toy_no_such_module:Detector': ModuleNotFoundError"),
+    (lambda **kw: object(), f"face detector 'toy-broken' ({__name__}) lacks name, min_face"),
+])
+def test_a_detector_that_fails_to_start_is_a_one_line_error(factory, message, tmp_path, capsys):
+    """`ferapp analyze` with a registered detector whose import or constructor fails, or whose
+    result is no FaceDetector: exit code 2 and one line, no traceback."""
+    register_detector("toy-broken", factory, summary="broken")
+    try:
+        with pytest.raises(DetectorError, match="toy-broken"):
+            create_detector("toy-broken")
+        rc = main(["analyze", "demo", "--detector", "toy-broken", "--max-frames", "2", "--quiet",
+                   "--out", str(tmp_path / "x.csv")])
+    finally:
+        unregister_detector("toy-broken")
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {message}") and "Traceback" not in err, err
 
 
 def test_listing_detectors_imports_no_detector_dlib_or_torch():

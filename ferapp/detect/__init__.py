@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ferapp.detect.align": ("align_face", "alignment_matrix", "crop_box", "extract_face"),
     "ferapp.detect.base": ("FaceDetector", "ScaledDetector", "dlib_model_path", "dlib_models_dir"),
-    "ferapp.detect.registry": ("DetectorSpec", "create_detector", "detector_help", "detector_specs",
+    "ferapp.detect.registry": ("DetectorError", "DetectorSpec", "create_detector", "detector_help", "detector_specs",
                                "get_detector_spec", "list_detectors", "register_detector", "unregister_detector"),
     "ferapp.config": ("DEFAULT_DETECTOR",),
     "ferapp.detect.finder": ("FaceFinder",),
@@ -28,7 +28,7 @@ _EXPORTS = {
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = [
-    "DEFAULT_DETECTOR", "DetectorSpec", "FaceDetector", "FaceFinder", "FaceTracker", "LandmarkPredictor",
+    "DEFAULT_DETECTOR", "DetectorError", "DetectorSpec", "FaceDetector", "FaceFinder", "FaceTracker", "LandmarkPredictor",
     "ScaledDetector", "align_face", "alignment_matrix", "create_detector", "crop_box", "detector_help",
     "detector_specs", "dlib_model_path", "dlib_models_dir", "extract_face", "eye_angle", "eye_centres",
     "get_detector_spec", "iou", "list_detectors", "register_detector", "unregister_detector",
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ferapp.detect.finder import FaceFinder
     from ferapp.detect.landmarks import LandmarkPredictor, eye_angle, eye_centres
     from ferapp.detect.registry import (
+        DetectorError,
         DetectorSpec,
         create_detector,
         detector_help,

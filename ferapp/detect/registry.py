@@ -43,6 +43,11 @@ class DetectorPluginWarning(RuntimeWarning):
     """A ``ferapp.detectors`` entry point that could not be used (it is skipped)."""
 
 
+class DetectorError(RuntimeError):
+    """A registered detector that cannot be imported, fails to start, or lacks members of the
+    ``FaceDetector`` protocol (the CLI prints it as a one-line error, exit code 2)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class DetectorSpec:
     """One registered detector. ``factory``: a callable ``factory(min_face=..., **kw)`` returning a
@@ -144,20 +149,29 @@ def get_detector_spec(name: str) -> DetectorSpec:
 
 def create_detector(name: str = DEFAULT_DETECTOR, **kw: Any) -> FaceDetector:
     """Build a registered detector: ``factory(**kw)`` (``min_face=``, ``max_pixels=`` and the
-    detector's own options). Unknown names fail with the known ones; a factory whose result lacks
-    a member of the ``FaceDetector`` protocol fails with the missing names."""
+    detector's own options). An unknown name is a ValueError listing the known ones; a bad
+    option value (ValueError) or a missing model file (OSError) passes through as the factory
+    raised it; anything else that goes wrong in a detector's code (an import, its constructor,
+    a result lacking a member of the ``FaceDetector`` protocol) is a :class:`DetectorError`."""
     from ferapp.detect.base import missing_members
 
     spec = get_detector_spec(name)
+    where = spec.origin or spec.factory
     try:
         factory = spec.load_factory()
-    except (ImportError, AttributeError) as e:
-        raise RuntimeError(f"face detector {name!r} cannot be loaded from {spec.factory!r}: {e}") from e
-    det = factory(**kw)
+    except Exception as e:  # noqa: BLE001 - a plugin's import can raise anything
+        raise DetectorError(f"face detector {name!r} cannot be loaded from {spec.factory!r}: "
+                            f"{type(e).__name__}: {e}") from e
+    try:
+        det = factory(**kw)
+    except (ValueError, OSError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a plugin's constructor can raise anything
+        raise DetectorError(f"face detector {name!r} ({where}) failed to start: {type(e).__name__}: {e}") from e
     missing = missing_members(det)
     if missing:
-        raise TypeError(f"face detector {name!r} ({spec.origin or spec.factory!r}) lacks {', '.join(missing)} of "
-                        "the FaceDetector protocol (ferapp.detect.base; subclass ScaledDetector to get them)")
+        raise DetectorError(f"face detector {name!r} ({where}) lacks {', '.join(missing)} of the FaceDetector "
+                            "protocol (ferapp.detect.base; subclass ScaledDetector to get them)")
     return det
 
 
