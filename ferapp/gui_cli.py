@@ -10,6 +10,7 @@ from pathlib import Path
 
 def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     from ferapp.config import settings
+    from ferapp.detect.registry import DetectorHelp  # no dlib, OpenCV or torch
 
     det = settings().detection
     g = parser.add_argument_group("GUI")
@@ -18,7 +19,7 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
                         "(default: last used, else the first camera, else the demo)")
     g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
     g.add_argument("--detector", metavar="NAME", default=None,
-                   help=f"face detector (hog, cnn, haar; default: the saved setting, else {det.detector})")
+                   help=DetectorHelp(None, f"(default: the saved setting, else {det.detector})"))
     g.add_argument("--min-face", metavar="PX", type=float, default=None,
                    help=f"smallest face width to find, in video pixels (default: the saved setting, else "
                         f"{det.min_face:g})")
@@ -39,7 +40,7 @@ def validate_gui_args(args: argparse.Namespace) -> str | None:
 
     det = getattr(args, "detector", None)
     if det is not None:
-        from ferapp.detect import list_detectors
+        from ferapp.detect.registry import list_detectors  # no dlib, OpenCV or torch
 
         if det not in list_detectors():
             return f"unknown detector {det!r}; known: {', '.join(list_detectors())}"

@@ -235,8 +235,7 @@ def test_a_truncated_video_is_analysed_with_a_warning(tmp_path, capsys):
 
 
 def test_no_face_hint_on_4k_frames_names_the_real_smallest_face():
-    import ferapp.detect.detectors  # noqa: F401  (fills the registry)
-    from ferapp.detect.base import create_detector
+    from ferapp.detect import create_detector
     from ferapp.inference.analyze import AnalyzeSummary, no_face_hint
 
     det = create_detector("hog", min_face=40)

@@ -36,7 +36,7 @@ def test_a_changed_default_reaches_the_cli_its_help_and_batch_analysis():
         args = parser.parse_args(["analyze", "clip.mp4"])
         assert (args.detector, args.min_face, args.smoothing, args.device) == ("haar", 33.0, 0.1, "cpu")
         text = " ".join(analyze.format_help().split())
-        assert "(default haar)" in text and "(default 33;" in text and "(default 0.1;" in text
+        assert "haar (default: " in text and "(default 33;" in text and "(default 0.1;" in text
         assert "live view uses 0.3" in text and "(default cpu)" in text
         gui_help = " ".join(gui.format_help().split())
         assert "else haar)" in gui_help and "else 33)" in gui_help

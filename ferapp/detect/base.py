@@ -1,9 +1,21 @@
-"""FaceDetector protocol, detector registry and model-file lookup (Qt-free)."""
+"""The FaceDetector protocol, the ScaledDetector base class, and dlib model-file lookup (Qt-free).
+
+Detection that does not depend on face size: a ``ScaledDetector`` has a *native* smallest face
+(the size it finds at scale 1) and is asked for faces of at least ``min_face`` frame pixels. It
+therefore runs on the grayscale frame resized by ``scale = native_min_face / min_face`` (up when
+the wanted faces are smaller than the native size, down when they are larger); the detector's own
+image pyramid finds everything from ``min_face`` up to the frame height in that one pass. Cost
+grows with the scanned pixels (``scale**2`` x the frame), so the scanned image is capped at
+``max_pixels``; a cap that bites raises the smallest findable face, and ``effective_min_face``
+says by how much. ``detect_region`` runs the same detector on a window around a known face,
+resized so the face is ~1.5x the native size. The registry is ``ferapp.detect.registry``.
+"""
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -12,51 +24,139 @@ import numpy as np
 from ferapp.config import settings
 from ferapp.types import Face
 
+Box = tuple[float, float, float, float]  # (x, y, w, h)
+
 
 @runtime_checkable
 class FaceDetector(Protocol):
-    """``detect(image_bgr)`` -> faces with (x, y, w, h) int boxes in full-frame pixels."""
+    """What the finder, the bench and the no-face hint ask of a face detector.
 
-    name: str
+    Boxes are ``(x, y, w, h)`` ints in full-frame pixels, best score first. Subclass
+    :class:`ScaledDetector` to get everything but the raw detection; a detector written from
+    scratch implements every member below, and is registered with
+    ``ferapp.detect.register_detector`` (or a ``ferapp.detectors`` entry point)."""
 
-    def detect(self, image: np.ndarray) -> list[Face]: ...
+    name: str  # the registry name (written into timelines' metadata)
+    min_face: float  # smallest face width asked for, in frame pixels
+    native_min_face: float  # smallest face width it finds at scale 1
+    max_pixels: int  # pixel cap of one full-frame scan (bounds its cost on large frames)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """Full-frame scan: every face of at least ``min_face`` px in a BGR or gray image."""
+        ...
+
+    def detect_region(self, image: np.ndarray, box: Box, context: float = 0.5) -> list[Face]:
+        """Faces inside ``box`` grown by ``context`` x its size on each side, looked for at the
+        scale of a face of that box's size: how a tracked face is re-confirmed (a few ms)."""
+        ...
+
+    def scale_for(self, width: int, height: int, min_face: float | None = None) -> float:
+        """Resize factor of a full-frame scan of a ``width`` x ``height`` frame that finds faces of
+        ``min_face`` (default: the detector's) px and up, after the ``max_pixels`` cap."""
+        ...
+
+    def effective_min_face(self, width: int, height: int, min_face: float | None = None) -> float:
+        """Smallest face (frame pixels) such a scan really finds: ``min_face``, or more where the
+        pixel cap bites."""
+        ...
 
 
-_DETECTORS: dict[str, Callable[..., FaceDetector]] = {}
+_METHODS = tuple(n for n, v in vars(FaceDetector).items() if callable(v) and not n.startswith("_"))
+PROTOCOL_MEMBERS = (*FaceDetector.__annotations__, *_METHODS)  # name, min_face, ..., effective_min_face
 
 
-def register_detector(name: str):
-    """Decorator for a detector class/factory; ``create_detector(name, **kw)`` calls it."""
-
-    def deco(factory):
-        _DETECTORS[name] = factory
-        return factory
-
-    return deco
-
-
-def _ensure_registered() -> None:
-    import ferapp.detect.detectors  # noqa: F401
+def missing_members(obj: object) -> list[str]:
+    """Members of :class:`FaceDetector` that ``obj`` lacks (a method that is not callable counts
+    as missing); empty for a complete detector."""
+    out = []
+    for m in PROTOCOL_MEMBERS:
+        v = getattr(obj, m, None)
+        if v is None or (m in _METHODS and not callable(v)):
+            out.append(m)
+    return out
 
 
-def list_detectors() -> list[str]:
-    _ensure_registered()
-    return sorted(_DETECTORS)
+class ScaledDetector:
+    """A detector from one raw function: subclasses implement ``detect_raw(gray)`` (boxes and
+    scores on the image they are given, finding faces of about ``native_min_face`` px and up)
+    and set ``name`` and ``native_min_face``; this class runs it on the frame resized so faces
+    of ``min_face`` px look ``native_min_face`` px (capped at ``max_pixels`` scanned pixels) or on
+    a window around a known face, and maps the boxes back to frame pixels."""
 
+    name = "?"
+    native_min_face = 60.0
+    max_pixels_default: int | None = None  # a detector's own cap; None = the settings' detection.max_pixels
 
-def create_detector(name: str | None = None, **kw) -> FaceDetector:
-    """Build a registered detector (default: ``settings().detection.detector``); an unknown name
-    fails loudly with the known names."""
-    _ensure_registered()
-    if name is None:
-        name = settings().detection.detector
-    try:
-        factory = _DETECTORS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"Unknown face detector {name!r}; known: {', '.join(sorted(_DETECTORS))}"
-        ) from None
-    return factory(**kw)
+    def __init__(self, min_face: float | None = None, max_pixels: int | None = None):
+        """``min_face`` / ``max_pixels``: None = the settings' (``ferapp.config``, detection)."""
+        det = settings().detection
+        min_face = det.min_face if min_face is None else min_face
+        if max_pixels is None:
+            max_pixels = det.max_pixels if self.max_pixels_default is None else self.max_pixels_default
+        lo, hi = det.min_face_range
+        if not (isinstance(min_face, int | float) and math.isfinite(min_face) and lo <= min_face <= hi):
+            raise ValueError(f"min_face must be a face width in pixels between {lo} and {hi}, not {min_face!r}")
+        self.min_face = float(min_face)
+        self.max_pixels = int(max_pixels)
+
+    def detect_raw(self, gray: np.ndarray) -> Iterable[tuple[Box, float]]:
+        """``((x, y, w, h), score)`` of the faces in ``gray`` (uint8, as given, no resizing)."""
+        raise NotImplementedError
+
+    def scale_for(self, width: int, height: int, min_face: float | None = None) -> float:
+        s = self.native_min_face / float(min_face or self.min_face)
+        cap = math.sqrt(self.max_pixels / max(1.0, float(width) * float(height)))
+        return min(s, cap)
+
+    def effective_min_face(self, width: int, height: int, min_face: float | None = None) -> float:
+        return self.native_min_face / self.scale_for(width, height, min_face)
+
+    def _run_scaled(self, gray: np.ndarray, s: float):
+        """``detect_raw`` on ``gray`` resized by ``s``; boxes mapped back to ``gray`` pixels."""
+        if abs(s - 1.0) > 0.02:
+            import cv2
+
+            h, w = gray.shape[:2]
+            size = (max(1, int(round(w * s))), max(1, int(round(h * s))))
+            small = cv2.resize(gray, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+            sx, sy = size[0] / w, size[1] / h
+        else:
+            small, sx, sy = gray, 1.0, 1.0
+        for (x, y, bw, bh), score in self.detect_raw(small):
+            yield (x / sx, y / sy, bw / sx, bh / sy), float(score)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        gray = to_gray(image)
+        h, w = gray.shape[:2]
+        faces = []
+        for (x, y, bw, bh), score in self._run_scaled(gray, self.scale_for(w, h)):
+            box = clip_box(x, y, bw, bh, w, h)
+            if box is not None:
+                faces.append(Face(box=box, score=score))
+        faces.sort(key=lambda f: -f.score)
+        return faces
+
+    def detect_region(self, image: np.ndarray, box: Box, context: float = 0.5) -> list[Face]:
+        """Scanned at the scale that makes a face of the box's size ~1.5x the native size."""
+        gray = to_gray(image)
+        H, W = gray.shape[:2]
+        x, y, w, h = (float(v) for v in box)
+        size = max(w, h, 1.0)
+        x0, y0 = max(0, int(x - context * size)), max(0, int(y - context * size))
+        x1, y1 = min(W, int(math.ceil(x + w + context * size))), min(H, int(math.ceil(y + h + context * size)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return []
+        s = 1.5 * self.native_min_face / size
+        faces = []
+        for (fx, fy, fw, fh), score in self._run_scaled(gray[y0:y1, x0:x1], s):
+            b = clip_box(fx + x0, fy + y0, fw, fh, W, H)
+            if b is not None:
+                faces.append(Face(box=b, score=score))
+        faces.sort(key=lambda f: -f.score)
+        return faces
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(min_face={self.min_face:g})"
 
 
 def dlib_models_dir() -> Path:

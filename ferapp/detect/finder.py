@@ -2,7 +2,7 @@
 
 Three costs, three schedules (numbers: 640x480, 2-core CPU, see ``ferapp bench``):
 
-- **Full-frame scan** (the detector at the scale ``min_face`` needs, ``detectors.py``; HOG
+- **Full-frame scan** (the detector at the scale ``min_face`` needs, ``base.ScaledDetector``; HOG
   at min_face 40 scans the frame at 1.5x, tens of ms): finds new faces. It runs on every
   frame while nothing is tracked, and every ``scan_every`` frames otherwise, on a background
   thread (``background=True``, ``scan_worker.py``) so the per-frame path never waits for it.
@@ -38,8 +38,9 @@ import cv2
 import numpy as np
 
 from ferapp.config import settings
-from ferapp.detect.base import FaceDetector, clip_box, create_detector, to_gray
+from ferapp.detect.base import FaceDetector, clip_box, to_gray
 from ferapp.detect.landmarks import LandmarkPredictor, eye_centres
+from ferapp.detect.registry import create_detector
 from ferapp.detect.scan_worker import ScanWorker
 from ferapp.detect.tracker import FaceTracker, iou
 from ferapp.types import Face

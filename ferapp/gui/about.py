@@ -43,9 +43,8 @@ QUICK_START = """
 <p><b>Source</b> (toolbar): a camera, the built-in demo, or File &gt; Open video / image / folder.
 Press <b>Start</b> (Space). Every face is boxed with its id and its most likely expression.</p>
 <p><b>Model</b>: the trained models, grouped by paper, with their measured accuracy (FER2013
-PrivateTest) and CPU time per face. <b>Detector</b>: hog (fast, default), cnn (more robust to
-pose and light, much slower), haar. <b>Min face</b>: the smallest face width (video pixels) that
-is found; lower it for people far from the camera (it costs CPU). <b>Smoothing</b> steadies the
+PrivateTest) and CPU time per face. <b>Detector</b>: {detectors}. <b>Min face</b>: the smallest
+face width (video pixels) that is found; lower it for people far from the camera (it costs CPU). <b>Smoothing</b> steadies the
 probabilities over time.</p>
 <p><b>Plots</b> (right): the seven probabilities now and over the last 30 s for the largest face,
 or for the face you pick in <i>Face</i>.</p>
@@ -69,6 +68,17 @@ SHORTCUTS = [("Space", "Start / stop capture"), ("P", "Pause / resume a video or
              ("Left / Right", "Previous / next photo (also Page Up / Page Down; Home, End)"),
              ("R", "Start / stop recording"), ("Ctrl+O", "Open a timeline"), ("Ctrl+Q", "Quit"),
              ("Esc, Ctrl+W", "Close the timeline viewer"), ("F1", "Quick start")]
+
+
+def quick_start_html() -> str:
+    """Help > Quick start; the detectors are listed from the registry (plugins included)."""
+    from ferapp.config import settings
+    from ferapp.detect.registry import detector_specs
+
+    default = settings().detection.detector
+    dets = ", ".join(html.escape(f"{s.name} ({'default: ' if s.name == default else ''}{s.summary})"
+                                 if s.summary else s.name) for s in detector_specs())
+    return QUICK_START.format(detectors=dets)
 
 
 def shortcuts_html() -> str:

@@ -138,13 +138,11 @@ def build_toolbars(win, cameras: list[int]) -> None:
 
     win.detector_combo = QComboBox()
     win.detector_combo.setToolTip("Face detector")
-    try:
-        from ferapp.detect import list_detectors
+    from ferapp.detect.registry import detector_specs  # built-ins, register_detector() and plugins
 
-        dets = list_detectors()
-    except Exception:  # noqa: BLE001
-        dets = [settings().detection.detector]
-    win.detector_combo.addItems(dets)
+    for spec in detector_specs():
+        win.detector_combo.addItem(spec.name)
+        win.detector_combo.setItemData(win.detector_combo.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
     tb.addWidget(QLabel(" Detector "))
     tb.addWidget(win.detector_combo)
     det = settings().detection

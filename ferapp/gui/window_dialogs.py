@@ -92,9 +92,9 @@ class WindowDialogs:
             v.close()
 
     def show_help(self, which: str):
-        from ferapp.gui.about import QUICK_START, HtmlDialog, shortcuts_html
+        from ferapp.gui.about import HtmlDialog, quick_start_html, shortcuts_html
 
-        title, body, size = (("Quick start", QUICK_START, (680, 560)) if which == "quick"
+        title, body, size = (("Quick start", quick_start_html(), (680, 560)) if which == "quick"
                              else ("Keyboard shortcuts", shortcuts_html(), (420, 360)))
         return self._keep(HtmlDialog(title, body, self.win, size))
 

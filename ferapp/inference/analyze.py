@@ -134,7 +134,7 @@ def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wordin
     size = summary.frame_size
     if size and hasattr(detector, "effective_min_face"):
         smallest = max(smallest, detector.effective_min_face(*size))
-        floor = detector.native_min_face / detector.scale_for(*size, min_face=lowest)
+        floor = detector.effective_min_face(*size, min_face=lowest)
     capped = floor >= 0.95 * smallest  # the pixel cap already decides: a smaller Min face changes nothing
     tries = []
     smaller = max(SMALLEST_SUGGESTED_FACE, int(math.ceil(floor)), int(min_face // 2))

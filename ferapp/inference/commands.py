@@ -34,6 +34,7 @@ def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, w
 
 def add_parser(sub) -> None:
     from ferapp.config import settings
+    from ferapp.detect.registry import DetectorHelp  # no dlib, OpenCV or torch
 
     det, inf = settings().detection, settings().inference
     p = sub.add_parser("analyze", help="run the pipeline on a source and write an expression timeline",
@@ -45,8 +46,7 @@ def add_parser(sub) -> None:
                         "A folder of photos is one recording of stills; a folder that holds videos, "
                         "a list file or several sources is a batch (one timeline per recording in --out-dir)")
     p.add_argument("--model", default=None, help="trained model name/folder or architecture (default: the default model)")
-    p.add_argument("--detector", default=det.detector,
-                   help=f"face detector: hog, cnn (slower, more robust), haar (default {det.detector})")
+    p.add_argument("--detector", default=det.detector, metavar="NAME", help=DetectorHelp())
     p.add_argument("--min-face", type=number_arg(float, *det.min_face_range, what="--min-face"), default=det.min_face,
                    metavar="PX",
                    help=f"smallest face width to find, in frame pixels (default {det.min_face:g}; smaller is slower)")
