@@ -81,11 +81,7 @@ def architecture_cfgs() -> list[tuple[str, object]]:
 def _score(entry) -> tuple[float | None, str]:
     from ferapp.scope import model_score
 
-    acc, where = model_score(getattr(entry, "meta", None))
-    if acc is None:  # a figure under a key the scope does not know (the store's own lookup)
-        acc = getattr(entry, "accuracy", None)
-        acc = None if acc is None else (acc / 100 if acc > 1 else acc)
-    return acc, where
+    return model_score(getattr(entry, "meta", None))
 
 
 def weak_reason(entry) -> str:
