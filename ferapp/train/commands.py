@@ -216,7 +216,8 @@ def _train(args) -> int:
         if main and args.resume and not Path(args.resume).is_file():
             return _err(f"resume checkpoint not found: {args.resume}")
         from ferapp.data.protocols import get_protocol
-        from ferapp.train.run import check_out_dir, check_resume, check_save_name
+        from ferapp.train.checkpoint import load_resumable
+        from ferapp.train.run import check_out_dir, check_save_name
         from ferapp.zoo.registry import check_model_args
 
         proto = get_protocol(args.protocol)
@@ -236,11 +237,12 @@ def _train(args) -> int:
         if main and args.out:
             check_out_dir(args.out, args.model)
         if main and args.resume:
-            check_resume(args.resume, args.model)
+            try:
+                load_resumable(args.resume, args.model)
+            except ValueError as e:
+                return _err(f"--resume: {e}")
     except (ValueError, FileExistsError) as e:
         return _err(str(e))
-    except Exception as e:  # noqa: BLE001 - an unreadable --resume checkpoint
-        return _err(f"--resume {args.resume}: {e}")
     if args.init_from:
         from ferapp.train.run import init_source_arch
 

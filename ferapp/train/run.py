@@ -497,21 +497,6 @@ def check_save_name(name: str, overwrite: bool = False) -> Path:
     return dst
 
 
-def check_resume(path: str, arch: str) -> None:
-    """ValueError now when ``path`` cannot resume a run of ``arch`` (read, format, architecture)."""
-    from ferapp.train.checkpoint import STATE_FORMAT
-    from ferapp.zoo.io import CKPT_FORMAT, _safe_torch_load
-
-    obj = _safe_torch_load(Path(path))
-    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{path} is not a ferapp checkpoint")
-    if (obj.get("extra") or {}).get("train_state") != STATE_FORMAT:
-        raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed; "
-                         "use --init-from to fine-tune from it)")
-    if obj.get("arch") != arch:
-        raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {arch!r}")
-
-
 def save_to_user_models(run_result: RunResult, name: str, overwrite: bool = False) -> Path:
     """Copy the run's model folder into the user's model store as ``name``."""
     if not run_result.best_model_dir:
