@@ -12,7 +12,7 @@ The ``Trainer`` owns the loop (data, epochs, validation, checkpoints, callbacks)
 - ``begin_epoch`` / ``end_epoch``, ``validates(phase)`` / ``schedules(phase)``,
 - ``state()`` / ``load_state()`` for what a checkpoint must carry beyond the optimizers.
 
-Strategies: ``Backprop`` (cross-entropy, soft targets, squared hinge), ``CenterLoss``
+Strategies: ``Backprop`` (cross-entropy, soft targets, squared hinge), ``CenterLossStrategy``
 (P4: + lambda * center loss on ``forward_head(features, pre_logits=True)``), ``BNN`` (P5:
 latent-weight lr scale and clipping), ``HSIC`` (P3: layer-local HSIC bottleneck, then the
 head post-trained with cross-entropy). :func:`make_strategy` picks one from the config.
@@ -134,9 +134,9 @@ class Backprop(Strategy):
         return loss.detach().float()
 
 
-class CenterLoss(Backprop):
+class CenterLossStrategy(Backprop):
     """P4: cross-entropy + ``center_weight`` * center loss on the pre-logits embedding; the
-    class centres have their own SGD (``center_lr``)."""
+    class centres (the loss module ``algorithms.CenterLoss``) have their own SGD (``center_lr``)."""
 
     name = "center"
 
@@ -265,8 +265,8 @@ def make_strategy(trainer) -> Strategy:
             raise ValueError("loss 'ce+center' is not combined with algorithm 'bnn'")
         return BNN(trainer)
     if t.loss == "ce+center":
-        return CenterLoss(trainer)
+        return CenterLossStrategy(trainer)
     return Backprop(trainer)
 
 
-__all__ = ["BNN", "Backprop", "CenterLoss", "HSIC", "Strategy", "make_optimizer", "make_strategy"]
+__all__ = ["BNN", "Backprop", "CenterLossStrategy", "HSIC", "Strategy", "make_optimizer", "make_strategy"]
