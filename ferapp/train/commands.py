@@ -363,7 +363,7 @@ def cmd_eval(args) -> int:
     import numpy as np
 
     from ferapp.train.evaluate import evaluate, write_eval_artifacts
-    from ferapp.train.trainer import resolve_device
+    from ferapp.train.trainer import torch_device
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.store import resolve_model
 
@@ -404,7 +404,7 @@ def cmd_eval(args) -> int:
             return _err(f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})")
         ds = ds.subset(keep)
     try:
-        device = resolve_device(args.device)
+        device = torch_device(args.device)
         model = loaded.model.to(device)
         bar = _Bar("evaluating", "img", bars)
         try:

@@ -41,7 +41,7 @@ from ferapp.train.evaluate import (
     write_confusion_png,
     write_json,
 )
-from ferapp.train.trainer import EncodedSet, FitResult, TrainConfig, Trainer, encode_dataset, resolve_device
+from ferapp.train.trainer import EncodedSet, FitResult, TrainConfig, Trainer, encode_dataset, torch_device
 
 
 @dataclass
@@ -281,7 +281,7 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
         enc.t = torch.from_numpy(targets)
         result.notes += notes
-    device = resolve_device(tcfg.device)
+    device = torch_device(tcfg.device)
     fold_results: list[FoldResult] = []
     last_model = None
     for k, fi in enumerate(chosen):

@@ -96,11 +96,12 @@ def encode_dataset(ds, cfg) -> EncodedSet:
                       tuple(ds.label_names))
 
 
-def resolve_device(name: str) -> torch.device:
-    """``ferapp.inference.device.resolve_device`` as a torch.device (the one rule for auto/cpu/cuda)."""
-    from ferapp.inference.device import resolve_device as resolve
+def torch_device(name: str) -> torch.device:
+    """The torch.device for a device setting ("auto", "cpu", "cuda:1"): the one rule is
+    ``ferapp.inference.device.resolve_device`` (a device name); training wants the object."""
+    from ferapp.inference.device import resolve_device
 
-    return torch.device(resolve(name))
+    return torch.device(resolve_device(name))
 
 
 def _mix_seed(*parts: int) -> int:
@@ -158,7 +159,7 @@ class Trainer:
         if self.uses_soft_targets(t) and (t.loss != "ce" or t.algorithm != "backprop"):
             raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
                              f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
-        self.device = resolve_device(t.device)
+        self.device = torch_device(t.device)
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
         self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
                              and cpu_has_bf16())
