@@ -257,3 +257,22 @@ def test_resume_is_checked_by_one_rule_before_training_and_when_resuming(tmp_pat
         tc = TrainConfig.from_recipe(lenet.cfg.recipe, epochs=1, num_threads=1, resume=str(path))
         res = Trainer(lenet, lenet.cfg, tc).fit(synthetic_faces(size=48))
         assert res.outcome == "failed" and res.message == "ValueError: " + err[len("error: --resume: "):], what
+
+
+def test_a_model_folder_is_written_in_the_loadable_format_or_not_at_all(tmp_path, monkeypatch):
+    """The run's model folder is written by the zoo's writer, which the loader reads. A fallback
+    used to write a bare state_dict and a flat config.json when ``ferapp.zoo.io`` could not be
+    imported: a folder that ``resolve_model`` then rejects ("not a ferapp weights file")."""
+    import sys
+
+    from ferapp.train.run import _save_model
+    from ferapp.zoo import create_model
+
+    m = create_model("cc_lenet5")
+    report = {"arch": "cc_lenet5", "protocol": {"name": "holdout-20"}, "dataset": {}, "summary": {},
+              "wall_time_s": 0.0, "hardware": "cpu", "torch": torch.__version__, "recipe": {}, "created": "",
+              "folds": [], "params": 0}
+    monkeypatch.setitem(sys.modules, "ferapp.zoo.io", None)  # the writer cannot be imported
+    with pytest.raises(ImportError):
+        _save_model(tmp_path / "model", m, report)
+    assert list(tmp_path.iterdir()) == []

@@ -442,6 +442,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
 
 def _save_model(model_dir: Path, model, report: dict) -> Path:
     from ferapp.train.card import model_card
+    from ferapp.zoo.io import save_model_dir
 
     model.cpu().eval()
     meta = {k: report[k] for k in ("arch", "protocol", "dataset", "summary", "wall_time_s", "hardware", "torch",
@@ -453,10 +454,6 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
     meta["metrics"] = {"accuracy": summ.get("mean_accuracy"), "accuracy_std": summ.get("std_accuracy"),
                        "macro_f1": summ.get("mean_macro_f1"), "protocol": report["protocol"]["name"],
                        "folds": summ.get("folds")}
-    try:
-        from ferapp.zoo.io import save_model_dir
-    except ImportError:  # zoo io not available: a minimal compatible folder
-        save_model_dir = _fallback_save_model_dir
     tmp = model_dir.with_name(f".{model_dir.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover
     save_model_dir(tmp, model, model.cfg, meta)
@@ -473,13 +470,6 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
 
 def report_path_of(model_dir: Path) -> Path:
     return Path(model_dir) / "report.json"
-
-
-def _fallback_save_model_dir(d: Path, model, cfg, meta: dict) -> None:
-    d = Path(d)
-    d.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), d / "model.pt")
-    write_json({**cfg.to_dict(), "meta": meta}, d / "config.json")
 
 
 def check_save_name(name: str, overwrite: bool = False) -> Path:
