@@ -164,6 +164,20 @@ def test_checkpoint_and_early_stopping(tmp_path):
     assert "early stopping" in res.stop_reason
 
 
+def test_bf16_cpu_converts_the_model_to_channels_last_once(monkeypatch):
+    """On a bf16 CPU the weights go channels_last once at set-up, not by a model.to per batch."""
+    monkeypatch.setattr("ferapp.train.trainer.cpu_has_bf16", lambda: True)
+    model = make_tiny()
+    calls = []
+    real_to = model.to
+    monkeypatch.setattr(model, "to", lambda *a, **k: calls.append(k.get("memory_format")) or real_to(*a, **k))
+    res, tr = _fit(model=model, epochs=1, cpu_bf16=True)
+    assert res.outcome == "finished", res.message
+    assert tr.cpu_bf16 and calls.count(torch.channels_last) == 1, calls
+    convs = [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+
+
 def test_augmentations_on_tensors():
     g = torch.Generator().manual_seed(0)
     x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)

@@ -121,8 +121,7 @@ class Backprop(Strategy):
         for o in opts:
             o.zero_grad(set_to_none=True)
         if tr.cpu_bf16 and xb.dim() == 4:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-            self.model.to(memory_format=torch.channels_last)
+            xb = xb.contiguous(memory_format=torch.channels_last)  # the model was converted once in _setup
         with torch.autocast(tr.device.type, dtype=torch.bfloat16 if tr.cpu_bf16 else None,
                             enabled=tr.use_amp or tr.cpu_bf16):
             loss = self.loss(xb, yb)

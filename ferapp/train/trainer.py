@@ -166,8 +166,8 @@ class Trainer:
         torch.manual_seed(t.seed)
         if self.dist.sharded:
             distributed.convert_batchnorm(self.model)  # BN statistics of the global batch
-        if self.dist.active and self.cpu_bf16:
-            self.model.to(memory_format=torch.channels_last)  # before DDP registers the parameters
+        if self.cpu_bf16:  # once, and before DDP registers the parameters; batches follow in step()
+            self.model.to(memory_format=torch.channels_last)
         self.model.to(self.device)
         self.num_classes = self.cfg.num_classes
         self.strategy = make_strategy(self)
