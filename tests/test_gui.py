@@ -17,11 +17,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
 
-from ferapp.labels import LABELS  # noqa: E402
-from ferapp.record.timeline import TIMELINE_COLUMNS, read_timeline, sidecar_path  # noqa: E402
+from ferapp.labels import LABELS
+from ferapp.record.timeline import TIMELINE_COLUMNS, read_timeline, sidecar_path
 
 pytestmark = pytest.mark.gui
 

@@ -88,7 +88,7 @@ class NumberBoxKeys(QObject):
 
     NUMBER_CHARS = frozenset("0123456789+-.,")
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+    def eventFilter(self, obj, event) -> bool:  # Qt API
         if event.type() == QEvent.Type.ShortcutOverride:
             text = event.text()
             if text and text.isprintable() and text not in self.NUMBER_CHARS:
@@ -118,7 +118,7 @@ def available_cameras(cameras: list[int] | None) -> list[int]:
         from ferapp.capture import list_cameras
 
         return list(list_cameras())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
 
 
@@ -141,7 +141,7 @@ def build_toolbars(win, cameras: list[int]) -> None:
         from ferapp.detect import list_detectors
 
         dets = list_detectors()
-    except Exception:  # noqa: BLE001
+    except Exception:
         dets = ["hog"]
     win.detector_combo.addItems(dets)
     tb.addWidget(QLabel(" Detector "))

@@ -64,7 +64,7 @@ def run_id_of(path: str | Path) -> str | None:
 
     try:
         s = (safe_torch_load(Path(path)) or {}).get("extra") or {}
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     return str(s.get("run_id") or "") if s.get("train_state") == STATE_FORMAT else None
 
@@ -84,7 +84,7 @@ def load_resumable(path: str | Path, arch: str, ctx=None) -> dict[str, Any]:
         raise ValueError(f"resume checkpoint not found: {path}") from None
     except CheckpointError as e:  # "<path>: cannot be loaded as ... (why)"
         raise ValueError(f"cannot read checkpoint {e}") from None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
     if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
         raise ValueError(f"{path} is not a ferapp checkpoint")

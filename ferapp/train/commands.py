@@ -248,7 +248,7 @@ def _train(args) -> int:
 
         try:
             src_arch = init_source_arch(args.init_from)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return _err(f"--init-from {args.init_from}: cannot load model: {e}")
         if src_arch != args.model:
             return _err(f"--init-from {args.init_from} is a {src_arch} model; this run trains {args.model}")
@@ -274,7 +274,7 @@ def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
         ds = _load_data(args.data, args.format)
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return _err(f"cannot read dataset {args.data}: {e}")
     if stop.is_set():
         return stop.exit_code()
@@ -392,7 +392,7 @@ def cmd_eval(args) -> int:
             ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
         else:
             ds = _load_data(args.data, args.format, loading)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return _err(f"cannot read dataset {args.data}: {e}")
     finally:
         loading.close()
@@ -414,7 +414,7 @@ def cmd_eval(args) -> int:
         from ferapp.train.calibration import ece
 
         res_ece = ece(res.probs, res.y) if res.probs is not None else None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     info = {"model": args.model, "arch": loaded.cfg.name, "data": args.data, "split": args.split,

@@ -216,7 +216,7 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
         cb.on_run_start({"arch": arch, "protocol": protocol, "out_dir": str(out), "overrides": overrides})
         _run(result, arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {}, save_name,
              folds, max_train, data_format, load_kwargs, auto_threads)
-    except Exception as e:  # noqa: BLE001  (the run's one funnel)
+    except Exception as e:  # the run's one funnel
         result.outcome, result.message, result.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
     result.wall_time_s = time.perf_counter() - t0
     cb.on_run_end(result)

@@ -260,7 +260,7 @@ class Trainer:
             outcome = "cancelled"
             # under DDP the interrupt may have come mid-step (mid-collective): that state is not saved
             last_ckpt = None if self.dist.active else self._save_last()
-        except Exception as e:  # noqa: BLE001  (the one funnel: every error ends the run as failed)
+        except Exception as e:  # the one funnel: every error ends the run as failed
             outcome, message, tb = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
         if outcome == "finished":
             if self._best_weights is not None and self.tcfg.restore_best:
@@ -287,7 +287,7 @@ class Trainer:
             return None
         try:
             return self.save_state(Path(self.tcfg.out_dir) / "last.pt")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def _sharded_step(self, xb: torch.Tensor, yb: torch.Tensor, m: int, phase: str, epoch: int, b: int) -> torch.Tensor:
