@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from ferapp.inference.commands import number_arg  # the one argparse number type
 from ferapp.train.options import add_cli_flags
 
 
@@ -37,14 +38,14 @@ def add_parsers(subparsers) -> None:
                    help="model constructor argument (repeatable), e.g. --arg width_mult=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     d = p.add_argument_group("distributed training (torch.distributed; see README 'Distributed training')")
-    d.add_argument("--nproc", type=_positive_int, metavar="N",
+    d.add_argument("--nproc", type=number_arg(int, 1, None, what="--nproc"), metavar="N",
                    help="train with N processes on this machine: starts torchrun's elastic launcher "
                         "(torch.distributed.run) with N copies of this command; gloo on the CPU, nccl with one GPU "
                         "per process on CUDA. Under torchrun itself leave it out")
-    d.add_argument("--max-restarts", type=_nonnegative_int, default=0, metavar="K",
+    d.add_argument("--max-restarts", type=number_arg(int, 0, None, what="--max-restarts"), default=0, metavar="K",
                    help="with --nproc: restart the process group up to K times when a process dies; each fold "
                         "continues from its own last.pt (use --checkpoint-every to lose little work)")
-    d.add_argument("--dist-timeout", type=_positive_float, default=None, metavar="S",
+    d.add_argument("--dist-timeout", type=number_arg(float, 0, None, lo_open=True, what="--dist-timeout"), default=None, metavar="S",
                    help="seconds a collective may wait for the other processes before the job fails "
                         "(default 900)")
     add_cli_flags(p)  # every training option of the schema (ferapp.train.options)
@@ -75,24 +76,6 @@ def _err(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     _last_error[:] = [msg]
     return 2
-
-
-def _number_type(conv, ok, what: str):
-    def parse(text: str):
-        try:
-            v = conv(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
-        return v
-
-    return parse
-
-
-_positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
-_nonnegative_int = _number_type(int, lambda v: v >= 0, "0 or more")
-_positive_float = _number_type(float, lambda v: v > 0 and v == v and v != float("inf"), "a positive number")
 
 
 def _parse_value(v: str):
