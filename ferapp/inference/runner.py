@@ -105,7 +105,6 @@ class Runner:
         self._faults = 0
         self._source_ok = True
         self.ended = threading.Event()
-        self.last_error: str | None = None
         # A capture thread stuck in a blocking read() when stop() gives up closes the source
         # itself once read() returns (closing it from another thread mid-read is unsafe).
         self._close_lock = threading.Lock()
@@ -212,7 +211,6 @@ class Runner:
 
     # -- threads -----------------------------------------------------------------------------
     def _report(self, msg: str) -> None:
-        self.last_error = msg
         log.warning(msg)
         if self.on_error is not None:
             try:

@@ -191,7 +191,6 @@ class CheckpointCallback(Callback):
         self.every = int(every or 0)
         self.best = -math.inf if mode == "max" else math.inf
         self.best_path: Path | None = None
-        self.last_path: Path | None = None
 
     def _better(self, v: float) -> bool:
         return v > self.best if self.mode == "max" else v < self.best
@@ -211,11 +210,11 @@ class CheckpointCallback(Callback):
     def on_batch_end(self, step, loss):
         if self.every and step % self.every == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.last_path = self.trainer.save_state(self.dir / "last.pt")
+            self.trainer.save_state(self.dir / "last.pt")
 
     def on_epoch_end(self, epoch, metrics):
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.last_path = self.trainer.save_state(self.dir / "last.pt")
+        self.trainer.save_state(self.dir / "last.pt")
         v = metrics.get(self.monitor)
         if v is None:  # no validation this epoch (no val set, or P3's HSIC phase): last.pt only
             return
