@@ -9,6 +9,7 @@ and light: ``ferapp.data`` (image readers) is imported only to name a non-FER201
 
 from __future__ import annotations
 
+import math
 from pathlib import PurePath
 from typing import Any
 
@@ -46,28 +47,43 @@ def protocol_name(name: str | None, dataset: str = "") -> str:
     return f"{p.test_fraction:.0%} hold-out"
 
 
-def model_score(meta: dict[str, Any] | None) -> tuple[float | None, str]:
-    """(accuracy as a fraction or None, where it was measured or "") from a model's metadata.
+_WHERE = {"privatetest_acc": "FER2013 PrivateTest", "publictest_acc": "FER2013 PublicTest", "test_acc": "",
+          "val_acc": "validation"}
 
-    FER2013 PrivateTest figures (the shipped models' ``privatetest_acc``) come first; else the
-    run's mean test accuracy over its protocol's folds (``metrics.accuracy``, what
-    ``ferapp train`` and the wizard write), named by its dataset and protocol."""
-    meta = dict(meta or {})
-    acc = meta.get("privatetest_acc")
-    if _number(acc):
-        return _fraction(acc), "FER2013 PrivateTest"
+
+def _accuracy_and_key(meta: dict[str, Any] | None) -> tuple[float | None, str]:
+    """The one order a model's accuracy is read in: FER2013 PrivateTest (the shipped models'
+    ``privatetest_acc``), else the run's mean test accuracy over its protocol's folds
+    (``metrics.accuracy``, what ``ferapp train`` and the wizard write), else PublicTest, test,
+    validation. (accuracy as a fraction or None, the key it came from)."""
+    meta = meta or {}
     metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    acc = metrics.get("accuracy", meta.get("accuracy"))
-    if not _number(acc):
-        for key, where in (("publictest_acc", "FER2013 PublicTest"), ("test_acc", ""), ("val_acc", "validation")):
-            if _number(meta.get(key)):
-                return _fraction(meta[key]), where
-        return None, ""
+    for key in ("privatetest_acc", "accuracy", "publictest_acc", "test_acc", "val_acc"):
+        v = metrics.get(key, meta.get(key)) if key == "accuracy" else meta.get(key)
+        if _number(v):
+            return _fraction(v), key
+    return None, ""
+
+
+def model_accuracy(meta: dict[str, Any] | None) -> float | None:
+    """A model's accuracy as a fraction (None: not recorded), as every list shows it and as
+    the default model is chosen by (``ferapp.zoo.catalog``)."""
+    return _accuracy_and_key(meta)[0]
+
+
+def model_score(meta: dict[str, Any] | None) -> tuple[float | None, str]:
+    """(accuracy as a fraction or None, where it was measured or "") from a model's metadata:
+    :func:`model_accuracy`'s figure, and for a run's own test accuracy its dataset and protocol."""
+    acc, key = _accuracy_and_key(meta)
+    if key != "accuracy":
+        return acc, _WHERE.get(key, "")
+    meta = meta or {}
+    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
     ds = meta.get("dataset") if isinstance(meta.get("dataset"), dict) else {}
     proto = meta.get("protocol")
     pname = metrics.get("protocol") or (proto.get("name") if isinstance(proto, dict) else proto)
     data = dataset_name(ds.get("format"), ds.get("path"))
-    return _fraction(acc), " ".join(x for x in (data, protocol_name(pname, data)) if x)
+    return acc, " ".join(x for x in (data, protocol_name(pname, data)) if x)
 
 
 def beats_baselines(meta: dict[str, Any] | None) -> bool | None:
@@ -80,11 +96,11 @@ def beats_baselines(meta: dict[str, Any] | None) -> bool | None:
 
 
 def _number(v) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and v == v
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _fraction(v: float) -> float:
     return float(v) / 100 if v > 1 else float(v)
 
 
-__all__ = ["DATASET_NAMES", "beats_baselines", "dataset_name", "model_score", "protocol_name"]
+__all__ = ["DATASET_NAMES", "beats_baselines", "dataset_name", "model_accuracy", "model_score", "protocol_name"]

@@ -260,17 +260,11 @@ class Session:
 
     # ------------------------------------------------------------------ model (orthogonal)
     def pick_model(self, ref: str | None) -> bool:
-        """The model dropdown changed. True: load ``ref`` now. While the pipeline builds the
-        pick waits for it (LOAD_MODEL from pipeline_built); before that it is used to build."""
+        """The model dropdown changed: a header (None) or the model in use asks for nothing;
+        any other model is asked for as with :meth:`request_model`."""
         if ref is None or ref == self.model_ref:
             return False
-        if not self.has_pipeline:
-            if self.phase is Phase.BUILDING:
-                self.model_pick = ref
-            else:
-                self.model_ref = ref
-            return False
-        return True
+        return self.request_model(ref)
 
     def request_model(self, ref: str) -> bool:
         """``set_model(ref)``. True: load it now. Before any build it becomes the one to build;

@@ -183,6 +183,18 @@ def test_demo_source_faces(faces):
         )
 
 
+def test_demo_image_is_read_by_the_one_image_reader(tmp_path, monkeypatch):
+    """The demo portrait goes through safeio.read_image: a corrupt file says why, not "missing"."""
+    import ferapp.capture.demo as demo
+
+    (tmp_path / "bad.png").write_bytes(b"garbage" * 10)
+    monkeypatch.setattr(demo, "demo_dir", lambda: tmp_path)
+    with pytest.raises(SourceError, match="bad.png: unreadable or corrupt"):
+        DemoSource(image="bad.png").open()
+    with pytest.raises(SourceError, match="nope.png: unreadable"):
+        DemoSource(image="nope.png").open()
+
+
 def test_demo_deterministic_and_seeded():
     a, b = demo_frames(3, seed=1), demo_frames(3, seed=1)
     c = demo_frames(3, seed=2)

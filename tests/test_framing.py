@@ -14,7 +14,7 @@ from ferapp.detect.align import _warp
 from ferapp.detect.framing import embed_face, face_geometry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from training.measure_framing import measure, side_estimators  # noqa: E402
+from training.measure_framing import measure, side_estimators
 
 
 def _dataset_like_crops(eyes_at, chin_at, width, n=12):

@@ -17,11 +17,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QImage
 
-from ferapp.labels import LABELS  # noqa: E402
-from ferapp.record.timeline import TIMELINE_COLUMNS, read_timeline, sidecar_path  # noqa: E402
+from ferapp.labels import LABELS
+from ferapp.record.timeline import TIMELINE_COLUMNS, read_timeline, sidecar_path
 
 pytestmark = pytest.mark.gui
 
@@ -327,23 +327,25 @@ def test_missing_camera_falls_back_to_demo_on_start(qtbot):
     win.close()
 
 
-def test_pyside_refcount_guard_keeps_a_busy_process_alive():
-    """PySide6 6.12.0 drops a reference to None/True/False per void call / emit (see qt_compat);
-    100k such calls abort CPython 3.11 unless ferapp.gui's guard is in place."""
-    import subprocess
+def test_installed_pyside_keeps_none_and_bool_refcounts():
+    """PySide6 6.12.0 drops a reference to None per void Qt call and to True/False per emit,
+    which aborts CPython 3.11 (``none_dealloc``) after a few thousand calls. pyproject.toml
+    excludes that release (``<6.12``) instead of patching refcounts; this fails if a leaking
+    PySide6 gets installed anyway."""
     import sys
 
-    from tests.conftest import REPO
+    from PySide6.QtCore import QObject, Signal
 
-    code = ("import ferapp.gui, sys\n"
-            "from PySide6.QtCore import QObject, Signal\n"
-            "class P(QObject):\n    s = Signal()\n"
-            "p = P()\n"
-            "for _ in range(100_000):\n    p.setObjectName('x'); p.s.emit()\n"
-            "print('alive')\n")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-1500:]
-    assert "alive" in proc.stdout  # with a leaking PySide6 (6.12.0) this process aborts without the guard
+    class Probe(QObject):
+        ping = Signal()
+
+    obj = Probe()
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(1000):
+        obj.setObjectName("probe")
+        obj.ping.emit()
+    assert none_before - sys.getrefcount(None) < 100  # a leaking build loses 1000
+    assert true_before - sys.getrefcount(True) < 100
 
 
 def test_annotated_video_is_recorded_alongside(qtbot, window):

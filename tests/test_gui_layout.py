@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, make_window  # noqa: E402
+from test_gui import WAIT, make_window
 
 pytestmark = pytest.mark.gui
 

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, make_window  # noqa: E402
-from test_no_face_hint import blank_video  # noqa: E402
+from test_gui import WAIT, make_window
+from test_no_face_hint import blank_video
 
 pytestmark = pytest.mark.gui
 

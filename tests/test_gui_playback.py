@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, isolated, make_window  # noqa: E402,F401  (fixture re-used)
+from test_gui import WAIT, isolated, make_window  # noqa: F401  (fixture re-used)
 
-from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult  # noqa: E402
+from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult
 
 pytestmark = pytest.mark.gui
 

@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, make_window  # noqa: E402
+from test_gui import WAIT, make_window
 
-from ferapp.record.metadata import RUN_KEYS  # noqa: E402
-from ferapp.record.timeline import sidecar_path  # noqa: E402
+from ferapp.record.metadata import RUN_KEYS
+from ferapp.record.timeline import sidecar_path
 
 pytestmark = pytest.mark.gui
 

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import MODEL, WAIT, isolated, make_window, wait_results  # noqa: E402,F401  (fixture re-used)
+from test_gui import MODEL, WAIT, isolated, make_window, wait_results  # noqa: F401  (fixture re-used)
 
-from ferapp.record.timeline import sidecar_path  # noqa: E402
-from ferapp.session import Phase  # noqa: E402
+from ferapp.record.timeline import sidecar_path
+from ferapp.session import Phase
 
 pytestmark = pytest.mark.gui
 

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from media import demo_frames  # noqa: E402
-from test_gui import WAIT, make_window  # noqa: E402
+from media import demo_frames
+from test_gui import WAIT, make_window
 
 pytestmark = pytest.mark.gui
 

@@ -8,11 +8,11 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtGui import QImage  # noqa: E402
+from PySide6.QtGui import QImage
 
-from ferapp.labels import LABEL_INDEX, LABELS  # noqa: E402
-from ferapp.record.timeline import TimelineWriter, read_timeline  # noqa: E402
-from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult  # noqa: E402
+from ferapp.labels import LABEL_INDEX, LABELS
+from ferapp.record.timeline import TimelineWriter, read_timeline
+from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult
 
 pytestmark = pytest.mark.gui
 

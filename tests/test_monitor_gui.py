@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from ferapp.gui.driver_panel import DriverPanel, write_tone_wav  # noqa: E402
-from ferapp.monitor import DriverMonitor  # noqa: E402
-from ferapp.monitor.synthetic import synthetic_landmarks  # noqa: E402
+from ferapp.gui.driver_panel import DriverPanel, write_tone_wav
+from ferapp.monitor import DriverMonitor
+from ferapp.monitor.synthetic import synthetic_landmarks
 
 pytestmark = pytest.mark.gui
 

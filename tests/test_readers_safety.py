@@ -426,6 +426,20 @@ def test_train_options_are_checked_before_the_data_loads(tmp_path, capsys, monke
     assert rc == 2 and message in err, err
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--nproc", "0"], "--nproc must be >= 1, not 0"),
+    (["--max-restarts", "-1"], "--max-restarts must be >= 0, not -1"),
+    (["--dist-timeout", "0"], "--dist-timeout must be > 0, not 0"),
+    (["--dist-timeout", "inf"], "--dist-timeout must be > 0, not inf"),
+    (["--nproc", "x"], "not an integer: 'x'"),
+])
+def test_train_number_flags_use_the_one_number_type(tmp_path, capsys, extra, message):
+    """train's argparse numbers go through inference.commands.number_arg, as analyze's do."""
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--model", "cc_lenet5", "--data", str(tmp_path), *extra])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
 def test_check_writable_dir_creates_nothing(tmp_path):
     from ferapp.safeio import check_writable_dir
 

@@ -188,9 +188,9 @@ def test_center_loss_path_falls_and_centres_move():
     ds = synthetic_faces(n_per_class=12)
     model = make_tiny(loss="ce+center", batch_size=12)
     res, tr = _train_algo(model, 8, ds, ds, center_weight=0.1, center_lr=0.5)
-    from ferapp.train.strategies import CenterLoss as CenterStrategy
+    from ferapp.train.strategies import CenterLossStrategy
 
-    assert isinstance(tr.strategy, CenterStrategy)
+    assert isinstance(tr.strategy, CenterLossStrategy)
     assert tr.strategy.center.centers.abs().sum() > 0  # centres started at zero and were updated
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < 0.7 * losses[0]

@@ -227,3 +227,52 @@ def test_train_thread_default_by_model_size_and_processes(ck_dir, tmp_path, caps
                  "--quiet", "--out", str(out)]) == 0
     assert json.loads((out / "report.json").read_text())["recipe"]["num_threads"] == 1
     assert np.isfinite(json.loads((out / "report.json").read_text())["summary"]["mean_accuracy"])
+
+
+def test_resume_is_checked_by_one_rule_before_training_and_when_resuming(tmp_path, capsys):
+    """``ferapp train --resume`` checks the checkpoint before any data is read, and the Trainer
+    checks it again when it resumes: one function (``checkpoint.load_resumable``) answers both,
+    so a file is refused with the same reason. They used to differ: the up-front check went
+    through the zoo's safe loader and hinted --init-from, the Trainer read the file with a
+    bare torch.load and said neither."""
+    import io
+
+    from ferapp.cli import main
+    from ferapp.train.checkpoint import STATE_FORMAT
+    from ferapp.zoo import create_model
+    from ferapp.zoo.io import save_checkpoint
+
+    lenet, other = create_model("cc_lenet5"), create_model("resnet20")
+    files = {"weights only": save_checkpoint(tmp_path / "weights.pt", lenet, lenet.cfg, {}),
+             "another architecture": save_checkpoint(tmp_path / "other.pt", other, other.cfg,
+                                                     {"train_state": STATE_FORMAT}),
+             "pickled code": tmp_path / "pickled.pt"}
+    torch.save({"obj": io.BytesIO(b"x")}, files["pickled code"])
+    reasons = {"weights only": "use --init-from", "another architecture": "is for 'resnet20'",
+               "pickled code": "never runs"}
+    for what, path in files.items():
+        rc = main(["train", "--model", "cc_lenet5", "--data", str(tmp_path / "unread"), "--resume", str(path)])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and err.startswith("error: --resume: ") and reasons[what] in err, (what, err)
+        tc = TrainConfig.from_recipe(lenet.cfg.recipe, epochs=1, num_threads=1, resume=str(path))
+        res = Trainer(lenet, lenet.cfg, tc).fit(synthetic_faces(size=48))
+        assert res.outcome == "failed" and res.message == "ValueError: " + err[len("error: --resume: "):], what
+
+
+def test_a_model_folder_is_written_in_the_loadable_format_or_not_at_all(tmp_path, monkeypatch):
+    """The run's model folder is written by the zoo's writer, which the loader reads. A fallback
+    used to write a bare state_dict and a flat config.json when ``ferapp.zoo.io`` could not be
+    imported: a folder that ``resolve_model`` then rejects ("not a ferapp weights file")."""
+    import sys
+
+    from ferapp.train.run import _save_model
+    from ferapp.zoo import create_model
+
+    m = create_model("cc_lenet5")
+    report = {"arch": "cc_lenet5", "protocol": {"name": "holdout-20"}, "dataset": {}, "summary": {},
+              "wall_time_s": 0.0, "hardware": "cpu", "torch": torch.__version__, "recipe": {}, "created": "",
+              "folds": [], "params": 0}
+    monkeypatch.setitem(sys.modules, "ferapp.zoo.io", None)  # the writer cannot be imported
+    with pytest.raises(ImportError):
+        _save_model(tmp_path / "model", m, report)
+    assert list(tmp_path.iterdir()) == []

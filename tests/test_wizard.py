@@ -20,10 +20,10 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QMessageBox, QWizard  # noqa: E402
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtWidgets import QMessageBox, QWizard
 
-from ferapp.train.callbacks import Callback  # noqa: E402
+from ferapp.train.callbacks import Callback
 
 pytestmark = pytest.mark.gui
 

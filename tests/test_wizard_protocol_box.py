@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtWidgets import QWizard  # noqa: E402
-from test_wizard import WAIT, make_ck48, new_wizard  # noqa: E402
+from PySide6.QtWidgets import QWizard
+from test_wizard import WAIT, make_ck48, new_wizard
 
 pytestmark = pytest.mark.gui
 

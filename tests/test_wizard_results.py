@@ -17,9 +17,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtWidgets import QMessageBox, QStyle, QStyleOptionComboBox, QWizard  # noqa: E402
-from test_wizard import WAIT, make_ck48, new_wizard, to_settings  # noqa: E402
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QStyle, QStyleOptionComboBox, QWizard
+from test_wizard import WAIT, make_ck48, new_wizard, to_settings
 
 pytestmark = pytest.mark.gui
 

@@ -412,6 +412,28 @@ def test_store_listing_default_and_resolve(stores, tmp_path):
     assert probs.shape == (3, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
 
+def test_default_model_is_the_most_accurate_as_the_lists_show_it(stores):
+    """One rule reads a model's accuracy: the default model is the one ``ferapp models`` and the
+    dropdown show as the most accurate. The store used to read its own key order (validation
+    before the run's test accuracy) and percent figures as they stood, so it picked 'a' (99 %
+    validation, shown as 80 %) or 'c' (70.0 read as 70 > 1) over 'b' (85 %)."""
+    import shutil
+
+    from ferapp.scope import model_score
+
+    user, _ = stores
+    m = create_model("cc_lenet5")
+    save_model_dir(user / "a", m, m.cfg, {"metrics": {"accuracy": 0.80}, "val_acc": 0.99})
+    for name, meta in (("b", {"test_acc": 0.85}), ("c", {"privatetest_acc": 70.0})):
+        shutil.copytree(user / "a", user / name)
+        cfg = json.loads((user / name / "config.json").read_text())
+        (user / name / "config.json").write_text(json.dumps({**cfg, "meta": meta}))
+    entries = {e.name: e for e in list_trained_models()}
+    assert {n: e.accuracy for n, e in entries.items()} == pytest.approx({"a": 0.80, "b": 0.85, "c": 0.70})
+    assert all(e.accuracy == model_score(e.meta)[0] for e in entries.values())
+    assert default_model_name() == "b"
+
+
 def test_ensemble_mixed_input_specs(stores):
     user, _ = stores
     torch.manual_seed(1)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp itself is installed)
 
 FER2013 = REPO.parent / "shared" / "datasets" / "fer2013" / "fer2013.csv.gz"
 

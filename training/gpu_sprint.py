@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp itself is installed)
 
 # name -> recipe file, constructor arguments at the paper's size, options over the recipe, epoch cap
 SPRINT = {

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp itself is installed)
 
 DEFAULT = ["resnet20_jit_fer2013", "resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "dsc_se_resnet_fer2013",
            "bdnn4_fer2013", "cc_lenet5_fer2013", "hsic_densenet_fer2013"]

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp itself is installed)
 REPORTS = REPO / "training" / "reports"
 RECIPES = REPO / "training" / "recipes"
 

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 FER2013 = REPO.parent / "shared" / "datasets" / "fer2013" / "fer2013.csv.gz"
 
 

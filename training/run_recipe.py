@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp itself is installed)
 
 
 def load_recipe(path: str | Path) -> dict:

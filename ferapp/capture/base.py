@@ -227,8 +227,8 @@ def parse_source_spec(spec: str) -> tuple[str, object]:
 
 def open_source(spec: str, **kw) -> FrameSource:
     """Parse ``spec``, build the registered source and open it. Raises SourceError."""
-    import ferapp.capture.demo  # noqa: F401
-    import ferapp.capture.driver_demo  # noqa: F401
+    import ferapp.capture.demo
+    import ferapp.capture.driver_demo
     import ferapp.capture.sources  # noqa: F401  (fills the registry)
 
     kind, arg = parse_source_spec(spec)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ferapp.capture.base import DEMO_FACES, FrameSource, Pacer, SourceError, register_source
 from ferapp.paths import demo_dir
+from ferapp.safeio import ImageError, read_image
 from ferapp.types import Frame
 
 # Face in astronaut.png (512x512): centre and size of dlib's HOG box, measured once.
@@ -65,9 +66,10 @@ class DemoSource(FrameSource):
     # -- setup ---------------------------------------------------------------------------
     def _open(self) -> None:
         path = demo_dir() / self.image_name
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if img is None:
-            raise SourceError(f"Demo image missing: {path}")
+        try:
+            img = read_image(path)  # the one image reader: regular files, bounded, size-checked
+        except ImageError as e:
+            raise SourceError(f"Demo image {path}: {e}") from None
         self._src = img
         self._src_mirror = np.ascontiguousarray(img[:, ::-1])
         w, h = self.size

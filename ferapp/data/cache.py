@@ -60,7 +60,7 @@ def load(cache_dir: Path, key: str, tag: str) -> FaceDataset | None:
                 label_names=tuple(meta["label_names"]), splits=z["splits"], subjects=z["subjects"],
                 paths=paths, report=report, fingerprint=meta["fingerprint"], soft_labels=soft,
             )
-    except Exception:  # noqa: BLE001 - a broken cache entry is rebuilt, never fatal
+    except Exception:  # a broken cache entry is rebuilt, never fatal
         return None
 
 

@@ -81,7 +81,7 @@ class Aligner:
         if self._fn is None and self.unavailable is None:
             try:
                 self._fn = _load_extractor()
-            except Exception as exc:  # noqa: BLE001 - any import failure degrades to centre crops
+            except Exception as exc:  # any import failure degrades to centre crops
                 self.unavailable = f"{type(exc).__name__}: {exc}"
                 col.warnings.append(f"face aligner unavailable ({self.unavailable}): centre crops used, result not cached")
         face = None
@@ -89,7 +89,7 @@ class Aligner:
             self.calls += 1
             try:
                 face = self._fn(img, out_size=self.out_size, detector=self.detector)
-            except Exception as exc:  # noqa: BLE001 - one bad image must not stop the load
+            except Exception as exc:  # one bad image must not stop the load
                 col.warnings.append(f"face alignment failed on {where}: {exc}; centre crop used")
                 face = None
             if face is None:

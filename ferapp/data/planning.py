@@ -66,7 +66,7 @@ def plan_protocol(ds: FaceDataset | None, name: str, seed: int = 0) -> ProtocolP
         return ProtocolPlan(name)
     try:
         folds = proto.folds(ds, seed=seed)
-    except Exception as e:  # noqa: BLE001 - the reason is shown to the user
+    except Exception as e:  # the reason is shown to the user
         return ProtocolPlan(name, error=f"{proto.name} does not fit this dataset: {e}")
     if not folds:
         return ProtocolPlan(name, error=f"{proto.name} gives no folds on this dataset")

@@ -166,7 +166,7 @@ class FaceFinder:
     def __del__(self):  # the worker is a daemon thread; stop it with its finder
         try:
             self.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
 
     # -- public --------------------------------------------------------------------------

@@ -162,14 +162,14 @@ def create_detector(name: str | None = None, **kw: Any) -> FaceDetector:
     where = spec.origin or spec.factory
     try:
         factory = spec.load_factory()
-    except Exception as e:  # noqa: BLE001 - a plugin's import can raise anything
+    except Exception as e:  # a plugin's import can raise anything
         raise DetectorError(f"face detector {name!r} cannot be loaded from {spec.factory!r}: "
                             f"{type(e).__name__}: {e}") from e
     try:
         det = factory(**kw)
     except (ValueError, OSError):
         raise
-    except Exception as e:  # noqa: BLE001 - a plugin's constructor can raise anything
+    except Exception as e:  # a plugin's constructor can raise anything
         raise DetectorError(f"face detector {name!r} ({where}) failed to start: {type(e).__name__}: {e}") from e
     missing = missing_members(det)
     if missing:
@@ -229,7 +229,7 @@ def _load_plugins() -> None:
         for ep in _entry_points():
             try:
                 spec = _spec_of_entry_point(ep)
-            except Exception as e:  # noqa: BLE001 - a broken plugin must not stop the app
+            except Exception as e:  # a broken plugin must not stop the app
                 _warn(f"ignoring face detector plugin {ep.name!r} ({ep.value}): {type(e).__name__}: {e}")
                 continue
             known = _SPECS.get(spec.name)
@@ -248,7 +248,7 @@ def _entry_points() -> list[Any]:
 
     try:
         return sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: (ep.name, ep.value))
-    except Exception as e:  # noqa: BLE001 - unreadable package metadata: run with the built-ins
+    except Exception as e:  # unreadable package metadata: run with the built-ins
         _warn(f"could not read the {ENTRY_POINT_GROUP!r} entry points: {type(e).__name__}: {e}")
         return []
 

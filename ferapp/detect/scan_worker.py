@@ -96,7 +96,7 @@ class ScanWorker:
                 faces = self.detector.detect(gray)
                 out = (frame_no, faces)
                 err = None
-            except Exception as e:  # noqa: BLE001 - reported to the caller on its thread
+            except Exception as e:  # reported to the caller on its thread
                 out, err = None, e
             with self._cond:
                 self._busy = False

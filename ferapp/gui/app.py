@@ -24,7 +24,7 @@ def _style_sheet() -> str:
 
         p = resources_dir() / "style.qss"
         return p.read_text(encoding="utf-8") if p.exists() else ""
-    except Exception:  # noqa: BLE001 - a missing style sheet only costs looks
+    except Exception:  # a missing style sheet only costs looks
         return ""
 
 
@@ -32,7 +32,7 @@ def _quietly(fn) -> None:
     """Run ``fn``; a failure is left to the pipeline build, which reports it in the window."""
     try:
         fn()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         log.debug("preload failed: %s", e)
 
 

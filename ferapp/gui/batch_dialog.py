@@ -129,7 +129,7 @@ class BatchAnalysisDialog(QDialog):
                                should_stop=self.cancel_event.is_set)
         except AnalysisError as e:
             self.signals.failed.emit(str(e))
-        except Exception as e:  # noqa: BLE001 - every failure reaches the dialog
+        except Exception as e:  # every failure reaches the dialog
             self.signals.failed.emit(f"{type(e).__name__}: {e}")
         else:
             self.signals.finished.emit(res)
@@ -177,7 +177,7 @@ class BatchAnalysisDialog(QDialog):
         self.progress.setRange(0, 1000)
         self.status.setText(f"Could not analyze: {message}")
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event) -> None:  # Qt API
         if self.running:
             self.cancel_event.set()
             self.thread.join(10)

@@ -46,7 +46,7 @@ class RunnerBridge(QObject):
         for sink in list(self.sinks):
             try:
                 sink(result)
-            except Exception as e:  # noqa: BLE001 - a sink must never kill the inference thread
+            except Exception as e:  # a sink must never kill the inference thread
                 log.exception("result sink failed")
                 self.error.emit(f"{type(e).__name__}: {e}")
         with self._lock:
@@ -118,7 +118,7 @@ class BackgroundTask(QObject):
     def _run(self) -> None:
         try:
             value = self._fn()
-        except Exception as e:  # noqa: BLE001 - every failure becomes a message
+        except Exception as e:  # every failure becomes a message
             log.debug("background task failed:\n%s", traceback.format_exc())
             if isinstance(e, KeyError | ValueError | OSError) and e.args and isinstance(e.args[0], str):
                 msg = e.args[0]  # our own messages are written for users: no exception class name

@@ -89,7 +89,7 @@ class NumberBoxKeys(QObject):
 
     NUMBER_CHARS = frozenset("0123456789+-.,")
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+    def eventFilter(self, obj, event) -> bool:  # Qt API
         if event.type() == QEvent.Type.ShortcutOverride:
             text = event.text()
             if text and text.isprintable() and text not in self.NUMBER_CHARS:
@@ -119,7 +119,7 @@ def available_cameras(cameras: list[int] | None) -> list[int]:
         from ferapp.capture import list_cameras
 
         return list(list_cameras())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return []
 
 

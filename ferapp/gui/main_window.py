@@ -394,7 +394,7 @@ class MainWindow(QMainWindow):
         s.setValue("window_state", self.saveState())
         s.sync()
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event) -> None:  # Qt API
         import time
 
         acts = self.session.close()
@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
         self.recorder.stop()  # in case a recorder outlived the session's knowledge of it
         try:
             self.save_settings()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("saving settings failed")
         self.dialogs.close_viewers()
         log.debug("closed in %.2f s", time.monotonic() - t0)

@@ -77,7 +77,7 @@ class ModelControl:
             from ferapp.inference.device import device_description
 
             desc = device_description(self.win.pipeline.engine.device)
-        except Exception:  # noqa: BLE001
+        except Exception:
             desc = "CPU"
         self.win.device_label.setText(f" {desc.split(' (')[0]} ")
         self.win.device_label.setToolTip(desc)

@@ -36,7 +36,7 @@ def paper_groups() -> dict[str, str]:
         from ferapp.zoo import list_papers
 
         papers = {p.key: p.label for p in list_papers()}
-    except Exception:  # noqa: BLE001 - a broken model module must not take the window down
+    except Exception:  # a broken model module must not take the window down
         log.exception("listing the papers failed")
         papers = {}
     return {**papers, "ensemble": "Ensembles", "": "Other models"}
@@ -49,7 +49,7 @@ def trained_models() -> list:
         return []
     try:
         return list(list_trained_models())
-    except Exception:  # noqa: BLE001 - a broken model folder must not take the window down
+    except Exception:  # a broken model folder must not take the window down
         log.exception("listing trained models failed")
         return []
 
@@ -64,7 +64,7 @@ def default_model() -> str | None:
         from ferapp.zoo.catalog import default_model_name
 
         return default_model_name()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -73,7 +73,7 @@ def architecture_cfgs() -> list[tuple[str, object]]:
         from ferapp.zoo import get_model_cfg, list_models
 
         return [(n, get_model_cfg(n)) for n in list_models()]
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.exception("listing architectures failed")
         return []
 
@@ -81,11 +81,7 @@ def architecture_cfgs() -> list[tuple[str, object]]:
 def _score(entry) -> tuple[float | None, str]:
     from ferapp.scope import model_score
 
-    acc, where = model_score(getattr(entry, "meta", None))
-    if acc is None:  # a figure under a key the scope does not know (the store's own lookup)
-        acc = getattr(entry, "accuracy", None)
-        acc = None if acc is None else (acc / 100 if acc > 1 else acc)
-    return acc, where
+    return model_score(getattr(entry, "meta", None))
 
 
 def weak_reason(entry) -> str:

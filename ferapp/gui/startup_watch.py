@@ -45,7 +45,7 @@ class StartupWatch(QObject):
         self._build_t0 = time.monotonic()
         self._timer.start()
 
-    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+    def eventFilter(self, obj, event) -> bool:  # Qt API
         if event.type() == QEvent.Type.Paint and self.first_paint_s is None:
             self.first_paint_s = process_age_s()
             obj.removeEventFilter(self)

@@ -63,7 +63,7 @@ class VideoView(QWidget):
     def current_image(self) -> QImage | None:
         return self._image
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event) -> None:  # Qt API
         self.paints += 1
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(24, 24, 28))

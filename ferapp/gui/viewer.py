@@ -191,7 +191,7 @@ class TimelineViewer(QMainWindow):
         fid = self.face_combo.currentData()
         return "all faces" if fid in (None, ALL_FACES) else f"face {fid}"
 
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API; also when the shortcut map is inactive
+    def keyPressEvent(self, event) -> None:  # Qt API; also when the shortcut map is inactive
         if event.key() == Qt.Key.Key_Escape or event.matches(QKeySequence.StandardKey.Close):
             self.close()
             return

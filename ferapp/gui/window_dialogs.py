@@ -77,7 +77,7 @@ class WindowDialogs:
         except TimelineError as e:
             self.win.report_error(str(e), dialog=True)
             return None
-        except Exception as e:  # noqa: BLE001 - a viewer bug must reach the user, not vanish in a slot
+        except Exception as e:  # a viewer bug must reach the user, not vanish in a slot
             log.exception("timeline viewer failed")
             self.win.report_error(f"Could not show '{path}': {type(e).__name__}: {e}", dialog=True)
             return None

@@ -15,8 +15,10 @@ import sys
 from ferapp.signals import StopOnSignals  # Ctrl-C / SIGTERM: finish cleanly, exit 130 / 143
 
 
-def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, what: str = ""):
-    """argparse type: a finite ``kind`` in [lo, hi] (or [lo, hi) with ``hi_open``)."""
+def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, what: str = "",
+               lo_open: bool = False):
+    """argparse type (every command's): a finite ``kind`` in [lo, hi]; ``lo_open`` / ``hi_open``
+    exclude that end, ``hi=None`` has none."""
     import math
 
     def parse(text: str):
@@ -24,9 +26,13 @@ def number_arg(kind: type, lo: float, hi: float | None, hi_open: bool = False, w
             v = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
-        if isinstance(v, float) and not math.isfinite(v) or v < lo or (hi is not None and (v >= hi if hi_open else v > hi)):
-            rng = f"[{lo:g}, {hi:g}{')' if hi_open else ']'}" if hi is not None else f">= {lo:g}"
-            raise argparse.ArgumentTypeError(f"{what or 'value'} must be in {rng}, not {text}")
+        if (isinstance(v, float) and not math.isfinite(v) or (v <= lo if lo_open else v < lo)
+                or (hi is not None and (v >= hi if hi_open else v > hi))):
+            if hi is None:
+                rng = f"{'>' if lo_open else '>='} {lo:g}"
+            else:
+                rng = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise argparse.ArgumentTypeError(f"{what or 'value'} must be {rng}, not {text}")
         return v
 
     return parse

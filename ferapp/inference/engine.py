@@ -73,7 +73,7 @@ def optimize_for_inference(model, cfg, device: str = "cpu"):
         if ok:
             return net, True
         log.info("optimized graph of %s disagrees with eager; using eager", cfg.name)
-    except Exception as e:  # noqa: BLE001 - tracing is an optimisation, never a failure
+    except Exception as e:  # tracing is an optimisation, never a failure
         log.info("could not optimize %s (%s); using eager", cfg.name, e)
     return model, False
 

@@ -360,7 +360,7 @@ def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
     except AnalysisError as e:
         got["note"] = str(e)
         return got
-    except Exception as e:  # noqa: BLE001 - one recording's fault must not end the batch
+    except Exception as e:  # one recording's fault must not end the batch
         got.update(note=f"{type(e).__name__}: {e}", broken=True)
         return got
     s = res.summary
@@ -403,7 +403,7 @@ def _worker_main(conn, template: dict, threads: int, stop_event, parent_pid: int
         import cv2
 
         cv2.setNumThreads(threads)
-    except Exception:  # noqa: BLE001 - OpenCV's own threading is only a speed matter
+    except Exception:  # OpenCV's own threading is only a speed matter
         pass
     req = AnalysisRequest(**template)
     try:

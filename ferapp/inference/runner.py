@@ -105,7 +105,6 @@ class Runner:
         self._faults = 0
         self._source_ok = True
         self.ended = threading.Event()
-        self.last_error: str | None = None
         # A capture thread stuck in a blocking read() when stop() gives up closes the source
         # itself once read() returns (closing it from another thread mid-read is unsafe).
         self._close_lock = threading.Lock()
@@ -161,7 +160,7 @@ class Runner:
         try:
             if self.source is not None:
                 self.source.close()
-        except Exception:  # noqa: BLE001 - closing a broken source must not raise
+        except Exception:  # closing a broken source must not raise
             log.debug("source close failed", exc_info=True)
 
     def join(self, timeout: float | None = None) -> None:
@@ -212,12 +211,11 @@ class Runner:
 
     # -- threads -----------------------------------------------------------------------------
     def _report(self, msg: str) -> None:
-        self.last_error = msg
         log.warning(msg)
         if self.on_error is not None:
             try:
                 self.on_error(msg)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("on_error callback failed")
 
     def _fault(self, msg: str, attempt: int) -> int:
@@ -230,11 +228,11 @@ class Runner:
             return attempt + 1
         try:
             self.source.close()
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         try:
             self.source.open()
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             self._report(f"Source '{self.source_name}' still unavailable: {e}")
         return attempt + 1
 
@@ -248,7 +246,7 @@ class Runner:
                     continue
                 try:
                     frame = self.source.read()
-                except Exception as e:  # noqa: BLE001 - any source failure is a fault, never a crash
+                except Exception as e:  # any source failure is a fault, never a crash
                     attempt = self._fault(f"Source '{self.source_name}' failed: {e}", attempt)
                     continue
                 if self._stop.is_set():
@@ -274,7 +272,7 @@ class Runner:
                 if self.on_frame is not None:
                     try:
                         self.on_frame(frame)
-                    except Exception:  # noqa: BLE001 - a display bug must not kill capture
+                    except Exception:  # a display bug must not kill capture
                         log.exception("on_frame callback failed")
                 with self._cond:
                     if self._slot is not None:
@@ -309,7 +307,7 @@ class Runner:
                 try:
                     result = self.pipeline.process(frame, source=self.source_name)
                     consecutive_failures = 0
-                except Exception as e:  # noqa: BLE001
+                except Exception as e:
                     consecutive_failures += 1
                     self._report(f"Processing failed: {type(e).__name__}: {e}")
                     if consecutive_failures >= 50:
@@ -326,14 +324,14 @@ class Runner:
                 if self.on_result is not None:
                     try:
                         self.on_result(result)
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("on_result callback failed")
         finally:
             self.ended.set()
             if not self._stop.is_set() and self.on_end is not None:
                 try:
                     self.on_end()
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("on_end callback failed")
 
 

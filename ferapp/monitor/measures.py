@@ -44,7 +44,6 @@ import numpy as np
 # 68-point indices
 RIGHT_EYE = (36, 37, 38, 39, 40, 41)  # subject's right eye (image left when unmirrored)
 LEFT_EYE = (42, 43, 44, 45, 46, 47)  # subject's left eye
-INNER_MOUTH = (60, 61, 62, 63, 64, 65, 66, 67)
 
 # Landmark indices used for head pose, and the generic 3-D model (arbitrary units, ~mm x 2.5),
 # in a camera-aligned frame: x right (subject's left), y down, z away from the camera.

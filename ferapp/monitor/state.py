@@ -101,7 +101,6 @@ class DriverMonitor:
         self._calib_yaw: list[float] = []
         self._calib_pitch: list[float] = []
         self.calibrated = False
-        self.calibrated_at = NAN
         self.ear_baseline = NAN
         self.yaw0 = 0.0
         self.pitch0 = 0.0
@@ -218,7 +217,7 @@ class DriverMonitor:
             feed("face_lost", False)
             # seconds of face since the previous frame, if that frame had the face too (a live
             # runner on a slow CPU processes a few frames a second: their spacing counts, up to 1 s)
-            self._calibrate(t, m, min(dt, 1.0) if self._prev_face else 0.0)
+            self._calibrate(m, min(dt, 1.0) if self._prev_face else 0.0)
             yaw_rel, pitch_rel = m.yaw - self.yaw0, m.pitch - self.pitch0
 
             # eyes: closure episodes -> blinks and drowsiness
@@ -325,7 +324,7 @@ class DriverMonitor:
             looking_away=self._away,
             looking_away_s=self.looking_away_s,
             calibrated=self.calibrated,
-            calibration_progress=self._calibration_progress(t),
+            calibration_progress=self._calibration_progress(),
             ear_baseline=self.ear_baseline,
             ear_threshold=self._eyes.enter,
             mar_threshold=c.mar_yawn,
@@ -339,14 +338,14 @@ class DriverMonitor:
         self._last_state = state
         return state
 
-    def _calibration_progress(self, t: float) -> float:
+    def _calibration_progress(self) -> float:
         if self.calibrated:
             return 1.0
         if self.config.calibration_s <= 0:
             return 0.0
         return min(1.0, self._calib_observed / self.config.calibration_s)
 
-    def _calibrate(self, t: float, m, face_dt: float) -> None:
+    def _calibrate(self, m, face_dt: float) -> None:
         """Learn from frames where the driver looks ahead: within the distraction limits of the
         neutral pose so far (the first frame's pose, then the median of the accepted ones), so
         a glance away during calibration neither counts nor drags the neutral pose along."""
@@ -370,7 +369,6 @@ class DriverMonitor:
         base = float(np.median(self._calib_ear)) if self._calib_ear else c.ear_baseline_default
         self.ear_baseline = float(np.clip(base, c.ear_baseline_min, c.ear_baseline_max))
         self.calibrated = True
-        self.calibrated_at = t
         self._apply_thresholds()  # an eye closure in progress stays one closure
 
     # ------------------------------------------------------------------ pipeline hook

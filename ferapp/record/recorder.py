@@ -46,7 +46,6 @@ class Recorder:
         self.video_path: Path | None = None
         self.path: Path | None = None
         self.started_at: float | None = None
-        self.last_error: str | None = None
 
     @property
     def active(self) -> bool:
@@ -84,7 +83,6 @@ class Recorder:
                 raise
             self.path = path
             self.started_at = time.monotonic()
-            self.last_error = None
         return self.path
 
     def write(self, result: FrameResult) -> None:
@@ -110,7 +108,6 @@ class Recorder:
         writer, self.writer = self.writer, None
         video, self.video = self.video, None
         self.started_at = None
-        self.last_error = error
         if video is not None:
             video.close()
         if writer is not None:
@@ -120,7 +117,6 @@ class Recorder:
                     meta["stopped_by_error"] = error
                 writer.close(**meta)
             except TimelineError as e:
-                self.last_error = str(e)
                 log.warning("%s", e)
 
     def stop(self, **final_meta: Any) -> Path | None:

@@ -109,7 +109,7 @@ class TimelineWriter:
         self._temp = bool(temp)
         try:
             # created by the claim: O_CREAT|O_EXCL|O_NOFOLLOW, never an existing file or a link's target
-            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8",  # noqa: SIM115
+            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8",
                             opener=self._claim.opener)
             self._csv = csv.writer(self._fh)
             self._csv.writerow(self.columns)

@@ -138,7 +138,7 @@ class AnnotatedVideoWriter:
                 self._live_step()
                 next_at = self._t0 + self.frames / self.fps
                 self._stop.wait(max(0.001, next_at - time.monotonic()))
-        except Exception as e:  # noqa: BLE001 - reported by the next write() and by close()
+        except Exception as e:  # reported by the next write() and by close()
             self._error = e if isinstance(e, OutputError) else OutputError(f"Recording the video stopped: {e}")
 
     # -- ending --------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class AnnotatedVideoWriter:
         if self._error is None:
             try:
                 self._live_step()  # the newest result, and the last repeats up to now
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self._error = e
 
     @property

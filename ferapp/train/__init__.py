@@ -10,7 +10,7 @@ import importlib
 
 _NAMES = {
     "Callback": "callbacks", "CallbackList": "callbacks", "CheckpointCallback": "callbacks",
-    "EarlyStopping": "callbacks", "EpochLine": "callbacks", "ProgressBar": "callbacks",
+    "EpochLine": "callbacks", "ProgressBar": "callbacks",
     "FitResult": "trainer", "Trainer": "trainer", "TrainConfig": "options",
 }
 __all__ = list(_NAMES)

@@ -122,7 +122,6 @@ class HSICStep:
         self.measure, self.kernel, self.eps = measure, kernel, float(eps)
         self.units = list(model.hidden_layers())
         self.optimizers = [make_opt(list(u.parameters())) for u in self.units]
-        self.last_terms: list[tuple[float, float]] = []
 
     def label_kernel(self, y: torch.Tensor, num_classes: int) -> torch.Tensor:
         onehot = F.one_hot(y, num_classes).float()

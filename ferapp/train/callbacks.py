@@ -191,7 +191,6 @@ class CheckpointCallback(Callback):
         self.every = int(every or 0)
         self.best = -math.inf if mode == "max" else math.inf
         self.best_path: Path | None = None
-        self.last_path: Path | None = None
 
     def _better(self, v: float) -> bool:
         return v > self.best if self.mode == "max" else v < self.best
@@ -211,11 +210,11 @@ class CheckpointCallback(Callback):
     def on_batch_end(self, step, loss):
         if self.every and step % self.every == 0:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self.last_path = self.trainer.save_state(self.dir / "last.pt")
+            self.trainer.save_state(self.dir / "last.pt")
 
     def on_epoch_end(self, epoch, metrics):
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.last_path = self.trainer.save_state(self.dir / "last.pt")
+        self.trainer.save_state(self.dir / "last.pt")
         v = metrics.get(self.monitor)
         if v is None:  # no validation this epoch (no val set, or P3's HSIC phase): last.pt only
             return
@@ -223,34 +222,3 @@ class CheckpointCallback(Callback):
             self.best = v
             self.best_path = self.trainer.save_state(self.dir / "best.pt")
             self.trainer.best_state_path = self.best_path
-
-
-class EarlyStopping(Callback):
-    """Stops when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs."""
-
-    def __init__(self, monitor: str = "val_acc", mode: str = "max", patience: int = 10, min_delta: float = 0.0):
-        self.monitor, self.mode, self.patience, self.min_delta = monitor, mode, patience, min_delta
-        self.best = -math.inf if mode == "max" else math.inf
-        self.bad_epochs = 0
-        self.stopped_epoch: int | None = None
-
-    def state_dict(self):
-        return {"monitor": self.monitor, "mode": self.mode, "best": float(self.best), "bad_epochs": self.bad_epochs}
-
-    def load_state_dict(self, state):
-        if state.get("monitor") == self.monitor and state.get("mode") == self.mode:
-            self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
-
-    def on_epoch_end(self, epoch, metrics):
-        v = metrics.get(self.monitor)
-        if v is None:
-            return
-        improved = v > self.best + self.min_delta if self.mode == "max" else v < self.best - self.min_delta
-        if improved:
-            self.best, self.bad_epochs = v, 0
-        else:
-            self.bad_epochs += 1
-            if self.bad_epochs >= self.patience:
-                self.stopped_epoch = epoch
-                self.trainer.should_stop = True
-                self.trainer.stop_reason = f"early stopping: {self.monitor} did not improve for {self.patience} epochs"

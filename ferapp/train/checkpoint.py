@@ -60,33 +60,46 @@ def save(tr, path: str | Path) -> Path:
 
 def run_id_of(path: str | Path) -> str | None:
     """The run id a training checkpoint was written by (None: unreadable or not a training state)."""
-    from ferapp.zoo.io import _safe_torch_load
+    from ferapp.zoo.io import safe_torch_load
 
     try:
-        s = (_safe_torch_load(Path(path)) or {}).get("extra") or {}
-    except Exception:  # noqa: BLE001
+        s = (safe_torch_load(Path(path)) or {}).get("extra") or {}
+    except Exception:
         return None
     return str(s.get("run_id") or "") if s.get("train_state") == STATE_FORMAT else None
 
 
-def restore(tr, path: str | Path) -> None:
-    """Continue ``tr`` from a checkpoint of the same architecture and algorithm (ValueError otherwise)."""
+def load_resumable(path: str | Path, arch: str, ctx=None) -> dict[str, Any]:
+    """The checkpoint at ``path`` if it can resume a run of ``arch``; ValueError otherwise
+    (missing, unreadable, not ferapp's format, no training state, another architecture).
+    ``ferapp train --resume`` asks it before training, :func:`restore` when resuming; under DDP
+    (``ctx``) rank 0 reads the file and every rank loads its bytes."""
     from ferapp.train import distributed
+    from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.io import CKPT_FORMAT
 
     try:
-        obj = distributed.torch_load(path, tr.dist)  # under DDP rank 0 reads, every rank loads the bytes
+        obj = distributed.torch_load(path, ctx or distributed.SINGLE)
     except FileNotFoundError:
         raise ValueError(f"resume checkpoint not found: {path}") from None
-    except Exception as e:  # noqa: BLE001
+    except CheckpointError as e:  # "<path>: cannot be loaded as ... (why)"
+        raise ValueError(f"cannot read checkpoint {e}") from None
+    except Exception as e:
         raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
     if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
         raise ValueError(f"{path} is not a ferapp checkpoint")
-    s = obj.get("extra") or {}
-    if s.get("train_state") != STATE_FORMAT:
-        raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed)")
-    if obj.get("arch") != tr.cfg.name:
-        raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {tr.cfg.name!r}")
+    if (obj.get("extra") or {}).get("train_state") != STATE_FORMAT:
+        raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed; "
+                         "use --init-from to fine-tune from it)")
+    if obj.get("arch") != arch:
+        raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {arch!r}")
+    return obj
+
+
+def restore(tr, path: str | Path) -> None:
+    """Continue ``tr`` from a checkpoint of the same architecture and algorithm (ValueError otherwise)."""
+    obj = load_resumable(path, tr.cfg.name, tr.dist)
+    s = obj["extra"]
     tr.model.load_state_dict(obj["state_dict"])
     if len(s["optimizers"]) != len(tr.optimizers):
         raise ValueError("checkpoint optimizer layout differs from this run's algorithm")

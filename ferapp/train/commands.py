@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from ferapp.inference.commands import number_arg  # the one argparse number type
 from ferapp.train.options import add_cli_flags
 
 
@@ -37,14 +38,14 @@ def add_parsers(subparsers) -> None:
                    help="model constructor argument (repeatable), e.g. --arg width_mult=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     d = p.add_argument_group("distributed training (torch.distributed; see README 'Distributed training')")
-    d.add_argument("--nproc", type=_positive_int, metavar="N",
+    d.add_argument("--nproc", type=number_arg(int, 1, None, what="--nproc"), metavar="N",
                    help="train with N processes on this machine: starts torchrun's elastic launcher "
                         "(torch.distributed.run) with N copies of this command; gloo on the CPU, nccl with one GPU "
                         "per process on CUDA. Under torchrun itself leave it out")
-    d.add_argument("--max-restarts", type=_nonnegative_int, default=0, metavar="K",
+    d.add_argument("--max-restarts", type=number_arg(int, 0, None, what="--max-restarts"), default=0, metavar="K",
                    help="with --nproc: restart the process group up to K times when a process dies; each fold "
                         "continues from its own last.pt (use --checkpoint-every to lose little work)")
-    d.add_argument("--dist-timeout", type=_positive_float, default=None, metavar="S",
+    d.add_argument("--dist-timeout", type=number_arg(float, 0, None, lo_open=True, what="--dist-timeout"), default=None, metavar="S",
                    help="seconds a collective may wait for the other processes before the job fails "
                         "(default 900)")
     add_cli_flags(p)  # every training option of the schema (ferapp.train.options)
@@ -75,24 +76,6 @@ def _err(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
     _last_error[:] = [msg]
     return 2
-
-
-def _number_type(conv, ok, what: str):
-    def parse(text: str):
-        try:
-            v = conv(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not ok(v):
-            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
-        return v
-
-    return parse
-
-
-_positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
-_nonnegative_int = _number_type(int, lambda v: v >= 0, "0 or more")
-_positive_float = _number_type(float, lambda v: v > 0 and v == v and v != float("inf"), "a positive number")
 
 
 def _parse_value(v: str):
@@ -216,7 +199,8 @@ def _train(args) -> int:
         if main and args.resume and not Path(args.resume).is_file():
             return _err(f"resume checkpoint not found: {args.resume}")
         from ferapp.data.protocols import get_protocol
-        from ferapp.train.run import check_out_dir, check_resume, check_save_name
+        from ferapp.train.checkpoint import load_resumable
+        from ferapp.train.run import check_out_dir, check_save_name
         from ferapp.zoo.registry import check_model_args
 
         proto = get_protocol(args.protocol)
@@ -236,17 +220,18 @@ def _train(args) -> int:
         if main and args.out:
             check_out_dir(args.out, args.model)
         if main and args.resume:
-            check_resume(args.resume, args.model)
+            try:
+                load_resumable(args.resume, args.model)
+            except ValueError as e:
+                return _err(f"--resume: {e}")
     except (ValueError, FileExistsError) as e:
         return _err(str(e))
-    except Exception as e:  # noqa: BLE001 - an unreadable --resume checkpoint
-        return _err(f"--resume {args.resume}: {e}")
     if args.init_from:
         from ferapp.train.run import init_source_arch
 
         try:
             src_arch = init_source_arch(args.init_from)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             return _err(f"--init-from {args.init_from}: cannot load model: {e}")
         if src_arch != args.model:
             return _err(f"--init-from {args.init_from} is a {src_arch} model; this run trains {args.model}")
@@ -272,7 +257,7 @@ def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
         ds = _load_data(args.data, args.format)
     except KeyboardInterrupt:
         return 130
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return _err(f"cannot read dataset {args.data}: {e}")
     if stop.is_set():
         return stop.exit_code()
@@ -361,7 +346,7 @@ def cmd_eval(args) -> int:
     import numpy as np
 
     from ferapp.train.evaluate import evaluate, write_eval_artifacts
-    from ferapp.train.trainer import resolve_device
+    from ferapp.train.trainer import torch_device
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.store import resolve_model
 
@@ -390,7 +375,7 @@ def cmd_eval(args) -> int:
             ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
         else:
             ds = _load_data(args.data, args.format, loading)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         return _err(f"cannot read dataset {args.data}: {e}")
     finally:
         loading.close()
@@ -402,7 +387,7 @@ def cmd_eval(args) -> int:
             return _err(f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})")
         ds = ds.subset(keep)
     try:
-        device = resolve_device(args.device)
+        device = torch_device(args.device)
         model = loaded.model.to(device)
         bar = _Bar("evaluating", "img", bars)
         try:
@@ -412,7 +397,7 @@ def cmd_eval(args) -> int:
         from ferapp.train.calibration import ece
 
         res_ece = ece(res.probs, res.y) if res.probs is not None else None
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     info = {"model": args.model, "arch": loaded.cfg.name, "data": args.data, "split": args.split,

@@ -268,11 +268,14 @@ def read_file(path: str | Path, ctx: DistContext) -> bytes:
 
 
 def torch_load(path: str | Path, ctx: DistContext) -> Any:
-    """``torch.load(path, weights_only=True)`` with the bytes read by rank 0 (see :func:`read_file`)."""
+    """``torch.load(path, weights_only=True)`` with the bytes read by rank 0 (see :func:`read_file`);
+    in a single process the zoo's safe loader (``ferapp.zoo.io.safe_torch_load``)."""
     import torch
 
     if not ctx.active:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        from ferapp.zoo.io import safe_torch_load
+
+        return safe_torch_load(Path(path))
     return torch.load(io.BytesIO(read_file(path, ctx)), map_location="cpu", weights_only=True)
 
 

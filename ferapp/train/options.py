@@ -103,7 +103,7 @@ class Option:
         return value
 
 
-def opt(default: Any, kind: str, help: str, **kw: Any):  # noqa: A002 - the option's help text
+def opt(default: Any, kind: str, help: str, **kw: Any):  # the option's help text
     o = Option(kind=kind, help=help, **kw)
     if isinstance(default, list | tuple):
         return field(default=tuple(default), metadata={"option": o})

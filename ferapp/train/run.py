@@ -41,7 +41,7 @@ from ferapp.train.evaluate import (
     write_confusion_png,
     write_json,
 )
-from ferapp.train.trainer import EncodedSet, FitResult, TrainConfig, Trainer, encode_dataset, resolve_device
+from ferapp.train.trainer import EncodedSet, FitResult, TrainConfig, Trainer, encode_dataset, torch_device
 
 
 @dataclass
@@ -216,7 +216,7 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
         cb.on_run_start({"arch": arch, "protocol": protocol, "out_dir": str(out), "overrides": overrides})
         _run(result, arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {}, save_name,
              folds, max_train, data_format, load_kwargs, auto_threads)
-    except Exception as e:  # noqa: BLE001  (the run's one funnel)
+    except Exception as e:  # the run's one funnel
         result.outcome, result.message, result.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
     result.wall_time_s = time.perf_counter() - t0
     cb.on_run_end(result)
@@ -281,7 +281,7 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
         enc.t = torch.from_numpy(targets)
         result.notes += notes
-    device = resolve_device(tcfg.device)
+    device = torch_device(tcfg.device)
     fold_results: list[FoldResult] = []
     last_model = None
     for k, fi in enumerate(chosen):
@@ -442,6 +442,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
 
 def _save_model(model_dir: Path, model, report: dict) -> Path:
     from ferapp.train.card import model_card
+    from ferapp.zoo.io import save_model_dir
 
     model.cpu().eval()
     meta = {k: report[k] for k in ("arch", "protocol", "dataset", "summary", "wall_time_s", "hardware", "torch",
@@ -453,10 +454,6 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
     meta["metrics"] = {"accuracy": summ.get("mean_accuracy"), "accuracy_std": summ.get("std_accuracy"),
                        "macro_f1": summ.get("mean_macro_f1"), "protocol": report["protocol"]["name"],
                        "folds": summ.get("folds")}
-    try:
-        from ferapp.zoo.io import save_model_dir
-    except ImportError:  # zoo io not available: a minimal compatible folder
-        save_model_dir = _fallback_save_model_dir
     tmp = model_dir.with_name(f".{model_dir.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover
     save_model_dir(tmp, model, model.cfg, meta)
@@ -475,13 +472,6 @@ def report_path_of(model_dir: Path) -> Path:
     return Path(model_dir) / "report.json"
 
 
-def _fallback_save_model_dir(d: Path, model, cfg, meta: dict) -> None:
-    d = Path(d)
-    d.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), d / "model.pt")
-    write_json({**cfg.to_dict(), "meta": meta}, d / "config.json")
-
-
 def check_save_name(name: str, overwrite: bool = False) -> Path:
     """The user-store folder a model saved as ``name`` goes to; ValueError / FileExistsError now
     (before training) for a name that cannot be used."""
@@ -495,21 +485,6 @@ def check_save_name(name: str, overwrite: bool = False) -> Path:
     if dst.exists() and not overwrite:
         raise FileExistsError(f"a trained model named {name!r} already exists at {dst}")
     return dst
-
-
-def check_resume(path: str, arch: str) -> None:
-    """ValueError now when ``path`` cannot resume a run of ``arch`` (read, format, architecture)."""
-    from ferapp.train.checkpoint import STATE_FORMAT
-    from ferapp.zoo.io import CKPT_FORMAT, _safe_torch_load
-
-    obj = _safe_torch_load(Path(path))
-    if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
-        raise ValueError(f"{path} is not a ferapp checkpoint")
-    if (obj.get("extra") or {}).get("train_state") != STATE_FORMAT:
-        raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed; "
-                         "use --init-from to fine-tune from it)")
-    if obj.get("arch") != arch:
-        raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {arch!r}")
 
 
 def save_to_user_models(run_result: RunResult, name: str, overwrite: bool = False) -> Path:

@@ -12,7 +12,7 @@ The ``Trainer`` owns the loop (data, epochs, validation, checkpoints, callbacks)
 - ``begin_epoch`` / ``end_epoch``, ``validates(phase)`` / ``schedules(phase)``,
 - ``state()`` / ``load_state()`` for what a checkpoint must carry beyond the optimizers.
 
-Strategies: ``Backprop`` (cross-entropy, soft targets, squared hinge), ``CenterLoss``
+Strategies: ``Backprop`` (cross-entropy, soft targets, squared hinge), ``CenterLossStrategy``
 (P4: + lambda * center loss on ``forward_head(features, pre_logits=True)``), ``BNN`` (P5:
 latent-weight lr scale and clipping), ``HSIC`` (P3: layer-local HSIC bottleneck, then the
 head post-trained with cross-entropy). :func:`make_strategy` picks one from the config.
@@ -121,8 +121,7 @@ class Backprop(Strategy):
         for o in opts:
             o.zero_grad(set_to_none=True)
         if tr.cpu_bf16 and xb.dim() == 4:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-            self.model.to(memory_format=torch.channels_last)
+            xb = xb.contiguous(memory_format=torch.channels_last)  # the model was converted once in _setup
         with torch.autocast(tr.device.type, dtype=torch.bfloat16 if tr.cpu_bf16 else None,
                             enabled=tr.use_amp or tr.cpu_bf16):
             loss = self.loss(xb, yb)
@@ -134,9 +133,9 @@ class Backprop(Strategy):
         return loss.detach().float()
 
 
-class CenterLoss(Backprop):
+class CenterLossStrategy(Backprop):
     """P4: cross-entropy + ``center_weight`` * center loss on the pre-logits embedding; the
-    class centres have their own SGD (``center_lr``)."""
+    class centres (the loss module ``algorithms.CenterLoss``) have their own SGD (``center_lr``)."""
 
     name = "center"
 
@@ -265,8 +264,8 @@ def make_strategy(trainer) -> Strategy:
             raise ValueError("loss 'ce+center' is not combined with algorithm 'bnn'")
         return BNN(trainer)
     if t.loss == "ce+center":
-        return CenterLoss(trainer)
+        return CenterLossStrategy(trainer)
     return Backprop(trainer)
 
 
-__all__ = ["BNN", "Backprop", "CenterLoss", "HSIC", "Strategy", "make_optimizer", "make_strategy"]
+__all__ = ["BNN", "Backprop", "CenterLossStrategy", "HSIC", "Strategy", "make_optimizer", "make_strategy"]

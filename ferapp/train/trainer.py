@@ -96,11 +96,12 @@ def encode_dataset(ds, cfg) -> EncodedSet:
                       tuple(ds.label_names))
 
 
-def resolve_device(name: str) -> torch.device:
-    """``ferapp.inference.device.resolve_device`` as a torch.device (the one rule for auto/cpu/cuda)."""
-    from ferapp.inference.device import resolve_device as resolve
+def torch_device(name: str) -> torch.device:
+    """The torch.device for a device setting ("auto", "cpu", "cuda:1"): the one rule is
+    ``ferapp.inference.device.resolve_device`` (a device name); training wants the object."""
+    from ferapp.inference.device import resolve_device
 
-    return torch.device(resolve(name))
+    return torch.device(resolve_device(name))
 
 
 def _mix_seed(*parts: int) -> int:
@@ -158,15 +159,15 @@ class Trainer:
         if self.uses_soft_targets(t) and (t.loss != "ce" or t.algorithm != "backprop"):
             raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
                              f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
-        self.device = resolve_device(t.device)
+        self.device = torch_device(t.device)
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
         self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
                              and cpu_has_bf16())
         torch.manual_seed(t.seed)
         if self.dist.sharded:
             distributed.convert_batchnorm(self.model)  # BN statistics of the global batch
-        if self.dist.active and self.cpu_bf16:
-            self.model.to(memory_format=torch.channels_last)  # before DDP registers the parameters
+        if self.cpu_bf16:  # once, and before DDP registers the parameters; batches follow in step()
+            self.model.to(memory_format=torch.channels_last)
         self.model.to(self.device)
         self.num_classes = self.cfg.num_classes
         self.strategy = make_strategy(self)
@@ -259,7 +260,7 @@ class Trainer:
             outcome = "cancelled"
             # under DDP the interrupt may have come mid-step (mid-collective): that state is not saved
             last_ckpt = None if self.dist.active else self._save_last()
-        except Exception as e:  # noqa: BLE001  (the one funnel: every error ends the run as failed)
+        except Exception as e:  # the one funnel: every error ends the run as failed
             outcome, message, tb = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
         if outcome == "finished":
             if self._best_weights is not None and self.tcfg.restore_best:
@@ -286,7 +287,7 @@ class Trainer:
             return None
         try:
             return self.save_state(Path(self.tcfg.out_dir) / "last.pt")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
 
     def _sharded_step(self, xb: torch.Tensor, yb: torch.Tensor, m: int, phase: str, epoch: int, b: int) -> torch.Tensor:

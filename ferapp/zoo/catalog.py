@@ -19,19 +19,18 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ferapp.paths import shipped_models_dir, user_models_dir
 from ferapp.safeio import read_bounded
+from ferapp.scope import model_accuracy
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.registry import ModelCfg, Paper, list_models
 
 log = logging.getLogger("ferapp.zoo.store")  # the messages of listing models, as before the split
 
-METRIC_KEYS = ("privatetest_acc", "test_acc", "publictest_acc", "val_acc", "accuracy")
 FALLBACK_ARCH = "cc_lenet5"
 ARCHITECTURES_FILE = Path(__file__).with_name("architectures.json")
 MAX_CONFIG_BYTES = 1024 * 1024  # a config.json ferapp writes is ~8 KB
@@ -84,15 +83,8 @@ class ModelEntry:
 
     @property
     def accuracy(self) -> float | None:
-        return _metric(self.meta)
-
-
-def _metric(meta: dict[str, Any]) -> float | None:
-    for k in METRIC_KEYS:
-        v = meta.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            return float(v)
-    return None
+        """As a fraction, read as every model list shows it (``ferapp.scope.model_accuracy``)."""
+        return model_accuracy(self.meta)
 
 
 def _scan(root: Path, shipped: bool) -> list[ModelEntry]:

@@ -138,7 +138,9 @@ def _atomic_torch_save(obj: Any, path: Path) -> None:
         os.close(dfd)
 
 
-def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
+    """``torch.load(weights_only=True)`` of a regular file (a FIFO cannot block it); FileNotFoundError,
+    or CheckpointError that says why (pickled code is refused and never advised to be allowed)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such checkpoint: {path}")
@@ -222,7 +224,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
                     ) -> tuple[nn.Module, ModelCfg, dict[str, Any]]:
     """-> (model in eval mode, cfg, extra). Raises CheckpointError for unusable files."""
     path = Path(path)
-    obj = _safe_torch_load(path, map_location)
+    obj = safe_torch_load(path, map_location)
     if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT or "state_dict" not in obj:
         raise CheckpointError(f"{path}: not a ferapp checkpoint (expected a dict with format={CKPT_FORMAT!r}; "
                               "a bare state_dict or another program's file cannot be loaded)")
@@ -289,7 +291,7 @@ def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | 
         cfg = config_to_cfg(raw)
     except Exception as exc:
         raise CheckpointError(f"{directory}/config.json: bad model config: {exc}") from None
-    obj = _safe_torch_load(directory / "model.pt")
+    obj = safe_torch_load(directory / "model.pt")
     if not isinstance(obj, dict) or obj.get("format") != WEIGHTS_FORMAT:
         raise CheckpointError(f"{directory}/model.pt: not a ferapp weights file (format {WEIGHTS_FORMAT!r})")
     sd = dict(obj["state_dict"])

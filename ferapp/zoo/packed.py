@@ -168,7 +168,6 @@ class PackedBNN:
 
     def __init__(self, plan: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.plan = plan
-        self.cfg_dict = plan.get("cfg", {})
         self._layers: dict[str, dict[str, Any]] = {}
         for spec in plan["layers"]:
             name, shape = spec["name"], tuple(spec["shape"])

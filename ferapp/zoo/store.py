@@ -32,7 +32,6 @@ from torch import nn
 
 from ferapp.zoo.catalog import (  # noqa: F401  (re-exported: the listing, torch-free, lives there)
     FALLBACK_ARCH,
-    METRIC_KEYS,
     ModelEntry,
     default_model_name,
     known_names,

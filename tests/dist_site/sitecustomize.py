@@ -6,6 +6,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests._dist_worker import install_test_hooks  # noqa: E402
+from tests._dist_worker import install_test_hooks
 
 install_test_hooks()

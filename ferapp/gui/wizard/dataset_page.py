@@ -272,5 +272,5 @@ class DatasetPage(QWizardPage):
         else:
             _message(self.warnings_label, "No warnings: every class present, no skipped files.", OK_STYLE)
 
-    def isComplete(self) -> bool:  # noqa: N802 (Qt API)
+    def isComplete(self) -> bool:  # Qt API
         return self.dataset is not None and not self.loader.busy

@@ -60,7 +60,7 @@ class ModelPage(QWizardPage):
 
                 m = create_model(name)
                 self._params[name] = (count_params(m), count_effective_params(m))
-            except Exception:  # noqa: BLE001 - a description must not fail the page
+            except Exception:  # a description must not fail the page
                 self._params[name] = None
         return self._params[name]
 
@@ -106,8 +106,8 @@ class ModelPage(QWizardPage):
             f"{r.epochs} epochs, {r.schedule} schedule, loss {r.loss}, {r.algorithm}</td></tr>"
             "</table>" + labels_note)
 
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
         self._show_details()
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return self.arch is not None

@@ -103,7 +103,7 @@ class ResultsPage(QWizardPage):
         lay.addLayout(save_row)
         lay.addWidget(self.save_label)
 
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
         from ferapp.train.evaluate import aggregate
         from ferapp.zoo import get_model_cfg
 
@@ -206,7 +206,7 @@ class ResultsPage(QWizardPage):
         if self.isVisible() and self.save_button.isEnabled():
             self.name_edit.setFocus(Qt.FocusReason.OtherFocusReason)
 
-    def cleanupPage(self) -> None:  # noqa: N802 (Back pressed)
+    def cleanupPage(self) -> None:  # Back pressed
         self._save_is_default(False)
         super().cleanupPage()
 
@@ -231,7 +231,7 @@ class ResultsPage(QWizardPage):
             _message(self.save_label, f"A model named {html.escape(name)} already exists: choose another name or "
                                       "tick 'replace'.", ERROR_STYLE)
             return None
-        except Exception as e:  # noqa: BLE001 - disk full, permissions: a message, the run folder stays
+        except Exception as e:  # disk full, permissions: a message, the run folder stays
             _message(self.save_label, f"Saving failed: {html.escape(f'{type(e).__name__}: {e}')}. The trained "
                                       f"model is still in {html.escape(str(w.run_result.best_model_dir))}.",
                      ERROR_STYLE)

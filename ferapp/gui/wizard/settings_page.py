@@ -82,7 +82,7 @@ class SettingsPage(QWizardPage):
 
             if torch.cuda.is_available():
                 self.device.insertItem(0, f"CUDA ({torch.cuda.get_device_name(0)})", "cuda")
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         self.device.setCurrentIndex(0)
         self.threads = QSpinBox()
@@ -136,7 +136,7 @@ class SettingsPage(QWizardPage):
 
         return get_model_cfg(self.wizard().model_page.arch)
 
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
         arch = self.wizard().model_page.arch
         if arch != self._filled_for:
             self.fill_recipe(force=True)
@@ -251,11 +251,11 @@ class SettingsPage(QWizardPage):
                 _message(self.name_info, f"Will be saved to {html.escape(str(dst))}", "")
         self.completeChanged.emit()
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         self._flush_protocol()
         return not self.name_error() and not self.protocol_error() and not self.recipe_error()
 
-    def validatePage(self) -> bool:  # noqa: N802 (Next pressed, perhaps before the debounce timer fired)
+    def validatePage(self) -> bool:  # Next pressed, perhaps before the debounce timer fired
         return self.isComplete()
 
     # -- what the run receives -------------------------------------------------------------

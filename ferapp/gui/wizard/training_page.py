@@ -118,7 +118,7 @@ class TrainingPage(QWizardPage):
         self._fold_lines: list = []
 
     # -- run control -----------------------------------------------------------------------
-    def initializePage(self) -> None:  # noqa: N802
+    def initializePage(self) -> None:
         self.start()
 
     def start(self) -> None:
@@ -170,7 +170,7 @@ class TrainingPage(QWizardPage):
             self.cancel_button.setText("Stopping…")
             self.status_label.setText(self.status_label.text() + " — stopping after this batch…")
 
-    def cleanupPage(self) -> None:  # noqa: N802 (Back pressed)
+    def cleanupPage(self) -> None:  # Back pressed
         self.cancel()
 
     @property
@@ -264,5 +264,5 @@ class TrainingPage(QWizardPage):
         if w is not None:
             w.training_ended.emit(result)
 
-    def isComplete(self) -> bool:  # noqa: N802
+    def isComplete(self) -> bool:
         return self.result is not None and self.result.outcome == "finished" and not self.job.running

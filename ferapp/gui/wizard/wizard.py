@@ -71,7 +71,7 @@ class TrainingWizard(QWizard):
         super().done(result)
         self._needs_restart = True  # reopened from the main window: start again at page 1
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event) -> None:
         if getattr(self, "_needs_restart", False) and not self.training_page.running:
             self._needs_restart = False
             self.restart()  # the loaded dataset stays; the next run starts from the dataset page

@@ -73,7 +73,7 @@ class DatasetLoader(QObject):
             if gen == self._generation:
                 _emit(self.ambiguous, str(e), [str(c) for c in e.candidates])
             return
-        except Exception as e:  # noqa: BLE001 - every failure becomes a message on the page
+        except Exception as e:  # every failure becomes a message on the page
             log.debug("dataset load failed:\n%s", traceback.format_exc())
             if gen == self._generation:
                 _emit(self.failed, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
@@ -181,7 +181,7 @@ class TrainingJob(QObject):
 
         try:
             res = run_training(arch, data, protocol, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - run_training never raises; belt and braces
+        except BaseException as e:  # run_training never raises; belt and braces
             res = RunResult(outcome="failed", message=f"{type(e).__name__}: {e}", arch=arch, protocol=protocol,
                             out_dir=kwargs.get("out_dir"), traceback=traceback.format_exc())
         self.result = res

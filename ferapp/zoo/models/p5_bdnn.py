@@ -165,7 +165,6 @@ class BDNN(nn.Module):
             size //= 2
         self.pool = nn.MaxPool2d(2)
         self.flat_features = cin * size * size
-        self.flat_size = size
         fcs = []
         fin = self.flat_features
         for _ in range(num_fc):
