@@ -3,7 +3,7 @@
 Threads: the core ``Runner`` owns the capture and inference threads; ``RunnerBridge``
 (bridge.py) turns its callbacks into a result buffer plus queued signals; a ~30 Hz ``QTimer``
 drains it (live_display.py). Slow core calls (building the pipeline, loading a model,
-switching detector) run in ``BackgroundTask`` threads so the window never freezes.
+switching detector) run as bridge jobs (superqt workers) so the window never freezes.
 
 State: what the session is doing (building, running, paused, recording, closed, the model in
 use) is the Qt-free ``ferapp.session.Session``. Every event goes to it first; it answers with

@@ -1,7 +1,7 @@
 """The live pipeline's settings in the main window: the model dropdown, the detector, the
 smallest face size and the smoothing.
 
-The pipeline is built once, in a ``BackgroundTask``; later changes are applied to it live
+The pipeline is built once, in a background job (``bridge.run_in_background``); later changes are applied to it live
 (a model or detector loads in the background, the pipeline uses it from the next frame on).
 Which model is in use, being loaded or waiting for the build lives in the window's
 ``ferapp.session.Session``; this class only drives the widgets and the background tasks.
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QComboBox
 
 from ferapp.gui import models as gui_models
 from ferapp.gui import settings as gui_settings
-from ferapp.gui.bridge import BackgroundTask
+from ferapp.gui.bridge import run_in_background
 
 
 class ModelControl:
@@ -56,7 +56,7 @@ class ModelControl:
 
                 preload_torch_libraries()
                 import torch  # noqa: F401  (here, so that the stage shown is the true one)
-            self.build_stage = f"Loading {model_text} and the {det} face detector…"
+            yield f"Loading {model_text} and the {det} face detector…"  # -> build_stage, on the GUI thread
             from ferapp.inference.pipeline import Pipeline
 
             return Pipeline(detector=det, model=ref, smoothing=smoothing, min_face=min_face, realtime=True)
@@ -69,7 +69,11 @@ class ModelControl:
             self.build_stage = None
             on_failed(message)
 
-        BackgroundTask(build, "ferapp-build-pipeline").start(done, failed)
+        def stage(text: str) -> None:
+            if self.build_stage is not None:  # (not once the build has ended)
+                self.build_stage = text
+
+        run_in_background(build, done, failed, on_yield=stage, name="ferapp-build-pipeline")
 
     def show_device(self) -> None:
         try:
@@ -137,7 +141,7 @@ class ModelControl:
             self.select(session.model_ref, quiet=True)
             win.report_error(f"Could not load model {ref}: {msg}", dialog=True)
 
-        BackgroundTask(lambda: pipeline.set_model(ref), "ferapp-model").start(done, failed)
+        run_in_background(lambda: pipeline.set_model(ref), done, failed, name="ferapp-model")
 
     def refresh(self, select: str | None = None) -> None:
         """Re-read the model store; ``select`` (a model name) becomes the current model."""
@@ -207,9 +211,10 @@ class ModelControl:
         if name == pipeline.detector_name and min_face == pipeline.min_face:
             return
         win.status(f"Loading detector {name}…", 0)
-        BackgroundTask(lambda: pipeline.set_detector(name, min_face=min_face), "ferapp-detector").start(
+        run_in_background(
+            lambda: pipeline.set_detector(name, min_face=min_face),
             lambda _r: win.status(f"Detector: {name}, faces from {min_face:g} px", 3000),
-            lambda m: win.report_error(f"Could not switch detector to {name}: {m}"))
+            lambda m: win.report_error(f"Could not switch detector to {name}: {m}"), name="ferapp-detector")
 
     def smoothing_changed(self, value: float) -> None:
         slider = self.win.smoothing_slider
