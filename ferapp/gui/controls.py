@@ -59,11 +59,17 @@ def guard_number_boxes(parent: QObject, *boxes: QAbstractSpinBox) -> NumberBoxKe
     return keys
 
 
-def toolbar(title: str, name: str, items: Iterable) -> QToolBar:
-    """A fixed toolbar of ``items``: actions, widgets, ``" text "`` labels and ``None`` separators."""
+def toolbar(title: str, name: str) -> QToolBar:
+    """A fixed toolbar; the window adds it, then :func:`fill_toolbar` (in that order: a toolbar
+    filled before it is placed lays its widgets out 1 px taller)."""
     tb = QToolBar(title)
     tb.setObjectName(name)
     tb.setMovable(False)
+    return tb
+
+
+def fill_toolbar(tb: QToolBar, items: Iterable) -> QToolBar:
+    """Add ``items``: actions, widgets, ``" text "`` labels and ``None`` separators."""
     for item in items:
         if item is None:
             tb.addSeparator()

@@ -177,15 +177,17 @@ class MainWindow(QMainWindow):
         self.open_video_action, self.open_image_action = src.open_video_action, src.open_image_action
         self.open_folder_action = src.open_folder_action
 
-        self.toolbar = controls.toolbar("Main", "mainToolbar", (
+        self.toolbar = controls.toolbar("Main", "mainToolbar")
+        self.addToolBar(self.toolbar)
+        controls.fill_toolbar(self.toolbar, (
             " Source ", self.source_combo, " Detector ", m.detector_combo, " Min face ", m.min_face_spin,
             " Model ", m.combo, m.device_label))
-        self.addToolBar(self.toolbar)
         self.addToolBarBreak()
-        self.capture_toolbar = controls.toolbar("Capture", "captureToolbar", (
+        self.capture_toolbar = controls.toolbar("Capture", "captureToolbar")
+        self.addToolBar(self.capture_toolbar)
+        controls.fill_toolbar(self.capture_toolbar, (
             self.start_action, self.pause_action, rec.action, rec.label, None, " Smoothing ", m.smoothing_slider,
             m.smoothing_spin, None, self.landmarks_action, drv.action))
-        self.addToolBar(self.capture_toolbar)
         self.number_box_keys = controls.guard_number_boxes(self, m.min_face_spin, m.smoothing_spin)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.stills.toolbar)
         self.addActions(list(self.stills.key_actions))
