@@ -28,7 +28,7 @@ def test_driver_demo_source_turns_monitoring_on_and_start_keeps_the_calibration(
         assert idx >= 0 and "Driver demo" in win.source_combo.itemText(idx)
         assert not win.driver_action.isChecked()
         win.source_combo.setCurrentIndex(idx)
-        win._source_activated(idx)  # what picking it in the dropdown does
+        win.source_combo.activated.emit(idx)  # what picking it in the dropdown does
         qtbot.waitUntil(lambda: win.driver_monitor is not None, timeout=WAIT)
         assert win.driver_action.isChecked() and win.driver_dock.isVisible()
         panel = win.driver_panel

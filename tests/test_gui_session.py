@@ -54,7 +54,7 @@ def test_a_stale_end_of_source_signal_does_not_stop_the_restarted_runner(qtbot):
 
 
 def test_a_pipeline_that_finishes_building_after_close_is_closed(qtbot, monkeypatch):
-    from ferapp.gui.bridge import BackgroundTask
+    from ferapp.gui.bridge import wait_for_jobs
     from ferapp.inference.pipeline import Pipeline
 
     closed = []
@@ -64,7 +64,7 @@ def test_a_pipeline_that_finishes_building_after_close_is_closed(qtbot, monkeypa
     win.start()  # the build starts in the background
     assert win.session.phase is Phase.BUILDING
     win.close()
-    assert BackgroundTask.wait_all(timeout=WAIT / 1000)
+    assert wait_for_jobs(timeout=WAIT / 1000)
     qtbot.waitUntil(lambda: len(closed) == 1, timeout=WAIT)  # delivered on the GUI thread, then closed
     assert win.pipeline is None
 

@@ -158,8 +158,8 @@ app.exec()
 out = watch.figures()
 out["loading_paints"] = win.video.paints
 win.close()
-from ferapp.gui.bridge import BackgroundTask
-BackgroundTask.wait_all()
+from ferapp.gui.bridge import wait_for_jobs
+wait_for_jobs()
 if win.pipeline is not None:
     win.pipeline.close()
 print(json.dumps(out))

@@ -37,8 +37,8 @@ def test_typing_builds_folds_once_when_typing_pauses(qtbot, settings):
     builds = s.planner.builds
     _type(qtbot, s, "kfold-7")
     # no event loop ran while typing: the check waits for its timer, no fold was built per keystroke
-    assert s._protocol_timer.isActive() and s.planner.builds == builds
-    qtbot.waitUntil(lambda: not s._protocol_timer.isActive(), timeout=WAIT)
+    assert s.protocol_check_pending and s.planner.builds == builds
+    qtbot.waitUntil(lambda: not s.protocol_check_pending, timeout=WAIT)
     assert s.planner.builds == builds + 1  # only the final text was planned
     assert "7 fold(s)" in s.protocol_info.text() and s.isComplete()
     assert wiz.button(QWizard.WizardButton.NextButton).isEnabled()
@@ -58,9 +58,9 @@ def test_an_invalid_edit_disables_next_after_the_pause(qtbot, settings):
 def test_next_applies_a_pending_edit_first(qtbot, settings):
     wiz, s = settings
     _type(qtbot, s, "nonsense")
-    assert s._protocol_timer.isActive()
+    assert s.protocol_check_pending
     assert not s.validatePage()  # Next pressed before the timer fired: refused, and the reason shown
-    assert not s._protocol_timer.isActive() and "unknown protocol" in s.protocol_info.text()
+    assert not s.protocol_check_pending and "unknown protocol" in s.protocol_info.text()
     wiz.next()
     assert wiz.currentPage() is s
     _type(qtbot, s, "holdout-25")

@@ -135,9 +135,9 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     code = app.exec()
     if win.isVisible():
         win.close()
-    from ferapp.gui.bridge import BackgroundTask
+    from ferapp.gui.bridge import wait_for_jobs
 
-    BackgroundTask.wait_all()  # e.g. a model still loading when --exit-after fired
+    wait_for_jobs(cancel=True)  # e.g. a model still loading when --exit-after fired, an analysis running
     if getattr(win, "pipeline", None) is not None:
         win.pipeline.close()
     win.deleteLater()

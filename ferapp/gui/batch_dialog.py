@@ -1,6 +1,6 @@
 """File > Analyze video or folder…: ``ferapp analyze`` from the window.
 
-The same engine (``ferapp.inference.batch.run_analysis``) runs on a worker thread with the
+The same engine (``ferapp.inference.batch.run_analysis``) runs as a bridge job (a worker thread) with the
 window's model, detector and smallest face size; a progress bar and Cancel (which stops between
 frames and keeps a finalised timeline of what was done); the timeline goes to the recordings
 folder and opens in the timeline viewer when the run ends with any face in it (else the dialog
@@ -9,10 +9,9 @@ says no face was found and what to change in the toolbar).
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,12 +24,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import qthrottled
 
-
-class _Signals(QObject):
-    progress = Signal(int, int)  # frames read, total (0 = unknown)
-    finished = Signal(object)  # AnalysisResult
-    failed = Signal(str)
+from ferapp.gui.bridge import Job, start_job
 
 
 class BatchAnalysisDialog(QDialog):
@@ -44,14 +40,11 @@ class BatchAnalysisDialog(QDialog):
         self.setWindowTitle("Analyze a video or a folder")
         self.resize(560, 220)
         self.model, self.detector, self.min_face, self.out_dir = model, detector, float(min_face), Path(out_dir)
-        self.cancel_event = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.job: Job | None = None
+        self._busy = False  # from start until its end was delivered
         self.result = None
         self.error: str | None = None
-        self.signals = _Signals()
-        self.signals.progress.connect(self._progress, Qt.ConnectionType.QueuedConnection)
-        self.signals.finished.connect(self._finished, Qt.ConnectionType.QueuedConnection)
-        self.signals.failed.connect(self._failed, Qt.ConnectionType.QueuedConnection)
+        self._progress_soon = qthrottled(self._progress, timeout=50, parent=self)  # ~20 redraws a second
 
         self.source_edit = QLineEdit(source or "")
         self.source_edit.setPlaceholderText("a video file or a folder of images")
@@ -100,7 +93,7 @@ class BatchAnalysisDialog(QDialog):
     # -- running -----------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self._busy
 
     def start(self) -> None:
         from ferapp.inference.batch import AnalysisRequest
@@ -113,30 +106,23 @@ class BatchAnalysisDialog(QDialog):
             return
         req = AnalysisRequest(source=src, out_dir=self.out_dir, model=self.model, detector=self.detector,
                               min_face=self.min_face)
-        self.cancel_event.clear()
         self.result, self.error = None, None
         self.start_btn.setEnabled(False)
         self.status.setText(f"Analyzing {Path(src).name}…")
-        self.thread = threading.Thread(target=self._run, args=(req,), name="ferapp-batch", daemon=True)
-        self.thread.start()
+        self._busy = True
+        self.job = start_job(_analyze, req, pass_job=True, name="ferapp-batch", message=_message,
+                             on_event=self._on_job_event, on_done=self._finished, on_failed=self._failed)
 
-    def _run(self, req) -> None:
-        from ferapp.inference.batch import AnalysisError, run_analysis
+    def _on_job_event(self, _name: str, args: tuple) -> None:  # "progress": frames read, total (0 = unknown)
+        self._progress_soon(*args)
 
-        try:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            res = run_analysis(req, on_progress=lambda i, n: self.signals.progress.emit(i, n or 0),
-                               should_stop=self.cancel_event.is_set)
-        except AnalysisError as e:
-            self.signals.failed.emit(str(e))
-        except Exception as e:  # every failure reaches the dialog
-            self.signals.failed.emit(f"{type(e).__name__}: {e}")
-        else:
-            self.signals.finished.emit(res)
+    @property
+    def cancel_event(self):
+        return self.job.cancel_event if self.job is not None else None
 
     def cancel(self) -> None:
         if self.running:
-            self.cancel_event.set()
+            self.job.cancel()
             self.status.setText("Cancelling after the current frame…")
         else:
             self.reject()
@@ -150,6 +136,8 @@ class BatchAnalysisDialog(QDialog):
             self.progress.setFormat(f"{i} frames")
 
     def _finished(self, res) -> None:
+        self._busy = False
+        self._progress_soon.cancel()
         self.result = res
         self.start_btn.setEnabled(True)
         self.progress.setRange(0, 1000)
@@ -172,6 +160,8 @@ class BatchAnalysisDialog(QDialog):
         self.timeline_ready.emit(str(res.out))
 
     def _failed(self, message: str) -> None:
+        self._busy = False
+        self._progress_soon.cancel()
         self.error = message
         self.start_btn.setEnabled(True)
         self.progress.setRange(0, 1000)
@@ -179,6 +169,21 @@ class BatchAnalysisDialog(QDialog):
 
     def closeEvent(self, event) -> None:  # Qt API
         if self.running:
-            self.cancel_event.set()
-            self.thread.join(10)
+            self.job.cancel()  # stops after the current frame; the timeline written so far is finalised
+            self._busy = False
         super().closeEvent(event)
+
+
+def _analyze(job: Job, req):
+    """The job (a pool thread)."""
+    from ferapp.inference.batch import run_analysis
+
+    req.out_dir.mkdir(parents=True, exist_ok=True)
+    return run_analysis(req, on_progress=lambda i, n: job.emit("progress", i, n or 0),
+                        should_stop=job.cancel_event.is_set)
+
+
+def _message(exc: BaseException) -> str:
+    from ferapp.inference.batch import AnalysisError
+
+    return str(exc) if isinstance(exc, AnalysisError) else f"{type(exc).__name__}: {exc}"

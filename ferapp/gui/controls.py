@@ -1,38 +1,25 @@
-"""The main window's actions, toolbars, menus and status bar (construction only).
+"""Building blocks of the main window's controls: actions, toolbars, the source dropdown, menus.
 
-Each ``build_*`` function creates widgets as attributes of the window (``win.start_action``,
-``win.model_combo``, ...) and connects them to the window's slots; no state lives here.
+Plain factories: each takes what it builds from and returns what it made; none reads or sets a
+window attribute. The window (main_window.py) composes them with the widgets its parts own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QEvent, QObject, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (
-    QAbstractSpinBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QLabel,
-    QMainWindow,
-    QSlider,
-    QSpinBox,
-    QToolBar,
-)
-
-from ferapp.config import settings
-from ferapp.gui import settings as gui_settings
-from ferapp.paths import recordings_dir
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLabel, QMenu, QToolBar, QWidget
 
 DEMO_SPECS = (("Demo (1 face)", "demo"), ("Demo (2 faces)", "demo:2"), ("Demo (4 faces)", "demo:4"),
               ("Driver demo (every alert)", "demo:driver"))
 OPEN_ITEM = "__open__"  # the source dropdown's "Open video / image / folder…" entry
 
 
-def _action(win: QMainWindow, text: str, *, shortcut=None, tip: str | None = None, checkable: bool = False,
-            triggered: Callable | None = None, toggled: Callable | None = None) -> QAction:
-    a = QAction(text, win)
+def make_action(parent: QObject, text: str, *, shortcut=None, tip: str | None = None, checkable: bool = False,
+                triggered: Callable | None = None, toggled: Callable | None = None) -> QAction:
+    a = QAction(text, parent)
     a.setCheckable(checkable)
     if shortcut is not None:
         a.setShortcut(QKeySequence(shortcut))
@@ -43,39 +30,6 @@ def _action(win: QMainWindow, text: str, *, shortcut=None, tip: str | None = Non
     if toggled is not None:
         a.toggled.connect(toggled)
     return a
-
-
-def build_actions(win) -> None:
-    win.start_action = _action(win, "Start", shortcut=Qt.Key.Key_Space, tip="Start / stop capture (Space)",
-                               checkable=True, triggered=win._start_triggered)
-    win.pause_action = _action(win, "Pause", shortcut=Qt.Key.Key_P, checkable=True,
-                               tip="Pause / resume a video or the demo (P)", toggled=win._pause_toggled)
-    win.pause_action.setEnabled(False)
-    win.record_action = _action(win, "● Record", shortcut=Qt.Key.Key_R, checkable=True, triggered=win.recording_ctl.triggered,
-                                tip="Record the expression timeline (CSV + JSON) to the recordings folder (R)")
-    win.video_action = _action(win, "Also record annotated video (MP4)", checkable=True)
-    win.video_action.setChecked(bool(gui_settings.read("record_video", win.settings)))
-    win.open_timeline_action = _action(win, "Open timeline…", shortcut="Ctrl+O",
-                                       triggered=lambda: win.dialogs.ask_open_timeline())
-    win.landmarks_action = _action(win, "Show landmarks", checkable=True)
-    win.landmarks_action.setChecked(win.video.show_landmarks)
-    win.landmarks_action.toggled.connect(lambda on: setattr(win.video, "show_landmarks", on))
-    win.driver_action = _action(win, "Driver monitoring", checkable=True, toggled=win.set_driver_mode,
-                                tip="Eye closure, PERCLOS, yawns and head pose alerts for the main face")
-    win.train_action = _action(win, "Train a model…", triggered=win.open_training_wizard)
-    win.refresh_models_action = _action(win, "Refresh model list", triggered=lambda: win.refresh_models())
-    win.about_action = _action(win, "About ferapp", triggered=win.show_about)
-    win.quick_start_action = _action(win, "Quick start", shortcut=Qt.Key.Key_F1,
-                                     triggered=lambda: win.show_help("quick"))
-    win.shortcuts_action = _action(win, "Keyboard shortcuts", triggered=lambda: win.show_help("shortcuts"))
-    win.batch_action = _action(win, "Analyze video or folder…", triggered=lambda: win.open_batch_dialog(),
-                               tip="Process a whole video or folder of photos into a timeline (like `ferapp analyze`)")
-    win.open_video_action = _action(win, "Open video…", triggered=lambda: win._ask_open_source("video"))
-    win.open_image_action = _action(win, "Open image…", triggered=lambda: win._ask_open_source("image"))
-    win.open_folder_action = _action(win, "Open folder of images…", triggered=lambda: win._ask_open_source("folder"))
-    win.recordings_action = _action(win, "Show recordings folder", triggered=lambda: QDesktopServices.openUrl(
-        QUrl.fromLocalFile(str(recordings_dir()))))
-    win.quit_action = _action(win, "Quit", shortcut=QKeySequence.StandardKey.Quit, triggered=win.close)
 
 
 class NumberBoxKeys(QObject):
@@ -98,18 +52,43 @@ class NumberBoxKeys(QObject):
         return False
 
 
-def guard_number_boxes(win, *boxes: QAbstractSpinBox) -> None:
-    win.number_box_keys = NumberBoxKeys(win)
+def guard_number_boxes(parent: QObject, *boxes: QAbstractSpinBox) -> NumberBoxKeys:
+    keys = NumberBoxKeys(parent)
     for box in boxes:
-        box.installEventFilter(win.number_box_keys)
+        box.installEventFilter(keys)
+    return keys
 
 
-def _toolbar(win: QMainWindow, title: str, name: str) -> QToolBar:
+def toolbar(title: str, name: str) -> QToolBar:
+    """A fixed toolbar; the window adds it, then :func:`fill_toolbar` (in that order: a toolbar
+    filled before it is placed lays its widgets out 1 px taller)."""
     tb = QToolBar(title)
     tb.setObjectName(name)
     tb.setMovable(False)
-    win.addToolBar(tb)
     return tb
+
+
+def fill_toolbar(tb: QToolBar, items: Iterable) -> QToolBar:
+    """Add ``items``: actions, widgets, ``" text "`` labels and ``None`` separators."""
+    for item in items:
+        if item is None:
+            tb.addSeparator()
+        elif isinstance(item, str):
+            tb.addWidget(QLabel(item))
+        elif isinstance(item, QWidget):
+            tb.addWidget(item)
+        else:
+            tb.addAction(item)
+    return tb
+
+
+def fill_menu(menu: QMenu, actions: Iterable[QAction | None]) -> QMenu:
+    for a in actions:
+        if a is None:
+            menu.addSeparator()
+        else:
+            menu.addAction(a)
+    return menu
 
 
 def available_cameras(cameras: list[int] | None) -> list[int]:
@@ -123,102 +102,16 @@ def available_cameras(cameras: list[int] | None) -> list[int]:
         return []
 
 
-def build_toolbars(win, cameras: list[int]) -> None:
-    tb = win.toolbar = _toolbar(win, "Main", "mainToolbar")
-    win.source_combo = QComboBox()
-    win.source_combo.setToolTip("Frame source")
-    win.source_combo.setMinimumContentsLength(14)
+def source_combo(cameras: list[int]) -> QComboBox:
+    combo = QComboBox()
+    combo.setToolTip("Frame source")
+    combo.setMinimumContentsLength(14)
     for i in cameras:
-        win.source_combo.addItem(f"Camera {i}", str(i))
+        combo.addItem(f"Camera {i}", str(i))
     for text, spec in DEMO_SPECS:
-        win.source_combo.addItem(text, spec)
-    win.source_combo.addItem("Open video / image / folder…", OPEN_ITEM)
-    tb.addWidget(QLabel(" Source "))
-    tb.addWidget(win.source_combo)
-
-    win.detector_combo = QComboBox()
-    win.detector_combo.setToolTip("Face detector")
-    from ferapp.detect.registry import detector_specs  # built-ins, register_detector() and plugins
-
-    for spec in detector_specs():
-        win.detector_combo.addItem(spec.name)
-        win.detector_combo.setItemData(win.detector_combo.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
-    tb.addWidget(QLabel(" Detector "))
-    tb.addWidget(win.detector_combo)
-    det = settings().detection
-    win.min_face_spin = QSpinBox()
-    win.min_face_spin.setRange(max(12, int(det.min_face_range[0])), 400)
-    win.min_face_spin.setValue(int(det.min_face))
-    win.min_face_spin.setSuffix(" px")
-    win.min_face_spin.setToolTip("Smallest face width to find, in video pixels. Smaller finds people "
-                                 "further away but costs more CPU (the face scan grows with 1/size²).")
-    tb.addWidget(QLabel(" Min face "))
-    tb.addWidget(win.min_face_spin)
-
-    win.model_combo = QComboBox()
-    win.model_combo.setToolTip("Expression model (trained models first)")
-    win.model_combo.setMinimumContentsLength(18)
-    win.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-    tb.addWidget(QLabel(" Model "))
-    tb.addWidget(win.model_combo)
-    win.device_label = QLabel(" device: … ")
-    win.device_label.setObjectName("deviceLabel")
-    tb.addWidget(win.device_label)
-
-    win.addToolBarBreak()
-    tb = win.capture_toolbar = _toolbar(win, "Capture", "captureToolbar")
-    tb.addAction(win.start_action)
-    tb.addAction(win.pause_action)
-    tb.addAction(win.record_action)
-    win.record_label = QLabel("")
-    win.record_label.setObjectName("recordLabel")
-    win.record_label.setMinimumWidth(110)
-    tb.addWidget(win.record_label)
-    tb.addSeparator()
-    tb.addWidget(QLabel(" Smoothing "))
-    win.smoothing_slider = QSlider(Qt.Orientation.Horizontal)
-    win.smoothing_slider.setRange(0, 95)
-    win.smoothing_slider.setFixedWidth(90)
-    win.smoothing_spin = QDoubleSpinBox()
-    win.smoothing_spin.setRange(0.0, 0.95)
-    win.smoothing_spin.setSingleStep(0.05)
-    win.smoothing_spin.setDecimals(2)
-    win.smoothing_spin.setToolTip("Exponential smoothing of probabilities (0 = none)")
-    win.smoothing_slider.valueChanged.connect(lambda v: win.smoothing_spin.setValue(v / 100.0))
-    win.smoothing_spin.valueChanged.connect(win.model_ctl.smoothing_changed)
-    tb.addWidget(win.smoothing_slider)
-    tb.addWidget(win.smoothing_spin)
-    tb.addSeparator()
-    tb.addAction(win.landmarks_action)
-    tb.addAction(win.driver_action)
-    guard_number_boxes(win, win.min_face_spin, win.smoothing_spin)
-
-
-def build_menus(win) -> None:
-    mb = win.menuBar()
-    m = mb.addMenu("&File")
-    for a in (win.open_video_action, win.open_image_action, win.open_folder_action, None, win.batch_action,
-              win.open_timeline_action, win.recordings_action, None, win.quit_action):
-        if a is None:
-            m.addSeparator()
-        else:
-            m.addAction(a)
-    m = mb.addMenu("&Capture")
-    for a in (win.start_action, win.pause_action, win.record_action, win.video_action):
-        m.addAction(a)
-    m = mb.addMenu("&View")
-    for a in (win.landmarks_action, win.driver_action, win.plots_dock.toggleViewAction()):
-        m.addAction(a)
-    m = mb.addMenu("&Tools")
-    m.aboutToShow.connect(lambda: update_train_action(win.train_action))
-    update_train_action(win.train_action)
-    m.addAction(win.train_action)
-    m.addAction(win.refresh_models_action)
-    m = mb.addMenu("&Help")
-    m.addAction(win.quick_start_action)
-    m.addAction(win.shortcuts_action)
-    m.addSeparator()
-    m.addAction(win.about_action)
+        combo.addItem(text, spec)
+    combo.addItem("Open video / image / folder…", OPEN_ITEM)
+    return combo
 
 
 def update_train_action(action: QAction) -> None:
@@ -229,13 +122,3 @@ def update_train_action(action: QAction) -> None:
     action.setEnabled(available)
     action.setToolTip("Train a model on a dataset; it appears in the model list when saved"
                       if available else "The training wizard is not installed in this build")
-
-
-def build_statusbar(win) -> None:
-    sb = win.statusBar()
-    for attr, name in (("notice_label", "noticeLabel"), ("position_label", "positionLabel"),
-                       ("stats_label", "statsLabel")):
-        label = QLabel("")
-        label.setObjectName(name)
-        sb.addPermanentWidget(label)
-        setattr(win, attr, label)

@@ -1,25 +1,45 @@
 """Driver monitoring in the main window: the Qt-free ``ferapp.monitor.DriverMonitor`` as a
-pipeline post-processor, and its ``DriverPanel`` in a dock under the video."""
+pipeline post-processor, and its ``DriverPanel`` in a dock.
+
+A part that owns its action, monitor, panel and dock and talks back through signals; the window
+places, shows and sizes the dock (``dock_ready``). It reads the window's
+:class:`~ferapp.gui.live_run.LiveRun` for the pipeline it adds the monitor to."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget
+
+from ferapp.gui.live_run import LiveRun
 
 DRIVER_DEMO = "demo:driver"
 
 
-class DriverMode:
-    def __init__(self, win):
-        self.win = win
+class DriverMode(QObject):
+    """Signals: ``status(text, ms)`` (alerts), ``error(text, as_dialog)``, ``switched(on)``,
+    ``dock_ready(dock)`` (driver mode went on: place and show the dock)."""
+
+    status = Signal(str, int)
+    error = Signal(str, bool)
+    switched = Signal(bool)
+    dock_ready = Signal(object)
+
+    def __init__(self, live: LiveRun, parent: QObject | None = None):
+        super().__init__(parent)
+        self.live = live
         self.monitor = None  # a DriverMonitor while driver mode is on
         self._kept = None  # the monitor of an earlier driver-mode session (its calibration)
         self.panel = None  # the DriverPanel (created once, hidden when off)
         self.dock: QDockWidget | None = None
+        self.action = QAction("Driver monitoring", self)
+        self.action.setCheckable(True)
+        self.action.setToolTip("Eye closure, PERCLOS, yawns and head pose alerts for the main face")
+        self.action.toggled.connect(self.set)
 
     def set(self, on: bool) -> bool:
         """Add/remove the DriverMonitor post-processor and show/hide the driver panel dock."""
-        win = self.win
+        pipeline = self.live.pipeline
         if on:
             if self.monitor is not None:
                 return True
@@ -27,58 +47,46 @@ class DriverMode:
                 from ferapp.gui.driver_panel import DriverPanel
                 from ferapp.monitor import DriverMonitor
             except ImportError as e:
-                win.report_error(f"Driver monitoring is not available: {e}")
-                win.driver_action.blockSignals(True)
-                win.driver_action.setChecked(False)
-                win.driver_action.blockSignals(False)
+                self.error.emit(f"Driver monitoring is not available: {e}", False)
+                self.action.blockSignals(True)
+                self.action.setChecked(False)
+                self.action.blockSignals(False)
                 return False
             # the same monitor again when monitoring is switched back on: its driver stays calibrated
             self.monitor = self._kept or DriverMonitor()
             self.monitor.new_drive()
-            if win.pipeline is not None:
-                win.pipeline.add_postprocessor(self.monitor.process)
+            if pipeline is not None:
+                pipeline.add_postprocessor(self.monitor.process)
             if self.panel is None:
                 self.panel = DriverPanel()
-                if hasattr(self.panel, "alarm_raised"):
-                    self.panel.alarm_raised.connect(lambda msg: win.status(f"ALERT: {msg}", 8000))
-                self.dock = QDockWidget("Driver monitoring", win)
+                self.panel.alarm_raised.connect(lambda msg: self.status.emit(f"ALERT: {msg}", 8000))
+                self.dock = QDockWidget("Driver monitoring")
                 self.dock.setObjectName("driverDock")
                 self.dock.setWidget(self.panel)
-                # under the video only: the expression plots keep the full height of the right column
-                win.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-                win.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.dock)
-            self.dock.show()
-            win.resizeDocks([self.dock], [self.panel_height()], Qt.Orientation.Vertical)
+            self.dock_ready.emit(self.dock)  # the window places, shows and sizes it
             self.panel.clear()
-            if win.recorder.active:
-                win.status("Driver measures are added to the next recording", 5000)
+            self.switched.emit(True)
             return True
         monitor, self.monitor = self.monitor, None
         self._kept = monitor or self._kept
-        if monitor is not None and win.pipeline is not None:
-            win.pipeline.remove_postprocessor(monitor.process)
+        if monitor is not None and pipeline is not None:
+            pipeline.remove_postprocessor(monitor.process)
         if self.dock is not None:
             self.dock.hide()
-        if win.statusBar().currentMessage().startswith("ALERT"):
-            win.statusBar().clearMessage()  # a driver alert must not outlive driver mode
+        self.switched.emit(False)
         return True
-
-    def panel_height(self) -> int:
-        """About a third of the window (at least 200 px): room for its plots, most for the video."""
-        return max(200, int(0.36 * self.win.height()))
 
     def attach(self, pipeline) -> None:
         """A pipeline was built while driver mode was on."""
         if self.monitor is not None:
             pipeline.add_postprocessor(self.monitor.process)
 
-    def new_drive(self) -> None:
+    def new_drive(self, source_spec: str) -> None:
         """Capture starts on a source: a new drive (a new alert log); the calibrated driver is
         kept and the first face is checked to be the same person (``DriverMonitor.new_drive``).
         The driver demo source turns driver monitoring on: it is what it is for."""
-        win = self.win
-        if self.monitor is None and win.source_spec.strip().lower() == DRIVER_DEMO:
-            win.driver_action.setChecked(True)  # -> set(True)
+        if self.monitor is None and source_spec.strip().lower() == DRIVER_DEMO:
+            self.action.setChecked(True)  # -> set(True)
         if self.monitor is not None:
             self.monitor.new_drive()
             self.panel.clear()

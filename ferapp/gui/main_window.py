@@ -1,15 +1,20 @@
-"""The main window: live video with overlays, live plots, toolbar, recording, menus.
+"""The main window: composes its parts and wires their signals; owns the run control.
+
+Parts (each owns its widgets, takes the objects it needs and talks back through signals, none
+reads or writes the window's attributes): ``ModelControl`` (model, detector, min face,
+smoothing), ``RecordingControl``, ``DriverMode``, ``StillsControl`` (photos), ``LiveDisplay``
+(the ~30 Hz display loop and the status-bar labels) and ``WindowDialogs``. They share the
+Qt-free ``ferapp.session.Session``, the window's ``LiveRun`` (source, pipeline, runner) and the
+``RunnerBridge``.
 
 Threads: the core ``Runner`` owns the capture and inference threads; ``RunnerBridge``
-(bridge.py) turns its callbacks into a result buffer plus queued signals; a ~30 Hz ``QTimer``
-drains it (live_display.py). Slow core calls (building the pipeline, loading a model,
-switching detector) run in ``BackgroundTask`` threads so the window never freezes.
+(bridge.py) turns its callbacks into a result buffer plus queued signals that the display timer
+drains. Slow core calls (building the pipeline, loading a model, switching detector) run as
+bridge jobs (superqt workers) so the window never freezes.
 
 State: what the session is doing (building, running, paused, recording, closed, the model in
-use) is the Qt-free ``ferapp.session.Session``. Every event goes to it first; it answers with
-the acts to carry out (``_do``), and ``sync_controls`` draws the actions from its state.
-Beside this file: controls.py (actions, toolbars, menus), model_control.py (model, detector,
-smoothing), recording.py, driver_mode.py and window_dialogs.py.
+use) is the Session. Every event goes to it first; it answers with the acts to carry out
+(``_do``), and ``sync_controls`` draws the actions from its state.
 """
 
 from __future__ import annotations
@@ -18,26 +23,29 @@ import logging
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from ferapp import session as session_mod
 from ferapp.gui import controls
 from ferapp.gui import settings as gui_settings
 from ferapp.gui.bridge import RunnerBridge
+from ferapp.gui.controls import make_action
 from ferapp.gui.driver_mode import DriverMode
 from ferapp.gui.live_display import LiveDisplay
+from ferapp.gui.live_run import LiveRun
 from ferapp.gui.model_control import ModelControl
 from ferapp.gui.plots import LivePlots
 from ferapp.gui.recording import RecordingControl
+from ferapp.gui.source_picker import SourcePicker
 from ferapp.gui.stills import StillsControl
 from ferapp.gui.video_view import VideoView
 from ferapp.gui.window_dialogs import WindowDialogs
+from ferapp.paths import recordings_dir
 from ferapp.session import Act, Session
 
 log = logging.getLogger(__name__)
-
-DISPLAY_HZ = 30
 
 
 class MainWindow(QMainWindow):
@@ -59,20 +67,12 @@ class MainWindow(QMainWindow):
         self.resize(1280, 760)
         self.settings = gui_settings.app_settings()
         self.session = Session(no_face_after_s=self.NO_FACE_AFTER_S)
-        self.pipeline = None
-        self.runner = None
+        self.live = LiveRun()
         self.persist = bool(persist)
         self.errors: deque[str] = deque(maxlen=200)  # recent user-facing errors (newest last)
-
         self.bridge = RunnerBridge(self)
         self.bridge.error.connect(self.on_worker_error, Qt.ConnectionType.QueuedConnection)
         self.bridge.ended.connect(self.on_source_ended, Qt.ConnectionType.QueuedConnection)
-        self.recording_ctl = RecordingControl(self)
-        self.recorder = self.recording_ctl.recorder
-        self.model_ctl = ModelControl(self)
-        self.driver_mode = DriverMode(self)
-        self.dialogs = WindowDialogs(self)
-        self.display = LiveDisplay(self)
 
         # -- central video + plots dock -----------------------------------------------------
         self.video = VideoView()
@@ -85,12 +85,21 @@ class MainWindow(QMainWindow):
         self.plots_dock.setWidget(self.plots)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plots_dock)
 
-        self.cameras = controls.available_cameras(cameras)
-        controls.build_actions(self)
-        controls.build_toolbars(self, self.cameras)
-        controls.build_menus(self)
-        controls.build_statusbar(self)
-        self.stills = StillsControl(self)  # photos: one at a time, Previous / Next
+        # -- the parts ------------------------------------------------------------------------
+        live, session = self.live, self.session
+        self.model_ctl = ModelControl(session, live, self.settings, self)
+        self.driver_mode = DriverMode(live, self)
+        self.recording_ctl = RecordingControl(session, self.bridge, live, self.model_ctl,
+                                              lambda: self.driver_mode.monitor is not None, self.settings, self)
+        self.recorder = self.recording_ctl.recorder
+        self.stills = StillsControl(self.bridge, live, self.video, self.plots, self)  # photos: one at a time
+        self.display = LiveDisplay(self.bridge, live, session, self.video, self.plots, self.stills,
+                                   lambda: self.model_ctl.min_face, self)
+        self.dialogs = WindowDialogs(self, session, self.model_ctl)
+        self.sources = SourcePicker(controls.available_cameras(cameras), live, self.dialogs, self)
+        self.cameras = self.sources.cameras
+        self._wire_parts()
+        self._build_controls()
 
         # -- initial selections (CLI args win over remembered settings) -----------------------
         self.requested_source = source
@@ -100,7 +109,7 @@ class MainWindow(QMainWindow):
             self.status("No camera found — showing the built-in demo source (open a video, image or folder "
                         "from the File menu)", 0)
             self.notice_label.setText(" No camera found: demo source ")
-        self._select_source_in_combo(self.source_spec)
+        self.sources.show(self.source_spec)
         self.model_ctl.initial(model, detector, min_face)
 
         geo = self.settings.value("geometry")
@@ -109,49 +118,115 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window_state")
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
-
-        self.detector_combo.currentIndexChanged.connect(self.model_ctl.detector_changed)
-        self.min_face_spin.editingFinished.connect(self.model_ctl.detector_changed)
-        self.model_combo.currentIndexChanged.connect(self.model_ctl.picked)
-        self.source_combo.activated.connect(self._source_activated)
-
-        self.timer = QTimer(self)
-        self.timer.setInterval(int(1000 / DISPLAY_HZ))
-        self.timer.timeout.connect(self.refresh_display)
+        self.timer = self.display.timer
         self.timer.start()
         if driver:
             self.driver_action.setChecked(True)
 
+    def _wire_parts(self) -> None:
+        """Every part's messages go to the status bar / error report; the rest is named here."""
+        for part in (self.model_ctl, self.recording_ctl, self.driver_mode, self.display, self.dialogs):
+            part.status.connect(self.status)
+            if hasattr(part, "error"):
+                part.error.connect(self.report_error)
+        self.model_ctl.model_changed.connect(self.model_changed)
+        self.model_ctl.stage_changed.connect(self.display.set_stage)
+        self.sources.picked.connect(self.set_source)
+        self.recording_ctl.changed.connect(self.sync_controls)
+        self.recording_ctl.capture_wanted.connect(self.start)
+        self.driver_mode.dock_ready.connect(self._show_driver_dock)
+        self.driver_mode.switched.connect(self._driver_switched)
+        self.driver_mode.switched.connect(self.recording_ctl.driver_switched)
+        self.display.new_results.connect(self.driver_mode.update)
+        self.display.ticked.connect(self.recording_ctl.tick)
+
+    def _build_controls(self) -> None:
+        """The window's own actions; toolbars and menus made of them and of the parts' widgets."""
+        a = make_action
+        self.start_action = a(self, "Start", shortcut=Qt.Key.Key_Space, tip="Start / stop capture (Space)",
+                              checkable=True, triggered=self._start_triggered)
+        self.pause_action = a(self, "Pause", shortcut=Qt.Key.Key_P, checkable=True,
+                              tip="Pause / resume a video or the demo (P)", toggled=self._pause_toggled)
+        self.pause_action.setEnabled(False)
+        self.open_timeline_action = a(self, "Open timeline…", shortcut="Ctrl+O",
+                                      triggered=lambda: self.dialogs.ask_open_timeline())
+        self.landmarks_action = a(self, "Show landmarks", checkable=True)
+        self.landmarks_action.setChecked(self.video.show_landmarks)
+        self.landmarks_action.toggled.connect(lambda on: setattr(self.video, "show_landmarks", on))
+        self.train_action = a(self, "Train a model…", triggered=self.open_training_wizard)
+        self.refresh_models_action = a(self, "Refresh model list", triggered=lambda: self.refresh_models())
+        self.about_action = a(self, "About ferapp", triggered=self.show_about)
+        self.quick_start_action = a(self, "Quick start", shortcut=Qt.Key.Key_F1, triggered=lambda: self.show_help("quick"))
+        self.shortcuts_action = a(self, "Keyboard shortcuts", triggered=lambda: self.show_help("shortcuts"))
+        self.batch_action = a(self, "Analyze video or folder…", triggered=lambda: self.open_batch_dialog(),
+                              tip="Process a whole video or folder of photos into a timeline (like `ferapp analyze`)")
+        self.recordings_action = a(self, "Show recordings folder", triggered=lambda: QDesktopServices.openUrl(
+            QUrl.fromLocalFile(str(recordings_dir()))))
+        self.quit_action = a(self, "Quit", shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
+
+        # the parts' widgets under the names the window has always had (tests, scripts)
+        m, rec, drv, disp = self.model_ctl, self.recording_ctl, self.driver_mode, self.display
+        self.detector_combo, self.min_face_spin, self.model_combo = m.detector_combo, m.min_face_spin, m.combo
+        self.device_label, self.smoothing_slider, self.smoothing_spin = m.device_label, m.smoothing_slider, m.smoothing_spin
+        self.record_action, self.video_action, self.record_label = rec.action, rec.video_action, rec.label
+        self.driver_action = drv.action
+        self.notice_label, self.position_label, self.stats_label = (disp.notice_label, disp.position_label,
+                                                                     disp.stats_label)
+        src = self.sources
+        self.source_combo = src.combo
+        self.open_video_action, self.open_image_action = src.open_video_action, src.open_image_action
+        self.open_folder_action = src.open_folder_action
+
+        self.toolbar = controls.toolbar("Main", "mainToolbar")
+        self.addToolBar(self.toolbar)
+        controls.fill_toolbar(self.toolbar, (
+            " Source ", self.source_combo, " Detector ", m.detector_combo, " Min face ", m.min_face_spin,
+            " Model ", m.combo, m.device_label))
+        self.addToolBarBreak()
+        self.capture_toolbar = controls.toolbar("Capture", "captureToolbar")
+        self.addToolBar(self.capture_toolbar)
+        controls.fill_toolbar(self.capture_toolbar, (
+            self.start_action, self.pause_action, rec.action, rec.label, None, " Smoothing ", m.smoothing_slider,
+            m.smoothing_spin, None, self.landmarks_action, drv.action))
+        self.number_box_keys = controls.guard_number_boxes(self, m.min_face_spin, m.smoothing_spin)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.stills.toolbar)
+        self.addActions(list(self.stills.key_actions))
+
+        mb = self.menuBar()
+        controls.fill_menu(mb.addMenu("&File"), (
+            self.open_video_action, self.open_image_action, self.open_folder_action, None, self.batch_action,
+            self.open_timeline_action, self.recordings_action, None, self.quit_action))
+        controls.fill_menu(mb.addMenu("&Capture"), (self.start_action, self.pause_action, rec.action,
+                                                    rec.video_action))
+        controls.fill_menu(mb.addMenu("&View"), (self.landmarks_action, drv.action, self.plots_dock.toggleViewAction()))
+        tools = controls.fill_menu(mb.addMenu("&Tools"), (self.train_action, self.refresh_models_action))
+        tools.aboutToShow.connect(lambda: controls.update_train_action(self.train_action))
+        controls.update_train_action(self.train_action)
+        controls.fill_menu(mb.addMenu("&Help"), (self.quick_start_action, self.shortcuts_action, None,
+                                                 self.about_action))
+        for label in (disp.notice_label, disp.position_label, disp.stats_label):
+            self.statusBar().addPermanentWidget(label)
+
+    # what is live, under the window's old attribute names
+    pipeline = property(lambda self: self.live.pipeline)
+    runner = property(lambda self: self.live.runner)
+
+    @property
+    def source_spec(self) -> str:
+        return self.live.source_spec
+
+    @source_spec.setter
+    def source_spec(self, spec: str) -> None:
+        self.live.source_spec = spec
+
     # ================================================================== sources
-    def _select_source_in_combo(self, spec: str) -> None:
-        idx = self.source_combo.findData(spec)
-        if idx < 0:
-            idx = self.source_combo.count() - 1  # before "Open…"
-            self.source_combo.insertItem(idx, Path(spec).name or spec, spec)
-            self.source_combo.setItemData(idx, spec, Qt.ItemDataRole.ToolTipRole)
-        self.source_combo.setCurrentIndex(idx)
-
-    def _source_activated(self, _i: int) -> None:
-        spec = self.source_combo.currentData()
-        if spec == controls.OPEN_ITEM:
-            self._select_source_in_combo(self.source_spec)
-            self._ask_open_source("video")
-            return
-        if spec and spec != self.source_spec:
-            self.set_source(spec)
-
-    def _ask_open_source(self, kind: str) -> None:
-        path = self.dialogs.ask_path(kind)
-        if path:
-            self.set_source(path)
-
     def set_source(self, spec: str) -> None:
         """Switch to another source and show it (capture restarts if it was running)."""
         if self.session.running:
             self.stop()
         self.source_spec = spec
         self.notice_label.setText("")
-        self._select_source_in_combo(spec)
+        self.sources.show(spec)
         self.start()  # picking a source means: show it
 
     # ================================================================== run control
@@ -198,7 +273,7 @@ class MainWindow(QMainWindow):
         self.pipeline.reset()
         self.bridge.reset()
         self.plots.clear()
-        self.driver_mode.new_drive()
+        self.driver_mode.new_drive(self.source_spec)
         b = self.bridge
         run_id = self.session.run_id
         photos = self.stills.source_for(self.source_spec)  # an image or folder: one photo at a time
@@ -213,19 +288,19 @@ class MainWindow(QMainWindow):
                 self.status(f"{e} — switching to the demo source", 0)
                 self.notice_label.setText(f" Camera {self.source_spec} unavailable: demo source ")
                 self.source_spec = fallback
-                self._select_source_in_combo(fallback)
+                self.sources.show(fallback)
                 return self.start()
             self.status(str(e), 0)
             self.video.clear(str(e))
             return
-        self.runner = runner
+        self.live.runner = runner
         self.session.runner_started(can_pause=runner.can_pause)
         self.sync_controls()
         self.running_changed.emit(True)
         self.status(f"Running on {runner.source_name}", 3000)
 
     def _stop_runner(self, timeout: float) -> bool:
-        runner, self.runner = self.runner, None
+        runner, self.live.runner = self.live.runner, None
         if self.video.loading is not None:
             self.video.clear()  # stopped before the first frame
         if runner is None:
@@ -246,7 +321,7 @@ class MainWindow(QMainWindow):
         self.pause_action.setChecked(s.paused)
         self.pause_action.setEnabled(s.running and s.can_pause)
         self.pause_action.blockSignals(False)
-        self.record_action.setChecked(s.recording)
+        self.recording_ctl.sync()
         if not s.faces.shown and self.notice_label.text().strip() == "No face found":
             self.notice_label.setText("")
 
@@ -267,7 +342,7 @@ class MainWindow(QMainWindow):
             return
         if Act.OPEN_RUNNER not in acts:
             self.video.clear()  # stopped while building: the loading state ends here
-        self.pipeline = pipeline
+        self.live.pipeline = pipeline
         self.driver_mode.attach(pipeline)
         self.model_ctl.select(session.model_ref, quiet=True)
         self.model_ctl.show_device()
@@ -294,7 +369,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== display
     def refresh_display(self) -> None:
-        """The ~30 Hz timer: drain new results, redraw video, plots, stats, record time."""
+        """What the ~30 Hz timer does: drain new results, redraw video, plots, stats, record time."""
         self.display.refresh()
 
     def _update_position(self) -> None:
@@ -346,7 +421,20 @@ class MainWindow(QMainWindow):
         return self.driver_mode.set(on)
 
     def driver_panel_height(self) -> int:
-        return self.driver_mode.panel_height()
+        """About a third of the window (at least 200 px): room for its plots, most for the video."""
+        return max(200, int(0.36 * self.height()))
+
+    def _show_driver_dock(self, dock: QDockWidget) -> None:
+        """Under the video only: the expression plots keep the full height of the right column."""
+        if dock.parent() is not self:
+            self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.show()
+        self.resizeDocks([dock], [self.driver_panel_height()], Qt.Orientation.Vertical)
+
+    def _driver_switched(self, on: bool) -> None:
+        if not on and self.statusBar().currentMessage().startswith("ALERT"):
+            self.statusBar().clearMessage()  # a driver alert must not outlive driver mode
 
     # what the controllers own, under the window's old attribute names (read-only)
     driver_monitor = property(lambda self: self.driver_mode.monitor)
@@ -383,13 +471,11 @@ class MainWindow(QMainWindow):
             return
         s = self.settings
         gui_settings.write("source", self.source_spec, s)
-        gui_settings.write("detector", self.detector_combo.currentText(), s)
+        self.model_ctl.save(s)
         if self.session.loaded_model_ref is not None:
             gui_settings.write("model", str(self.session.loaded_model_ref), s)
-        gui_settings.write("smoothing", float(self.smoothing_spin.value()), s)
-        gui_settings.write("min_face", int(self.min_face_spin.value()), s)
         gui_settings.write("landmarks", bool(self.video.show_landmarks), s)
-        gui_settings.write("record_video", bool(self.video_action.isChecked()), s)
+        self.recording_ctl.save(s)
         s.setValue("geometry", self.saveGeometry())
         s.setValue("window_state", self.saveState())
         s.sync()

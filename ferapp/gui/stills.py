@@ -14,50 +14,58 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QLabel, QToolBar
 
 from ferapp.capture.photos import PhotoBook, is_photo_spec
+from ferapp.gui.bridge import RunnerBridge
+from ferapp.gui.live_run import LiveRun
+from ferapp.gui.plots import LivePlots
+from ferapp.gui.video_view import VideoView
 from ferapp.types import FrameResult
 
 _NO_PIXELS = np.zeros((0, 0, 3), np.uint8)
 
 
-class StillsControl:
-    def __init__(self, win):
-        self.win = win
+class StillsControl(QObject):
+    """A part that owns its toolbar and keys (the window adds ``toolbar`` and ``key_actions``); it
+    takes the bridge (each photo's result), the window's LiveRun (is the runner on?), the video
+    view and the plots it draws into."""
+
+    def __init__(self, bridge: RunnerBridge, live: LiveRun, video: VideoView, plots: LivePlots,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self.live, self.video, self.plots = live, video, plots
         self.book: PhotoBook | None = None
         self.results: dict[int, FrameResult] = {}  # photo index -> its result, pixels dropped
         self.index = 0  # the photo shown
         self._image = None  # (index, decoded pixels) of the photo shown
         self._drawn: tuple | None = None  # what the view shows now: (index, has result, landmarks)
-        win.bridge.sinks.append(self._processed)  # worker thread: the next photo may be read
-        win.bridge.error.connect(self._runner_error)
+        bridge.sinks.append(self._processed)  # worker thread: the next photo may be read
+        bridge.error.connect(self._runner_error)
 
         tb = self.toolbar = QToolBar("Photos")
         tb.setObjectName("photosToolbar")
         tb.setMovable(False)
-        self.prev_action = QAction("◀ Previous", win)
+        self.prev_action = QAction("◀ Previous", self)
         self.prev_action.setShortcuts([QKeySequence(Qt.Key.Key_Left), QKeySequence(Qt.Key.Key_PageUp)])
         self.prev_action.setToolTip("Previous photo (Left, Page Up)")
         self.prev_action.triggered.connect(lambda: self.show(self.index - 1))
-        self.next_action = QAction("Next ▶", win)
+        self.next_action = QAction("Next ▶", self)
         self.next_action.setShortcuts([QKeySequence(Qt.Key.Key_Right), QKeySequence(Qt.Key.Key_PageDown)])
         self.next_action.setToolTip("Next photo (Right, Page Down)")
         self.next_action.triggered.connect(lambda: self.show(self.index + 1))
-        self.first_action = QAction("First photo", win, shortcut=QKeySequence(Qt.Key.Key_Home),
+        self.first_action = QAction("First photo", self, shortcut=QKeySequence(Qt.Key.Key_Home),
                                     triggered=lambda: self.show(0))
-        self.last_action = QAction("Last photo", win, shortcut=QKeySequence(Qt.Key.Key_End),
+        self.last_action = QAction("Last photo", self, shortcut=QKeySequence(Qt.Key.Key_End),
                                    triggered=lambda: self.show(self.count - 1))
-        for a in (self.first_action, self.last_action):
-            win.addAction(a)  # keys only
+        self.key_actions = (self.first_action, self.last_action)  # keys only: the window adds them
         self.label = QLabel("")
         self.label.setObjectName("photoLabel")
         tb.addAction(self.prev_action)
         tb.addWidget(self.label)
         tb.addAction(self.next_action)
-        win.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
         self._set_active(False)
 
     # -- the source ----------------------------------------------------------------------------
@@ -74,7 +82,7 @@ class StillsControl:
         self.results.clear()
         self.index, self._image, self._drawn = start, None, None
         self._set_active(True)
-        self.win.plots.set_stills(True)
+        self.plots.set_stills(True)
         return self.book
 
     @property
@@ -90,7 +98,7 @@ class StillsControl:
         for a in (self.prev_action, self.next_action, self.first_action, self.last_action):
             a.setEnabled(on)
         if not on:
-            self.win.plots.set_stills(False)
+            self.plots.set_stills(False)
 
     def _processed(self, result: FrameResult) -> None:
         book = self.book
@@ -121,18 +129,17 @@ class StillsControl:
     def refresh(self, results: list[FrameResult]) -> None:
         """The display timer in photo mode: keep results, redraw only what changed."""
         self.add_results(results)
-        win = self.win
         if not self.count:
             return
         result = self.results.get(self.index)
-        key = (self.index, result is not None, win.video.show_landmarks)
+        key = (self.index, result is not None, self.video.show_landmarks)
         if key != self._drawn:
             image = self._pixels(self.index)
             if image is not None:
-                win.video.show_frame(image, result)
+                self.video.show_frame(image, result)
             else:
-                win.video.clear(f"Cannot read {self.book.files[self.index].name}")
-            win.plots.show_photo(result)
+                self.video.clear(f"Cannot read {self.book.files[self.index].name}")
+            self.plots.show_photo(result)
             self._drawn = key
         self._update_label(result)
 
@@ -156,7 +163,7 @@ class StillsControl:
             state = f"{k} face{'s' if k != 1 else ''}" if k else "no face found"
         elif self.book.done(i):
             state = "unreadable"
-        elif self.win.runner is None:
+        elif self.live.runner is None:
             state = "not analysed (press Start)"
         else:
             state = "analysing…"

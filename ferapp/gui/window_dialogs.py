@@ -13,18 +13,26 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from ferapp.config import settings
 from ferapp.paths import recordings_dir
+from ferapp.session import Session
 
 log = logging.getLogger(__name__)
 
 
-class WindowDialogs:
-    def __init__(self, win):
-        self.win = win
+class WindowDialogs(QObject):
+    """The window's dialogs, parented to ``window`` (only as their Qt parent). Takes the Session
+    and the model part (the model, detector and smallest face a batch analysis uses). Signals:
+    ``status(text, ms)``, ``error(text, as_dialog)``."""
+
+    status = Signal(str, int)
+    error = Signal(str, bool)
+
+    def __init__(self, window: QWidget, session: Session, model_ctl):
+        super().__init__(window)
+        self.window, self.session, self.model_ctl = window, session, model_ctl
         self.last: QMessageBox | QWidget | None = None  # the newest message box / help dialog
         self.viewers: list[QWidget] = []  # open timeline viewers
         self.wizard = None
@@ -39,7 +47,7 @@ class WindowDialogs:
     def message(self, text: str) -> QMessageBox:
         """A warning box that does not block (the window keeps running behind it)."""
         return self._keep(QMessageBox(QMessageBox.Icon.Warning, "ferapp", text, QMessageBox.StandardButton.Ok,
-                                      self.win))
+                                      self.window))
 
     # ------------------------------------------------------------------ file pickers (blocking)
     def ask_path(self, kind: str) -> str:
@@ -49,15 +57,15 @@ class WindowDialogs:
 
         if kind == "timeline":
             start = str(recordings_dir()) if recordings_dir().exists() else ""
-            return QFileDialog.getOpenFileName(self.win, "Open timeline", start,
+            return QFileDialog.getOpenFileName(self.window, "Open timeline", start,
                                                "Timeline CSV (*.csv);;All files (*)")[0]
         start = gui_settings.dialog_dir("open_dir")  # where the last video / image / folder was
         if kind == "folder":
-            path = QFileDialog.getExistingDirectory(self.win, "Open a folder of images", start)
+            path = QFileDialog.getExistingDirectory(self.window, "Open a folder of images", start)
         else:
             exts = sorted(VIDEO_EXTS if kind == "video" else IMAGE_EXTS)
             filt = f"{kind.title()} files ({' '.join('*' + e for e in exts)});;All files (*)"
-            path = QFileDialog.getOpenFileName(self.win, f"Open {kind}", start, filt)[0]
+            path = QFileDialog.getOpenFileName(self.window, f"Open {kind}", start, filt)[0]
         gui_settings.remember_dir("open_dir", path)
         return path
 
@@ -75,11 +83,11 @@ class WindowDialogs:
         try:
             viewer = TimelineViewer(path)
         except TimelineError as e:
-            self.win.report_error(str(e), dialog=True)
+            self.error.emit(str(e), True)
             return None
         except Exception as e:  # a viewer bug must reach the user, not vanish in a slot
             log.exception("timeline viewer failed")
-            self.win.report_error(f"Could not show '{path}': {type(e).__name__}: {e}", dialog=True)
+            self.error.emit(f"Could not show '{path}': {type(e).__name__}: {e}", True)
             return None
         viewer.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         viewer.destroyed.connect(lambda *_: self.viewers.remove(viewer) if viewer in self.viewers else None)
@@ -96,12 +104,12 @@ class WindowDialogs:
 
         title, body, size = (("Quick start", quick_start_html(), (680, 560)) if which == "quick"
                              else ("Keyboard shortcuts", shortcuts_html(), (420, 360)))
-        return self._keep(HtmlDialog(title, body, self.win, size))
+        return self._keep(HtmlDialog(title, body, self.window, size))
 
     def show_about(self) -> None:
         from ferapp.gui.about import AboutDialog
 
-        dlg = AboutDialog(self.win)
+        dlg = AboutDialog(self.window)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.open()
 
@@ -110,10 +118,9 @@ class WindowDialogs:
         timeline goes to the recordings folder and opens in the viewer when done."""
         from ferapp.gui.batch_dialog import BatchAnalysisDialog
 
-        win = self.win
-        dlg = BatchAnalysisDialog(win.session.loaded_model_ref or win.session.model_ref,
-                                  win.detector_combo.currentText() or settings().detection.detector, float(win.min_face_spin.value()),
-                                  recordings_dir(), win, source=source)
+        m = self.model_ctl
+        dlg = BatchAnalysisDialog(self.session.loaded_model_ref or self.session.model_ref, m.detector, m.min_face,
+                                  recordings_dir(), self.window, source=source)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.timeline_ready.connect(self.open_timeline)
         dlg.show()
@@ -125,10 +132,10 @@ class WindowDialogs:
         try:
             from ferapp.gui.wizard import TrainingWizard
         except ImportError as e:
-            self.win.report_error(f"The training wizard is not available: {e}", dialog=True)
+            self.error.emit(f"The training wizard is not available: {e}", True)
             return None
         if self.wizard is None:
-            self.wizard = TrainingWizard(self.win)
+            self.wizard = TrainingWizard(self.window)
             self.wizard.model_saved.connect(self.offer_saved_model)
             self.wizard.destroyed.connect(lambda *_: setattr(self, "wizard", None))
         self.wizard.show()
@@ -141,20 +148,19 @@ class WindowDialogs:
         A model that did not beat its baselines is listed but not offered (status bar says why)."""
         from ferapp.gui import models as gui_models
 
-        win = self.win
-        win.refresh_models()
+        self.model_ctl.refresh()
         weak = gui_models.weak_reason(gui_models.find_model(name))
         if weak:
-            win.status(f"'{name}' was saved to the Model list but not switched on: {weak}.", 15000)
+            self.status.emit(f"'{name}' was saved to the Model list but not switched on: {weak}.", 15000)
             return None
         box = QMessageBox(QMessageBox.Icon.Question, "Model saved",
                           f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, win)
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self.window)
         box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def answered(button) -> None:
             if box.standardButton(button) == QMessageBox.StandardButton.Yes:
-                win.refresh_models(select=name)
+                self.model_ctl.refresh(select=name)
 
         box.buttonClicked.connect(answered)
         return self._keep(box)

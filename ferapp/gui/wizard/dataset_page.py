@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
     QWizardPage,
 )
+from superqt.utils import qthrottled
 
 from ferapp.data.summary import class_count_text, load_hint, training_warnings
 from ferapp.gui import settings as gui_settings
@@ -45,7 +46,9 @@ class DatasetPage(QWizardPage):
         self.setSubTitle("A folder, .zip or FER2013 csv. It is read on a background thread; nothing trains yet.")
         self.dataset = None
         self.loader = DatasetLoader(self)
-        self.loader.progress.connect(self._on_progress)
+        # the reader reports every block; the bar is redrawn at most 20 times a second
+        self._progress_soon = qthrottled(self._on_progress, timeout=50, parent=self)
+        self.loader.progress.connect(self._progress_soon)
         self.loader.located.connect(self._on_located)
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_failed)
@@ -184,6 +187,7 @@ class DatasetPage(QWizardPage):
         self.choices.setVisible(bool(paths))
 
     def _on_failed(self, message: str, hint: bool = True) -> None:
+        self._progress_soon.cancel()
         self.progress.setVisible(False)
         self.load_button.setEnabled(True)
         self.status_label.setText("")
@@ -197,6 +201,7 @@ class DatasetPage(QWizardPage):
         _message(self.error_label, text, ERROR_STYLE)
 
     def _on_loaded(self, ds) -> None:
+        self._progress_soon.cancel()
         self.progress.setVisible(False)
         self.load_button.setEnabled(True)
         self.dataset = ds

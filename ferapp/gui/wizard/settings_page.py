@@ -6,7 +6,7 @@ import html
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWizardPage,
 )
+from superqt.utils import qdebounced
 
 from ferapp.config import settings
 from ferapp.data.planning import ProtocolPlan, ProtocolPlanner, choose_protocol
@@ -56,10 +57,8 @@ class SettingsPage(QWizardPage):
         self.protocol.setToolTip("official, kfold-<k>, subject-<k>fold, holdout-<pct> or a paper preset")
         self.protocol_info = QLabel()
         self.protocol_info.setWordWrap(True)
-        self._protocol_timer = QTimer(self)
-        self._protocol_timer.setSingleShot(True)
-        self._protocol_timer.setInterval(self.PROTOCOL_DEBOUNCE_MS)
-        self._protocol_timer.timeout.connect(self._protocol_changed)
+        self.protocol_check_pending = False  # an edit waits for typing to pause
+        self._check_protocol_soon = qdebounced(self._protocol_changed, timeout=self.PROTOCOL_DEBOUNCE_MS, parent=self)
         self.protocol.currentTextChanged.connect(self._protocol_edited)
         self.protocol.activated.connect(self._protocol_changed)  # picked from the list: no wait
         self.protocol.lineEdit().installEventFilter(self)  # Enter: checked at once, and not "Next"
@@ -210,12 +209,17 @@ class SettingsPage(QWizardPage):
         return super().eventFilter(obj, event)
 
     def _protocol_edited(self, _text: str) -> None:
-        self._protocol_timer.start()  # (re)started on every keystroke: checked once typing pauses
+        self.protocol_check_pending = True
+        self._check_protocol_soon()  # every keystroke postpones it: checked once typing pauses
+
+    def _stop_pending_check(self) -> bool:
+        pending, self.protocol_check_pending = self.protocol_check_pending, False
+        self._check_protocol_soon.cancel()
+        return pending
 
     def _flush_protocol(self) -> None:
-        """Show the check of a protocol edit still waiting for its timer (no signal)."""
-        if self._protocol_timer.isActive():
-            self._protocol_timer.stop()
+        """Show the check of a protocol edit still waiting for the pause (no signal)."""
+        if self._stop_pending_check():
             self._show_protocol()
 
     def _show_protocol(self) -> None:
@@ -229,7 +233,7 @@ class SettingsPage(QWizardPage):
             self.protocol_info.setText(folds + warn + self._paper_note)
 
     def _protocol_changed(self, *_) -> None:
-        self._protocol_timer.stop()
+        self._stop_pending_check()
         self._show_protocol()
         self.completeChanged.emit()
 

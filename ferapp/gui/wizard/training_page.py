@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWizard,
     QWizardPage,
 )
+from superqt.utils import qthrottled
 
 from ferapp.gui.wizard.widgets import ERROR_STYLE, OK_STYLE, WARN_STYLE, _message, _pct, _ro_item
 from ferapp.gui.wizard.worker import TrainingJob
@@ -36,6 +37,7 @@ class TrainingPage(QWizardPage):
     """Live curves, progress with fold / epoch / ETA, a per-epoch table and Cancel."""
 
     EPOCH_COLUMNS = ("fold", "epoch", "train loss", "val loss", "val acc", "lr", "time (s)")
+    PROGRESS_MS = 50
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -46,6 +48,8 @@ class TrainingPage(QWizardPage):
         self.job.fold_started.connect(self._on_fold_started)
         self.job.epoch_started.connect(self._on_epoch_started)
         self.job.batch_ended.connect(self._on_batch_ended)
+        # every batch is reported; the bar and the ETA are redrawn at most 20 times a second
+        self._progress_soon = qthrottled(self._update_progress, timeout=self.PROGRESS_MS, parent=self)
         self.job.epoch_ended.connect(self._on_epoch_ended)
         self.job.run_ended.connect(self._on_run_ended)
         self.result = None
@@ -194,7 +198,7 @@ class TrainingPage(QWizardPage):
 
     def _on_batch_ended(self, step: int, loss: float) -> None:
         self.run_progress.last_loss = loss
-        self._update_progress()
+        self._progress_soon()
 
     def total_batches(self) -> int:
         return self.run_progress.total_batches()
@@ -232,6 +236,7 @@ class TrainingPage(QWizardPage):
         self._update_progress()
 
     def _on_run_ended(self, result) -> None:
+        self._progress_soon.cancel()  # a batch's redraw still due must not overwrite the outcome
         self.result = result
         w = self.wizard()
         if w is not None:

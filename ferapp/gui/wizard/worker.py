@@ -1,34 +1,37 @@
-"""Worker side of the training wizard: dataset loading and ``run_training`` on plain threads.
+"""Worker side of the training wizard: dataset loading and ``run_training`` as bridge jobs.
 
 The engine (``ferapp.data.load_dataset``, ``ferapp.train.run.run_training``) is Qt-free and
-talks through callbacks and a ``threading.Event``. This module is the wizard's bridge (same
-pattern as ``bridge.BackgroundTask``): each job runs on a daemon ``threading.Thread`` and
-re-emits the engine's callbacks as Qt signals of a ``QObject`` that lives on the GUI thread,
-so Qt delivers them queued and no widget is ever touched from the worker.
+talks through callbacks and a ``threading.Event``. Each job runs on the GUI's one thread-to-Qt
+bridge (``ferapp.gui.bridge.start_job``, superqt workers): the engine's callbacks become
+``job.emit(name, *args)`` events, delivered queued on the GUI thread, where this module re-emits
+them as the typed signals below. Nothing is emitted on these objects from another thread, so a
+page closed meanwhile only drops its connections. Progress is reported as it comes; the pages
+redraw at most ~20 times a second (``qthrottled`` on their slots).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 import traceback
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from ferapp.gui.bridge import Job, start_job
 from ferapp.train.callbacks import Callback
 
-log = logging.getLogger(__name__)
+
+def _with_class(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class DatasetLoader(QObject):
-    """``load_dataset(path)`` on a thread. ``progress(done, total)``, then ``loaded`` or ``failed``.
+    """``load_dataset(path)`` as a job. ``progress(done, total)``, then ``loaded`` or ``failed``.
 
     The path is first resolved by ``locate_dataset``: a folder that holds one dataset archive
     and no images is read as that archive (``located(path, note)`` says so first); one holding
-    several ends in ``ambiguous(message, [paths])`` instead of ``failed``."""
+    several ends in ``ambiguous(message, [paths])`` instead of ``failed``. A load started while
+    another runs replaces it: the older one's events are dropped."""
 
     progress = Signal(int, int)
     located = Signal(str, str)  # the path read instead of the one given, and why
@@ -38,95 +41,94 @@ class DatasetLoader(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.thread: threading.Thread | None = None
+        self.job: Job | None = None
         self._generation = 0
+        self._busy = False
 
     @property
     def busy(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        """From ``start`` until its ``loaded`` / ``failed`` / ``ambiguous`` was delivered."""
+        return self._busy
 
     def start(self, path: str, **load_kwargs: Any) -> None:
         self._generation += 1
         gen = self._generation
-        self.thread = threading.Thread(target=self._run, args=(gen, path, load_kwargs), name="ferapp-dataset-load",
-                                       daemon=True)
-        self.thread.start()
+        self._busy = True
 
-    def _run(self, gen: int, path: str, load_kwargs: dict) -> None:
-        from ferapp.data import load_dataset
-        from ferapp.data.locate import AmbiguousDataset, locate_dataset
+        def current(fn):
+            def slot(*args):
+                if gen == self._generation:
+                    fn(*args)
+            return slot
 
-        last = [0.0]
+        self.job = start_job(_load, path, load_kwargs, pass_job=True, message=_with_class, name="ferapp-dataset-load",
+                             on_event=current(self._event), on_done=current(self._done),
+                             on_failed=current(self._failed))
 
-        def progress(done: int, total: int) -> None:
-            now = time.monotonic()
-            if gen == self._generation and (now - last[0] > 0.05 or done >= total):
-                last[0] = now
-                _emit(self.progress, int(done), int(total))
+    def _event(self, name: str, args: tuple) -> None:
+        if name == "ambiguous":
+            self._busy = False
+        getattr(self, name).emit(*args)
 
-        try:
-            found = locate_dataset(path)
-            if found.note and gen == self._generation:
-                _emit(self.located, str(found.path), found.note)
-            ds = load_dataset(found.path, progress=progress, **load_kwargs)
-        except AmbiguousDataset as e:
-            if gen == self._generation:
-                _emit(self.ambiguous, str(e), [str(c) for c in e.candidates])
-            return
-        except Exception as e:  # every failure becomes a message on the page
-            log.debug("dataset load failed:\n%s", traceback.format_exc())
-            if gen == self._generation:
-                _emit(self.failed, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
-            return
-        if gen == self._generation:  # a newer load started meanwhile: drop this one
-            _emit(self.loaded, ds)
+    def _done(self, ds) -> None:
+        if ds is not None:  # None: it ended in `ambiguous`
+            self._busy = False
+            self.loaded.emit(ds)
+
+    def _failed(self, message: str) -> None:
+        self._busy = False
+        self.failed.emit(message)
 
 
-def _emit(signal, *args) -> None:
-    """Emit from a worker thread; a receiver deleted meanwhile (window closed) must not kill the worker."""
+def _load(job: Job, path: str, load_kwargs: dict):
+    """The job (a pool thread)."""
+    from ferapp.data import load_dataset
+    from ferapp.data.locate import AmbiguousDataset, locate_dataset
+
     try:
-        signal.emit(*args)
-    except RuntimeError:  # "Internal C++ object already deleted"
-        pass
+        found = locate_dataset(path)
+        if found.note:
+            job.emit("located", str(found.path), found.note)
+        return load_dataset(found.path, progress=lambda done, total: job.emit("progress", int(done), int(total)),
+                            **load_kwargs)
+    except AmbiguousDataset as e:
+        job.emit("ambiguous", str(e), [str(c) for c in e.candidates])
+        return None
 
 
 class _Forwarder(Callback):
-    """Engine callbacks (training thread) -> the job's signals (delivered queued on the GUI thread)."""
+    """Engine callbacks (training thread) -> the job's events (re-emitted on the GUI thread)."""
 
-    def __init__(self, job: TrainingJob):
-        self.job = job
-        self._last_batch_emit = 0.0
+    def __init__(self):
+        self.job: Job | None = None
+        self.batches = 0  # counted here, on the training thread: exact when the run is held or cancelled
 
     def on_run_start(self, info):
-        _emit(self.job.run_started, dict(info))
+        self.job.emit("run_started", dict(info))
 
     def on_fold_start(self, fold, index, total):
-        _emit(self.job.fold_started, str(fold), int(index), int(total))
+        self.job.emit("fold_started", str(fold), int(index), int(total))
 
     def on_epoch_start(self, epoch, total_epochs, num_batches):
-        _emit(self.job.epoch_started, int(epoch), int(total_epochs), int(num_batches))
+        self.job.emit("epoch_started", int(epoch), int(total_epochs), int(num_batches))
 
     def on_batch_end(self, step, loss):
-        self.job.batches_done += 1
-        now = time.monotonic()
-        # Throttled (~20 Hz) so a fast run never floods the GUI thread; the first batch always reports.
-        if self.job.batches_done == 1 or now - self._last_batch_emit > 0.05:
-            self._last_batch_emit = now
-            _emit(self.job.batch_ended, int(step), float("nan") if loss is None else float(loss))
+        self.batches += 1
+        self.job.emit("batch_ended", int(step), float("nan") if loss is None else float(loss))
 
     def on_epoch_end(self, epoch, metrics):
         clean = {k: (float(v) if isinstance(v, int | float) else v) for k, v in metrics.items()}
-        _emit(self.job.epoch_ended, int(epoch), clean)
+        self.job.emit("epoch_ended", int(epoch), clean)
 
     def on_fold_end(self, fold, result):
-        _emit(self.job.fold_ended, str(fold), result)
+        self.job.emit("fold_ended", str(fold), result)
 
     def on_run_end(self, outcome):
-        pass  # run_ended is emitted once run_training has returned (see TrainingJob._run)
+        pass  # run_ended is emitted once run_training has returned (see TrainingJob)
 
 
 class TrainingJob(QObject):
-    """One ``run_training`` call on a daemon thread; ``cancel()`` sets the engine's Event.
+    """One ``run_training`` call as a bridge job; ``cancel()`` sets the engine's Event.
 
     Signals mirror the engine's callbacks; ``run_ended(RunResult)`` arrives exactly once, after
     ``run_training`` returned (outcome finished / cancelled / failed; the engine never raises).
@@ -143,10 +145,9 @@ class TrainingJob(QObject):
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self.cancel_event = threading.Event()
-        self.thread: threading.Thread | None = None
+        self.job: Job | None = None
         self.result = None
-        self.batches_done = 0
+        self._forwarder = _Forwarder()
         self.extra_callbacks: list[Callback] = []
         self._active = False
         self.run_ended.connect(self._on_ended)  # first connection: runs before every other slot
@@ -156,6 +157,15 @@ class TrainingJob(QObject):
         """True from ``start`` until ``run_ended`` was delivered (the thread may linger a moment after)."""
         return self._active
 
+    @property
+    def batches_done(self) -> int:
+        """Batches the run has finished so far (counted on the training thread)."""
+        return self._forwarder.batches
+
+    @property
+    def cancel_event(self):
+        return self.job.cancel_event if self.job is not None else None
+
     def _on_ended(self, _result) -> None:
         self._active = False
 
@@ -163,26 +173,39 @@ class TrainingJob(QObject):
               model_kwargs: dict | None = None) -> None:
         if self.running:
             raise RuntimeError("a training run is already in progress")
-        self.cancel_event = threading.Event()
         self.result = None
-        self.batches_done = 0
+        self._forwarder = _Forwarder()
         self._active = True
-        kwargs = dict(overrides=dict(overrides), out_dir=str(out_dir), model_kwargs=model_kwargs,
-                      callbacks=[_Forwarder(self), *self.extra_callbacks], cancel=self.cancel_event)
-        self.thread = threading.Thread(target=self._run, args=(arch, data, protocol, kwargs),
-                                       name="ferapp-training", daemon=True)
-        self.thread.start()
+        kwargs = dict(overrides=dict(overrides), out_dir=str(out_dir), model_kwargs=model_kwargs)
+        self.job = start_job(_train, arch, data, protocol, kwargs, [self._forwarder, *self.extra_callbacks],
+                             pass_job=True, on_event=self._event, on_done=self._ended, name="ferapp-training",
+                             on_failed=lambda message: self._ended(_failed_run(message, arch, protocol, out_dir)))
 
     def cancel(self) -> None:
-        self.cancel_event.set()
+        if self.job is not None:
+            self.job.cancel()
 
-    def _run(self, arch, data, protocol, kwargs) -> None:
-        from ferapp.train.run import RunResult, run_training
+    def _event(self, name: str, args: tuple) -> None:
+        getattr(self, name).emit(*args)
 
-        try:
-            res = run_training(arch, data, protocol, **kwargs)
-        except BaseException as e:  # run_training never raises; belt and braces
-            res = RunResult(outcome="failed", message=f"{type(e).__name__}: {e}", arch=arch, protocol=protocol,
-                            out_dir=kwargs.get("out_dir"), traceback=traceback.format_exc())
-        self.result = res
-        _emit(self.run_ended, res)
+    def _ended(self, result) -> None:
+        self.result = result
+        self.run_ended.emit(result)
+
+
+def _train(job: Job, arch, data, protocol, kwargs: dict, callbacks: list[Callback]):
+    """The job (a pool thread): ``run_training`` never raises; a failure ends the run as ``failed``."""
+    from ferapp.train.run import RunResult, run_training
+
+    callbacks[0].job = job  # the _Forwarder
+    try:
+        return run_training(arch, data, protocol, callbacks=callbacks, cancel=job.cancel_event, **kwargs)
+    except BaseException as e:  # belt and braces: the page must hear of the end
+        return RunResult(outcome="failed", message=f"{type(e).__name__}: {e}", arch=arch, protocol=protocol,
+                         out_dir=kwargs.get("out_dir"), traceback=traceback.format_exc())
+
+
+def _failed_run(message: str, arch: str, protocol: str, out_dir) -> Any:
+    from ferapp.train.run import RunResult
+
+    return RunResult(outcome="failed", message=message, arch=arch, protocol=protocol, out_dir=str(out_dir))
