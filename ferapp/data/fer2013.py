@@ -87,7 +87,7 @@ def _parse_row(p: bytes) -> np.ndarray:
             return np.zeros(0, np.int32)
 
 
-def _parse_block(pix: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _parse_block(pix: list[bytes]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Pixel strings -> (ok mask per row, (n_ok, 2304) uint8, reason per rejected row).
 
     Fast path: one C-level parse of the whole block; only a block that contains a bad row
@@ -358,7 +358,7 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
         if fsoft is not None:
             soft = fsoft[keep]
     if tuple(out_size) != (SIDE, SIDE):
-        images = np.stack([fit_size(im, tuple(out_size)) for im in images])
+        images = np.stack([fit_size(im, (out_size[0], out_size[1])) for im in images])
     paths = [f"row:{int(r)}" for r in rows]
     fmt = FORMAT if not ferplus else f"{FORMAT}+ferplus-{ferplus}"
     return make_dataset(fmt, str(path), images, labels, label_names, usage,

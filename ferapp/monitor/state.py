@@ -69,6 +69,8 @@ class _Frame:
 class DriverMonitor:
     """Stateful driver monitor; see the module docstring. Not thread-safe."""
 
+    _closure_start: float | None  # start of the current eye closure (set by new_person and _reset_drive)
+
     def __init__(self, config: DriverMonitorConfig | None = None, identity: DriverIdentity | None = None):
         """``identity``: the who-is-driving check (default: dlib face descriptors with the
         config's ``person_distance``); tests inject one with their own comparison."""
@@ -141,7 +143,7 @@ class DriverMonitor:
         self._first_face_t: float | None = None
         self._prev_observed_closed: bool | None = None  # eye state of the previous observed frame
         self._lost_since: float | None = None
-        self._closure_start: float | None = None
+        self._closure_start = None
         self._mouth_start: float | None = None
         self._yawn_counted = False
         self._blink_times: deque[float] = deque()
@@ -231,7 +233,7 @@ class DriverMonitor:
         """A frame with the driver's face: calibration, eyes, mouth, head pose, emotion."""
         t = fr.t
         # sample-and-hold PERCLOS segment from the previous observed frame
-        if self._prev_observed_closed is not None and self._lost_since is None:
+        if self._prev_observed_closed is not None and self._lost_since is None and self._prev_t is not None:
             self._perclos.add(self._prev_t, t, self._prev_observed_closed)
         self._lost_since = None
         if self._first_face_t is None:
@@ -447,7 +449,7 @@ class DriverMonitor:
                 return  # chips a little apart say more than consecutive, near-identical frames
             self._last_chip_t = state.t
             chip = face_chip(image, landmarks)
-            chips = [*ident.candidate, chip] if chip is not None else []
+            chips = [*(ident.candidate or ()), chip] if chip is not None else []
             if ident.add_candidate(chip) is False:
                 self.new_person(chips)
             return
