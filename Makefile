@@ -50,6 +50,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check ferapp tests training
 	$(BIN)/lint-imports
+	$(BIN)/mypy   # the Qt-free core: ferapp/ minus ferapp/gui/ ([tool.mypy] in pyproject.toml)
 
 window-check: $(STAMP)
 	$(BIN)/python -m ferapp.syscheck --install

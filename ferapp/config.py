@@ -163,10 +163,10 @@ class Settings:
 
     def replace(self, **sections: dict[str, Any]) -> Settings:
         """A copy with some fields changed, by section: ``s.replace(detection={"min_face": 30})``."""
-        changed = {}
+        changed: dict[str, Any] = {}
         for name, fields in sections.items():
-            section = getattr(self, name, None)
-            if not dataclasses.is_dataclass(section):
+            section: Any = getattr(self, name, None)
+            if not dataclasses.is_dataclass(section) or isinstance(section, type):
                 raise ValueError(f"unknown settings section {name!r}; known: "
                                  f"{', '.join(f.name for f in dataclasses.fields(self))}")
             changed[name] = dataclasses.replace(section, **fields)

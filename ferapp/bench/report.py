@@ -35,6 +35,30 @@ def _failed_rows(rows: list[dict[str, Any]], what: str) -> list[str]:
     return lines
 
 
+def _speedups(rows: list[dict]) -> list[str]:
+    """One line per input with both a tracked and a baseline row: the tracked path's fps ratio."""
+    p = {(r["input"], r["mode"].startswith("tracked")): r for r in rows}
+    return [f"speed-up of the tracked path over the baseline, {inp}: "
+            f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x"
+            for inp in dict.fromkeys(r["input"] for r in rows) if (inp, True) in p and (inp, False) in p]
+
+
+def _gui_section(rows: list[dict]) -> list[str]:
+    ok = [r for r in rows if "error" not in r]
+    parts = ["\n## Desktop window (offscreen, paced 30 fps demo source, default model)"]
+    if ok:
+        parts.append(_table(ok, ["faces", "seconds", "model", "captured", "processed", "processed_share",
+                                 "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped"]))
+    parts += _failed_rows(rows, "the window's run (ferapp gui --exit-after)")
+    startup_cols = ["first_paint_s", "first_result_s", "first_result_cpu_s", "build_s", "build_loop_share"]
+    started = [r for r in rows if any(r.get(c) is not None for c in startup_cols)]  # also failed runs
+    if started:
+        parts += ["\nDesktop window start-up (seconds since the process started: first paint of the window, "
+                  "first result; CPU seconds by the first result; share of a 20 ms timer's ticks the event loop "
+                  "ran while the pipeline built)", _table(started, ["faces", *startup_cols])]
+    return parts
+
+
 def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
     parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
@@ -56,11 +80,7 @@ def format_report(res: dict[str, Any]) -> str:
         parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')})",
                   _table(res["pipeline"], ["mode", "input", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
                                            "faces_per_frame", "cpu_cores_used"])]
-        p = {(r["input"], r["mode"].startswith("tracked")): r for r in res["pipeline"]}
-        for inp in dict.fromkeys(r["input"] for r in res["pipeline"]):
-            if (inp, True) in p and (inp, False) in p:
-                parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
-                             f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x")
+        parts += _speedups(res["pipeline"])
     if res.get("footage"):
         parts += ["\n## Real footage (the sample clips in FERAPP_VIDEOS_DIR, every frame, default settings and model)",
                   _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
@@ -70,18 +90,7 @@ def format_report(res: dict[str, Any]) -> str:
             "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
             "cpu_cores_used"])]
     if "gui" in res:
-        ok = [r for r in res["gui"] if "error" not in r]
-        parts.append("\n## Desktop window (offscreen, paced 30 fps demo source, default model)")
-        if ok:
-            parts.append(_table(ok, ["faces", "seconds", "model", "captured", "processed", "processed_share",
-                                     "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped"]))
-        parts += _failed_rows(res["gui"], "the window's run (ferapp gui --exit-after)")
-        startup_cols = ["first_paint_s", "first_result_s", "first_result_cpu_s", "build_s", "build_loop_share"]
-        started = [r for r in res["gui"] if any(r.get(c) is not None for c in startup_cols)]  # also failed runs
-        if started:
-            parts += ["\nDesktop window start-up (seconds since the process started: first paint of the window, "
-                      "first result; CPU seconds by the first result; share of a 20 ms timer's ticks the event loop "
-                      "ran while the pipeline built)", _table(started, ["faces", *startup_cols])]
+        parts += _gui_section(res["gui"])
     if "training" in res:
         parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
             "model", "device", "images_per_s"])]

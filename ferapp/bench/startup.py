@@ -65,10 +65,10 @@ def bench_startup(quick: bool = False, runs: int | None = None) -> list[dict[str
                     errors[label] = f"exit {code}"
                 times[label].append((cpu, wall))
     for label, _ in cases:
-        cpu = [c for c, _ in times[label]]
-        wall = [w for _, w in times[label]]
-        row = {"command": label, "runs": runs, "cpu_median_s": statistics.median(cpu), "cpu_min_s": min(cpu),
-               "wall_median_s": statistics.median(wall), "wall_min_s": min(wall)}
+        cpus = [c for c, _ in times[label]]
+        walls = [w for _, w in times[label]]
+        row = {"command": label, "runs": runs, "cpu_median_s": statistics.median(cpus), "cpu_min_s": min(cpus),
+               "wall_median_s": statistics.median(walls), "wall_min_s": min(walls)}
         if label in errors:
             row["error"] = errors[label]
         rows.append(row)

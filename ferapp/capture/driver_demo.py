@@ -313,7 +313,7 @@ class FaceWarper:
         cv2.fillPoly(mask, [np.round((pts - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
         alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (min(1.0, 1.5 * amount) / 255)
         roi = img[y0:y1, x0:x1].astype(np.float32)
-        img[y0:y1, x0:x1] = (roi * (1 - alpha) + np.float32((30, 22, 55)) * alpha).astype(np.uint8)
+        img[y0:y1, x0:x1] = (roi * (1 - alpha) + np.array((30, 22, 55), np.float32) * alpha).astype(np.uint8)
 
     def render(self, c: FaceControls) -> np.ndarray:
         """The portrait doing ``c`` (the unchanged portrait when ``c`` is neutral; the last

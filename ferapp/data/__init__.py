@@ -111,39 +111,13 @@ def load_dataset(
 
     detector = detector or app_settings().detection.detector
     p = Path(path)
-    fmt = detect_format(p) if format == "auto" else format
-    if fmt not in _FORMATS:
-        raise DatasetError(f"unknown dataset format {fmt!r}; known: {', '.join(_FORMATS)}")
-    if ferplus not in (None, "majority", "soft"):
-        raise ValueError(f"ferplus must be None, 'majority' or 'soft', not {ferplus!r}")
-    if ferplus and fmt != "fer2013-csv":
-        raise DatasetError(f"FER+ labels apply to the FER2013 csv only, not to {fmt}")
+    fmt = _checked_format(p, format, ferplus)
     out_size = (int(out_size[0]), int(out_size[1]))
     angles_t = None if angles is None else tuple(angles)
 
-    settings: dict = {"format": fmt, "reader": READER_VERSION, "keep_contempt": keep_contempt, "out_size": out_size,
-                      "path": str(p.resolve())}  # reported paths are absolute: a moved dataset gets a new entry
-    src = None
-    if fmt == "fer2013-csv":
-        try:
-            settings["source"] = file_fingerprint(p)  # regular files only: a FIFO is refused, not waited on
-        except OSError as exc:
-            raise DatasetError(f"cannot read {p}: {exc.strerror or exc}") from None
-        if ferplus:
-            from ferapp.data.fer2013 import find_ferplus_csv
-
-            fp = Path(ferplus_csv) if ferplus_csv else find_ferplus_csv(p)
-            settings.update(ferplus=ferplus, ferplus_source=file_fingerprint(fp) if fp and fp.is_file() else None)
-    else:
-        src = FileSource(p)
-        settings["source"] = src.fingerprint()
-        if fmt in _FULL_SIZE:
-            settings["detector"] = detector
-        if fmt == "ckplus":
-            settings["neutral_first"] = include_neutral_first_frame
-        if fmt == "kdef":
-            settings["angles"] = angles_t
-
+    settings, src = _cache_settings(p, fmt, keep_contempt=keep_contempt, out_size=out_size, ferplus=ferplus,
+                                    ferplus_csv=ferplus_csv, detector=detector, angles=angles_t,
+                                    include_neutral_first_frame=include_neutral_first_frame)
     cdir = _cache.resolve_cache_dir(cache_dir)
     key = _cache.make_key(**settings)
     tag = f"{fmt}-{p.stem}"
@@ -154,7 +128,6 @@ def load_dataset(
                 src.close()
             return hit
 
-    cacheable = True
     try:
         if fmt == "fer2013-csv":
             from ferapp.data.fer2013 import read_fer2013
@@ -162,24 +135,71 @@ def load_dataset(
             parsed = None
             if ferplus or out_size != (48, 48):  # derived views reuse the cached plain parse
                 parsed = load_dataset(p, "fer2013-csv", cache_dir=cache_dir, progress=progress, use_cache=use_cache)
-            ds = read_fer2013(p, keep_contempt=keep_contempt, ferplus=ferplus, ferplus_csv=ferplus_csv,
+            ds = read_fer2013(p, keep_contempt=keep_contempt, ferplus=ferplus,
+                              ferplus_csv=Path(ferplus_csv) if ferplus_csv else None,
                               out_size=out_size, progress=progress, parsed=parsed)
+            cacheable = True
         else:
-            from ferapp.data import folders
-
-            opts = folders.Options(keep_contempt=keep_contempt, include_neutral_first_frame=include_neutral_first_frame,
-                                   angles=angles_t, out_size=out_size, detector=detector, progress=progress)
-            if fmt in ("image-folders", "ckplus48"):
-                ds = folders.read_image_folders(src, opts, fmt)
-            else:
-                aligner = folders.Aligner(out_size, detector)
-                reader = {"ckplus": folders.read_ckplus, "jaffe": folders.read_jaffe,
-                          "kdef": folders.read_kdef, "oulu": folders.read_oulu}[fmt]
-                ds = reader(src, opts, aligner)
-                cacheable = aligner.unavailable is None
+            ds, cacheable = _read_folders(src, fmt, dict(
+                keep_contempt=keep_contempt, include_neutral_first_frame=include_neutral_first_frame,
+                angles=angles_t, out_size=out_size, detector=detector, progress=progress))
     finally:
         if src is not None:
             src.close()
     if use_cache and cacheable:
         _cache.save(cdir, key, tag, ds)
     return ds
+
+
+def _checked_format(p: Path, format: str, ferplus: str | None) -> str:
+    fmt = detect_format(p) if format == "auto" else format
+    if fmt not in _FORMATS:
+        raise DatasetError(f"unknown dataset format {fmt!r}; known: {', '.join(_FORMATS)}")
+    if ferplus not in (None, "majority", "soft"):
+        raise ValueError(f"ferplus must be None, 'majority' or 'soft', not {ferplus!r}")
+    if ferplus and fmt != "fer2013-csv":
+        raise DatasetError(f"FER+ labels apply to the FER2013 csv only, not to {fmt}")
+    return fmt
+
+
+def _cache_settings(p: Path, fmt: str, *, keep_contempt: bool, out_size: tuple[int, int], ferplus: str | None,
+                    ferplus_csv, detector: str, angles, include_neutral_first_frame: bool):
+    """The settings that key the cache entry (with the source's fingerprint), and the opened
+    source of a folder/zip format (None for the csv)."""
+    settings: dict = {"format": fmt, "reader": READER_VERSION, "keep_contempt": keep_contempt, "out_size": out_size,
+                      "path": str(p.resolve())}  # reported paths are absolute: a moved dataset gets a new entry
+    if fmt == "fer2013-csv":
+        try:
+            settings["source"] = file_fingerprint(p)  # regular files only: a FIFO is refused, not waited on
+        except OSError as exc:
+            raise DatasetError(f"cannot read {p}: {exc.strerror or exc}") from None
+        if ferplus:
+            from ferapp.data.fer2013 import find_ferplus_csv
+
+            fp = Path(ferplus_csv) if ferplus_csv else find_ferplus_csv(p)
+            settings.update(ferplus=ferplus, ferplus_source=file_fingerprint(fp) if fp and fp.is_file() else None)
+        return settings, None
+    src = FileSource(p)
+    settings["source"] = src.fingerprint()
+    if fmt in _FULL_SIZE:
+        settings["detector"] = detector
+    if fmt == "ckplus":
+        settings["neutral_first"] = include_neutral_first_frame
+    if fmt == "kdef":
+        settings["angles"] = angles
+    return settings, src
+
+
+def _read_folders(src, fmt: str, options: dict) -> tuple[FaceDataset, bool]:
+    """Read a folder/zip format with ``folders.Options(**options)``; the bool says whether the
+    result may be cached (not when the face aligner was unavailable)."""
+    from ferapp.data import folders
+
+    opts = folders.Options(**options)
+    if fmt in ("image-folders", "ckplus48"):
+        return folders.read_image_folders(src, opts, fmt), True
+    aligner = folders.Aligner(opts.out_size, opts.detector)
+    reader = {"ckplus": folders.read_ckplus, "jaffe": folders.read_jaffe,
+              "kdef": folders.read_kdef, "oulu": folders.read_oulu}[fmt]
+    ds = reader(src, opts, aligner)
+    return ds, aligner.unavailable is None

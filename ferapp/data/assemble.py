@@ -91,8 +91,9 @@ def make_dataset(fmt, path, images, labels, label_names, splits, subjects, paths
         bc = np.bincount(sel, minlength=len(label_names))
         counts[sp] = {name: int(bc[i]) for i, name in enumerate(label_names)}
     subj = {s for s in subjects.tolist() if s}
-    log = skipped if isinstance(skipped, SkipLog) else None
-    if log is None:
+    if isinstance(skipped, SkipLog):
+        log = skipped
+    else:
         log = SkipLog()
         log.extend(list(skipped))
     report = DatasetReport(format=fmt, path=str(path), counts=counts, num_subjects=len(subj),

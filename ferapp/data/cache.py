@@ -90,7 +90,7 @@ def save(cache_dir: Path, key: str, tag: str, ds: FaceDataset) -> Path | None:
         fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
             os.replace(tmp, final)
         finally:
             if os.path.exists(tmp):

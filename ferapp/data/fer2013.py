@@ -87,7 +87,7 @@ def _parse_row(p: bytes) -> np.ndarray:
             return np.zeros(0, np.int32)
 
 
-def _parse_block(pix: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _parse_block(pix: list[bytes]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Pixel strings -> (ok mask per row, (n_ok, 2304) uint8, reason per rejected row).
 
     Fast path: one C-level parse of the whole block; only a block that contains a bad row
@@ -127,91 +127,117 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
         total_bytes = os.fstat(raw.fileno()).st_size
     except OSError as exc:
         raise DatasetError(f"cannot open {path}: {exc.strerror or exc}") from exc
-    images, codes, usages, rows = [], [], [], []
-    skipped = SkipLog()
     notes: list[str] = []
-    row = 0
-    lines_seen = 0
     with raw:
-        try:
-            header_b = stream.readline(MAX_LINE + 1)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise DatasetError(f"cannot read {path}: {exc}") from exc
-        if len(header_b) > MAX_LINE:
-            raise DatasetError(f"{path} is not a FER2013 csv: its first line is longer than {MAX_LINE // 1024} KB")
-        header = header_b.decode("utf-8-sig", "replace")
-        cols = [c.strip().strip('"').lower() for c in header.strip().split(",")]
-        if "emotion" not in cols or "pixels" not in cols:
-            raise DatasetError(f"{path} is not a FER2013 csv: header {header.strip()[:80]!r} lacks 'emotion' and 'pixels'")
-        i_em, i_px = cols.index("emotion"), cols.index("pixels")
-        i_us = cols.index("usage") if "usage" in cols else None
-        ncols = len(cols)
+        acc = _Rows(*_read_header(stream, path))
 
-        def process(lines: list[bytes]) -> None:
-            nonlocal row
-            pix, meta = [], []
-            for line in lines:
-                line = line.strip()
-                if not line:
-                    continue
-                r = row
-                row += 1
-                f = line.replace(b'"', b"").split(b",")
-                if len(f) != ncols:
-                    skipped.add(f"row:{r}", f"expected {ncols} fields, found {len(f)}")
-                    continue
-                try:
-                    code = int(f[i_em])
-                except ValueError:
-                    code = -1
-                if not 0 <= code < len(LABELS):
-                    skipped.add(f"row:{r}", f"bad emotion code {f[i_em][:20].decode('latin-1')!r}")
-                    continue
-                pix.append(f[i_px])
-                meta.append((r, code, f[i_us].strip().decode("latin-1") if i_us is not None else ""))
-            if not pix:
-                return
-            ok, arr, reasons = _parse_block(pix)
-            for j, (r, code, us) in enumerate(meta):
-                if ok[j]:
-                    rows.append(r)
-                    codes.append(code)
-                    usages.append(us)
-                else:
-                    skipped.add(f"row:{r}", reasons[j])
-            images.append(arr)
+        def on_block() -> None:
+            if progress is not None:
+                progress(min(raw.tell(), total_bytes), total_bytes)
 
-        leftover = b""
-        seen = 0
         try:
-            while True:
-                block = stream.read(BLOCK)
-                if not block:
-                    break
-                seen += len(block)
-                if seen > MAX_BYTES:
-                    raise DatasetError(f"{path}: more than {MAX_BYTES // 1024 ** 3} GB of csv text (FER2013 is "
-                                       "about 0.3 GB): not a FER2013 file, stopped reading")
-                lines_seen += block.count(b"\n")
-                if lines_seen > MAX_LINES:
-                    raise DatasetError(f"{path}: more than {MAX_LINES:,} lines (FER2013 has 35,887 rows): not a "
-                                       "FER2013 csv, stopped reading")
-                lines = (leftover + block).split(b"\n")
-                leftover = lines.pop()
-                if len(leftover) > MAX_LINE or any(len(ln) > MAX_LINE for ln in lines):
-                    raise DatasetError(f"{path}: a line after row {row} is longer than {MAX_LINE // 1024} KB "
-                                       "(a FER2013 row is about 9 KB): not a FER2013 csv, stopped reading")
-                process(lines)
-                if progress is not None:
-                    progress(min(raw.tell(), total_bytes), total_bytes)
+            leftover = _read_blocks(stream, path, acc, on_block)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            notes.append(f"the file ends early or is corrupt after {row} rows ({exc}): the rows before are used")
+            notes.append(f"the file ends early or is corrupt after {acc.row} rows ({exc}): the rows before are used")
             leftover = b""
         if leftover.strip():
-            process([leftover])
+            acc.add_lines([leftover])
+    images = acc.images
     imgs = np.concatenate(images).reshape(-1, SIDE, SIDE) if images else np.zeros((0, SIDE, SIDE), np.uint8)
-    return (imgs, np.asarray(codes, dtype=np.int64), np.asarray(usages, dtype=str),
-            np.asarray(rows, dtype=np.int64), skipped, row, notes)
+    return (imgs, np.asarray(acc.codes, dtype=np.int64), np.asarray(acc.usages, dtype=str),
+            np.asarray(acc.rows, dtype=np.int64), acc.skipped, acc.row, notes)
+
+
+def _read_header(stream, path: Path) -> tuple[int, int, int, int | None]:
+    """(number of columns, index of emotion, of pixels, of usage or None) from the header line."""
+    try:
+        header_b = stream.readline(MAX_LINE + 1)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DatasetError(f"cannot read {path}: {exc}") from exc
+    if len(header_b) > MAX_LINE:
+        raise DatasetError(f"{path} is not a FER2013 csv: its first line is longer than {MAX_LINE // 1024} KB")
+    header = header_b.decode("utf-8-sig", "replace")
+    cols = [c.strip().strip('"').lower() for c in header.strip().split(",")]
+    if "emotion" not in cols or "pixels" not in cols:
+        raise DatasetError(f"{path} is not a FER2013 csv: header {header.strip()[:80]!r} lacks 'emotion' and 'pixels'")
+    return len(cols), cols.index("emotion"), cols.index("pixels"), cols.index("usage") if "usage" in cols else None
+
+
+def _read_blocks(stream, path: Path, acc: _Rows, on_block: Callable[[], None]) -> bytes:
+    """Feed ``acc`` the complete lines of each block read; returns the unterminated last line.
+    Stops (DatasetError) at sizes no FER2013 file has."""
+    leftover = b""
+    seen = lines_seen = 0
+    while True:
+        block = stream.read(BLOCK)
+        if not block:
+            return leftover
+        seen += len(block)
+        if seen > MAX_BYTES:
+            raise DatasetError(f"{path}: more than {MAX_BYTES // 1024 ** 3} GB of csv text (FER2013 is "
+                               "about 0.3 GB): not a FER2013 file, stopped reading")
+        lines_seen += block.count(b"\n")
+        if lines_seen > MAX_LINES:
+            raise DatasetError(f"{path}: more than {MAX_LINES:,} lines (FER2013 has 35,887 rows): not a "
+                               "FER2013 csv, stopped reading")
+        lines = (leftover + block).split(b"\n")
+        leftover = lines.pop()
+        if len(leftover) > MAX_LINE or any(len(ln) > MAX_LINE for ln in lines):
+            raise DatasetError(f"{path}: a line after row {acc.row} is longer than {MAX_LINE // 1024} KB "
+                               "(a FER2013 row is about 9 KB): not a FER2013 csv, stopped reading")
+        acc.add_lines(lines)
+        on_block()
+
+
+class _Rows:
+    """What a parse has accepted so far, and the rows it skipped with their reasons."""
+
+    def __init__(self, ncols: int, i_em: int, i_px: int, i_us: int | None):
+        self.ncols, self.i_em, self.i_px, self.i_us = ncols, i_em, i_px, i_us
+        self.images: list[np.ndarray] = []
+        self.codes: list[int] = []
+        self.usages: list[str] = []
+        self.rows: list[int] = []
+        self.skipped = SkipLog()
+        self.row = 0  # data rows seen (blank lines are not rows)
+
+    def add_lines(self, lines: list[bytes]) -> None:
+        pix, meta = self._fields(lines)
+        if not pix:
+            return
+        ok, arr, reasons = _parse_block(pix)
+        for j, (r, code, us) in enumerate(meta):
+            if ok[j]:
+                self.rows.append(r)
+                self.codes.append(code)
+                self.usages.append(us)
+            else:
+                self.skipped.add(f"row:{r}", reasons[j])
+        self.images.append(arr)
+
+    def _fields(self, lines: list[bytes]) -> tuple[list[bytes], list[tuple[int, int, str]]]:
+        """The pixel strings and (row, code, usage) of the lines with a valid field count and code."""
+        pix, meta = [], []
+        for line in lines:
+            line = line.strip()
+            if not line:
+                continue
+            r = self.row
+            self.row += 1
+            f = line.replace(b'"', b"").split(b",")
+            if len(f) != self.ncols:
+                self.skipped.add(f"row:{r}", f"expected {self.ncols} fields, found {len(f)}")
+                continue
+            try:
+                code = int(f[self.i_em])
+            except ValueError:
+                code = -1
+            if not 0 <= code < len(LABELS):
+                self.skipped.add(f"row:{r}", f"bad emotion code {f[self.i_em][:20].decode('latin-1')!r}")
+                continue
+            pix.append(f[self.i_px])
+            meta.append((r, code, f[self.i_us].strip().decode("latin-1") if self.i_us is not None else ""))
+        return pix, meta
 
 
 def read_ferplus_votes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -332,7 +358,7 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
         if fsoft is not None:
             soft = fsoft[keep]
     if tuple(out_size) != (SIDE, SIDE):
-        images = np.stack([fit_size(im, tuple(out_size)) for im in images])
+        images = np.stack([fit_size(im, (out_size[0], out_size[1])) for im in images])
     paths = [f"row:{int(r)}" for r in rows]
     fmt = FORMAT if not ferplus else f"{FORMAT}+ferplus-{ferplus}"
     return make_dataset(fmt, str(path), images, labels, label_names, usage,

@@ -177,8 +177,9 @@ def _index_of(parts: tuple[str, ...], name: str) -> int:
     return low.index(name) if name in low else -1
 
 
-def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset:
-    col = Collector("ckplus", str(src.path), label_names_for(opts.keep_contempt))
+def _ck_index(src: FileSource, col: Collector) -> tuple[dict[tuple[str, str], list[Entry]],
+                                                        dict[tuple[str, str], Entry]]:
+    """CK+'s frames and Emotion files by (subject, sequence)."""
     frames: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     emotions: dict[tuple[str, str], Entry] = {}
     entries = src.entries()
@@ -197,6 +198,12 @@ def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset
                 col.skip(src.display(e.rel), "not an image file")
         elif j >= 0 and len(p) == j + 4 and e.name.lower().endswith("_emotion.txt"):
             emotions[(p[j + 1], p[j + 2])] = e
+    return frames, emotions
+
+
+def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset:
+    col = Collector("ckplus", str(src.path), label_names_for(opts.keep_contempt))
+    frames, emotions = _ck_index(src, col)
     if not frames:
         raise DatasetError(f"no CK+ frames under cohn-kanade-images/S###/###/ in {src.path}")
     unlabelled = len(set(frames) - set(emotions))

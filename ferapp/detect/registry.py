@@ -197,6 +197,9 @@ class DetectorHelp(str):
     parsing and usage errors never read the installed distributions' entry points. As a plain
     string (anything but ``%``) it is a short generic text."""
 
+    default: str | None
+    note: str
+
     def __new__(cls, default: str | None = FROM_SETTINGS, note: str = "") -> DetectorHelp:
         self = super().__new__(cls, f"face detector (one of ferapp.detect.list_detectors()) {note}".rstrip())
         self.default, self.note = default, note

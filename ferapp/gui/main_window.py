@@ -142,6 +142,12 @@ class MainWindow(QMainWindow):
 
     def _build_controls(self) -> None:
         """The window's own actions; toolbars and menus made of them and of the parts' widgets."""
+        self._build_actions()
+        self._alias_part_widgets()
+        self._build_toolbars()
+        self._build_menus()
+
+    def _build_actions(self) -> None:
         a = make_action
         self.start_action = a(self, "Start", shortcut=Qt.Key.Key_Space, tip="Start / stop capture (Space)",
                               checkable=True, triggered=self._start_triggered)
@@ -164,7 +170,8 @@ class MainWindow(QMainWindow):
             QUrl.fromLocalFile(str(recordings_dir()))))
         self.quit_action = a(self, "Quit", shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
 
-        # the parts' widgets under the names the window has always had (tests, scripts)
+    def _alias_part_widgets(self) -> None:
+        """The parts' widgets under the names the window has always had (tests, scripts)."""
         m, rec, drv, disp = self.model_ctl, self.recording_ctl, self.driver_mode, self.display
         self.detector_combo, self.min_face_spin, self.model_combo = m.detector_combo, m.min_face_spin, m.combo
         self.device_label, self.smoothing_slider, self.smoothing_spin = m.device_label, m.smoothing_slider, m.smoothing_spin
@@ -177,6 +184,8 @@ class MainWindow(QMainWindow):
         self.open_video_action, self.open_image_action = src.open_video_action, src.open_image_action
         self.open_folder_action = src.open_folder_action
 
+    def _build_toolbars(self) -> None:
+        m, rec, drv = self.model_ctl, self.recording_ctl, self.driver_mode
         self.toolbar = controls.toolbar("Main", "mainToolbar")
         self.addToolBar(self.toolbar)
         controls.fill_toolbar(self.toolbar, (
@@ -192,6 +201,8 @@ class MainWindow(QMainWindow):
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.stills.toolbar)
         self.addActions(list(self.stills.key_actions))
 
+    def _build_menus(self) -> None:
+        rec, drv, disp = self.recording_ctl, self.driver_mode, self.display
         mb = self.menuBar()
         controls.fill_menu(mb.addMenu("&File"), (
             self.open_video_action, self.open_image_action, self.open_folder_action, None, self.batch_action,

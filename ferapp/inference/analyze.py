@@ -148,7 +148,7 @@ def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wordin
     advice = tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + " or " + tries[-1]
     head = (f"{'N' if gui else 'n'}o face found in {summary.processed} processed frame(s). Faces smaller than "
             f"{smallest:.0f} px, very dark, strongly turned or covered are not detected")
-    if capped:
+    if capped and size:  # the detector's pixel cap decides (at the smallest Min face without it: no)
         w, h = size
         knob = "Min face" if gui else "--min-face"
         return (f"{head}. On {w}x{h} frames {smallest:.0f} px is the smallest face the scan finds (it is "

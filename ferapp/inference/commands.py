@@ -118,7 +118,7 @@ def _cmd_single(args, source: str) -> int:
     interrupted = StopOnSignals()  # Ctrl-C / SIGTERM end the run cleanly: the timeline is finalised
     try:
         with interrupted:
-            res = run_analysis(req, on_progress=lambda i, _n: bar.update(1), should_stop=interrupted.is_set,
+            res = run_analysis(req, on_progress=lambda i, _n: bar.update(1) if bar is not None else None, should_stop=interrupted.is_set,
                                on_warning=lambda m: print(f"warning: {m}", file=sys.stderr), on_start=started)
     except AnalysisError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -150,8 +150,6 @@ def _cmd_single(args, source: str) -> int:
 
 
 def _cmd_batch(args, sources: list[str]) -> int:
-    from tqdm import tqdm
-
     from ferapp.inference.multi import BatchError, collect, parse_shard, run_batch, shard
 
     def fail(msg: str, code: int = 2) -> int:
@@ -175,44 +173,68 @@ def _cmd_batch(args, sources: list[str]) -> int:
     mine = shard(recordings, k, n)
     name = "batch_summary.csv" if args.shard is None else f"batch_summary.shard-{k}-of-{n}.csv"
     jobs = args.jobs or 1
-    bar = None
-    frames_seen = [0]
-
-    def started(todo: int, done_before: int) -> None:
-        nonlocal bar
-        what = f"{len(mine)} recording(s)" + (f" (shard {k}/{n} of {len(recordings)})" if n > 1 else "")
-        print(f"batch: {what}; {done_before} done before, {todo} to analyse with {jobs} job(s)", file=sys.stderr)
-        bar = tqdm(total=todo, unit="rec", disable=args.quiet or not todo, file=sys.stderr,
-                   bar_format="{l_bar}{bar}| {n:.1f}/{total} rec [{elapsed}<{remaining}{postfix}]")
-
-    def progress(done: float, frames: int) -> None:
-        if bar is not None:
-            bar.update(done - bar.n)
-            if frames != frames_seen[0]:
-                frames_seen[0] = frames
-                el = bar.format_dict.get("elapsed") or 0.0
-                bar.set_postfix_str(f"{frames} frames, {frames / el:.1f} frames/s" if el > 0 else f"{frames} frames",
-                                    refresh=False)
-
-    def outcome(o) -> None:
-        if o.status == "failed":
-            line = f"failed: {o.recording.source}: {o.note}"
-            if bar is not None:
-                bar.write(line, file=sys.stderr)
-            else:
-                print(line, file=sys.stderr)
-
+    shard_note = f" (shard {k}/{n} of {len(recordings)})" if n > 1 else ""
+    bar = _BatchBar(f"{len(mine)} recording(s){shard_note}", jobs, args.quiet)
     stop = StopOnSignals()
     template = _request(args, "")
     try:
         with stop:
             report = run_batch(mine, template, args.out_dir, jobs=jobs, overwrite=args.overwrite, summary_name=name,
-                               should_stop=stop.is_set, on_progress=progress, on_outcome=outcome, on_start=started)
+                               should_stop=stop.is_set, on_progress=bar.progress, on_outcome=bar.outcome,
+                               on_start=bar.started)
     except BatchError as e:
         return fail(str(e), e.code)
     finally:
+        bar.close()
+    _print_batch_report(report)
+    print(f"summary: {report.summary_path}")
+    if report.interrupted:
+        print("interrupted: only complete timelines were kept; run the same command again to resume",
+              file=sys.stderr)
+        return stop.exit_code()
+    return 0 if report.ok else 1
+
+
+class _BatchBar:
+    """The batch's progress bar (recordings, with frames and frames/s) and its failure lines."""
+
+    def __init__(self, what: str, jobs: int, quiet: bool):
+        self.what, self.jobs, self.quiet = what, jobs, quiet
+        self.bar = None
+        self.frames_seen = 0
+
+    def started(self, todo: int, done_before: int) -> None:
+        from tqdm import tqdm
+
+        print(f"batch: {self.what}; {done_before} done before, {todo} to analyse with {self.jobs} job(s)",
+              file=sys.stderr)
+        self.bar = tqdm(total=todo, unit="rec", disable=self.quiet or not todo, file=sys.stderr,
+                        bar_format="{l_bar}{bar}| {n:.1f}/{total} rec [{elapsed}<{remaining}{postfix}]")
+
+    def progress(self, done: float, frames: int) -> None:
+        bar = self.bar
         if bar is not None:
-            bar.close()
+            bar.update(done - bar.n)
+            if frames != self.frames_seen:
+                self.frames_seen = frames
+                el = bar.format_dict.get("elapsed") or 0.0
+                bar.set_postfix_str(f"{frames} frames, {frames / el:.1f} frames/s" if el > 0 else f"{frames} frames",
+                                    refresh=False)
+
+    def outcome(self, o) -> None:
+        if o.status == "failed":
+            line = f"failed: {o.recording.source}: {o.note}"
+            if self.bar is not None:
+                self.bar.write(line, file=sys.stderr)
+            else:
+                print(line, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _print_batch_report(report) -> None:
     for w in dict.fromkeys(o.model_warning for o in report.outcomes if o.model_warning):
         print(f"warning: {w}", file=sys.stderr)
     c = report.counts
@@ -221,9 +243,3 @@ def _cmd_batch(args, sources: list[str]) -> int:
     print(f"batch: {len(report.outcomes)} recording(s): {c['ok']} analysed, {c['done-before']} done before, "
           f"{c['failed']} failed" + (f", {c['interrupted'] + c['not-started']} not finished" if report.interrupted
                                      else "") + rate)
-    print(f"summary: {report.summary_path}")
-    if report.interrupted:
-        print("interrupted: only complete timelines were kept; run the same command again to resume",
-              file=sys.stderr)
-        return stop.exit_code()
-    return 0 if report.ok else 1

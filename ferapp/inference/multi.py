@@ -31,6 +31,7 @@ Qt-free; the CLI (``ferapp.inference.commands``) and ``ferapp bench`` drive it.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -196,7 +197,18 @@ def collect(specs: Iterable[str], out_dir: str | os.PathLike | None = None) -> l
     Raises BatchError for a spec that is missing or cannot be a batch member, and for names
     that would collide."""
     skip = {Path(out_dir).resolve()} if out_dir is not None else set()
-    found: list[tuple[Recording, Path]] = []  # (recording, the folder its name is relative to)
+    found = _gather(specs, skip)
+    if not found:
+        raise BatchError("nothing to analyse: no videos or photos were given")
+    named = _named(found)
+    named.sort(key=lambda r: r.name)
+    _check_names(named)
+    return named
+
+
+def _gather(specs: Iterable[str], skip: set[Path]) -> list[tuple[Recording, Path]]:
+    """(recording, the folder its name is relative to) for every file named by ``specs``."""
+    found: list[tuple[Recording, Path]] = []
 
     def add(spec: str, from_list: Path | None = None) -> None:
         if from_list is None and is_list_file(spec):
@@ -230,8 +242,12 @@ def collect(specs: Iterable[str], out_dir: str | os.PathLike | None = None) -> l
 
     for spec in specs:
         add(spec)
-    if not found:
-        raise BatchError("nothing to analyse: no videos or photos were given")
+    return found
+
+
+def _named(found: list[tuple[Recording, Path]]) -> list[Recording]:
+    """Each recording once (a file given twice is analysed once), named by its path relative
+    to the folder common to all."""
     roots = [os.path.abspath(root) for _, root in found]
     try:
         common = Path(os.path.commonpath(roots))
@@ -255,7 +271,11 @@ def collect(specs: Iterable[str], out_dir: str | os.PathLike | None = None) -> l
         if rec.kind == "stills":
             parts.append("stills")
         named.append(replace(rec, name="/".join(parts)))
-    named.sort(key=lambda r: r.name)
+    return named
+
+
+def _check_names(named: list[Recording]) -> None:
+    """Two recordings whose timelines would have the same name (case-insensitive) are refused."""
     by_key: dict[str, Recording] = {}
     for r in named:
         k = r.name.casefold()
@@ -264,7 +284,6 @@ def collect(specs: Iterable[str], out_dir: str | os.PathLike | None = None) -> l
             raise BatchError(f"two recordings would write the same timeline '{r.name}.csv'"
                              + (f": '{other.source}' and '{r.source}'" if other else "") + " (rename one)")
         by_key[k] = r
-    return named
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -460,7 +479,7 @@ def remove_leftovers(timeline: Path, pid: int) -> list[Path]:
                      + r"-[0-9a-f]{8}(\.part\.(csv|json)|\.tmp)$")
     from ferapp.record.output import OutputClaim, OutputError
 
-    removed = []
+    removed: list[Path] = []
     try:  # its lock file too: taken (nobody holds it now) and released, which removes it
         OutputClaim(timeline, ".csv", overwrite=True).release()
     except OutputError:
@@ -538,6 +557,7 @@ def run_batch(recordings: list[Recording], template: AnalysisRequest, out_dir: s
             state, meta = output_state(o.timeline)
             if state == "complete" and not overwrite:
                 o.status = "done-before"
+                meta = meta or {}
                 o.frames, o.processed = _int(meta.get("frames_read")), _int(meta.get("processed"))
                 o.frames_with_face, o.faces = _int(meta.get("frames_with_face")), _int(meta.get("face_ids"))
                 o.dominant = str(meta.get("dominant") or "")
@@ -616,7 +636,9 @@ class _Progress:
     """Recordings done (fractions for the ones running) and frames read, for one bar."""
 
     def __init__(self, cb: Callable[[float, int], None] | None):
-        self.cb, self.done, self.part, self.frames = cb, 0, {}, {}
+        self.cb, self.done = cb, 0
+        self.part: dict[int, float] = {}  # share read of each running recording
+        self.frames: dict[int, int] = {}
 
     def frame(self, idx: int, i: int, n: int | None) -> None:
         self.part[idx] = min(1.0, i / n) if n else 0.0
@@ -643,7 +665,7 @@ def _run_in_process(outcomes, todo, template, jobs, stop, on_progress, on_outcom
                 return True
             o = outcomes[idx]
             got = _analyse_one(o.recording, o.timeline, template, pipeline, stop,
-                               lambda i, total, idx=idx: progress.frame(idx, i, total), o.replacing)
+                               functools.partial(progress.frame, idx), o.replacing)
             if got.pop("broken", False) and n + 1 < len(todo):
                 pipeline.close()
                 pipeline = make_pipeline(template)
@@ -657,95 +679,128 @@ def _run_in_process(outcomes, todo, template, jobs, stop, on_progress, on_outcom
 
 
 def _run_in_workers(outcomes, todo, template, jobs, stop, on_progress, on_outcome) -> bool:
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
+    pool = _Pool(outcomes, todo, template, jobs, on_progress, on_outcome)
+    try:
+        return pool.run(stop)
+    finally:
+        pool.close()
 
-    ctx = mp.get_context("spawn")  # a clean interpreter: no fork of torch's or dlib's threads
-    stop_event = ctx.Event()
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    tdict = asdict(template)
-    queue = list(todo)
-    progress = _Progress(on_progress)
-    workers = [_Worker(ctx, tdict, threads, stop_event) for _ in range(min(jobs, len(queue)))]
-    stopping, stop_deadline = False, math.inf
-    setup_error: str | None = None
 
-    def finish(w: _Worker, got: dict[str, Any]) -> None:
-        o = outcomes[w.task]
+class _Pool:
+    """``jobs`` spawned worker processes analysing the ``todo`` recordings: hands out tasks,
+    reads their messages, replaces a worker that died, and stops them all at the end."""
+
+    def __init__(self, outcomes, todo, template, jobs: int, on_progress, on_outcome):
+        import multiprocessing as mp
+
+        self.ctx = mp.get_context("spawn")  # a clean interpreter: no fork of torch's or dlib's threads
+        self.stop_event = self.ctx.Event()
+        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.tdict = asdict(template)
+        self.outcomes, self.on_outcome = outcomes, on_outcome
+        self.queue = list(todo)
+        self.progress = _Progress(on_progress)
+        self.workers = [self._spawn() for _ in range(min(jobs, len(self.queue)))]
+        self.stopping, self.stop_deadline = False, math.inf
+        self.setup_error: str | None = None
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self.ctx, self.tdict, self.threads, self.stop_event)
+
+    def run(self, stop) -> bool:
+        """Until every task is done (or stopped, or the workers cannot start); returns whether stopped."""
+        from multiprocessing.connection import wait
+
+        while True:
+            if not self.stopping and stop():
+                self.stopping, self.stop_deadline = True, time.monotonic() + STOP_GRACE_S
+                self.stop_event.set()
+            if self.stopping:
+                self.queue.clear()
+                if time.monotonic() > self.stop_deadline:  # a worker that does not stop is ended in close()
+                    break
+            self._dispatch()
+            if not self.queue and all(w.task is None for w in self.workers):
+                break
+            if not self.workers and self.setup_error is None:
+                self.setup_error = "every worker process stopped"
+            if self.setup_error is not None:
+                break
+            wait([w.conn for w in self.workers if not w.eof] + [w.proc.sentinel for w in self.workers],
+                 timeout=0.25)
+            for w in list(self.workers):
+                self._read(w)
+                if not w.proc.is_alive():
+                    self._reap(w)
+        if self.setup_error is not None:
+            raise BatchError(self.setup_error)
+        return self.stopping
+
+    def _dispatch(self) -> None:
+        for w in self.workers:
+            if w.ready and w.task is None and self.queue and w.proc.is_alive():
+                w.task = self.queue.pop(0)
+                o = self.outcomes[w.task]
+                w.conn.send((w.task, o.recording, str(o.timeline), o.replacing))
+
+    def _read(self, w: _Worker) -> None:
+        while not w.eof and w.conn.poll():
+            try:
+                msg = w.conn.recv()
+            except (EOFError, OSError):
+                w.eof = True
+                break
+            kind = msg[0]
+            if kind == "ready":
+                w.ready = True
+            elif kind == "setup-failed":
+                self.setup_error = msg[1]
+            elif kind == "progress" and msg[1] == w.task:
+                self.progress.frame(msg[1], msg[2], msg[3])
+            elif kind == "done" and msg[1] == w.task:
+                self._finish(w, msg[2])
+
+    def _reap(self, w: _Worker) -> None:
+        """A worker process that ended: its task failed, or it could not start; replaced if work is left."""
+        w.proc.join(1)
+        if w.task is not None:  # it died in the middle of a recording
+            remove_leftovers(self.outcomes[w.task].timeline, w.pid)
+            self._finish(w, {"status": "failed", "note": _exit_reason(w.proc.exitcode)})
+        elif not w.ready and self.setup_error is None:
+            self.setup_error = f"a worker could not start ({_exit_reason(w.proc.exitcode)})"
+        self.workers.remove(w)
+        w.conn.close()
+        if self.queue and not self.stopping and self.setup_error is None:
+            self.workers.append(self._spawn())
+
+    def _finish(self, w: _Worker, got: dict[str, Any]) -> None:
+        idx = w.task
+        if idx is None:  # never: a "done" names the worker's task, a dead worker with none is not finished
+            return
+        o = self.outcomes[idx]
         got.pop("broken", None)
         _apply(o, got)
-        progress.finish(w.task, o.frames)
+        self.progress.finish(idx, o.frames)
         w.task = None
-        if on_outcome is not None:
-            on_outcome(o)
+        if self.on_outcome is not None:
+            self.on_outcome(o)
 
-    try:
-        while True:
-            if not stopping and stop():
-                stopping, stop_deadline = True, time.monotonic() + STOP_GRACE_S
-                stop_event.set()
-            if stopping:
-                queue.clear()
-                if time.monotonic() > stop_deadline:  # a worker that does not stop is ended below
-                    break
-            for w in workers:
-                if w.ready and w.task is None and queue and w.proc.is_alive():
-                    w.task = queue.pop(0)
-                    o = outcomes[w.task]
-                    w.conn.send((w.task, o.recording, str(o.timeline), o.replacing))
-            if not queue and all(w.task is None for w in workers):
-                break
-            if not workers and setup_error is None:
-                setup_error = "every worker process stopped"
-            if setup_error is not None:
-                break
-            wait([w.conn for w in workers if not w.eof] + [w.proc.sentinel for w in workers], timeout=0.25)
-            for w in list(workers):
-                while not w.eof and w.conn.poll():
-                    try:
-                        msg = w.conn.recv()
-                    except (EOFError, OSError):
-                        w.eof = True
-                        break
-                    kind = msg[0]
-                    if kind == "ready":
-                        w.ready = True
-                    elif kind == "setup-failed":
-                        setup_error = msg[1]
-                    elif kind == "progress" and msg[1] == w.task:
-                        progress.frame(msg[1], msg[2], msg[3])
-                    elif kind == "done" and msg[1] == w.task:
-                        finish(w, msg[2])
-                if w.proc.is_alive():
-                    continue
-                w.proc.join(1)
-                if w.task is not None:  # it died in the middle of a recording
-                    remove_leftovers(outcomes[w.task].timeline, w.pid)
-                    finish(w, {"status": "failed", "note": _exit_reason(w.proc.exitcode)})
-                elif not w.ready and setup_error is None:
-                    setup_error = f"a worker could not start ({_exit_reason(w.proc.exitcode)})"
-                workers.remove(w)
-                w.conn.close()
-                if queue and not stopping and setup_error is None:
-                    workers.append(_Worker(ctx, tdict, threads, stop_event))
-        if setup_error is not None:
-            raise BatchError(setup_error)
-        return stopping
-    finally:
-        stop_event.set()
-        for w in workers:
+    def close(self) -> None:
+        """Stop every worker (30 s to finish, then terminated); an unfinished task's files are removed."""
+        self.stop_event.set()
+        for w in self.workers:
             try:
                 w.conn.send(None)
             except (OSError, ValueError):
                 pass
         deadline = time.monotonic() + 30
-        for w in workers:
+        for w in self.workers:
             w.proc.join(max(0.1, deadline - time.monotonic()))
             if w.proc.is_alive():
                 w.proc.terminate()
                 w.proc.join(5)
             if w.task is not None:
-                o = outcomes[w.task]
+                o = self.outcomes[w.task]
                 remove_leftovers(o.timeline, w.pid)
                 if o.status == "not-started":
                     o.status = "interrupted"

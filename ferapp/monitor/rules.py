@@ -143,9 +143,9 @@ class SustainedRule:
         """Close the open event (if any) at time t and return it."""
         if self.event is None:
             return None
-        ended = replace(self.event, end=float(max(t, self.event.start)))
+        self.last_end = float(max(t, self.event.start))
+        ended = replace(self.event, end=self.last_end)
         self.event = None
-        self.last_end = ended.end
         return ended
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -56,8 +56,20 @@ FRONTAL_DEG = 30.0  # identity chips only from faces within this yaw and pitch o
 __all__ = ["DriverMonitor", "DriverMonitorConfig", "DriverState", "driver_extras"]
 
 
+@dataclass
+class _Frame:
+    """One update's time, the time since the previous update and the events it starts and ends."""
+
+    t: float
+    dt: float
+    started: list[AlertEvent] = field(default_factory=list)
+    ended: list[AlertEvent] = field(default_factory=list)
+
+
 class DriverMonitor:
     """Stateful driver monitor; see the module docstring. Not thread-safe."""
+
+    _closure_start: float | None  # start of the current eye closure (set by new_person and _reset_drive)
 
     def __init__(self, config: DriverMonitorConfig | None = None, identity: DriverIdentity | None = None):
         """``identity``: the who-is-driving check (default: dlib face descriptors with the
@@ -130,7 +142,7 @@ class DriverMonitor:
         self._first_face_t: float | None = None
         self._prev_observed_closed: bool | None = None  # eye state of the previous observed frame
         self._lost_since: float | None = None
-        self._closure_start: float | None = None
+        self._closure_start = None
         self._mouth_start: float | None = None
         self._yawn_counted = False
         self._blink_times: deque[float] = deque()
@@ -184,130 +196,151 @@ class DriverMonitor:
     # ------------------------------------------------------------------ per frame
     def update(self, t: float, landmarks: np.ndarray | None, frame_shape: tuple[int, ...] = (480, 640),
                probs: np.ndarray | None = None) -> DriverState:
-        c = self.config
         t = float(t)
-        dt = 0.0 if self._prev_t is None else max(0.0, t - self._prev_t)
-        started: list[AlertEvent] = []
-        ended: list[AlertEvent] = []
-
-        def feed(name: str, on: bool, value: float = NAN, detail: str = "", at: float | None = None):
-            s, e = self._rules[name].update(t if at is None else at, on, value, detail)
-            if s is not None:
-                started.append(s)
-            if e is not None:
-                ended.append(e)
-                self._closed_events.append(e)
-
-        have_face = landmarks is not None
+        fr = _Frame(t, 0.0 if self._prev_t is None else max(0.0, t - self._prev_t))
         m = None
-        if have_face:
+        if landmarks is not None:
             lm = np.asarray(landmarks, dtype=np.float64)
-            if lm.shape != (68, 2) or not np.all(np.isfinite(lm)):
-                have_face = False
-            else:
+            if lm.shape == (68, 2) and np.all(np.isfinite(lm)):
                 m = measure_face(lm, frame_shape)
-
         if m is not None:
-            # sample-and-hold PERCLOS segment from the previous observed frame
-            if self._prev_observed_closed is not None and self._lost_since is None:
-                self._perclos.add(self._prev_t, t, self._prev_observed_closed)
-            self._lost_since = None
-            if self._first_face_t is None:
-                self._first_face_t = t
-            feed("face_lost", False)
-            # seconds of face since the previous frame, if that frame had the face too (a live
-            # runner on a slow CPU processes a few frames a second: their spacing counts, up to 1 s)
-            self._calibrate(m, min(dt, 1.0) if self._prev_face else 0.0)
-            yaw_rel, pitch_rel = m.yaw - self.yaw0, m.pitch - self.pitch0
-
-            # eyes: closure episodes -> blinks and drowsiness
-            closed = self._eyes.update(m.ear)
-            if closed and self._closure_start is None:
-                self._closure_start = t
-            elif not closed and self._closure_start is not None:
-                if t - self._closure_start < c.drowsy_closed_s:
-                    self.blinks += 1
-                    self._blink_times.append(t)
-                self._closure_start = None
-            feed("drowsy", closed, m.ear)
-
-            # mouth: yawns
-            yawning = self._mouth.update(m.mar)
-            if yawning:
-                if self._mouth_start is None:
-                    self._mouth_start, self._yawn_counted = t, False
-                if not self._yawn_counted and t - self._mouth_start >= c.yawn_min_s - 1e-9:
-                    self.yawns += 1
-                    self._yawn_counted = True
-            else:
-                self._mouth_start = None
-            feed("yawn", yawning, m.mar)
-
-            # head pose: looking away
-            if not (math.isnan(yaw_rel) or math.isnan(pitch_rel)):
-                if self._away:
-                    m_ = c.pose_margin_deg
-                    self._away = abs(yaw_rel) >= c.yaw_limit_deg - m_ or -pitch_rel >= c.pitch_down_deg - m_
-                else:
-                    self._away = abs(yaw_rel) > c.yaw_limit_deg or -pitch_rel > c.pitch_down_deg
-            if self._away:
-                self.looking_away_s += dt
-            off_angle = max(abs(yaw_rel), -pitch_rel) if not math.isnan(yaw_rel) else NAN
-            if -pitch_rel > c.pitch_down_deg and -pitch_rel >= abs(yaw_rel):
-                where = "down"
-            else:
-                where = "left" if yaw_rel > 0 else "right"
-            feed("distraction", self._away, off_angle, f"looking {where}" if self._away else "")
-
-            # emotion
-            if probs is not None and len(c.emotion_labels):
-                p = np.asarray(probs, dtype=np.float64).ravel()
-                idx = [LABEL_INDEX[n] for n in c.emotion_labels]
-                k = int(np.argmax(p[idx]))
-                emo_p, emo_label = float(p[idx][k]), c.emotion_labels[k]
-                emo_on = self._emotion_latch.update(emo_p)
-            else:
-                self._emotion_latch.reset()
-                emo_on, emo_p, emo_label = False, NAN, ""
-            feed("emotion", emo_on, emo_p, emo_label if emo_on else "")
-            self._prev_observed_closed = closed
+            self._observe_face(fr, m, probs)
         else:
-            if self._lost_since is None:
-                self._lost_since = t
-                if self._prev_observed_closed is not None and self._prev_t is not None:
-                    self._perclos.add(self._prev_t, t, self._prev_observed_closed)
-            lost_for = t - self._lost_since
-            feed("face_lost", True, lost_for)
-            if lost_for >= c.face_gap_s - 1e-9:
-                # a real loss, not a detector hiccup: eye/mouth/pose episodes end where the face went
-                for name in ("drowsy", "yawn", "distraction", "emotion"):
-                    feed(name, False, at=self._lost_since)
-                self._eyes.reset()
-                self._mouth.reset()
-                self._emotion_latch.reset()
-                self._away = False
-                self._closure_start = self._mouth_start = None
-                self._prev_observed_closed = None
+            self._observe_loss(fr)
 
         # PERCLOS over the sliding window
         perclos, observed = self._perclos.value(t)
-        perclos_on = self._perclos_latch.update(perclos) and observed >= c.perclos_min_observed_s
-        feed("perclos", perclos_on, perclos)
-
-        # blink rate
-        while self._blink_times and self._blink_times[0] < t - c.blink_rate_window_s:
-            self._blink_times.popleft()
-        if self._first_face_t is not None:
-            span = min(c.blink_rate_window_s, max(t - self._first_face_t, 1.0))
-            blink_rate = len(self._blink_times) * 60.0 / span
-        else:
-            blink_rate = 0.0
-
+        perclos_on = self._perclos_latch.update(perclos) and observed >= self.config.perclos_min_observed_s
+        self._feed(fr, "perclos", perclos_on, perclos)
+        blink_rate = self._blink_rate(t)
         self._prev_t = t
         self._prev_face = m is not None
+        self._last_state = self._make_state(fr, m, perclos, blink_rate)
+        return self._last_state
+
+    def _feed(self, fr: _Frame, name: str, on: bool, value: float = NAN, detail: str = "",
+              at: float | None = None) -> None:
+        """Feed one rule for this frame; collect the events it starts and ends."""
+        s, e = self._rules[name].update(fr.t if at is None else at, on, value, detail)
+        if s is not None:
+            fr.started.append(s)
+        if e is not None:
+            fr.ended.append(e)
+            self._closed_events.append(e)
+
+    def _observe_face(self, fr: _Frame, m, probs: np.ndarray | None) -> None:
+        """A frame with the driver's face: calibration, eyes, mouth, head pose, emotion."""
+        t = fr.t
+        # sample-and-hold PERCLOS segment from the previous observed frame
+        if self._prev_observed_closed is not None and self._lost_since is None and self._prev_t is not None:
+            self._perclos.add(self._prev_t, t, self._prev_observed_closed)
+        self._lost_since = None
+        if self._first_face_t is None:
+            self._first_face_t = t
+        self._feed(fr, "face_lost", False)
+        # seconds of face since the previous frame, if that frame had the face too (a live
+        # runner on a slow CPU processes a few frames a second: their spacing counts, up to 1 s)
+        self._calibrate(m, min(fr.dt, 1.0) if self._prev_face else 0.0)
+        closed = self._update_eyes(fr, m.ear)
+        self._update_mouth(fr, m.mar)
+        self._update_pose(fr, m.yaw - self.yaw0, m.pitch - self.pitch0)
+        self._update_emotion(fr, probs)
+        self._prev_observed_closed = closed
+
+    def _update_eyes(self, fr: _Frame, ear: float) -> bool:
+        """Eye closure episodes -> blinks and drowsiness; returns whether the eyes are closed."""
+        t = fr.t
+        closed = self._eyes.update(ear)
+        if closed and self._closure_start is None:
+            self._closure_start = t
+        elif not closed and self._closure_start is not None:
+            if t - self._closure_start < self.config.drowsy_closed_s:
+                self.blinks += 1
+                self._blink_times.append(t)
+            self._closure_start = None
+        self._feed(fr, "drowsy", closed, ear)
+        return closed
+
+    def _update_mouth(self, fr: _Frame, mar: float) -> None:
+        """Mouth open long enough -> one yawn."""
+        t = fr.t
+        yawning = self._mouth.update(mar)
+        if yawning:
+            if self._mouth_start is None:
+                self._mouth_start, self._yawn_counted = t, False
+            if not self._yawn_counted and t - self._mouth_start >= self.config.yawn_min_s - 1e-9:
+                self.yawns += 1
+                self._yawn_counted = True
+        else:
+            self._mouth_start = None
+        self._feed(fr, "yawn", yawning, mar)
+
+    def _update_pose(self, fr: _Frame, yaw_rel: float, pitch_rel: float) -> None:
+        """Head pose relative to the neutral one -> looking away (with a margin to leave)."""
+        c = self.config
+        if not (math.isnan(yaw_rel) or math.isnan(pitch_rel)):
+            if self._away:
+                m_ = c.pose_margin_deg
+                self._away = abs(yaw_rel) >= c.yaw_limit_deg - m_ or -pitch_rel >= c.pitch_down_deg - m_
+            else:
+                self._away = abs(yaw_rel) > c.yaw_limit_deg or -pitch_rel > c.pitch_down_deg
+        if self._away:
+            self.looking_away_s += fr.dt
+        off_angle = max(abs(yaw_rel), -pitch_rel) if not math.isnan(yaw_rel) else NAN
+        if -pitch_rel > c.pitch_down_deg and -pitch_rel >= abs(yaw_rel):
+            where = "down"
+        else:
+            where = "left" if yaw_rel > 0 else "right"
+        self._feed(fr, "distraction", self._away, off_angle, f"looking {where}" if self._away else "")
+
+    def _update_emotion(self, fr: _Frame, probs: np.ndarray | None) -> None:
+        """The most likely of the watched expressions, latched over its threshold."""
+        labels = self.config.emotion_labels
+        if probs is not None and len(labels):
+            p = np.asarray(probs, dtype=np.float64).ravel()
+            idx = [LABEL_INDEX[n] for n in labels]
+            k = int(np.argmax(p[idx]))
+            emo_p, emo_label = float(p[idx][k]), labels[k]
+            emo_on = self._emotion_latch.update(emo_p)
+        else:
+            self._emotion_latch.reset()
+            emo_on, emo_p, emo_label = False, NAN, ""
+        self._feed(fr, "emotion", emo_on, emo_p, emo_label if emo_on else "")
+
+    def _observe_loss(self, fr: _Frame) -> None:
+        """A frame without the face: face_lost, and after ``face_gap_s`` the face episodes end."""
+        t = fr.t
+        if self._lost_since is None:
+            self._lost_since = t
+            if self._prev_observed_closed is not None and self._prev_t is not None:
+                self._perclos.add(self._prev_t, t, self._prev_observed_closed)
+        lost_for = t - self._lost_since
+        self._feed(fr, "face_lost", True, lost_for)
+        if lost_for >= self.config.face_gap_s - 1e-9:
+            # a real loss, not a detector hiccup: eye/mouth/pose episodes end where the face went
+            for name in ("drowsy", "yawn", "distraction", "emotion"):
+                self._feed(fr, name, False, at=self._lost_since)
+            self._eyes.reset()
+            self._mouth.reset()
+            self._emotion_latch.reset()
+            self._away = False
+            self._closure_start = self._mouth_start = None
+            self._prev_observed_closed = None
+
+    def _blink_rate(self, t: float) -> float:
+        """Blinks per minute over the last ``blink_rate_window_s`` (or since the first face)."""
+        window = self.config.blink_rate_window_s
+        while self._blink_times and self._blink_times[0] < t - window:
+            self._blink_times.popleft()
+        if self._first_face_t is None:
+            return 0.0
+        return len(self._blink_times) * 60.0 / min(window, max(t - self._first_face_t, 1.0))
+
+    def _make_state(self, fr: _Frame, m, perclos: float, blink_rate: float) -> DriverState:
+        c = self.config
         open_events = tuple(self.open_events)
-        state = DriverState(
-            t=t,
+        return DriverState(
+            t=fr.t,
             face=m is not None,
             ear=m.ear if m else NAN,
             ear_left=m.ear_left if m else NAN,
@@ -332,11 +365,9 @@ class DriverMonitor:
             thresholds="calibrated" if self.calibrated else "population",
             alerts=tuple(e.type for e in open_events),
             open_events=open_events,
-            started=tuple(started),
-            ended=tuple(ended),
+            started=tuple(fr.started),
+            ended=tuple(fr.ended),
         )
-        self._last_state = state
-        return state
 
     def _calibration_progress(self) -> float:
         if self.calibrated:
@@ -416,7 +447,7 @@ class DriverMonitor:
                 return  # chips a little apart say more than consecutive, near-identical frames
             self._last_chip_t = state.t
             chip = face_chip(image, landmarks)
-            chips = [*ident.candidate, chip] if chip is not None else []
+            chips = [*(ident.candidate or ()), chip] if chip is not None else []
             if ident.add_candidate(chip) is False:
                 self.new_person(chips)
             return

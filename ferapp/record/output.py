@@ -262,6 +262,8 @@ class OutputClaim:
                     raise OutputIOError(self.final, _reason(e)) from e
                 self._created = d
                 break
+            else:  # every fresh name was taken: say so (this used to be a TypeError on None)
+                raise OutputIOError(self.final, f"no free temporary folder name next to it (tried 100, like {d.name})")
         self.path = self._created / self.final.name
         return self.path
 

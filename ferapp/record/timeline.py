@@ -147,8 +147,8 @@ class TimelineWriter:
                 "face_id": fr.face.face_id,
                 "x": x, "y": y, "w": w, "h": h,
                 "model": result.model,
-                "label": fr.expression.label if probs is not None else "",
-                "confidence": fr.expression.confidence if probs is not None else None,
+                "label": fr.expression.label if fr.expression is not None else "",
+                "confidence": fr.expression.confidence if fr.expression is not None else None,
             }
             for i, c in enumerate(PROB_COLUMNS):
                 row[c] = float(probs[i]) if probs is not None else None
@@ -351,8 +351,6 @@ def read_timeline(path: str | Path) -> Timeline:
     Raises TimelineError with a clear message for a missing/empty/foreign file; malformed
     rows are dropped and counted in ``warnings``.
     """
-    from collections import Counter
-
     from ferapp.safeio import read_bounded
 
     p = Path(path)
@@ -371,6 +369,22 @@ def read_timeline(path: str | Path) -> Timeline:
         recovered = True
         warnings.append("dropped an incomplete last line (recording was interrupted)")
     reader = csv.reader(io.StringIO(text))
+    header = _read_header(reader, p)
+    cols, bad = _read_rows(reader, header)
+    if bad:
+        warnings.append(f"skipped {bad} malformed row(s)")
+    arrays = _column_arrays(cols)
+    meta, side_warning = _read_sidecar(p)
+    if side_warning:
+        recovered = True
+        warnings.append(side_warning)
+    return Timeline(p, arrays, meta, recovered, warnings)
+
+
+def _read_header(reader, p: Path) -> list[str]:
+    """The header row, checked to be a timeline's (all columns, none twice, not too many)."""
+    from collections import Counter
+
     try:
         header = next(reader)
     except StopIteration:
@@ -387,6 +401,11 @@ def read_timeline(path: str | Path) -> Timeline:
     dup = sorted(c for c, n in Counter(header).items() if n > 1)  # one pass: O(columns)
     if dup:
         raise TimelineError(f"'{p}' is not a valid timeline (repeated columns: {', '.join(dup[:5])})")
+    return header
+
+
+def _read_rows(reader, header: list[str]) -> tuple[dict[str, list[Any]], int]:
+    """The values of each column, and the number of malformed rows skipped."""
     cols: dict[str, list[Any]] = {c: [] for c in header}
     bad = 0
     while True:
@@ -407,8 +426,10 @@ def read_timeline(path: str | Path) -> Timeline:
             continue
         for c, v in zip(header, vals, strict=True):
             cols[c].append(v)
-    if bad:
-        warnings.append(f"skipped {bad} malformed row(s)")
+    return cols, bad
+
+
+def _column_arrays(cols: dict[str, list[Any]]) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for c, vals in cols.items():
         if c in NUMERIC_COLUMNS:
@@ -418,24 +439,26 @@ def read_timeline(path: str | Path) -> Timeline:
             arrays[c] = a
         else:
             arrays[c] = np.asarray(vals, dtype=object)
-    meta: dict[str, Any] = {}
+    return arrays
+
+
+def _read_sidecar(p: Path) -> tuple[dict[str, Any], str | None]:
+    """The sidecar's metadata ({} if none or unreadable) and, when the timeline is a recovered
+    one (no sidecar, unreadable, not finalised), the warning that says so."""
+    from ferapp.safeio import read_bounded
+
     side = sidecar_path(p)
-    if side.exists():
-        try:
-            meta = json.loads(read_bounded(side, MAX_SIDECAR_BYTES).decode("utf-8"))  # a FIFO is refused
-            if not isinstance(meta, dict):
-                raise ValueError("not an object")
-        except (ValueError, OSError, RecursionError):  # RecursionError: absurdly nested JSON
-            meta = {}
-            warnings.append("sidecar JSON unreadable; recovered from the CSV alone")
-            recovered = True
-        if meta and not meta.get("finalized", False):
-            recovered = True
-            warnings.append("recording was not finalised (app or machine stopped); recovered")
-    else:
-        recovered = True
-        warnings.append("no JSON sidecar; recovered from the CSV alone")
-    return Timeline(p, arrays, meta, recovered, warnings)
+    if not side.exists():
+        return {}, "no JSON sidecar; recovered from the CSV alone"
+    try:
+        meta = json.loads(read_bounded(side, MAX_SIDECAR_BYTES).decode("utf-8"))  # a FIFO is refused
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+    except (ValueError, OSError, RecursionError):  # RecursionError: absurdly nested JSON
+        return {}, "sidecar JSON unreadable; recovered from the CSV alone"
+    if meta and not meta.get("finalized", False):
+        return meta, "recording was not finalised (app or machine stopped); recovered"
+    return meta, None
 
 
 def write_rows_csv(path: str | Path, timeline: Timeline, columns: Iterable[str] | None = None) -> None:

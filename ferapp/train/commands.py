@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ferapp.inference.commands import number_arg  # the one argparse number type
 from ferapp.train.options import add_cli_flags
@@ -107,7 +108,7 @@ class _Bar:
 
     def __init__(self, desc: str, unit: str, enabled: bool = True, unit_scale: bool = False):
         self.desc, self.unit, self.enabled, self.unit_scale = desc, unit, enabled, unit_scale
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar from the first call
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -169,7 +170,6 @@ def cmd_train(args) -> int:
 
 def _train(args) -> int:
     from ferapp.train import distributed
-    from ferapp.train.options import TrainConfig, cli_overrides
     from ferapp.zoo.registry import get_model_cfg
 
     _last_error.clear()
@@ -183,47 +183,7 @@ def _train(args) -> int:
     except KeyError as e:
         return _err(str(e.args[0]) if e.args else str(e))
     try:
-        overrides = cli_overrides(args)
-        tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
-        why = distributed.refusal(tcfg.algorithm, world)
-        if why:
-            return _err(why)
-        kwargs = {}
-        for a in args.arg:
-            if "=" not in a:
-                return _err(f"--arg expects KEY=VALUE, got {a!r}")
-            k, v = a.split("=", 1)
-            kwargs[k.strip()] = _parse_value(v.strip())
-        if args.max_train is not None and args.max_train < 1:
-            return _err(f"--max-train must be a positive number of images, not {args.max_train}")
-        if main and args.resume and not Path(args.resume).is_file():
-            return _err(f"resume checkpoint not found: {args.resume}")
-        from ferapp.data.protocols import get_protocol
-        from ferapp.train.checkpoint import load_resumable
-        from ferapp.train.run import check_out_dir, check_save_name
-        from ferapp.zoo.registry import check_model_args
-
-        proto = get_protocol(args.protocol)
-        folds = None
-        if args.folds:  # checked against the protocol's fold count now, not after the data loads
-            parts = [x.strip() for x in args.folds.split(",") if x.strip()]
-            if not parts or not all(x.isdigit() and 1 <= int(x) <= proto.k for x in parts):
-                return _err(f"--folds takes fold numbers from 1 to {proto.k} (protocol {proto.name} has "
-                            f"{proto.k} fold{'s' if proto.k > 1 else ''}), not {args.folds!r}")
-            folds = [int(x) - 1 for x in parts]
-        try:
-            check_model_args(args.model, kwargs)  # known names, values in range, a network that fits
-        except ValueError as e:
-            return _err(f"--arg: {e}")
-        if main and args.save:
-            check_save_name(args.save)  # before hours of training, not after
-        if main and args.out:
-            check_out_dir(args.out, args.model)
-        if main and args.resume:
-            try:
-                load_resumable(args.resume, args.model)
-            except ValueError as e:
-                return _err(f"--resume: {e}")
+        overrides, kwargs, folds = _checked_request(args, cfg, main, world)
     except (ValueError, FileExistsError) as e:
         return _err(str(e))
     if args.init_from:
@@ -248,9 +208,67 @@ def _train(args) -> int:
         return _run_and_report(args, overrides, kwargs, folds, main, stop)
 
 
+def _checked_request(args, cfg, main: bool, world: int) -> tuple[dict, dict, list[int] | None]:
+    """Every check that can fail before the data loads: (TrainConfig overrides, model kwargs,
+    0-based folds or None). Raises ValueError with the message for the user."""
+    from ferapp.data.protocols import get_protocol
+    from ferapp.train import distributed
+    from ferapp.train.checkpoint import load_resumable
+    from ferapp.train.options import TrainConfig, cli_overrides
+    from ferapp.train.run import check_out_dir, check_save_name
+    from ferapp.zoo.registry import check_model_args
+
+    overrides = cli_overrides(args)
+    tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
+    why = distributed.refusal(tcfg.algorithm, world)
+    if why:
+        raise ValueError(why)
+    kwargs = _model_kwargs(args.arg)
+    if args.max_train is not None and args.max_train < 1:
+        raise ValueError(f"--max-train must be a positive number of images, not {args.max_train}")
+    if main and args.resume and not Path(args.resume).is_file():
+        raise ValueError(f"resume checkpoint not found: {args.resume}")
+    proto = get_protocol(args.protocol)
+    folds = _parse_folds(args.folds, proto) if args.folds else None
+    try:
+        check_model_args(args.model, kwargs)  # known names, values in range, a network that fits
+    except ValueError as e:
+        raise ValueError(f"--arg: {e}") from None
+    if main and args.save:
+        check_save_name(args.save)  # before hours of training, not after
+    if main and args.out:
+        check_out_dir(args.out, args.model)
+    if main and args.resume:
+        try:
+            load_resumable(args.resume, args.model)
+        except ValueError as e:
+            raise ValueError(f"--resume: {e}") from None
+    return overrides, kwargs, folds
+
+
+def _model_kwargs(pairs: list[str]) -> dict:
+    """``--arg KEY=VALUE`` options -> model constructor kwargs (values parsed)."""
+    kwargs = {}
+    for a in pairs:
+        if "=" not in a:
+            raise ValueError(f"--arg expects KEY=VALUE, got {a!r}")
+        k, v = a.split("=", 1)
+        kwargs[k.strip()] = _parse_value(v.strip())
+    return kwargs
+
+
+def _parse_folds(spec: str, proto) -> list[int]:
+    """``--folds 1,3`` -> [0, 2], checked against the protocol's fold count now, not after the data loads."""
+    parts = [x.strip() for x in spec.split(",") if x.strip()]
+    if not parts or not all(x.isdigit() and 1 <= int(x) <= proto.k for x in parts):
+        raise ValueError(f"--folds takes fold numbers from 1 to {proto.k} (protocol {proto.name} has "
+                         f"{proto.k} fold{'s' if proto.k > 1 else ''}), not {spec!r}")
+    return [int(x) - 1 for x in parts]
+
+
 def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
     from ferapp.train import distributed
-    from ferapp.train.callbacks import EpochLine, ProgressBar
+    from ferapp.train.callbacks import Callback, EpochLine, ProgressBar
     from ferapp.train.run import run_training
 
     try:
@@ -266,7 +284,7 @@ def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
               f"protocol {args.protocol}; model {args.model}", flush=True)
         for w in ds.report.warnings:
             print(f"  note: {w}")
-    cbs = ([EpochLine()] + ([] if args.quiet else [ProgressBar()])) if main else []
+    cbs: list[Callback] = ([EpochLine()] + ([] if args.quiet else [ProgressBar()])) if main else []
     try:
         res = run_training(args.model, ds, args.protocol, overrides=overrides, out_dir=args.out, callbacks=cbs,
                            cancel=stop.event, model_kwargs=kwargs, save_name=args.save, folds=folds,
@@ -342,9 +360,51 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def cmd_eval(args) -> int:
+def _eval_data(args, bars: bool):
+    """The dataset to evaluate on (FER+ majority labels if asked), cut to ``--split``.
+    Raises ValueError with the message for the user."""
     import numpy as np
 
+    csv_like = str(args.data).lower().endswith((".csv", ".gz"))  # progress counts bytes of a csv, else files
+    loading = _Bar("reading dataset", "B" if csv_like else "file", bars, unit_scale=csv_like)
+    try:
+        if args.labels == "ferplus":
+            from ferapp.data import load_dataset
+
+            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
+        else:
+            ds = _load_data(args.data, args.format, loading)
+    except Exception as e:
+        raise ValueError(f"cannot read dataset {args.data}: {e}") from None
+    finally:
+        loading.close()
+    if args.split:
+        splits = np.asarray(ds.splits, dtype=str)
+        keep = np.flatnonzero(np.char.lower(splits) == args.split.lower())
+        if len(keep) == 0:
+            have = sorted({s for s in splits if s})
+            raise ValueError(f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})")
+        ds = ds.subset(keep)
+    return ds
+
+
+def _print_eval(args, arch: str, res, res_ece: float | None) -> None:
+    print(f"model {args.model} ({arch}) on {args.data}" + (f" [{args.split}]" if args.split else "")
+          + f": {res.n} images")
+    if args.labels == "ferplus":
+        print("labels: FER+ majority vote (no-majority, unknown, not-a-face and contempt images left out)")
+    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%   "
+          f"ECE {100 * res_ece:.2f}%" if res_ece is not None else "")
+    for lab, acc in res.per_class_accuracy.items():
+        print(f"  {lab:<10} {'absent' if acc is None else f'{100 * acc:6.2f}%'}")
+    labs = list(res.labels)
+    print("confusion (rows true, cols predicted):")
+    print("           " + " ".join(f"{lab[:7]:>7}" for lab in labs))
+    for lab, row in zip(labs, res.confusion, strict=True):
+        print(f"  {lab[:8]:<8} " + " ".join(f"{int(v):>7}" for v in row))
+
+
+def cmd_eval(args) -> int:
     from ferapp.train.evaluate import evaluate, write_eval_artifacts
     from ferapp.train.trainer import torch_device
     from ferapp.zoo.errors import CheckpointError
@@ -366,26 +426,10 @@ def cmd_eval(args) -> int:
         print(f"warning: {args.model} is an untrained architecture; accuracy will be at chance level",
               file=sys.stderr)
     bars = not (args.quiet or args.json)
-    csv_like = str(args.data).lower().endswith((".csv", ".gz"))  # progress counts bytes of a csv, else files
-    loading = _Bar("reading dataset", "B" if csv_like else "file", bars, unit_scale=csv_like)
     try:
-        if args.labels == "ferplus":
-            from ferapp.data import load_dataset
-
-            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
-        else:
-            ds = _load_data(args.data, args.format, loading)
-    except Exception as e:
-        return _err(f"cannot read dataset {args.data}: {e}")
-    finally:
-        loading.close()
-    if args.split:
-        splits = np.asarray(ds.splits, dtype=str)
-        keep = np.flatnonzero(np.char.lower(splits) == args.split.lower())
-        if len(keep) == 0:
-            have = sorted({s for s in splits if s})
-            return _err(f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})")
-        ds = ds.subset(keep)
+        ds = _eval_data(args, bars)
+    except ValueError as e:
+        return _err(str(e))
     try:
         device = torch_device(args.device)
         model = loaded.model.to(device)
@@ -396,7 +440,7 @@ def cmd_eval(args) -> int:
             bar.close()
         from ferapp.train.calibration import ece
 
-        res_ece = ece(res.probs, res.y) if res.probs is not None else None
+        res_ece = ece(res.probs, res.y) if res.probs is not None and res.y is not None else None
     except Exception as e:
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
@@ -416,19 +460,7 @@ def cmd_eval(args) -> int:
 
         print(json.dumps(_jsonable({**info, "result": res.to_dict()}), indent=2))
         return 0
-    print(f"model {args.model} ({loaded.cfg.name}) on {args.data}" + (f" [{args.split}]" if args.split else "")
-          + f": {res.n} images")
-    if args.labels == "ferplus":
-        print("labels: FER+ majority vote (no-majority, unknown, not-a-face and contempt images left out)")
-    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%   "
-          f"ECE {100 * res_ece:.2f}%" if res_ece is not None else "")
-    for lab, acc in res.per_class_accuracy.items():
-        print(f"  {lab:<10} {'absent' if acc is None else f'{100 * acc:6.2f}%'}")
-    labs = list(res.labels)
-    print("confusion (rows true, cols predicted):")
-    print("           " + " ".join(f"{lab[:7]:>7}" for lab in labs))
-    for lab, row in zip(labs, res.confusion, strict=True):
-        print(f"  {lab[:8]:<8} " + " ".join(f"{int(v):>7}" for v in row))
+    _print_eval(args, loaded.cfg.name, res, res_ece)
     if args.out:
         print(f"written: {', '.join(info['artifacts'].values())}")
     return 0

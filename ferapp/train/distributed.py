@@ -234,7 +234,7 @@ def broadcast_bytes(data: bytes | None, ctx: DistContext) -> bytes:
     dev = device_for(ctx)
     size = torch.tensor([len(data) if ctx.is_main and data is not None else 0], dtype=torch.int64, device=dev)
     dist.broadcast(size, 0)
-    buf = (torch.frombuffer(bytearray(data), dtype=torch.uint8).to(dev) if ctx.is_main and size.item()
+    buf = (torch.frombuffer(bytearray(data or b""), dtype=torch.uint8).to(dev) if ctx.is_main and size.item()
            else torch.empty(int(size.item()), dtype=torch.uint8, device=dev))
     if size.item():
         dist.broadcast(buf, 0)
@@ -280,10 +280,9 @@ def torch_load(path: str | Path, ctx: DistContext) -> Any:
 
 
 # ---------------------------------------------------------------------------- BatchNorm
-def _global_bn_class():
+def _sum_across_ranks_class():
     import torch
     import torch.distributed as dist
-    from torch.nn.modules.batchnorm import _BatchNorm
 
     class _SumAcrossRanks(torch.autograd.Function):
         """all_reduce(SUM) with its gradient: every rank's loss depends on every rank's input."""
@@ -299,6 +298,16 @@ def _global_bn_class():
             g = g.clone()
             dist.all_reduce(g)
             return g
+
+    return _SumAcrossRanks
+
+
+def _global_bn_class():
+    import torch
+    import torch.distributed as dist
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    _SumAcrossRanks = _sum_across_ranks_class()
 
     class GlobalBatchNorm(_BatchNorm):
         """BatchNorm{1,2,3}d whose training statistics are those of the global batch (all ranks).

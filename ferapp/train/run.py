@@ -214,8 +214,8 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
         out = Path(distributed.main_decides(str(out), ctx))  # one folder for the whole job
         result.out_dir = str(out)
         cb.on_run_start({"arch": arch, "protocol": protocol, "out_dir": str(out), "overrides": overrides})
-        _run(result, arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {}, save_name,
-             folds, max_train, data_format, load_kwargs, auto_threads)
+        _run(result, _RunArgs(arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {},
+                              save_name, folds, max_train, data_format, load_kwargs, auto_threads))
     except Exception as e:  # the run's one funnel
         result.outcome, result.message, result.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
     result.wall_time_s = time.perf_counter() - t0
@@ -223,111 +223,65 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
     return result
 
 
-def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb: CallbackList, cancel,
-         model_kwargs, save_name, fold_sel, max_train, data_format, load_kwargs, auto_threads=False) -> None:
-    from ferapp.data.protocols import get_protocol
-    from ferapp.zoo.registry import create_model, get_model_cfg
+@dataclass
+class _RunArgs:
+    """What :func:`run_training` asks of :func:`_run`, as one object."""
 
-    cfg = get_model_cfg(arch)  # unknown names fail here with the list of known ones
-    tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)
-    proto = get_protocol(protocol)
-    ds = _resolve_data(data, data_format, load_kwargs)
-    if len(ds) == 0:
-        raise ValueError("the dataset has no images")
-    from ferapp.data.planning import without_empty_classes
+    arch: str
+    data: Any
+    protocol: str
+    overrides: dict
+    out: Path
+    callbacks: list[Callback]
+    cb: CallbackList
+    cancel: threading.Event
+    model_kwargs: dict
+    save_name: str | None = None
+    folds: list[int] | None = None
+    max_train: int | None = None
+    data_format: str = "auto"
+    load_kwargs: dict | None = None
+    auto_threads: bool = False
 
-    ds, empty = without_empty_classes(ds)  # no output for a class without images (it would be guessed blindly)
-    if empty:
-        result.notes.append(f"no images of {', '.join(empty)}: the model has no output for "
-                            f"{'it' if len(empty) == 1 else 'them'} and never predicts "
-                            f"{'it' if len(empty) == 1 else 'them'}")
-    kwargs = dict(model_kwargs)
-    labels = tuple(ds.label_names)
-    if labels != tuple(cfg.labels):
-        kwargs.setdefault("num_classes", len(labels))
-    all_folds = proto.folds(ds, seed=tcfg.seed)
-    chosen = list(range(len(all_folds))) if fold_sel is None else list(fold_sel)
-    bad = [i for i in chosen if not 0 <= i < len(all_folds)]
-    if bad:
-        raise ValueError(f"fold index {bad} out of range: protocol {proto.name} has {len(all_folds)} folds")
-    if tcfg.resume and len(chosen) != 1:
-        raise ValueError(f"resume continues one fold; protocol {proto.name} has {len(all_folds)} folds: "
-                         "choose the checkpoint's fold (folds=[i] / --folds N)")
-    ctx = distributed.context()
-    why = distributed.refusal(tcfg.algorithm, ctx.world_size)
-    if why:
-        raise ValueError(why)
-    main = ctx.is_main  # rank 0 alone writes
-    if main:
-        check_out_dir(out, arch)
-        out.mkdir(parents=True, exist_ok=True)
-        _write_marker(out, arch, proto.name)
-    restarted = distributed.restart_count() > 0 and bool(distributed.run_id())
-    probe = create_model(arch, **kwargs)
-    run_cfg = probe.cfg.replace(labels=labels)
-    params = int(sum(p.numel() for p in probe.parameters()))
-    del probe
-    if auto_threads and tcfg.num_threads is None:
-        from ferapp.train.options import default_threads
 
-        tcfg = dataclasses.replace(tcfg, num_threads=default_threads(params, ctx.local_world_size))
-    enc = encode_dataset(ds, run_cfg)  # preprocess_face once for the whole dataset
-    y_all = np.asarray(ds.labels)
-    keep = None
-    if tcfg.soft_targets or tcfg.distill_from:
-        from ferapp.train.targets import build_targets
+@dataclass
+class _Plan:
+    """Everything the folds of a run share, decided once before the first fold."""
 
-        train_rows = np.unique(np.concatenate([np.asarray(all_folds[i].train_idx) for i in chosen]))
-        targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
-        enc.t = torch.from_numpy(targets)
-        result.notes += notes
-    device = torch_device(tcfg.device)
+    ds: Any
+    proto: Any
+    tcfg: TrainConfig
+    run_cfg: Any
+    labels: tuple[str, ...]
+    model_kwargs: dict
+    all_folds: list
+    chosen: list[int]
+    ctx: Any
+    restarted: bool
+    params: int
+    enc: Any
+    keep: np.ndarray | None
+    device: Any
+
+    @property
+    def main(self) -> bool:  # rank 0 alone writes
+        return bool(self.ctx.is_main)
+
+
+def _run(result: RunResult, a: _RunArgs) -> None:
+    plan = _plan_run(result, a)
     fold_results: list[FoldResult] = []
     last_model = None
-    for k, fi in enumerate(chosen):
-        fold = all_folds[fi]
-        tf = time.perf_counter()
-        fold_dir = out / f"fold{fi + 1}"
-        train_idx = np.asarray(fold.train_idx)
-        if keep is not None:
-            train_idx = train_idx[keep[train_idx]]
-        train_idx = _subsample(train_idx, y_all, max_train, tcfg.seed + fi)
-        cb.on_fold_start(fold.name, k, len(chosen))
-        torch.manual_seed(tcfg.seed)
-        model = create_model(arch, **kwargs)
-        model.cfg = model.cfg.replace(labels=labels)
-        resume = tcfg.resume
-        if restarted:  # an elastic restart re-runs the command: continue from this run's own checkpoint
-            resume = _own_checkpoint(fold_dir, ctx) or resume
-        if tcfg.init_from and not resume:
-            _init_weights(model, tcfg.init_from)
-        ftcfg = dataclasses.replace(tcfg, out_dir=str(fold_dir), resume=resume)
-        fcb = CallbackList(cbs + ([CheckpointCallback(fold_dir, every=tcfg.checkpoint_every or 0)] if main else []))
-        trainer = Trainer(model, model.cfg, ftcfg, fcb, cancel, manage_run=False)
-        val = enc.subset(fold.val_idx) if len(fold.val_idx) else None
-        fit = trainer.fit(enc.subset(train_idx), val)
-        test_res = None
-        if fit.outcome == "finished" and len(fold.test_idx):
-            seen = np.bincount(y_all[train_idx], minlength=len(labels)) > 0
-            if not seen.all() and main:
-                result.notes.append(f"{fold.name}: no training images of "
-                                    f"{', '.join(n for n, s in zip(labels, seen, strict=True) if not s)}; "
-                                    "its test images of that class count as errors, never as guesses")
-            test_res = _evaluate_encoded(trainer, enc.subset(fold.test_idx), labels, seen)
-            if main:
-                fold_dir.mkdir(parents=True, exist_ok=True)
-                write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
-                write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
-                                    f"{arch} {fold.name}: {test_res.accuracy:.2%}")
-        fr = FoldResult(fold.name, fit, test_res, len(train_idx), len(fold.val_idx), len(fold.test_idx),
-                        time.perf_counter() - tf, str(fold_dir))
+    for k, fi in enumerate(plan.chosen):
+        fr, model = _run_fold(result, a, plan, k, fi)
         fold_results.append(fr)
         result.folds = fold_results
-        cb.on_fold_end(fold.name, fr)
-        if fit.outcome != "finished":
-            result.outcome, result.message, result.traceback = fit.outcome, fit.message, fit.traceback
-            if main:
-                _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, False, params)
+        a.cb.on_fold_end(fr.name, fr)
+        if fr.fit.outcome != "finished":
+            result.outcome, result.message, result.traceback = fr.fit.outcome, fr.fit.message, fr.fit.traceback
+            if plan.main:
+                _write_report(result, a.out, plan.ds, plan.proto, plan.run_cfg, plan.tcfg, plan.device,
+                              fold_results, False, plan.params)
             return
         last_model = model
     tested = [f.test for f in fold_results if f.test is not None]
@@ -337,13 +291,129 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         result.mean_macro_f1 = agg["mean_macro_f1"]
     result.outcome = "finished"
     result.wall_time_s = sum(f.wall_time_s for f in fold_results)
-    if not main:
+    if not plan.main:
         return
-    report = _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, True, params)
+    report = _write_report(result, a.out, plan.ds, plan.proto, plan.run_cfg, plan.tcfg, plan.device,
+                           fold_results, True, plan.params)
     if last_model is not None:
-        result.best_model_dir = str(_save_model(out / "model", last_model, report))
-        if save_name:
-            save_to_user_models(result, save_name)
+        result.best_model_dir = str(_save_model(a.out / "model", last_model, report))
+        if a.save_name:
+            save_to_user_models(result, a.save_name)
+
+
+def _plan_run(result: RunResult, a: _RunArgs) -> _Plan:
+    """Check the request (model, protocol, data, folds, distributed mode), claim the output
+    folder and encode the dataset once."""
+    from ferapp.data.protocols import get_protocol
+    from ferapp.zoo.registry import create_model, get_model_cfg
+
+    cfg = get_model_cfg(a.arch)  # unknown names fail here with the list of known ones
+    tcfg = TrainConfig.from_recipe(cfg.recipe, **a.overrides)
+    proto = get_protocol(a.protocol)
+    ds = _usable_dataset(result, a)
+    kwargs = dict(a.model_kwargs)
+    labels = tuple(ds.label_names)
+    if labels != tuple(cfg.labels):
+        kwargs.setdefault("num_classes", len(labels))
+    all_folds, chosen = _chosen_folds(proto, ds, tcfg, a.folds)
+    ctx = distributed.context()
+    why = distributed.refusal(tcfg.algorithm, ctx.world_size)
+    if why:
+        raise ValueError(why)
+    if ctx.is_main:
+        check_out_dir(a.out, a.arch)
+        a.out.mkdir(parents=True, exist_ok=True)
+        _write_marker(a.out, a.arch, proto.name)
+    restarted = distributed.restart_count() > 0 and bool(distributed.run_id())
+    probe = create_model(a.arch, **kwargs)
+    run_cfg = probe.cfg.replace(labels=labels)
+    params = int(sum(p.numel() for p in probe.parameters()))
+    del probe
+    if a.auto_threads and tcfg.num_threads is None:
+        from ferapp.train.options import default_threads
+
+        tcfg = dataclasses.replace(tcfg, num_threads=default_threads(params, ctx.local_world_size))
+    enc = encode_dataset(ds, run_cfg)  # preprocess_face once for the whole dataset
+    keep = None
+    if tcfg.soft_targets or tcfg.distill_from:
+        from ferapp.train.targets import build_targets
+
+        train_rows = np.unique(np.concatenate([np.asarray(all_folds[i].train_idx) for i in chosen]))
+        targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
+        enc.t = torch.from_numpy(targets)
+        result.notes += notes
+    return _Plan(ds, proto, tcfg, run_cfg, labels, kwargs, all_folds, chosen, ctx, restarted, params, enc, keep,
+                 torch_device(tcfg.device))
+
+
+def _usable_dataset(result: RunResult, a: _RunArgs):
+    """The dataset, without classes that have no image (noted in the result)."""
+    from ferapp.data.planning import without_empty_classes
+
+    ds = _resolve_data(a.data, a.data_format, a.load_kwargs)
+    if len(ds) == 0:
+        raise ValueError("the dataset has no images")
+    ds, empty = without_empty_classes(ds)  # no output for a class without images (it would be guessed blindly)
+    if empty:
+        result.notes.append(f"no images of {', '.join(empty)}: the model has no output for "
+                            f"{'it' if len(empty) == 1 else 'them'} and never predicts "
+                            f"{'it' if len(empty) == 1 else 'them'}")
+    return ds
+
+
+def _chosen_folds(proto, ds, tcfg: TrainConfig, fold_sel: list[int] | None) -> tuple[list, list[int]]:
+    all_folds = proto.folds(ds, seed=tcfg.seed)
+    chosen = list(range(len(all_folds))) if fold_sel is None else list(fold_sel)
+    bad = [i for i in chosen if not 0 <= i < len(all_folds)]
+    if bad:
+        raise ValueError(f"fold index {bad} out of range: protocol {proto.name} has {len(all_folds)} folds")
+    if tcfg.resume and len(chosen) != 1:
+        raise ValueError(f"resume continues one fold; protocol {proto.name} has {len(all_folds)} folds: "
+                         "choose the checkpoint's fold (folds=[i] / --folds N)")
+    return all_folds, chosen
+
+
+def _run_fold(result: RunResult, a: _RunArgs, plan: _Plan, k: int, fi: int) -> tuple[FoldResult, Any]:
+    """Train fold ``fi`` (the ``k``-th chosen) and test it if it finished; returns its result and model."""
+    from ferapp.zoo.registry import create_model
+
+    fold, tcfg, labels, y_all = plan.all_folds[fi], plan.tcfg, plan.labels, np.asarray(plan.ds.labels)
+    tf = time.perf_counter()
+    fold_dir = a.out / f"fold{fi + 1}"
+    train_idx = np.asarray(fold.train_idx)
+    if plan.keep is not None:
+        train_idx = train_idx[plan.keep[train_idx]]
+    train_idx = _subsample(train_idx, y_all, a.max_train, tcfg.seed + fi)
+    a.cb.on_fold_start(fold.name, k, len(plan.chosen))
+    torch.manual_seed(tcfg.seed)
+    model = create_model(a.arch, **plan.model_kwargs)
+    model.cfg = model.cfg.replace(labels=labels)
+    resume = tcfg.resume
+    if plan.restarted:  # an elastic restart re-runs the command: continue from this run's own checkpoint
+        resume = _own_checkpoint(fold_dir, plan.ctx) or resume
+    if tcfg.init_from and not resume:
+        _init_weights(model, tcfg.init_from)
+    ftcfg = dataclasses.replace(tcfg, out_dir=str(fold_dir), resume=resume)
+    ckpt = [CheckpointCallback(fold_dir, every=tcfg.checkpoint_every or 0)] if plan.main else []
+    trainer = Trainer(model, model.cfg, ftcfg, CallbackList(a.callbacks + ckpt), a.cancel, manage_run=False)
+    val = plan.enc.subset(fold.val_idx) if len(fold.val_idx) else None
+    fit = trainer.fit(plan.enc.subset(train_idx), val)
+    test_res = None
+    if fit.outcome == "finished" and len(fold.test_idx):
+        seen = np.bincount(y_all[train_idx], minlength=len(labels)) > 0
+        if not seen.all() and plan.main:
+            result.notes.append(f"{fold.name}: no training images of "
+                                f"{', '.join(n for n, s in zip(labels, seen, strict=True) if not s)}; "
+                                "its test images of that class count as errors, never as guesses")
+        test_res = _evaluate_encoded(trainer, plan.enc.subset(fold.test_idx), labels, seen)
+        if plan.main:
+            fold_dir.mkdir(parents=True, exist_ok=True)
+            write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
+            write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
+                                f"{a.arch} {fold.name}: {test_res.accuracy:.2%}")
+    fr = FoldResult(fold.name, fit, test_res, len(train_idx), len(fold.val_idx), len(fold.test_idx),
+                    time.perf_counter() - tf, str(fold_dir))
+    return fr, model
 
 
 def _own_checkpoint(fold_dir: Path, ctx) -> str | None:

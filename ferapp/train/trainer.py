@@ -303,23 +303,10 @@ class Trainer:
 
     def _loop(self, tr: EncodedSet, va: EncodedSet | None) -> None:
         t = self.tcfg
-        n, bs = len(tr), t.batch_size
+        n = len(tr)
         x_all = tr.x.to(self.device) if self.device.type == "cuda" else tr.x
-        y_all = tr.y.to(x_all.device)
-        soft = self.uses_soft_targets(t)
-        if soft:
-            tt = tr.t if tr.t is not None else torch.nn.functional.one_hot(tr.y, self.num_classes).float()
-            if t.label_smoothing > 0:
-                tt = tt * (1.0 - t.label_smoothing) + t.label_smoothing / tt.shape[1]
-            y_all = tt.to(x_all.device)
-        nb = math.ceil(n / bs)
-        if n % bs == 1 and nb > 1:
-            nb -= 1  # a batch of one breaks BatchNorm / HSIC; drop it
-        if t.max_batches_per_epoch:
-            nb = min(nb, int(t.max_batches_per_epoch))
-        on_cuda = self.device.type == "cuda"
-        ctx = self.dist
-        every = int(t.checkpoint_every or 0)
+        y_all = self._targets(tr, x_all.device)
+        nb = self._batches_per_epoch(n)
         while self.epoch < t.epochs:
             if self.should_stop or self.schedule.should_stop:
                 self.stop_reason = self.stop_reason or "lr schedule reached min_lr"
@@ -330,65 +317,12 @@ class Trainer:
             self.callbacks.on_epoch_start(epoch, t.epochs, nb)
             self.model.train()
             self.strategy.begin_epoch(phase)
-            loss_acc = None
-            last_read: float | None = None
             t_epoch = time.perf_counter()
-            for b in range(self.batch_in_epoch, nb):
-                if not ctx.active and self.cancel.is_set():  # under DDP the ranks agree on stopping below
-                    raise Cancelled()
-                idx = perm[b * bs:(b + 1) * bs]
-                g = torch.Generator().manual_seed(_mix_seed(t.seed, epoch, b, 17))
-                xb = self._net_input(x_all[idx], g)
-                yb = y_all[idx]
-                if soft and (t.mixup > 0 or t.cutmix > 0):
-                    xb, yb = mix_batch(xb, yb, g, t.mixup, t.cutmix)
-                if self.cfg.five_crop and t.five_crop == "all":
-                    yb = yb.repeat_interleave(5, dim=0)
-                if ctx.sharded:
-                    loss = self._sharded_step(xb, yb, len(idx), phase, epoch, b)
-                else:
-                    loss = self.strategy.step(xb, yb, phase)
-                loss_acc = loss if loss_acc is None else loss_acc + loss
-                self.global_step += 1
-                self.batch_in_epoch = b + 1
-                stop = False
-                if (not on_cuda or self.global_step % t.log_every == 0 or b == nb - 1
-                        or (every and self.global_step % every == 0)):
-                    if ctx.active:  # the global batches' loss, and whether any rank was asked to stop
-                        s, last_read, flag = distributed.sum_across(
-                            torch.stack([loss_acc.float().reshape(()), loss.float().reshape(()),
-                                         torch.tensor(float(self.cancel.is_set()), device=loss.device)]), ctx)
-                        stop = flag > 0
-                    else:
-                        s = float(loss_acc)  # the only device->host sync
-                        last_read = float(loss)
-                    self._epoch_loss_sum += s
-                    self._epoch_count = self.batch_in_epoch
-                    loss_acc = None
-                self.callbacks.on_batch_end(self.global_step, last_read)
-                if stop:
-                    raise Cancelled()
+            self._train_batches(x_all, y_all, perm, nb, phase, epoch)
             self.strategy.end_epoch(phase)
-            metrics: dict[str, float] = {
-                "train_loss": self._epoch_loss_sum / max(1, self._epoch_count),
-                "lr": self.strategy.lr(phase),
-            }
-            if phase != "train":
-                metrics["phase"] = phase  # type: ignore[assignment]
-            if va is not None and self.strategy.validates(phase):
-                metrics.update(self._validate(va))
-                if self.best_val_acc is None or metrics["val_acc"] > self.best_val_acc:
-                    self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch
-                    self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+            metrics = self._epoch_metrics(va, phase, epoch)
             metrics["epoch_time_s"] = time.perf_counter() - t_epoch
-            if self.strategy.schedules(phase):
-                if "val_acc" not in metrics:
-                    watched = metrics["train_loss"]
-                elif t.plateau_metric == "val_error":
-                    watched = 1.0 - metrics["val_acc"]
-                else:
-                    watched = metrics["val_loss"]
-                self.schedule.step(epoch, watched)
+            self._step_schedule(phase, epoch, metrics)
             self.epoch = epoch + 1
             self.batch_in_epoch = 0
             self._epoch_loss_sum, self._epoch_count = 0.0, 0
@@ -396,3 +330,104 @@ class Trainer:
             self.callbacks.on_epoch_end(epoch, metrics)
         if self.schedule.should_stop and not self.stop_reason:
             self.stop_reason = "lr schedule reached min_lr"
+
+    def _targets(self, tr: EncodedSet, device: torch.device) -> torch.Tensor:
+        """Class indices, or (soft targets) one row of probabilities per sample, label-smoothed."""
+        t = self.tcfg
+        if not self.uses_soft_targets(t):
+            return tr.y.to(device)
+        tt = tr.t if tr.t is not None else torch.nn.functional.one_hot(tr.y, self.num_classes).float()
+        if t.label_smoothing > 0:
+            tt = tt * (1.0 - t.label_smoothing) + t.label_smoothing / tt.shape[1]
+        return tt.to(device)
+
+    def _batches_per_epoch(self, n: int) -> int:
+        t = self.tcfg
+        nb = math.ceil(n / t.batch_size)
+        if n % t.batch_size == 1 and nb > 1:
+            nb -= 1  # a batch of one breaks BatchNorm / HSIC; drop it
+        if t.max_batches_per_epoch:
+            nb = min(nb, int(t.max_batches_per_epoch))
+        return nb
+
+    def _train_batches(self, x_all: torch.Tensor, y_all: torch.Tensor, perm: torch.Tensor, nb: int,
+                       phase: str, epoch: int) -> None:
+        """One epoch's batches from ``self.batch_in_epoch`` on (a resumed epoch continues)."""
+        t, ctx, bs = self.tcfg, self.dist, self.tcfg.batch_size
+        on_cuda = self.device.type == "cuda"
+        every = int(t.checkpoint_every or 0)
+        loss_acc = None
+        last_read: float | None = None
+        for b in range(self.batch_in_epoch, nb):
+            if not ctx.active and self.cancel.is_set():  # under DDP the ranks agree on stopping below
+                raise Cancelled()
+            idx = perm[b * bs:(b + 1) * bs]
+            loss = self._train_batch(x_all[idx], y_all[idx], phase, epoch, b)
+            loss_acc = loss if loss_acc is None else loss_acc + loss
+            self.global_step += 1
+            self.batch_in_epoch = b + 1
+            stop = False
+            if (not on_cuda or self.global_step % t.log_every == 0 or b == nb - 1
+                    or (every and self.global_step % every == 0)):
+                stop, last_read = self._read_loss(loss_acc, loss)
+                loss_acc = None
+            self.callbacks.on_batch_end(self.global_step, last_read)
+            if stop:
+                raise Cancelled()
+
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor, phase: str, epoch: int, b: int) -> torch.Tensor:
+        """Augment, mix and step one batch; returns its loss (a tensor: no device sync)."""
+        t = self.tcfg
+        g = torch.Generator().manual_seed(_mix_seed(t.seed, epoch, b, 17))
+        xb, yb = self._net_input(x, g), y
+        if self.uses_soft_targets(t) and (t.mixup > 0 or t.cutmix > 0):
+            xb, yb = mix_batch(xb, yb, g, t.mixup, t.cutmix)
+        if self.cfg.five_crop and t.five_crop == "all":
+            yb = yb.repeat_interleave(5, dim=0)
+        if self.dist.sharded:
+            return self._sharded_step(xb, yb, len(x), phase, epoch, b)
+        return self.strategy.step(xb, yb, phase)
+
+    def _read_loss(self, loss_acc: torch.Tensor, loss: torch.Tensor) -> tuple[bool, float]:
+        """Add the losses since the last read to the epoch's sum; returns (any rank asked to
+        stop, the last batch's loss)."""
+        ctx = self.dist
+        stop = False
+        if ctx.active:  # the global batches' loss, and whether any rank was asked to stop
+            s, last_read, flag = distributed.sum_across(
+                torch.stack([loss_acc.float().reshape(()), loss.float().reshape(()),
+                             torch.tensor(float(self.cancel.is_set()), device=loss.device)]), ctx)
+            stop = flag > 0
+        else:
+            s = float(loss_acc)  # the only device->host sync
+            last_read = float(loss)
+        self._epoch_loss_sum += s
+        self._epoch_count = self.batch_in_epoch
+        return stop, last_read
+
+    def _epoch_metrics(self, va: EncodedSet | None, phase: str, epoch: int) -> dict[str, float]:
+        """Train loss and lr of the epoch, and validation (keeping the best weights) if due."""
+        metrics: dict[str, float] = {
+            "train_loss": self._epoch_loss_sum / max(1, self._epoch_count),
+            "lr": self.strategy.lr(phase),
+        }
+        if phase != "train":
+            metrics["phase"] = phase  # type: ignore[assignment]
+        if va is not None and self.strategy.validates(phase):
+            metrics.update(self._validate(va))
+            if self.best_val_acc is None or metrics["val_acc"] > self.best_val_acc:
+                self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch
+                self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+        return metrics
+
+    def _step_schedule(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:
+        if not self.strategy.schedules(phase):
+            return
+        t = self.tcfg
+        if "val_acc" not in metrics:
+            watched = metrics["train_loss"]
+        elif t.plateau_metric == "val_error":
+            watched = 1.0 - metrics["val_acc"]
+        else:
+            watched = metrics["val_loss"]
+        self.schedule.step(epoch, watched)

@@ -98,7 +98,7 @@ def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
             raw, meta = read_config(d)
             if "ensemble" in raw or "ensemble" in meta:
                 members = raw.get("ensemble", meta.get("ensemble"))
-                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members))}")
+                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members or ()))}")
                 arch = "ensemble"
             else:
                 cfg = config_to_cfg(raw)

@@ -36,7 +36,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     def conv_hook(m: nn.Conv2d, _inp, out) -> None:
         nonlocal total
         kh, kw = m.kernel_size
-        per_out = (m.in_channels // m.groups) * kh * kw
+        per_out: float = (m.in_channels // m.groups) * kh * kw
         mask = getattr(m, "mask", None)
         if isinstance(mask, torch.Tensor):
             links = (mask.expand_as(m.weight) != 0).sum().item()
