@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -27,6 +29,18 @@ def require_data(relpath: str) -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return p
+
+
+def wait_until(pred: Callable[[], object], timeout: float = 60.0, step: float = 0.02) -> bool:
+    """Poll ``pred`` until it is true or ``timeout`` seconds pass; returns its last value's truth.
+    Tests wait on a condition with this (or ``qtbot.waitUntil``), never on a fixed sleep: the
+    timeout only bounds a failure, so make it generous for a loaded 2-core machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
 
 
 @pytest.fixture
