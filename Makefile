@@ -12,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-realdata bench lint clean soak window-check print-python
+.PHONY: run test test-slow test-realdata bench lint clean soak window-check print-python
 
 # One line, "using python3.12 (Python 3.12.3)", or an error (exit 2) naming what to do.
 define check_python
@@ -38,8 +38,16 @@ run: $(STAMP)
 	@$(BIN)/python -m ferapp.syscheck --install   # Qt's window plugin needs X11/xcb libraries (Linux)
 	$(BIN)/ferapp $(ARGS)
 
+# The tests run on JOBS pytest-xdist workers (default: one per CPU; JOBS=0 runs them in this process).
+# `make test` leaves out the real-data and the slow tests; `make test-slow` runs the slow ones; CI runs both.
+JOBS ?= auto
+XDIST = -n $(JOBS) --dist loadfile
+
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not realdata" $(PYTEST_ARGS)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "not realdata and not slow" $(XDIST) $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -m "slow and not realdata" $(XDIST) $(PYTEST_ARGS)
 
 test-realdata: $(STAMP)
 	QT_QPA_PLATFORM=offscreen FERAPP_REQUIRE_DATA=1 $(BIN)/python -m pytest -q -m realdata $(PYTEST_ARGS)
