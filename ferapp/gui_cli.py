@@ -40,7 +40,7 @@ def validate_gui_args(args: argparse.Namespace) -> str | None:
             return f"unknown detector {det!r}; known: {', '.join(list_detectors())}"
     model = getattr(args, "model", None)
     if model is not None and not Path(model).exists():
-        from ferapp.zoo.store import known_names
+        from ferapp.zoo.catalog import known_names  # no torch
 
         if model not in known_names():
             return f"unknown model {model!r}: not a model folder, checkpoint, trained model or architecture " \

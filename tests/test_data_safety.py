@@ -433,7 +433,7 @@ def test_train_save_and_resume_problems_surface_before_training(tmp_path, capsys
 def test_ctrl_c_while_importing_prints_no_traceback(capsys, monkeypatch):
     import ferapp.cli as cli
 
-    def interrupted():
+    def interrupted(*_args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)

@@ -79,7 +79,8 @@ def test_a_photo_jumped_to_is_analysed_first(qtbot, tmp_path):
         assert not book.frame_ready  # nothing more until this one is processed
         order.append(f.index)
         book.processed(f.index)
-    assert order == [0, 4, 5, 1, 2, 3] and book.skipped == [("photo_99.jpg", "corrupt or unreadable image")]
+    assert order == [0, 4, 5, 1, 2, 3] and [n for n, _ in book.skipped] == ["photo_99.jpg"]
+    assert "corrupt" in book.skipped[0][1]  # the reader's reason
     assert book.read() is None  # every photo done: the source has ended
 
 

@@ -398,7 +398,7 @@ def test_eval_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, c
 
     monkeypatch.setattr(ev, "write_eval_artifacts", disk_full)
     data = _class_folders(tmp_path / "ds")
-    rc, _, err = _cli(["eval", "cc_lenet5", "--data", str(data), "--out", str(tmp_path / "o")], capsys)
+    rc, _, err = _cli(["eval", "cc_lenet5", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"], capsys)
     assert rc == 1
     lines = [x for x in err.splitlines() if not x.startswith("warning:")]
     assert len(lines) == 1 and lines[0].startswith(f"error: cannot write the results to {tmp_path / 'o'}: No space left")

@@ -1,11 +1,12 @@
 """`ferapp bench`: measured speed of every stage and model (tables + JSON). Numbers are printed, never asserted.
 
-Sections: models (params, MACs, latency per face at batch 1 / 8), detectors (640x480, 1 and
-4 faces), end-to-end pipeline (tracked fast path vs the untracked full-resolution baseline;
-unpaced throughput and a paced 30 fps live run with the threaded runner), training
-throughput, P5's packed 1-bit inference vs float, and scale (training images/s with 1 and 2
-processes under torch.distributed, and batch analysis of ../shared/videos with 1 and 2 worker
-processes; ``ferapp.bench.scale``).
+Sections: start-up (a one-frame ``ferapp analyze``, ``import torch``, commands that load no
+torch; fresh processes, median CPU and wall), models (params, MACs, latency per face at batch
+1 / 8), detectors (640x480, 1 and 4 faces), end-to-end pipeline (tracked fast path vs the
+untracked full-resolution baseline; unpaced throughput and a paced 30 fps live run with the
+threaded runner), training throughput, P5's packed 1-bit inference vs float, and scale
+(training images/s with 1 and 2 processes under torch.distributed, and batch analysis of
+../shared/videos with 1 and 2 worker processes; ``ferapp.bench.scale``).
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from ferapp.bench.stages import (
     bench_training,
     hardware,
 )
+from ferapp.bench.startup import bench_startup
 
 __all__ = [
     "add_parser", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
-    "bench_pipeline_throughput", "bench_scale", "bench_training", "cmd_bench", "format_report", "hardware",
-    "run_bench",
+    "bench_pipeline_throughput", "bench_scale", "bench_startup", "bench_training", "cmd_bench", "format_report",
+    "hardware", "run_bench",
 ]
 
-SECTIONS = ("models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed", "scale")
+SECTIONS = ("startup", "models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed", "scale")
 
 
 def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -51,6 +53,8 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
     devices = [device] if device != "auto" else (["cpu", "cuda"] if out["hardware"]["cuda"] else ["cpu"])
     default = default_model_name()
     out["default_model"] = default
+    if "startup" in sections:  # fresh processes (their own runs interleaved)
+        out["startup"] = bench_startup(quick)
     if "models" in sections:
         out["models"] = [r for d in devices for r in bench_models(names, d, quick)]
     if "detectors" in sections:

@@ -39,6 +39,10 @@ def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
     parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
              + ("  (quick mode)" if res.get("quick") else "")]
+    if res.get("startup"):
+        parts += ["\n## Start-up (fresh processes, interleaved; CPU = user + system seconds of the process)",
+                  _table(res["startup"], ["command", "runs", "cpu_median_s", "cpu_min_s", "wall_median_s",
+                                          "wall_min_s", "error"])]
     if "models" in res:
         parts += ["\n## Models (latency per face)", _table(res["models"], [
             "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
@@ -72,6 +76,12 @@ def format_report(res: dict[str, Any]) -> str:
             parts.append(_table(ok, ["faces", "seconds", "model", "captured", "processed", "processed_share",
                                      "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped"]))
         parts += _failed_rows(res["gui"], "the window's run (ferapp gui --exit-after)")
+        startup_cols = ["first_paint_s", "first_result_s", "first_result_cpu_s", "build_s", "build_loop_share"]
+        started = [r for r in res["gui"] if any(r.get(c) is not None for c in startup_cols)]  # also failed runs
+        if started:
+            parts += ["\nDesktop window start-up (seconds since the process started: first paint of the window, "
+                      "first result; CPU seconds by the first result; share of a 20 ms timer's ticks the event loop "
+                      "ran while the pipeline built)", _table(started, ["faces", *startup_cols])]
     if "training" in res:
         parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
             "model", "device", "images_per_s"])]

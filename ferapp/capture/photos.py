@@ -75,7 +75,7 @@ class PhotoBook(FrameSource):
             return self._in_flight is None
 
     def _read(self) -> Frame | None:
-        from ferapp.capture.sources import read_image
+        from ferapp.safeio import ImageError, read_image
 
         while True:
             with self._lock:
@@ -84,10 +84,12 @@ class PhotoBook(FrameSource):
                     return None  # every photo is done
                 self._in_flight, self._last = i, i
             p = self.files[i]
-            img = read_image(p)
-            if img is not None:
+            try:
+                img = read_image(p)
+            except ImageError as e:  # corrupt, unreadable, too large, not a regular file
+                self.skipped.append((p.name, str(e)))
+            else:
                 return Frame(img, i, float(i), time.time(), p.name, still=True)
-            self.skipped.append((p.name, "corrupt or unreadable image"))
             self.processed(i)  # nothing to analyse: done
 
     def _pick(self) -> int | None:

@@ -23,6 +23,8 @@ class LiveDisplay:
         frame = win.bridge.latest_frame
         if frame is not None and win.runner is not None and not win.stills.active:
             win.video.show_frame(frame.image, latest)
+        elif win.video.loading is not None and not win.stills.active:  # the loading state: text, clock, bar move
+            win.video.show_loading(win.model_ctl.build_stage or "Opening the source…")
         if (results or self.tick % 10 == 0) and not win.stills.active:
             win.plots.refresh(latest)
         self.tick += 1

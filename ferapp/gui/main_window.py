@@ -226,6 +226,8 @@ class MainWindow(QMainWindow):
 
     def _stop_runner(self, timeout: float) -> bool:
         runner, self.runner = self.runner, None
+        if self.video.loading is not None:
+            self.video.clear()  # stopped before the first frame
         if runner is None:
             return True
         ok = runner.stop(timeout=timeout)
@@ -263,6 +265,8 @@ class MainWindow(QMainWindow):
         if session.closed:
             pipeline.close()  # built after Close: never used, its scan thread stopped
             return
+        if Act.OPEN_RUNNER not in acts:
+            self.video.clear()  # stopped while building: the loading state ends here
         self.pipeline = pipeline
         self.driver_mode.attach(pipeline)
         self.model_ctl.select(session.model_ref, quiet=True)
@@ -276,6 +280,7 @@ class MainWindow(QMainWindow):
 
     def _pipeline_failed(self, message: str) -> None:
         self._do(self.session.pipeline_failed())
+        self.video.clear(f"Could not load the model/detector: {message}")
         self.report_error(f"Could not load the model/detector: {message}", dialog=True)
 
     # ================================================================== live settings
@@ -315,6 +320,8 @@ class MainWindow(QMainWindow):
         if not acts:
             return  # an end queued before a Stop (and maybe a new Start): not this runner's
         self._do(acts, timeout=0.5)
+        if self.video.loading is not None:
+            self.video.clear()  # a source that ended before its first frame
         self._update_position()
         if self.stills.active:
             self.status(self.stills.ended_message(), 0)

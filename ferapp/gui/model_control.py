@@ -25,6 +25,7 @@ class ModelControl:
 
     def __init__(self, win):
         self.win = win
+        self.build_stage: str | None = None  # what the pipeline build is loading now (the video's loading state)
 
     @property
     def combo(self):
@@ -32,20 +33,43 @@ class ModelControl:
 
     # ------------------------------------------------------------------ the pipeline
     def build_pipeline(self, on_done: Callable, on_failed: Callable[[str], None]) -> None:
-        """Build the pipeline from the current settings in the background."""
+        """Build the pipeline from the current settings in the background.
+
+        The window stays responsive: the landmark model was loaded before it was shown
+        (``ferapp.startup``), torch's C++ libraries load with the GIL released, and the HOG
+        detector is read from a file; what remains holds the GIL only in short slices."""
         win = self.win
         det = win.detector_combo.currentText() or "hog"
         ref = win.session.model_ref
         smoothing = win.smoothing_spin.value()
         min_face = float(win.min_face_spin.value())
-        win.status(f"Loading model {ref or '(default)'} and detector {det}…", 0)
+        model_text = ref or "the default model"
+        win.status(f"Loading model {model_text} and detector {det}…", 0)
+        self.build_stage = "Loading PyTorch…"
+        win.video.show_loading(self.build_stage)
 
         def build():
+            import sys
+
+            if "torch" not in sys.modules:
+                from ferapp.startup import preload_torch_libraries
+
+                preload_torch_libraries()
+                import torch  # noqa: F401  (here, so that the stage shown is the true one)
+            self.build_stage = f"Loading {model_text} and the {det} face detector…"
             from ferapp.inference.pipeline import Pipeline
 
             return Pipeline(detector=det, model=ref, smoothing=smoothing, min_face=min_face, realtime=True)
 
-        BackgroundTask(build, "ferapp-build-pipeline").start(on_done, on_failed)
+        def done(pipeline) -> None:
+            self.build_stage = None
+            on_done(pipeline)
+
+        def failed(message: str) -> None:
+            self.build_stage = None
+            on_failed(message)
+
+        BackgroundTask(build, "ferapp-build-pipeline").start(done, failed)
 
     def show_device(self) -> None:
         try:

@@ -3,7 +3,8 @@
 The live dropdown lists trained models only (shipped and the user's), grouped by paper, each
 with its measured accuracy, the dataset and protocol it was measured on (``ferapp.scope``)
 and ms per face; untrained architectures belong to the training wizard (and to ``--model
-ARCH``, which adds that one entry, marked untrained). Qt-free helpers over ``ferapp.zoo.store``.
+ARCH``, which adds that one entry, marked untrained). Qt-free helpers over ``ferapp.zoo.catalog``
+and the registry (no torch: the window opens before torch is loaded).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def paper_groups() -> dict[str, str]:
 
 def trained_models() -> list:
     try:
-        from ferapp.zoo.store import list_trained_models
+        from ferapp.zoo.catalog import list_trained_models
     except ImportError:
         return []
     try:
@@ -60,7 +61,7 @@ def find_model(name: str):
 
 def default_model() -> str | None:
     try:
-        from ferapp.zoo.store import default_model_name
+        from ferapp.zoo.catalog import default_model_name
 
         return default_model_name()
     except Exception:  # noqa: BLE001

@@ -139,9 +139,12 @@ class StillsControl:
     def _pixels(self, index: int):
         if self._image is not None and self._image[0] == index:
             return self._image[1]
-        from ferapp.capture.sources import read_image
+        from ferapp.safeio import ImageError, read_image
 
-        img = read_image(self.book.files[index])
+        try:
+            img = read_image(self.book.files[index])
+        except ImageError:  # corrupt or unreadable: the label says so, the view shows nothing
+            img = None
         self._image = (index, img)
         return img
 

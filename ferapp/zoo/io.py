@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferapp.safeio import open_regular, read_bounded
+from ferapp.safeio import open_regular
+from ferapp.zoo.catalog import MAX_CONFIG_BYTES, config_to_cfg, read_config  # noqa: F401  (re-exported; torch-free)
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.registry import ModelCfg, check_model_args, create_model, list_models, weight_sidecar
 
@@ -40,10 +41,7 @@ CKPT_FORMAT = "ferapp-checkpoint"
 MODEL_FORMAT = "ferapp-model"
 WEIGHTS_FORMAT = "ferapp-weights"
 MAX_FILE_BYTES = 25 * 1024 * 1024
-MAX_CONFIG_BYTES = 1024 * 1024  # a config.json ferapp writes is ~8 KB
 HALF_MIN_NUMEL = 65536
-_CFG_KEYS = set(ModelCfg.__dataclass_fields__)
-_FORMAT_KEYS = {"format", "format_version", "arch", "meta"}
 
 
 @dataclass
@@ -278,38 +276,6 @@ def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None
         if p.stat().st_size >= MAX_FILE_BYTES:
             raise ValueError(f"{p} is {p.stat().st_size / 1e6:.1f} MB (limit 25 MB): use half=True or a smaller model")
     return directory
-
-
-def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """config.json -> (raw dict, meta). meta = config["meta"] + unknown top-level keys (e.g.
-    "ensemble", "default") + the entries of meta["metrics"] (if any) lifted to the top."""
-    p = Path(directory) / "config.json"
-    try:
-        raw = json.loads(read_bounded(p, MAX_CONFIG_BYTES).decode("utf-8"))  # regular file, bounded
-    except FileNotFoundError:
-        raise CheckpointError(f"{directory}: no config.json (not a model folder)") from None
-    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-        raise CheckpointError(f"{p}: unreadable config ({exc})") from None
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{p}: config must be a JSON object")
-    meta = dict(raw.get("meta") or {})
-    for k, v in raw.items():
-        if k not in _CFG_KEYS and k not in _FORMAT_KEYS:
-            meta.setdefault(k, v)
-    metrics = meta.get("metrics")
-    if isinstance(metrics, dict):
-        for k, v in metrics.items():
-            meta.setdefault(k, v)
-    return raw, meta
-
-
-def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
-    """The ModelCfg of a config.json (format keys and ``meta`` aside; other top-level keys are
-    metadata, kept in ``meta`` by ``read_config``); ``name`` defaults to ``arch``."""
-    d = {k: v for k, v in raw.items() if k in _CFG_KEYS}
-    if not d.get("name"):
-        d["name"] = raw.get("arch") or ""
-    return ModelCfg.from_dict(d)
 
 
 def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | None = None) -> LoadedModel:

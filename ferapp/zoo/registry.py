@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,12 +265,33 @@ def _ensure_loaded() -> None:
     import ferapp.zoo.models  # noqa: F401  (fills the registry)
 
 
+def _catalog():
+    """``architectures.json`` (the shipped architectures' configs and papers, read without
+    importing torch) while the model modules are not imported; None once they are (or when the
+    file is missing): the registry, once filled, is the truth."""
+    if "ferapp.zoo.models" in sys.modules:
+        return None
+    from ferapp.zoo.catalog import snapshot
+
+    return snapshot()
+
+
 def list_models() -> list[str]:
-    _ensure_loaded()
-    return sorted(_MODELS)
+    """Every architecture name: the registry's once the model modules are imported; before that,
+    ``architectures.json``'s (no torch) and any registered at run time."""
+    catalog = _catalog()
+    if catalog is None:
+        _ensure_loaded()
+        return sorted(_MODELS)
+    return sorted(set(_MODELS) | set(catalog.cfgs))
 
 
 def get_model_cfg(name: str) -> ModelCfg:
+    if name in _MODELS:
+        return _MODELS[name].cfg
+    catalog = _catalog()
+    if catalog is not None and name in catalog.cfgs:
+        return catalog.cfgs[name]
     _ensure_loaded()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
@@ -277,15 +299,19 @@ def get_model_cfg(name: str) -> ModelCfg:
 
 
 def list_papers() -> list[Paper]:
-    """The papers of the registered models, in registration order (P1, P2, ...)."""
-    _ensure_loaded()
-    return list(_PAPERS.values())
+    """The papers of the registered models, in registration order (P1, P2, ...); before the model
+    modules are imported, ``architectures.json``'s, then any registered at run time."""
+    catalog = _catalog()
+    if catalog is None:
+        _ensure_loaded()
+        return list(_PAPERS.values())
+    known = {p.key for p in catalog.papers}
+    return [*catalog.papers, *(p for p in _PAPERS.values() if p.key not in known)]
 
 
 def get_paper(key: str) -> Paper | None:
     """The registered paper ``key`` ("P5"), or None (no paper, or one no registered model names)."""
-    _ensure_loaded()
-    return _PAPERS.get(key)
+    return next((p for p in list_papers() if p.key == key), None)
 
 
 def quick_bench_models() -> list[str]:
@@ -358,6 +384,7 @@ def check_model_args(name: str, kwargs: dict[str, Any] | None = None) -> dict[st
     is refused at once instead of after the allocation."""
     import torch
 
+    _ensure_loaded()  # the builder itself (get_model_cfg alone may answer from architectures.json)
     get_model_cfg(name)
     kwargs = dict(kwargs or {})
     for k, v in kwargs.items():
@@ -382,6 +409,7 @@ def create_model(name: str, **kwargs: Any):
 
     The returned module carries ``.cfg`` (a ModelCfg with ``kwargs`` filled in).
     """
+    _ensure_loaded()
     cfg = get_model_cfg(name)
     model = _MODELS[name].fn(**kwargs)
     model.cfg = cfg.replace(kwargs=dict(kwargs))

@@ -1,4 +1,5 @@
-"""Discovery of trained models for the CLI, the GUI dropdown and the engine.
+"""Loading trained models for the engine, training and evaluation (listing them, torch-free,
+is ``ferapp.zoo.catalog``'s; its names are re-exported here).
 
 Two folders hold model folders (``<name>/config.json`` + weights, see ``ferapp.zoo.io``):
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,84 +30,25 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferapp.zoo.catalog import (  # noqa: F401  (re-exported: the listing, torch-free, lives there)
+    FALLBACK_ARCH,
+    METRIC_KEYS,
+    ModelEntry,
+    default_model_name,
+    known_names,
+    list_trained_models,
+)
 from ferapp.zoo.errors import CheckpointError
-from ferapp.zoo.io import LoadedModel, config_to_cfg, load_checkpoint, load_model_dir, read_config
+from ferapp.zoo.io import LoadedModel, load_checkpoint, load_model_dir
 from ferapp.zoo.registry import ModelCfg, create_model, list_models
 
 log = logging.getLogger(__name__)
 
-METRIC_KEYS = ("privatetest_acc", "test_acc", "publictest_acc", "val_acc", "accuracy")
-FALLBACK_ARCH = "cc_lenet5"
 _MAX_DEPTH = 2  # an ensemble may hold ensembles, which hold single models; no deeper
 MAX_MEMBERS = 32  # member models loaded for one ensemble, all levels together
 
 
 from ferapp.paths import shipped_models_dir, user_models_dir  # noqa: E402  (re-exported)
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    path: Path
-    arch: str  # registered architecture, or "ensemble"
-    cfg: ModelCfg
-    meta: dict[str, Any] = field(default_factory=dict)
-    shipped: bool = False
-
-    @property
-    def accuracy(self) -> float | None:
-        return _metric(self.meta)
-
-
-def _metric(meta: dict[str, Any]) -> float | None:
-    for k in METRIC_KEYS:
-        v = meta.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            return float(v)
-    return None
-
-
-def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
-    out: list[ModelEntry] = []
-    if not root.is_dir():
-        return out
-    for d in sorted(root.iterdir()):
-        if not (d / "config.json").is_file():
-            continue
-        try:
-            raw, meta = read_config(d)
-            if "ensemble" in raw or "ensemble" in meta:
-                members = raw.get("ensemble", meta.get("ensemble"))
-                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members))}")
-                arch = "ensemble"
-            else:
-                cfg = config_to_cfg(raw)
-                arch = cfg.name
-        except Exception as exc:  # a broken folder must not hide the others
-            log.warning("skipping model folder %s: %s", d, exc)
-            continue
-        out.append(ModelEntry(name=d.name, path=d, arch=arch, cfg=cfg, meta=meta, shipped=shipped))
-    return out
-
-
-_warned_shadowing: set[Path] = set()
-
-
-def list_trained_models() -> list[ModelEntry]:
-    """User models first, then shipped ones (each sorted by name). A user folder that has a
-    shipped model's name (in any letter case; made by hand or by an older ferapp) is left out."""
-    shipped = _scan(shipped_models_dir(), True)
-    reserved = {e.name.lower() for e in shipped}
-    user = []
-    for e in _scan(user_models_dir(), False):
-        if e.name.lower() in reserved:
-            if e.path not in _warned_shadowing:
-                _warned_shadowing.add(e.path)
-                log.warning("ignoring user model %s: %s is the name of a shipped model (using the shipped model; "
-                            "rename the folder to use yours)", e.path, e.name)
-            continue
-        user.append(e)
-    return user + shipped
 
 
 def _store_of(path: Path) -> str:
@@ -120,10 +61,6 @@ def _store_of(path: Path) -> str:
         except OSError:
             continue
     return "file"
-
-
-def known_names() -> list[str]:
-    return sorted({e.name for e in list_trained_models()}) + list_models()
 
 
 def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0,
@@ -158,18 +95,6 @@ def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int
                            source="architecture")
     raise KeyError(f"unknown model {s!r}: not a folder, checkpoint, trained model or architecture. "
                    f"Known: {', '.join(known_names())}")
-
-
-def default_model_name() -> str:
-    """Shipped model marked default -> best-accuracy trained model -> untrained cc_lenet5."""
-    entries = list_trained_models()
-    for e in entries:
-        if e.shipped and e.meta.get("default") is True:
-            return e.name
-    scored = [(e.accuracy, e.name) for e in entries if e.accuracy is not None]
-    if scored:
-        return max(scored)[1]
-    return FALLBACK_ARCH
 
 
 class EnsembleModel(nn.Module):
