@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,44 +56,6 @@ def ckplus48_zip() -> Path:
 @pytest.fixture
 def ferplus_csv() -> Path:
     return require_data("ferplus/fer2013new.csv")
-
-
-class _ReusedModels:
-    """A drop-in for a dlib model constructor (``get_frontal_face_detector``, ``shape_predictor``,
-    ``cnn_face_detection_model_v1``) that hands out an instance nobody holds any more instead of
-    deserialising a new one: building a pipeline costs ~3 CPU-s of this, in every test that
-    builds one. An instance is free when the pool's list is its only owner (its reference count),
-    so two live pipelines never share one (dlib's detectors are not thread-safe): the product's
-    behaviour is unchanged, only the load is skipped."""
-
-    def __init__(self, make):
-        self._make = make
-        self._pool: dict[tuple, list] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, *args):
-        with self._lock:
-            objs = self._pool.setdefault(args, [])
-            for obj in objs:
-                if sys.getrefcount(obj) <= 3:  # the list, ``obj`` and getrefcount's argument
-                    return obj
-            obj = self._make(*args)
-            objs.append(obj)
-            return obj
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _load_dlib_models_once():
-    """Every test process loads each dlib model file once, not once per pipeline (see _ReusedModels)."""
-    try:
-        import dlib
-    except ImportError:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        for name in ("get_frontal_face_detector", "shape_predictor", "cnn_face_detection_model_v1"):
-            mp.setattr(dlib, name, _ReusedModels(getattr(dlib, name)))
-        yield
 
 
 @pytest.fixture(autouse=True)
