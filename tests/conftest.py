@@ -59,12 +59,15 @@ def ferplus_csv() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _never_touch_the_users_files(tmp_path, monkeypatch):
+def _never_touch_the_users_files(request, tmp_path, monkeypatch):
     """Every test: settings, recordings, user models and run folders go to tmp_path, never to
-    the real user's (a test that forgot would change what the next `ferapp` launch shows)."""
+    the real user's (a test that forgot would change what the next `ferapp` launch shows). So does
+    the dataset cache, but for the real-data tests (the real datasets' cache is worth keeping)."""
     monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
     monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
     monkeypatch.setenv("FERAPP_RUNS_DIR", str(tmp_path / "runs"))
+    if request.node.get_closest_marker("realdata") is None and "FERAPP_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv("FERAPP_CACHE_DIR", str(tmp_path / "cache"))
     try:
         from PySide6.QtCore import QSettings
     except ImportError:
