@@ -17,7 +17,6 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
 from ferapp.labels import LABELS  # noqa: E402
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.gui
 
 MODEL = "cc_lenet5"
 WAIT = 90_000  # ms; generous for 2 shared cores, never a timing assertion
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield tmp_path
 
 
 def make_window(qtbot, source="demo", model=MODEL, start=True, **kw):

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, isolated, make_window, wait_display_ticks  # noqa: E402,F401  (fixture re-used)
+from test_gui import WAIT, make_window, wait_display_ticks  # noqa: E402
 
 from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult  # noqa: E402
 

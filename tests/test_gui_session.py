@@ -12,7 +12,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from test_gui import MODEL, WAIT, isolated, make_window, wait_results  # noqa: E402,F401  (fixture re-used)
+from test_gui import WAIT, make_window, wait_results  # noqa: E402
 
 from ferapp.record.timeline import sidecar_path  # noqa: E402
 from ferapp.session import Phase  # noqa: E402
