@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,6 +31,18 @@ def require_data(relpath: str) -> Path:
     return p
 
 
+def wait_until(pred: Callable[[], object], timeout: float = 60.0, step: float = 0.02) -> bool:
+    """Poll ``pred`` until it is true or ``timeout`` seconds pass; returns its last value's truth.
+    Tests wait on a condition with this (or ``qtbot.waitUntil``), never on a fixed sleep: the
+    timeout only bounds a failure, so make it generous for a loaded 2-core machine."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
 @pytest.fixture
 def fer2013_csv() -> Path:
     return require_data("fer2013/fer2013.csv.gz")
@@ -45,12 +59,15 @@ def ferplus_csv() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _never_touch_the_users_files(tmp_path, monkeypatch):
+def _never_touch_the_users_files(request, tmp_path, monkeypatch):
     """Every test: settings, recordings, user models and run folders go to tmp_path, never to
-    the real user's (a test that forgot would change what the next `ferapp` launch shows)."""
+    the real user's (a test that forgot would change what the next `ferapp` launch shows). So does
+    the dataset cache, but for the real-data tests (the real datasets' cache is worth keeping)."""
     monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
     monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
     monkeypatch.setenv("FERAPP_RUNS_DIR", str(tmp_path / "runs"))
+    if request.node.get_closest_marker("realdata") is None and "FERAPP_CACHE_DIR" not in os.environ:
+        monkeypatch.setenv("FERAPP_CACHE_DIR", str(tmp_path / "cache"))
     try:
         from PySide6.QtCore import QSettings
     except ImportError:

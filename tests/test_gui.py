@@ -17,7 +17,6 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings
 from PySide6.QtGui import QImage
 
 from ferapp.labels import LABELS
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.gui
 
 MODEL = "cc_lenet5"
 WAIT = 90_000  # ms; generous for 2 shared cores, never a timing assertion
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield tmp_path
 
 
 def make_window(qtbot, source="demo", model=MODEL, start=True, **kw):
@@ -65,19 +56,26 @@ def wait_results(qtbot, win, n):
     qtbot.waitUntil(lambda: win.bridge.results >= target, timeout=WAIT)
 
 
+def wait_display_ticks(qtbot, win, n=2):
+    """Wait for ``n`` runs of the window's ~30 Hz display timer (it drains the results that came
+    before into the video and the plots): a condition, not a fixed sleep."""
+    target = win.display.tick + n
+    qtbot.waitUntil(lambda: win.display.tick >= target, timeout=WAIT)
+
+
 def test_frames_arrive_and_plots_update(qtbot, window):
     win = window
     qtbot.waitUntil(lambda: win.video.frames_shown > 0 and win.plots.selected_face() is not None, timeout=WAIT)
     assert win.video.current_image() is not None and win.video.current_image().width() == 640
     wait_results(qtbot, win, 3)
-    qtbot.wait(200)  # let the display timer run
+    wait_display_ticks(qtbot, win)
     h1 = win.plots.bars.heights.copy()
     x, y = win.plots.timeline.curves["happy"].getData()
     assert x is not None and len(x) > 0 and len(x) == len(y)
     assert np.all(x <= 0) and np.all((y >= 0) & (y <= 1))
     assert h1.shape == (len(LABELS),) and abs(h1.sum() - 1.0) < 1e-3
     wait_results(qtbot, win, 5)
-    qtbot.wait(200)
+    wait_display_ticks(qtbot, win)
     h2 = win.plots.bars.heights.copy()
     assert not np.array_equal(h1, h2), "bars did not change between frames"
     x2, _ = win.plots.timeline.curves["happy"].getData()
@@ -93,14 +91,14 @@ def test_recording_rows_match_processed_results_and_viewer_opens(qtbot, tmp_path
     path = win.start_recording()
     assert path is not None and path.parent == tmp_path / "recordings"
     assert win.record_action.isChecked()
-    qtbot.wait(3000)
-    qtbot.waitUntil(lambda: win.recorder.rows > 0, timeout=WAIT)
+    qtbot.waitUntil(lambda: win.recorder.rows >= 20, timeout=WAIT)  # 10+ frames of two faces
     assert "REC" in win.record_label.text()
     assert win.stop_recording() == path
-    qtbot.wait(300)  # queued result_ready signals of the last frames
 
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
+    last = max(int(r[TIMELINE_COLUMNS.index("frame")]) for r in rows[1:])
+    qtbot.waitUntil(lambda: max(seen) >= last, timeout=WAIT)  # the queued result_ready of the last frames
     assert tuple(rows[0]) == TIMELINE_COLUMNS
     body = rows[1:]
     fi = TIMELINE_COLUMNS.index("frame")

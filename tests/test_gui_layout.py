@@ -18,15 +18,18 @@ def test_driver_panel_and_expression_plots_share_the_window(qtbot, size):
     win.resize(*size)
     win.driver_action.setChecked(True)
     qtbot.waitUntil(lambda: win.driver_dock is not None and win.driver_dock.isVisible(), timeout=WAIT)
-    qtbot.wait(200)
-    h = win.height()
-    plots = win.plots
-    # the expression plots keep (nearly) the full height; bars and timeline stay readable
-    assert plots.height() >= 0.75 * h
-    assert plots.bars.height() >= 150 and plots.timeline.height() >= 200
-    # the driver panel has its own third of the height, the video keeps the rest
-    assert 200 <= win.driver_dock.height() <= 0.45 * h
-    assert win.video.height() >= 0.4 * h
+
+    def laid_out():  # retried until the layout has settled (or WAIT runs out)
+        h = win.height()
+        plots = win.plots
+        # the expression plots keep (nearly) the full height; bars and timeline stay readable
+        assert plots.height() >= 0.75 * h
+        assert plots.bars.height() >= 150 and plots.timeline.height() >= 200
+        # the driver panel has its own third of the height, the video keeps the rest
+        assert 200 <= win.driver_dock.height() <= 0.45 * h
+        assert win.video.height() >= 0.4 * h
+
+    qtbot.waitUntil(laid_out, timeout=WAIT)
     win.close()
 
 

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, isolated, make_window  # noqa: F401  (fixture re-used)
+from test_gui import WAIT, make_window, wait_display_ticks
 
 from ferapp.types import Expression, Face, FaceResult, Frame, FrameResult
 
@@ -40,9 +40,10 @@ def test_video_plays_at_its_own_speed_pauses_and_restarts(qtbot, tmp_path):
     win._update_position()
     assert "/ 00:04.0" in win.position_label.text()
     win.pause_action.setChecked(True)
-    qtbot.wait(300)  # a frame being read when Pause was pressed may still land
+    assert win.runner.paused
+    wait_display_ticks(qtbot, win, 3)  # a frame being read when Pause was pressed may still land
     held = win.runner.position_s
-    qtbot.wait(800)
+    wait_display_ticks(qtbot, win, 10)  # ~1/3 s of the display loop: 3 frames of this file, had it played
     assert win.runner.position_s == held
     win._update_position()
     assert "(paused)" in win.position_label.text()

@@ -11,7 +11,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from test_gui import MODEL, WAIT, isolated, make_window, wait_results  # noqa: F401  (fixture re-used)
+from PySide6.QtWidgets import QApplication
+from test_gui import WAIT, make_window, wait_results
 
 from ferapp.record.timeline import sidecar_path
 from ferapp.session import Phase
@@ -44,7 +45,7 @@ def test_a_stale_end_of_source_signal_does_not_stop_the_restarted_runner(qtbot):
     win.start()
     assert win.session.phase is Phase.RUNNING and win.session.run_id == old + 1
     win.bridge.ended.emit(old)  # the old runner's end, delivered after the restart
-    qtbot.wait(100)
+    QApplication.processEvents()  # whatever it queued runs now
     assert win.session.phase is Phase.RUNNING and win.runner is not None
     wait_results(qtbot, win, 3)
     win.bridge.ended.emit(win.session.run_id)  # this runner's own end stops it

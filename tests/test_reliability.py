@@ -20,6 +20,7 @@ from ferapp.inference.runner import Runner
 from ferapp.record import timeline as timeline_mod
 from ferapp.record.timeline import TimelineError, TimelineWriter, read_timeline
 from ferapp.types import Expression, Face, FaceResult, FrameResult
+from tests.conftest import wait_until
 from tests.faults import ScriptedSource, ThreadExceptions, empty, end, full_disk_open, gone, ok, raises, stall
 
 
@@ -36,15 +37,6 @@ class FakePipeline:
         probs /= probs.sum()
         fr = FaceResult(Face((1, 2, 3, 4), face_id=0), Expression(probs))
         return FrameResult(frame, (fr,), model="fake", detector="none", source=source)
-
-
-def wait_until(pred, timeout: float = 10.0, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def _delays(errors: list[str]) -> list[float]:

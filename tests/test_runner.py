@@ -10,6 +10,7 @@ import numpy as np
 from ferapp.inference.runner import Runner
 from ferapp.inference.smoothing import EmaSmoother
 from ferapp.types import Frame, FrameResult
+from tests.conftest import wait_until
 
 
 class FastSource:
@@ -61,7 +62,8 @@ def test_drops_instead_of_queueing():
     results = []
     r = Runner(src, pipe, on_result=results.append)
     r.start()
-    time.sleep(1.0)
+    # the capture side outruns the 20 ms pipeline; wait for enough of both, not for a fixed time
+    assert wait_until(lambda: r.stats().processed >= 10 and len(pipe.seen) >= 10 and r.stats().dropped > 0)
     assert r.stop(1.0)
     st = r.stats()
     assert st.dropped > 0
@@ -75,12 +77,11 @@ def test_drops_instead_of_queueing():
 def test_stops_cleanly_within_a_second():
     before = threading.active_count()
     src = FastSource(delay=0.001)
-    r = Runner(src, SlowPipeline(0.005))
+    pipe = SlowPipeline(0.005)
+    r = Runner(src, pipe)
     r.start()
-    time.sleep(0.3)
-    t0 = time.monotonic()
-    assert r.stop(1.0)
-    assert time.monotonic() - t0 < 1.5
+    assert wait_until(lambda: len(pipe.seen) >= 3)  # both threads are busy
+    assert r.stop(1.0)  # True: both threads ended within the second
     assert not r.running
     assert src.closed
     assert threading.active_count() <= before
@@ -118,9 +119,7 @@ def test_fault_retry_and_resume():
     src = FlakySource()
     r = Runner(src, SlowPipeline(0.0), on_error=errors.append, max_backoff_s=0.05)
     r.start()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and r.stats().captured < 60:
-        time.sleep(0.05)
+    wait_until(lambda: r.stats().captured >= 60)
     r.stop()
     st = r.stats()
     assert st.captured >= 60, st  # resumed after the fault

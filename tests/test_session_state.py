@@ -7,9 +7,6 @@ only a window bug can send). The other tests walk the paths the window relies on
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from ferapp.session import (
@@ -22,7 +19,6 @@ from ferapp.session import (
     initial_source,
     is_camera_spec,
 )
-from tests.conftest import REPO
 
 B, O, SREC, SRUN, P, R, L = (Act.BUILD_PIPELINE, Act.OPEN_RUNNER, Act.STOP_RECORDING, Act.STOP_RUNNER,
                               Act.PAUSE_RUNNER, Act.RESUME_RUNNER, Act.LOAD_MODEL)
@@ -391,10 +387,3 @@ def test_only_a_camera_falls_back_to_the_demo():
     assert camera_fallback("0") == "demo" and camera_fallback("3") == "demo"
     assert camera_fallback("demo") is None and camera_fallback("/v/clip.mp4") is None
 
-
-def test_session_module_imports_no_qt():
-    code = ("import sys, ferapp.session; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"

@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from ferapp.train.callbacks import Callback
@@ -77,16 +77,6 @@ def make_ck48(root: Path, broken: bool = True, skip: tuple[str, ...] = ()) -> Pa
     if broken:  # one unreadable file: the page must list it as skipped
         (root / "happy" / "S099_004_00000001.png").write_bytes(b"not a png")
     return root
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FERAPP_USER_MODELS_DIR", str(tmp_path / "user_models"))
-    monkeypatch.setenv("FERAPP_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("FERAPP_RECORDINGS_DIR", str(tmp_path / "recordings"))
-    monkeypatch.setenv("FERAPP_RUNS_DIR", str(tmp_path / "runs"))
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    yield tmp_path
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -509,18 +507,6 @@ def test_paper_accuracies_skip_parameter_counts_and_timings():
                 "paper_input_size": [128, 128]}
     assert paper_accuracies(reported) == [("JAFFE 3-fold", 94.37), ("CK+ 5-fold", 83.74)]
     assert paper_accuracies({}) == []
-
-
-# ------------------------------------------------------------------------------ no Qt
-def test_the_wizard_logic_imports_no_qt():
-    mods = ["ferapp.data.planning", "ferapp.data.summary", "ferapp.train.progress", "ferapp.zoo.names",
-            "ferapp.train.card", "ferapp.data.locate", "ferapp.train.baselines", "ferapp.scope"]
-    code = ("import sys\n" + "".join(f"import {m}\n" for m in mods)
-            + "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph') "
-              "or m.startswith('ferapp.gui'))\nprint(bad)\nsys.exit(1 if bad else 0)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       cwd=Path(__file__).resolve().parents[1], timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 # ------------------------------------------------------------------------------ a run without a class
