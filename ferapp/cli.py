@@ -48,7 +48,7 @@ def _add_analyze(sub) -> None:
     p.add_argument("--max-frames", type=_number(int, 1, None, what="--max-frames"), default=None,
                    help="stop after N frames")
     p.add_argument("--every", type=_number(int, 1, 10_000, what="--every"), default=1, help="process every N-th frame")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (cuda:N)")
+    p.add_argument("--device", default="auto", help="auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--smoothing", type=_number(float, 0.0, 1.0, hi_open=True, what="--smoothing"), default=0.0,
                    help="per-face EMA smoothing in [0, 1) (0 = raw)")
     p.add_argument("--driver", action="store_true", help="driver monitoring: EAR/MAR/head pose columns + events.csv")

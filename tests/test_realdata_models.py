@@ -52,10 +52,11 @@ def test_every_shipped_model_has_card_metrics_and_latency():
 
 @pytest.mark.parametrize("name", sorted(_shipped()))
 def test_live_engine_and_ferapp_eval_agree_on_publictest(name, fer2013_csv):
-    """The one inference path: the live engine (traced, batched crops) and evaluation give the
-    same predictions, so dropping TTA or normalisation in either one fails here."""
+    """The one inference path: the live engine (traced or int8, batched crops) and evaluation
+    (``ferapp eval``: the same network through ``inference_net``) give the same predictions, so
+    dropping TTA or normalisation in either one fails here."""
     from ferapp.data import load_dataset
-    from ferapp.inference.engine import ExpressionEngine
+    from ferapp.inference.engine import ExpressionEngine, inference_net
     from ferapp.labels import LABELS
     from ferapp.train.evaluate import predict_probs
     from ferapp.zoo.store import resolve_model
@@ -67,7 +68,9 @@ def test_live_engine_and_ferapp_eval_agree_on_publictest(name, fer2013_csv):
     eng = ExpressionEngine(str(entry.path), device="cpu")
     live = np.concatenate([eng.classify(list(faces[i:i + 200])) for i in range(0, len(faces), 200)])
     loaded = resolve_model(str(entry.path))
-    ev = predict_probs(loaded.model, loaded.cfg, faces, device="cpu")
+    net, precision = inference_net(loaded, "cpu")
+    assert precision == eng.precision
+    ev = predict_probs(loaded.model, loaded.cfg, faces, device="cpu", net=net)
     assert tuple(loaded.cfg.labels) == LABELS
     agree = float((live.argmax(1) == ev.argmax(1)).mean())
     print(f"{name}: live vs eval agree on {agree:.2%} of {len(faces)}, max |dp| {np.abs(live - ev).max():.2e}")

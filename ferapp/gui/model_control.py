@@ -44,15 +44,28 @@ class ModelControl:
 
         BackgroundTask(build, "ferapp-build-pipeline").start(on_done, on_failed)
 
-    def show_device(self) -> None:
+    def show_device(self, engine=None) -> None:
+        """The status bar's device indicator: where the model runs (CUDA GPU, Apple MPS or the
+        CPU), its precision, and why it is on the CPU when the device asked for could not run it.
+        ``engine``: a model just loaded (the pipeline swaps it in at its next frame)."""
+        engine = engine or getattr(self.win.pipeline, "engine", None)
         try:
             from ferapp.inference.device import device_description
 
-            desc = device_description(self.win.pipeline.engine.device)
+            desc = device_description(engine.device)
         except Exception:  # noqa: BLE001
             desc = "CPU"
-        self.win.device_label.setText(f" {desc.split(' (')[0]} ")
-        self.win.device_label.setToolTip(desc)
+        short = desc.split(" (")[0]
+        precision = getattr(engine, "precision", "")
+        if precision == "int8":
+            short += " · int8"
+        tip = desc + (f"\nnetwork: {precision}" if precision else "")
+        fallback = getattr(engine, "fallback", None)
+        if fallback:
+            short += " (fallback)"
+            tip += f"\n{fallback}"
+        self.win.device_label.setText(f" {short} ")
+        self.win.device_label.setToolTip(tip)
 
     # ------------------------------------------------------------------ model
     def initial(self, model: str | None, detector: str | None, min_face: float | None) -> None:
@@ -101,6 +114,7 @@ class ModelControl:
             session.model_loaded(ref)
             self.combo.setEnabled(True)
             name = getattr(engine, "display_name", ref)
+            self.show_device(engine)
             win.status(f"Model: {name} (from the next frame)", 4000)
             win.model_changed.emit(name)
 

@@ -48,7 +48,11 @@ def add_parsers(subparsers) -> None:
                         "or whose majority is unknown, not-a-face or contempt (no class of ours) are left out")
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--out", help="write confusion CSV/PNG and eval.json here")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="auto: CUDA, then Apple MPS, then the CPU")
+    e.add_argument("--precision", default="auto", choices=["auto", "float", "int8"],
+                   help="auto: the network the live path runs on this device (int8 on the CPU for a model "
+                        "that ships int8.json, else float)")
     e.add_argument("--batch-size", type=int, default=256)
     e.set_defaults(func=cmd_eval)
 
@@ -197,16 +201,30 @@ def cmd_eval(args) -> int:
             return _err(f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})")
         ds = ds.subset(keep)
     try:
-        device = resolve_device(args.device)
-        model = loaded.model.to(device)
-        res = evaluate(model, loaded.cfg, ds, device=device, batch=args.batch_size)
+        wanted = str(resolve_device(args.device))
+    except (RuntimeError, ValueError) as e:
+        return _err(str(e))
+    if args.precision == "int8" and (wanted != "cpu" or loaded.int8_path is None):
+        return _err(f"{args.model} has no int8 network " + ("on this device: int8 runs on the CPU (--device cpu)"
+                                                           if wanted != "cpu" else "(no int8.json in its folder)"))
+    try:
+        from ferapp.inference.device import with_cpu_fallback
+        from ferapp.inference.engine import inference_net
+
+        def run(dev):
+            loaded.model.to(dev)
+            net, prec = inference_net(loaded, str(dev), args.precision)
+            return prec, evaluate(loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net)
+
+        device, (precision, res), _ = with_cpu_fallback(wanted, run, f"model {args.model}")
         from ferapp.train.calibration import ece
 
         res_ece = ece(res.probs, res.y) if res.probs is not None else None
     except Exception as e:  # noqa: BLE001
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    info = {"model": args.model, "arch": loaded.cfg.name, "data": args.data, "split": args.split,
+    info = {"model": args.model, "arch": loaded.cfg.name, "device": str(device), "precision": precision,
+            "data": args.data, "split": args.split,
             "labels": args.labels, "dataset_fingerprint": ds.fingerprint, "ece": res_ece}
     if args.out:
         paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}", extra=info)
@@ -217,7 +235,7 @@ def cmd_eval(args) -> int:
         print(json.dumps(_jsonable({**info, "result": res.to_dict()}), indent=2))
         return 0
     print(f"model {args.model} ({loaded.cfg.name}) on {args.data}" + (f" [{args.split}]" if args.split else "")
-          + f": {res.n} images")
+          + f": {res.n} images ({precision} on {device})")
     if args.labels == "ferplus":
         print("labels: FER+ majority vote (no-majority, unknown, not-a-face and contempt images left out)")
     print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%   "

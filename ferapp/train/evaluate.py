@@ -34,15 +34,16 @@ class EvalResult:
         return d
 
 
-def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256) -> np.ndarray:
+def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256, net=None) -> np.ndarray:
     """Class probabilities (N, C) of uint8 crops: ``ferapp.zoo.predict.predict_probs`` (the one
-    inference function), on ``device`` when given."""
+    inference function), on ``device`` when given; ``net``: the network to run for ``model``
+    (``ferapp.inference.engine.inference_net``: what the live path runs)."""
     from ferapp.zoo.predict import is_ensemble
     from ferapp.zoo.predict import predict_probs as _predict
 
     if device is not None and not is_ensemble(model):
         model.to(torch.device(device))
-    return _predict(model, cfg, list(images_uint8), batch=batch)
+    return _predict(model, cfg, list(images_uint8), batch=batch, net=net)
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
@@ -69,9 +70,10 @@ def metrics_from_confusion(cm: np.ndarray, labels) -> EvalResult:
                       macro_f1=float(np.mean(f1s)) if f1s else 0.0, confusion=cm, n=n, labels=tuple(labels))
 
 
-def evaluate(model, cfg, dataset, device=None, batch: int = 256) -> EvalResult:
-    """Accuracy, per-class accuracy, macro F1 and confusion of ``model`` on a FaceDataset."""
-    out = predict_probs(model, cfg, dataset.images, device, batch)
+def evaluate(model, cfg, dataset, device=None, batch: int = 256, net=None) -> EvalResult:
+    """Accuracy, per-class accuracy, macro F1 and confusion of ``model`` on a FaceDataset
+    (``net``: what to run for it, see ``predict_probs``)."""
+    out = predict_probs(model, cfg, dataset.images, device, batch, net=net)
     labels = tuple(cfg.labels)
     y = np.asarray(dataset.labels, np.int64)
     if tuple(dataset.label_names) != labels:

@@ -147,6 +147,11 @@ class Trainer:
             raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
                              f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
         self.device = resolve_device(t.device)
+        if self.device.type == "mps":  # an operation Apple MPS lacks: train on the CPU, with a message
+            from ferapp.inference.device import training_device
+
+            self.device = torch.device(training_device(self.model, (self.cfg.channels, *self.cfg.net_input_size),
+                                                       "mps")[0])
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
         self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
                              and cpu_has_bf16())
@@ -260,7 +265,7 @@ class Trainer:
     def _loop(self, tr: EncodedSet, va: EncodedSet | None) -> None:
         t = self.tcfg
         n, bs = len(tr), t.batch_size
-        x_all = tr.x.to(self.device) if self.device.type == "cuda" else tr.x
+        x_all = tr.x.to(self.device) if self.device.type != "cpu" else tr.x  # the whole set on the GPU (CUDA, MPS)
         y_all = tr.y.to(x_all.device)
         soft = self.uses_soft_targets(t)
         if soft:
@@ -273,7 +278,7 @@ class Trainer:
             nb -= 1  # a batch of one breaks BatchNorm / HSIC; drop it
         if t.max_batches_per_epoch:
             nb = min(nb, int(t.max_batches_per_epoch))
-        on_cuda = self.device.type == "cuda"
+        on_cuda = self.device.type != "cpu"  # an accelerator: read the loss back only every log_every steps
         while self.epoch < t.epochs:
             if self.should_stop or self.schedule.should_stop:
                 self.stop_reason = self.stop_reason or "lr schedule reached min_lr"
