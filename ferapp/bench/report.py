@@ -25,26 +25,36 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
-    parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
+    parts = [f"Machine: {hw['cpu']}; {hw.get('isa', 'ISA unknown')}; torch {hw['torch']}; "
+             f"CUDA: {hw['cuda'] or 'none'}" + (f"; MPS: {hw['mps']}" if hw.get("mps") else "")
              + ("  (quick mode)" if res.get("quick") else "")]
     if "models" in res:
-        parts += ["\n## Models (latency per face)", _table(res["models"], [
+        arch = [r for r in res["models"] if "precision" not in r]
+        trained = [r for r in res["models"] if "precision" in r]
+        parts += ["\n## Models (latency per face)", _table(arch, [
             "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
             "b8_median_ms_per_face", "b8_p95_ms_per_face"])]
+        if trained:
+            parts += ["\n## Shipped models, float vs int8 (the live engine, one face; ferapp.zoo.quantize)",
+                      _table(trained, ["model", "device", "precision", "input", "engine_median_ms_per_face",
+                                       "engine_p95_ms_per_face"])]
     if "detectors" in res:
         parts += ["\n## Face detection at the default min_face (full-frame scan; check = one tracked face at its "
                   "own scale; demo:4 frames, ~100 px faces, letterboxed to each size)", _table(res["detectors"], [
                       "detector", "frame", "scan_scale", "smallest_face_px", "scan_median_ms", "scan_p95_ms",
                       "check_ms", "faces_found_of_4"])]
     if "pipeline" in res:
-        parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')})",
+        prec = next((r.get("precision") for r in res["pipeline"] if r.get("precision")), "")
+        parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')}"
+                  + (f", {prec}" if prec else "") + ")",
                   _table(res["pipeline"], ["mode", "input", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
-                                           "faces_per_frame", "cpu_cores_used"])]
-        p = {(r["input"], r["mode"].startswith("tracked")): r for r in res["pipeline"]}
+                                           "faces_per_frame", "cpu_ms_per_frame", "cpu_cores_used"])]
+        p = {(r["input"], r["mode"]): r for r in res["pipeline"]}
+        base = "baseline (full scan every frame)"
         for inp in dict.fromkeys(r["input"] for r in res["pipeline"]):
-            if (inp, True) in p and (inp, False) in p:
+            if (inp, "tracked (default)") in p and (inp, base) in p:
                 parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
-                             f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x")
+                             f"{p[(inp, 'tracked (default)')]['fps'] / p[(inp, base)]['fps']:.1f}x")
     if res.get("footage"):
         parts += ["\n## Real footage (../shared/videos, every frame, default settings and model)",
                   _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
