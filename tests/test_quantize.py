@@ -62,6 +62,24 @@ def test_direct_int8_resnet_is_bit_identical_to_torch_ao(calibrated):
         assert torch.equal(direct(x), fx(x))
 
 
+def test_bias_correction_is_applied_the_same_by_both_builders_and_removes_mean_shift(calibrated):
+    from ferapp.zoo.predict import crops_to_tensor
+
+    net, acts = calibrated
+    corr = quantize.bias_corrections(net, net.cfg, _faces(48), acts)
+    assert set(corr) == set(quantize._quantized_convs(net)) and len(corr["stages.0.0.conv1"]) == 16
+    x = quantize.check_input(net.cfg, 6)
+    direct = quantize.build_int8(net, net.cfg, acts, corr)
+    with torch.no_grad():
+        assert torch.equal(direct(x), quantize.fx_int8(quantize._with_corrections(net, corr), net.cfg, acts)(x))
+        assert not torch.equal(direct(x), quantize.build_int8(net, net.cfg, acts)(x))
+        faces = crops_to_tensor(_faces(64, seed=9), net.cfg)
+        f = net(faces)
+        shift = {k: float((quantize.build_int8(net, net.cfg, acts, c)(faces) - f).mean(0).abs().mean())
+                 for k, c in (("plain", None), ("corrected", corr))}
+    assert shift["corrected"] < shift["plain"], shift
+
+
 def test_int8_logits_follow_the_float_network(calibrated):
     from ferapp.zoo.predict import crops_to_tensor
 

@@ -44,6 +44,43 @@ def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float((probs.argmax(1) == y).mean()) if len(y) else float("nan")
 
 
+CARD_BEGIN, CARD_END = "<!-- BEGIN:int8 -->", "<!-- END:int8 -->"
+
+
+def card_section(record: dict) -> str:
+    """The model card's int8 section, from ``int8.json``."""
+    m = record.get("measured") or {}
+    cal = record.get("calibration", {})
+    lines = [CARD_BEGIN, "## int8 on the CPU", "",
+             f"`int8.json` ({record['scheme']}) makes the live engine and `ferapp eval` run this model as int8 on the "
+             f"CPU (`--precision float` or `FERAPP_INT8=0` for the float network). Activation scales calibrated on "
+             f"{cal.get('faces')} FER2013 Training faces ({cal.get('selection')})"
+             + (", with empirical bias correction" if record.get("bias_correction") else "")
+             + f": `{cal.get('command')}`.", "",
+             "| faces | float | int8 | difference | same label |", "|---|---|---|---|---|"]
+    names = {"publictest_direct": "PublicTest, directly", "publictest_live": "PublicTest through the live path",
+             "privatetest_direct": "PrivateTest, directly (reported, not used to choose)"}
+    for key, title in names.items():
+        r = m.get(key)
+        if r:
+            n = r.get("found", r["faces"])
+            lines.append(f"| {title} ({n} faces) | {100 * r['float_acc']:.2f}% | {100 * r['int8_acc']:.2f}% | "
+                         f"{100 * (r['int8_acc'] - r['float_acc']):+.2f} | {100 * r['agreement']:.2f}% |")
+    return "\n".join(lines + ["", CARD_END])
+
+
+def write_card(folder: Path, record: dict) -> None:
+    card = folder / "README.md"
+    text = card.read_text() if card.exists() else f"# {folder.name}\n"
+    body = card_section(record)
+    if CARD_BEGIN in text and CARD_END in text:
+        head, rest = text.split(CARD_BEGIN, 1)
+        text = head + body + rest.split(CARD_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    card.write_text(text)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", help="model folder (models/<name>)")
@@ -52,6 +89,11 @@ def main(argv=None) -> int:
     ap.add_argument("--eval", action="store_true", help="PublicTest accuracy, float vs int8, faces directly")
     ap.add_argument("--live", action="store_true", help="PublicTest accuracy, float vs int8, through the live path")
     ap.add_argument("--measure-only", action="store_true", help="keep the folder's int8.json; only measure")
+    ap.add_argument("--keep-activations", action="store_true",
+                    help="reuse the folder's activation scales (skip their calibration)")
+    ap.add_argument("--no-bias-correction", action="store_true", help="no empirical bias correction")
+    ap.add_argument("--private", action="store_true",
+                    help="also PrivateTest, faces directly (reported only; nothing is chosen on it)")
     ap.add_argument("--crops-cache", help="folder to keep the live-path crops in (they do not depend on the model)")
     args = ap.parse_args(argv)
 
@@ -70,27 +112,32 @@ def main(argv=None) -> int:
     splits = np.asarray(ds.splits, dtype=str)
     labels = np.asarray(ds.labels)
     cal = stratified(labels, np.flatnonzero(splits == "Training"), args.n)
+    kept = quantize.read_int8(folder / quantize.FILE) if (args.measure_only or args.keep_activations) else {}
+    acts = kept["activations"] if kept else quantize.calibrate(loaded.model, loaded.cfg, ds.images[cal])
     if args.measure_only:
-        acts = quantize.read_int8(folder / quantize.FILE)["activations"]
+        corr = kept.get("bias_correction") or {}
+    elif args.no_bias_correction:
+        corr = {}
     else:
-        acts = quantize.calibrate(loaded.model, loaded.cfg, ds.images[cal])
+        corr = quantize.bias_corrections(loaded.model, loaded.cfg, ds.images[cal], acts)
     info = {"calibration": {"data": "FER2013 Training", "faces": int(len(cal)), "selection": "stratified, seed 0",
-                            "dataset_fingerprint": ds.fingerprint,
-                            "command": f"python training/quantize_model.py models/{folder.name} --n {args.n}"}}
+                            "dataset_fingerprint": ds.fingerprint, "bias_correction": bool(corr),
+                            "command": f"python training/quantize_model.py models/{folder.name} --n {args.n}"
+                                       + (" --no-bias-correction" if not corr else "")}}
     old = {}
     if (folder / quantize.FILE).exists():
         try:
             old = quantize.read_int8(folder / quantize.FILE)
         except Exception:  # noqa: BLE001 - replaced below
             old = {}
-    record = quantize.int8_record(loaded.model, loaded.cfg, acts, **info)
-    if old.get("activations") == acts and "measured" in old:
+    record = quantize.int8_record(loaded.model, loaded.cfg, acts, corr, **info)
+    if old.get("activations") == acts and (old.get("bias_correction") or {}) == corr and "measured" in old:
         record["measured"] = old["measured"]
     path = quantize.write_int8(folder, record)
     print(f"{path}: {len(acts)} activations calibrated on {len(cal)} Training faces ({time.time() - t0:.0f} s)")
 
     measured = dict(record.get("measured") or {})
-    if args.eval or args.live:
+    if args.eval or args.live or args.private:
         pub = np.flatnonzero(splits == "PublicTest")
         y = labels[pub]
         engines = {p: ExpressionEngine(str(folder), device="cpu", threads=1, precision=p) for p in ("float", "int8")}
@@ -102,6 +149,14 @@ def main(argv=None) -> int:
                 "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean()),
                 "max_abs_prob_diff": float(np.abs(probs["float"] - probs["int8"]).max())}
             print(json.dumps(measured["publictest_direct"], indent=1))
+        if args.private:
+            priv = np.flatnonzero(splits == "PrivateTest")
+            probs = {p: e.classify(list(ds.images[priv])) for p, e in engines.items()}
+            measured["privatetest_direct"] = {
+                "faces": int(len(priv)), "float_acc": accuracy(probs["float"], labels[priv]),
+                "int8_acc": accuracy(probs["int8"], labels[priv]),
+                "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())}
+            print(json.dumps(measured["privatetest_direct"], indent=1))
         if args.live:
             from training.measure_framing import live_path_crops
 
@@ -128,6 +183,7 @@ def main(argv=None) -> int:
             print(json.dumps(measured["publictest_live"], indent=1))
         record["measured"] = measured
         quantize.write_int8(folder, record)
+    write_card(folder, record)
     return 0
 
 

@@ -166,7 +166,7 @@ class ExpressionEngine:
         from ferapp.inference.device import with_cpu_fallback
 
         self.device, _, self.fallback = with_cpu_fallback(self.device, self._place, f"model {self.name}")
-        self.optimized = self.precision != "float32 (eager)"
+        self.optimized = self.precision in ("float32", "int8")  # a verified traced graph or the int8 network
 
     def _place(self, device: str) -> None:
         """Move the model to ``device``, pick its network there and run it once (so an operation
@@ -174,7 +174,10 @@ class ExpressionEngine:
         if hasattr(self.model, "to"):
             self.model.to(device)
         self.device = device
-        self.net, self.precision = inference_net(self._loaded, device, self._precision_wanted, self._optimize)
+        if self.packed:
+            self.net, self.precision = self.model, "1-bit packed"
+        else:
+            self.net, self.precision = inference_net(self._loaded, device, self._precision_wanted, self._optimize)
         self._classify([np.full(self.cfg.input_size, 128, np.uint8)])
 
     @property

@@ -221,10 +221,99 @@ class Int8ResNet(nn.Module):
         return self.fc(self.dequant(q))
 
 
-def build_int8(model: nn.Module, cfg: ModelCfg, activations: dict[str, list[float]]) -> nn.Module:
-    """The int8 network of ``model`` (eval mode) with the given activation qparams."""
+def _quantized_convs(net) -> dict[str, tuple[nn.Conv2d, nn.BatchNorm2d, str]]:
+    """P2: every int8 convolution as module path -> (conv, its BatchNorm, the activation whose
+    scale quantizes its input)."""
+    out = {}
+    prev = "stem_0"
+    for i, stage in enumerate(net.stages):
+        for j, u in enumerate(stage):
+            pre = f"stages.{i}.{j}."
+            out[pre + "conv1"] = (u.conv1, u.bn1, prev)
+            out[pre + "conv2"] = (u.conv2, u.bn2, f"stages_{i}_{j}_conv1")
+            if u.proj is not None:
+                out[pre + "proj.0"] = (u.proj[0], u.proj[1], prev)
+            prev = f"stages_{i}_{j}_relu_1"
+    return out
+
+
+def bias_corrections(model: nn.Module, cfg: ModelCfg, crops, activations: dict[str, list[float]],
+                     batch: int = 256) -> dict[str, list[float]]:
+    """Empirical bias correction (Nagel et al., "Data-Free Quantization", ICCV 2019, sec. 4.2,
+    with measured input statistics): per int8 convolution and output channel, the mean shift
+    its quantization (7-bit weights, 8-bit input) causes on the float network's own activations
+    for ``crops``; ``build_int8`` subtracts it from the bias. P2 ResNets only. Offline."""
+    import torch.nn.functional as F
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    from ferapp.zoo.models.p2_resnet import FERResNet
+    from ferapp.zoo.predict import crops_to_tensor
+
+    if not isinstance(model, FERResNet):
+        return {}
+    model = model.eval()
+    convs = _quantized_convs(model)
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    inputs: dict[str, torch.Tensor] = {}
+    hooks = [conv.register_forward_hook(lambda m, inp, out, k=k: inputs.__setitem__(k, inp[0].detach()))
+             for k, (conv, _, _) in convs.items()]
+    _, weight_obs = _observers()
+    try:
+        fused = {}
+        for k, (conv, bn, _) in convs.items():
+            w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
+                                        bn.weight, bn.bias)
+            obs = weight_obs()
+            obs(w.detach())
+            ws, wz = obs.calculate_qparams()
+            wq = torch.fake_quantize_per_channel_affine(w.detach(), ws.float(), wz.int(), 0, -64, 63)
+            fused[k] = (w.detach(), wq, b.detach())
+        with torch.no_grad():
+            for i in range(0, len(crops), batch):
+                x = _views(crops_to_tensor(crops[i:i + batch], cfg), cfg)
+                model(x)
+                count += x.shape[0]
+                for k, (conv, _, act) in convs.items():
+                    scale, zp = activations[act]
+                    xin = inputs[k]
+                    xq = torch.fake_quantize_per_tensor_affine(xin, float(scale), int(zp), 0, 255)
+                    w, wq, b = fused[k]
+                    diff = (F.conv2d(xq, wq, b, conv.stride, conv.padding)
+                            - F.conv2d(xin, w, b, conv.stride, conv.padding)).mean(dim=(2, 3)).sum(0)
+                    sums[k] = sums.get(k, 0) + diff
+    finally:
+        for h in hooks:
+            h.remove()
+    return {k: (v / count).tolist() for k, v in sums.items()}
+
+
+def _with_corrections(model: nn.Module, corrections: dict[str, list[float]] | None) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm biases absorb ``bias_corrections`` (unchanged without)."""
+    if not corrections:
+        return model
+    net = copy.deepcopy(model).eval()
+    convs = _quantized_convs(net)
+    for k, shift in corrections.items():
+        if k not in convs:
+            raise CheckpointError(f"{FILE}: bias correction for unknown convolution {k!r}")
+        bn = convs[k][1]
+        delta = torch.tensor(shift, dtype=bn.bias.dtype)
+        if delta.shape != bn.bias.shape:
+            raise CheckpointError(f"{FILE}: bias correction for {k!r} has {delta.numel()} channels, "
+                                  f"the layer {bn.bias.numel()}")
+        with torch.no_grad():
+            bn.bias -= delta  # the folded conv bias is bn.bias - ...: the shift comes off the output
+    return net
+
+
+def build_int8(model: nn.Module, cfg: ModelCfg, activations: dict[str, list[float]],
+               corrections: dict[str, list[float]] | None = None) -> nn.Module:
+    """The int8 network of ``model`` (eval mode) with the given activation qparams and bias
+    corrections (``bias_corrections``)."""
     from ferapp.zoo.models.p2_resnet import FERResNet
 
+    model = _with_corrections(model, corrections)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notices (quantized tensors move to torchao)
         if isinstance(model, FERResNet) and all(u.use_shortcut for s in model.stages for u in s):
@@ -242,13 +331,14 @@ def check_input(cfg: ModelCfg, n: int = 4) -> torch.Tensor:
 
 
 def int8_record(model: nn.Module, cfg: ModelCfg, activations: dict[str, list[float]],
-                **info: Any) -> dict[str, Any]:
-    """What ``int8.json`` holds: format, scheme, activation qparams, the check logits, ``info``."""
-    net = build_int8(model, cfg, activations)
+                corrections: dict[str, list[float]] | None = None, **info: Any) -> dict[str, Any]:
+    """What ``int8.json`` holds: format, scheme, activation qparams, bias corrections, the check
+    logits, ``info``."""
+    net = build_int8(model, cfg, activations, corrections)
     with torch.no_grad():
         logits = net(check_input(cfg)).tolist()
     return {"format": FORMAT, "format_version": VERSION, "scheme": SCHEME, "arch": cfg.name,
-            "torch": torch.__version__, **info, "activations": activations,
+            "torch": torch.__version__, **info, "activations": activations, "bias_correction": corrections or {},
             "check": {"input": "check_input(cfg): uniform in the normalised range, torch seed 0, 4 images",
                       "logits": logits}}
 
@@ -285,7 +375,7 @@ def load_int8_net(model: nn.Module, cfg: ModelCfg, path: str | Path) -> nn.Modul
     if torch.backends.quantized.engine not in ("x86", "fbgemm"):  # e.g. set to qnnpack by other code
         torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
     x = check_input(cfg)
-    net = build_int8(model, cfg, rec["activations"])
+    net = build_int8(model, cfg, rec["activations"], rec.get("bias_correction"))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # torch.jit's deprecation notices
         traced = torch.jit.freeze(torch.jit.trace(net, x, check_trace=False))
@@ -296,5 +386,5 @@ def load_int8_net(model: nn.Module, cfg: ModelCfg, path: str | Path) -> nn.Modul
     return traced
 
 
-__all__ = ["FILE", "Int8ResNet", "build_int8", "calibrate", "check_input", "fx_int8", "int8_record",
+__all__ = ["FILE", "Int8ResNet", "bias_corrections", "build_int8", "calibrate", "check_input", "fx_int8", "int8_record",
            "load_int8_net", "read_int8", "supported", "write_int8"]
