@@ -1,14 +1,33 @@
 # One-command set-up: `make run` launches the app, `make test` runs the tests.
 # Both create .venv and install the project (CPU PyTorch wheel) on a fresh machine.
-PY ?= python3.11
+# Python: PY=/path/to/python, else the first of python3.11, python3.12, python3.13 on the PATH that
+# runs (a pyenv shim of an uninstalled version does not). `make print-python` shows the choice.
+PYTHONS := python3.11 python3.12 python3.13
+PY_VERSION_CODE := import sys; print("%d.%d.%d" % sys.version_info[:3])
+py_version = $(shell $(1) -c '$(PY_VERSION_CODE)' 2>/dev/null)
+ifeq ($(origin PY),undefined)
+PY := $(firstword $(foreach p,$(PYTHONS),$(if $(filter 3.11.% 3.12.% 3.13.%,$(call py_version,$(p))),$(p))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-realdata bench lint clean soak window-check
+.PHONY: run test test-realdata bench lint clean soak window-check print-python
+
+# One line, "using python3.12 (Python 3.12.3)", or an error (exit 2) naming what to do.
+define check_python
+	@test -n "$(PY)" || { echo "error: none of $(PYTHONS) runs here: install one (ferapp needs Python 3.11-3.13), or pass PY=/path/to/python"; exit 2; }
+	@v=$$("$(PY)" -c '$(PY_VERSION_CODE)' 2>/dev/null); case "$$v" in \
+		3.11.*|3.12.*|3.13.*) echo "using $(PY) (Python $$v)" ;; \
+		"") echo "error: PY=$(PY) does not run"; exit 2 ;; \
+		*) echo "error: PY=$(PY) is Python $$v; ferapp needs 3.11-3.13"; exit 2 ;; esac
+endef
+
+print-python:
+	$(check_python)
 
 $(STAMP): pyproject.toml
-	@command -v $(PY) >/dev/null 2>&1 || { echo "error: $(PY) not found (ferapp needs Python 3.11)"; exit 1; }
+	$(check_python)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"

@@ -1,3 +1,3 @@
-from ferapp.cli import main
+from ferapp.cli import run
 
-raise SystemExit(main())
+run()

@@ -11,7 +11,7 @@ from pathlib import Path
 def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g = parser.add_argument_group("GUI")
     g.add_argument("--source", metavar="SPEC", default=None,
-                   help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' "
+                   help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' / 'demo:driver' "
                         "(default: last used, else the first camera, else the demo)")
     g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
     g.add_argument("--detector", metavar="NAME", default=None, help="face detector (hog, cnn, haar)")
@@ -40,7 +40,7 @@ def validate_gui_args(args: argparse.Namespace) -> str | None:
             return f"unknown detector {det!r}; known: {', '.join(list_detectors())}"
     model = getattr(args, "model", None)
     if model is not None and not Path(model).exists():
-        from ferapp.zoo.store import known_names
+        from ferapp.zoo.catalog import known_names  # no torch
 
         if model not in known_names():
             return f"unknown model {model!r}: not a model folder, checkpoint, trained model or architecture " \

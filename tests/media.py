@@ -25,6 +25,7 @@ def write_test_video(path: str | Path, n: int, fps: float = 30, faces: int = 1) 
     if path.suffix.lower() not in (".avi", ".mp4"):
         path = path.with_suffix(".avi")
     fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
+    path.parent.mkdir(parents=True, exist_ok=True)
     frames = demo_frames(n, faces)
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), fourcc, float(fps), (w, h))
@@ -111,3 +112,26 @@ def in_and_out_frames(n_in: int = 20, n_out: int = 25, n_back: int = 25, seed: i
         frames.append(out)
         visible.append(dx == 0)
     return frames, visible
+
+
+def black_png(width: int, height: int) -> bytes:
+    """A valid 8-bit gray PNG of ``width`` x ``height`` black pixels, built without compressing
+    the pixels (instant at any size): a 30000 x 30000 one is ~1 MB on disk and 900 MB decoded,
+    the decompression bomb the image readers must refuse before decoding. The zlib stream is one
+    self-contained 1 MiB run of zeros (ended by a full flush) repeated; every byte of the raw
+    image (filter byte + pixels per row) is 0, so its Adler-32 is ``((n % 65521) << 16) | 1``."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    n = (width + 1) * height
+    block = 1 << 20
+    co = zlib.compressobj(9, zlib.DEFLATED, -15)
+    run = co.compress(bytes(block)) + co.flush(zlib.Z_FULL_FLUSH)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    last = tail.compress(bytes(n % block)) + tail.flush()
+    idat = b"\x78\xda" + run * (n // block) + last + struct.pack(">I", ((n % 65521) << 16) | 1)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))

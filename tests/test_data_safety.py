@@ -60,9 +60,10 @@ def test_an_existing_output_is_refused_unless_overwrite_replaces_it_atomically(t
     assert out.read_bytes() == first
     # --overwrite: while the new run writes, the old file is untouched; it is swapped in at the end
     w = TimelineWriter(out, {"second": True}, overwrite=True)
-    assert out.read_bytes() == first and (tmp_path / "s.part.csv").exists()
+    part = w.writing_to  # a hidden name unique to the run: .s.<pid>-<random>.part.csv
+    assert out.read_bytes() == first and part.exists() and part.name.startswith(".s.") and part.suffix == ".csv"
     w.close()
-    assert not (tmp_path / "s.part.csv").exists()
+    assert not part.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.json"]
     assert json.loads(sidecar_path(out).read_text())["second"] is True
     assert _cli(DEMO + ["--out", str(out), "--overwrite"], capsys)[0] == 0
 
@@ -76,7 +77,7 @@ def test_two_writers_of_one_output_never_interleave(tmp_path):
         TimelineWriter(out, {"run": 2}, overwrite=True)
     first.close()
     assert json.loads(sidecar_path(out).read_text())["run"] == 1
-    assert not Path(str(out) + ".lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.json"]  # the lock file is gone too
 
 
 def test_concurrent_cli_runs_one_wins_the_other_gets_a_clear_error(tmp_path):
@@ -426,7 +427,7 @@ def test_train_save_and_resume_problems_surface_before_training(tmp_path, capsys
 def test_ctrl_c_while_importing_prints_no_traceback(capsys, monkeypatch):
     import ferapp.cli as cli
 
-    def interrupted():
+    def interrupted(*_args):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "build_parser", interrupted)

@@ -43,6 +43,46 @@ def test_dlib_model_paths():
         dlib_model_path("nope.dat")
 
 
+def test_shipped_hog_detector_is_dlibs(tmp_path, demo):
+    """The shipped file is, byte for byte, the detector this dlib builds, and detects the same."""
+    import dlib
+
+    from ferapp.detect.detectors import HOG_DETECTOR_FILE, load_hog_detector
+    from ferapp.paths import resources_dir
+
+    built = dlib.get_frontal_face_detector()
+    built.save(str(tmp_path / "built.svm"))
+    shipped = resources_dir() / "detectors" / HOG_DETECTOR_FILE
+    assert shipped.read_bytes() == (tmp_path / "built.svm").read_bytes()
+    loaded = load_hog_detector()
+    gray = demo[0][:, :, 1].copy()
+    a, b = built.run(gray, 1, -0.5), loaded.run(gray, 1, -0.5)
+    assert len(a[0]) >= 1 and [str(r) for r in a[0]] == [str(r) for r in b[0]] and a[1:] == b[1:]
+
+
+def test_hog_detector_is_read_from_file_not_rebuilt(monkeypatch, tmp_path):
+    """dlib.get_frontal_face_detector() (~0.45 CPU-s each, GIL held) is called by no part of a
+    finder's build (it used to be called twice: the finder's and its scan thread's detector);
+    without the shipped file it is the fallback, and the detector still works."""
+    import dlib
+
+    from ferapp import paths
+
+    calls = []
+    real = dlib.get_frontal_face_detector
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: calls.append(1) or real())
+    finder = FaceFinder("hog")
+    try:
+        assert calls == []
+    finally:
+        finder.close()
+    frame = DemoSource(1, realtime=False).open().render(3)
+    monkeypatch.setattr(paths, "resources_dir", lambda: tmp_path)  # no detectors/ there
+    det = create_detector("hog")
+    assert calls == [1]
+    assert len(det.detect(frame)) == 1
+
+
 @pytest.mark.parametrize("name", ["hog", "cnn", "haar"])
 def test_every_detector_finds_the_demo_face(name, demo):
     image, (cx, cy, size, _) = demo
@@ -250,3 +290,21 @@ def test_face_finder_landmarks_off_and_full_and_reset():
     assert len(full) == 1 and full[0].face_id == faces[0].face_id
     finder.reset()
     assert finder.find(frames[2])[0].face_id == 0
+
+
+def test_landmark_model_is_loaded_once_per_process(monkeypatch):
+    """The 100 MB landmark model (~0.5 CPU-s, GIL held) is loaded once and shared by every
+    finder (a new finder per detector switch used to load it again)."""
+    import dlib
+
+    from ferapp.detect import landmarks
+
+    monkeypatch.setattr(landmarks, "_PREDICTORS", {})
+    loads = []
+    real = dlib.shape_predictor
+    monkeypatch.setattr(dlib, "shape_predictor", lambda path: loads.append(path) or real(path))
+    assert not landmarks.is_loaded()
+    a, b = LandmarkPredictor(), LandmarkPredictor()
+    finders = [FaceFinder("hog", background=False), FaceFinder("haar", background=False)]
+    assert len(loads) == 1 and landmarks.is_loaded()
+    assert a._sp is b._sp and all(f.predictor._sp is a._sp for f in finders)

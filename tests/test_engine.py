@@ -26,7 +26,7 @@ def test_to_canonical_drops_extra_and_fills_missing():
 
 @pytest.mark.parametrize("name", ["resnet20", "cc_lenet5", "bdnn2"])
 def test_optimized_matches_eager_and_batches(name):
-    fast = ExpressionEngine(name, device="cpu", threads=1)
+    fast = ExpressionEngine(name, device="cpu", threads=1, optimize=True)
     slow = ExpressionEngine(name, device="cpu", threads=1, optimize=False)
     slow.model.load_state_dict(fast.model.state_dict())
     batch = crops(4)
@@ -41,7 +41,27 @@ def test_optimized_matches_eager_and_batches(name):
 
 
 def test_resnet_is_optimized():
-    assert ExpressionEngine("resnet20", device="cpu", threads=1).optimized
+    assert ExpressionEngine("resnet20", device="cpu", threads=1, optimize=True).optimized
+
+
+def test_optimized_only_once_it_pays_off():
+    """Tracing + freezing costs what ~75 faces save: a short run (a one-frame `ferapp analyze`)
+    stays eager, a longer one is optimized from face OPTIMIZE_AFTER_FACES on, with the same
+    probabilities."""
+    from ferapp.inference.engine import OPTIMIZE_AFTER_FACES
+
+    eng = ExpressionEngine("resnet20", device="cpu", threads=1)
+    assert not eng.optimized and eng.net is eng.model
+    first = eng.classify(crops(4))
+    seen = 4
+    while seen < OPTIMIZE_AFTER_FACES:
+        eng.classify(crops(4, seed=seen))
+        seen += 4
+        assert not eng.optimized
+    again = eng.classify(crops(4))
+    assert eng.optimized and eng.net is not eng.model
+    assert np.allclose(first, again, atol=1e-5)
+    assert not ExpressionEngine("resnet20", device="cpu", threads=1, optimize=False)._optimize_after
 
 
 def test_empty_batch():

@@ -1,7 +1,11 @@
 """Property-based robustness: bad input gives the reader's own clear error or a result, never a crash.
 
-* ``read_timeline`` on arbitrary bytes and on valid timelines with random corruption
-* dataset readers on generated FER2013 CSVs and class folders with bad files
+* ``read_timeline`` on arbitrary bytes, on valid timelines with random corruption and on headers
+  of thousands of (repeated) columns
+* dataset readers on generated FER2013 CSVs and class folders with bad files and special files
+  (FIFOs, links to devices, broken links, sockets): a reader never blocks
+* image decoding on headers of every supported format claiming any width and height: a size
+  beyond the pixel limit is refused from the header, before anything is decoded
 * ``parse_source_spec`` / ``open_source`` on arbitrary strings
 * checkpoints: truncated, another architecture, a malicious pickle (nothing executed)
 """
@@ -169,6 +173,35 @@ def test_read_timeline_on_corrupted_valid_files(workdir, rows, ops, keep_sidecar
         assert len(tl) <= rows + len(ops)  # corruption never invents more than one row per edit
 
 
+@FEW
+@given(n_extra=st.integers(0, 2000), repeat=st.one_of(st.none(), st.integers(0, 2000)),
+       name_len=st.sampled_from([1, 30, 200_000]), rows=st.integers(0, 3))
+@example(n_extra=40_000 - len(TIMELINE_COLUMNS), repeat=None, name_len=1, rows=0)  # the probe's 269 KB header
+@example(n_extra=40_000 - len(TIMELINE_COLUMNS), repeat=39_000, name_len=1, rows=1)
+@pytest.mark.timeout(300)
+def test_read_timeline_on_huge_headers(workdir, n_extra, repeat, name_len, rows):
+    """Wide headers, repeated columns and huge column names: a clear error or a timeline, in a
+    time that grows with the file (the repeated-column check was quadratic: 40,000 columns, 107 s)."""
+    from ferapp.record.timeline import MAX_COLUMNS
+
+    extra = [f"{'x' * (name_len if i == 0 else 1)}{i}" for i in range(n_extra)]
+    repeated = repeat is not None and bool(extra)
+    if repeated:
+        extra.append(extra[repeat % len(extra)])
+    header = list(TIMELINE_COLUMNS) + extra
+    row = ["0.1", "1.0", "3", "demo", "0", "1", "2", "30", "30", "m", "happy", "0.9"] + ["0.1"] * 7 + [""] * len(extra)
+    p = workdir / "wide.csv"
+    p.write_text(",".join(header) + "\n" + "".join(",".join(row) + "\n" for _ in range(rows)))
+    sidecar_path(p).unlink(missing_ok=True)
+    try:
+        tl = read_timeline(p)
+    except TimelineError as e:
+        assert len(header) > MAX_COLUMNS or repeated or (name_len > 100_000 and extra), e
+        return
+    assert len(header) <= MAX_COLUMNS and not repeated
+    _check_timeline(tl)
+
+
 def test_torn_last_line_is_dropped_and_the_rest_kept(tmp_path):
     data = _valid_timeline_bytes(tmp_path, 10)
     p = tmp_path / "valid.csv"
@@ -318,6 +351,126 @@ def test_huge_image_is_loaded_or_skipped_not_fatal(tmp_path):
     assert "ok.png" in names and "zero.png" in skipped
     assert ("huge.png" in names) != ("huge.png" in skipped)
     assert ds.images.shape[1:] == (48, 48)
+
+
+SPECIAL_FILES = ("fifo", "folder", "link_dev_zero", "link_dev_null", "broken_link", "link_loop", "socket")
+
+
+def _make_special(path: Path, kind: str) -> bool:
+    """Create a special file at ``path``; False when this platform cannot make that kind."""
+    import socket
+
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            return False
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind in ("link_dev_zero", "link_dev_null"):
+        target = Path("/dev/zero" if kind == "link_dev_zero" else "/dev/null")
+        if not target.exists():
+            return False
+        path.symlink_to(target)
+    elif kind == "broken_link":
+        path.symlink_to(path.with_name("no-such-target.png"))
+    elif kind == "link_loop":
+        other = path.with_name(path.name + ".loop")
+        path.symlink_to(other)
+        other.symlink_to(path)
+    elif kind == "socket":
+        if not hasattr(socket, "AF_UNIX") or len(str(path)) > 100:
+            return False
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(str(path))
+    return True
+
+
+@FEW
+@given(specials=st.lists(st.tuples(st.sampled_from(["happy", "sad"]), st.sampled_from(SPECIAL_FILES)),
+                         min_size=1, max_size=5, unique=True),
+       n_good=st.integers(0, 2), fmt=st.sampled_from(["auto", "image-folders"]))
+@example(specials=[("happy", "fifo")], n_good=1, fmt="auto")  # the probe: a FIFO named *.png hung the reader
+@pytest.mark.timeout(600)
+def test_class_folder_reader_never_blocks_on_special_files(workdir, specials, n_good, fmt):
+    """FIFOs, device links, sockets, loops named *.png: listed as skipped (a folder named *.png is
+    just a folder), never opened for reading; the load ends."""
+    from ferapp.data import DatasetError, load_dataset
+
+    root = workdir / f"special-{time.monotonic_ns()}"
+    rng = np.random.default_rng(n_good)
+    made = []
+    for cls in ("happy", "sad"):
+        (root / cls).mkdir(parents=True)
+        for i in range(n_good):
+            (root / cls / f"img{i}.png").write_bytes(_png(rng.integers(0, 256, (48, 48), dtype=np.uint8)))
+    for cls, kind in specials:
+        if _make_special(root / cls / f"{kind}.png", kind):
+            made.append((cls, kind))
+    try:
+        ds = load_dataset(root, fmt, use_cache=False)
+    except DatasetError as e:
+        assert str(e) and n_good == 0
+        return
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert len(ds) == 2 * n_good
+    listed = {Path(item).name for item, _ in ds.report.skipped}
+    for _cls, kind in made:
+        if kind != "folder":
+            assert f"{kind}.png" in listed, (kind, ds.report.skipped)
+
+
+def _image_header(fmt: str, w: int, h: int) -> bytes:
+    """The smallest header of ``fmt`` claiming ``w`` x ``h`` pixels (the pixel data is whatever follows)."""
+    import struct
+    import zlib
+
+    if fmt == "png":
+        ihdr = b"IHDR" + struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
+        return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
+    if fmt == "jpeg":  # SOI, APP0 (JFIF), SOF0 gray
+        return (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+                + b"\xff\xc0\x00\x0b\x08" + struct.pack(">HH", h, w) + b"\x01\x01\x11\x00")
+    if fmt == "bmp":
+        return b"BM" + struct.pack("<IHHI", (54 + 3 * w * h) & 0xFFFFFFFF, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24,
+                                                                                     0, 0, 2835, 2835, 0, 0)
+    if fmt == "gif":
+        return b"GIF89a" + struct.pack("<HHBBB", w, h, 0, 0, 0)
+    if fmt == "webp":
+        body = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (w - 1).to_bytes(3, "little") \
+            + (h - 1).to_bytes(3, "little")
+        return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
+    if fmt == "tiff":
+        entries = struct.pack("<HHII", 256, 4, 1, w) + struct.pack("<HHII", 257, 4, 1, h)
+        return b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) + entries + struct.pack("<I", 0)
+    return f"P5\n# a comment\n{w} {h}\n255\n".encode()  # pgm
+
+
+HEADER_LIMITS = {"png": 2**31 - 1, "jpeg": 65535, "bmp": 2**31 - 1, "gif": 65535, "webp": 2**24,
+                 "tiff": 2**32 - 1, "pgm": 10**12}
+
+
+@FUZZ
+@given(data=st.data(), fmt=st.sampled_from(sorted(HEADER_LIMITS)), tail=st.binary(max_size=64), color=st.booleans())
+@example(data=None, fmt="png", tail=b"", color=True)  # the probe's 30000x30000 PNG (its header)
+@pytest.mark.timeout(600)
+def test_image_headers_claiming_any_size_are_refused_before_decoding(data, fmt, tail, color):
+    from ferapp.safeio import MAX_IMAGE_PIXELS, ImageError, decode_image, image_size
+
+    if data is None:
+        w = h = 30000
+    else:
+        side = st.one_of(st.integers(1, 3000), st.integers(1, HEADER_LIMITS[fmt]))
+        w, h = data.draw(side, "width"), data.draw(side, "height")
+    blob = _image_header(fmt, w, h) + tail
+    assert image_size(blob) == (w, h)  # every supported header is read as OpenCV reads it
+    try:
+        img = decode_image(blob, color=color)
+    except ImageError as e:
+        if w * h > MAX_IMAGE_PIXELS:
+            assert "larger than the image limit" in str(e)
+        return
+    assert w * h <= MAX_IMAGE_PIXELS and img.shape[:2] == (h, w)
 
 
 # ------------------------------------------------------------------------------ sources

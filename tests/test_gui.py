@@ -213,7 +213,8 @@ def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path)
         win.refresh_models(select="my_fer")
     assert sig.args == ["my_fer"]
     i = win.model_combo.currentIndex()
-    assert win.model_combo.itemData(i) == "my_fer" and win.model_combo.itemText(i) == "my_fer   51.2% · 1.5 ms"
+    text = "my_fer   51.2% FER2013 PrivateTest · 1.5 ms"  # the figure names its data and protocol
+    assert win.model_combo.itemData(i) == "my_fer" and win.model_combo.itemText(i) == text
     tip = win.model_combo.itemData(i, 3)  # Qt.ToolTipRole
     assert "51.23%" in tip and "1.5 ms" in tip and "your model" in tip
     texts = [win.model_combo.itemText(k) for k in range(win.model_combo.count())]
@@ -221,7 +222,7 @@ def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path)
     # grouped by paper: my_fer (a cc_lenet5) sits under the P1 header, with the shipped P1 model
     p1 = texts.index("P1 · cross-connected LeNet-5")
     assert refs[p1] is None and not win.model_combo.model().item(p1).isEnabled()
-    assert p1 < texts.index("my_fer   51.2% · 1.5 ms") < texts.index("P2 · deep residual networks")
+    assert p1 < texts.index(text) < texts.index("P2 · deep residual networks")
     # trained models only (the untrained architecture the window started with is gone once left)
     from ferapp.zoo import list_models
 
@@ -313,7 +314,7 @@ def test_switching_source_to_an_image_file_runs_until_it_ends(qtbot, window):
     img = str(demo_dir() / "astronaut.png")
     win.set_source(img)
     assert win.source_spec == img and win.source_combo.currentData() == img
-    qtbot.waitUntil(lambda: "End of" in win.statusBar().currentMessage(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "Photo analysed: astronaut.png" in win.statusBar().currentMessage(), timeout=WAIT)
     assert win.bridge.latest is not None and win.bridge.latest.source == img
     assert len(win.bridge.latest.faces) == 1
     assert not win.start_action.isChecked() and not worker_threads_alive()
@@ -352,18 +353,28 @@ def test_annotated_video_is_recorded_alongside(qtbot, window):
     assert win.start_action.shortcut().toString() == "Space"
     assert win.record_action.shortcut().toString() == "R"
     assert win.open_timeline_action.shortcut().toString() == "Ctrl+O"
+    import time
+
     win.video_action.setChecked(True)
+    t_before = time.monotonic()
     path = win.start_recording()
+    t_started = time.monotonic()
     qtbot.waitUntil(lambda: win.recorder.rows >= 10, timeout=WAIT)
+    t_stopping = time.monotonic()
     win.stop_recording()
+    t_after = time.monotonic()
     mp4 = path.with_suffix(".mp4")
     assert mp4.exists()
     cap = cv2.VideoCapture(str(mp4))
     ok, frame = cap.read()
     n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    fps = cap.get(cv2.CAP_PROP_FPS)
     cap.release()
     assert ok and frame.shape == (480, 640, 3)
-    assert n == json.loads(sidecar_path(path).read_text())["frames"]
+    meta = json.loads(sidecar_path(path).read_text())
+    assert fps == meta["fps"] == 30.0  # the demo's own rate, not the model's
+    # as long as the recording, however many frames the model processed (repeats fill the gaps)
+    assert t_stopping - t_started - 1 / fps <= n / fps <= t_after - t_before + 1 / fps
 
 
 def test_gui_arguments_are_validated_before_any_window(capsys):

@@ -114,7 +114,7 @@ def test_file_pickers_are_scripted_through_ask_path(qtbot, tmp_path):
     win.dialogs.ask_path = lambda kind: asked.append(kind) or img
     win.open_image_action.trigger()
     assert asked == ["image"] and win.source_spec == img
-    qtbot.waitUntil(lambda: "End of" in win.statusBar().currentMessage(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "Photo analysed: astronaut.png" in win.statusBar().currentMessage(), timeout=WAIT)
     assert win.session.phase is Phase.READY and not win.start_action.isChecked()
 
     path = win.start_recording()  # Record after the end: plays it again and records it

@@ -119,3 +119,29 @@ def test_clear_and_alarm_tone(panel, tmp_path):
         assert w.getnframes() == 2 * (800 + 400)
         pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     assert pcm.max() > 10000 and np.abs(pcm[800:1200]).max() == 0
+
+
+def test_panel_says_which_thresholds_are_in_force(panel):
+    """Alerts are live from the first second: while the driver is being calibrated the panel
+    says the population defaults are in force (and how far calibration is), then that the
+    thresholds are calibrated for this driver; the banner never blocks on calibration."""
+    mon = DriverMonitor()
+    t = feed(panel, mon, 0.0, 1.0)
+    text = panel.thresholds_label.text()
+    assert "population defaults" in text and "0.18" in text and "32%" in text  # 29 intervals of 1/30 s
+    assert "attentive" in panel.banner.text() and "calibrating" in panel.banner.text()
+    t = feed(panel, mon, t, 2.5)
+    text = panel.thresholds_label.text()
+    assert "calibrated for this driver" in text and f"{mon.ear_baseline * 0.75:.2f}" in text
+    assert panel.banner.text() == "Driver attentive"
+    panel.clear()
+    assert panel.thresholds_label.text() == "Thresholds –"
+
+
+def test_drowsy_alarm_before_calibration(panel, qtbot):
+    mon = DriverMonitor()
+    t = feed(panel, mon, 0.0, 0.3)
+    with qtbot.waitSignal(panel.alarm_raised, timeout=2000) as blocker:
+        feed(panel, mon, t, 1.8, eye_open=0.05)
+    assert "DROWSY" in blocker.args[0] and panel.banner_active
+    assert "population defaults" in panel.thresholds_label.text()

@@ -135,14 +135,15 @@ def test_engine_runs_the_int8_network_of_a_model_folder(int8_folder, monkeypatch
 
     crops = list(_faces(5, seed=11))
     e8 = ExpressionEngine(str(int8_folder), device="cpu", threads=1)
-    ef = ExpressionEngine(str(int8_folder), device="cpu", threads=1, precision="float")
+    ef = ExpressionEngine(str(int8_folder), device="cpu", threads=1, precision="float", optimize=True)
     assert (e8.precision, ef.precision) == ("int8", "float32")
+    assert e8.optimized and e8._optimize_after is None  # int8 at once: nothing left to trace later
     p8, pf = e8.classify(crops), ef.classify(crops)
     assert p8.shape == (5, 7) and np.allclose(p8.sum(1), 1.0, atol=1e-4)
     assert not np.array_equal(p8, pf)  # really another network
     assert np.allclose(np.concatenate([e8.classify([c]) for c in crops]), p8, atol=1e-6)  # batch-independent
     monkeypatch.setenv("FERAPP_INT8", "0")
-    assert ExpressionEngine(str(int8_folder), device="cpu", threads=1).precision == "float32"
+    assert ExpressionEngine(str(int8_folder), device="cpu", threads=1).precision == "float32 (eager)"  # traced later
 
 
 def test_a_broken_int8_file_runs_the_float_network_or_fails_when_int8_is_asked(int8_folder, caplog):
@@ -151,7 +152,7 @@ def test_a_broken_int8_file_runs_the_float_network_or_fails_when_int8_is_asked(i
     rec = json.loads((int8_folder / quantize.FILE).read_text())
     rec["check"]["logits"] = [[v + 1.0 for v in row] for row in rec["check"]["logits"]]
     (int8_folder / quantize.FILE).write_text(json.dumps(rec))
-    eng = ExpressionEngine(str(int8_folder), device="cpu", threads=1)
+    eng = ExpressionEngine(str(int8_folder), device="cpu", threads=1, optimize=True)
     assert eng.precision == "float32"
     assert "int8 network of" in caplog.text and "check logits" in caplog.text
     with pytest.raises(quantize.CheckpointError):

@@ -77,3 +77,37 @@ def test_center_loss_on_ckplus48(ckplus48_zip, _ck_cache):
     print("center", losses)
     assert losses[-1] < 0.85 * losses[0], losses  # CE + lambda * center loss falls
     assert res.wall_time_s < 60
+
+
+@pytest.mark.slow
+def test_two_process_training_on_ckplus48_evaluates_to_its_report(ckplus48_zip, tmp_path):
+    """``ferapp train --nproc 2`` (two gloo processes) on CK+48 finishes, and the model folder it
+    saved scores on the fold's test images exactly the accuracy its report states (the figure
+    ``ferapp eval`` computes); ``ferapp eval`` reads the saved model."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ferapp.data import load_dataset
+    from ferapp.data.protocols import get_protocol
+    from ferapp.train.evaluate import evaluate
+    from ferapp.zoo.io import load_model_dir
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "ferapp", "train", "--model", "cc_lenet5", "--data", str(ckplus48_zip), "--protocol",
+           "holdout-20", "--epochs", "3", "--lr", "0.05", "--out", str(out), "--quiet", "--nproc", "2"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert report["processes"] == 2 and report["outcome"] == "finished"
+    ds = load_dataset(str(ckplus48_zip))
+    test = get_protocol("holdout-20").folds(ds, seed=0)[0].test_idx
+    m = load_model_dir(out / "model")
+    assert evaluate(m.model, m.cfg, ds.subset(test)).accuracy == pytest.approx(report["summary"]["mean_accuracy"])
+    assert report["summary"]["mean_accuracy"] > 0.3  # learned something in 3 epochs (7 classes)
+    ev = subprocess.run([sys.executable, "-m", "ferapp", "eval", str(out / "model"), "--data", str(ckplus48_zip),
+                         "--json"], env=env, capture_output=True, text=True, timeout=600)
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["result"]["n"] == len(ds)

@@ -188,7 +188,8 @@ def test_dataset_page_bad_path_then_summary(qtbot, tmp_path, ck48):
     # a class without images: warned about, red count, "no images" instead of thumbnails
     page.load(str(make_ck48(tmp_path / "no_fear", broken=False, skip=("fear",))))
     qtbot.waitUntil(page.isComplete, timeout=WAIT)
-    assert "missing classes" in page.warnings_label.text() and "fear" in page.warnings_label.text()
+    assert "No 'fear' images: the model is built without that class" in page.warnings_label.text()
+    assert "Classes:</b> 6 of 7 (no 'fear' images)" in page.summary_label.text()
     row = [t.verticalHeaderItem(i).text() for i in range(t.rowCount())].index("fear")
     assert t.item(row, 0).text() == "0" and t.item(row, 0).foreground().color().name() == "#b00020"
     texts = [page.thumbs_layout.itemAt(i).widget().text() for i in range(page.thumbs_layout.count())]

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ferapp.zoo import create_model, get_model_cfg, list_models
+from ferapp.data.protocols import get_protocol
+from ferapp.zoo import create_model, get_model_cfg, get_paper, list_models, list_papers, quick_bench_models
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.flops import count_effective_params, count_macs, count_params
 from ferapp.zoo.io import load_checkpoint, load_model_dir, save_checkpoint, save_model_dir
@@ -47,7 +48,17 @@ def test_registry_has_every_paper():
     assert {"cc_lenet5", "lenet5", "resnet20", "resnet38", "resnet56", "resnet74", "plain20", "plain38", "plain56",
             "plain74", "hsic_densenet", "dsc_se_resnet", "dsc_se_resnet_s", "bdnn2", "bdnn3", "bdnn4",
             "bcnn4"} <= set(MODELS)
-    assert {get_model_cfg(n).paper for n in MODELS} == {"P1", "P2", "P3", "P4", "P5"}
+    # every model belongs to a paper its module declares, and every declared paper has models,
+    # protocol presets that exist, and a model in the quick bench
+    papers = list_papers()
+    keys = [p.key for p in papers]
+    assert len(set(keys)) == len(keys) and {"P1", "P2", "P3", "P4", "P5"} <= set(keys)
+    assert {get_model_cfg(n).paper for n in MODELS} == set(keys)
+    for p in papers:
+        assert get_paper(p.key) is p and p.title and p.label == f"{p.key} · {p.title}"
+        assert p.protocols and all(get_protocol(x) for x in p.protocols)
+    assert {get_model_cfg(n).paper for n in quick_bench_models()} == set(keys)
+    assert set(quick_bench_models()) <= set(MODELS)
     with pytest.raises(KeyError, match="known models"):
         create_model("no_such_net")
 

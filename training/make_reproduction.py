@@ -4,12 +4,15 @@
 
 Reads training/reports/<recipe>.json (copied there by run_recipe.py; falls back to
 runs/<recipe>/report.json and copies it) and the shipped model folders' config.json
-(PrivateTest numbers written by finalize_model.py). The paper's numbers come from the model
-registry (ModelCfg.reported) and the table below; our numbers from the reports.
+(PrivateTest numbers written by finalize_model.py). The papers, their order and their protocol
+presets come from the model registry (each model module's ``Paper``; a registered paper without
+a row below gets a "no run yet" section); the paper's numbers from the table below; ours from
+the reports.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import sys
@@ -18,36 +21,38 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 REPORTS = REPO / "training" / "reports"
+RECIPES = REPO / "training" / "recipes"
 
-# (section, recipe, label, paper's number in %, paper's protocol, why we may fall short)
+# (experiment, recipe, label, paper's number in %, paper's protocol, why we may fall short); each row
+# goes to the section of the paper of the architecture its recipe trains, in the registry's order
 ROWS = [
-    ("P1 cross-connected LeNet-5 (CK+)", "repro_p1_cc_lenet5_ck48", "cc_lenet5", 83.74,
+    ("CK+", "repro_p1_cc_lenet5_ck48", "cc_lenet5", 83.74,
      "CK+ 990 images, 6 basic + neutral, 5-fold (subject split not stated)",
      "CK+48 has no neutral class (6 classes here, contempt dropped) and our folds keep each subject on one side; "
      "image-level folds put near-identical frames of one sequence in train and test, which inflates accuracy."),
-    ("P1 cross-connected LeNet-5 (CK+)", "repro_p1_lenet5_ck48", "lenet5 (baseline)", 32.32,
+    ("CK+", "repro_p1_lenet5_ck48", "lenet5 (baseline)", 32.32,
      "same as above", "Our plain LeNet-5 is trained with the same recipe and gets far more than the paper's baseline."),
-    ("P2 residual vs plain (depth 20 and 38)", "repro_p2_resnet20_ck48", "resnet20", 86.77,
+    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_resnet20_ck48", "resnet20", 86.77,
      "KDEF + CK+ (5,170 images, 128x128), 10-fold stratified",
      "Different data (CK+48 only, 48x48 instead of KDEF+CK+ at 128x128), subject-independent folds, 15 epochs on a CPU."),
-    ("P2 residual vs plain (depth 20 and 38)", "repro_p2_plain20_ck48", "plain20", 87.02, "same as above", "as above"),
-    ("P2 residual vs plain (depth 20 and 38)", "repro_p2_resnet38_ck48", "resnet38", 88.97, "same as above", "as above"),
-    ("P2 residual vs plain (depth 20 and 38)", "repro_p2_plain38_ck48", "plain38", 87.20, "same as above", "as above"),
-    ("P3 HSIC bottleneck vs backprop (FER2013)", "hsic_densenet_fer2013", "hsic_densenet, HSIC-trained", 97.0,
+    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_plain20_ck48", "plain20", 87.02, "same as above", "as above"),
+    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_resnet38_ck48", "resnet38", 88.97, "same as above", "as above"),
+    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_plain38_ck48", "plain38", 87.20, "same as above", "as above"),
+    ("HSIC bottleneck vs backprop (FER2013)", "hsic_densenet_fer2013", "hsic_densenet, HSIC-trained", 97.0,
      "FER2013 test, 10,000 steps, ~7M parameters",
      "The paper's 0.97 is far above every published FER2013 result (73-76%). We train a 133k-parameter version "
      "(stem stride 2) on the whole Training set: 24 HSIC epochs + 6 epochs of head post-training, with Ma et al.'s "
      "normalised HSIC and a linear kernel on each module's channel means (the paper's Gaussian kernels collapse the "
      "features to happy-vs-rest: 25.02% after 14 epochs; see the probe table below)."),
-    ("P3 HSIC bottleneck vs backprop (FER2013)", "repro_p3_backprop_fer2013", "hsic_densenet, backprop", None,
+    ("HSIC bottleneck vs backprop (FER2013)", "repro_p3_backprop_fer2013", "hsic_densenet, backprop", None,
      "(paper compares other nets, not the same net with backprop)", "Same net, same data and epochs as the HSIC row, trained end to end."),
-    ("P4 center loss on/off (CK+)", "repro_p4_center_ck48", "dsc_se_resnet x0.25 + center loss", 97.57,
+    ("center loss on/off (CK+)", "repro_p4_center_ck48", "dsc_se_resnet x0.25 + center loss", 97.57,
      "CK+ (validation drawn from augmented data, probably not subject-independent)",
      "Width x0.25, 12 epochs, subject-independent folds on CK+48 (no neutral); the paper's validation split likely "
      "shared subjects with training."),
-    ("P4 center loss on/off (CK+)", "repro_p4_nocenter_ck48", "dsc_se_resnet x0.25, no center loss", None,
+    ("center loss on/off (CK+)", "repro_p4_nocenter_ck48", "dsc_se_resnet x0.25, no center loss", None,
      "(not reported)", "Same as above without the center-loss term."),
-    ("P5 binarized dense CNNs (FER2013, five-crop voting)", "bdnn2_fer2013", "bdnn2", 61.50, "FER2013 test",
+    ("FER2013, five-crop voting", "bdnn2_fer2013", "bdnn2", 61.50, "FER2013 test",
      "bdnn2/bdnn3/bcnn4: width x0.25 and 6 epochs on one CPU thread; the shipped bdnn4: width x0.25, 30 epochs "
      "(train loss stayed above val loss: the quarter-width net underfits; full width costs 17 min/epoch on one "
      "thread). The paper trains full-width nets far longer (binary nets "
@@ -55,11 +60,11 @@ ROWS = [
      "ended). Our first trainer stepped the binarized layers' latent weights with the plain Adam lr, so they "
      "barely flipped and every P5 net stayed near chance (bdnn4 27.75%); Courbariaux/Hubara's per-layer lr scale "
      "1/sqrt(1.5/(fan_in+fan_out)) fixed that at the same budget."),
-    ("P5 binarized dense CNNs (FER2013, five-crop voting)", "bdnn3_fer2013", "bdnn3", 65.51, "FER2013 test",
+    ("FER2013, five-crop voting", "bdnn3_fer2013", "bdnn3", 65.51, "FER2013 test",
      "as above (x0.25, 6 epochs)"),
-    ("P5 binarized dense CNNs (FER2013, five-crop voting)", "bdnn4_fer2013", "bdnn4", 66.15, "FER2013 test",
+    ("FER2013, five-crop voting", "bdnn4_fer2013", "bdnn4", 66.15, "FER2013 test",
      "as above (30 epochs; this is the shipped model)"),
-    ("P5 binarized dense CNNs (FER2013, five-crop voting)", "bcnn4_fer2013", "bcnn4 (no dense connections)", 64.90,
+    ("FER2013, five-crop voting", "bcnn4_fer2013", "bcnn4 (no dense connections)", 64.90,
      "FER2013 test", "as above (x0.25, 6 epochs)"),
 ]
 
@@ -124,6 +129,64 @@ def no_five_crop(model_dir: Path) -> float | None:
     with torch.inference_mode():
         pred = torch.cat([loaded.model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)]).numpy()
     return float((pred == np.asarray(ds.labels)[keep]).mean())
+
+
+def recipe_paper(recipe: str) -> str:
+    """The paper key ("P1") of the architecture recipe ``recipe`` trains; "" when unknown."""
+    from ferapp.zoo import get_model_cfg
+
+    try:
+        return get_model_cfg(json.loads((RECIPES / f"{recipe}.json").read_text())["arch"]).paper
+    except (OSError, ValueError, KeyError):
+        return ""
+
+
+def paper_sections(load=load_report) -> list[str]:
+    """One section per registered paper and experiment, in the registry's paper order: a row per
+    recipe of ROWS (``load(recipe)`` gives its run report, None: "not run"); rows whose recipe
+    names no registered paper come last."""
+    from ferapp.zoo import list_papers
+
+    papers = list_papers()
+    by_paper: dict[str, list[tuple]] = {}
+    for row in ROWS:
+        by_paper.setdefault(recipe_paper(row[1]), []).append(row)
+    known = {p.key for p in papers}
+    groups = [(p.label, ", ".join(f"`{x}`" for x in p.protocols) or "none", by_paper.get(p.key, [])) for p in papers]
+    groups.append(("Other runs", "", [r for k, rows in by_paper.items() if k not in known for r in rows]))
+    lines: list[str] = []
+    for title, presets, rows in groups:
+        if not rows and presets:  # a registered paper with no run yet
+            lines += [f"## {title}", "", f"Protocol preset(s) of the paper: {presets}. No reproduction run yet: add "
+                      "a recipe to `training/recipes/` and a row to `ROWS` in `training/make_reproduction.py`.", ""]
+        for sec, sec_rows in itertools.groupby(rows, key=lambda r: r[0]):
+            lines += [f"## {title}: {sec}", ""]
+            lines += [f"Protocol preset(s) of the paper: {presets}.", ""] if presets else []
+            lines += ["| model | ours | paper | our protocol | paper's protocol | budget | note |",
+                      "|---|---|---|---|---|---|---|"]
+            for _, name, label, reported, paper_proto, why in sec_rows:
+                lines += _row_lines(name, label, reported, paper_proto, why, load(name))
+            lines.append("")
+    return lines
+
+
+def _row_lines(name: str, label: str, paper: float | None, paper_proto: str, why: str, rep: dict | None) -> list[str]:
+    if rep is None:
+        return [f"| {label} | not run | {'—' if paper is None else f'{paper:.2f}%'} | | {paper_proto} | | "
+                "run did not complete in this session |"]
+    ours_s, ours_v = ours(rep)
+    proto = rep.get("protocol", {}).get("description", rep.get("protocol", {}).get("name"))
+    note = why if (paper is not None and ours_v is not None and ours_v < paper) else (
+        "At or above the paper's figure." if paper is not None and ours_v is not None else why)
+    out = [f"| {label} | **{ours_s}** | {'—' if paper is None else f'{paper:.2f}%'} | {proto} | "
+           f"{paper_proto} | {budget(rep)} | {note} |"]
+    if name == "bdnn4_fer2013":
+        acc = no_five_crop(REPO / "models" / "bdnn4_fer2013")
+        if acc is not None:
+            out.append(f"| bdnn4 without five-crop voting (centre crop only, shipped weights, PrivateTest) | "
+                       f"**{pct(acc)}** | 61.31% | FER2013 PrivateTest | FER2013 test | same model | "
+                       "Voting vs single crop on the same weights. |")
+    return out
 
 
 # Default-model levers (issue 15): each run is ResNet-20 from scratch, same 6-epoch budget as the
@@ -307,30 +370,7 @@ def main() -> int:
                      f"{pct(met.get('privatetest_macro_f1'))} | {m.get('params', '—')} | {m.get('latency_ms', '—')} | "
                      f"{budget(rep) if rep else m.get('budget', '—')} |")
     lines.append("")
-    section = None
-    for sec, name, label, paper, paper_proto, why in ROWS:
-        if sec != section:
-            section = sec
-            lines += [f"## {sec}", "", "| model | ours | paper | our protocol | paper's protocol | budget | note |",
-                      "|---|---|---|---|---|---|---|"]
-        rep = load_report(name)
-        if rep is None:
-            lines.append(f"| {label} | not run | {paper if paper is not None else '—'}% | | {paper_proto} | | "
-                         "run did not complete in this session |")
-            continue
-        ours_s, ours_v = ours(rep)
-        proto = rep.get("protocol", {}).get("description", rep.get("protocol", {}).get("name"))
-        note = why if (paper is not None and ours_v is not None and ours_v < paper) else (
-            "At or above the paper's figure." if paper is not None and ours_v is not None else why)
-        lines.append(f"| {label} | **{ours_s}** | {'—' if paper is None else f'{paper:.2f}%'} | {proto} | "
-                     f"{paper_proto} | {budget(rep)} | {note} |")
-        if name == "bdnn4_fer2013":
-            acc = no_five_crop(REPO / "models" / "bdnn4_fer2013")
-            if acc is not None:
-                lines.append(f"| bdnn4 without five-crop voting (centre crop only, shipped weights, PrivateTest) | "
-                             f"**{pct(acc)}** | 61.31% | FER2013 PrivateTest | FER2013 test | same model | "
-                             "Voting vs single crop on the same weights. |")
-    lines.append("")
+    lines += paper_sections()
     lines += hsic_probe_lines()
     lines += ablation_lines()
     lines += sprint_lines()

@@ -39,7 +39,7 @@ def models_section() -> str:
                     f"{pct(m.get('ferplus_privatetest_acc'))} | {ece_s} | {m.get('latency_ms', '—')} | "
                     f"{'**default**' if e.name == default else ''} |")
     return ("Shipped, trained on FER2013 Training, selected on PublicTest, reported on PrivateTest "
-            "(`ferapp eval models/<name> --data ../shared/datasets/fer2013/fer2013.csv.gz --split PrivateTest` "
+            "(`ferapp eval models/<name> --data $DATA/fer2013/fer2013.csv.gz --split PrivateTest` "
             "reproduces each figure; add `--labels ferplus` for the FER+ column: PrivateTest images whose 10 FER+ votes "
             "have a majority among our seven classes, contempt/unknown/not-a-face/no-majority images left out; "
             "ECE: expected calibration error, 15 bins, before → after the softmax temperature T fitted on PublicTest "

@@ -23,11 +23,27 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _failed_rows(rows: list[dict[str, Any]], what: str) -> list[str]:
+    """One line per row that holds an ``error`` (a sub-run that produced no statistics): its
+    exit status and the last line of its output, instead of an empty table row."""
+    lines = []
+    for r in rows:
+        if "error" in r:
+            text = [ln.strip() for ln in str(r["error"] or "").splitlines() if ln.strip()]
+            code = f" (exit {r['exit']})" if r.get("exit") is not None else ""
+            lines.append(f"error: {what} gave no statistics{code}: {text[-1] if text else 'no output'}")
+    return lines
+
+
 def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
     parts = [f"Machine: {hw['cpu']}; {hw.get('isa', 'ISA unknown')}; torch {hw['torch']}; "
              f"CUDA: {hw['cuda'] or 'none'}" + (f"; MPS: {hw['mps']}" if hw.get("mps") else "")
              + ("  (quick mode)" if res.get("quick") else "")]
+    if res.get("startup"):
+        parts += ["\n## Start-up (fresh processes, interleaved; CPU = user + system seconds of the process)",
+                  _table(res["startup"], ["command", "runs", "cpu_median_s", "cpu_min_s", "wall_median_s",
+                                          "wall_min_s", "error"])]
     if "models" in res:
         arch = [r for r in res["models"] if "precision" not in r]
         trained = [r for r in res["models"] if "precision" in r]
@@ -56,7 +72,7 @@ def format_report(res: dict[str, Any]) -> str:
                 parts.append(f"speed-up of the tracked path over the baseline, {inp}: "
                              f"{p[(inp, 'tracked (default)')]['fps'] / p[(inp, base)]['fps']:.1f}x")
     if res.get("footage"):
-        parts += ["\n## Real footage (../shared/videos, every frame, default settings and model)",
+        parts += ["\n## Real footage (the sample clips in FERAPP_VIDEOS_DIR, every frame, default settings and model)",
                   _table(res["footage"], ["clip", "frame", "frames", "frames_with_face", "face_share", "ids", "max_faces", "fps",
                                           "latency_p95_ms"])]
     if "live" in res:
@@ -64,14 +80,31 @@ def format_report(res: dict[str, Any]) -> str:
             "faces", "seconds", "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped",
             "cpu_cores_used"])]
     if "gui" in res:
-        parts += ["\n## Desktop window (offscreen, paced 30 fps demo source, default model)", _table(res["gui"], [
-            "faces", "seconds", "model", "captured", "processed", "processed_share", "capture_fps", "processed_fps",
-            "latency_p50_ms", "latency_p95_ms", "dropped"])]
+        ok = [r for r in res["gui"] if "error" not in r]
+        parts.append("\n## Desktop window (offscreen, paced 30 fps demo source, default model)")
+        if ok:
+            parts.append(_table(ok, ["faces", "seconds", "model", "captured", "processed", "processed_share",
+                                     "capture_fps", "processed_fps", "latency_p50_ms", "latency_p95_ms", "dropped"]))
+        parts += _failed_rows(res["gui"], "the window's run (ferapp gui --exit-after)")
+        startup_cols = ["first_paint_s", "first_result_s", "first_result_cpu_s", "build_s", "build_loop_share"]
+        started = [r for r in res["gui"] if any(r.get(c) is not None for c in startup_cols)]  # also failed runs
+        if started:
+            parts += ["\nDesktop window start-up (seconds since the process started: first paint of the window, "
+                      "first result; CPU seconds by the first result; share of a 20 ms timer's ticks the event loop "
+                      "ran while the pipeline built)", _table(started, ["faces", *startup_cols])]
     if "training" in res:
         parts += ["\n## Training throughput (batch 32, SGD step)", _table(res["training"], [
             "model", "device", "images_per_s"])]
     if "packed" in res:
         parts += ["\n## P5: packed 1-bit inference vs float (batch 8)", _table(res["packed"], [
             "model", "fp32_bytes", "packed_bytes", "size_ratio", "float_ms_per_face", "packed_ms_per_face"])]
+    if res.get("scale"):
+        from ferapp.bench.scale import TABLES, scale_note
+
+        parts.append("\n## Scale (processes on this machine)")
+        for work in dict.fromkeys(r["work"] for r in res["scale"]):
+            title, cols = TABLES[work]
+            parts += [f"{title}:", _table([r for r in res["scale"] if r["work"] == work], cols)]
+        parts.append(scale_note(hw, res["scale"]))
     parts.append(f"\npeak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return "\n".join(parts)

@@ -17,6 +17,7 @@ from ferapp.capture.base import (
     register_source,
 )
 from ferapp.capture.demo import DemoSource
+from ferapp.capture.photos import PhotoBook, is_photo_spec
 from ferapp.capture.sources import (
     FolderSource,
     ImageSource,
@@ -32,5 +33,5 @@ __all__ = [
     "DEMO_FACES", "IMAGE_EXTS", "VIDEO_EXTS", "FrameSource", "SourceError", "list_source_kinds",
     "open_source", "parse_source_spec", "register_source", "FolderSource", "ImageSource",
     "StreamSource", "VideoFileSource", "WebcamSource", "DemoSource", "list_cameras",
-    "read_image", "resources_dir",
+    "read_image", "resources_dir", "PhotoBook", "is_photo_spec",
 ]

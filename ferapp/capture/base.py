@@ -1,7 +1,8 @@
 """FrameSource base class, the user-facing SourceError, the source registry and spec parsing.
 
 A *spec* is the string a user types or picks: ``"0"`` (webcam index), ``"demo"`` /
-``"demo:2"`` / ``"demo:4"`` (the built-in animated demo with 1/2/4 faces), a folder of
+``"demo:2"`` / ``"demo:4"`` (the built-in animated demo with 1/2/4 faces), ``"demo:driver"``
+(the demo face acting out every driver alert, ``ferapp/capture/driver_demo.py``), a folder of
 images, an image file, or a video file / stream URL. ``parse_source_spec`` turns it into
 ``(kind, arg)``; ``open_source`` builds the registered source for that kind and opens it.
 Only ``SourceError`` (or ``ValueError``) ever escapes these two functions.
@@ -85,6 +86,7 @@ class FrameSource(abc.ABC):
     is_live: bool = False  # True for cameras and the real-time demo
     can_pause: bool = False  # files and the demo: ``pause()`` / ``resume()`` hold the media clock
     frame_count: int = 0  # frames in a file source (0 = unknown / endless)
+    frame_ready: bool = True  # False: nothing to read yet (a PhotoBook between photos); the runner waits
 
     def __init__(self) -> None:
         self.skipped: list[tuple[str, str]] = []  # (file, reason) for skipped inputs
@@ -181,7 +183,8 @@ _DEMO_RE = re.compile(r"demo(?::([0-9]+))?", re.IGNORECASE)
 
 
 def parse_source_spec(spec: str) -> tuple[str, object]:
-    """``spec`` -> ``(kind, arg)``: ("webcam", int), ("demo", faces), ("folder"|"image"|"video", Path),
+    """``spec`` -> ``(kind, arg)``: ("webcam", int), ("demo", faces), ("demo_driver", None),
+    ("folder"|"image"|"video", Path),
     ("stream", url). Raises SourceError for anything that cannot be a source."""
     if not isinstance(spec, str):
         raise SourceError(f"Source must be a string, got {type(spec).__name__}")
@@ -191,6 +194,8 @@ def parse_source_spec(spec: str) -> tuple[str, object]:
     m = _WEBCAM_RE.fullmatch(s)
     if m:
         return "webcam", int(m.group(1))
+    if s.lower() == "demo:driver":
+        return "demo_driver", None
     m = _DEMO_RE.fullmatch(s)
     if m:
         faces = int(m.group(1)) if m.group(1) else 1
@@ -223,6 +228,7 @@ def parse_source_spec(spec: str) -> tuple[str, object]:
 def open_source(spec: str, **kw) -> FrameSource:
     """Parse ``spec``, build the registered source and open it. Raises SourceError."""
     import ferapp.capture.demo  # noqa: F401
+    import ferapp.capture.driver_demo  # noqa: F401
     import ferapp.capture.sources  # noqa: F401  (fills the registry)
 
     kind, arg = parse_source_spec(spec)

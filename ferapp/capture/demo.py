@@ -59,6 +59,7 @@ class DemoSource(FrameSource):
         self.noise = float(noise)
         self.face_frac = float(face_frac)
         self.image_name = image
+        self.roll_amp = 8.0  # degrees of head roll
         self._i = 0
 
     # -- setup ---------------------------------------------------------------------------
@@ -109,7 +110,7 @@ class DemoSource(FrameSource):
         s = 2 * math.pi * index / self.fps
         dx = tile["amp"][0] * math.sin(s * f[0] + ph[0])
         dy = tile["amp"][1] * math.sin(s * f[1] + ph[1])
-        roll = 8.0 * math.sin(s * f[2] + ph[2])
+        roll = self.roll_amp * math.sin(s * f[2] + ph[2])
         scale = tile["face"] / _FACE_SIZE * (1.0 + 0.06 * math.sin(s * f[3] + ph[3]))
         return dx, dy, roll, scale
 
@@ -125,6 +126,10 @@ class DemoSource(FrameSource):
             out.append((x0 + (x1 - x0) / 2 + dx, y0 + (y1 - y0) / 2 + dy, _FACE_SIZE * scale, roll))
         return out
 
+    def tile_source(self, tile: dict, index: int) -> np.ndarray:
+        """The portrait a tile shows at frame ``index`` (``demo:driver`` animates it)."""
+        return self._src_mirror if tile["mirror"] else self._src
+
     def render(self, index: int) -> np.ndarray:
         """The BGR frame for ``index`` (deterministic)."""
         w, h = self.size
@@ -134,7 +139,7 @@ class DemoSource(FrameSource):
             x0, y0, x1, y1 = tile["rect"]
             tw, th = x1 - x0, y1 - y0
             dx, dy, roll, scale = self._pose(tile, index)
-            src = self._src_mirror if tile["mirror"] else self._src
+            src = self.tile_source(tile, index)
             cx = (src.shape[1] - 1 - _FACE_CENTRE[0]) if tile["mirror"] else _FACE_CENTRE[0]
             cy = _FACE_CENTRE[1]
             m = cv2.getRotationMatrix2D((cx, cy), roll, scale)

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferapp.capture.base import IMAGE_EXTS, FrameSource, Pacer, SourceError, register_source
+from ferapp.capture.base import IMAGE_EXTS, VIDEO_EXTS, FrameSource, Pacer, SourceError, register_source
+from ferapp.safeio import ImageError, read_image  # the one image reader: regular files, bounded, size-checked
 from ferapp.types import Frame
 
 log = logging.getLogger(__name__)
@@ -35,20 +36,6 @@ class _QuietCv:
 
 def _valid_fps(value: float, fallback: float = 30.0) -> float:
     return float(value) if value and math.isfinite(value) and 0.5 < value < 1000 else fallback
-
-
-def read_image(path: Path) -> np.ndarray | None:
-    """Decode an image file to BGR uint8 (gray/alpha/16-bit converted); None if undecodable."""
-    try:
-        data = np.fromfile(str(path), dtype=np.uint8)  # works with non-ASCII paths
-    except OSError:
-        return None
-    if data.size == 0:
-        return None
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    if img is None or img.size == 0:
-        return None
-    return img
 
 
 @register_source("webcam")
@@ -238,9 +225,10 @@ class ImageSource(FrameSource):
     def _open(self) -> None:
         if not self.path.exists():
             raise SourceError(f"Cannot open image '{self.path}': file not found")
-        img = read_image(self.path)
-        if img is None:
-            raise SourceError(f"Cannot open image '{self.path}': not a video or image (corrupt?)")
+        try:
+            img = read_image(self.path)
+        except ImageError as e:
+            raise SourceError(f"Cannot open image '{self.path}': {e}") from None
         self._img, self._done = img, False
 
     def _read(self) -> Frame | None:
@@ -281,6 +269,8 @@ class FolderSource(_Paced, FrameSource):
                 continue
             if p.suffix.lower() in IMAGE_EXTS:
                 files.append(p)
+            elif p.suffix.lower() in VIDEO_EXTS:  # a recording of its own in a batch: noted, not warned
+                self.skipped.append((p.name, f"a video, not a photo ({p.suffix})"))
             else:
                 self._skip(p, f"not an image file ({p.suffix or 'no extension'})")
         if not files:
@@ -297,9 +287,10 @@ class FolderSource(_Paced, FrameSource):
         while self._pos < len(self.files):
             p = self.files[self._pos]
             self._pos += 1
-            img = read_image(p)
-            if img is None:
-                self._skip(p, "corrupt or unreadable image")
+            try:
+                img = read_image(p)
+            except ImageError as e:
+                self._skip(p, str(e))
                 continue
             self._pace(self._i / self.fps)
             f = Frame(img, self._i, self._i / self.fps, time.time(), p.name, still=True)

@@ -5,7 +5,8 @@
 >>> for fold in get_protocol("official").folds(ds): ...
 
 Every reader returns a :class:`~ferapp.data.base.FaceDataset` whose ``report`` lists counts
-per split and class, subjects, warnings and every skipped file or row with its reason. Bad
+per split and class, subjects, warnings and the skipped files or rows (counted; the first few
+listed with their reason). Bad
 input never crashes a load; :class:`DatasetError` is raised only when nothing usable is found.
 """
 
@@ -26,7 +27,7 @@ __all__ = [
     "list_formats", "list_protocols", "load_dataset", "summarize",
 ]
 
-READER_VERSION = 1
+READER_VERSION = 2  # 2: skipped items counted (first few listed); images size-checked before decoding
 
 _FORMATS = {
     "fer2013-csv": "FER2013 csv (emotion,pixels,Usage), plain or .gz; optional FER+ labels",
@@ -120,7 +121,10 @@ def load_dataset(
                       "path": str(p.resolve())}  # reported paths are absolute: a moved dataset gets a new entry
     src = None
     if fmt == "fer2013-csv":
-        settings["source"] = file_fingerprint(p)
+        try:
+            settings["source"] = file_fingerprint(p)  # regular files only: a FIFO is refused, not waited on
+        except OSError as exc:
+            raise DatasetError(f"cannot read {p}: {exc.strerror or exc}") from None
         if ferplus:
             from ferapp.data.fer2013 import find_ferplus_csv
 

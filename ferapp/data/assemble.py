@@ -6,7 +6,7 @@ from collections import Counter
 
 import numpy as np
 
-from ferapp.data.base import DatasetReport, FaceDataset
+from ferapp.data.base import DatasetReport, FaceDataset, SkipLog
 from ferapp.data.sources import DatasetError, content_hash
 from ferapp.labels import LABELS, canonical_label
 
@@ -43,7 +43,7 @@ class Collector:
         self.subjects: list[str] = []
         self.paths: list[str] = []
         self.warnings: list[str] = []
-        self.skipped: list[tuple[str, str]] = []
+        self.skipped = SkipLog()
         self.unknown_labels: Counter[str] = Counter()
         self.contempt_dropped = 0
 
@@ -55,7 +55,7 @@ class Collector:
         self.paths.append(path)
 
     def skip(self, item: str, reason: str) -> None:
-        self.skipped.append((item, reason))
+        self.skipped.add(item, reason)
 
     def unknown(self, label: str, item: str) -> None:
         self.unknown_labels[label] += 1
@@ -71,7 +71,8 @@ class Collector:
         if self.contempt_dropped:
             self.warnings.append(f"contempt: {self.contempt_dropped} sample(s) dropped (the models use the seven basic expressions; contempt has no class of its own)")
         if not self.images:
-            detail = f"; {len(self.skipped)} item(s) skipped, first: {self.skipped[0][0]} ({self.skipped[0][1]})" if self.skipped else ""
+            first = self.skipped.items[0] if self.skipped.items else None
+            detail = f"; {self.skipped.count} item(s) skipped, first: {first[0]} ({first[1]})" if first else ""
             raise DatasetError(f"no usable {self.fmt} samples found in {self.path}{detail}")
         images = np.stack(self.images).astype(np.uint8, copy=False)
         labels = np.asarray(self.labels, dtype=np.int64)
@@ -82,16 +83,20 @@ class Collector:
         )
 
 
-def make_dataset(fmt, path, images, labels, label_names, splits, subjects, paths, warnings, skipped,
-                 soft_labels=None) -> FaceDataset:
+def make_dataset(fmt, path, images, labels, label_names, splits, subjects, paths, warnings,
+                 skipped: SkipLog | list[tuple[str, str]], soft_labels=None) -> FaceDataset:
     counts: dict[str, dict[str, int]] = {}
     for sp in sorted(set(splits.tolist()), key=_split_order):
         sel = labels[splits == sp]
         bc = np.bincount(sel, minlength=len(label_names))
         counts[sp] = {name: int(bc[i]) for i, name in enumerate(label_names)}
     subj = {s for s in subjects.tolist() if s}
+    log = skipped if isinstance(skipped, SkipLog) else None
+    if log is None:
+        log = SkipLog()
+        log.extend(list(skipped))
     report = DatasetReport(format=fmt, path=str(path), counts=counts, num_subjects=len(subj),
-                           warnings=list(warnings), skipped=list(skipped))
+                           warnings=list(warnings), skipped=list(log.items), skipped_count=log.count)
     fp = content_hash(images, labels, np.asarray(label_names))
     ds = FaceDataset(images=images, labels=labels, label_names=tuple(label_names), splits=splits,
                        subjects=subjects, paths=list(paths), report=report, fingerprint=fp,

@@ -6,6 +6,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+MAX_LISTED_SKIPS = 100  # skipped items listed by name; the rest are only counted
+
+
+class SkipLog:
+    """Skipped files or rows: the first ``MAX_LISTED_SKIPS`` kept with their reason, the rest
+    only counted, so a file of 20 million bad rows costs a counter, not 20 million tuples."""
+
+    def __init__(self, limit: int = MAX_LISTED_SKIPS):
+        self.limit = limit
+        self.items: list[tuple[str, str]] = []
+        self.count = 0
+
+    def add(self, item: str, reason: str) -> None:
+        self.count += 1
+        if len(self.items) < self.limit:
+            self.items.append((item, reason))
+
+    def extend(self, items: list[tuple[str, str]], count: int | None = None) -> None:
+        """Add listed ``items`` standing for ``count`` skips in all (default: as many as listed)."""
+        for item, reason in items:
+            self.add(item, reason)
+        self.count += max(0, (len(items) if count is None else count) - len(items))
+
+    def __len__(self) -> int:
+        return self.count
+
 
 @dataclass
 class DatasetReport:
@@ -16,7 +42,11 @@ class DatasetReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> count
     num_subjects: int = 0
     warnings: list[str] = field(default_factory=list)  # human-readable (imbalance, missing classes, ...)
-    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file or row, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file or row, reason): the first few
+    skipped_count: int = 0  # every skipped file or row, listed in ``skipped`` or not
+
+    def __post_init__(self) -> None:
+        self.skipped_count = max(int(self.skipped_count), len(self.skipped))
 
     def total(self) -> int:
         return sum(sum(c.values()) for c in self.counts.values())

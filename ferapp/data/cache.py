@@ -53,7 +53,7 @@ def load(cache_dir: Path, key: str, tag: str) -> FaceDataset | None:
             report = DatasetReport(
                 format=rep["format"], path=rep["path"], counts=rep["counts"],
                 num_subjects=rep["num_subjects"], warnings=list(rep["warnings"]),
-                skipped=[tuple(s) for s in rep["skipped"]],
+                skipped=[tuple(s) for s in rep["skipped"]], skipped_count=int(rep.get("skipped_count", 0)),
             )
             return FaceDataset(
                 images=z["images"], labels=z["labels"].astype(np.int64),
@@ -74,7 +74,7 @@ def save(cache_dir: Path, key: str, tag: str, ds: FaceDataset) -> Path | None:
             "report": {
                 "format": ds.report.format, "path": ds.report.path, "counts": ds.report.counts,
                 "num_subjects": ds.report.num_subjects, "warnings": ds.report.warnings,
-                "skipped": [list(s) for s in ds.report.skipped],
+                "skipped": [list(s) for s in ds.report.skipped], "skipped_count": ds.report.skipped_count,
             },
         }
         arrays = {

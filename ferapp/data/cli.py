@@ -24,10 +24,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run_inspect(args: argparse.Namespace) -> int:
     from ferapp.data import DatasetError, load_dataset, summarize
+    from ferapp.data.locate import locate_dataset
     from ferapp.data.summary import dataset_warnings
 
     try:
-        ds = load_dataset(args.path, args.format, keep_contempt=args.keep_contempt, ferplus=args.ferplus,
+        found = locate_dataset(args.path)  # a folder holding only CK+48.zip means that archive
+        if found.note:
+            print(f"note: {found.note}", file=sys.stderr)
+        ds = load_dataset(found.path, args.format, keep_contempt=args.keep_contempt, ferplus=args.ferplus,
                           cache_dir=args.cache_dir)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -37,7 +41,8 @@ def run_inspect(args: argparse.Namespace) -> int:
         print(json.dumps({"format": r.format, "path": r.path, "samples": len(ds), "labels": list(ds.label_names),
                           "image_size": list(ds.images.shape[1:]), "counts": r.counts,
                           "num_subjects": r.num_subjects, "warnings": r.warnings + [w for w in dataset_warnings(ds) if w not in r.warnings],
-                          "skipped": [list(s) for s in r.skipped], "fingerprint": ds.fingerprint}, indent=2))
+                          "skipped": [list(s) for s in r.skipped], "skipped_count": r.skipped_count,
+                          "fingerprint": ds.fingerprint}, indent=2))
     else:
         print(summarize(ds))
     return 0

@@ -5,7 +5,9 @@ pass over the raw bytes (no per-value Python work), so the 35,887 rows (300 MB o
 load in a few seconds; the result is cached by :mod:`ferapp.data.cache`.
 
 Bad rows (wrong pixel count, non-numeric pixels, bad emotion code, wrong number of fields)
-are skipped and listed in the report, never fatal.
+are skipped and counted in the report (the first few listed with their reason), never fatal.
+The read is bounded: at most ``MAX_BYTES`` of text, ``MAX_LINES`` lines and ``MAX_LINE`` bytes
+per line, so a small .gz of millions of bad lines stops with a clear error in a second.
 
 FER+ (Barsoum et al. 2016, ``fer2013new.csv``) lines up with fer2013.csv row by row. Labels
 follow Microsoft's reference code: votes of 1 are removed as outliers; ``majority`` keeps a
@@ -20,6 +22,7 @@ import csv
 import gzip
 import io
 import math
+import os
 import re
 import warnings
 from collections.abc import Callable
@@ -28,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from ferapp.data.assemble import label_names_for, make_dataset
-from ferapp.data.base import FaceDataset
+from ferapp.data.base import FaceDataset, SkipLog
 from ferapp.data.sources import DatasetError, fit_size
 from ferapp.labels import LABELS
+from ferapp.safeio import open_regular, read_bounded
 
 FORMAT = "fer2013-csv"
 SIDE = 48
@@ -40,6 +44,9 @@ BLOCK = 8 << 20
 # far beyond is not FER2013 (or a decompression bomb) and stops the read with a clear error.
 MAX_LINE = 64 * 1024
 MAX_BYTES = 2 * 1024 ** 3
+# FER2013 has 35,887 rows; 2 GB of text holds at most ~466,000 rows of 2,304 pixel values. More
+# lines than this (blank or not) is not a FER2013 file: the read stops with a clear error.
+MAX_LINES = 500_000
 
 FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
                    "contempt", "unknown", "NF")
@@ -48,7 +55,7 @@ FERPLUS_TO_CANON = np.array([6, 3, 5, 4, 0, 1, 2, 7, -1, -1])
 
 
 def _open(path: Path):
-    raw = open(path, "rb")
+    raw = open_regular(path)  # a FIFO or device named *.csv is refused instead of blocking
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
@@ -112,16 +119,19 @@ def _parse_block(pix: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = None):
-    """Raw parse: (images (N,48,48) uint8, emotion codes (N,), usage (N,) str, row index (N,), skipped, total rows)."""
+    """Raw parse: (images (N,48,48) uint8, emotion codes (N,), usage (N,) str, row index (N,),
+    skipped rows (a SkipLog), total rows, notes (e.g. the file ends early))."""
     path = Path(path)
-    total_bytes = path.stat().st_size
     try:
         raw, stream = _open(path)
+        total_bytes = os.fstat(raw.fileno()).st_size
     except OSError as exc:
         raise DatasetError(f"cannot open {path}: {exc.strerror or exc}") from exc
     images, codes, usages, rows = [], [], [], []
-    skipped: list[tuple[str, str]] = []
+    skipped = SkipLog()
+    notes: list[str] = []
     row = 0
+    lines_seen = 0
     with raw:
         try:
             header_b = stream.readline(MAX_LINE + 1)
@@ -148,14 +158,14 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
                 row += 1
                 f = line.replace(b'"', b"").split(b",")
                 if len(f) != ncols:
-                    skipped.append((f"row:{r}", f"expected {ncols} fields, found {len(f)}"))
+                    skipped.add(f"row:{r}", f"expected {ncols} fields, found {len(f)}")
                     continue
                 try:
                     code = int(f[i_em])
                 except ValueError:
                     code = -1
                 if not 0 <= code < len(LABELS):
-                    skipped.append((f"row:{r}", f"bad emotion code {f[i_em][:20].decode('latin-1')!r}"))
+                    skipped.add(f"row:{r}", f"bad emotion code {f[i_em][:20].decode('latin-1')!r}")
                     continue
                 pix.append(f[i_px])
                 meta.append((r, code, f[i_us].strip().decode("latin-1") if i_us is not None else ""))
@@ -168,7 +178,7 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
                     codes.append(code)
                     usages.append(us)
                 else:
-                    skipped.append((f"row:{r}", reasons[j]))
+                    skipped.add(f"row:{r}", reasons[j])
             images.append(arr)
 
         leftover = b""
@@ -182,6 +192,10 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
                 if seen > MAX_BYTES:
                     raise DatasetError(f"{path}: more than {MAX_BYTES // 1024 ** 3} GB of csv text (FER2013 is "
                                        "about 0.3 GB): not a FER2013 file, stopped reading")
+                lines_seen += block.count(b"\n")
+                if lines_seen > MAX_LINES:
+                    raise DatasetError(f"{path}: more than {MAX_LINES:,} lines (FER2013 has 35,887 rows): not a "
+                                       "FER2013 csv, stopped reading")
                 lines = (leftover + block).split(b"\n")
                 leftover = lines.pop()
                 if len(leftover) > MAX_LINE or any(len(ln) > MAX_LINE for ln in lines):
@@ -191,22 +205,20 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
                 if progress is not None:
                     progress(min(raw.tell(), total_bytes), total_bytes)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            skipped.append((str(path), f"file ends early or is corrupt after {row} rows: {exc}"))
+            notes.append(f"the file ends early or is corrupt after {row} rows ({exc}): the rows before are used")
             leftover = b""
         if leftover.strip():
             process([leftover])
     imgs = np.concatenate(images).reshape(-1, SIDE, SIDE) if images else np.zeros((0, SIDE, SIDE), np.uint8)
     return (imgs, np.asarray(codes, dtype=np.int64), np.asarray(usages, dtype=str),
-            np.asarray(rows, dtype=np.int64), skipped, row)
+            np.asarray(rows, dtype=np.int64), skipped, row, notes)
 
 
 def read_ferplus_votes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """fer2013new.csv -> (votes (N, 10) float32 in FERPLUS_COLUMNS order, usage (N,) str)."""
     path = Path(path)
-    try:
-        if path.stat().st_size > 64 * 1024 * 1024:  # the real file is 1.6 MB
-            raise DatasetError(f"{path}: {path.stat().st_size / 2**20:.0f} MB is far larger than a FER+ label file")
-        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    try:  # the real file is 1.6 MB
+        text = read_bounded(path, 64 * 1024 * 1024).decode("utf-8-sig", errors="replace")
     except OSError as exc:
         raise DatasetError(f"cannot read FER+ labels {path}: {exc.strerror or exc}") from exc
     reader = csv.reader(io.StringIO(text))
@@ -278,16 +290,19 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
     if parsed is not None:
         images, codes, usage = parsed.images, parsed.labels, parsed.splits
         rows = np.array([int(p[4:]) for p in parsed.paths], dtype=np.int64)
-        skipped = list(parsed.report.skipped)
-        total_rows = len(rows) + sum(1 for item, _ in skipped if item.startswith("row:"))
+        skipped = SkipLog()
+        skipped.extend(list(parsed.report.skipped), parsed.report.skipped_count)  # every skip is a bad row
+        total_rows = len(rows) + skipped.count
+        notes = [w for w in parsed.report.warnings if w.startswith("the file ends early")]
     else:
-        images, codes, usage, rows, skipped, total_rows = parse_csv(path, progress)
+        images, codes, usage, rows, skipped, total_rows, notes = parse_csv(path, progress)
     if len(codes) == 0:
-        first = f"; first problem: {skipped[0][0]} {skipped[0][1]}" if skipped else ""
+        first = f"; first problem: {skipped.items[0][0]} {skipped.items[0][1]}" if skipped.items else ""
+        first = first or (f"; {notes[0]}" if notes else "")
         raise DatasetError(f"no usable rows in FER2013 csv {path} ({total_rows} rows read){first}")
-    warnings: list[str] = []
-    if skipped:
-        warnings.append(f"{len(skipped)} bad row(s) skipped (see skipped list)")
+    warnings: list[str] = list(notes)
+    if skipped.count:
+        warnings.append(f"{skipped.count} bad row(s) skipped (see skipped list)")
     label_names = LABELS
     labels = codes
     soft = None
@@ -305,7 +320,7 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
         label_names = label_names_for(keep_contempt)
         why = {1: "FER+: no majority", 2: "FER+: unknown / not a face", 3: "FER+: contempt dropped"}
         for r, code in zip(rows[reason > 0], reason[reason > 0], strict=True):
-            skipped.append((f"row:{int(r)}", why[int(code)]))
+            skipped.add(f"row:{int(r)}", why[int(code)])
         for code, text in why.items():
             n = int(np.sum(reason == code))
             if n:

@@ -33,9 +33,9 @@ from ferapp.data.sources import (
     Entry,
     FileSource,
     centre_crop,
-    decode_image,
     fit_size,
 )
+from ferapp.safeio import ImageError, decode_image
 
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
                "val": "val", "valid": "val", "validation": "val",
@@ -103,6 +103,16 @@ def _tick(progress: Progress, i: int, n: int) -> None:
         progress(i, n)
 
 
+def _decode(src: FileSource, rel: str, where: str, col: Collector, color: bool = False) -> np.ndarray | None:
+    """The image at ``rel`` (its size checked from the header before decoding), or None once
+    it is listed as skipped with the reason (unreadable, truncated, larger than the pixel limit)."""
+    try:
+        return decode_image(src.read(rel), color=color)
+    except ImageError as e:
+        col.skip(where, str(e))
+        return None
+
+
 def _pre_filter(src: FileSource, col: Collector) -> list[Entry]:
     """Image entries; non-image files and oversized entries are listed as skipped (ignorable OS
     litter silently), and so are folders that could not be read."""
@@ -148,9 +158,8 @@ def read_image_folders(src: FileSource, opts: Options, fmt: str = "image-folders
         if status == "contempt":
             col.contempt(where)
             continue
-        img = decode_image(src.read(e.rel))
+        img = _decode(src, e.rel, where, col)
         if img is None:
-            col.skip(where, "unreadable or truncated image")
             continue
         split = SPLIT_NAMES.get(parts[-3].lower(), "") if len(parts) >= 3 else ""
         m = CK48_NAME.match(e.name)
@@ -171,7 +180,10 @@ def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset
     col = Collector("ckplus", str(src.path), label_names_for(opts.keep_contempt))
     frames: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     emotions: dict[tuple[str, str], Entry] = {}
-    for e in src.entries():
+    entries = src.entries()
+    for where, reason in src.problems:
+        col.skip(where, reason)
+    for e in entries:
         if e.is_ignorable:
             continue
         p = e.parts
@@ -220,9 +232,8 @@ def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset
             todo.append((seq[0], resolve_label("neutral", False)[0]))
         for fe, lab in todo:
             where = src.display(fe.rel)
-            img = decode_image(src.read(fe.rel), color=True)
+            img = _decode(src, fe.rel, where, col, color=True)
             if img is None:
-                col.skip(where, "unreadable or truncated image")
                 continue
             col.add(aligner(img, where, col), lab, "", key[0].upper(), where)
     return col.finish()
@@ -256,9 +267,8 @@ def _read_named(src: FileSource, opts: Options, aligner: Aligner, fmt: str,
         if status == "contempt":
             col.contempt(where)
             continue
-        img = decode_image(src.read(e.rel), color=True)
+        img = _decode(src, e.rel, where, col, color=True)
         if img is None:
-            col.skip(where, "unreadable or truncated image")
             continue
         col.add(aligner(img, where, col), idx, "", subject, where)
     for reason, n in excluded.items():

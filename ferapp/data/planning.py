@@ -6,22 +6,23 @@ cannot run on the dataset, else a description of its folds. :class:`ProtocolPlan
 the plans per (dataset, protocol name, seed), so validating an unchanged choice again (each
 keystroke in an editable protocol box, each ``isComplete``) does not rebuild the folds.
 ``choose_protocol`` picks the default: the paper's own preset when the data allow it, else the
-closest fallback that fits.
+closest fallback that fits. ``without_empty_classes`` is what a run trains on: only the classes
+that have images (a model never gets an output for a class it has never seen).
 """
 
 from __future__ import annotations
 
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from ferapp.data.base import FaceDataset
 from ferapp.data.protocols import get_protocol
 
 # Offered for every model, in this order; the paper's presets are appended after them.
 BASIC_PROTOCOLS = ("official", "kfold-5", "subject-5fold", "subject-3fold", "holdout-20")
-# The protocol a paper's numbers were measured with (ferapp.data.protocols presets).
-PAPER_PROTOCOLS = {"P1": ("p1-ck", "p1-jaffe"), "P2": ("p2",), "P3": ("official",), "P4": ("p4",), "P5": ("p5",)}
 # When no preset of the paper fits: the first of these that does, else LAST_RESORT.
 FALLBACK_PROTOCOLS = ("subject-5fold", "subject-3fold", "kfold-5", "official")
 LAST_RESORT = "kfold-5"
@@ -39,6 +40,7 @@ class ProtocolPlan:
     n_train: int = 0
     n_val: int = 0
     n_test: int = 0
+    warning: str = ""  # it runs, but the figure it gives is not what one may think (e.g. not subject-independent)
 
     @property
     def ok(self) -> bool:
@@ -73,7 +75,18 @@ def plan_protocol(ds: FaceDataset | None, name: str, seed: int = 0) -> ProtocolP
         return ProtocolPlan(name, error=(f"{proto.name}: fold 1 has {len(f.train_idx)} training and "
                                          f"{len(f.test_idx)} test images; choose fewer folds or another protocol"))
     return ProtocolPlan(name, description=proto.describe(), n_folds=len(folds), n_train=len(f.train_idx),
-                        n_val=len(f.val_idx), n_test=len(f.test_idx))
+                        n_val=len(f.val_idx), n_test=len(f.test_idx), warning=subject_warning(ds, proto))
+
+
+def subject_warning(ds: FaceDataset, proto) -> str:
+    """Why ``proto``'s figure on ``ds`` is optimistic: images are split without regard to who is
+    in them although the dataset knows its subjects, so the same person can be in training and
+    test ("" when the protocol is subject-independent or the dataset has no subject ids)."""
+    if proto.subject_independent or proto.kind == "official" or not ds.report.num_subjects:
+        return ""
+    return (f"{proto.name} is not subject-independent: photos of the same person can be in both the training and "
+            "the test part, so the accuracy is higher than on new people. Choose subject-<k>fold for a figure "
+            "on unseen people.")
 
 
 class ProtocolPlanner:
@@ -130,8 +143,12 @@ class ProtocolChoice:
 
 
 def paper_protocols(paper: str) -> tuple[str, ...]:
-    """The preset(s) paper ``paper`` ("P1" … "P5") measured its numbers with; () if unknown."""
-    return PAPER_PROTOCOLS.get(paper, ())
+    """The preset(s) paper ``paper`` ("P1") measured its numbers with, as its model module
+    declares them (``ferapp.zoo.Paper.protocols``); () for no paper or an unknown one."""
+    from ferapp.zoo.registry import get_paper
+
+    found = get_paper(paper) if paper else None
+    return tuple(found.protocols) if found is not None else ()
 
 
 def choose_protocol(ds: FaceDataset | None, paper: str, seed: int = 0,
@@ -144,3 +161,26 @@ def choose_protocol(ds: FaceDataset | None, paper: str, seed: int = 0,
     fits = bool(presets) and default in presets
     paper_error = planner.error(ds, presets[0], seed) if presets and not fits else ""
     return ProtocolChoice(items, presets, default, fits, paper_error)
+
+
+def without_empty_classes(ds: FaceDataset) -> tuple[FaceDataset, tuple[str, ...]]:
+    """``ds`` relabelled to the classes that have at least one image, and the names dropped.
+
+    A class without images must not become a model output: nothing ever trains its logit up or
+    down, so an under-trained network predicts it wherever its random start put it (lenet5 on
+    CK+48, which has no neutral images, predicted "neutral" for every test image after one
+    epoch: 0.0 % on every fold). Label indices keep their order, so folds are unchanged."""
+    counts = np.bincount(np.asarray(ds.labels), minlength=len(ds.label_names))
+    keep = np.flatnonzero(counts > 0)
+    if len(keep) == len(ds.label_names):
+        return ds, ()
+    new_index = np.full(len(ds.label_names), -1, np.int64)
+    new_index[keep] = np.arange(len(keep))
+    soft = None
+    if ds.soft_labels is not None:  # votes for a dropped class are spread over the others (rows sum to 1)
+        soft = np.asarray(ds.soft_labels[:, keep], np.float32)
+        rows = soft.sum(1, keepdims=True)
+        soft = np.divide(soft, rows, out=np.zeros_like(soft), where=rows > 0)
+    out = replace(ds, labels=new_index[np.asarray(ds.labels)], label_names=tuple(ds.label_names[i] for i in keep),
+                  soft_labels=soft)
+    return out, tuple(n for n, c in zip(ds.label_names, counts, strict=True) if c == 0)

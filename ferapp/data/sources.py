@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import cv2
 import numpy as np
 
 from ferapp.detect.base import to_gray  # the one BGR(A)/gray -> gray
+from ferapp.safeio import file_kind, open_regular, read_bounded
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".pgm", ".ppm", ".webp"}
 # Files that are expected next to images and are not worth a warning.
@@ -112,7 +114,12 @@ class FileSource:
                     full = Path(dirpath) / fn
                     try:
                         st = full.stat()
-                    except OSError:
+                    except OSError as err:  # a broken link, a link loop
+                        self.problems.append((printable(str(full)), f"cannot read: {err.strerror or err}"))
+                        continue
+                    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the reader forever
+                        self.problems.append((printable(str(full)), f"{file_kind(st.st_mode)}, not a regular "
+                                                                    "file: not read"))
                         continue
                     out.append(Entry(full.relative_to(self.path).as_posix(), st.st_size, st.st_mtime))
         out.sort(key=lambda e: e.rel)
@@ -136,11 +143,7 @@ class FileSource:
                 with zf.open(rel) as f:
                     data = f.read(limit + 1)  # the index may lie about the size: bound the read itself
             else:
-                p = self.path / rel
-                if p.stat().st_size > limit:
-                    return b""
-                with open(p, "rb") as f:
-                    data = f.read(limit + 1)
+                return read_bounded(self.path / rel, limit)  # regular files only, bounded by bytes read
         except (OSError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError, NotImplementedError):
             return b""
         return b"" if len(data) > limit else data
@@ -166,32 +169,12 @@ class FileSource:
 
 def file_fingerprint(path: str | os.PathLike) -> str:
     """size + mtime + sha256 of the first MiB: stable while the file is unchanged, instant to compute."""
-    p = Path(path)
-    st = p.stat()
-    h = hashlib.sha256()
-    h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
-    with open(p, "rb") as f:
+    with open_regular(path) as f:  # a FIFO named like a dataset must not block here
+        st = os.fstat(f.fileno())
+        h = hashlib.sha256()
+        h.update(f"{st.st_size}\0{st.st_mtime_ns}\0".encode())
         h.update(f.read(1 << 20))
     return h.hexdigest()
-
-
-def decode_image(data: bytes, *, color: bool = False) -> np.ndarray | None:
-    """Bytes -> uint8 gray (H, W) or BGR (H, W, 3); None when the bytes are not a readable image."""
-    if not data:
-        return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    try:
-        img = cv2.imdecode(buf, cv2.IMREAD_COLOR if color else cv2.IMREAD_GRAYSCALE)
-    except cv2.error:
-        return None
-    if img is None or img.size == 0:
-        return None
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and not data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82"):
-        # libpng may hand back a partly decoded image for a truncated file: treat it as unreadable.
-        return None
-    if img.dtype != np.uint8:
-        img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
-    return img
 
 
 def fit_size(img: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:

@@ -15,11 +15,16 @@ is ~1.5x the native size: how a tracked face is re-confirmed at its own scale (a
 Measured for HOG (dlib ``get_frontal_face_detector``) on the demo portrait rendered at known
 sizes in a 640x480 frame at scale 1: found in 10/10 frames from a 59-px face box, 8/10 at
 54 px, 0/10 at 45 px; hence ``native_min_face = 60``. Models load lazily in the constructor,
-never at import.
+never at import, and only the chosen detector's.
+
+The HOG detector is read from ``resources/detectors/dlib_frontal_face_detector.svm`` (~2 ms)
+instead of ``dlib.get_frontal_face_detector()``, which decodes dlib's compiled-in description
+on every call (~0.45 CPU-s, GIL held) for the identical detector (see that folder's README).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 import cv2
@@ -29,6 +34,8 @@ import numpy as np
 from ferapp.config import DEFAULT_MIN_FACE, MIN_FACE_RANGE
 from ferapp.detect.base import clip_box, dlib_model_path, register_detector, to_gray
 from ferapp.types import Face
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PIXELS = 4_000_000  # scanned pixels per full-frame pass (1280x720 at min_face 40 is 3.7 MP)
 
@@ -107,6 +114,22 @@ class _Scaled:
         return f"{type(self).__name__}(min_face={self.min_face:g})"
 
 
+HOG_DETECTOR_FILE = "dlib_frontal_face_detector.svm"
+
+
+def load_hog_detector():
+    """dlib's frontal-face HOG detector from the shipped serialised file; built by dlib (the slow
+    way, same detector) when the file is missing or unreadable by this dlib."""
+    from ferapp.paths import resources_dir
+
+    path = resources_dir() / "detectors" / HOG_DETECTOR_FILE
+    try:
+        return dlib.fhog_object_detector(str(path))
+    except RuntimeError as e:  # missing file, or a serialisation this dlib does not read
+        log.info("building dlib's HOG detector (%s unusable: %s)", path, e)
+        return dlib.get_frontal_face_detector()
+
+
 @register_detector("hog")
 class HogDetector(_Scaled):
     """dlib's frontal-face HOG + linear SVM (5 filters: frontal, turned left/right, tilted)."""
@@ -118,7 +141,7 @@ class HogDetector(_Scaled):
                  threshold: float = 0.0):
         super().__init__(min_face, max_pixels)
         self.threshold = float(threshold)
-        self._det = dlib.get_frontal_face_detector()
+        self._det = load_hog_detector()  # one per instance: a dlib detector is not thread-safe
 
     def _raw(self, gray):
         rects, scores, _ = self._det.run(gray, 0, self.threshold)

@@ -55,7 +55,9 @@ folder). <b>File &gt; Open timeline</b> (Ctrl+O) plots a recording, summarises i
 <b>File &gt; Analyze video or folder</b> processes a whole file or folder of photos into a timeline,
 with a progress bar, and opens it.</p>
 <p><b>Videos</b> play at their own speed: Pause with P; the position is in the status bar; press
-Start to play again after the end.</p>
+Start to play again after the end. <b>Photos</b> (an image or a folder) are each analysed once
+and shown one at a time: Previous / Next in the Photos toolbar, or Left / Right; the plots show
+the faces of the photo shown.</p>
 <p><b>Driver monitoring</b> (View menu): eye closure, PERCLOS, yawns, head pose and sustained
 emotions, with alerts and a sound.</p>
 <p><b>Train a model</b> (Tools): pick a dataset on your disk, a paper's architecture and a
@@ -63,7 +65,8 @@ protocol; watch the curves; save the result, which then appears in the Model lis
 asks before switching to it). From a terminal: <code>ferapp train --model ARCH --data PATH --save NAME</code>.</p>
 """
 
-SHORTCUTS = [("Space", "Start / stop capture"), ("P", "Pause / resume a video, folder or the demo"),
+SHORTCUTS = [("Space", "Start / stop capture"), ("P", "Pause / resume a video or the demo"),
+             ("Left / Right", "Previous / next photo (also Page Up / Page Down; Home, End)"),
              ("R", "Start / stop recording"), ("Ctrl+O", "Open a timeline"), ("Ctrl+Q", "Quit"),
              ("Esc, Ctrl+W", "Close the timeline viewer"), ("F1", "Quick start")]
 

@@ -28,6 +28,54 @@ def _style_sheet() -> str:
         return ""
 
 
+def _quietly(fn) -> None:
+    """Run ``fn``; a failure is left to the pipeline build, which reports it in the window."""
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001
+        log.debug("preload failed: %s", e)
+
+
+def open_window(args: argparse.Namespace):
+    """The QApplication and the shown, started main window, in the order that keeps the window
+    responsive from its first paint: the 68-point landmark model (one ~0.5 s C call that holds
+    the GIL) loads while Qt starts and is waited for before the window is shown; the rest of
+    the pipeline builds in the background behind a loading state (``ModelControl``).
+    Returns ``(app, win, watch)``; ``watch`` is the window's ``StartupWatch``."""
+    import threading
+
+    from ferapp.startup import preload_landmarks
+
+    landmarks = threading.Thread(target=_quietly, args=(preload_landmarks,), name="ferapp-landmarks", daemon=True)
+    landmarks.start()
+    import pyqtgraph  # noqa: F401  (before the window: sets its Qt binding to PySide6)
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("ferapp")
+    app.setOrganizationName("ferapp")
+    qss = _style_sheet()
+    if qss:
+        app.setStyleSheet(qss)
+
+    from ferapp.gui.main_window import MainWindow
+    from ferapp.gui.startup_watch import StartupWatch
+
+    scripted = bool(getattr(args, "snapshot", None) or getattr(args, "screen_snapshot", None)
+                    or getattr(args, "exit_after", None) is not None)
+    win = MainWindow(source=getattr(args, "source", None), model=getattr(args, "model", None),
+                     detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)),
+                     min_face=getattr(args, "min_face", None), persist=not scripted)
+    if getattr(args, "snapshot", None):
+        win.resize(1360, 820)  # a fixed, documented size for self-check screenshots
+    watch = StartupWatch(win)
+    landmarks.join()
+    win.show()
+    watch.build_started()
+    win.start()
+    return app, win, watch
+
+
 def run_gui(args: argparse.Namespace | None = None) -> int:
     """Create the application and main window, start capture, run the event loop."""
     if args is None:
@@ -44,28 +92,9 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
         print("error: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop, or set "
               "QT_QPA_PLATFORM=offscreen for a headless self-check with --snapshot.", file=sys.stderr)
         return 2
-    import pyqtgraph  # noqa: F401  (before the window: sets its Qt binding to PySide6)
+    app, win, watch = open_window(args)
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("ferapp")
-    app.setOrganizationName("ferapp")
-    qss = _style_sheet()
-    if qss:
-        app.setStyleSheet(qss)
-
-    from ferapp.gui.main_window import MainWindow
-
-    scripted = bool(getattr(args, "snapshot", None) or getattr(args, "screen_snapshot", None)
-                    or getattr(args, "exit_after", None) is not None)
-    win = MainWindow(source=getattr(args, "source", None), model=getattr(args, "model", None),
-                     detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)),
-                     min_face=getattr(args, "min_face", None), persist=not scripted)
-    if getattr(args, "snapshot", None):
-        win.resize(1360, 820)  # a fixed, documented size for self-check screenshots
-    win.show()
-    win.start()
     result = {"code": 0}
     exit_after = getattr(args, "exit_after", None)
     snapshot = getattr(args, "snapshot", None)
@@ -73,9 +102,11 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
         exit_after = 5.0
     if exit_after is not None:
         def finish() -> None:
+            import json
+
+            print("startup " + json.dumps(watch.figures()), flush=True)  # read by `ferapp bench`
             if win.runner is not None:  # self-check figures (read by `ferapp bench`)
                 import dataclasses
-                import json
 
                 st = dataclasses.asdict(win.runner.stats())
                 st["model"] = win.pipeline.model_name if getattr(win, "pipeline", None) else None

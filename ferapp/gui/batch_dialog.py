@@ -3,7 +3,8 @@
 The same engine (``ferapp.inference.batch.run_analysis``) runs on a worker thread with the
 window's model, detector and smallest face size; a progress bar and Cancel (which stops between
 frames and keeps a finalised timeline of what was done); the timeline goes to the recordings
-folder and opens in the timeline viewer when the run ends.
+folder and opens in the timeline viewer when the run ends with any face in it (else the dialog
+says no face was found and what to change in the toolbar).
 """
 
 from __future__ import annotations
@@ -153,12 +154,21 @@ class BatchAnalysisDialog(QDialog):
         self.start_btn.setEnabled(True)
         self.progress.setRange(0, 1000)
         self.progress.setValue(1000 if not res.interrupted else self.progress.value())
+        from ferapp.inference.analyze import no_face_hint
+
         s = res.summary
-        text = (f"{'Cancelled: ' if res.interrupted else ''}{s.processed} frames, face in {s.frames_with_face}, "
-                f"{len(s.face_ids)} face id(s); timeline {res.out} ({res.rows} rows)")
-        if res.hint:
-            text += f"\n{res.hint}"
-        self.status.setText(text)
+        cancelled = "Cancelled: " if res.interrupted else ""
+        if res.rows == 0:  # nothing to plot: say so instead of opening an empty viewer
+            name = Path(self.source_edit.text().strip()).name
+            text = (f"{cancelled}No faces found in {s.processed} processed frame(s) of {name}." if s.processed
+                    else f"{cancelled}No frame could be read from {name}.")
+            hint = no_face_hint(s, self.min_face, self.detector, wording="gui")
+            if hint:
+                text += f"\n{hint}, then Analyze again."
+            self.status.setText(text)
+            return
+        self.status.setText(f"{cancelled}{s.processed} frames, face in {s.frames_with_face}, "
+                            f"{len(s.face_ids)} face id(s); timeline {res.out} ({res.rows} rows)")
         self.timeline_ready.emit(str(res.out))
 
     def _failed(self, message: str) -> None:

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLabel, QMainWindow, QSlider, QSpinBox, QToolBar
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLabel,
+    QMainWindow,
+    QSlider,
+    QSpinBox,
+    QToolBar,
+)
 
 from ferapp.gui import settings as gui_settings
 from ferapp.paths import recordings_dir
 
-DEMO_SPECS = (("Demo (1 face)", "demo"), ("Demo (2 faces)", "demo:2"), ("Demo (4 faces)", "demo:4"))
+DEMO_SPECS = (("Demo (1 face)", "demo"), ("Demo (2 faces)", "demo:2"), ("Demo (4 faces)", "demo:4"),
+              ("Driver demo (every alert)", "demo:driver"))
 OPEN_ITEM = "__open__"  # the source dropdown's "Open video / image / folder…" entry
 
 
@@ -38,7 +48,7 @@ def build_actions(win) -> None:
     win.start_action = _action(win, "Start", shortcut=Qt.Key.Key_Space, tip="Start / stop capture (Space)",
                                checkable=True, triggered=win._start_triggered)
     win.pause_action = _action(win, "Pause", shortcut=Qt.Key.Key_P, checkable=True,
-                               tip="Pause / resume a video, folder or the demo (P)", toggled=win._pause_toggled)
+                               tip="Pause / resume a video or the demo (P)", toggled=win._pause_toggled)
     win.pause_action.setEnabled(False)
     win.record_action = _action(win, "● Record", shortcut=Qt.Key.Key_R, checkable=True, triggered=win.recording_ctl.triggered,
                                 tip="Record the expression timeline (CSV + JSON) to the recordings folder (R)")
@@ -65,6 +75,32 @@ def build_actions(win) -> None:
     win.recordings_action = _action(win, "Show recordings folder", triggered=lambda: QDesktopServices.openUrl(
         QUrl.fromLocalFile(str(recordings_dir()))))
     win.quit_action = _action(win, "Quit", shortcut=QKeySequence.StandardKey.Quit, triggered=win.close)
+
+
+class NumberBoxKeys(QObject):
+    """Keys a number box cannot use (Space, letters) stay the window's shortcuts.
+
+    A focused spin box takes every printable key first (Qt's ShortcutOverride): Space typed
+    over the selected "40 px" wiped it to " px" and Start never ran. This filter lets a key the
+    box has no use for (anything but digits, sign and decimal point) go to the shortcuts, so
+    Space starts capture, P pauses, R records, and the box keeps its value. Text fields are left
+    alone: a letter typed into one is text."""
+
+    NUMBER_CHARS = frozenset("0123456789+-.,")
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.ShortcutOverride:
+            text = event.text()
+            if text and text.isprintable() and text not in self.NUMBER_CHARS:
+                event.ignore()  # not the box's key: Qt tries the shortcuts
+                return True
+        return False
+
+
+def guard_number_boxes(win, *boxes: QAbstractSpinBox) -> None:
+    win.number_box_keys = NumberBoxKeys(win)
+    for box in boxes:
+        box.installEventFilter(win.number_box_keys)
 
 
 def _toolbar(win: QMainWindow, title: str, name: str) -> QToolBar:
@@ -157,6 +193,7 @@ def build_toolbars(win, cameras: list[int]) -> None:
     tb.addSeparator()
     tb.addAction(win.landmarks_action)
     tb.addAction(win.driver_action)
+    guard_number_boxes(win, win.min_face_spin, win.smoothing_spin)
 
 
 def build_menus(win) -> None:

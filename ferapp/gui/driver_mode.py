@@ -6,11 +6,14 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
+DRIVER_DEMO = "demo:driver"
+
 
 class DriverMode:
     def __init__(self, win):
         self.win = win
         self.monitor = None  # a DriverMonitor while driver mode is on
+        self._kept = None  # the monitor of an earlier driver-mode session (its calibration)
         self.panel = None  # the DriverPanel (created once, hidden when off)
         self.dock: QDockWidget | None = None
 
@@ -29,7 +32,9 @@ class DriverMode:
                 win.driver_action.setChecked(False)
                 win.driver_action.blockSignals(False)
                 return False
-            self.monitor = DriverMonitor()
+            # the same monitor again when monitoring is switched back on: its driver stays calibrated
+            self.monitor = self._kept or DriverMonitor()
+            self.monitor.new_drive()
             if win.pipeline is not None:
                 win.pipeline.add_postprocessor(self.monitor.process)
             if self.panel is None:
@@ -49,6 +54,7 @@ class DriverMode:
                 win.status("Driver measures are added to the next recording", 5000)
             return True
         monitor, self.monitor = self.monitor, None
+        self._kept = monitor or self._kept
         if monitor is not None and win.pipeline is not None:
             win.pipeline.remove_postprocessor(monitor.process)
         if self.dock is not None:
@@ -67,9 +73,14 @@ class DriverMode:
             pipeline.add_postprocessor(self.monitor.process)
 
     def new_drive(self) -> None:
-        """Capture starts on a source: a new source is a new drive, recalibrate."""
+        """Capture starts on a source: a new drive (a new alert log); the calibrated driver is
+        kept and the first face is checked to be the same person (``DriverMonitor.new_drive``).
+        The driver demo source turns driver monitoring on: it is what it is for."""
+        win = self.win
+        if self.monitor is None and win.source_spec.strip().lower() == DRIVER_DEMO:
+            win.driver_action.setChecked(True)  # -> set(True)
         if self.monitor is not None:
-            self.monitor.reset()
+            self.monitor.new_drive()
             self.panel.clear()
 
     def update(self, results) -> None:

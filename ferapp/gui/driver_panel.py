@@ -65,6 +65,15 @@ def alert_text(event_type: str, detail: str = "") -> str:
     return f"{base} ({detail})" if detail else base
 
 
+def thresholds_text(s: DriverState) -> str:
+    """Which thresholds are in force, in a line: the population defaults (while this driver is
+    being calibrated) or the ones calibrated for this driver."""
+    if s.thresholds == "calibrated":
+        return f"Thresholds: calibrated for this driver (eyes closed below EAR {s.ear_threshold:.2f})"
+    return (f"Thresholds: population defaults (eyes closed below EAR {s.ear_threshold:.2f}); "
+            f"calibrating to this driver {s.calibration_progress:.0%}")
+
+
 def write_tone_wav(path: Path, freq_hz: float = 880.0, beep_s: float = 0.18, gap_s: float = 0.08,
                    beeps: int = 3, rate: int = 22050, volume: float = 0.6) -> Path:
     """Write a short mono 16-bit alarm (``beeps`` pulses of a sine tone with soft edges)."""
@@ -171,10 +180,18 @@ class DriverPanel(QWidget):
         self.pitch_label = QLabel("pitch –")
         self.roll_label = QLabel("roll –")
         self.stats_label = QLabel("blinks – · yawns – · away –")
+        # which thresholds are in force: the population's until this driver is calibrated
+        self.thresholds_label = QLabel("Thresholds –")
+        self.thresholds_label.setWordWrap(True)
+        self.thresholds_label.setToolTip(
+            "Until the driver has been seen for 3 s the population thresholds are used (eyes closed "
+            "below EAR 0.18, head pose relative to the pose so far); then thresholds calibrated for "
+            "this driver replace them. Calibration restarts only for another person.")
         pose = QGridLayout()
         for col, w in enumerate((self.yaw_label, self.pitch_label, self.roll_label)):
             pose.addWidget(w, 0, col)
         pose.addWidget(self.stats_label, 1, 0, 1, 3)
+        pose.addWidget(self.thresholds_label, 2, 0, 1, 3)
 
         self.event_log = QListWidget()
         self.mute_checkbox = QCheckBox("Mute alarm")
@@ -197,7 +214,7 @@ class DriverPanel(QWidget):
         layout = QHBoxLayout(self)
         layout.addLayout(state, 2)
         layout.addLayout(curves, 3)
-        layout.addLayout(log_col, 2)
+        layout.addLayout(log_col, 3)  # room for a whole log line (time, alert, severity, duration)
 
     # ------------------------------------------------------------------ construction helpers
     def _make_plot(self, name: str, yrange: tuple[float, float]) -> pg.PlotWidget:
@@ -287,11 +304,15 @@ class DriverPanel(QWidget):
         self.stats_label.setText(
             f"blinks {s.blinks} ({s.blink_rate:.0f}/min) · yawns {s.yawns} · away {s.looking_away_s:.1f} s")
 
+        self.thresholds_label.setText(thresholds_text(s))
         if s.open_events:
             self.banner.setText(" · ".join(alert_text(e.type, e.detail) for e in s.open_events))
             self._set_banner_mode("alert")
-        elif not s.calibrated:
-            self.banner.setText(f"Calibrating: look ahead with eyes open ({s.calibration_progress:.0%})")
+        elif not s.face:
+            self.banner.setText("No driver in view")
+            self._set_banner_mode("idle")
+        elif not s.calibrated:  # alerts are live meanwhile, on the population thresholds
+            self.banner.setText(f"Driver attentive · calibrating: look ahead ({s.calibration_progress:.0%})")
             self._set_banner_mode("calibrating")
         else:
             self.banner.setText("Driver attentive")
@@ -305,9 +326,11 @@ class DriverPanel(QWidget):
             return
         (self._logged_ended if event.end is not None else self._logged_started).add(key)
         sev = event.severity.upper()
+        tip = f"{alert_text(event.type, event.detail)}: {sev.lower()}"
         if event.end is None:
-            text = f"{event.start:8.1f} s  {alert_text(event.type, event.detail)}  [{sev}]  started"
+            text = f"{event.start:6.1f} s  {alert_text(event.type, event.detail)}  started"
             item = QListWidgetItem(text)
+            item.setToolTip(tip)
             item.setForeground(pg.mkColor("#c62828" if event.severity == "critical" else "#ef6c00"))
             self.event_log.addItem(item)
             self._items[key] = item
@@ -315,14 +338,16 @@ class DriverPanel(QWidget):
             message = alert_text(event.type, event.detail)
             self.alarm.play()
             self.alarm_raised.emit(message)
-        else:
-            text = (f"{event.start:8.1f} s  {alert_text(event.type, event.detail)}  [{sev}]  "
-                    f"{event.duration:.1f} s, peak {event.peak:.3g}")
+        else:  # one short line (the log is a narrow column): the severity is its colour, the peak in the tooltip
+            text = f"{event.start:6.1f} s  {alert_text(event.type, event.detail)}  {event.duration:.1f} s"
             item = self._items.pop(key, None)
             if item is None:
-                self.event_log.addItem(QListWidgetItem(text))
+                item = QListWidgetItem(text)
+                item.setForeground(pg.mkColor("#c62828" if event.severity == "critical" else "#ef6c00"))
+                self.event_log.addItem(item)
             else:
                 item.setText(text)
+            item.setToolTip(f"{tip}, {event.duration:.1f} s, peak {event.peak:.3g}")
 
     def clear(self) -> None:
         """Forget samples, events and the banner (e.g. on a new source or monitor.reset())."""
@@ -342,5 +367,6 @@ class DriverPanel(QWidget):
         self._set_bar_alarm(False)
         for label, name in ((self.yaw_label, "yaw"), (self.pitch_label, "pitch"), (self.roll_label, "roll")):
             label.setText(f"{name} –")
+        self.thresholds_label.setText("Thresholds –")
         self.banner.setText("Driver monitoring idle")
         self._set_banner_mode("idle")

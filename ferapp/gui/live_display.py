@@ -13,15 +13,19 @@ class LiveDisplay:
     def refresh(self) -> None:
         win = self.win
         results = win.bridge.drain()
-        if results:
+        if win.stills.active:  # photos: the one shown, with its own result and plots
+            win.stills.refresh(results)
+        elif results:
             win.plots.add_results(results)
             self.track_faces(results)
             win.driver_mode.update(results)
         latest = win.bridge.latest
         frame = win.bridge.latest_frame
-        if frame is not None and win.runner is not None:
+        if frame is not None and win.runner is not None and not win.stills.active:
             win.video.show_frame(frame.image, latest)
-        if results or self.tick % 10 == 0:
+        elif win.video.loading is not None and not win.stills.active:  # the loading state: text, clock, bar move
+            win.video.show_loading(win.model_ctl.build_stage or "Opening the source…")
+        if (results or self.tick % 10 == 0) and not win.stills.active:
             win.plots.refresh(latest)
         self.tick += 1
         if self.tick % 8 == 0:

@@ -30,6 +30,7 @@ from ferapp.gui.live_display import LiveDisplay
 from ferapp.gui.model_control import ModelControl
 from ferapp.gui.plots import LivePlots
 from ferapp.gui.recording import RecordingControl
+from ferapp.gui.stills import StillsControl
 from ferapp.gui.video_view import VideoView
 from ferapp.gui.window_dialogs import WindowDialogs
 from ferapp.session import Act, Session
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         controls.build_toolbars(self, self.cameras)
         controls.build_menus(self)
         controls.build_statusbar(self)
+        self.stills = StillsControl(self)  # photos: one at a time, Previous / Next
 
         # -- initial selections (CLI args win over remembered settings) -----------------------
         self.requested_source = source
@@ -199,7 +201,8 @@ class MainWindow(QMainWindow):
         self.driver_mode.new_drive()
         b = self.bridge
         run_id = self.session.run_id
-        runner = Runner(self.source_spec, self.pipeline, on_result=b.on_result, on_error=b.on_error,
+        photos = self.stills.source_for(self.source_spec)  # an image or folder: one photo at a time
+        runner = Runner(photos or self.source_spec, self.pipeline, on_result=b.on_result, on_error=b.on_error,
                         on_end=lambda: b.on_end(run_id), on_frame=b.on_frame)
         try:
             runner.start()
@@ -223,6 +226,8 @@ class MainWindow(QMainWindow):
 
     def _stop_runner(self, timeout: float) -> bool:
         runner, self.runner = self.runner, None
+        if self.video.loading is not None:
+            self.video.clear()  # stopped before the first frame
         if runner is None:
             return True
         ok = runner.stop(timeout=timeout)
@@ -260,6 +265,8 @@ class MainWindow(QMainWindow):
         if session.closed:
             pipeline.close()  # built after Close: never used, its scan thread stopped
             return
+        if Act.OPEN_RUNNER not in acts:
+            self.video.clear()  # stopped while building: the loading state ends here
         self.pipeline = pipeline
         self.driver_mode.attach(pipeline)
         self.model_ctl.select(session.model_ref, quiet=True)
@@ -273,6 +280,7 @@ class MainWindow(QMainWindow):
 
     def _pipeline_failed(self, message: str) -> None:
         self._do(self.session.pipeline_failed())
+        self.video.clear(f"Could not load the model/detector: {message}")
         self.report_error(f"Could not load the model/detector: {message}", dialog=True)
 
     # ================================================================== live settings
@@ -312,7 +320,12 @@ class MainWindow(QMainWindow):
         if not acts:
             return  # an end queued before a Stop (and maybe a new Start): not this runner's
         self._do(acts, timeout=0.5)
+        if self.video.loading is not None:
+            self.video.clear()  # a source that ended before its first frame
         self._update_position()
+        if self.stills.active:
+            self.status(self.stills.ended_message(), 0)
+            return
         self.status(f"End of '{Path(self.source_spec).name or self.source_spec}': press Start (Space) to "
                     "play it again", 0)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QComboBox
 
 from ferapp.gui import models as gui_models
 from ferapp.gui import settings as gui_settings
@@ -20,8 +21,11 @@ from ferapp.gui.bridge import BackgroundTask
 
 
 class ModelControl:
+    MAX_TEXT_PX = 430  # widest dropdown entry: the model toolbar still fits a 1280 px window
+
     def __init__(self, win):
         self.win = win
+        self.build_stage: str | None = None  # what the pipeline build is loading now (the video's loading state)
 
     @property
     def combo(self):
@@ -29,20 +33,43 @@ class ModelControl:
 
     # ------------------------------------------------------------------ the pipeline
     def build_pipeline(self, on_done: Callable, on_failed: Callable[[str], None]) -> None:
-        """Build the pipeline from the current settings in the background."""
+        """Build the pipeline from the current settings in the background.
+
+        The window stays responsive: the landmark model was loaded before it was shown
+        (``ferapp.startup``), torch's C++ libraries load with the GIL released, and the HOG
+        detector is read from a file; what remains holds the GIL only in short slices."""
         win = self.win
         det = win.detector_combo.currentText() or "hog"
         ref = win.session.model_ref
         smoothing = win.smoothing_spin.value()
         min_face = float(win.min_face_spin.value())
-        win.status(f"Loading model {ref or '(default)'} and detector {det}…", 0)
+        model_text = ref or "the default model"
+        win.status(f"Loading model {model_text} and detector {det}…", 0)
+        self.build_stage = "Loading PyTorch…"
+        win.video.show_loading(self.build_stage)
 
         def build():
+            import sys
+
+            if "torch" not in sys.modules:
+                from ferapp.startup import preload_torch_libraries
+
+                preload_torch_libraries()
+                import torch  # noqa: F401  (here, so that the stage shown is the true one)
+            self.build_stage = f"Loading {model_text} and the {det} face detector…"
             from ferapp.inference.pipeline import Pipeline
 
             return Pipeline(detector=det, model=ref, smoothing=smoothing, min_face=min_face, realtime=True)
 
-        BackgroundTask(build, "ferapp-build-pipeline").start(on_done, on_failed)
+        def done(pipeline) -> None:
+            self.build_stage = None
+            on_done(pipeline)
+
+        def failed(message: str) -> None:
+            self.build_stage = None
+            on_failed(message)
+
+        BackgroundTask(build, "ferapp-build-pipeline").start(done, failed)
 
     def show_device(self, engine=None) -> None:
         """The status bar's device indicator: where the model runs (CUDA GPU, Apple MPS or the
@@ -134,7 +161,7 @@ class ModelControl:
         combo.clear()
         view = combo.model()
         for ch in gui_models.model_choices():
-            combo.addItem(ch.text, ch.ref)
+            combo.addItem(self._fitted_text(ch), ch.ref)
             i = combo.count() - 1
             if ch.is_header:
                 item = view.item(i)
@@ -153,9 +180,22 @@ class ModelControl:
                 combo.setItemData(combo.count() - 1, ch.tooltip, Qt.ItemDataRole.ToolTipRole)
         if current is not None:
             self.select(current, quiet=True)
+        # as wide as its longest entry (never "69.5'" cut off at 1280 px); entries are fitted
+        # to MAX_TEXT_PX above, so a long model name cannot push the toolbar off the window
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         combo.blockSignals(False)
         if select is not None and combo.currentData() == select:
             self.picked()
+
+    def _fitted_text(self, ch: gui_models.ModelChoice) -> str:
+        """The entry's text, its model name elided in the middle when the whole would be wider
+        than ``MAX_TEXT_PX`` (the figures stay whole; the tooltip names the model in full)."""
+        fm = self.combo.fontMetrics()
+        if fm.horizontalAdvance(ch.text) <= self.MAX_TEXT_PX or not ch.name or not ch.detail:
+            return ch.text
+        tail = f"   {ch.detail}"
+        room = max(self.MAX_TEXT_PX - fm.horizontalAdvance(tail), 8 * fm.averageCharWidth())
+        return fm.elidedText(ch.name, Qt.TextElideMode.ElideMiddle, room) + tail
 
     def select(self, ref: str | None, quiet: bool = False) -> None:
         """Show ``ref`` in the dropdown (``quiet``: without acting on it)."""

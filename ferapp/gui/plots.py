@@ -1,4 +1,5 @@
-"""Live plots (pyqtgraph): per-class probability bars and a rolling 30 s timeline.
+"""Live plots (pyqtgraph): per-class probability bars and a rolling 30 s timeline; for photos
+(``set_stills``) the faces of the photo shown side by side instead of a time series.
 
 Plot items are created once; the display timer only calls ``setData`` / ``setOpts``
 (pyqtgraph's PanningPlot pattern). ``RollingHistory`` is plain Python: it keeps the last
@@ -84,8 +85,8 @@ class LegendRow(QWidget):
         lay.addStretch(1)
 
 
-class ProbabilityBars(pg.PlotWidget):
-    """Seven bars (class colours) for the selected face."""
+class _FixedProbabilityPlot(pg.PlotWidget):
+    """A plot of probabilities (0-1) that the mouse does not move: bars redrawn by the timer."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -93,9 +94,16 @@ class ProbabilityBars(pg.PlotWidget):
         self.setMenuEnabled(False)
         self.setMouseEnabled(False, False)
         self.setYRange(0, 1, padding=0.02)
+        self.setLabel("left", "probability")
+
+
+class ProbabilityBars(_FixedProbabilityPlot):
+    """Seven bars (class colours) for the selected face."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
         self.setXRange(-0.6, len(LABELS) - 0.4, padding=0)
         self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(LABELS)]])
-        self.setLabel("left", "probability")
         self.bars = pg.BarGraphItem(x=np.arange(len(LABELS)), height=np.zeros(len(LABELS)), width=0.7,
                                     brushes=[label_brush(n) for n in LABELS], pens=[pg.mkPen(None)] * len(LABELS))
         self.addItem(self.bars)
@@ -121,6 +129,31 @@ class RollingTimeline(pg.PlotWidget):
     def set_series(self, t: np.ndarray, probs: np.ndarray) -> None:
         for i, n in enumerate(LABELS):
             self.curves[n].setData(t, probs[:, i] if len(t) else np.zeros(0))
+
+
+class PhotoFaces(_FixedProbabilityPlot):
+    """Photos: every face of the photo shown, seven bars each (x: the faces, left to right)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setLabel("bottom", "faces in this photo")
+        self.getAxis("bottom").enableAutoSIPrefix(False)
+        self.width_per_class = 0.8 / len(LABELS)
+        self.bars = {n: pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=self.width_per_class,
+                                        brush=label_brush(n), pen=pg.mkPen(None)) for n in LABELS}
+        for item in self.bars.values():
+            self.addItem(item)
+        self.face_ids: list[int] = []
+        self.probs = np.zeros((0, len(LABELS)))
+
+    def set_faces(self, face_ids: list[int], probs: np.ndarray) -> None:
+        self.face_ids, self.probs = list(face_ids), np.asarray(probs, dtype=float).reshape(-1, len(LABELS))
+        x = np.arange(len(self.face_ids), dtype=float)
+        for i, n in enumerate(LABELS):
+            offset = (i - (len(LABELS) - 1) / 2) * self.width_per_class
+            self.bars[n].setOpts(x=x + offset, height=self.probs[:, i])
+        self.getAxis("bottom").setTicks([[(j, f"face {fid}") for j, fid in enumerate(self.face_ids)]])
+        self.setXRange(-0.6, max(0.6, len(self.face_ids) - 0.4), padding=0)
 
 
 AUTO = -1  # face selector entry: follow the largest live face
@@ -149,6 +182,10 @@ class LivePlots(QWidget):
         self._auto_face: int | None = None
         self.bars = ProbabilityBars()
         self.timeline = RollingTimeline(window_s)
+        self.photo_faces = PhotoFaces()  # replaces the timeline while photos are shown
+        self.photo_faces.hide()
+        self.stills = False
+        self._photo: FrameResult | None = None
         self.legend = LegendRow()
         top = QHBoxLayout()
         top.addWidget(QLabel("Face:"))
@@ -159,6 +196,7 @@ class LivePlots(QWidget):
         lay.addWidget(self.bars, 2)
         lay.addWidget(self.legend)
         lay.addWidget(self.timeline, 3)
+        lay.addWidget(self.photo_faces, 3)
 
     def add_results(self, results: list[FrameResult]) -> None:
         for r in results:
@@ -178,6 +216,8 @@ class LivePlots(QWidget):
     def _picked(self, index: int) -> None:
         data = self.face_combo.itemData(index)
         self.user_pick = None if data in (None, AUTO) else int(data)
+        if self.stills:
+            self._draw_photo()
 
     def selected_face(self) -> int | None:
         """The face the plots show: the user's live pick, else the largest live face."""
@@ -212,6 +252,8 @@ class LivePlots(QWidget):
 
     def refresh(self, latest: FrameResult | None) -> None:
         """Called by the display timer: push the current data into the plot items."""
+        if self.stills:
+            return  # photos are drawn by show_photo when the photo changes
         self._sync_faces()
         fid = self.selected_face()
         probs = None
@@ -225,10 +267,52 @@ class LivePlots(QWidget):
         else:
             self.timeline.set_series(*self.history.series(fid))
 
+    # -- photos ---------------------------------------------------------------------------
+    def set_stills(self, on: bool) -> None:
+        """Photos (an image or a folder): one photo's faces instead of a time series."""
+        self.stills = bool(on)
+        self.timeline.setVisible(not self.stills)
+        self.photo_faces.setVisible(self.stills)
+        self.clear()
+
+    def show_photo(self, result: FrameResult | None) -> None:
+        """The faces of one photo: the selector lists them, the bars show the picked (else the
+        largest) one, the lower plot all of them side by side."""
+        self._photo = result
+        faces = [fr for fr in (result.faces if result is not None else ()) if fr.expression is not None]
+        ids = [fr.face.face_id for fr in faces]
+        self._areas = {fr.face.face_id: float(fr.face.box[2] * fr.face.box[3]) for fr in faces}
+        self._auto_face = max(ids, key=lambda f: self._areas[f]) if ids else None
+        if self.user_pick not in ids:
+            self.user_pick = None
+        self.face_combo.blockSignals(True)
+        while self.face_combo.count() > 1:
+            self.face_combo.removeItem(1)
+        for fid in ids:
+            self.face_combo.addItem(f"face {fid}", fid)
+        self.face_combo.setCurrentIndex(max(0, self.face_combo.findData(self.user_pick)) if self.user_pick is not None
+                                        else 0)
+        self.face_combo.setItemText(0, f"largest face ({self._auto_face})" if self._auto_face is not None
+                                    else "largest face")
+        self.face_combo.blockSignals(False)
+        self._draw_photo()
+
+    def _draw_photo(self) -> None:
+        faces = {fr.face.face_id: fr.expression.probs for fr in (self._photo.faces if self._photo else ())
+                 if fr.expression is not None}
+        fid = self.user_pick if self.user_pick is not None else self._auto_face
+        self.bars.set_probs(faces.get(fid))
+        ids = list(faces)
+        self.photo_faces.set_faces(ids, np.stack([faces[f] for f in ids]) if ids else np.zeros((0, len(LABELS))))
+
     def clear(self) -> None:
+        self._photo = None
         self.history.clear()
         self._last_seen.clear()
         self._areas.clear()
         self._auto_face = None
         self.user_pick = None
-        self.refresh(None)
+        if self.stills:
+            self.show_photo(None)
+        else:
+            self.refresh(None)

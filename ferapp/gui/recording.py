@@ -14,7 +14,10 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from ferapp.paths import recordings_dir
+from ferapp.record.metadata import run_metadata
 from ferapp.record.recorder import Recorder, timestamped_path
+
+SAVED_MESSAGE_MS = 10_000  # "Saved …" then clears (the file is in File > Show recordings folder)
 
 
 class RecordingControl:
@@ -48,14 +51,15 @@ class RecordingControl:
             from ferapp.monitor import DRIVER_COLUMNS
 
             extra = tuple(DRIVER_COLUMNS)
-        meta = {"source": win.source_spec, "detector": win.detector_combo.currentText(),
-                "model": win.pipeline.model_name if win.pipeline else str(win.session.model_ref or ""),
-                "smoothing": win.smoothing_spin.value(), "driver_monitoring": win.driver_mode.monitor is not None}
-        fps = 15.0
-        if win.runner is not None:
-            fps = win.runner.stats().processed_fps or 15.0
+        fps = self.source_fps()
+        meta = run_metadata(source=win.source_spec, detector=win.detector_combo.currentText(),
+                            model=win.pipeline.model_name if win.pipeline else str(win.session.model_ref or ""),
+                            model_source=win.pipeline.model_source if win.pipeline else "",
+                            min_face=win.min_face_spin.value(), fps=fps, smoothing=win.smoothing_spin.value(),
+                            driver=win.driver_mode.monitor is not None)
         try:
-            p = rec.start(target, meta=meta, video=win.video_action.isChecked(), video_fps=fps, extra_columns=extra)
+            p = rec.start(target, meta=meta, video=win.video_action.isChecked(), video_fps=fps or 30.0,
+                          extra_columns=extra)
         except TimelineError as e:
             win.sync_controls()
             win.report_error(str(e), dialog=True)
@@ -66,16 +70,21 @@ class RecordingControl:
         win.status(f"Recording to {p}", 0)
         return p
 
+    def source_fps(self) -> float | None:
+        """The running source's own frame rate (None before capture runs)."""
+        runner = self.win.runner
+        return getattr(getattr(runner, "source", None), "fps", None) if runner is not None else None
+
     def stop(self) -> Path | None:
         """Finalise the files; returns the CSV path (None when nothing was recording)."""
         win = self.win
-        path = self.recorder.stop()
+        path = self.recorder.stop(fps=self.source_fps())  # known now if Record came before capture
         win.session.recording_stopped()
         win.sync_controls()
         win.record_label.setText("")
         if path is not None:
             extra = f" and {path.with_suffix('.mp4').name}" if self.recorder.video_path else ""
-            win.status(f"Saved {path}{extra}", 0)
+            win.status(f"Saved {path}{extra}", SAVED_MESSAGE_MS)
         return path
 
     def failed(self, message: str) -> None:

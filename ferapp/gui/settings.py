@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings
@@ -19,6 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "min_face": DEFAULT_MIN_FACE,
     "landmarks": True,
     "record_video": False,
+    # where file dialogs open: the folder of the last file picked (never the working directory)
+    "dataset_dir": "",  # the training wizard's dataset dialogs
+    "open_dir": "",  # File > Open video / image / folder
 }
 
 
@@ -44,3 +48,21 @@ def read(key: str, settings: QSettings | None = None) -> Any:
 def write(key: str, value: Any, settings: QSettings | None = None) -> None:
     s = settings or app_settings()
     s.setValue(key, value)
+
+
+def dialog_dir(key: str, current: str = "", settings: QSettings | None = None) -> str:
+    """Where a file dialog opens: the folder holding ``current`` (a path being edited), else the
+    folder remembered under ``key`` (``remember_dir``), else the home folder; never the process's
+    working directory, which for a desktop app is wherever it happened to be started."""
+    remembered = read(key, settings)
+    for d in (Path(current).expanduser().absolute().parent if current else None,
+              Path(remembered) if remembered else None):
+        if d is not None and d.is_dir():
+            return str(d)
+    return str(Path.home())
+
+
+def remember_dir(key: str, picked: str, settings: QSettings | None = None) -> None:
+    """Remember the folder holding ``picked`` (a file or folder the user chose) under ``key``."""
+    if picked:
+        write(key, str(Path(picked).expanduser().absolute().parent), settings)

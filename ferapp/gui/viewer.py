@@ -33,6 +33,15 @@ from ferapp.labels import LABEL_COLORS, LABELS
 from ferapp.record.timeline import Timeline, TimelineError, read_timeline, write_rows_csv
 
 ALL_FACES = -999
+CONFIRM_MS = 8000  # how long "Exported …" stays in the status bar
+
+
+def is_photo_timeline(tl: Timeline) -> bool:
+    """Rows from several photos (a folder analysed or recorded): their ``source`` is each photo."""
+    from ferapp.capture import IMAGE_EXTS
+
+    sources = {str(v) for v in tl.columns.get("source", [])}
+    return len(sources) > 1 and all(Path(v).suffix.lower() in IMAGE_EXTS for v in sources)
 
 
 class TimelineViewer(QMainWindow):
@@ -66,7 +75,8 @@ class TimelineViewer(QMainWindow):
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.png_btn = QPushButton("Export PNG…")
-        self.csv_btn = QPushButton("Export CSV…")
+        self.csv_btn = QPushButton("Export CSV…")  # names the face it exports (see _show)
+        self.png_btn.setToolTip("The plot and its legend as an image")
         self.png_btn.clicked.connect(self._ask_png)
         self.csv_btn.clicked.connect(self._ask_csv)
 
@@ -131,11 +141,19 @@ class TimelineViewer(QMainWindow):
         tl = self.timeline
         view = tl if face_id in (None, ALL_FACES) else tl.for_face(int(face_id))
         self.view = view
-        t = np.asarray(view.columns.get("time_s", np.zeros(0)), dtype=float)
         probs = view.probs
+        if is_photo_timeline(tl):  # one point per face per photo: no line joins different people
+            t = np.asarray(view.columns.get("frame", np.zeros(0)), dtype=float) + 1
+            self.plot.setLabel("bottom", "photo")
+            style = [dict(pen=None, symbol="o", symbolSize=6, symbolPen=None,
+                          symbolBrush=pg.mkBrush(*LABEL_COLORS[n])) for n in LABELS]
+        else:
+            t = np.asarray(view.columns.get("time_s", np.zeros(0)), dtype=float)
+            self.plot.setLabel("bottom", "time", units="s")
+            style = [dict(pen=pg.mkPen(LABEL_COLORS[n], width=1.5), symbol=None) for n in LABELS]
         order = np.argsort(t, kind="stable")
         for i, n in enumerate(LABELS):
-            self.curves[n].setData(t[order], probs[order, i] if len(t) else np.zeros(0))
+            self.curves[n].setData(t[order], probs[order, i] if len(t) else np.zeros(0), **style[i])
         self.plot.enableAutoRange(axis="x")
         s = view.summary(segment_s=10.0)
         for i, n in enumerate(LABELS):
@@ -163,6 +181,15 @@ class TimelineViewer(QMainWindow):
         if tl.recovered:
             bits.append("recovered: " + "; ".join(tl.warnings))
         self.info.setText(" · ".join(bits))
+        scope = self.export_scope()
+        self.csv_btn.setText(f"Export CSV ({scope})…")
+        self.csv_btn.setToolTip(f"The rows of {scope} (pick 'all faces' in the Face box for every face)"
+                                if face_id not in (None, ALL_FACES) else "Every row of the timeline")
+
+    def export_scope(self) -> str:
+        """What Export CSV writes: 'face 2' or 'all faces'."""
+        fid = self.face_combo.currentData()
+        return "all faces" if fid in (None, ALL_FACES) else f"face {fid}"
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt API; also when the shortcut map is inactive
         if event.key() == Qt.Key.Key_Escape or event.matches(QKeySequence.StandardKey.Close):
@@ -185,21 +212,38 @@ class TimelineViewer(QMainWindow):
             folder = Path(self.timeline.path).parent
         return str(folder / f"{stem}{ext}")
 
-    def export_csv(self, path: str | Path) -> None:
+    def export_csv(self, path: str | Path) -> int:
+        """The rows shown (the selected face, or all faces); returns how many were written."""
         if self.view is None:
             raise TimelineError("no timeline loaded")
         write_rows_csv(path, self.view)
+        return len(self.view)
+
+    def ask_save_path(self, title: str, default: str, filt: str) -> str:
+        """The file the user picks ('' when cancelled); the one blocking dialog (tests replace it)."""
+        return QFileDialog.getSaveFileName(self, title, default, filt)[0]
+
+    def confirm(self, message: str) -> None:
+        self.statusBar().showMessage(message, CONFIRM_MS)
 
     def _ask_png(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export PNG", self.default_export_path(".png"), "PNG image (*.png)")
-        if path and not self.export_png(path):
+        path = self.ask_save_path("Export PNG", self.default_export_path(".png"), "PNG image (*.png)")
+        if not path:
+            return
+        if self.export_png(path):
+            self.confirm(f"Saved the plot to {path}")
+        else:
             QMessageBox.warning(self, "Export PNG", f"Could not write '{path}'.")
 
     def _ask_csv(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export CSV", self.default_export_path("_export.csv"), "CSV (*.csv)")
+        scope = self.export_scope()
+        suffix = "_export.csv" if scope == "all faces" else f"_{scope.replace(' ', '')}.csv"
+        path = self.ask_save_path(f"Export CSV: {scope}", self.default_export_path(suffix), "CSV (*.csv)")
         if not path:
             return
         try:
-            self.export_csv(path)
+            n = self.export_csv(path)
         except (OSError, TimelineError) as e:
             QMessageBox.warning(self, "Export CSV", f"Could not write '{path}': {e}")
+            return
+        self.confirm(f"Exported {n} rows ({scope}) to {path}")

@@ -44,16 +44,21 @@ class WindowDialogs:
     def ask_path(self, kind: str) -> str:
         """The path the user picks ('' when cancelled). ``kind``: video, image, folder or timeline."""
         from ferapp.capture import IMAGE_EXTS, VIDEO_EXTS
+        from ferapp.gui import settings as gui_settings
 
-        if kind == "folder":
-            return QFileDialog.getExistingDirectory(self.win, "Open a folder of images")
         if kind == "timeline":
             start = str(recordings_dir()) if recordings_dir().exists() else ""
             return QFileDialog.getOpenFileName(self.win, "Open timeline", start,
                                                "Timeline CSV (*.csv);;All files (*)")[0]
-        exts = sorted(VIDEO_EXTS if kind == "video" else IMAGE_EXTS)
-        filt = f"{kind.title()} files ({' '.join('*' + e for e in exts)});;All files (*)"
-        return QFileDialog.getOpenFileName(self.win, f"Open {kind}", "", filt)[0]
+        start = gui_settings.dialog_dir("open_dir")  # where the last video / image / folder was
+        if kind == "folder":
+            path = QFileDialog.getExistingDirectory(self.win, "Open a folder of images", start)
+        else:
+            exts = sorted(VIDEO_EXTS if kind == "video" else IMAGE_EXTS)
+            filt = f"{kind.title()} files ({' '.join('*' + e for e in exts)});;All files (*)"
+            path = QFileDialog.getOpenFileName(self.win, f"Open {kind}", start, filt)[0]
+        gui_settings.remember_dir("open_dir", path)
+        return path
 
     def ask_open_timeline(self) -> None:
         path = self.ask_path("timeline")
@@ -129,11 +134,18 @@ class WindowDialogs:
         self.wizard.raise_()
         return self.wizard
 
-    def offer_saved_model(self, name: str) -> QMessageBox:
+    def offer_saved_model(self, name: str) -> QMessageBox | None:
         """A model was saved (wizard): list it at once, and ask before switching to it (the
-        default keeps the model in use: a new model may have other classes or lower accuracy)."""
+        default keeps the model in use: a new model may have other classes or lower accuracy).
+        A model that did not beat its baselines is listed but not offered (status bar says why)."""
+        from ferapp.gui import models as gui_models
+
         win = self.win
         win.refresh_models()
+        weak = gui_models.weak_reason(gui_models.find_model(name))
+        if weak:
+            win.status(f"'{name}' was saved to the Model list but not switched on: {weak}.", 15000)
+            return None
         box = QMessageBox(QMessageBox.Icon.Question, "Model saved",
                           f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, win)

@@ -27,6 +27,7 @@ class AnalyzeSummary:
     labels: Counter = field(default_factory=Counter)
     events: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    frame_size: tuple[int, int] | None = None  # (width, height) of the first frame read
 
     @property
     def fps(self) -> float:
@@ -35,6 +36,10 @@ class AnalyzeSummary:
     def share(self) -> dict[str, float]:
         n = sum(self.labels.values())
         return {k: (self.labels[k] / n if n else 0.0) for k in LABELS}
+
+    def dominant(self) -> str:
+        """The most frequent expression over all face rows ("" when no face had one)."""
+        return max(LABELS, key=lambda k: self.labels[k]) if sum(self.labels.values()) else ""
 
     def format(self) -> str:
         lines = [
@@ -71,6 +76,8 @@ def analyze(source, pipeline, writer=None, max_frames: int | None = None, every:
             if frame is None:
                 return
             s.frames += 1
+            if s.frame_size is None:
+                s.frame_size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
             if on_progress is not None:
                 on_progress(s.frames)
             if (s.frames - 1) % every == 0:
@@ -103,14 +110,55 @@ def frame_source(source_name: str, frame) -> str:
     return str(Path(source_name) / frame.name)
 
 
-def no_face_hint(summary: AnalyzeSummary, min_face: float) -> str | None:
-    """What to tell a user whose run found no face at all (None when faces were found)."""
+HINT_WORDINGS = ("cli", "gui")
+SMALLEST_SUGGESTED_FACE = 12  # px; the GUI's Min face box starts here
+ROBUST_DETECTOR = "cnn"  # slower than hog/haar, finds turned and badly lit faces they miss
+
+
+def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wording: str = "cli") -> str | None:
+    """What to tell a user whose run found no face at all (None when faces were found).
+
+    ``wording`` "cli" names ``ferapp analyze``'s flags, "gui" the window's toolbar boxes; a
+    detector or face size already in use is never suggested. ``detector`` is the detector's name
+    or the pipeline's full-frame detector itself: the object knows the pixel cap of a scan, which
+    on large frames raises the smallest face found above ``min_face``; no smaller Min face can go
+    below what the cap allows, and the hint then names that real size instead of suggesting one
+    that cannot work."""
+    import math
+
+    from ferapp.config import MIN_FACE_RANGE
+
+    if wording not in HINT_WORDINGS:
+        raise ValueError(f"wording must be one of {HINT_WORDINGS}, not {wording!r}")
     if summary.processed == 0 or summary.frames_with_face:
         return None
-    return (f"no face found in {summary.processed} processed frame(s). Faces smaller than "
-            f"{min_face:g} px, very dark, strongly turned or covered are not detected: try a smaller "
-            f"--min-face (e.g. --min-face {max(12, int(min_face // 2))}, slower), a brighter source, "
-            "or --detector cnn (slower, more robust to pose and light)")
+    gui = wording == "gui"
+    name = detector if isinstance(detector, str) or detector is None else getattr(detector, "name", None)
+    smallest, floor = float(min_face), float(MIN_FACE_RANGE[0])
+    size = summary.frame_size
+    if size and hasattr(detector, "effective_min_face"):
+        smallest = max(smallest, detector.effective_min_face(*size))
+        floor = detector.native_min_face / detector.scale_for(*size, min_face=MIN_FACE_RANGE[0])
+    capped = floor >= 0.95 * smallest  # the pixel cap already decides: a smaller Min face changes nothing
+    tries = []
+    smaller = max(SMALLEST_SUGGESTED_FACE, int(math.ceil(floor)), int(min_face // 2))
+    if not capped and smaller < min_face:
+        tries.append(f"a smaller Min face in the toolbar (e.g. {smaller} px; slower)" if gui
+                     else f"a smaller --min-face (e.g. --min-face {smaller}, slower)")
+    tries.append("a brighter source")
+    if name != ROBUST_DETECTOR:
+        tries.append(f"Detector {ROBUST_DETECTOR} in the toolbar (slower, more robust to pose and light)" if gui
+                     else f"--detector {ROBUST_DETECTOR} (slower, more robust to pose and light)")
+    advice = tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + " or " + tries[-1]
+    head = (f"{'N' if gui else 'n'}o face found in {summary.processed} processed frame(s). Faces smaller than "
+            f"{smallest:.0f} px, very dark, strongly turned or covered are not detected")
+    if capped:
+        w, h = size
+        knob = "Min face" if gui else "--min-face"
+        return (f"{head}. On {w}x{h} frames {smallest:.0f} px is the smallest face the scan finds (it is "
+                f"capped at {detector.max_pixels / 1e6:g} MP per frame), so a smaller {knob} does not help: "
+                f"crop the video to the faces or use a source where they are larger; or try {advice}")
+    return f"{head}: try {advice}"
 
 
 def default_out_path(source_spec: str) -> Path:

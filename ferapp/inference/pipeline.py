@@ -58,6 +58,11 @@ class Pipeline:
     def model_name(self) -> str:
         return self.engine.display_name if self.engine else ""
 
+    @property
+    def model_source(self) -> str:
+        """Where the model came from: shipped | user | file | architecture ("" without a model)."""
+        return self.engine.source if self.engine else ""
+
     def set_model(self, ref: str | ExpressionEngine) -> ExpressionEngine:
         """Load a model now (raises on failure); it is used from the next frame on."""
         eng = ref if isinstance(ref, ExpressionEngine) else ExpressionEngine(ref, device=self.device,

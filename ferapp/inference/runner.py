@@ -243,7 +243,7 @@ class Runner:
         empties = 0
         try:
             while not self._stop.is_set():
-                if self._paused.is_set():
+                if self._paused.is_set() or not getattr(self.source, "frame_ready", True):
                     self._stop.wait(0.05)
                     continue
                 try:

@@ -25,19 +25,22 @@ def _fmt(x: float | None) -> str:
 def write_events_csv(path: str | os.PathLike, events: Iterable[AlertEvent]) -> Path:
     """Write events as CSV (type,start,end,duration,severity,peak,detail); open ones get empty end.
 
-    Written to a temporary file and renamed, so a crash never leaves half a file.
+    Written to a fresh temporary file and renamed (``record.output.replace_atomically``), so a
+    crash never leaves half a file and no link is followed.
     """
+    import io
+
+    from ferapp.record.output import replace_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(EVENT_FIELDS)
-        for e in events:
-            w.writerow([e.type, _fmt(e.start), _fmt(e.end), _fmt(e.duration), e.severity,
-                        _fmt(e.peak), e.detail])
-    os.replace(tmp, path)
-    return path
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(EVENT_FIELDS)
+    for e in events:
+        w.writerow([e.type, _fmt(e.start), _fmt(e.end), _fmt(e.duration), e.severity,
+                    _fmt(e.peak), e.detail])
+    return replace_atomically(path, buf.getvalue().encode("utf-8"))
 
 
 def read_events_csv(path: str | os.PathLike) -> list[AlertEvent]:

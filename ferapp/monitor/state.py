@@ -6,22 +6,33 @@ needs memory across frames. It is Qt-free and single-threaded: call it from one 
 inference thread as a pipeline post-processor); the :class:`DriverState` it returns is frozen
 and safe to hand to the GUI thread.
 
-Per-driver calibration: during the first ``calibration_s`` seconds with a face, the open-eye
-EAR baseline (median) and the neutral head pose (median yaw/pitch; the camera is rarely
-straight ahead of the driver) are learnt. Eye thresholds are then relative to the baseline
-(P80-style: eyes count as closed when EAR < ``ear_closed_ratio`` x baseline) and the
-distraction rule uses the pose relative to the neutral one. Eye rules are inactive until
-calibration completes.
+Thresholds: every rule is live from the first frame with a face. Until this driver's
+calibration completes, the eyes count as closed below the population EAR threshold
+(``ear_closed_population``) and the head pose is taken relative to the median pose seen so
+far. Calibration needs ``calibration_s`` seconds *of face while looking ahead* (the time
+between processed frames that both show the face, up to 1 s each; frames without the face and
+glances beyond the distraction limits add nothing), then learns the open-eye EAR baseline
+(median) and the neutral head pose (median yaw/pitch; the camera is rarely straight ahead of
+the driver): from then on the eyes count as closed when EAR < ``ear_closed_ratio`` x baseline
+(P80-style) and the distraction rule uses the pose relative to the neutral one.
+``DriverState.thresholds`` says which set is in force.
+
+Calibration belongs to a person, not to a track or a run: a blink, a head turn or a lost face
+never restarts it. A new face track (the tracker gave the face a new id) is compared with the
+calibrated driver by face descriptors (``ferapp.monitor.identity``); only another person
+restarts calibration (:meth:`DriverMonitor.new_person`). :meth:`DriverMonitor.new_drive`
+(the GUI's Start on a source) starts a new event log and keeps the person, to be confirmed
+by the same check on the first face.
 
 Definitions:
 - blink: an eye closure that ends before ``drowsy_closed_s``; ``blink_rate`` = blinks per
-  minute over the last ``blink_rate_window_s`` (or since calibration, if shorter).
-- PERCLOS: fraction of *observed* time (frames with a face, after calibration) within the last
+  minute over the last ``blink_rate_window_s`` (or since the first face, if shorter).
+- PERCLOS: fraction of *observed* time (frames with a face) within the last
   ``perclos_window_s`` seconds during which the eyes were closed (sample-and-hold between
   frames). It alerts only once ``perclos_min_observed_s`` seconds have been observed.
 - yawn: inner-mouth MAR above ``mar_yawn`` for at least ``yawn_min_s``.
 - looking away: |yaw| > ``yaw_limit_deg`` or pitch < -``pitch_down_deg`` (relative to the
-  calibrated neutral pose); ``looking_away_s`` is the cumulative time spent so.
+  neutral pose); ``looking_away_s`` is the cumulative time spent so.
 """
 
 from __future__ import annotations
@@ -34,23 +45,68 @@ import numpy as np
 
 from ferapp.labels import LABEL_INDEX
 from ferapp.monitor.driver_types import NAN, DriverMonitorConfig, DriverState, driver_extras
+from ferapp.monitor.identity import REFERENCE_CHIPS, DriverIdentity, face_chip
 from ferapp.monitor.measures import measure_face
 from ferapp.monitor.rules import AlertEvent, HysteresisLatch, PerclosWindow, SustainedRule
 from ferapp.types import FaceResult, FrameResult
 
 # DriverMonitorConfig, DriverState and driver_extras live in ferapp.monitor.driver_types (re-exported)
+CHIP_SPACING_S = 0.15  # seconds between the face chips of a new track that decide who it is
+FRONTAL_DEG = 30.0  # identity chips only from faces within this yaw and pitch of the camera axis
 __all__ = ["DriverMonitor", "DriverMonitorConfig", "DriverState", "driver_extras"]
 
 
 class DriverMonitor:
     """Stateful driver monitor; see the module docstring. Not thread-safe."""
 
-    def __init__(self, config: DriverMonitorConfig | None = None):
+    def __init__(self, config: DriverMonitorConfig | None = None, identity: DriverIdentity | None = None):
+        """``identity``: the who-is-driving check (default: dlib face descriptors with the
+        config's ``person_distance``); tests inject one with their own comparison."""
         self.config = config or DriverMonitorConfig()
+        c = self.config
+        self.identity = identity or DriverIdentity(c.person_distance, c.identity_frames)
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self) -> None:
+        """Forget everything: the events of this drive and the calibrated driver."""
+        self._reset_person()
+        self._reset_drive()
+
+    def new_drive(self) -> None:
+        """A new run (the GUI's Start): a new event log, blink count, PERCLOS window and face
+        track; the calibrated driver is kept, and the first face is checked to be the same
+        person (another one restarts calibration)."""
+        self._reset_drive()
+        self._check_first = self.identity.has_reference
+
+    def new_person(self, chips: list | None = None) -> None:
+        """Another driver: calibration starts again (population thresholds meanwhile).
+        ``chips``: face chips of the new person, kept as the start of the new reference."""
+        self._reset_person()
+        for chip in chips or ():
+            self.identity.add_reference(chip)
+        self._apply_thresholds()
+        # eyes "closed" by the previous driver's thresholds while this one was being recognised
+        # were not closed: no blink, no closure carried over
+        self._eyes.reset()
+        self._closure_start = None
+
+    recalibrate = new_person
+
+    def _reset_person(self) -> None:
+        self.identity.clear()
+        self._calib_observed = 0.0
+        self._calib_ear: list[float] = []
+        self._calib_yaw: list[float] = []
+        self._calib_pitch: list[float] = []
+        self.calibrated = False
+        self.calibrated_at = NAN
+        self.ear_baseline = NAN
+        self.yaw0 = 0.0
+        self.pitch0 = 0.0
+
+    def _reset_drive(self) -> None:
         c = self.config
         sev = c.severities
         self._rules = {
@@ -63,22 +119,16 @@ class DriverMonitor:
             "emotion": SustainedRule("emotion", c.emotion_s, c.cooldown_s, sev["emotion"], "max"),
         }
         self._eyes = HysteresisLatch(0.0, 0.0, above=False)
+        self._apply_thresholds()
         self._mouth = HysteresisLatch(c.mar_yawn, c.mar_yawn - c.mar_margin, above=True)
         self._perclos_latch = HysteresisLatch(c.perclos_threshold, c.perclos_threshold - c.perclos_margin)
         self._emotion_latch = HysteresisLatch(c.emotion_prob, c.emotion_prob - c.emotion_margin)
         self._away = False
         self._perclos = PerclosWindow(c.perclos_window_s)
         self._closed_events: list[AlertEvent] = []
-        self._calib_start: float | None = None
-        self._calib_ear: list[float] = []
-        self._calib_yaw: list[float] = []
-        self._calib_pitch: list[float] = []
-        self.calibrated = False
-        self.calibrated_at = NAN
-        self.ear_baseline = NAN
-        self.yaw0 = 0.0
-        self.pitch0 = 0.0
         self._prev_t: float | None = None
+        self._prev_face = False  # the previous update had the driver's face
+        self._first_face_t: float | None = None
         self._prev_observed_closed: bool | None = None  # eye state of the previous observed frame
         self._lost_since: float | None = None
         self._closure_start: float | None = None
@@ -89,15 +139,21 @@ class DriverMonitor:
         self.yawns = 0
         self.looking_away_s = 0.0
         self._driver_id = -1
+        self._check_first = False
+        self._last_chip_t = -math.inf
+        self.identity.candidate = None
         self._last_state: DriverState | None = None
 
-    def recalibrate(self) -> None:
-        """Forget the baseline; the next ``calibration_s`` seconds with a face set a new one."""
-        self.calibrated = False
-        self._calib_start = None
-        self._calib_ear.clear()
-        self._calib_yaw.clear()
-        self._calib_pitch.clear()
+    def _apply_thresholds(self) -> None:
+        """Eye thresholds of the set in force: this driver's once calibrated, else the population's."""
+        c = self.config
+        if self.calibrated:
+            enter, leave = (self.ear_baseline * c.ear_closed_ratio,
+                            self.ear_baseline * (c.ear_closed_ratio + c.ear_open_margin))
+        else:
+            enter = c.ear_closed_population
+            leave = enter * (c.ear_closed_ratio + c.ear_open_margin) / c.ear_closed_ratio
+        self._eyes.set_thresholds(enter, leave)
 
     @property
     def events(self) -> list[AlertEvent]:
@@ -154,15 +210,19 @@ class DriverMonitor:
 
         if m is not None:
             # sample-and-hold PERCLOS segment from the previous observed frame
-            if self._prev_observed_closed is not None and self._lost_since is None and self.calibrated:
+            if self._prev_observed_closed is not None and self._lost_since is None:
                 self._perclos.add(self._prev_t, t, self._prev_observed_closed)
             self._lost_since = None
+            if self._first_face_t is None:
+                self._first_face_t = t
             feed("face_lost", False)
-            self._calibrate(t, m)
+            # seconds of face since the previous frame, if that frame had the face too (a live
+            # runner on a slow CPU processes a few frames a second: their spacing counts, up to 1 s)
+            self._calibrate(t, m, min(dt, 1.0) if self._prev_face else 0.0)
             yaw_rel, pitch_rel = m.yaw - self.yaw0, m.pitch - self.pitch0
 
             # eyes: closure episodes -> blinks and drowsiness
-            closed = self._eyes.update(m.ear) if self.calibrated else False
+            closed = self._eyes.update(m.ear)
             if closed and self._closure_start is None:
                 self._closure_start = t
             elif not closed and self._closure_start is not None:
@@ -215,7 +275,7 @@ class DriverMonitor:
         else:
             if self._lost_since is None:
                 self._lost_since = t
-                if self._prev_observed_closed is not None and self.calibrated and self._prev_t is not None:
+                if self._prev_observed_closed is not None and self._prev_t is not None:
                     self._perclos.add(self._prev_t, t, self._prev_observed_closed)
             lost_for = t - self._lost_since
             feed("face_lost", True, lost_for)
@@ -233,19 +293,19 @@ class DriverMonitor:
         # PERCLOS over the sliding window
         perclos, observed = self._perclos.value(t)
         perclos_on = self._perclos_latch.update(perclos) and observed >= c.perclos_min_observed_s
-        if self._rules["perclos"].active or self.calibrated:
-            feed("perclos", perclos_on, perclos)
+        feed("perclos", perclos_on, perclos)
 
         # blink rate
         while self._blink_times and self._blink_times[0] < t - c.blink_rate_window_s:
             self._blink_times.popleft()
-        if self.calibrated:
-            span = min(c.blink_rate_window_s, max(t - self.calibrated_at, 1.0))
+        if self._first_face_t is not None:
+            span = min(c.blink_rate_window_s, max(t - self._first_face_t, 1.0))
             blink_rate = len(self._blink_times) * 60.0 / span
         else:
             blink_rate = 0.0
 
         self._prev_t = t
+        self._prev_face = m is not None
         open_events = tuple(self.open_events)
         state = DriverState(
             t=t,
@@ -267,9 +327,10 @@ class DriverMonitor:
             calibrated=self.calibrated,
             calibration_progress=self._calibration_progress(t),
             ear_baseline=self.ear_baseline,
-            ear_threshold=self.ear_baseline * c.ear_closed_ratio if self.calibrated else NAN,
+            ear_threshold=self._eyes.enter,
             mar_threshold=c.mar_yawn,
             perclos_threshold=c.perclos_threshold,
+            thresholds="calibrated" if self.calibrated else "population",
             alerts=tuple(e.type for e in open_events),
             open_events=open_events,
             started=tuple(started),
@@ -281,33 +342,36 @@ class DriverMonitor:
     def _calibration_progress(self, t: float) -> float:
         if self.calibrated:
             return 1.0
-        if self._calib_start is None or self.config.calibration_s <= 0:
+        if self.config.calibration_s <= 0:
             return 0.0
-        return min(1.0, (t - self._calib_start) / self.config.calibration_s)
+        return min(1.0, self._calib_observed / self.config.calibration_s)
 
-    def _calibrate(self, t: float, m) -> None:
+    def _calibrate(self, t: float, m, face_dt: float) -> None:
+        """Learn from frames where the driver looks ahead: within the distraction limits of the
+        neutral pose so far (the first frame's pose, then the median of the accepted ones), so
+        a glance away during calibration neither counts nor drags the neutral pose along."""
         if self.calibrated:
             return
         c = self.config
-        if self._calib_start is None:
-            self._calib_start = t
-        if math.isfinite(m.ear):
-            self._calib_ear.append(m.ear)
         if math.isfinite(m.yaw) and math.isfinite(m.pitch):
+            if self._calib_yaw and c.calibrate_pose and (
+                    abs(m.yaw - self.yaw0) > c.yaw_limit_deg or self.pitch0 - m.pitch > c.pitch_down_deg):
+                return  # looking away: not a sample of the neutral pose or of open eyes
             self._calib_yaw.append(m.yaw)
             self._calib_pitch.append(m.pitch)
-        if t - self._calib_start < c.calibration_s - 1e-9:
+            if c.calibrate_pose:  # provisional neutral: the median pose so far
+                self.yaw0 = float(np.median(self._calib_yaw))
+                self.pitch0 = float(np.median(self._calib_pitch))
+        if math.isfinite(m.ear):
+            self._calib_ear.append(m.ear)
+        self._calib_observed += face_dt
+        if self._calib_observed < c.calibration_s - 1e-9:
             return
         base = float(np.median(self._calib_ear)) if self._calib_ear else c.ear_baseline_default
         self.ear_baseline = float(np.clip(base, c.ear_baseline_min, c.ear_baseline_max))
-        if c.calibrate_pose and self._calib_yaw:
-            self.yaw0 = float(np.median(self._calib_yaw))
-            self.pitch0 = float(np.median(self._calib_pitch))
-        self._eyes.set_thresholds(self.ear_baseline * c.ear_closed_ratio,
-                                  self.ear_baseline * (c.ear_closed_ratio + c.ear_open_margin))
-        self._eyes.reset()
         self.calibrated = True
         self.calibrated_at = t
+        self._apply_thresholds()  # an eye closure in progress stays one closure
 
     # ------------------------------------------------------------------ pipeline hook
     def process(self, result: FrameResult) -> FrameResult:
@@ -315,7 +379,8 @@ class DriverMonitor:
 
         The driver is the face tracked so far (same ``face_id``) or else the largest face with
         landmarks. Its FaceResult gets extras ``ear, mar, yaw, pitch, roll, perclos, event``;
-        ``result.extras["driver"]`` gets the :class:`DriverState`.
+        ``result.extras["driver"]`` gets the :class:`DriverState`. A face with a new track id
+        is checked to be the calibrated driver (see the module docstring).
         """
         candidates = [(i, fr) for i, fr in enumerate(result.faces) if fr.face.landmarks is not None]
         chosen = None
@@ -328,12 +393,37 @@ class DriverMonitor:
             state = self.update(frame.timestamp, None, frame.shape, None)
             return replace(result, extras={**result.extras, "driver": state})
         i, fr = chosen
-        self._driver_id = fr.face.face_id
+        if fr.face.face_id != self._driver_id:
+            if self._driver_id >= 0 or self._check_first:
+                self.identity.begin()  # who is this? decided on its first near-frontal frames
+                self._last_chip_t = -math.inf
+            self._check_first = False
+            self._driver_id = fr.face.face_id
         probs = fr.expression.probs if fr.expression is not None else None
         state = self.update(frame.timestamp, fr.face.landmarks, frame.shape, probs)
+        self._follow_identity(frame.image, fr.face.landmarks, state)
         extras = {**fr.extras, **driver_extras(state)}
         faces = list(result.faces)
         faces[i] = FaceResult(fr.face, fr.expression, extras)
         return replace(result, faces=tuple(faces), extras={**result.extras, "driver": state})
+
+    def _follow_identity(self, image, landmarks, state: DriverState) -> None:
+        """Keep reference chips while calibrating; decide about a new track (faces within 30
+        degrees of the camera's axis only: a profile says little about who it is)."""
+        if not state.face or not (abs(state.yaw) <= FRONTAL_DEG and abs(state.pitch) <= FRONTAL_DEG):
+            return
+        ident = self.identity
+        if ident.pending:
+            if state.t - self._last_chip_t < CHIP_SPACING_S:
+                return  # chips a little apart say more than consecutive, near-identical frames
+            self._last_chip_t = state.t
+            chip = face_chip(image, landmarks)
+            chips = [*ident.candidate, chip] if chip is not None else []
+            if ident.add_candidate(chip) is False:
+                self.new_person(chips)
+            return
+        due = len(ident.reference) * self.config.calibration_s / REFERENCE_CHIPS
+        if not self.calibrated and len(ident.reference) < REFERENCE_CHIPS and self._calib_observed >= due:
+            ident.add_reference(face_chip(image, landmarks))
 
     __call__ = process

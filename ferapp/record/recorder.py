@@ -3,7 +3,8 @@
 Qt-free. ``Recorder`` is a sink for the GUI's ``RunnerBridge.sinks`` (called on the worker
 thread), so rows are
 never lost to a busy or closing UI. It writes the timeline CSV + JSON sidecar through
-``ferapp.record.TimelineWriter`` and, optionally, an annotated MP4 next to it. A disk error
+``ferapp.record.TimelineWriter`` and, optionally, an annotated MP4 next to it that runs on the
+wall clock (``AnnotatedVideoWriter(live=True)``: it lasts as long as the recording). A disk error
 (``TimelineError`` / video write failure) stops recording and calls ``on_failure(message)``;
 the live view keeps running. ``stop()`` finalises the sidecar and is safe from any thread.
 """
@@ -46,7 +47,6 @@ class Recorder:
         self.path: Path | None = None
         self.started_at: float | None = None
         self.last_error: str | None = None
-        self._video_fps = 15.0
 
     @property
     def active(self) -> bool:
@@ -57,8 +57,10 @@ class Recorder:
         return time.monotonic() - self.started_at if self.started_at is not None else 0.0
 
     def start(self, path: Path, meta: dict[str, Any] | None = None, video: bool = False,
-              video_fps: float = 15.0, extra_columns: tuple[str, ...] = ()) -> Path:
-        """Open the files now (raises TimelineError with a user-facing message)."""
+              video_fps: float = 30.0, extra_columns: tuple[str, ...] = ()) -> Path:
+        """Open the files now (raises TimelineError with a user-facing message). ``meta``: the
+        sidecar's run keys (``ferapp.record.metadata.run_metadata``); ``video_fps``: the MP4's
+        fixed rate (the source's own, at most 30)."""
         with self._lock:
             if self.writer is not None:
                 raise TimelineError("already recording")
@@ -69,7 +71,7 @@ class Recorder:
             self.video_path = path.with_suffix(".mp4") if video else None
             if self.video_path is not None:
                 try:  # claim the MP4 first: nothing is created when either output is refused
-                    self.video = AnnotatedVideoWriter(self.video_path, video_fps)
+                    self.video = AnnotatedVideoWriter(self.video_path, video_fps, live=True)
                 except OutputError as e:
                     self.video_path = None
                     raise TimelineError(str(e)) from None
@@ -81,7 +83,6 @@ class Recorder:
                     self.video, self.video_path = None, None
                 raise
             self.path = path
-            self._video_fps = max(1.0, float(video_fps))
             self.started_at = time.monotonic()
             self.last_error = None
         return self.path
@@ -105,7 +106,7 @@ class Recorder:
         if self.on_failure is not None:
             self.on_failure(failed)
 
-    def _close_locked(self, error: str | None = None) -> None:
+    def _close_locked(self, error: str | None = None, final_meta: dict[str, Any] | None = None) -> None:
         writer, self.writer = self.writer, None
         video, self.video = self.video, None
         self.started_at = None
@@ -114,19 +115,23 @@ class Recorder:
             video.close()
         if writer is not None:
             try:
-                meta = {"stopped_by_error": error} if error else {}
+                meta = {k: v for k, v in (final_meta or {}).items() if writer.meta.get(k) is None}
+                if error:
+                    meta["stopped_by_error"] = error
                 writer.close(**meta)
             except TimelineError as e:
                 self.last_error = str(e)
                 log.warning("%s", e)
 
-    def stop(self) -> Path | None:
-        """Finalise the files; returns the CSV path (None when not recording)."""
+    def stop(self, **final_meta: Any) -> Path | None:
+        """Finalise the files; returns the CSV path (None when not recording). ``final_meta``
+        fills sidecar keys that were unknown (None) at the start, e.g. the source's fps when
+        Record was pressed before capture ran."""
         with self._lock:
             if self.writer is None:
                 return None
             path = self.path
-            self._close_locked()
+            self._close_locked(final_meta=final_meta)
         return path
 
     @property

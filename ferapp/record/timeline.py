@@ -41,6 +41,8 @@ class TimelineError(Exception):
 
 MAX_LINE = 64 * 1024  # a timeline row is ~200 bytes; longer lines are dropped as malformed
 MAX_FILE_BYTES = 2 * 1024 ** 3
+MAX_COLUMNS = 1000  # ferapp writes 19 columns (+ 6 in driver mode)
+MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # the sidecar ferapp writes is ~1 KB
 
 
 def sidecar_path(csv_path: str | Path) -> Path:
@@ -65,10 +67,12 @@ class TimelineWriter:
 
     def __init__(self, path: str | Path, meta: dict[str, Any] | None = None,
                  extra_columns: Sequence[str] = (), fsync_interval_s: float = 1.0,
-                 overwrite: bool = False, inputs: Sequence[str | os.PathLike | None] = ()):
+                 overwrite: bool = False, inputs: Sequence[Any] = (), temp: bool = False):
         """``path`` must end in .csv, must not exist (unless ``overwrite``: then it is replaced
         atomically when the timeline is closed) and must be none of ``inputs``; the sidecar
-        (``.json``) and the driver events (``_events.csv``) follow the same rules."""
+        (``.json``) and the driver events (``_events.csv``) follow the same rules. ``temp``:
+        the timeline appears under ``path`` only when it is closed complete (batch analysis);
+        otherwise a new file is written in place, so a crash leaves a recoverable recording."""
         from ferapp.record.output import OutputClaim, OutputError, OutputIOError, check_not_input
 
         self.path = Path(path)
@@ -76,11 +80,11 @@ class TimelineWriter:
             if self.path.suffix.lower() != ".csv":
                 raise OutputError(f"the output must be a .csv file, not '{self.path}' "
                                   f"(e.g. {self.path.with_suffix('.csv').name})")
-            for extra in (self.path, sidecar_path(self.path), self.path.with_name(self.path.stem + "_events.csv")):
+            for extra in (self.path, sidecar_path(self.path), events_path(self.path)):
                 check_not_input(extra, inputs)
-                if extra.exists() and not overwrite:
+                if os.path.lexists(extra) and not overwrite:
                     raise OutputError(f"'{extra}' already exists: choose another name, or pass --overwrite")
-            self._claim = OutputClaim(self.path, ".csv", inputs, overwrite)
+            self._claim = OutputClaim(self.path, ".csv", inputs, overwrite, temp=temp)
         except OutputIOError as e:
             raise TimelineError(f"Cannot write timeline to '{self.path}': {e.reason}") from None
         except OutputError as e:
@@ -101,16 +105,29 @@ class TimelineWriter:
         self._t0: float | None = None
         self._last_sync = time.monotonic()
         self._fsync_interval = fsync_interval_s
+        self._sidecar_written: Path | None = None
+        self._temp = bool(temp)
         try:
-            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8")  # noqa: SIM115
+            # created by the claim: O_CREAT|O_EXCL|O_NOFOLLOW, never an existing file or a link's target
+            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8",  # noqa: SIM115
+                            opener=self._claim.opener)
             self._csv = csv.writer(self._fh)
             self._csv.writerow(self.columns)
             self._fh.flush()
             self._write_sidecar()
-        except OSError as e:
-            self._claim.release()
-            raise TimelineError(f"Cannot write timeline to '{self.path}': {e.strerror or e}") from e
+        except (OSError, OutputError) as e:
+            fh = getattr(self, "_fh", None)
+            if fh is not None:
+                fh.close()
+            self._claim.abort()
+            reason = e.strerror or e if isinstance(e, OSError) else e
+            raise TimelineError(f"Cannot write timeline to '{self.path}': {reason}") from e
         self.closed = False
+
+    @property
+    def writing_to(self) -> Path:
+        """The file the rows go to now (the final path, or a hidden temporary one)."""
+        return self._claim.path
 
     # -- writing -------------------------------------------------------------------------
     def rows_for(self, result: FrameResult) -> list[list[str]]:
@@ -154,33 +171,59 @@ class TimelineWriter:
                 os.fsync(self._fh.fileno())
                 self._last_sync = now
         except OSError as e:
-            self._abort()
-            raise TimelineError(f"Recording stopped: cannot write '{self.path}': {e.strerror or e}") from e
+            note = self._abort()
+            raise TimelineError(f"Recording stopped: cannot write '{self.path}': {e.strerror or e}{note}") from e
         self.rows += len(rows)
         self.frames += 1
         return len(rows)
 
     def _write_sidecar(self) -> None:
-        side = sidecar_path(self.path)
-        if self._claim.path != self._claim.final:  # replacing: the old sidecar stays until the end
-            side = side.with_name(side.name + ".part")
-        tmp = side.with_suffix(".json.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.meta, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, side)
+        """The sidecar of the file being written (a replacement's sits beside it under its hidden
+        name: the old sidecar stays until the end). Atomic, never through a link."""
+        from ferapp.record.output import replace_atomically
 
-    def _abort(self) -> None:
+        side = sidecar_path(self._claim.path)
+        replace_atomically(side, json.dumps(self.meta, indent=2, default=str).encode("utf-8"))
+        self._sidecar_written = side
+
+    def _abort(self) -> str:
+        """A write failed: stop. A batch (``temp``) timeline is deleted; otherwise what was written
+        is kept (a recording in place, or a replacement beside the old file). Returns a note
+        saying where the rows are when that is not the output's own name."""
+        if self._temp:
+            self.discard()
+            return ""
         self.closed = True
         try:
             self._fh.close()
         except OSError:
             pass
-        self._claim.release()  # what was written is kept (a replacement stays beside the old file as .part)
+        self._claim.release()
+        if self._claim.path != self._claim.final:
+            return f" (the rows written so far are in '{self._claim.path}')"
+        return ""
+
+    def discard(self) -> None:
+        """Stop and delete what this run wrote under temporary names (an unfinished batch
+        timeline); a timeline written in place is closed as it is. Safe to call twice."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        side = self._sidecar_written
+        if not self._claim.in_place and side is not None:
+            try:
+                os.unlink(side)  # the temporary sidecar this run wrote
+            except OSError:
+                pass
+        self._claim.abort()
 
     def close(self, **final_meta: Any) -> None:
-        """Flush, fsync and finalise the sidecar. Safe to call twice."""
+        """Flush, fsync and finalise the sidecar; move a temporary timeline into place (the
+        sidecar first, then the CSV). Safe to call twice."""
         if self.closed:
             return
         self.closed = True
@@ -196,22 +239,34 @@ class TimelineWriter:
             self.meta.update(final_meta)
             self.meta.update({"finalized": True, "rows": self.rows, "frames": self.frames,
                               "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-            replacing = self._claim.path != self._claim.final
-            self._claim.commit()
             self._write_sidecar()
-            if replacing:
-                part = sidecar_path(self.path).with_name(sidecar_path(self.path).name + ".part")
-                if part.exists():
-                    part.unlink()
+            if self._claim.path != self._claim.final and self._sidecar_written is not None:
+                # the sidecar first: a crash between the two renames leaves a finalised sidecar and
+                # no timeline (a batch redoes it), never a timeline without its final sidecar
+                os.replace(self._sidecar_written, sidecar_path(self.path))
+                self._sidecar_written = sidecar_path(self.path)
+            self._claim.commit()
         except OSError as e:
             self._claim.release()
-            raise TimelineError(f"Cannot finalise timeline '{self.path}': {e.strerror or e}") from e
+            why = " (its folder was removed while the run wrote to it)" if not self.path.parent.is_dir() else ""
+            raise TimelineError(f"Cannot finalise timeline '{self.path}': {e.strerror or e}{why}") from e
+        except TimelineError:
+            raise
+        except Exception as e:  # OutputError from the commit: the message says where the rows are
+            self._claim.release()
+            raise TimelineError(f"Cannot finalise timeline '{self.path}': {e}") from e
 
     def __enter__(self) -> TimelineWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def events_path(csv_path: str | Path) -> Path:
+    """The driver events written beside a timeline: ``<name>_events.csv``."""
+    p = Path(csv_path)
+    return p.with_name(p.stem + "_events.csv")
 
 
 # -- reading ---------------------------------------------------------------------------
@@ -296,17 +351,17 @@ def read_timeline(path: str | Path) -> Timeline:
     Raises TimelineError with a clear message for a missing/empty/foreign file; malformed
     rows are dropped and counted in ``warnings``.
     """
+    from collections import Counter
+
+    from ferapp.safeio import read_bounded
+
     p = Path(path)
     if not p.exists():
         raise TimelineError(f"Timeline not found: '{p}'")
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise TimelineError(f"'{p}' is {size / 2**30:.1f} GB: larger than any timeline ferapp writes "
-                                f"(limit {MAX_FILE_BYTES // 2**30} GB)")
-        raw = p.read_bytes()
+    try:  # regular files only (a FIFO would block, /dev/zero never ends), bounded by bytes read
+        raw = read_bounded(p, MAX_FILE_BYTES)
     except OSError as e:
-        raise TimelineError(f"Cannot read timeline '{p}': {e.strerror or e}") from e
+        raise TimelineError(f"Cannot read timeline '{p}': {e.strerror or e}") from None
     text = raw.decode("utf-8-sig", errors="replace")  # a BOM (Excel's "CSV UTF-8") is not a column name
     warnings: list[str] = []
     recovered = False
@@ -322,10 +377,14 @@ def read_timeline(path: str | Path) -> Timeline:
         raise TimelineError(f"'{p}' is empty: not a ferapp timeline") from None
     except csv.Error as e:
         raise TimelineError(f"'{p}' is not a CSV file: {e}") from None
-    missing = [c for c in TIMELINE_COLUMNS if c not in header]
+    if len(header) > MAX_COLUMNS:
+        raise TimelineError(f"'{p}' is not a ferapp timeline: {len(header)} columns (a timeline has at most "
+                            f"{MAX_COLUMNS})")
+    names = set(header)
+    missing = [c for c in TIMELINE_COLUMNS if c not in names]
     if missing:
         raise TimelineError(f"'{p}' is not a ferapp timeline (missing columns: {', '.join(missing[:5])})")
-    dup = sorted({c for c in header if header.count(c) > 1})
+    dup = sorted(c for c, n in Counter(header).items() if n > 1)  # one pass: O(columns)
     if dup:
         raise TimelineError(f"'{p}' is not a valid timeline (repeated columns: {', '.join(dup[:5])})")
     cols: dict[str, list[Any]] = {c: [] for c in header}
@@ -363,7 +422,7 @@ def read_timeline(path: str | Path) -> Timeline:
     side = sidecar_path(p)
     if side.exists():
         try:
-            meta = json.loads(side.read_text(encoding="utf-8"))
+            meta = json.loads(read_bounded(side, MAX_SIDECAR_BYTES).decode("utf-8"))  # a FIFO is refused
             if not isinstance(meta, dict):
                 raise ValueError("not an object")
         except (ValueError, OSError, RecursionError):  # RecursionError: absurdly nested JSON

@@ -8,6 +8,15 @@ callback can ask the trainer to stop (``trainer.should_stop = True``) or write a
 Order of calls for one run: on_run_start -> per fold [on_fold_start -> per epoch
 [on_epoch_start -> on_batch_end* -> on_epoch_end] -> on_fold_end] -> on_run_end (exactly once).
 A plain ``Trainer.fit`` is one fold; ``run_training`` adds the fold hooks around it.
+
+A callback that keeps state across epochs (the best score so far, epochs without improvement)
+returns it from ``state_dict()``; the trainer saves it in every checkpoint and hands it back
+through ``load_state_dict()`` on resume (Lightning's habit), so a resumed run continues from
+the true best instead of a fresh -inf.
+
+Under torchrun every rank calls its callbacks with the same (all-reduced) metrics; the CLI
+gives progress bars and epoch lines to rank 0 only and ``run_training`` gives the checkpoint
+writer to rank 0 only.
 """
 
 from __future__ import annotations
@@ -36,6 +45,12 @@ class Callback:
     def on_fold_end(self, fold: str, result: Any) -> None: ...
 
     def on_run_end(self, outcome: Any) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint must carry for this callback (plain types); {} when nothing."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class CallbackList(Callback):
@@ -73,6 +88,28 @@ class CallbackList(Callback):
 
     def on_run_end(self, outcome):
         self._call("on_run_end", outcome)
+
+    def _keys(self) -> list[str]:
+        seen: dict[str, int] = {}
+        keys = []
+        for c in self.callbacks:
+            name = type(c).__name__
+            seen[name] = seen.get(name, 0) + 1
+            keys.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+        return keys
+
+    def state_dict(self) -> dict[str, Any]:
+        out = {}
+        for key, c in zip(self._keys(), self.callbacks, strict=True):
+            st = c.state_dict()
+            if st:
+                out[key] = st
+        return out
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key, c in zip(self._keys(), self.callbacks, strict=True):
+            if key in (state or {}):
+                c.load_state_dict(state[key])
 
 
 class ProgressBar(Callback):
@@ -139,22 +176,42 @@ class EpochLine(Callback):
 
 
 class CheckpointCallback(Callback):
-    """Writes ``last.pt`` every epoch and ``best.pt`` whenever the monitored metric improves.
+    """Writes ``last.pt`` every epoch (and every ``every`` steps, mid-epoch, when set) and
+    ``best.pt`` whenever the monitored metric improves.
 
     The checkpoints are the trainer's full state (model, optimizers, scheduler, epoch, step,
-    RNG), so either one can be passed as ``resume``.
+    RNG, best weights), so either one can be passed as ``resume``. The best score and path are
+    part of that state: after a resume ``best.pt`` is replaced only by a better epoch.
     """
 
-    def __init__(self, directory: str | Path, monitor: str = "val_acc", mode: str = "max"):
+    def __init__(self, directory: str | Path, monitor: str = "val_acc", mode: str = "max", every: int = 0):
         self.dir = Path(directory)
         self.monitor = monitor
         self.mode = mode
+        self.every = int(every or 0)
         self.best = -math.inf if mode == "max" else math.inf
         self.best_path: Path | None = None
         self.last_path: Path | None = None
 
     def _better(self, v: float) -> bool:
         return v > self.best if self.mode == "max" else v < self.best
+
+    def state_dict(self):
+        return {"monitor": self.monitor, "mode": self.mode, "best": float(self.best),
+                "best_path": str(self.best_path) if self.best_path else ""}
+
+    def load_state_dict(self, state):
+        if state.get("monitor") != self.monitor or state.get("mode") != self.mode:
+            return
+        self.best = float(state["best"])
+        self.best_path = Path(state["best_path"]) if state.get("best_path") else None
+        if self.best_path is not None and self.trainer is not None:
+            self.trainer.best_state_path = self.best_path
+
+    def on_batch_end(self, step, loss):
+        if self.every and step % self.every == 0:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.last_path = self.trainer.save_state(self.dir / "last.pt")
 
     def on_epoch_end(self, epoch, metrics):
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -176,6 +233,13 @@ class EarlyStopping(Callback):
         self.best = -math.inf if mode == "max" else math.inf
         self.bad_epochs = 0
         self.stopped_epoch: int | None = None
+
+    def state_dict(self):
+        return {"monitor": self.monitor, "mode": self.mode, "best": float(self.best), "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state):
+        if state.get("monitor") == self.monitor and state.get("mode") == self.mode:
+            self.best, self.bad_epochs = float(state["best"]), int(state["bad_epochs"])
 
     def on_epoch_end(self, epoch, metrics):
         v = metrics.get(self.monitor)

@@ -79,6 +79,13 @@ def model_card(cfg, report: dict[str, Any]) -> str:
     if summ:
         lines.append(f"| **mean ± std** | | | | **{_pct(summ.get('mean_accuracy'))} ± {_pct(summ.get('std_accuracy'))}** | "
                      f"{_pct(summ.get('mean_macro_f1'))} | |")
+    base = report.get("baselines")
+    if base:
+        lines += ["", f"Baselines on the same test images: always '{base['majority_class']}' (majority class) "
+                      f"{_pct(base['majority'])}, chance {_pct(base['chance'])}: "
+                  + ("beaten." if base.get("beaten") else "**not beaten: this model is not better than guessing.**")]
+    for note in report.get("notes") or []:
+        lines.append(f"- note: {note}")
     pooled = (summ or {}).get("pooled")
     if pooled:
         lines += ["", "### Per-class accuracy (pooled over folds)", "", "| class | accuracy |", "|---|---|"]

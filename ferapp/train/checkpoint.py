@@ -1,6 +1,13 @@
 """Training checkpoints: the ``Trainer``'s full state (optimizers, schedule, strategy extras,
-position inside the epoch, history, RNG) in the zoo's self-describing checkpoint format, so a
-cancelled or interrupted run resumes at the batch it stopped at."""
+position inside the epoch, history, RNG, the best weights and score so far, the callbacks'
+state) in the zoo's self-describing checkpoint format, so a cancelled or interrupted run
+resumes at the batch it stopped at and keeps its true best model (Lightning's
+``ModelCheckpoint.state_dict`` habit: the best score is state, not a fresh -inf).
+
+The state does not depend on the number of processes (positions and losses are those of the
+global batch; every rank holds the same weights), so a checkpoint resumes with any number of
+processes. Files are written atomically (``ferapp.zoo.io``: temp file in the same folder,
+fsync, rename): a crash or SIGKILL never leaves a torn ``last.pt``."""
 
 from __future__ import annotations
 
@@ -28,6 +35,10 @@ def trainer_state(tr) -> dict[str, Any]:
         "history": tr.history,
         "best_val_acc": tr.best_val_acc,
         "best_epoch": tr.best_epoch,
+        "best_state_dict": tr._best_weights or {},
+        "callbacks": tr.callbacks.state_dict(),
+        "world_size": tr.dist.world_size,
+        "run_id": tr.run_id,
         "rng_cpu": torch.get_rng_state(),
     }
     if tr.history and "val_acc" in tr.history[-1]:
@@ -37,6 +48,7 @@ def trainer_state(tr) -> dict[str, Any]:
     s.update(tr.strategy.state())
     return s
 
+
 def save(tr, path: str | Path) -> Path:
     """Self-describing checkpoint in the zoo's format (``ferapp.zoo.io``): model weights +
     config, and the training state in ``extra`` -- loadable by ``resolve_model`` / ``ferapp
@@ -45,12 +57,25 @@ def save(tr, path: str | Path) -> Path:
 
     return save_checkpoint(path, tr.model, tr.cfg, trainer_state(tr))
 
+
+def run_id_of(path: str | Path) -> str | None:
+    """The run id a training checkpoint was written by (None: unreadable or not a training state)."""
+    from ferapp.zoo.io import _safe_torch_load
+
+    try:
+        s = (_safe_torch_load(Path(path)) or {}).get("extra") or {}
+    except Exception:  # noqa: BLE001
+        return None
+    return str(s.get("run_id") or "") if s.get("train_state") == STATE_FORMAT else None
+
+
 def restore(tr, path: str | Path) -> None:
     """Continue ``tr`` from a checkpoint of the same architecture and algorithm (ValueError otherwise)."""
+    from ferapp.train import distributed
     from ferapp.zoo.io import CKPT_FORMAT
 
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = distributed.torch_load(path, tr.dist)  # under DDP rank 0 reads, every rank loads the bytes
     except FileNotFoundError:
         raise ValueError(f"resume checkpoint not found: {path}") from None
     except Exception as e:  # noqa: BLE001
@@ -76,6 +101,8 @@ def restore(tr, path: str | Path) -> None:
     tr._epoch_loss_sum, tr._epoch_count = float(s["epoch_loss_sum"]), int(s["epoch_count"])
     tr.history = list(s.get("history") or [])
     tr.best_val_acc, tr.best_epoch = s.get("best_val_acc"), s.get("best_epoch")
+    tr._best_weights = dict(s.get("best_state_dict") or {}) or None
+    tr.callbacks.load_state_dict(s.get("callbacks") or {})
     torch.set_rng_state(s["rng_cpu"])
     if tr.device.type == "cuda" and "rng_cuda" in s:
         torch.cuda.set_rng_state(s["rng_cuda"], tr.device)

@@ -1,7 +1,11 @@
 """``ferapp train`` and ``ferapp eval`` (registered on the main CLI by ``add_parsers``).
 
 Each handler returns an exit code: 0 success, 1 the run failed, 2 bad input (unknown model,
-unreadable data, bad checkpoint, bad option), 130 cancelled (Ctrl-C; a checkpoint is kept).
+unreadable data, bad checkpoint, bad option, a non-empty --out that is not a ferapp run of the
+model), 130 cancelled by Ctrl-C, 143 stopped by SIGTERM (both keep a resumable ``last.pt``).
+
+``ferapp train --nproc N`` starts torchrun's elastic launcher with N copies of the same command
+(``ferapp.train.distributed``); under torchrun each copy is one rank of one training run.
 """
 
 from __future__ import annotations
@@ -9,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from pathlib import Path
 
 from ferapp.train.options import add_cli_flags
@@ -33,8 +36,19 @@ def add_parsers(subparsers) -> None:
     p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
                    help="model constructor argument (repeatable), e.g. --arg width_mult=0.5")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    d = p.add_argument_group("distributed training (torch.distributed; see README 'Distributed training')")
+    d.add_argument("--nproc", type=_positive_int, metavar="N",
+                   help="train with N processes on this machine: starts torchrun's elastic launcher "
+                        "(torch.distributed.run) with N copies of this command; gloo on the CPU, nccl with one GPU "
+                        "per process on CUDA. Under torchrun itself leave it out")
+    d.add_argument("--max-restarts", type=_nonnegative_int, default=0, metavar="K",
+                   help="with --nproc: restart the process group up to K times when a process dies; each fold "
+                        "continues from its own last.pt (use --checkpoint-every to lose little work)")
+    d.add_argument("--dist-timeout", type=_positive_float, default=None, metavar="S",
+                   help="seconds a collective may wait for the other processes before the job fails "
+                        "(default 900)")
     add_cli_flags(p)  # every training option of the schema (ferapp.train.options)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, _parser=p)
 
     e = subparsers.add_parser("eval", help="evaluate a trained model on a dataset",
                               description="Accuracy, per-class accuracy, macro F1 and confusion matrix.")
@@ -46,7 +60,8 @@ def add_parsers(subparsers) -> None:
                    help="ferplus: score a FER2013 csv against the FER+ majority vote of 10 annotators "
                         "(fer2013new.csv beside it or in ../ferplus/); images whose votes have no majority, "
                         "or whose majority is unknown, not-a-face or contempt (no class of ours) are left out")
-    e.add_argument("--json", action="store_true", help="print the result as JSON")
+    e.add_argument("--json", action="store_true", help="print the result as JSON (no progress bars)")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--out", help="write confusion CSV/PNG and eval.json here")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="auto: CUDA, then Apple MPS, then the CPU")
@@ -57,9 +72,31 @@ def add_parsers(subparsers) -> None:
     e.set_defaults(func=cmd_eval)
 
 
+_last_error: list[str] = []
+
+
 def _err(msg: str) -> int:
     print(f"error: {msg}", file=sys.stderr)
+    _last_error[:] = [msg]
     return 2
+
+
+def _number_type(conv, ok, what: str):
+    def parse(text: str):
+        try:
+            v = conv(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
+        return v
+
+    return parse
+
+
+_positive_int = _number_type(int, lambda v: v >= 1, "at least 1")
+_nonnegative_int = _number_type(int, lambda v: v >= 0, "0 or more")
+_positive_float = _number_type(float, lambda v: v > 0 and v == v and v != float("inf"), "a positive number")
 
 
 def _parse_value(v: str):
@@ -73,12 +110,40 @@ def _parse_value(v: str):
     return v
 
 
-def _load_data(path: str, fmt: str):
+def _load_data(path: str, fmt: str, progress=None):
     from ferapp.data import load_dataset
+    from ferapp.data.locate import locate_dataset
 
     if not Path(path).exists():
         raise FileNotFoundError(f"dataset not found: {path}")
-    return load_dataset(path, format=fmt)
+    found = locate_dataset(path)  # a folder holding only CK+48.zip means that archive
+    if found.note:
+        print(f"note: {found.note}", file=sys.stderr)
+    return load_dataset(found.path, format=fmt, progress=progress)
+
+
+class _Bar:
+    """``progress(done, total)`` driving a tqdm bar on stderr (like ``train``'s), made at the
+    first call; does nothing when disabled (``--quiet`` / ``--json``)."""
+
+    def __init__(self, desc: str, unit: str, enabled: bool = True, unit_scale: bool = False):
+        self.desc, self.unit, self.enabled, self.unit_scale = desc, unit, enabled, unit_scale
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, unit_scale=self.unit_scale,
+                            file=sys.stderr, dynamic_ncols=True, leave=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def print_table(result, file=None) -> None:
@@ -95,37 +160,86 @@ def print_table(result, file=None) -> None:
               f"wall {result.wall_time_s:.1f}s", file=file)
 
 
+def _print_baselines(result, file=None) -> None:
+    """The majority-class and chance baselines under the table, and a warning when not beaten."""
+    from ferapp.train.baselines import result_baselines
+
+    base = result_baselines(result)
+    if base is None:
+        return
+    print(f"baselines: {base.summary()}", file=file or sys.stdout)
+    if base.warning():
+        print(f"warning: {base.warning()}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=file or sys.stdout)
+
+
 def cmd_train(args) -> int:
-    from ferapp.train.callbacks import EpochLine, ProgressBar
+    from ferapp.train import distributed
+
+    if distributed.launched_by_torchrun():  # one rank of a torchrun job: failures go to torchrun's error file
+        def work() -> int:
+            rc = _train(args)
+            if rc not in (0, 130, 143):
+                raise distributed.WorkerFailed(_last_error[0] if _last_error else f"ferapp train exited with {rc}")
+            return rc
+
+        return distributed.run_worker(work)
+    return _train(args)
+
+
+def _train(args) -> int:
+    from ferapp.train import distributed
     from ferapp.train.options import TrainConfig, cli_overrides
-    from ferapp.train.run import run_training
     from ferapp.zoo.registry import get_model_cfg
 
+    _last_error.clear()
+    in_dist = distributed.launched_by_torchrun()
+    if in_dist and args.nproc:
+        return _err("--nproc starts its own processes: under torchrun leave it out (--nproc-per-node sets the count)")
+    main = distributed.env_rank() == 0  # rank 0 alone checks what it will write, prints and writes
+    world = args.nproc or distributed.env_world_size()
     try:
         cfg = get_model_cfg(args.model)
     except KeyError as e:
         return _err(str(e.args[0]) if e.args else str(e))
     try:
         overrides = cli_overrides(args)
-        TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
+        tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
+        why = distributed.refusal(tcfg.algorithm, world)
+        if why:
+            return _err(why)
         kwargs = {}
         for a in args.arg:
             if "=" not in a:
                 return _err(f"--arg expects KEY=VALUE, got {a!r}")
             k, v = a.split("=", 1)
             kwargs[k.strip()] = _parse_value(v.strip())
-        folds = None
-        if args.folds:
-            folds = [int(x) - 1 for x in args.folds.split(",") if x.strip()]
-        if args.resume and not Path(args.resume).is_file():
+        if args.max_train is not None and args.max_train < 1:
+            return _err(f"--max-train must be a positive number of images, not {args.max_train}")
+        if main and args.resume and not Path(args.resume).is_file():
             return _err(f"resume checkpoint not found: {args.resume}")
         from ferapp.data.protocols import get_protocol
-        from ferapp.train.run import check_resume, check_save_name
+        from ferapp.train.run import check_out_dir, check_resume, check_save_name
+        from ferapp.zoo.registry import check_model_args
 
-        get_protocol(args.protocol)
-        if args.save:
+        proto = get_protocol(args.protocol)
+        folds = None
+        if args.folds:  # checked against the protocol's fold count now, not after the data loads
+            parts = [x.strip() for x in args.folds.split(",") if x.strip()]
+            if not parts or not all(x.isdigit() and 1 <= int(x) <= proto.k for x in parts):
+                return _err(f"--folds takes fold numbers from 1 to {proto.k} (protocol {proto.name} has "
+                            f"{proto.k} fold{'s' if proto.k > 1 else ''}), not {args.folds!r}")
+            folds = [int(x) - 1 for x in parts]
+        try:
+            check_model_args(args.model, kwargs)  # known names, values in range, a network that fits
+        except ValueError as e:
+            return _err(f"--arg: {e}")
+        if main and args.save:
             check_save_name(args.save)  # before hours of training, not after
-        if args.resume:
+        if main and args.out:
+            check_out_dir(args.out, args.model)
+        if main and args.resume:
             check_resume(args.resume, args.model)
     except (ValueError, FileExistsError) as e:
         return _err(str(e))
@@ -140,33 +254,111 @@ def cmd_train(args) -> int:
             return _err(f"--init-from {args.init_from}: cannot load model: {e}")
         if src_arch != args.model:
             return _err(f"--init-from {args.init_from} is a {src_arch} model; this run trains {args.model}")
+    if args.nproc:
+        if not Path(args.data).exists():
+            return _err(f"cannot read dataset {args.data}: not found")
+        return _launch(args)
+    from ferapp.signals import StopOnSignals
+
+    # SIGTERM like Ctrl-C: stop at the next batch, keep last.pt; exit 143 / 130. A torchrun worker
+    # gets Ctrl-C twice (terminal, then its agent): it keeps stopping cleanly
+    stop = StopOnSignals(once=not distributed.launched_by_torchrun())
+    with stop:
+        return _run_and_report(args, overrides, kwargs, folds, main, stop)
+
+
+def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
+    from ferapp.train import distributed
+    from ferapp.train.callbacks import EpochLine, ProgressBar
+    from ferapp.train.run import run_training
+
     try:
         ds = _load_data(args.data, args.format)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001
         return _err(f"cannot read dataset {args.data}: {e}")
-    print(f"dataset: {ds.report.format} {len(ds)} images, {ds.report.num_subjects} subjects; "
-          f"protocol {args.protocol}; model {args.model}", flush=True)
-    for w in ds.report.warnings:
-        print(f"  note: {w}")
-    cbs = [EpochLine()] + ([] if args.quiet else [ProgressBar()])
-    cancel = threading.Event()
+    if stop.is_set():
+        return stop.exit_code()
+    if main:
+        print(f"dataset: {ds.report.format} {len(ds)} images, {ds.report.num_subjects} subjects; "
+              f"protocol {args.protocol}; model {args.model}", flush=True)
+        for w in ds.report.warnings:
+            print(f"  note: {w}")
+    cbs = ([EpochLine()] + ([] if args.quiet else [ProgressBar()])) if main else []
     try:
         res = run_training(args.model, ds, args.protocol, overrides=overrides, out_dir=args.out, callbacks=cbs,
-                           cancel=cancel, model_kwargs=kwargs, save_name=args.save, folds=folds,
-                           max_train=args.max_train)
+                           cancel=stop.event, model_kwargs=kwargs, save_name=args.save, folds=folds,
+                           max_train=args.max_train, auto_threads=True,
+                           dist_timeout_s=args.dist_timeout or distributed.DEFAULT_TIMEOUT_S)
     except KeyboardInterrupt:  # a second Ctrl-C outside the trainer's funnel
         print("cancelled", file=sys.stderr)
         return 130
-    print_table(res)
+    finally:
+        distributed.shutdown()
+    if main:
+        print_table(res)
+        _print_baselines(res)
     if res.outcome == "finished":
-        print(f"report: {res.report_path}\nmodel: {res.best_model_dir}")
+        if main:
+            print(f"report: {res.report_path}\nmodel: {res.best_model_dir}")
         return 0
-    print(f"{res.outcome}: {res.message}", file=sys.stderr)
+    if main or res.outcome == "failed":
+        print(f"{res.outcome}: {res.message}", file=sys.stderr)
     if res.report_path:
         print(f"partial report: {res.report_path}", file=sys.stderr)
-    return 130 if res.outcome == "cancelled" else 1
+    if res.outcome == "cancelled":
+        return stop.exit_code()
+    _last_error[:] = [res.message]
+    if distributed.launched_by_torchrun() and res.traceback:
+        print(res.traceback, file=sys.stderr)
+    return 1
+
+
+def _worker_argv(args) -> list[str]:
+    """This ``train`` command line again, without the launcher's own flags (from the parser's actions)."""
+    skip = {"nproc", "max_restarts", "func", "_parser", "help"}
+    out = ["train"]
+    for a in args._parser._actions:
+        if a.dest in skip or not a.option_strings:
+            continue
+        v = getattr(args, a.dest, None)
+        if v is None or v == a.default:
+            continue
+        flag = a.option_strings[-1] if a.option_strings[-1].startswith("--") else a.option_strings[0]
+        if isinstance(a, argparse._StoreTrueAction):
+            out.append(flag)
+        elif isinstance(a, argparse._AppendAction):
+            for item in v:
+                out += [flag, str(item)]
+        else:
+            out += [flag, str(v)]
+    return out
+
+
+def _launch(args) -> int:
+    """``--nproc N``: the same command in N processes under torchrun's elastic launcher, one run
+    folder and one run id for every rank and every restart."""
+    import uuid
+
+    from ferapp.train import distributed
+    from ferapp.train.run import _default_out_dir
+
+    out = args.out or str(_default_out_dir(args.model))
+    args.out = out
+    argv = _worker_argv(args)
+    # each worker sets its torch threads (--threads, else the default of options.default_threads);
+    # OMP_NUM_THREADS only spares torchrun's warning about setting it
+    env = {"FERAPP_RUN_ID": uuid.uuid4().hex[:12], "OMP_NUM_THREADS": str(args.num_threads or 1)}
+    print(f"starting {args.nproc} training processes (torch.distributed, "
+          f"{'nccl' if (args.device or 'auto') != 'cpu' and _cuda() else 'gloo'}); run folder {out}", flush=True)
+    return distributed.launch(argv, args.nproc, args.max_restarts, env)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def cmd_eval(args) -> int:
@@ -177,6 +369,14 @@ def cmd_eval(args) -> int:
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.store import resolve_model
 
+    if args.batch_size < 1:
+        return _err(f"--batch-size must be a positive integer, not {args.batch_size}")
+    if args.out:  # before minutes of evaluation, not after
+        from ferapp.safeio import check_writable_dir
+
+        why = check_writable_dir(args.out)
+        if why:
+            return _err(f"--out {args.out}: {why}")
     try:
         loaded = resolve_model(args.model)
     except (KeyError, CheckpointError, FileNotFoundError, ValueError) as e:
@@ -184,15 +384,20 @@ def cmd_eval(args) -> int:
     if not loaded.trained:
         print(f"warning: {args.model} is an untrained architecture; accuracy will be at chance level",
               file=sys.stderr)
+    bars = not (args.quiet or args.json)
+    csv_like = str(args.data).lower().endswith((".csv", ".gz"))  # progress counts bytes of a csv, else files
+    loading = _Bar("reading dataset", "B" if csv_like else "file", bars, unit_scale=csv_like)
     try:
         if args.labels == "ferplus":
             from ferapp.data import load_dataset
 
-            ds = load_dataset(args.data, format=args.format, ferplus="majority")
+            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
         else:
-            ds = _load_data(args.data, args.format)
+            ds = _load_data(args.data, args.format, loading)
     except Exception as e:  # noqa: BLE001
         return _err(f"cannot read dataset {args.data}: {e}")
+    finally:
+        loading.close()
     if args.split:
         splits = np.asarray(ds.splits, dtype=str)
         keep = np.flatnonzero(np.char.lower(splits) == args.split.lower())
@@ -214,7 +419,12 @@ def cmd_eval(args) -> int:
         def run(dev):
             loaded.model.to(dev)
             net, prec = inference_net(loaded, str(dev), args.precision)
-            return prec, evaluate(loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net)
+            bar = _Bar("evaluating", "img", bars)
+            try:
+                return prec, evaluate(loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net,
+                                      progress=bar)
+            finally:
+                bar.close()
 
         device, (precision, res), _ = with_cpu_fallback(wanted, run, f"model {args.model}")
         from ferapp.train.calibration import ece
@@ -227,7 +437,13 @@ def cmd_eval(args) -> int:
             "data": args.data, "split": args.split,
             "labels": args.labels, "dataset_fingerprint": ds.fingerprint, "ece": res_ece}
     if args.out:
-        paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}", extra=info)
+        try:
+            paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}",
+                                         extra=info)
+        except OSError as e:  # checked writable at the start; the disk filled up or the folder went away
+            print(f"error: cannot write the results to {args.out}: {e.strerror or e} (accuracy "
+                  f"{100 * res.accuracy:.2f}% on {res.n} images)", file=sys.stderr)
+            return 1
         info["artifacts"] = paths
     if args.json:
         from ferapp.train.evaluate import _jsonable

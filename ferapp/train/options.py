@@ -203,7 +203,9 @@ class TrainConfig:
     # ---- the run
     device: str = opt("auto", "str", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps",
                       choices=("auto", "cpu", "cuda", "mps"), group="run")
-    num_threads: int | None = opt(None, "int", "torch CPU threads (empty: torch's default)", lo=1, hi=1024,
+    num_threads: int | None = opt(None, "int", "torch CPU threads per process (empty: ferapp train's default: 1 for "
+                                  "models under 100k parameters, else all cores but one shared by the "
+                                  "machine's training processes; 1 on a 2-core machine)", lo=1, hi=1024,
                                   optional=True, group="run", flag="--threads", label="CPU threads")
     seed: int = opt(0, "int", "random seed (shuffling, augmentation, init)", lo=0, hi=2**31 - 1, group="run")
     amp: bool = opt(True, "bool", "mixed precision on CUDA", group="advanced", flag=None)
@@ -219,6 +221,9 @@ class TrainConfig:
                                 optional=True, group="run")
     max_batches_per_epoch: int | None = opt(None, "int", "cap batches per epoch (smoke tests)", lo=1, hi=BIG,
                                             optional=True, group="run", flag="--max-batches")
+    checkpoint_every: int | None = opt(None, "int", "also write last.pt every N training steps, mid-epoch (an "
+                                       "interrupted or restarted run then loses at most N steps)", lo=1, hi=BIG,
+                                       optional=True, group="run", label="Checkpoint every N steps")
     out_dir: str | None = opt(None, "str", "run folder of this fold", optional=True, group="internal")
     log_every: int = opt(10, "int", "device->host loss reads on CUDA, every N steps", lo=1, hi=100_000,
                          group="internal")
@@ -304,7 +309,28 @@ def cli_overrides(args) -> dict[str, Any]:
         raise ValueError(f"{o.cli_flag}: {e}" if o else str(e)) from None
 
 
-__all__ = ["OPTIONS", "Option", "TrainConfig", "add_cli_flags", "cli_overrides", "relevant", "validate"]
+SMALL_MODEL_PARAMS = 100_000
+
+
+def default_threads(params: int, processes_here: int = 1, cores: int | None = None) -> int:
+    """``ferapp train``'s torch CPU threads per process when ``--threads`` is not given.
+
+    1 for a small model (under 100k parameters: the LeNet-5s), whose layers are too small to gain
+    from a second thread; for a larger model all cores but one (the rule of the live app), shared
+    by this machine's training processes, at least 1. On a 2-core machine that is 1 thread:
+    measured with training/measure_threads.py (training/reports/train_threads.json, README
+    "Distributed training"), a second thread made both models 3.5-14x slower whenever anything
+    else ran beside them (the threads wait for each other on a busy core)."""
+    if params < SMALL_MODEL_PARAMS:
+        return 1
+    import os
+
+    cores = cores or os.cpu_count() or 1
+    return max(1, (cores - 1) // max(1, int(processes_here)))
+
+
+__all__ = ["OPTIONS", "Option", "TrainConfig", "add_cli_flags", "cli_overrides", "default_threads", "relevant",
+           "validate"]
 
 
 # ---- recipe files (training/recipes/*.json, read by training/run_recipe.py)

@@ -6,6 +6,12 @@ per-class, macro F1, confusion, protocol, dataset fingerprint, wall time, hardwa
 torch version), the pooled confusion matrix (CSV + PNG) and a model folder (weights +
 config.json + model card README.md) are written. A run ends exactly once: the callbacks'
 ``on_run_end`` receives the ``RunResult`` whose ``outcome`` is finished / cancelled / failed.
+
+The run folder is ferapp's: ``run.json`` marks it, and a run refuses a non-empty ``out_dir``
+that is not a ferapp run of the same architecture (:func:`check_out_dir`), so it never deletes
+or overwrites a file it did not write. Under torchrun (``ferapp train --nproc N``) every rank
+calls ``run_training``; rank 0 alone writes, and after an elastic restart each fold continues
+from its own ``last.pt`` (``ferapp.train.distributed``).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ferapp.train import distributed
 from ferapp.train.callbacks import Callback, CallbackList, CheckpointCallback
 from ferapp.train.evaluate import (
     EvalResult,
@@ -94,11 +101,63 @@ def hardware_string(device: torch.device | None = None) -> str:
 
 
 def _default_out_dir(arch: str) -> Path:
-    """``<runs_dir>/<arch>-<date-time>``: the same folder the training wizard uses."""
+    """``<runs_dir>/<arch>-<date-time>``: the same folder the training wizard uses. Under torchrun
+    with a rendezvous id, ``<runs_dir>/<arch>-<id>`` (the same folder after an elastic restart)."""
     from ferapp.paths import runs_dir
 
+    if distributed.launched_by_torchrun() and distributed.run_id():
+        return runs_dir() / f"{arch}-{distributed.run_id()}"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return runs_dir() / f"{arch}-{stamp}"
+
+
+RUN_MARKER = "run.json"
+MODEL_FILES = frozenset({"config.json", "model.pt", "model.packed.npz", "README.md", "report.json"})
+
+
+def check_out_dir(out: str | os.PathLike, arch: str) -> None:
+    """ValueError unless ``out`` may hold this run: absent, empty, or a ferapp run folder of ``arch``
+    (``run.json``, or an older run's ``report.json``) whose ``model/`` holds only ferapp's files.
+    A run never deletes or overwrites a file it did not write."""
+    import json
+
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a folder")
+    names = sorted(p.name for p in out.iterdir())
+    if not names:
+        return
+    kind = None
+    for marker, key in ((RUN_MARKER, "ferapp_run"), ("report.json", "ferapp_report")):
+        try:
+            meta = json.loads((out / marker).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get(key):
+            kind = str(meta.get("arch"))
+            break
+    if kind is None:
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise ValueError(f"--out {out} is not empty and is not a ferapp run folder (it holds {shown}); "
+                         "choose a new or empty folder (ferapp never deletes files it did not write)")
+    if kind != arch:
+        raise ValueError(f"--out {out} holds a ferapp run of {kind}, not {arch}: choose another folder")
+    model = out / "model"
+    if model.is_dir():
+        alien = sorted(p.name for p in model.iterdir() if p.name not in MODEL_FILES and not p.name.startswith("."))
+        if alien:
+            raise ValueError(f"{model} holds files ferapp did not write ({', '.join(alien[:5])}); "
+                             "move them away or choose another --out")
+
+
+def _write_marker(out: Path, arch: str, protocol: str) -> None:
+    meta = {"ferapp_run": 1, "arch": arch, "protocol": protocol, "run_id": distributed.run_id(),
+            "world_size": distributed.context().world_size,
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    if not (out / RUN_MARKER).exists():
+        write_json(meta, out / RUN_MARKER)
 
 
 def _resolve_data(data, data_format: str, load_kwargs: dict | None):
@@ -128,13 +187,20 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
                  out_dir: str | os.PathLike | None = None, callbacks: list[Callback] | None = None,
                  cancel: threading.Event | None = None, model_kwargs: dict | None = None,
                  save_name: str | None = None, folds: list[int] | None = None, max_train: int | None = None,
-                 data_format: str = "auto", load_kwargs: dict | None = None) -> RunResult:
+                 data_format: str = "auto", load_kwargs: dict | None = None, auto_threads: bool = False,
+                 dist_timeout_s: float = distributed.DEFAULT_TIMEOUT_S) -> RunResult:
     """Train + evaluate ``arch`` on ``data`` (path or FaceDataset) under ``protocol``.
 
     ``overrides``: TrainConfig fields (epochs, batch_size, lr, device, seed, ...). ``folds``:
     0-based fold indices to run (default all). ``max_train``: cap on training images per fold
     (stratified subsample; for quick runs). ``save_name``: also copy the model folder to the
     user's model store under that name. Never raises: errors end the run as ``failed``.
+
+    ``auto_threads``: without ``num_threads`` use ``ferapp train``'s default
+    (:func:`ferapp.train.options.default_threads`) instead of torch's.
+
+    Under torchrun it joins the process group first (``dist_timeout_s`` bounds every collective)
+    and trains one model with all ranks; rank 0 alone writes.
     """
     t0 = time.perf_counter()
     cbs = list(callbacks or [])
@@ -144,9 +210,12 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
     out = Path(out_dir) if out_dir else _default_out_dir(arch)
     result = RunResult(outcome="failed", arch=arch, protocol=protocol, out_dir=str(out))
     try:
+        ctx = distributed.init(str(overrides.get("device") or "auto"), dist_timeout_s)
+        out = Path(distributed.main_decides(str(out), ctx))  # one folder for the whole job
+        result.out_dir = str(out)
         cb.on_run_start({"arch": arch, "protocol": protocol, "out_dir": str(out), "overrides": overrides})
         _run(result, arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {}, save_name,
-             folds, max_train, data_format, load_kwargs)
+             folds, max_train, data_format, load_kwargs, auto_threads)
     except Exception as e:  # noqa: BLE001  (the run's one funnel)
         result.outcome, result.message, result.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
     result.wall_time_s = time.perf_counter() - t0
@@ -155,7 +224,7 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
 
 
 def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb: CallbackList, cancel,
-         model_kwargs, save_name, fold_sel, max_train, data_format, load_kwargs) -> None:
+         model_kwargs, save_name, fold_sel, max_train, data_format, load_kwargs, auto_threads=False) -> None:
     from ferapp.data.protocols import get_protocol
     from ferapp.zoo.registry import create_model, get_model_cfg
 
@@ -165,6 +234,13 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
     ds = _resolve_data(data, data_format, load_kwargs)
     if len(ds) == 0:
         raise ValueError("the dataset has no images")
+    from ferapp.data.planning import without_empty_classes
+
+    ds, empty = without_empty_classes(ds)  # no output for a class without images (it would be guessed blindly)
+    if empty:
+        result.notes.append(f"no images of {', '.join(empty)}: the model has no output for "
+                            f"{'it' if len(empty) == 1 else 'them'} and never predicts "
+                            f"{'it' if len(empty) == 1 else 'them'}")
     kwargs = dict(model_kwargs)
     labels = tuple(ds.label_names)
     if labels != tuple(cfg.labels):
@@ -177,11 +253,24 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
     if tcfg.resume and len(chosen) != 1:
         raise ValueError(f"resume continues one fold; protocol {proto.name} has {len(all_folds)} folds: "
                          "choose the checkpoint's fold (folds=[i] / --folds N)")
-    out.mkdir(parents=True, exist_ok=True)
+    ctx = distributed.context()
+    why = distributed.refusal(tcfg.algorithm, ctx.world_size)
+    if why:
+        raise ValueError(why)
+    main = ctx.is_main  # rank 0 alone writes
+    if main:
+        check_out_dir(out, arch)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_marker(out, arch, proto.name)
+    restarted = distributed.restart_count() > 0 and bool(distributed.run_id())
     probe = create_model(arch, **kwargs)
     run_cfg = probe.cfg.replace(labels=labels)
     params = int(sum(p.numel() for p in probe.parameters()))
     del probe
+    if auto_threads and tcfg.num_threads is None:
+        from ferapp.train.options import default_threads
+
+        tcfg = dataclasses.replace(tcfg, num_threads=default_threads(params, ctx.local_world_size))
     enc = encode_dataset(ds, run_cfg)  # preprocess_face once for the whole dataset
     y_all = np.asarray(ds.labels)
     keep = None
@@ -191,7 +280,7 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         train_rows = np.unique(np.concatenate([np.asarray(all_folds[i].train_idx) for i in chosen]))
         targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
         enc.t = torch.from_numpy(targets)
-        result.notes = notes
+        result.notes += notes
     device = resolve_device(tcfg.device)
     fold_results: list[FoldResult] = []
     last_model = None
@@ -207,20 +296,29 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         torch.manual_seed(tcfg.seed)
         model = create_model(arch, **kwargs)
         model.cfg = model.cfg.replace(labels=labels)
-        if tcfg.init_from and not tcfg.resume:
+        resume = tcfg.resume
+        if restarted:  # an elastic restart re-runs the command: continue from this run's own checkpoint
+            resume = _own_checkpoint(fold_dir, ctx) or resume
+        if tcfg.init_from and not resume:
             _init_weights(model, tcfg.init_from)
-        ftcfg = dataclasses.replace(tcfg, out_dir=str(fold_dir))
-        fcb = CallbackList(cbs + [CheckpointCallback(fold_dir)])
+        ftcfg = dataclasses.replace(tcfg, out_dir=str(fold_dir), resume=resume)
+        fcb = CallbackList(cbs + ([CheckpointCallback(fold_dir, every=tcfg.checkpoint_every or 0)] if main else []))
         trainer = Trainer(model, model.cfg, ftcfg, fcb, cancel, manage_run=False)
         val = enc.subset(fold.val_idx) if len(fold.val_idx) else None
         fit = trainer.fit(enc.subset(train_idx), val)
         test_res = None
         if fit.outcome == "finished" and len(fold.test_idx):
-            test_res = _evaluate_encoded(trainer, enc.subset(fold.test_idx), labels)
-            fold_dir.mkdir(parents=True, exist_ok=True)
-            write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
-            write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
-                                f"{arch} {fold.name}: {test_res.accuracy:.2%}")
+            seen = np.bincount(y_all[train_idx], minlength=len(labels)) > 0
+            if not seen.all() and main:
+                result.notes.append(f"{fold.name}: no training images of "
+                                    f"{', '.join(n for n, s in zip(labels, seen, strict=True) if not s)}; "
+                                    "its test images of that class count as errors, never as guesses")
+            test_res = _evaluate_encoded(trainer, enc.subset(fold.test_idx), labels, seen)
+            if main:
+                fold_dir.mkdir(parents=True, exist_ok=True)
+                write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
+                write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
+                                    f"{arch} {fold.name}: {test_res.accuracy:.2%}")
         fr = FoldResult(fold.name, fit, test_res, len(train_idx), len(fold.val_idx), len(fold.test_idx),
                         time.perf_counter() - tf, str(fold_dir))
         fold_results.append(fr)
@@ -228,7 +326,8 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         cb.on_fold_end(fold.name, fr)
         if fit.outcome != "finished":
             result.outcome, result.message, result.traceback = fit.outcome, fit.message, fit.traceback
-            _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, False, params)
+            if main:
+                _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, False, params)
             return
         last_model = model
     tested = [f.test for f in fold_results if f.test is not None]
@@ -238,11 +337,22 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
         result.mean_macro_f1 = agg["mean_macro_f1"]
     result.outcome = "finished"
     result.wall_time_s = sum(f.wall_time_s for f in fold_results)
+    if not main:
+        return
     report = _write_report(result, out, ds, proto, run_cfg, tcfg, device, fold_results, True, params)
     if last_model is not None:
         result.best_model_dir = str(_save_model(out / "model", last_model, report))
         if save_name:
             save_to_user_models(result, save_name)
+
+
+def _own_checkpoint(fold_dir: Path, ctx) -> str | None:
+    """``fold_dir/last.pt`` when this run (same run id) wrote it: rank 0 looks, every rank follows."""
+    from ferapp.train.checkpoint import run_id_of
+
+    last = fold_dir / "last.pt"
+    mine = ctx.is_main and last.is_file() and run_id_of(last) == distributed.run_id()
+    return distributed.main_decides(str(last) if mine else "", ctx) or None
 
 
 def _load_init_source(ref: str):
@@ -272,8 +382,12 @@ def _init_weights(model: torch.nn.Module, ref: str) -> None:
 
 
 @torch.no_grad()
-def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels) -> EvalResult:
+def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels, seen: np.ndarray | None = None) -> EvalResult:
+    """Test metrics; ``seen`` (per class: had training images in this fold) masks the outputs of
+    classes the fold never trained, so they are never predicted by chance."""
     out = trainer.predict(test.x).cpu()
+    if seen is not None and not np.all(seen):
+        out[:, torch.from_numpy(~np.asarray(seen, bool))] = -torch.inf
     pred = out.argmax(1).numpy()
     return metrics_from_confusion(confusion_matrix(test.y.numpy(), pred, len(labels)), labels)
 
@@ -302,6 +416,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "wall_time_s": sum(f.wall_time_s for f in folds),
         "hardware": hardware_string(device),
         "device": str(device),
+        "processes": distributed.context().world_size,
         "torch": torch.__version__,
         "recipe": tcfg.to_dict(),
         "paper_recipe": dataclasses.asdict(cfg.recipe),
@@ -309,6 +424,11 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "params": params,
         "notes": list(result.notes),
     }
+    if tested:
+        from ferapp.train.baselines import run_baselines
+
+        base = run_baselines([t.confusion for t in tested], tested[0].labels)
+        report["baselines"] = base.to_dict() if base is not None else None
     out.mkdir(parents=True, exist_ok=True)
     if agg and agg.get("pooled"):
         pooled = agg["pooled"]
@@ -328,19 +448,26 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
                                    "recipe", "created")}
     meta["trained_fold"] = report["folds"][-1]["name"] if report["folds"] else None
     meta["params"] = report["params"]
+    meta["baselines"] = report.get("baselines")
     summ = report.get("summary") or {}
     meta["metrics"] = {"accuracy": summ.get("mean_accuracy"), "accuracy_std": summ.get("std_accuracy"),
                        "macro_f1": summ.get("mean_macro_f1"), "protocol": report["protocol"]["name"],
                        "folds": summ.get("folds")}
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
     try:
         from ferapp.zoo.io import save_model_dir
     except ImportError:  # zoo io not available: a minimal compatible folder
         save_model_dir = _fallback_save_model_dir
-    save_model_dir(model_dir, model, model.cfg, meta)
-    (model_dir / "README.md").write_text(model_card(model.cfg, report))
-    write_json(report, Path(report_path_of(model_dir)))
+    tmp = model_dir.with_name(f".{model_dir.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover
+    save_model_dir(tmp, model, model.cfg, meta)
+    (tmp / "README.md").write_text(model_card(model.cfg, report))
+    write_json(report, Path(report_path_of(tmp)))
+    if model_dir.is_dir():  # an earlier run's model folder: remove ferapp's files only, then the folder
+        for p in model_dir.iterdir():
+            if p.name in MODEL_FILES or (p.name.startswith(".") and p.name.endswith(".tmp")):
+                p.unlink()
+        model_dir.rmdir()  # OSError if it holds anything else (check_out_dir refused that up front)
+    os.replace(tmp, model_dir)
     return model_dir
 
 

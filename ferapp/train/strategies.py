@@ -5,7 +5,10 @@ The ``Trainer`` owns the loop (data, epochs, validation, checkpoints, callbacks)
 
 - ``optimizers``: the optimizers the lr schedule drives,
 - ``phase(epoch)``: the name of an epoch's phase ("train"; P3: "hsic" then "post"),
-- ``step(xb, yb, phase)``: one batch's update, returning the detached loss,
+- ``step(xb, yb, phase, scale)``: one batch's update, returning the detached loss (``scale``
+  multiplies the loss that is backpropagated: a DDP rank's weight in the global batch),
+- ``distribute(wrap)``: put the module the training forward runs through into DDP (HSIC's
+  layer-local training is not distributed: ``ferapp.train.distributed.refusal``),
 - ``begin_epoch`` / ``end_epoch``, ``validates(phase)`` / ``schedules(phase)``,
 - ``state()`` / ``load_state()`` for what a checkpoint must carry beyond the optimizers.
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 from ferapp.train import algorithms as alg
 
@@ -51,6 +55,7 @@ class Strategy:
         self.model = trainer.model
         self.t = trainer.tcfg
         self.optimizers: list[torch.optim.Optimizer] = []
+        self.net: nn.Module = self.model  # what the training forward calls (DDP-wrapped under torchrun)
 
     def _opt(self, params):
         t = self.t
@@ -74,8 +79,12 @@ class Strategy:
     def end_epoch(self, phase: str) -> None:
         pass
 
-    def step(self, xb: torch.Tensor, yb: torch.Tensor, phase: str) -> torch.Tensor:
+    def step(self, xb: torch.Tensor, yb: torch.Tensor, phase: str, scale: float = 1.0) -> torch.Tensor:
         raise NotImplementedError
+
+    def distribute(self, wrap) -> None:
+        """``wrap(module) -> DDP(module)``: the training forward then synchronises gradients."""
+        self.net = wrap(self.net)
 
     def state(self) -> dict[str, Any]:
         return {}
@@ -95,7 +104,7 @@ class Backprop(Strategy):
         return self.model.parameters()
 
     def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        out = self.model(xb).float()
+        out = self.net(xb).float()
         if yb.dim() == 2:  # soft targets (N, K)
             return alg.soft_cross_entropy(out, yb)
         return alg.classification_loss(self.t.loss, out, yb)
@@ -106,7 +115,7 @@ class Backprop(Strategy):
     def after_step(self) -> None:
         pass
 
-    def step(self, xb, yb, phase):
+    def step(self, xb, yb, phase, scale=1.0):
         tr = self.tr
         opts = self.optimizers + self.extra_optimizers()
         for o in opts:
@@ -117,7 +126,7 @@ class Backprop(Strategy):
         with torch.autocast(tr.device.type, dtype=torch.bfloat16 if tr.cpu_bf16 else None,
                             enabled=tr.use_amp or tr.cpu_bf16):
             loss = self.loss(xb, yb)
-        tr.scaler.scale(loss).backward()
+        tr.scaler.scale(loss if scale == 1.0 else loss * scale).backward()
         for o in opts:
             tr.scaler.step(o)
         tr.scaler.update()
@@ -138,16 +147,13 @@ class CenterLoss(Backprop):
             raise ValueError("loss 'ce+center' needs a model with num_features and forward_head(x, pre_logits=True)")
         self.center = alg.CenterLoss(trainer.cfg.num_classes, dim).to(trainer.device)
         self.center_opt = torch.optim.SGD(self.center.parameters(), lr=self.t.center_lr)
+        self.net = _CenterObjective(self.model, self.center, self.t.center_weight)
 
     def extra_optimizers(self):
         return [self.center_opt]
 
     def loss(self, xb, yb):
-        m = self.model
-        f = m.forward_features(xb)
-        emb, logits = m.forward_head(f, pre_logits=True), m.forward_head(f)
-        return alg.classification_loss("ce", logits.float(), yb) + self.t.center_weight * self.center(
-            emb.reshape(emb.shape[0], -1).float(), yb)
+        return self.net(xb, yb)
 
     def state(self):
         return {"center": self.center.state_dict(), "center_opt": self.center_opt.state_dict()}
@@ -156,6 +162,21 @@ class CenterLoss(Backprop):
         if "center" in s:
             self.center.load_state_dict(s["center"])
             self.center_opt.load_state_dict(s["center_opt"])
+
+
+class _CenterObjective(nn.Module):
+    """P4's loss as one module (network + class centres), so DDP synchronises both gradients."""
+
+    def __init__(self, model: nn.Module, center: nn.Module, weight: float):
+        super().__init__()
+        self.model, self.center, self.weight = model, center, weight
+
+    def forward(self, xb, yb):
+        m = self.model
+        f = m.forward_features(xb)
+        emb, logits = m.forward_head(f, pre_logits=True), m.forward_head(f)
+        return alg.classification_loss("ce", logits.float(), yb) + self.weight * self.center(
+            emb.reshape(emb.shape[0], -1).float(), yb)
 
 
 class BNN(Backprop):
@@ -218,7 +239,7 @@ class HSIC(Strategy):
             for p in self.model.parameters():
                 p.requires_grad_(True)
 
-    def step(self, xb, yb, phase):
+    def step(self, xb, yb, phase, scale=1.0):  # never sharded (see make_strategy's caller)
         if phase == "hsic":
             return self.hsic.step(xb, yb, self.tr.cfg.num_classes)
         self.post_opt.zero_grad(set_to_none=True)

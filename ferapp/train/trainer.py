@@ -11,6 +11,12 @@ Data: every image goes through ``ferapp.preprocess.preprocess_face`` (the same f
 inference uses) exactly once into a float tensor cache; augmentation then runs on tensors.
 Shuffling and augmentation draw from generators seeded by (seed, epoch, batch), so a run is
 reproducible and a resumed run sees the same batches as an uninterrupted one.
+
+Under torchrun (``ferapp train --nproc N``) the same loop trains one model with N processes:
+every rank builds the same global batch and trains on its slice, DDP averages the gradients,
+BatchNorm uses the global batch's statistics (``ferapp.train.distributed`` says how and why);
+with ``checkpoint_every`` a ``last.pt`` is also written every N steps, so an elastic restart
+loses little work.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import torch.nn as nn
 
 from ferapp.inference.device import cpu_has_bf16
 from ferapp.train import algorithms as alg
-from ferapp.train import checkpoint
+from ferapp.train import checkpoint, distributed
 from ferapp.train.augment import apply_augment, mix_batch, random_five_crop
 from ferapp.train.callbacks import Callback, CallbackList
 from ferapp.train.options import TrainConfig, validate
@@ -136,6 +142,8 @@ class Trainer:
         self._epoch_loss_sum = 0.0
         self._epoch_count = 0
         self.device = torch.device("cpu")
+        self.dist = distributed.SINGLE
+        self.run_id = distributed.run_id()  # saved in checkpoints: an elastic restart resumes only its own
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
@@ -143,6 +151,10 @@ class Trainer:
         if t.num_threads:
             torch.set_num_threads(int(t.num_threads))
         validate(t.to_dict(), what="training option")  # also a TrainConfig built or edited by hand
+        self.dist = distributed.context()
+        why = distributed.refusal(t.algorithm, self.dist.world_size)
+        if why:
+            raise ValueError(why)
         if self.uses_soft_targets(t) and (t.loss != "ce" or t.algorithm != "backprop"):
             raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
                              f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
@@ -156,9 +168,15 @@ class Trainer:
         self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
                              and cpu_has_bf16())
         torch.manual_seed(t.seed)
+        if self.dist.sharded:
+            distributed.convert_batchnorm(self.model)  # BN statistics of the global batch
+        if self.dist.active and self.cpu_bf16:
+            self.model.to(memory_format=torch.channels_last)  # before DDP registers the parameters
         self.model.to(self.device)
         self.num_classes = self.cfg.num_classes
         self.strategy = make_strategy(self)
+        if self.dist.active and self.strategy.name != "hsic":
+            self.strategy.distribute(lambda m: distributed.wrap(m, self.dist))
         self.optimizers = self.strategy.optimizers
         self.schedule = make_schedule(t, self.optimizers)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -201,6 +219,14 @@ class Trainer:
         (the same ``logits_from_input`` as live inference and ``ferapp eval``)."""
         from ferapp.zoo.predict import logits_from_input
 
+        if self.dist.sharded:  # each rank predicts its slice; every rank gets all rows
+            lo, hi = distributed.shard_bounds(len(x), self.dist.rank, self.dist.world_size)
+            d, self.dist = self.dist, distributed.SINGLE
+            try:
+                part = self.predict(x[lo:hi], batch)
+            finally:
+                self.dist = d
+            return distributed.gather_rows(part, len(x), d)
         self.model.eval()
         outs = []
         for i in range(0, len(x), batch):
@@ -231,17 +257,23 @@ class Trainer:
             if len(tr) < 2:
                 raise ValueError(f"training set has {len(tr)} samples; need at least 2")
             self._loop(tr, va)
-        except (Cancelled, KeyboardInterrupt):
+        except Cancelled:
             outcome = "cancelled"
             last_ckpt = self._save_last()
+        except KeyboardInterrupt:
+            outcome = "cancelled"
+            # under DDP the interrupt may have come mid-step (mid-collective): that state is not saved
+            last_ckpt = None if self.dist.active else self._save_last()
         except Exception as e:  # noqa: BLE001  (the one funnel: every error ends the run as failed)
             outcome, message, tb = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
         if outcome == "finished":
             if self._best_weights is not None and self.tcfg.restore_best:
                 self.model.load_state_dict(self._best_weights)
-            if self.tcfg.out_dir:
+            if self.tcfg.out_dir and self.dist.is_main:
                 last_ckpt = Path(self.tcfg.out_dir) / "last.pt"
                 last_ckpt = last_ckpt if last_ckpt.exists() else self._save_last()
+        if self.dist.sharded:
+            distributed.revert_batchnorm(self.model)
         if outcome == "cancelled":
             message = "cancelled by user" + (f" (checkpoint {last_ckpt})" if last_ckpt else "")
         result = FitResult(
@@ -255,12 +287,23 @@ class Trainer:
         return result
 
     def _save_last(self) -> Path | None:
-        if not self.tcfg.out_dir:
+        if not self.tcfg.out_dir or not self.dist.is_main:  # rank 0 alone writes
             return None
         try:
             return self.save_state(Path(self.tcfg.out_dir) / "last.pt")
         except Exception:  # noqa: BLE001
             return None
+
+    def _sharded_step(self, xb: torch.Tensor, yb: torch.Tensor, m: int, phase: str, epoch: int, b: int) -> torch.Tensor:
+        """This rank's slice of a global batch of ``m`` samples (``xb`` may hold several rows per
+        sample: P5's five crops). Returns this rank's share of the global batch's mean loss."""
+        ctx = self.dist
+        lo, hi = distributed.shard_bounds(m, ctx.rank, ctx.world_size)
+        k = xb.shape[0] // m
+        share = (hi - lo) / m
+        torch.manual_seed(_mix_seed(self.tcfg.seed, epoch, b, ctx.rank, 29))  # dropout masks of this slice
+        loss = self.strategy.step(xb[lo * k:hi * k], yb[lo * k:hi * k], phase, ctx.world_size * share)
+        return loss * share if hi > lo else torch.zeros_like(loss)
 
     def _loop(self, tr: EncodedSet, va: EncodedSet | None) -> None:
         t = self.tcfg
@@ -279,6 +322,8 @@ class Trainer:
         if t.max_batches_per_epoch:
             nb = min(nb, int(t.max_batches_per_epoch))
         on_cuda = self.device.type != "cpu"  # an accelerator: read the loss back only every log_every steps
+        ctx = self.dist
+        every = int(t.checkpoint_every or 0)
         while self.epoch < t.epochs:
             if self.should_stop or self.schedule.should_stop:
                 self.stop_reason = self.stop_reason or "lr schedule reached min_lr"
@@ -293,7 +338,7 @@ class Trainer:
             last_read: float | None = None
             t_epoch = time.perf_counter()
             for b in range(self.batch_in_epoch, nb):
-                if self.cancel.is_set():
+                if not ctx.active and self.cancel.is_set():  # under DDP the ranks agree on stopping below
                     raise Cancelled()
                 idx = perm[b * bs:(b + 1) * bs]
                 g = torch.Generator().manual_seed(_mix_seed(t.seed, epoch, b, 17))
@@ -303,17 +348,30 @@ class Trainer:
                     xb, yb = mix_batch(xb, yb, g, t.mixup, t.cutmix)
                 if self.cfg.five_crop and t.five_crop == "all":
                     yb = yb.repeat_interleave(5, dim=0)
-                loss = self.strategy.step(xb, yb, phase)
+                if ctx.sharded:
+                    loss = self._sharded_step(xb, yb, len(idx), phase, epoch, b)
+                else:
+                    loss = self.strategy.step(xb, yb, phase)
                 loss_acc = loss if loss_acc is None else loss_acc + loss
                 self.global_step += 1
                 self.batch_in_epoch = b + 1
-                if not on_cuda or self.global_step % t.log_every == 0 or b == nb - 1:
-                    s = float(loss_acc)  # the only device->host sync
+                stop = False
+                if (not on_cuda or self.global_step % t.log_every == 0 or b == nb - 1
+                        or (every and self.global_step % every == 0)):
+                    if ctx.active:  # the global batches' loss, and whether any rank was asked to stop
+                        s, last_read, flag = distributed.sum_across(
+                            torch.stack([loss_acc.float().reshape(()), loss.float().reshape(()),
+                                         torch.tensor(float(self.cancel.is_set()), device=loss.device)]), ctx)
+                        stop = flag > 0
+                    else:
+                        s = float(loss_acc)  # the only device->host sync
+                        last_read = float(loss)
                     self._epoch_loss_sum += s
-                    last_read = float(loss)
                     self._epoch_count = self.batch_in_epoch
                     loss_acc = None
                 self.callbacks.on_batch_end(self.global_step, last_read)
+                if stop:
+                    raise Cancelled()
             self.strategy.end_epoch(phase)
             metrics: dict[str, float] = {
                 "train_loss": self._epoch_loss_sum / max(1, self._epoch_count),

@@ -1,5 +1,21 @@
-"""Model zoo: the five papers' networks in one registry."""
+"""Model zoo: the papers' networks in one registry (one module per paper in ``ferapp.zoo.models``)."""
 
-from ferapp.zoo.registry import ModelCfg, Recipe, create_model, get_model_cfg, list_models, register_model
+from ferapp.zoo.registry import (
+    ModelCfg,
+    Paper,
+    Recipe,
+    WeightSidecar,
+    create_model,
+    get_model_cfg,
+    get_paper,
+    list_models,
+    list_papers,
+    quick_bench_models,
+    register_model,
+    unregister_model,
+    weight_sidecar,
+)
 
-__all__ = ["ModelCfg", "Recipe", "create_model", "get_model_cfg", "list_models", "register_model"]
+__all__ = ["ModelCfg", "Paper", "Recipe", "WeightSidecar", "create_model", "get_model_cfg", "get_paper",
+           "list_models", "list_papers", "quick_bench_models", "register_model", "unregister_model",
+           "weight_sidecar"]

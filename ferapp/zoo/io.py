@@ -14,8 +14,9 @@ Model folder (shipped / user models)::
                          **cfg.to_dict(), "meta": {...}}  (or {"ensemble": [refs], ...})
     model.pt            {"format": "ferapp-weights", "state_dict": ...}; float tensors with
                          more than 65,536 elements stored fp16 (sign-preserving), the rest fp32
-    model.packed.npz    P5 models only: 1-bit weights + folded BN (``ferapp.zoo.packed``); the
-                         binarized layers' weights live only here (as +-1), not in model.pt
+    model.packed.npz    a weight sidecar, for architectures that declare one (``register_model(...,
+                         sidecar=...)``; P5: 1-bit weights + folded BN, ``ferapp.zoo.packed``): the
+                         weights it names (``packed_keys`` in model.pt) live only there, not in model.pt
     README.md           model card (written by training, not here)
 """
 
@@ -31,16 +32,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferapp.safeio import open_regular
+from ferapp.zoo.catalog import MAX_CONFIG_BYTES, config_to_cfg, read_config  # noqa: F401  (re-exported; torch-free)
 from ferapp.zoo.errors import CheckpointError
-from ferapp.zoo.registry import ModelCfg, create_model, list_models
+from ferapp.zoo.registry import ModelCfg, check_model_args, create_model, list_models, weight_sidecar
 
 CKPT_FORMAT = "ferapp-checkpoint"
 MODEL_FORMAT = "ferapp-model"
 WEIGHTS_FORMAT = "ferapp-weights"
 MAX_FILE_BYTES = 25 * 1024 * 1024
 HALF_MIN_NUMEL = 65536
-_CFG_KEYS = set(ModelCfg.__dataclass_fields__)
-_FORMAT_KEYS = {"format", "format_version", "arch", "meta"}
 
 
 @dataclass
@@ -54,6 +55,9 @@ class LoadedModel:
     cfg: ModelCfg
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    # where it came from: "shipped" or "user" (a model store), "file" (a folder or checkpoint given
+    # by path elsewhere), "architecture" (a registered name: random weights); recorded in timelines
+    source: str = "file"
 
     @property
     def name(self) -> str:
@@ -61,8 +65,10 @@ class LoadedModel:
 
     @property
     def packed_path(self) -> Path | None:
-        if self.path is not None and self.path.is_dir() and (self.path / "model.packed.npz").exists():
-            return self.path / "model.packed.npz"
+        """The folder's weight sidecar (P5: model.packed.npz), when its architecture declares one."""
+        sidecar = weight_sidecar(self.cfg.name)
+        if sidecar is not None and self.path is not None and (self.path / sidecar.filename).is_file():
+            return self.path / sidecar.filename
         return None
 
     @property
@@ -78,13 +84,13 @@ class LoadedModel:
         return bool(self.meta.get("trained", True))
 
     def packed_model(self) -> LoadedModel:
-        """The same model on the 1-bit XNOR/popcount path (P5 folders with model.packed.npz)."""
-        if self.packed_path is None:
-            raise ValueError(f"{self.name}: no model.packed.npz (only P5 binarized models have a packed form)")
-        from ferapp.zoo.packed import PackedBNNModule, load_packed
-
-        module = PackedBNNModule(load_packed(self.packed_path), self.cfg).eval()
-        return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path)
+        """The same model on its sidecar's own inference path (P5: 1-bit XNOR/popcount)."""
+        path = self.packed_path
+        if path is None:
+            raise ValueError(f"{self.name}: no packed weights file (only the P5 binarized models have a packed form)")
+        module = weight_sidecar(self.cfg.name).fast_model(path, self.cfg)
+        return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path,
+                           source=self.source)
 
     def classify_probs(self, crops) -> np.ndarray:
         from ferapp.zoo.predict import predict_probs
@@ -110,10 +116,34 @@ def _check_plain(obj: Any, where: str = "extra") -> None:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` that never leaves a torn file under ``path``: a temp file of this writer's own
+    in the same folder (created O_EXCL|O_NOFOLLOW, so never another file or a link's target),
+    flushed and fsynced, renamed over ``path``, the folder fsynced. A crash or SIGKILL leaves the
+    previous file intact (and at most a stray dot-file)."""
+    import secrets
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened (Windows): the rename is done, skip its fsync
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any:
@@ -121,7 +151,12 @@ def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> An
     if not path.exists():
         raise FileNotFoundError(f"no such checkpoint: {path}")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        f = open_regular(path)  # a FIFO named model.pt would block torch.load forever
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        with f:
+            return torch.load(f, map_location=map_location, weights_only=True)
     except Exception as exc:  # UnpicklingError (unsafe globals), truncated zip, garbage ...
         unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc) or "UnpicklingError" in type(exc).__name__
         why = ("it contains pickled Python objects or code, which ferapp never runs (weights are loaded "
@@ -132,9 +167,36 @@ def _safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> An
         raise CheckpointError(f"{path}: cannot be loaded as a ferapp weights file ({why})") from None
 
 
+def _shape_mismatch(expected: dict[str, tuple[int, ...]], state_dict: dict[str, Any]) -> str:
+    """What does not fit between the shapes a config builds and the weights ("" when all fit)."""
+    problems = []
+    missing = [k for k in expected if k not in state_dict]
+    extra = [k for k in state_dict if k not in expected]
+    if missing:
+        problems.append(f"missing in the weights: {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+    if extra:
+        problems.append(f"not in the network: {', '.join(map(str, extra[:3]))}" + (" ..." if len(extra) > 3 else ""))
+    for k, shape in expected.items():
+        t = state_dict.get(k)
+        if t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape):
+            got = list(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            problems.append(f"{k} is {got} in the weights but {list(shape)} in the config")
+            if len(problems) >= 3:
+                break
+    return "; ".join(problems)
+
+
 def _build(cfg: ModelCfg, state_dict: dict[str, torch.Tensor], source: Path) -> nn.Module:
     if cfg.name not in list_models():
         raise CheckpointError(f"{source}: unknown architecture {cfg.name!r}; known: {', '.join(list_models())}")
+    try:  # the network's shapes, from the config alone, before a byte of it is allocated
+        expected = check_model_args(cfg.name, cfg.kwargs)
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+    mismatch = _shape_mismatch(expected, state_dict)
+    if mismatch:
+        raise CheckpointError(f"{source}: weights do not fit architecture {cfg.name!r} with {cfg.kwargs} "
+                              f"({mismatch})")
     try:
         model = create_model(cfg.name, **cfg.kwargs)
     except Exception as exc:
@@ -183,12 +245,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
 
 
 # ---------------------------------------------------------------------- model folders
-def _is_binary_layer(m: nn.Module) -> bool:
-    from ferapp.zoo.models.p5_bdnn import BinaryConv2d, BinaryLinear
-
-    return isinstance(m, (BinaryConv2d, BinaryLinear))
-
-
 def _to_storage(t: torch.Tensor, half: bool) -> torch.Tensor:
     t = t.detach().cpu()
     if half and t.is_floating_point() and t.dtype == torch.float32 and t.numel() > HALF_MIN_NUMEL:
@@ -202,23 +258,22 @@ def _to_storage(t: torch.Tensor, half: bool) -> torch.Tensor:
 
 def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None = None,
                    meta: dict[str, Any] | None = None, half: bool = True) -> Path:
-    """Write config.json + model.pt (+ model.packed.npz for P5). Every file must stay < 25 MB."""
+    """Write config.json + model.pt (+ the architecture's weight sidecar, P5: model.packed.npz).
+    Every file must stay < 25 MB."""
     cfg = cfg or model.cfg
     meta = dict(meta or {})
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    binary_keys = [f"{n}.weight" for n, m in model.named_modules() if _is_binary_layer(m)]
-    sd = {k: _to_storage(v, half) for k, v in model.state_dict().items() if k not in binary_keys}
+    sidecar = weight_sidecar(cfg.name)
+    side_keys = sidecar.keys(model) if sidecar is not None else []
+    sd = {k: _to_storage(v, half) for k, v in model.state_dict().items() if k not in side_keys}
     written = []
-    if binary_keys:
-        from ferapp.zoo.packed import export_packed
-
-        stats = export_packed(model, directory / "model.packed.npz")
-        meta.setdefault("packed", {"ratio": round(stats.ratio, 2), "packed_bytes": stats.packed_bytes,
-                                   "fp32_bytes": stats.fp32_bytes})
-        written.append(directory / "model.packed.npz")
+    if side_keys:
+        for k, v in sidecar.save(model, directory / sidecar.filename).items():
+            meta.setdefault(k, v)
+        written.append(directory / sidecar.filename)
     _atomic_torch_save({"format": WEIGHTS_FORMAT, "version": 1, "arch": cfg.name, "state_dict": sd,
-                        "packed_keys": binary_keys}, directory / "model.pt")
+                        "packed_keys": side_keys}, directory / "model.pt")
     written.append(directory / "model.pt")
     config = {"format": MODEL_FORMAT, "format_version": 1, "arch": cfg.name, **cfg.to_dict(), "meta": meta}
     _check_plain(config, "config")
@@ -229,38 +284,6 @@ def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None
         if p.stat().st_size >= MAX_FILE_BYTES:
             raise ValueError(f"{p} is {p.stat().st_size / 1e6:.1f} MB (limit 25 MB): use half=True or a smaller model")
     return directory
-
-
-def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """config.json -> (raw dict, meta). meta = config["meta"] + unknown top-level keys (e.g.
-    "ensemble", "default") + the entries of meta["metrics"] (if any) lifted to the top."""
-    p = Path(directory) / "config.json"
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(f"{directory}: no config.json (not a model folder)") from None
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{p}: unreadable config ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise CheckpointError(f"{p}: config must be a JSON object")
-    meta = dict(raw.get("meta") or {})
-    for k, v in raw.items():
-        if k not in _CFG_KEYS and k not in _FORMAT_KEYS:
-            meta.setdefault(k, v)
-    metrics = meta.get("metrics")
-    if isinstance(metrics, dict):
-        for k, v in metrics.items():
-            meta.setdefault(k, v)
-    return raw, meta
-
-
-def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
-    """The ModelCfg of a config.json (format keys and ``meta`` aside; other top-level keys are
-    metadata, kept in ``meta`` by ``read_config``); ``name`` defaults to ``arch``."""
-    d = {k: v for k, v in raw.items() if k in _CFG_KEYS}
-    if not d.get("name"):
-        d["name"] = raw.get("arch") or ""
-    return ModelCfg.from_dict(d)
 
 
 def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | None = None) -> LoadedModel:
@@ -279,18 +302,16 @@ def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | 
         raise CheckpointError(f"{directory}/model.pt: not a ferapp weights file (format {WEIGHTS_FORMAT!r})")
     sd = dict(obj["state_dict"])
     packed_keys = list(obj.get("packed_keys") or [])
-    if packed_keys:
-        from ferapp.zoo.packed import load_packed
-
-        packed = directory / "model.packed.npz"
-        if not packed.exists():
-            raise CheckpointError(f"{directory}: model.packed.npz missing (holds the binarized weights)")
-        weights = load_packed(packed).binary_weights()
+    sidecar = weight_sidecar(cfg.name)
+    if packed_keys and sidecar is not None:  # (without one, _build names the missing weights)
+        packed = directory / sidecar.filename
+        if not packed.is_file():
+            raise CheckpointError(f"{directory}: {sidecar.filename} missing (holds the binarized weights)")
+        weights = sidecar.load(packed)
         for k in packed_keys:
-            layer = k[: -len(".weight")]
-            if layer not in weights:
-                raise CheckpointError(f"{packed}: no weights for layer {layer!r}")
-            sd[k] = weights[layer]
+            if k not in weights:
+                raise CheckpointError(f"{packed}: no weights for layer {k.removesuffix('.weight')!r}")
+            sd[k] = weights[k]
     model = _build(cfg, sd, directory)
     meta.setdefault("name", directory.name)
     return LoadedModel(model=model, cfg=cfg, meta=meta, path=directory)

@@ -16,6 +16,8 @@ into per-channel thresholds; plus the real-valued last layer (FC 7 + BN) in floa
 
 So ``PackedBNN`` gives the same predictions as the float model in eval mode (tests check it).
 Storage: the binarized layers take 1/32 of their fp32 size (plus a few bytes of padding).
+P5's own module declares this file as its models' weight sidecar (``p5_bdnn.PackedWeights``);
+the generic model-folder code (``ferapp.zoo.io``) reaches it only through that declaration.
 """
 
 from __future__ import annotations

@@ -3,15 +3,26 @@
 Every registered entry point is a function ``fn(**kwargs) -> nn.Module`` that builds the
 network; the ``ModelCfg`` passed to ``register_model`` describes its input spec, test-time
 behaviour, paper and training recipe, and travels with trained weights (``config.json``).
+
+A model is one file: everything else ferapp needs to know about it is an argument of
+``register_model`` in that file - its ``Paper`` (the GUI's dropdown group, the training
+wizard's default protocols, the sections of ``ferapp models`` and of the reproduction
+scripts), whether ``ferapp bench --quick`` measures it, and a ``WeightSidecar`` when part of
+its weights are stored in a format of its own (P5's 1-bit packed file). Importing
+``ferapp.zoo.models`` imports every module in that package, so a new ``pN_*.py`` there is
+found without editing any list.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from ferapp.labels import LABELS
 
@@ -49,7 +60,7 @@ class ModelCfg:
     five_crop: int = 0  # 0 = off; else crop size (e.g. 42): average over 4 corners + centre
     flip_tta: bool = False  # also run the mirrored face and average the two outputs (test-time augmentation)
     temperature: float = 1.0  # softmax(outputs / T): calibration fitted on a validation split (1 = none)
-    paper: str = ""  # P1..P5
+    paper: str = ""  # the key of its registered Paper ("P1"); "" for none
     citation: str = ""
     description: str = ""
     reported: dict[str, Any] = field(default_factory=dict)  # paper's numbers, e.g. {"params": 25476, "CK+ 5-fold": 83.74}
@@ -150,37 +161,247 @@ def _migrate_extra(extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_ENTRYPOINTS: dict[str, Callable[..., Any]] = {}
-_CFGS: dict[str, ModelCfg] = {}
+_PAPER_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+_RESERVED_KEYS = {"ensemble"}  # the dropdown's own group
 
 
-def register_model(cfg: ModelCfg) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: ``@register_model(ModelCfg(name=...))`` on a builder ``fn(**kwargs)``."""
+@dataclass(frozen=True)
+class Paper:
+    """A paper the zoo implements, declared once in its model module and passed to
+    ``@register_model(..., paper=PAPER)`` by each of its networks."""
+
+    key: str  # "P5": what its models' configs (and config.json files) name as their ``paper``
+    title: str  # "binarized dense CNN": the GUI group header is "P5 · binarized dense CNN"
+    # ferapp.data.protocols names the paper measured its numbers with: the training wizard offers
+    # them for its models and picks the first that fits the data
+    protocols: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _PAPER_KEY.match(self.key) or self.key in _RESERVED_KEYS:
+            raise ValueError(f"paper key {self.key!r} must be 1-32 letters, digits, '_', '.' or '-' "
+                             f"(and not {', '.join(sorted(_RESERVED_KEYS))})")
+        if not self.title.strip():
+            raise ValueError(f"paper {self.key}: give it a title")
+        if isinstance(self.protocols, str):
+            raise ValueError(f"paper {self.key}: protocols must be a tuple of names, not the string {self.protocols!r}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.key} · {self.title}"
+
+
+class WeightSidecar(Protocol):
+    """Weights a model keeps in a file of its own beside ``model.pt`` (P5: 1-bit packed layers).
+
+    ``ferapp.zoo.io`` stores the state-dict entries ``keys(model)`` names only in ``filename``
+    (written by ``save``, read back by ``load``), and ``LoadedModel.packed_model()`` runs
+    ``fast_model``, the inference path that reads the sidecar directly (the engine prefers it)."""
+
+    filename: str  # a plain file name in the model folder, e.g. "model.packed.npz"
+
+    def keys(self, model: Any) -> list[str]: ...  # state-dict keys stored only in the sidecar
+
+    def save(self, model: Any, path: Path) -> dict[str, Any]: ...  # write it; -> entries for the model's meta
+
+    def load(self, path: Path) -> dict[str, Any]: ...  # -> {state-dict key: tensor}; CheckpointError if unreadable
+
+    def fast_model(self, path: Path, cfg: ModelCfg) -> Any: ...  # an nn.Module computing the same outputs
+
+
+@dataclass(frozen=True)
+class _Registered:
+    fn: Callable[..., Any]
+    cfg: ModelCfg
+    bench_quick: bool = False
+    sidecar: WeightSidecar | None = None
+
+
+_MODELS: dict[str, _Registered] = {}
+_PAPERS: dict[str, Paper] = {}  # in order of registration (module order: P1, P2, ...)
+
+
+def register_model(cfg: ModelCfg, *, paper: Paper | None = None, bench_quick: bool = False,
+                   sidecar: WeightSidecar | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator on a builder ``fn(**kwargs)``: ``@register_model(ModelCfg(name=...), paper=PAPER)``.
+
+    ``paper``: the model's ``Paper`` (``cfg.paper`` is set to its key; a model may instead name an
+    already registered paper in ``cfg.paper``). ``bench_quick``: ``ferapp bench --quick`` measures
+    it (one small model per paper). ``sidecar``: its own weight format (see ``WeightSidecar``).
+    """
+    if paper is not None:
+        if cfg.paper not in ("", paper.key):
+            raise ValueError(f"model {cfg.name!r}: cfg.paper {cfg.paper!r} disagrees with paper {paper.key!r}")
+        known = _PAPERS.get(paper.key)
+        if known is not None and known != paper:
+            raise ValueError(f"paper {paper.key!r} declared twice with different details: {known} and {paper}")
+        cfg = cfg.replace(paper=paper.key)
+    elif cfg.paper:
+        _ensure_loaded()  # (a no-op while ferapp.zoo.models itself is being imported)
+        if cfg.paper not in _PAPERS:
+            raise ValueError(f"model {cfg.name!r} names paper {cfg.paper!r}, which is not registered: "
+                             "pass register_model(..., paper=Paper(...))")
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if cfg.name in _ENTRYPOINTS:
+        if cfg.name in _MODELS:
             raise ValueError(f"model {cfg.name!r} registered twice")
-        _ENTRYPOINTS[cfg.name] = fn
-        _CFGS[cfg.name] = cfg
+        if paper is not None:
+            _PAPERS.setdefault(paper.key, paper)
+        _MODELS[cfg.name] = _Registered(fn, cfg, bench_quick, sidecar)
         return fn
 
     return deco
+
+
+def unregister_model(name: str) -> None:
+    """Remove a registered model (and its paper when no other model names it): for plugins and
+    tests that register a model for a while. Unknown names are ignored."""
+    entry = _MODELS.pop(name, None)
+    key = entry.cfg.paper if entry is not None else ""
+    if key and not any(e.cfg.paper == key for e in _MODELS.values()):
+        _PAPERS.pop(key, None)
 
 
 def _ensure_loaded() -> None:
     import ferapp.zoo.models  # noqa: F401  (fills the registry)
 
 
+def _catalog():
+    """``architectures.json`` (the shipped architectures' configs and papers, read without
+    importing torch) while the model modules are not imported; None once they are (or when the
+    file is missing): the registry, once filled, is the truth."""
+    if "ferapp.zoo.models" in sys.modules:
+        return None
+    from ferapp.zoo.catalog import snapshot
+
+    return snapshot()
+
+
 def list_models() -> list[str]:
-    _ensure_loaded()
-    return sorted(_ENTRYPOINTS)
+    """Every architecture name: the registry's once the model modules are imported; before that,
+    ``architectures.json``'s (no torch) and any registered at run time."""
+    catalog = _catalog()
+    if catalog is None:
+        _ensure_loaded()
+        return sorted(_MODELS)
+    return sorted(set(_MODELS) | set(catalog.cfgs))
 
 
 def get_model_cfg(name: str) -> ModelCfg:
+    if name in _MODELS:
+        return _MODELS[name].cfg
+    catalog = _catalog()
+    if catalog is not None and name in catalog.cfgs:
+        return catalog.cfgs[name]
     _ensure_loaded()
-    if name not in _CFGS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_CFGS))}")
-    return _CFGS[name]
+    if name not in _MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
+    return _MODELS[name].cfg
+
+
+def list_papers() -> list[Paper]:
+    """The papers of the registered models, in registration order (P1, P2, ...); before the model
+    modules are imported, ``architectures.json``'s, then any registered at run time."""
+    catalog = _catalog()
+    if catalog is None:
+        _ensure_loaded()
+        return list(_PAPERS.values())
+    known = {p.key for p in catalog.papers}
+    return [*catalog.papers, *(p for p in _PAPERS.values() if p.key not in known)]
+
+
+def get_paper(key: str) -> Paper | None:
+    """The registered paper ``key`` ("P5"), or None (no paper, or one no registered model names)."""
+    return next((p for p in list_papers() if p.key == key), None)
+
+
+def quick_bench_models() -> list[str]:
+    """The models ``ferapp bench --quick`` measures (registered with ``bench_quick=True``)."""
+    _ensure_loaded()
+    return sorted(n for n, e in _MODELS.items() if e.bench_quick)
+
+
+def weight_sidecar(name: str) -> WeightSidecar | None:
+    """The sidecar weight format architecture ``name`` declares (None: none, or not registered)."""
+    _ensure_loaded()
+    entry = _MODELS.get(name)
+    return entry.sidecar if entry is not None else None
+
+
+# Bounds on what a config.json or `ferapp train --arg` may ask a constructor for. The largest
+# registered network (bdnn2, 27.6 M numbers) fits; resnet20 with base_width 1024 (1.1 G numbers,
+# 4.5 GB) does not, and is refused before anything is allocated.
+MAX_PARAMS = 100_000_000
+MAX_ARG_NUMBER = 4096  # any number among the constructor arguments (depth, widths, multipliers)
+MAX_ARG_ITEMS = 256  # length of a string or list argument
+
+
+def _check_arg(key: str, v: Any) -> None:
+    if v is None or isinstance(v, bool):
+        return
+    if isinstance(v, int | float):
+        if not (math.isfinite(v) and abs(v) <= MAX_ARG_NUMBER):
+            raise ValueError(f"model argument {key} = {v!r} is out of range (numbers up to {MAX_ARG_NUMBER})")
+        return
+    if isinstance(v, str | list | tuple):
+        if len(v) > MAX_ARG_ITEMS:
+            raise ValueError(f"model argument {key} is too long ({len(v)} items; at most {MAX_ARG_ITEMS})")
+        if not isinstance(v, str):
+            for i, x in enumerate(v):
+                _check_arg(f"{key}[{i}]", x)
+        return
+    raise ValueError(f"model argument {key} must be a number, true/false, text or a list, not {type(v).__name__}")
+
+
+_SHAPE_CHANGING_INPLACE = {"resize_", "resize_as_", "set_", "unsqueeze_", "squeeze_", "t_", "transpose_",
+                           "swapdims_", "swapaxes_", "as_strided_"}
+
+
+def _shape_only_mode():
+    """A torch function mode under which, on meta tensors, in-place fills and initialisers
+    (``normal_``, ``mul_``, ``x[i] = v``) are skipped: they never change a shape, and on meta
+    tensors some would import sympy (3 s) to check the broadcast of a no-op."""
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    class ShapeOnly(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            name = getattr(func, "__name__", "")
+            inplace = (name.endswith("_") and not name.endswith("__") and name not in _SHAPE_CHANGING_INPLACE) \
+                or name == "__setitem__"
+            if inplace and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+                return args[0]
+            return func(*args, **(kwargs or {}))
+
+    return ShapeOnly()
+
+
+def check_model_args(name: str, kwargs: dict[str, Any] | None = None) -> dict[str, tuple[int, ...]]:
+    """The shapes of every tensor ``create_model(name, **kwargs)`` would hold, found without
+    allocating them (a shape-only build on PyTorch's meta device, ~2x a real build of the
+    layers' Python objects). ValueError naming the problem when an argument is out of range,
+    the constructor refuses the arguments, or the network would hold more than ``MAX_PARAMS``
+    numbers. Loading weights calls it before building, so a config asking for a 4.5 GB network
+    is refused at once instead of after the allocation."""
+    import torch
+
+    _ensure_loaded()  # the builder itself (get_model_cfg alone may answer from architectures.json)
+    get_model_cfg(name)
+    kwargs = dict(kwargs or {})
+    for k, v in kwargs.items():
+        if not isinstance(k, str):
+            raise ValueError(f"model argument names must be text, not {k!r}")
+        _check_arg(k, v)
+    try:
+        with torch.device("meta"), _shape_only_mode():
+            net = _MODELS[name].fn(**kwargs)
+        shapes = {k: tuple(t.shape) for k, t in net.state_dict().items()}
+    except (TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError, ZeroDivisionError) as exc:
+        raise ValueError(f"cannot build {name} with {kwargs}: {exc}") from None
+    total = sum(math.prod(s) for s in shapes.values())
+    if total > MAX_PARAMS:
+        raise ValueError(f"{name} with {kwargs} would hold {total / 1e6:,.0f} M numbers "
+                         f"({total * 4 / 2**30:.1f} GB); the limit is {MAX_PARAMS / 1e6:.0f} M")
+    return shapes
 
 
 def create_model(name: str, **kwargs: Any):
@@ -188,7 +409,8 @@ def create_model(name: str, **kwargs: Any):
 
     The returned module carries ``.cfg`` (a ModelCfg with ``kwargs`` filled in).
     """
+    _ensure_loaded()
     cfg = get_model_cfg(name)
-    model = _ENTRYPOINTS[name](**kwargs)
+    model = _MODELS[name].fn(**kwargs)
     model.cfg = cfg.replace(kwargs=dict(kwargs))
     return model

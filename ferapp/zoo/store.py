@@ -1,11 +1,14 @@
-"""Discovery of trained models for the CLI, the GUI dropdown and the engine.
+"""Loading trained models for the engine, training and evaluation (listing them, torch-free,
+is ``ferapp.zoo.catalog``'s; its names are re-exported here).
 
 Two folders hold model folders (``<name>/config.json`` + weights, see ``ferapp.zoo.io``):
 
 - shipped: ``<repo>/models`` (``FERAPP_MODELS_DIR`` overrides);
 - user: ``platformdirs.user_data_dir("ferapp")/models`` (``FERAPP_USER_MODELS_DIR`` overrides).
 
-A user model with the same name as a shipped one wins (``list_trained_models`` still lists both).
+Shipped names are reserved (``ferapp.zoo.names``): a user folder named like a shipped model is
+ignored, with a warning, and the shipped model is used. ``LoadedModel.source`` says which store
+(or file) a model came from; timelines record it as ``model_source``.
 ``resolve_model(ref)`` accepts a trained model name, a model folder, a checkpoint file, or a
 registered architecture name (random init, meta ``{"trained": False}``).
 
@@ -20,7 +23,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +30,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from ferapp.zoo.catalog import (  # noqa: F401  (re-exported: the listing, torch-free, lives there)
+    FALLBACK_ARCH,
+    METRIC_KEYS,
+    ModelEntry,
+    default_model_name,
+    known_names,
+    list_trained_models,
+)
 from ferapp.zoo.errors import CheckpointError
-from ferapp.zoo.io import LoadedModel, config_to_cfg, load_checkpoint, load_model_dir, read_config
+from ferapp.zoo.io import LoadedModel, load_checkpoint, load_model_dir
 from ferapp.zoo.registry import ModelCfg, create_model, list_models
 
 log = logging.getLogger(__name__)
 
-METRIC_KEYS = ("privatetest_acc", "test_acc", "publictest_acc", "val_acc", "accuracy")
-FALLBACK_ARCH = "cc_lenet5"
 _MAX_DEPTH = 2  # an ensemble may hold ensembles, which hold single models; no deeper
 MAX_MEMBERS = 32  # member models loaded for one ensemble, all levels together
 
@@ -43,66 +51,24 @@ MAX_MEMBERS = 32  # member models loaded for one ensemble, all levels together
 from ferapp.paths import shipped_models_dir, user_models_dir  # noqa: E402  (re-exported)
 
 
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    path: Path
-    arch: str  # registered architecture, or "ensemble"
-    cfg: ModelCfg
-    meta: dict[str, Any] = field(default_factory=dict)
-    shipped: bool = False
-
-    @property
-    def accuracy(self) -> float | None:
-        return _metric(self.meta)
-
-
-def _metric(meta: dict[str, Any]) -> float | None:
-    for k in METRIC_KEYS:
-        v = meta.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            return float(v)
-    return None
-
-
-def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
-    out: list[ModelEntry] = []
-    if not root.is_dir():
-        return out
-    for d in sorted(root.iterdir()):
-        if not (d / "config.json").is_file():
-            continue
+def _store_of(path: Path) -> str:
+    """"shipped" / "user" for a folder inside a model store, else "file"."""
+    parent = path.resolve().parent
+    for root, name in ((shipped_models_dir(), "shipped"), (user_models_dir(), "user")):
         try:
-            raw, meta = read_config(d)
-            if "ensemble" in raw or "ensemble" in meta:
-                members = raw.get("ensemble", meta.get("ensemble"))
-                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members))}")
-                arch = "ensemble"
-            else:
-                cfg = config_to_cfg(raw)
-                arch = cfg.name
-        except Exception as exc:  # a broken folder must not hide the others
-            log.warning("skipping model folder %s: %s", d, exc)
+            if parent == root.resolve():
+                return name
+        except OSError:
             continue
-        out.append(ModelEntry(name=d.name, path=d, arch=arch, cfg=cfg, meta=meta, shipped=shipped))
-    return out
-
-
-def list_trained_models() -> list[ModelEntry]:
-    """User models first, then shipped ones (each sorted by name)."""
-    return _scan(user_models_dir(), False) + _scan(shipped_models_dir(), True)
-
-
-def known_names() -> list[str]:
-    return sorted({e.name for e in list_trained_models()}) + list_models()
+    return "file"
 
 
 def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0,
                   _budget: list[int] | None = None) -> LoadedModel:
     """Trained model name | model folder | checkpoint file | architecture name -> LoadedModel (eval).
 
-    A user model named like a shipped one is used first; when it cannot be loaded, the shipped
-    model is used instead (with a warning), so a broken user folder never hides a shipped model."""
+    A name is looked up among the user's models, then the shipped ones (a shipped model's name
+    always means the shipped model). ``source`` of the result: shipped | user | file | architecture."""
     if _depth > _MAX_DEPTH:
         raise CheckpointError(f"ensemble nesting deeper than {_MAX_DEPTH} levels at {ref!r}")
     s = os.fspath(ref)
@@ -111,36 +77,24 @@ def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int
         candidates.insert(0, _base / s)
     for p in candidates:
         if p.is_dir():
-            return load_model_dir(p, _depth=_depth, _budget=_budget)
+            loaded = load_model_dir(p, _depth=_depth, _budget=_budget)
+            loaded.source = _store_of(p)
+            return loaded
         if p.is_file():
             model, cfg, extra = load_checkpoint(p)
             meta = {"name": p.stem, "trained": True, **{k: v for k, v in extra.items() if not isinstance(v, dict)}}
-            return LoadedModel(model=model, cfg=cfg, meta=meta, path=p)
-    entries = [e for e in list_trained_models() if e.name == s]  # user first, then shipped
-    for i, entry in enumerate(entries):
-        try:
-            return load_model_dir(entry.path, _depth=_depth, _budget=_budget)
-        except (CheckpointError, OSError, ValueError) as exc:
-            if i + 1 == len(entries):
-                raise
-            log.warning("user model %s cannot be loaded (%s); using the shipped model of that name", entry.path, exc)
+            return LoadedModel(model=model, cfg=cfg, meta=meta, path=p, source="file")
+    entry = next((e for e in list_trained_models() if e.name == s), None)  # one per name: shipped ones reserved
+    if entry is not None:
+        loaded = load_model_dir(entry.path, _depth=_depth, _budget=_budget)
+        loaded.source = "shipped" if entry.shipped else "user"
+        return loaded
     if s in list_models():
         model = create_model(s).eval()
-        return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None)
+        return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None,
+                           source="architecture")
     raise KeyError(f"unknown model {s!r}: not a folder, checkpoint, trained model or architecture. "
                    f"Known: {', '.join(known_names())}")
-
-
-def default_model_name() -> str:
-    """Shipped model marked default -> best-accuracy trained model -> untrained cc_lenet5."""
-    entries = list_trained_models()
-    for e in entries:
-        if e.shipped and e.meta.get("default") is True:
-            return e.name
-    scored = [(e.accuracy, e.name) for e in entries if e.accuracy is not None]
-    if scored:
-        return max(scored)[1]
-    return FALLBACK_ARCH
 
 
 class EnsembleModel(nn.Module):

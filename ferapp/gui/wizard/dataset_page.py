@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -26,7 +27,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ferapp.data.summary import load_hint, training_warnings
+from ferapp.data.summary import class_count_text, load_hint, training_warnings
+from ferapp.gui import settings as gui_settings
 from ferapp.gui.wizard.widgets import ERROR_STYLE, OK_STYLE, WARN_STYLE, _gray_pixmap, _message, _ro_item
 from ferapp.gui.wizard.worker import DatasetLoader
 
@@ -44,8 +46,10 @@ class DatasetPage(QWizardPage):
         self.dataset = None
         self.loader = DatasetLoader(self)
         self.loader.progress.connect(self._on_progress)
+        self.loader.located.connect(self._on_located)
         self.loader.loaded.connect(self._on_loaded)
         self.loader.failed.connect(self._on_failed)
+        self.loader.ambiguous.connect(self._on_ambiguous)
 
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("path to a dataset folder, .zip or .csv(.gz)")
@@ -70,6 +74,14 @@ class DatasetPage(QWizardPage):
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setVisible(False)
+        self.found_label = QLabel()  # "… holds no image files; reading CK+48.zip, the only dataset in it"
+        self.found_label.setWordWrap(True)
+        self.found_label.setVisible(False)
+        self.choices = QWidget()  # one "Use <file>" button per dataset found in a folder without images
+        self.choices_layout = QHBoxLayout(self.choices)
+        self.choices_layout.setContentsMargins(0, 0, 0, 0)
+        self.choices.setVisible(False)
+        self.choice_buttons: list[QPushButton] = []
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
 
@@ -100,18 +112,25 @@ class DatasetPage(QWizardPage):
         lay.addWidget(self.progress)
         lay.addWidget(self.status_label)
         lay.addWidget(self.error_label)
+        lay.addWidget(self.choices)
+        lay.addWidget(self.found_label)
         lay.addWidget(self.summary_label)
         lay.addWidget(split, 1)
         lay.addWidget(self.warnings_label)
 
     # -- choosing and loading ---------------------------------------------------------
+    def start_dir(self) -> str:
+        """Where the file dialogs open: the folder holding the dataset being edited, else the
+        one holding the last dataset loaded, else the home folder."""
+        return gui_settings.dialog_dir("dataset_dir", self.path_edit.text().strip())
+
     def _browse_folder(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Dataset folder", self.path_edit.text())
+        d = QFileDialog.getExistingDirectory(self, "Dataset folder", self.start_dir())
         if d:
             self.load(d)
 
     def _browse_file(self, filt: str) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Dataset file", self.path_edit.text(), filt + ";;All files (*)")
+        f, _ = QFileDialog.getOpenFileName(self, "Dataset file", self.start_dir(), filt + ";;All files (*)")
         if f:
             self.load(f)
 
@@ -123,6 +142,8 @@ class DatasetPage(QWizardPage):
         self.dataset = None
         self._clear_summary()
         _message(self.error_label, "")
+        _message(self.found_label, "")
+        self._set_choices([])
         if not path:
             self._show_error("Choose a dataset first.", "")
             return
@@ -138,11 +159,35 @@ class DatasetPage(QWizardPage):
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
 
-    def _on_failed(self, message: str) -> None:
+    def _on_located(self, path: str, note: str) -> None:
+        """The loader reads a dataset file found in the folder given: show which, and why."""
+        self.path_edit.setText(path)
+        _message(self.found_label, html.escape(note[:1].upper() + note[1:], quote=False) + ".", OK_STYLE)
+
+    def _on_ambiguous(self, message: str, paths: list) -> None:
+        self._on_failed(message, hint=False)
+        self._set_choices(paths)
+
+    def _set_choices(self, paths: list) -> None:
+        while self.choices_layout.count():
+            w = self.choices_layout.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        self.choice_buttons = []
+        for p in paths:
+            b = QPushButton(f"Use {Path(p).name}")
+            b.setToolTip(p)
+            b.clicked.connect(lambda _=False, p=p: self.load(p))
+            self.choices_layout.addWidget(b)
+            self.choice_buttons.append(b)
+        self.choices_layout.addStretch(1)
+        self.choices.setVisible(bool(paths))
+
+    def _on_failed(self, message: str, hint: bool = True) -> None:
         self.progress.setVisible(False)
         self.load_button.setEnabled(True)
         self.status_label.setText("")
-        self._show_error(message, load_hint(message))
+        self._show_error(message, load_hint(message) if hint else "")
         self.completeChanged.emit()
 
     def _show_error(self, message: str, hint: str) -> None:
@@ -156,6 +201,7 @@ class DatasetPage(QWizardPage):
         self.load_button.setEnabled(True)
         self.dataset = ds
         self.status_label.setText("")
+        gui_settings.remember_dir("dataset_dir", ds.report.path.split("!")[0])
         self._fill_summary(ds)
         self.completeChanged.emit()
 
@@ -181,7 +227,7 @@ class DatasetPage(QWizardPage):
         h, w = ds.images.shape[1:3]
         self.summary_label.setText(
             f"<b>Format:</b> {html.escape(r.format)} &nbsp; <b>Images:</b> {len(ds)} &nbsp; "
-            f"<b>Classes:</b> {len(ds.label_names)} &nbsp; <b>Subjects:</b> {r.num_subjects or 'n/a'} &nbsp; "
+            f"<b>Classes:</b> {html.escape(class_count_text(ds), quote=False)} &nbsp; <b>Subjects:</b> {r.num_subjects or 'n/a'} &nbsp; "
             f"<b>Crop size:</b> {w}×{h}<br><small>{html.escape(r.path)}</small>")
         names = list(ds.label_names)
         splits = [s for s in r.counts] or [""]
@@ -222,7 +268,7 @@ class DatasetPage(QWizardPage):
         warns = self.warnings()
         if warns:
             _message(self.warnings_label, "<b>Warnings</b><ul style='margin:0'>"
-                     + "".join(f"<li>{html.escape(x)}</li>" for x in warns) + "</ul>", WARN_STYLE)
+                     + "".join(f"<li>{html.escape(x, quote=False)}</li>" for x in warns) + "</ul>", WARN_STYLE)
         else:
             _message(self.warnings_label, "No warnings: every class present, no skipped files.", OK_STYLE)
 

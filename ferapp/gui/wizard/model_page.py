@@ -81,9 +81,16 @@ class ModelPage(QWizardPage):
         r = cfg.recipe
         labels_note = ""
         ds = getattr(self.wizard(), "dataset", None) if self.wizard() is not None else None
-        if ds is not None and tuple(ds.label_names) != tuple(cfg.labels):
-            labels_note = (f"<p><i>The dataset has {len(ds.label_names)} classes ({', '.join(ds.label_names)}); "
-                           "the model's output layer is built for them.</i></p>")
+        if ds is not None:
+            from ferapp.data.summary import missing_classes
+
+            missing = missing_classes(ds)
+            present = [n for n in ds.label_names if n not in missing]
+            if tuple(present) != tuple(cfg.labels):
+                labels_note = (f"<p><i>The dataset has images of {len(present)} classes ({', '.join(present)}); "
+                               "the model's output layer is built for them"
+                               + (f": it will never predict {', '.join(repr(m) for m in missing)} (no images)."
+                                  if missing else ".") + "</i></p>")
         self.details.setText(
             f"<h3>{html.escape(name)}</h3>"
             f"<p><b>Paper {html.escape(cfg.paper)}:</b> {html.escape(cfg.citation) or '–'}</p>"

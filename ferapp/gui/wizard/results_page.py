@@ -1,4 +1,9 @@
-"""Page 5: mean ± std over the folds, per-class accuracy, the confusion matrix, the paper's number, Save."""
+"""Page 5: mean ± std over the folds against the majority-class and chance baselines, per-class
+accuracy, the confusion matrix, the paper's number, Save.
+
+Save is the page's default button (Enter saves). A model that does not beat the baselines gets a
+red warning; saving it asks first ("Save anyway"), and the main window then lists it without
+offering it for the live view (``ferapp.gui.models.weak_reason``)."""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import html
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -16,13 +21,16 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QVBoxLayout,
+    QWizard,
     QWizardPage,
 )
 
-from ferapp.gui.wizard.widgets import ERROR_STYLE, OK_STYLE, _message, _pct, _ro_item
+from ferapp.gui.wizard.widgets import ERROR_STYLE, OK_STYLE, WARN_STYLE, _message, _pct, _ro_item
+from ferapp.train.baselines import result_baselines
 from ferapp.train.card import paper_accuracies
 from ferapp.zoo.names import model_name_error
 
@@ -40,8 +48,16 @@ class ResultsPage(QWizardPage):
         f.setPointSizeF(f.pointSizeF() * 1.4)
         f.setBold(True)
         self.headline.setFont(f)
+        self.baseline_label = QLabel()  # "Baselines: always 'surprise' 26.9 %, chance 16.7 %"
+        self.baseline_label.setWordWrap(True)
+        self.warning_label = QLabel()  # red: not better than guessing; amber: classes never trained
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setVisible(False)
         self.paper_label = QLabel()
         self.paper_label.setWordWrap(True)
+        self.baselines = None
+        self.untrained: list[str] = []  # classes without images: no output, never predicted
+        self.confirm_box: QMessageBox | None = None
         self.class_table = QTableWidget(0, 3)
         self.class_table.setHorizontalHeaderLabels(["class", "accuracy", "test images"])
         self.class_table.verticalHeader().setVisible(False)
@@ -80,6 +96,8 @@ class ResultsPage(QWizardPage):
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.headline)
+        lay.addWidget(self.baseline_label)
+        lay.addWidget(self.warning_label)
         lay.addWidget(self.paper_label)
         lay.addLayout(mid, 1)
         lay.addLayout(save_row)
@@ -94,6 +112,9 @@ class ResultsPage(QWizardPage):
         self.saved_path = None
         _message(self.save_label, "")
         self.save_button.setEnabled(True)
+        self._save_is_default(True)
+        # the wizard would put the focus on Close, which then takes Enter: start in the name instead
+        QTimer.singleShot(0, self, self._focus_name)
         self.name_edit.setText(w.settings_page.model_name)
         tested = [f.test for f in res.folds if f.test is not None]
         n_folds = len(tested)
@@ -101,6 +122,7 @@ class ResultsPage(QWizardPage):
                               f"  <span style='font-weight:normal;font-size:small'>(mean ± std over {n_folds} "
                               f"fold(s), {html.escape(res.protocol)}; macro F1 "
                               f"{_pct(res.mean_macro_f1)})</span>")
+        self._show_baselines(res, w.dataset)
         cfg = get_model_cfg(res.arch)
         paper = ", ".join(f"{html.escape(k)}: <b>{v:g} %</b>" for k, v in paper_accuracies(cfg.reported)) \
             or "no accuracy reported"
@@ -120,6 +142,15 @@ class ResultsPage(QWizardPage):
             self.class_table.setItem(i, 0, _ro_item(lab, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter))
             self.class_table.setItem(i, 1, _ro_item(_pct(acc)))
             self.class_table.setItem(i, 2, _ro_item(str(int(cm[i].sum())) if cm.size else "–"))
+        for lab in self.untrained:  # no images at all: no output, never predicted (reported, not hidden)
+            r = self.class_table.rowCount()
+            self.class_table.insertRow(r)
+            self.class_table.setItem(r, 0, _ro_item(lab, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter))
+            it = _ro_item("never predicted")
+            it.setForeground(QBrush(QColor("#b00020")))
+            it.setToolTip(f"The dataset has no '{lab}' image: the model has no output for it.")
+            self.class_table.setItem(r, 1, it)
+            self.class_table.setItem(r, 2, _ro_item("0"))
         self.confusion.setRowCount(len(labels))
         self.confusion.setColumnCount(len(labels))
         self.confusion.setHorizontalHeaderLabels(labels)
@@ -136,14 +167,63 @@ class ResultsPage(QWizardPage):
                 it.setToolTip(f"true {labels[i]}, predicted {labels[j]}: {int(cm[i, j])} ({100 * v:.0f} % of the row)")
                 self.confusion.setItem(i, j, it)
 
-    def save(self) -> Path | None:
-        """Copy the model folder into the user's store; emits ``model_saved(name)``."""
+    def _show_baselines(self, res, ds) -> None:
+        """The baselines line, and the warnings: not better than guessing (red), classes the
+        model has no output for (amber)."""
+        from ferapp.data.summary import missing_classes
+
+        self.baselines = base = result_baselines(res)
+        self.untrained = missing_classes(ds) if ds is not None else []
+        self.baseline_label.setText(f"<b>Baselines</b> on the same test images: {html.escape(base.summary(), quote=False)}"
+                                    if base else "")
+        warn, style = [], WARN_STYLE
+        if base is not None and not base.beaten:
+            warn.append(f"<b>This model is not better than guessing.</b> {html.escape(base.warning(), quote=False)} "
+                        "Saving it asks first, and it is not offered for the live view.")
+            style = ERROR_STYLE
+        elif base is not None and base.collapsed:
+            warn.append(html.escape(base.warning(), quote=False))
+        warn += [html.escape(n[:1].upper() + n[1:], quote=False) + "." for n in getattr(res, "notes", [])]
+        _message(self.warning_label, "<br>".join(warn), style)
+        self.save_button.setText("Save anyway…" if self.weak else "Save to my models")
+
+    @property
+    def weak(self) -> bool:
+        """The run did not beat the majority-class / chance baselines."""
+        return self.baselines is not None and not self.baselines.beaten
+
+    def _save_is_default(self, on: bool) -> None:
+        """Enter presses Save while there is something to save; Close once it is saved."""
+        w = self.wizard()
+        if w is not None:
+            w.setOption(QWizard.WizardOption.NoDefaultButton, on)
+        self.save_button.setAutoDefault(on)
+        self.save_button.setDefault(on)
+        if not on:
+            self.completeChanged.emit()  # the wizard marks its own default button (Close) again
+
+    def _focus_name(self) -> None:
+        if self.isVisible() and self.save_button.isEnabled():
+            self.name_edit.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def cleanupPage(self) -> None:  # noqa: N802 (Back pressed)
+        self._save_is_default(False)
+        super().cleanupPage()
+
+    def save(self, confirmed: bool = False) -> Path | None:
+        """Copy the model folder into the user's store; emits ``model_saved(name)``. A model
+        below the baselines is saved only after the user confirms (``confirmed``, or the
+        "Save anyway" button of the question this opens; it returns None meanwhile)."""
         from ferapp.train.run import save_to_user_models
 
         w = self.wizard()
         name = self.name_edit.text().strip()
-        if model_name_error(name):  # the settings page's rule (its message is shown there)
-            _message(self.save_label, "Use letters, digits, '_', '-' or '.' for the name.", ERROR_STYLE)
+        err = model_name_error(name)  # the settings page's rule (a shipped model's name is reserved)
+        if err:
+            _message(self.save_label, html.escape(err), ERROR_STYLE)
+            return None
+        if self.weak and not confirmed:
+            self._ask_to_save_weak(name)
             return None
         try:
             dst = save_to_user_models(w.run_result, name, overwrite=self.overwrite.isChecked())
@@ -160,5 +240,27 @@ class ResultsPage(QWizardPage):
         _message(self.save_label, f"Saved to {html.escape(str(dst))} (weights, config.json and model card "
                                   "README.md). It is now in the main window's model list.", OK_STYLE)
         self.save_button.setEnabled(False)
+        self._save_is_default(False)
         w.model_saved.emit(name)
         return self.saved_path
+
+    def _ask_to_save_weak(self, name: str) -> None:
+        """A non-blocking question (the wizard stays responsive); "Save anyway" saves."""
+        b = self.baselines
+        box = QMessageBox(QMessageBox.Icon.Warning, "Save a model that is not better than guessing?",
+                          f"'{name}' reaches {100 * b.accuracy:.1f} % on its test images; always answering "
+                          f"'{b.majority_class}' would reach {100 * b.majority:.1f} % and guessing "
+                          f"{100 * b.chance:.1f} %.\n\nSave it to your models anyway? It will not be offered for "
+                          "the live view.", QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel, self)
+        box.button(QMessageBox.StandardButton.Save).setText("Save anyway")
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+
+        def answered(button) -> None:
+            if box.standardButton(button) == QMessageBox.StandardButton.Save:
+                self.save(confirmed=True)
+
+        box.buttonClicked.connect(answered)
+        box.destroyed.connect(lambda *_: setattr(self, "confirm_box", None))
+        self.confirm_box = box
+        box.open()

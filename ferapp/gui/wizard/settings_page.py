@@ -229,7 +229,8 @@ class SettingsPage(QWizardPage):
         else:
             self.protocol_info.setStyleSheet("")
             folds = f"{plan.description}<br>{plan.summary}" if plan.n_folds else ""
-            self.protocol_info.setText(folds + self._paper_note)
+            warn = f"<br><b style='{WARN_STYLE}'>⚠ {html.escape(plan.warning)}</b>" if plan.warning else ""
+            self.protocol_info.setText(folds + warn + self._paper_note)
 
     def _protocol_changed(self, *_) -> None:
         self._protocol_timer.stop()

@@ -114,6 +114,7 @@ class TrainingPage(QWizardPage):
         self._val: list[float] = []
         self._acc: list[float] = []
         self.run_progress = RunProgress()  # fold / epoch / batches and the ETA (Qt-free)
+        self.points_are_folds = False
         self._fold_lines: list = []
 
     # -- run control -----------------------------------------------------------------------
@@ -140,9 +141,18 @@ class TrainingPage(QWizardPage):
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel training")
         self.run_progress.t0 = time.monotonic()
+        self.set_axis(int(s.overrides().get("epochs") or 1), s.protocol_plan().n_folds)
         self.job.start(w.model_page.arch, w.dataset, s.protocol_name, s.overrides(), self.out_dir)
         QTimer.singleShot(0, self, self._lock_back)  # (dropped if the page is gone by then)
         self.completeChanged.emit()
+
+    def set_axis(self, epochs: int, folds: int) -> None:
+        """The plots' x-axis names what a point is: with one epoch per fold each point is a fold."""
+        self.points_are_folds = epochs == 1 and folds > 1
+        label = ("fold" if self.points_are_folds else
+                 "epoch (fold after fold; dashed lines start a new fold)" if folds > 1 else "epoch")
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.setLabel("bottom", label)
 
     def _restart_once(self, *_):
         self.start()
@@ -173,7 +183,7 @@ class TrainingPage(QWizardPage):
 
     def _on_fold_started(self, fold: str, index: int, total: int) -> None:
         self.run_progress.fold_started(fold, index, total)
-        if index > 0 and self._xs:
+        if index > 0 and self._xs and not self.points_are_folds:
             ln = pg.InfiniteLine(pos=self._xs[-1] + 0.5, angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
             self.loss_plot.addItem(ln)
             self._fold_lines.append(ln)

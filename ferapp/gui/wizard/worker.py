@@ -24,11 +24,17 @@ log = logging.getLogger(__name__)
 
 
 class DatasetLoader(QObject):
-    """``load_dataset(path)`` on a thread. ``progress(done, total)``, then ``loaded`` or ``failed``."""
+    """``load_dataset(path)`` on a thread. ``progress(done, total)``, then ``loaded`` or ``failed``.
+
+    The path is first resolved by ``locate_dataset``: a folder that holds one dataset archive
+    and no images is read as that archive (``located(path, note)`` says so first); one holding
+    several ends in ``ambiguous(message, [paths])`` instead of ``failed``."""
 
     progress = Signal(int, int)
+    located = Signal(str, str)  # the path read instead of the one given, and why
     loaded = Signal(object)  # FaceDataset
     failed = Signal(str)
+    ambiguous = Signal(str, list)  # message, the dataset files found (str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -48,6 +54,7 @@ class DatasetLoader(QObject):
 
     def _run(self, gen: int, path: str, load_kwargs: dict) -> None:
         from ferapp.data import load_dataset
+        from ferapp.data.locate import AmbiguousDataset, locate_dataset
 
         last = [0.0]
 
@@ -58,7 +65,14 @@ class DatasetLoader(QObject):
                 _emit(self.progress, int(done), int(total))
 
         try:
-            ds = load_dataset(path, progress=progress, **load_kwargs)
+            found = locate_dataset(path)
+            if found.note and gen == self._generation:
+                _emit(self.located, str(found.path), found.note)
+            ds = load_dataset(found.path, progress=progress, **load_kwargs)
+        except AmbiguousDataset as e:
+            if gen == self._generation:
+                _emit(self.ambiguous, str(e), [str(c) for c in e.candidates])
+            return
         except Exception as e:  # noqa: BLE001 - every failure becomes a message on the page
             log.debug("dataset load failed:\n%s", traceback.format_exc())
             if gen == self._generation:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ferapp.zoo.registry import ModelCfg, Recipe, register_model
+from ferapp.zoo.registry import ModelCfg, Paper, Recipe, register_model
 
 
 def _conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -118,6 +118,8 @@ _CITE = ("Lu Guanming, Zhu Hairui, Hao Qiang, Yan Jingjie. Facial expression rec
          "deep residual networks. Nanjing University of Posts and Telecommunications.")
 _RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", batch_size=24,
                  epochs=30, loss="ce", algorithm="backprop", augment=("mirror",))
+# KDEF + CK+, 10-fold stratified by class
+PAPER = Paper("P2", "deep residual networks", protocols=("p2",))
 _REPORTED = {20: (86.77, 87.02), 38: (88.97, 87.20), 56: (89.48, 86.71), 74: (90.79, 86.23)}
 
 
@@ -127,10 +129,11 @@ def _register(depth: int, shortcut: bool):
     acc = _REPORTED[depth][0 if shortcut else 1]
 
     @register_model(ModelCfg(
-        name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, paper="P2", citation=_CITE,
+        name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
         description=(f"{'ResNet' if shortcut else 'Plain net'}-{depth} (6n+2, n={(depth - 2) // 6}), base width 16; "
                      "paper input 128x128, ours 48x48"),
-        reported={"KDEF+CK+ 10-fold": acc, "paper_input_size": [128, 128]}, recipe=_RECIPE))
+        reported={"KDEF+CK+ 10-fold": acc, "paper_input_size": [128, 128]}, recipe=_RECIPE),
+        paper=PAPER, bench_quick=name == "resnet20")
     def _entry(**kwargs) -> FERResNet:
         return FERResNet(depth=depth, shortcut=shortcut, **kwargs)
 

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ferapp.zoo.registry import ModelCfg, Recipe, register_model
+from ferapp.zoo.registry import ModelCfg, Paper, Recipe, register_model
 
 
 def _act(name: str) -> nn.Module:
@@ -225,15 +225,18 @@ class HSICDenseNet(nn.Module):
 
 _CITE = ("Han Bo et al. Facial expression recognition with a dense convolutional network trained "
          "without backpropagation (HSIC bottleneck). Software Engineering and Applications 12(2), 2023.")
+# FER2013 (the official split)
+PAPER = Paper("P3", "dense CNN, HSIC bottleneck", protocols=("official",))
 
 
 @register_model(ModelCfg(
-    name="hsic_densenet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, paper="P3", citation=_CITE,
+    name="hsic_densenet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="3 dense blocks x 5 weighted-concat convs, FPN fusion, layer_11 channel attention; HSIC-trained",
     reported={"params": 7_000_000, "FER2013 test": 0.97, "s_per_step": 0.049, "steps": 10000},
     recipe=Recipe(optimizer="adam", lr=0.005, momentum=0.0, schedule="constant", batch_size=128, epochs=50,
                   loss="ce", algorithm="hsic", augment=("mirror",),
-                  extra={"hsic_beta": 100.0, "hsic_sigma": 5.0})))  # Gaussian kernels
+                  extra={"hsic_beta": 100.0, "hsic_sigma": 5.0})),  # Gaussian kernels
+    paper=PAPER, bench_quick=True)
 def hsic_densenet(**kwargs) -> HSICDenseNet:
     return HSICDenseNet(**kwargs)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ferapp.zoo.registry import ModelCfg, Recipe, register_model
+from ferapp.zoo.registry import ModelCfg, Paper, Recipe, register_model
 
 
 class SqueezeExcite(nn.Module):
@@ -139,23 +139,26 @@ class DSCSEResNet(nn.Module):
 
 _CITE = ("Li Jiaqian et al. Facial expression recognition based on depthwise separable convolution, "
          "SE residual network and center loss.")
+# CK+ 10-fold (made subject-independent)
+PAPER = Paper("P4", "separable SE ResNet, center loss", protocols=("p4",))
 _RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, schedule="plateau10", min_lr=1e-5,
                  batch_size=32, epochs=30, loss="ce+center", algorithm="backprop",
                  augment=("mirror", "crop", "rotate"), extra={"center_weight": 0.01, "center_lr": 0.5})
 
 
 @register_model(ModelCfg(
-    name="dsc_se_resnet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, paper="P4", citation=_CITE,
+    name="dsc_se_resnet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="Depthwise-separable SE residual net (Table 1, 46->1), SELU, center loss",
-    reported={"params": 5835265, "CK+": 97.57, "JAFFE": 96.24, "Oulu-CASIA": 94.09}, recipe=_RECIPE))
+    reported={"params": 5835265, "CK+": 97.57, "JAFFE": 96.24, "Oulu-CASIA": 94.09}, recipe=_RECIPE),
+    paper=PAPER)
 def dsc_se_resnet(**kwargs) -> DSCSEResNet:
     return DSCSEResNet(**kwargs)
 
 
 @register_model(ModelCfg(
-    name="dsc_se_resnet_s", input_size=(48, 48), channels=1, mean=0.5, std=0.5, paper="P4", citation=_CITE,
+    name="dsc_se_resnet_s", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="P4 network at width_mult=0.5 (CPU real-time variant; not in the paper)",
-    reported={}, recipe=_RECIPE))
+    reported={}, recipe=_RECIPE), paper=PAPER, bench_quick=True)
 def dsc_se_resnet_s(**kwargs) -> DSCSEResNet:
     kwargs.setdefault("width_mult", 0.5)
     return DSCSEResNet(**kwargs)

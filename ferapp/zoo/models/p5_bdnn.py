@@ -19,16 +19,21 @@ transition (10x10 / 5x5 maps), which is why their FC-1024 layers are large.
 Choices the paper leaves open (constructor args): conv padding is zero padding (a padded
 position contributes 0; the packed XNOR path corrects for it exactly), sign(0) = +1, BN
 eps 1e-4 (as in Courbariaux's code), ``width_mult`` for CPU-sized variants.
-The exported 1-bit form and its XNOR/popcount inference live in ``ferapp.zoo.packed``.
+The exported 1-bit form and its XNOR/popcount inference live in ``ferapp.zoo.packed``; this
+module declares it as the models' weight sidecar (``PackedWeights``), so a saved model folder
+keeps the binarized layers only as 1-bit ``model.packed.npz`` and the app runs that file.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ferapp.zoo.registry import ModelCfg, Recipe, register_model
+from ferapp.zoo.registry import ModelCfg, Paper, Recipe, register_model
 
 
 class SignSTE(torch.autograd.Function):
@@ -201,6 +206,35 @@ class BDNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
+class PackedWeights:
+    """The weight sidecar of the P5 nets (``ferapp.zoo.registry.WeightSidecar``): the binarized
+    layers' weights are stored only as sign bits in ``model.packed.npz`` (``ferapp.zoo.packed``:
+    1/32 of their fp32 size, BN folded into thresholds), and that file runs on its own."""
+
+    filename = "model.packed.npz"
+
+    def keys(self, model: nn.Module) -> list[str]:
+        return [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, (BinaryConv2d, BinaryLinear))]
+
+    def save(self, model: nn.Module, path: Path) -> dict[str, Any]:
+        from ferapp.zoo.packed import export_packed
+
+        st = export_packed(model, path)
+        return {"packed": {"ratio": round(st.ratio, 2), "packed_bytes": st.packed_bytes, "fp32_bytes": st.fp32_bytes}}
+
+    def load(self, path: Path) -> dict[str, torch.Tensor]:
+        from ferapp.zoo.packed import load_packed
+
+        return {f"{layer}.weight": w for layer, w in load_packed(path).binary_weights().items()}
+
+    def fast_model(self, path: Path, cfg: ModelCfg) -> nn.Module:
+        from ferapp.zoo.packed import PackedBNNModule, load_packed
+
+        return PackedBNNModule(load_packed(path), cfg).eval()
+
+
+# FER2013 official split, PrivateTest with five-crop voting
+PAPER = Paper("P5", "binarized dense CNN", protocols=("p5",))
 _CITE = ("Wen Guangzhao, Xu Shinan, Ma Yunhe, Wang Xiaobo. Facial expression recognition based on a "
          "binarized dense convolutional neural network. Nanjing University of Science and Technology.")
 _RECIPE = Recipe(optimizer="adam", lr=1e-3, momentum=0.0, schedule="cosine", min_lr=1e-5, batch_size=64,
@@ -208,10 +242,11 @@ _RECIPE = Recipe(optimizer="adam", lr=1e-3, momentum=0.0, schedule="cosine", min
 # (the latent weights are clipped to [-1, 1] after each step: BinaryConv2d/BinaryLinear.clip_latent_)
 
 
-def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str):
+def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str, bench_quick: bool = False):
     @register_model(ModelCfg(
-        name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, five_crop=42, paper="P5", citation=_CITE,
-        description=desc, reported={"FER2013 test": acc}, recipe=_RECIPE))
+        name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, five_crop=42, citation=_CITE,
+        description=desc, reported={"FER2013 test": acc}, recipe=_RECIPE),
+        paper=PAPER, bench_quick=bench_quick, sidecar=PackedWeights())
     def _entry(**kwargs) -> BDNN:
         return BDNN(num_blocks=num_blocks, dense=dense, **kwargs)
 
@@ -219,10 +254,11 @@ def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str):
     return _entry
 
 
-bdnn2 = _register("bdnn2", 2, True, 61.50, "Binarized dense CNN, 2 dense blocks (64, 128), five-crop voting")
+bdnn2 = _register("bdnn2", 2, True, 61.50, "Binarized dense CNN, 2 dense blocks (64, 128), five-crop voting",
+                  bench_quick=True)
 bdnn3 = _register("bdnn3", 3, True, 65.51, "Binarized dense CNN, 3 dense blocks (64-256), five-crop voting")
 bdnn4 = _register("bdnn4", 4, True, 66.15, "Binarized dense CNN, 4 dense blocks (64-512), five-crop voting")
 bcnn4 = _register("bcnn4", 4, False, 64.90, "BDNN4 without dense concatenation (BCNN4), five-crop voting")
 
-__all__ = ["BDNN", "BinaryConv2d", "BinaryLinear", "BinaryConvBN", "BinaryDenseBlock", "SignActivation",
-           "SignSTE", "binarize"]
+__all__ = ["BDNN", "BinaryConv2d", "BinaryLinear", "BinaryConvBN", "BinaryDenseBlock", "PackedWeights",
+           "SignActivation", "SignSTE", "binarize"]
