@@ -59,3 +59,14 @@ def test_int8_and_pipeline_rows():
     assert "(model m, int8)" in text
     assert "speed-up of the tracked path over the baseline, book.mkv: 5.0x" in text
     assert "tracked, one frame at a time" in text
+
+
+def test_int8_table_compares_against_the_traced_float_network():
+    """The float row is the network the live path settles on (traced + frozen), not the eager
+    model an engine runs for its first faces (the start-up rule traces it later)."""
+    from ferapp.bench.stages import bench_int8
+
+    rows = bench_int8(quick=True)
+    assert rows, "no shipped model with int8.json"
+    assert {r["precision"] for r in rows} == {"float32", "int8"}
+    assert all(r["engine_median_ms_per_face"] > 0 for r in rows)

@@ -90,7 +90,7 @@ def bench_int8(quick: bool = False) -> list[dict[str, Any]]:
     for entry in list_trained_models():
         if not (entry.path / "int8.json").exists():
             continue
-        engines = [ExpressionEngine(str(entry.path), device="cpu", precision=p) for p in ("float", "int8")]
+        engines = [ExpressionEngine(str(entry.path), device="cpu", precision=p, optimize=True) for p in ("float", "int8")]
         times: list[list[float]] = [[], []]
         for _ in range(4):  # interleaved rounds
             for k, eng in enumerate(engines):
