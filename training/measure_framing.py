@@ -46,31 +46,53 @@ def measure(images: np.ndarray, upscale: float = 4.0) -> tuple[list[dict], int]:
     return rows, misses
 
 
-def live_path_predictions(model: str | None, images: np.ndarray, upscale: float = 4.0,
-                          frame: tuple[int, int] = (320, 320)) -> tuple[np.ndarray, np.ndarray]:
-    """Each face through the full live path: upscale + pad into a frame -> detect -> landmarks
-    -> align -> classify (``Pipeline.process`` on a still frame, the code ``ferapp analyze``
-    runs on a photo). Returns (predicted class or -1 when no face was found, direct class:
-    the same model on the 48x48 face itself)."""
+def live_path_crops(images: np.ndarray, upscale: float = 4.0,
+                    frame: tuple[int, int] = (320, 320)) -> list[np.ndarray | None]:
+    """Each face through the live path up to the classifier: upscale + pad into a frame ->
+    detect -> landmarks -> align (``Pipeline.process`` on a still frame, the code ``ferapp
+    analyze`` runs on a photo, and ``Pipeline.crops_for``, the crop it classifies). Returns the
+    aligned crop of each face, or None when no face was found where it was put."""
     import cv2
 
+    from ferapp.detect.base import to_gray
     from ferapp.detect.framing import embed_face
     from ferapp.inference.pipeline import Pipeline
     from ferapp.types import Frame
 
-    pipe = Pipeline(model=model, smoothing=0.0, realtime=False)
-    direct = pipe.engine.classify(list(images)).argmax(1)
-    live = np.full(len(images), -1)
+    pipe = Pipeline(classify=False, smoothing=0.0, realtime=False)
+    crops: list[np.ndarray | None] = []
     side = images.shape[1] * upscale
-    for k, img in enumerate(images):
-        fr, (left, top) = embed_face(img, upscale, frame)
-        res = pipe.process(Frame(cv2.cvtColor(fr, cv2.COLOR_GRAY2BGR), k, 0.0, 0.0, still=True))
-        cx, cy = left + side / 2, top + side / 2
-        hits = [f for f in res.faces
-                if abs(f.face.box[0] + f.face.box[2] / 2 - cx) < side / 3 and abs(f.face.box[1] + f.face.box[3] / 2 - cy) < side / 3]
-        if hits:
-            live[k] = hits[0].expression.index
-    pipe.close()
+    try:
+        for k, img in enumerate(images):
+            fr, (left, top) = embed_face(img, upscale, frame)
+            bgr = cv2.cvtColor(fr, cv2.COLOR_GRAY2BGR)
+            res = pipe.process(Frame(bgr, k, 0.0, 0.0, still=True))
+            cx, cy = left + side / 2, top + side / 2
+            hits = [f.face for f in res.faces
+                    if abs(f.face.box[0] + f.face.box[2] / 2 - cx) < side / 3
+                    and abs(f.face.box[1] + f.face.box[3] / 2 - cy) < side / 3]
+            crops.append(pipe.crops_for(to_gray(bgr), hits[:1])[0] if hits else None)
+    finally:
+        pipe.close()
+    return crops
+
+
+def live_path_predictions(model, images: np.ndarray, upscale: float = 4.0,
+                          frame: tuple[int, int] = (320, 320), crops: list | None = None
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Each face through the full live path (``live_path_crops``, then the model on the crop, as
+    ``Pipeline.process`` classifies it). Returns (predicted class or -1 when no face was found,
+    direct class: the same model on the 48x48 face itself). ``model``: a model reference or an
+    ``ExpressionEngine``; ``crops``: ``live_path_crops``' result when already computed."""
+    from ferapp.inference.engine import ExpressionEngine
+
+    eng = model if isinstance(model, ExpressionEngine) else ExpressionEngine(model)
+    direct = eng.classify(list(images)).argmax(1)
+    crops = live_path_crops(images, upscale, frame) if crops is None else crops
+    live = np.full(len(images), -1)
+    found = [k for k, c in enumerate(crops) if c is not None]
+    if found:
+        live[found] = eng.classify([crops[k] for k in found]).argmax(1)
     return live, direct
 
 

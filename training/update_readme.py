@@ -54,7 +54,11 @@ def perf_section() -> str:
         return "(run `ferapp bench --json training/reports/bench.json`, then this script)"
     res = json.loads(p.read_text())
     return ("Measured by `ferapp bench` (full run) on the development machine; numbers are as measured, "
-            "not asserted anywhere.\n\n```\n" + format_report(res) + "\n```")
+            "not asserted anywhere. The Machine line names the CPU's vector units and torch's kernel level: "
+            "every figure below was measured with them. On a CPU with AVX-512, `ONEDNN_MAX_CPU_ISA=AVX2` "
+            "(oneDNN's float convolutions) and `ATEN_CPU_CAPABILITY=avx2` (torch's own kernels) give an "
+            "AVX2-only machine's float figures; the int8 kernels (fbgemm) have no such cap and use "
+            "AVX-512 / VNNI where the CPU has them.\n\n```\n" + format_report(res) + "\n```")
 
 
 def replace(text: str, key: str, body: str) -> str:

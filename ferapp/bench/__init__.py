@@ -61,8 +61,10 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
         out["detectors"] = bench_detectors(quick)
     if "pipeline" in sections:
         n = 60 if quick else 300
-        rows = [bench_pipeline_throughput(default, case, n, tracked) for case in ("demo", "book.mkv", "demo:4")
-                for tracked in (True, False)]
+        from ferapp.bench.pipeline import BASELINE, SERIAL, TRACKED
+
+        rows = [bench_pipeline_throughput(default, case, n, mode) for case in ("demo", "book.mkv", "demo:4")
+                for mode in ((TRACKED, SERIAL, BASELINE) if case == "book.mkv" else (TRACKED, BASELINE))]
         out["pipeline"] = [r for r in rows if r is not None]
     if "footage" in sections:
         out["footage"] = bench_footage(default, quick)

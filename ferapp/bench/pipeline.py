@@ -29,33 +29,47 @@ def _footage_frames(name: str, n: int | None = None) -> list[np.ndarray] | None:
     return frames[:n] if n else frames
 
 
-def _run_pipeline(pipe, frames: list[np.ndarray], full: bool = False) -> dict[str, Any]:
+def _run_pipeline(pipe, frames: list[np.ndarray], full: bool = False, overlap: bool | None = None) -> dict[str, Any]:
+    """Every frame in order. The tracked path runs ``Pipeline.stream`` (what ``ferapp analyze``
+    runs; ``overlap`` False = one frame after the other, ``Pipeline.process``); a frame's latency
+    is from entering the pipeline to its result."""
     from ferapp.types import Frame
 
     lat, found, ids, with_face, most = [], 0, set(), 0, 0
+    started: dict[int, float] = {}
+
+    def feed():
+        for i, img in enumerate(frames):
+            started[i] = time.perf_counter()
+            yield Frame(img, i, i / 30.0, time.time())
+
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    for i, img in enumerate(frames):
-        s = time.perf_counter()
-        if full:  # baseline: a full scan + landmarks + classification on every frame
+    if full:  # baseline: a full scan + landmarks + classification on every frame
+        for i, img in enumerate(frames):
+            s = time.perf_counter()
             faces = pipe.finder.find_full(img)
             if faces and pipe.engine is not None:
                 pipe.engine.classify(pipe.crops_for(img if img.ndim == 2 else _gray(img), faces))
             n = len(faces)
-        else:
-            r = pipe.process(Frame(img, i, i / 30.0, time.time()))
+            lat.append((time.perf_counter() - s) * 1000.0)
+            found += n
+            with_face += n > 0
+            most = max(most, n)
+    else:
+        for r in pipe.stream(feed(), overlap=overlap):
+            lat.append((time.perf_counter() - started.pop(r.frame.index)) * 1000.0)
             n = len(r.faces)
             ids |= {f.face.face_id for f in r.faces}
-        lat.append((time.perf_counter() - s) * 1000.0)
-        found += n
-        with_face += n > 0
-        most = max(most, n)
+            found += n
+            with_face += n > 0
+            most = max(most, n)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
     return {"frames": len(frames), "fps": len(frames) / wall, "latency_p50_ms": _pct(lat, 50),
             "latency_p95_ms": _pct(lat, 95), "faces_per_frame": found / max(1, len(frames)),
             "frames_with_face": with_face, "max_faces": most, "ids": len(ids) if not full else None,
-            "cpu_cores_used": cpu / wall}
+            "cpu_cores_used": cpu / wall, "cpu_ms_per_frame": cpu * 1000.0 / max(1, len(frames))}
 
 
 def _gray(img):
@@ -64,12 +78,19 @@ def _gray(img):
     return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
 
 
-def bench_pipeline_throughput(model: str | None, case: str, n: int, tracked: bool) -> dict[str, Any] | None:
-    """Unpaced, every frame processed in order (the `ferapp analyze` path), default detector
-    settings. ``case``: "demo" (one ~190 px face), "demo:4" (four ~100 px faces) or a clip
-    of ../shared/videos (a real webcam face of ~70 px)."""
+TRACKED, SERIAL, BASELINE = "tracked (default)", "tracked, one frame at a time", "baseline (full scan every frame)"
+
+
+def bench_pipeline_throughput(model: str | None, case: str, n: int, mode: str | bool = TRACKED) -> dict[str, Any] | None:
+    """Unpaced, every frame processed in order, default detector settings. ``mode``: TRACKED
+    (``Pipeline.stream``, what ``ferapp analyze`` runs: a frame's classification overlaps the next
+    frame's tracking), SERIAL (``Pipeline.process`` frame after frame, as the live window's
+    runner calls it) or BASELINE (untracked full scan). ``case``: "demo" (one ~190 px face),
+    "demo:4" (four ~100 px faces) or a clip of ../shared/videos (a real webcam face of ~70 px)."""
     from ferapp.inference.pipeline import Pipeline
 
+    if isinstance(mode, bool):  # the old signature: tracked True/False
+        mode = TRACKED if mode else BASELINE
     if case.startswith("demo"):
         faces = 4 if case == "demo:4" else 1
         frames = _demo_frames(faces, n)
@@ -81,11 +102,12 @@ def bench_pipeline_throughput(model: str | None, case: str, n: int, tracked: boo
         faces, what = 1, f"{case} (real webcam, one ~70 px face)"
     pipe = Pipeline(model=model, smoothing=0.0)
     try:
-        row = _run_pipeline(pipe, frames, full=not tracked)
+        row = _run_pipeline(pipe, frames, full=mode == BASELINE, overlap=False if mode == SERIAL else None)
     finally:
         pipe.close()
-    return {"mode": "tracked (default)" if tracked else "baseline (full scan every frame)", "input": what,
-            "faces": faces, **row, "model": pipe.model_name}
+    eng = pipe.engine
+    return {"mode": mode, "input": what, "faces": faces, **row, "model": pipe.model_name,
+            "precision": getattr(eng, "precision", "")}
 
 
 def bench_footage(model: str | None, quick: bool = False) -> list[dict[str, Any]]:

@@ -37,10 +37,11 @@ def _failed_rows(rows: list[dict[str, Any]], what: str) -> list[str]:
 
 def _speedups(rows: list[dict]) -> list[str]:
     """One line per input with both a tracked and a baseline row: the tracked path's fps ratio."""
-    p = {(r["input"], r["mode"].startswith("tracked")): r for r in rows}
+    p = {(r["input"], r["mode"]): r for r in rows}
+    tracked, base = "tracked (default)", "baseline (full scan every frame)"
     return [f"speed-up of the tracked path over the baseline, {inp}: "
-            f"{p[(inp, True)]['fps'] / p[(inp, False)]['fps']:.1f}x"
-            for inp in dict.fromkeys(r["input"] for r in rows) if (inp, True) in p and (inp, False) in p]
+            f"{p[(inp, tracked)]['fps'] / p[(inp, base)]['fps']:.1f}x"
+            for inp in dict.fromkeys(r["input"] for r in rows) if (inp, tracked) in p and (inp, base) in p]
 
 
 def _gui_section(rows: list[dict]) -> list[str]:
@@ -61,25 +62,34 @@ def _gui_section(rows: list[dict]) -> list[str]:
 
 def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
-    parts = [f"Machine: {hw['cpu']}; torch {hw['torch']}; CUDA: {hw['cuda'] or 'none'}"
+    parts = [f"Machine: {hw['cpu']}; {hw.get('isa', 'ISA unknown')}; torch {hw['torch']}; "
+             f"CUDA: {hw['cuda'] or 'none'}" + (f"; MPS: {hw['mps']}" if hw.get("mps") else "")
              + ("  (quick mode)" if res.get("quick") else "")]
     if res.get("startup"):
         parts += ["\n## Start-up (fresh processes, interleaved; CPU = user + system seconds of the process)",
                   _table(res["startup"], ["command", "runs", "cpu_median_s", "cpu_min_s", "wall_median_s",
                                           "wall_min_s", "error"])]
     if "models" in res:
-        parts += ["\n## Models (latency per face)", _table(res["models"], [
+        arch = [r for r in res["models"] if "precision" not in r]
+        trained = [r for r in res["models"] if "precision" in r]
+        parts += ["\n## Models (latency per face)", _table(arch, [
             "model", "device", "input", "params", "macs", "b1_median_ms_per_face", "b1_p95_ms_per_face",
             "b8_median_ms_per_face", "b8_p95_ms_per_face"])]
+        if trained:
+            parts += ["\n## Shipped models, float vs int8 (the live engine, one face; ferapp.zoo.quantize)",
+                      _table(trained, ["model", "device", "precision", "input", "engine_median_ms_per_face",
+                                       "engine_p95_ms_per_face"])]
     if "detectors" in res:
         parts += ["\n## Face detection at the default min_face (full-frame scan; check = one tracked face at its "
                   "own scale; demo:4 frames, ~100 px faces, letterboxed to each size)", _table(res["detectors"], [
                       "detector", "frame", "scan_scale", "smallest_face_px", "scan_median_ms", "scan_p95_ms",
                       "check_ms", "faces_found_of_4"])]
     if "pipeline" in res:
-        parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')})",
+        prec = next((r.get("precision") for r in res["pipeline"] if r.get("precision")), "")
+        parts += [f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')}"
+                  + (f", {prec}" if prec else "") + ")",
                   _table(res["pipeline"], ["mode", "input", "frames", "fps", "latency_p50_ms", "latency_p95_ms",
-                                           "faces_per_frame", "cpu_cores_used"])]
+                                           "faces_per_frame", "cpu_ms_per_frame", "cpu_cores_used"])]
         parts += _speedups(res["pipeline"])
     if res.get("footage"):
         parts += ["\n## Real footage (the sample clips in FERAPP_VIDEOS_DIR, every frame, default settings and model)",

@@ -21,11 +21,12 @@ def _pct(xs: list[float], q: float) -> float:
 def hardware() -> dict[str, Any]:
     import torch
 
-    from ferapp.inference.device import device_description
+    from ferapp.inference.device import cpu_features, device_description, mps_available
 
-    return {"cpu": device_description("cpu"), "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {"cpu": device_description("cpu"), "isa": cpu_features(), "cores": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "mps": "Apple GPU" if mps_available() else None}
 
 
 def time_fn(fn, warmup: int, runs: int) -> list[float]:
@@ -71,6 +72,34 @@ def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> 
             row[f"b{bs}_median_ms_per_face"] = statistics.median(t) / bs
             row[f"b{bs}_p95_ms_per_face"] = _pct(t, 95) / bs
         rows.append(row)
+    if device == "cpu":
+        rows += bench_int8(quick)
+    return rows
+
+
+def bench_int8(quick: bool = False) -> list[dict[str, Any]]:
+    """Each trained model that ships ``int8.json``: the live engine's cost per face (one crop, so
+    with the model's test-time views, e.g. the mirror image), its float network vs its int8 one,
+    interleaved so both see the same machine load."""
+    from ferapp.inference.engine import ExpressionEngine
+    from ferapp.zoo.store import list_trained_models
+
+    rows = []
+    runs = 10 if quick else 40
+    crop = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+    for entry in list_trained_models():
+        if not (entry.path / "int8.json").exists():
+            continue
+        engines = [ExpressionEngine(str(entry.path), device="cpu", precision=p, optimize=True) for p in ("float", "int8")]
+        times: list[list[float]] = [[], []]
+        for _ in range(4):  # interleaved rounds
+            for k, eng in enumerate(engines):
+                times[k] += time_fn(lambda eng=eng: eng.classify([crop]), 2, max(3, runs // 4))
+        for eng, t in zip(engines, times, strict=True):
+            rows.append({"model": entry.name, "device": "cpu", "precision": eng.precision,
+                         "input": f"{eng.cfg.input_size[0]}x{eng.cfg.input_size[1]}x{eng.cfg.channels}"
+                                  + (" +mirror" if eng.cfg.flip_tta else ""),
+                         "engine_median_ms_per_face": statistics.median(t), "engine_p95_ms_per_face": _pct(t, 95)})
     return rows
 
 

@@ -134,15 +134,28 @@ class ModelControl(QObject):
         self.build_stage = text
         self.stage_changed.emit(text or "")
 
-    def show_device(self) -> None:
+    def show_device(self, engine=None) -> None:
+        """The status bar's device indicator: where the model runs (CUDA GPU, Apple MPS or the
+        CPU), its precision, and why it is on the CPU when the device asked for could not run it.
+        ``engine``: a model just loaded (the pipeline swaps it in at its next frame)."""
+        engine = engine or getattr(self.live.pipeline, "engine", None)
         try:
             from ferapp.inference.device import device_description
 
-            desc = device_description(self.live.pipeline.engine.device)
+            desc = device_description(engine.device)
         except Exception:
             desc = "CPU"
-        self.device_label.setText(f" {desc.split(' (')[0]} ")
-        self.device_label.setToolTip(desc)
+        short = desc.split(" (")[0]
+        precision = getattr(engine, "precision", "")
+        if precision == "int8":
+            short += " · int8"
+        tip = desc + (f"\nnetwork: {precision}" if precision else "")
+        fallback = getattr(engine, "fallback", None)
+        if fallback:
+            short += " (fallback)"
+            tip += f"\n{fallback}"
+        self.device_label.setText(f" {short} ")
+        self.device_label.setToolTip(tip)
 
     # ------------------------------------------------------------------ model
     def initial(self, model: str | None, detector: str | None, min_face: float | None) -> None:
@@ -189,6 +202,7 @@ class ModelControl(QObject):
             session.model_loaded(ref)
             self.combo.setEnabled(True)
             name = getattr(engine, "display_name", ref)
+            self.show_device(engine)
             self.status.emit(f"Model: {name} (from the next frame)", 4000)
             self.model_changed.emit(name)
 

@@ -58,27 +58,32 @@ def analyze(source, pipeline, writer=None, max_frames: int | None = None, every:
             on_progress: Callable[[int], None] | None = None,
             on_result: Callable[[FrameResult], None] | None = None,
             should_stop: Callable[[], bool] | None = None) -> AnalyzeSummary:
-    """Process ``source`` (an opened FrameSource) frame by frame; write rows to ``writer``."""
+    """Process ``source`` (an opened FrameSource) frame by frame; write rows to ``writer``.
+    ``Pipeline.stream`` runs the frames: results in order, the same as one ``process`` call per
+    frame, with a frame's classification overlapping the next frame's tracking."""
     every = max(1, int(every))
     s = AnalyzeSummary()
     t0 = time.perf_counter()
     name = getattr(source, "name", "")
-    while True:
-        if max_frames is not None and s.frames >= max_frames:
-            break
-        if should_stop is not None and should_stop():
-            break
-        frame = source.read()
-        if frame is None:
-            break
-        s.frames += 1
-        if s.frame_size is None:
-            s.frame_size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
-        if on_progress is not None:
-            on_progress(s.frames)
-        if (s.frames - 1) % every:
-            continue
-        result = pipeline.process(frame, source=frame_source(name, frame))
+
+    def frames():
+        while True:
+            if max_frames is not None and s.frames >= max_frames:
+                return
+            if should_stop is not None and should_stop():
+                return
+            frame = source.read()
+            if frame is None:
+                return
+            s.frames += 1
+            if s.frame_size is None:
+                s.frame_size = (int(frame.image.shape[1]), int(frame.image.shape[0]))
+            if on_progress is not None:
+                on_progress(s.frames)
+            if (s.frames - 1) % every == 0:
+                yield frame
+
+    for result in pipeline.stream(frames(), source=lambda frame: frame_source(name, frame)):
         s.processed += 1
         s.faces += len(result.faces)
         if result.faces:

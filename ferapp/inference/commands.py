@@ -75,7 +75,7 @@ def add_parser(sub) -> None:
     p.add_argument("--max-frames", type=number_arg(int, 1, None, what="--max-frames"), default=None,
                    help="stop after N frames (per recording)")
     p.add_argument("--every", type=number_arg(int, 1, 10_000, what="--every"), default=1, help="process every N-th frame")
-    p.add_argument("--device", default=inf.device, help=f"auto, cpu, cuda or cuda:N (default {inf.device})")
+    p.add_argument("--device", default=inf.device, help=f"auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps (default {inf.device})")
     p.add_argument("--smoothing", type=number_arg(float, 0.0, 1.0, hi_open=True, what="--smoothing"),
                    default=inf.smoothing(live=False),
                    help=f"per-face EMA smoothing in [0, 1), 0 = the raw per-frame numbers (default "

@@ -65,7 +65,11 @@ def add_parsers(subparsers) -> None:
     e.add_argument("--json", action="store_true", help="print the result as JSON (no progress bars)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--out", help="write confusion CSV/PNG and eval.json here")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="auto: CUDA, then Apple MPS, then the CPU")
+    e.add_argument("--precision", default="auto", choices=["auto", "float", "int8"],
+                   help="auto: the network the live path runs on this device (int8 on the CPU for a model "
+                        "that ships int8.json, else float)")
     e.add_argument("--batch-size", type=int, default=256)
     e.set_defaults(func=cmd_eval)
 
@@ -388,13 +392,46 @@ def _eval_data(args, bars: bool):
     return ds
 
 
-def _print_eval(args, arch: str, res, res_ece: float | None) -> None:
+def _eval_device(args, loaded) -> str:
+    """The device ``--device`` names here; ValueError when ``--precision int8`` cannot run."""
+    from ferapp.inference.device import resolve_device
+
+    wanted = str(resolve_device(args.device))
+    if args.precision == "int8" and (wanted != "cpu" or loaded.int8_path is None):
+        raise ValueError(f"{args.model} has no int8 network " + ("on this device: int8 runs on the CPU (--device cpu)"
+                                                                 if wanted != "cpu" else "(no int8.json in its folder)"))
+    return wanted
+
+
+def _evaluate_on(wanted: str, args, loaded, ds, bars: bool):
+    """(device, precision, EvalResult): the network the live path runs (``inference_net``: int8
+    on the CPU where the model ships it), on ``wanted``, or on the CPU with a message when an
+    accelerator lacks an operation."""
+    from ferapp.inference.device import with_cpu_fallback
+    from ferapp.inference.engine import inference_net
+    from ferapp.train.evaluate import evaluate
+
+    def run(dev):
+        loaded.model.to(dev)
+        net, prec = inference_net(loaded, str(dev), args.precision)
+        bar = _Bar("evaluating", "img", bars)
+        try:
+            return prec, evaluate(loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net,
+                                  progress=bar)
+        finally:
+            bar.close()
+
+    device, (precision, res), _ = with_cpu_fallback(wanted, run, f"model {args.model}")
+    return device, precision, res
+
+
+def _print_eval(args, arch: str, res, res_ece: float | None, where: str) -> None:
     print(f"model {args.model} ({arch}) on {args.data}" + (f" [{args.split}]" if args.split else "")
-          + f": {res.n} images")
+          + f": {res.n} images ({where})")
     if args.labels == "ferplus":
         print("labels: FER+ majority vote (no-majority, unknown, not-a-face and contempt images left out)")
-    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%   "
-          f"ECE {100 * res_ece:.2f}%" if res_ece is not None else "")
+    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%"
+          + (f"   ECE {100 * res_ece:.2f}%" if res_ece is not None else ""))
     for lab, acc in res.per_class_accuracy.items():
         print(f"  {lab:<10} {'absent' if acc is None else f'{100 * acc:6.2f}%'}")
     labs = list(res.labels)
@@ -405,8 +442,7 @@ def _print_eval(args, arch: str, res, res_ece: float | None) -> None:
 
 
 def cmd_eval(args) -> int:
-    from ferapp.train.evaluate import evaluate, write_eval_artifacts
-    from ferapp.train.trainer import torch_device
+    from ferapp.train.evaluate import write_eval_artifacts
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.store import resolve_model
 
@@ -431,20 +467,19 @@ def cmd_eval(args) -> int:
     except ValueError as e:
         return _err(str(e))
     try:
-        device = torch_device(args.device)
-        model = loaded.model.to(device)
-        bar = _Bar("evaluating", "img", bars)
-        try:
-            res = evaluate(model, loaded.cfg, ds, device=device, batch=args.batch_size, progress=bar)
-        finally:
-            bar.close()
+        wanted = _eval_device(args, loaded)
+    except (RuntimeError, ValueError) as e:
+        return _err(str(e))
+    try:
+        device, precision, res = _evaluate_on(wanted, args, loaded, ds, bars)
         from ferapp.train.calibration import ece
 
         res_ece = ece(res.probs, res.y) if res.probs is not None and res.y is not None else None
     except Exception as e:
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    info = {"model": args.model, "arch": loaded.cfg.name, "data": args.data, "split": args.split,
+    info = {"model": args.model, "arch": loaded.cfg.name, "device": str(device), "precision": precision,
+            "data": args.data, "split": args.split,
             "labels": args.labels, "dataset_fingerprint": ds.fingerprint, "ece": res_ece}
     if args.out:
         try:
@@ -460,7 +495,7 @@ def cmd_eval(args) -> int:
 
         print(json.dumps(_jsonable({**info, "result": res.to_dict()}), indent=2))
         return 0
-    _print_eval(args, loaded.cfg.name, res, res_ece)
+    _print_eval(args, loaded.cfg.name, res, res_ece, f"{precision} on {device}")
     if args.out:
         print(f"written: {', '.join(info['artifacts'].values())}")
     return 0

@@ -35,10 +35,12 @@ class EvalResult:
         return d
 
 
-def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256,
+def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256, net=None,
                   progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Class probabilities (N, C) of uint8 crops: ``ferapp.zoo.predict.predict_probs`` (the one
-    inference function), on ``device`` when given. ``progress(done, total)`` after each batch."""
+    inference function), on ``device`` when given; ``net``: the network to run for ``model``
+    (``ferapp.inference.engine.inference_net``: what the live path runs). ``progress(done, total)``
+    after each batch."""
     from ferapp.zoo.predict import is_ensemble
     from ferapp.zoo.predict import predict_probs as _predict
 
@@ -46,12 +48,12 @@ def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256,
         model.to(torch.device(device))
     crops = list(images_uint8)
     if progress is None:
-        return _predict(model, cfg, crops, batch=batch)
+        return _predict(model, cfg, crops, batch=batch, net=net)
     out = []
     for i in range(0, len(crops), batch):  # the same batches as one call: identical results
-        out.append(_predict(model, cfg, crops[i:i + batch], batch=batch))
+        out.append(_predict(model, cfg, crops[i:i + batch], batch=batch, net=net))
         progress(min(i + batch, len(crops)), len(crops))
-    return np.concatenate(out) if out else _predict(model, cfg, crops, batch=batch)
+    return np.concatenate(out) if out else _predict(model, cfg, crops, batch=batch, net=net)
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int) -> np.ndarray:
@@ -78,11 +80,12 @@ def metrics_from_confusion(cm: np.ndarray, labels) -> EvalResult:
                       macro_f1=float(np.mean(f1s)) if f1s else 0.0, confusion=cm, n=n, labels=tuple(labels))
 
 
-def evaluate(model, cfg, dataset, device=None, batch: int = 256,
+def evaluate(model, cfg, dataset, device=None, batch: int = 256, net=None,
              progress: Callable[[int, int], None] | None = None) -> EvalResult:
     """Accuracy, per-class accuracy, macro F1 and confusion of ``model`` on a FaceDataset
-    (``progress(images done, total)`` after each batch)."""
-    out = predict_probs(model, cfg, dataset.images, device, batch, progress)
+    (``net``: what to run for it, see ``predict_probs``; ``progress(images done, total)`` after
+    each batch)."""
+    out = predict_probs(model, cfg, dataset.images, device, batch, net=net, progress=progress)
     labels = tuple(cfg.labels)
     y = np.asarray(dataset.labels, np.int64)
     if tuple(dataset.label_names) != labels:

@@ -201,7 +201,8 @@ class TrainConfig:
     mixup: float = opt(0.0, "float", "mixup Beta alpha (0: off)", lo=0.0, hi=100.0, group="targets")
     cutmix: float = opt(0.0, "float", "cutmix Beta alpha (0: off)", lo=0.0, hi=100.0, group="targets")
     # ---- the run
-    device: str = opt("auto", "str", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"), group="run")
+    device: str = opt("auto", "str", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps",
+                      choices=("auto", "cpu", "cuda", "mps"), group="run")
     num_threads: int | None = opt(None, "int", "torch CPU threads per process (empty: ferapp train's default: 1 for "
                                   "models under 100k parameters, else all cores but one shared by the "
                                   "machine's training processes; 1 on a 2-core machine)", lo=1, hi=1024,

@@ -160,6 +160,11 @@ class Trainer:
             raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
                              f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
         self.device = torch_device(t.device)
+        if self.device.type == "mps":  # an operation Apple MPS lacks: train on the CPU, with a message
+            from ferapp.inference.device import training_device
+
+            self.device = torch.device(training_device(self.model, (self.cfg.channels, *self.cfg.net_input_size),
+                                                       "mps")[0])
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
         self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
                              and cpu_has_bf16())
@@ -304,7 +309,7 @@ class Trainer:
     def _loop(self, tr: EncodedSet, va: EncodedSet | None) -> None:
         t = self.tcfg
         n = len(tr)
-        x_all = tr.x.to(self.device) if self.device.type == "cuda" else tr.x
+        x_all = tr.x.to(self.device) if self.device.type != "cpu" else tr.x  # the whole set on the GPU (CUDA, MPS)
         y_all = self._targets(tr, x_all.device)
         nb = self._batches_per_epoch(n)
         while self.epoch < t.epochs:
@@ -354,7 +359,7 @@ class Trainer:
                        phase: str, epoch: int) -> None:
         """One epoch's batches from ``self.batch_in_epoch`` on (a resumed epoch continues)."""
         t, ctx, bs = self.tcfg, self.dist, self.tcfg.batch_size
-        on_cuda = self.device.type == "cuda"
+        on_cuda = self.device.type != "cpu"  # an accelerator: read the loss back only every log_every steps
         every = int(t.checkpoint_every or 0)
         loss_acc = None
         last_read: float | None = None

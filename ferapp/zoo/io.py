@@ -72,6 +72,14 @@ class LoadedModel:
         return None
 
     @property
+    def int8_path(self) -> Path | None:
+        """``int8.json`` of a model folder: the activation scales of its int8 CPU network
+        (``ferapp.zoo.quantize``)."""
+        if self.path is not None and self.path.is_dir() and (self.path / "int8.json").exists():
+            return self.path / "int8.json"
+        return None
+
+    @property
     def trained(self) -> bool:
         return bool(self.meta.get("trained", True))
 

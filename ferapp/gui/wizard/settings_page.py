@@ -79,8 +79,12 @@ class SettingsPage(QWizardPage):
         try:
             import torch
 
+            from ferapp.inference.device import mps_available
+
             if torch.cuda.is_available():
                 self.device.insertItem(0, f"CUDA ({torch.cuda.get_device_name(0)})", "cuda")
+            elif mps_available():
+                self.device.insertItem(0, "Apple GPU (MPS)", "mps")
         except Exception:
             pass
         self.device.setCurrentIndex(0)
