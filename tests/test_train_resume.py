@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ferapp.train import Callback, CheckpointCallback, TrainConfig, Trainer
-from tests._train_helpers import make_tiny, synthetic_faces
+from tests._train_helpers import make_tiny, recipe_of, synthetic_faces
 from tests.test_train import make_ck48_folder
 
 torch.set_num_threads(1)
@@ -117,7 +117,7 @@ def test_checkpoint_every_n_steps_writes_a_resumable_mid_epoch_last_pt(tmp_path)
 
     def fit(cbs, **over):
         m = make_tiny()
-        tc = TrainConfig.from_recipe(m.cfg.recipe, epochs=3, num_threads=1, out_dir=str(out), **over)
+        tc = TrainConfig.from_recipe(recipe_of(m), epochs=3, num_threads=1, out_dir=str(out), **over)
         return Trainer(m, m.cfg, tc, cbs).fit(synthetic_faces()), m
 
     _, ref_model = fit([])

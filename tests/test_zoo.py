@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from ferapp.data.protocols import get_protocol
-from ferapp.zoo import create_model, get_model_cfg, get_paper, list_models, list_papers, quick_bench_models
+from ferapp.zoo import (
+    create_model,
+    get_model_cfg,
+    get_paper,
+    get_recipe,
+    list_models,
+    list_papers,
+    quick_bench_models,
+)
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.flops import count_effective_params, count_macs, count_params
 from ferapp.zoo.io import load_checkpoint, load_model_dir, save_checkpoint, save_model_dir
@@ -269,7 +277,7 @@ def test_p5_shapes_and_binary_values():
     for name, expect in sizes.items():
         cfg = get_model_cfg(name)
         assert cfg.five_crop == 42 and cfg.input_size == (48, 48) and cfg.mean == 0.5 and cfg.std == 0.5
-        assert cfg.recipe.loss == "squared_hinge" and cfg.recipe.algorithm == "bnn"
+        assert get_recipe(name).loss == "squared_hinge" and get_recipe(name).algorithm == "bnn"
         m = create_model(name, width_mult=0.25)
         acts = []
         hooks = [mod.register_forward_hook(lambda _m, _i, o, acts=acts: acts.append(o))

@@ -187,7 +187,7 @@ def cmd_train(args) -> int:
 def _train(args) -> int:
     from ferapp.train import distributed
     from ferapp.train.options import TrainConfig, cli_overrides
-    from ferapp.zoo.registry import get_model_cfg
+    from ferapp.zoo.registry import get_model_cfg, get_recipe
 
     _last_error.clear()
     in_dist = distributed.launched_by_torchrun()
@@ -201,7 +201,7 @@ def _train(args) -> int:
         return _err(str(e.args[0]) if e.args else str(e))
     try:
         overrides = cli_overrides(args)
-        tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
+        tcfg = TrainConfig.from_recipe(get_recipe(cfg.name), **overrides)  # validate before touching data
         why = distributed.refusal(tcfg.algorithm, world)
         if why:
             return _err(why)

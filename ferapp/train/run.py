@@ -226,10 +226,10 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
 def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb: CallbackList, cancel,
          model_kwargs, save_name, fold_sel, max_train, data_format, load_kwargs, auto_threads=False) -> None:
     from ferapp.data.protocols import get_protocol
-    from ferapp.zoo.registry import create_model, get_model_cfg
+    from ferapp.zoo.registry import create_model, get_model_cfg, get_recipe
 
     cfg = get_model_cfg(arch)  # unknown names fail here with the list of known ones
-    tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)
+    tcfg = TrainConfig.from_recipe(get_recipe(arch), **overrides)
     proto = get_protocol(protocol)
     ds = _resolve_data(data, data_format, load_kwargs)
     if len(ds) == 0:
@@ -394,6 +394,8 @@ def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels, seen: np.ndarr
 
 def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfig, device, folds, finished: bool,
                   params: int | None = None):
+    from ferapp.zoo.registry import get_recipe
+
     tested = [f.test for f in folds if f.test is not None]
     agg = aggregate(tested) if tested else None
     report = {
@@ -419,7 +421,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "processes": distributed.context().world_size,
         "torch": torch.__version__,
         "recipe": tcfg.to_dict(),
-        "paper_recipe": dataclasses.asdict(cfg.recipe),
+        "paper_recipe": get_recipe(cfg.name).to_dict(),
         "reported_by_paper": cfg.reported,
         "params": params,
         "notes": list(result.notes),
