@@ -106,7 +106,8 @@ def _parse_value(v: str):
     return v
 
 
-def _load_data(path: str, fmt: str, progress=None):
+def _load_data(path: str, fmt: str, progress=None, out_size: tuple[int, int] = (48, 48)):
+    """The dataset at ``path`` with faces at ``out_size`` (H, W): the model's ``cfg.crop_size``."""
     from ferapp.data import load_dataset
     from ferapp.data.locate import locate_dataset
 
@@ -115,7 +116,7 @@ def _load_data(path: str, fmt: str, progress=None):
     found = locate_dataset(path)  # a folder holding only CK+48.zip means that archive
     if found.note:
         print(f"note: {found.note}", file=sys.stderr)
-    return load_dataset(found.path, format=fmt, progress=progress)
+    return load_dataset(found.path, format=fmt, progress=progress, out_size=out_size)
 
 
 class _Bar:
@@ -267,9 +268,10 @@ def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
     from ferapp.train import distributed
     from ferapp.train.callbacks import EpochLine, ProgressBar
     from ferapp.train.run import run_training
+    from ferapp.zoo.registry import get_model_cfg
 
     try:
-        ds = _load_data(args.data, args.format)
+        ds = _load_data(args.data, args.format, out_size=get_model_cfg(args.model).crop_size)
     except KeyboardInterrupt:
         return 130
     except Exception as e:  # noqa: BLE001
@@ -387,9 +389,10 @@ def cmd_eval(args) -> int:
         if args.labels == "ferplus":
             from ferapp.data import load_dataset
 
-            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
+            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading,
+                              out_size=loaded.cfg.crop_size)
         else:
-            ds = _load_data(args.data, args.format, loading)
+            ds = _load_data(args.data, args.format, loading, loaded.cfg.crop_size)
     except Exception as e:  # noqa: BLE001
         return _err(f"cannot read dataset {args.data}: {e}")
     finally:

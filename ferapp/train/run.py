@@ -160,14 +160,16 @@ def _write_marker(out: Path, arch: str, protocol: str) -> None:
         write_json(meta, out / RUN_MARKER)
 
 
-def _resolve_data(data, data_format: str, load_kwargs: dict | None):
+def _resolve_data(data, data_format: str, load_kwargs: dict | None, crop_size: tuple[int, int]):
+    """A dataset path read with faces at the model's ``crop_size`` (H, W), the size live frames
+    are aligned to for it (a FaceDataset is used as given; preprocessing resizes it)."""
     from ferapp.data.base import FaceDataset
 
     if isinstance(data, FaceDataset):
         return data
     from ferapp.data import load_dataset
 
-    return load_dataset(data, format=data_format, **(load_kwargs or {}))
+    return load_dataset(data, format=data_format, **{"out_size": crop_size, **(load_kwargs or {})})
 
 
 def _subsample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -231,7 +233,7 @@ def _run(result: RunResult, arch, data, protocol, overrides, out: Path, cbs, cb:
     cfg = get_model_cfg(arch)  # unknown names fail here with the list of known ones
     tcfg = TrainConfig.from_recipe(get_recipe(arch), **overrides)
     proto = get_protocol(protocol)
-    ds = _resolve_data(data, data_format, load_kwargs)
+    ds = _resolve_data(data, data_format, load_kwargs, cfg.crop_size)
     if len(ds) == 0:
         raise ValueError("the dataset has no images")
     from ferapp.data.planning import without_empty_classes

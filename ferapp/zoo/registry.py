@@ -324,29 +324,27 @@ def list_models() -> list[str]:
     return sorted(set(_MODELS) | set(catalog.cfgs))
 
 
-def get_model_cfg(name: str) -> ModelCfg:
+def _lookup(name: str, part: str) -> Any:
+    """``part`` ("cfg" or "recipe") of architecture ``name``: the registry's, else
+    ``architectures.json``'s while the model modules are not imported; KeyError naming the known ones."""
     if name in _MODELS:
-        return _MODELS[name].cfg
+        return getattr(_MODELS[name], part)
     catalog = _catalog()
     if catalog is not None and name in catalog.cfgs:
-        return catalog.cfgs[name]
+        return {"cfg": catalog.cfgs, "recipe": catalog.recipes}[part][name]
     _ensure_loaded()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name].cfg
+    return getattr(_MODELS[name], part)
+
+
+def get_model_cfg(name: str) -> ModelCfg:
+    return _lookup(name, "cfg")
 
 
 def get_recipe(name: str) -> Recipe:
     """The training recipe architecture ``name`` registered (KeyError naming the known ones)."""
-    if name in _MODELS:
-        return _MODELS[name].recipe
-    catalog = _catalog()
-    if catalog is not None and name in catalog.recipes:
-        return catalog.recipes[name]
-    _ensure_loaded()
-    if name not in _MODELS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name].recipe
+    return _lookup(name, "recipe")
 
 
 def list_papers() -> list[Paper]:
