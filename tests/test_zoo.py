@@ -143,6 +143,25 @@ def test_model_dir_roundtrip(name, tmp_path):
     json.loads((tmp_path / "half" / "config.json").read_text())
 
 
+def test_config_json_has_one_layout_and_reads_the_old_one(tmp_path):
+    """config.json holds what travels with the weights, not the training recipe; a folder saved
+    by an earlier version (the paper's recipe copied into config.json) still loads, to the same
+    config, and its recipe does not leak into the model's metadata."""
+    torch.manual_seed(0)
+    model = create_model("cc_lenet5")
+    folder = save_model_dir(tmp_path / "m", model, model.cfg, {"trained": True}, half=False)
+    raw = json.loads((folder / "config.json").read_text())
+    assert "recipe" not in raw and raw["input_size"] == [32, 32] and raw["kwargs"] == {}
+    old = {**raw, "recipe": {"optimizer": "sgd", "lr": 0.01, "epochs": 100, "augment": ["mirror"],
+                             "extra": {"sigma": 5.0, "steps": 10}}}  # as ferapp wrote it before the split
+    (folder / "config.json").write_text(json.dumps(old))
+    lm = load_model_dir(folder)
+    assert lm.cfg == model.cfg and "recipe" not in lm.meta
+    x = _input("cc_lenet5", 2)
+    with torch.no_grad():
+        assert torch.equal(lm.model(x), model.eval()(x))
+
+
 # ---------------------------------------------------------------- paper shape tests
 def test_p1_cross_connection_and_c3_table():
     m = create_model("cc_lenet5").eval()
