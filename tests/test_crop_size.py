@@ -73,9 +73,13 @@ def test_ferapp_analyze_aligns_faces_to_the_models_size(toy, live_crops, tmp_pat
     assert live_crops and set(live_crops) == {SIZE}
 
 
-def test_training_prepares_faces_of_the_models_size(toy, tmp_path, monkeypatch):
+@pytest.mark.slow  # two short training runs on HOG-aligned faces: ~15-35 s on a loaded 2-core machine
+@pytest.mark.parametrize("given", ["path", "dataset"])
+def test_training_prepares_faces_of_the_models_size(toy, tmp_path, monkeypatch, given):
     """Full-size images (a JAFFE-layout folder of the demo portrait) are aligned to the model's
-    size when a run reads them, and reach the shared preprocessing at that size."""
+    size when a run reads them - from a path (``ferapp train``) or from a dataset the training
+    wizard read before the model was chosen (at 48x48) - and reach the shared preprocessing at
+    that size."""
     from ferapp.paths import demo_dir
     from ferapp.train.run import run_training
 
@@ -87,6 +91,12 @@ def test_training_prepares_faces_of_the_models_size(toy, tmp_path, monkeypatch):
         img = cv2.add(img, np.full_like(img, i))  # different bytes per file
         cv2.imwrite(str(root / f"{('KA', 'KL')[i % 2]}.{code}{i % 3 + 1}.{40 + i}.tiff"),
                     cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+    data = str(root)
+    if given == "dataset":
+        from ferapp.data import load_dataset
+
+        data = load_dataset(root)
+        assert data.images.shape[1:] == (48, 48)
     seen: list[tuple[int, ...]] = []
     real = ferapp.preprocess.preprocess_face
 
@@ -95,7 +105,7 @@ def test_training_prepares_faces_of_the_models_size(toy, tmp_path, monkeypatch):
         return real(crop, cfg)
 
     monkeypatch.setattr(ferapp.preprocess, "preprocess_face", spy)
-    res = run_training(TOY, str(root), "holdout-25", out_dir=tmp_path / "run", load_kwargs={"cache_dir": tmp_path / "c"},
+    res = run_training(TOY, data, "holdout-25", out_dir=tmp_path / "run", load_kwargs={"cache_dir": tmp_path / "c"},
                        overrides={"epochs": 1, "device": "cpu", "num_threads": 1})
     assert res.outcome == "finished", res.message
     assert seen and set(seen) == {SIZE}

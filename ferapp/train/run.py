@@ -161,13 +161,13 @@ def _write_marker(out: Path, arch: str, protocol: str) -> None:
 
 
 def _resolve_data(data, data_format: str, load_kwargs: dict | None, crop_size: tuple[int, int]):
-    """A dataset path read with faces at the model's ``crop_size`` (H, W), the size live frames
-    are aligned to for it (a FaceDataset is used as given; preprocessing resizes it)."""
+    """The dataset with faces at the model's ``crop_size`` (H, W), the size live frames are
+    aligned to for it: a path is read at that size, a FaceDataset (the wizard's) re-read if needed."""
+    from ferapp.data import at_crop_size, load_dataset
     from ferapp.data.base import FaceDataset
 
     if isinstance(data, FaceDataset):
-        return data
-    from ferapp.data import load_dataset
+        return at_crop_size(data, crop_size)
 
     return load_dataset(data, format=data_format, **{"out_size": crop_size, **(load_kwargs or {})})
 

@@ -262,8 +262,9 @@ def register_model(cfg: ModelCfg, *, recipe: Recipe | None = None, paper: Paper 
     """Decorator on a builder ``fn(**kwargs)``:
     ``@register_model(ModelCfg(name=...), recipe=RECIPE, paper=PAPER)``.
 
-    ``recipe``: the paper's training recipe (``get_recipe``; default ``Recipe()``). ``paper``: the model's ``Paper`` (``cfg.paper`` is set to its key; a model may instead name an
-    already registered paper in ``cfg.paper``). ``bench_quick``: ``ferapp bench --quick`` measures
+    ``recipe``: the paper's training recipe (``get_recipe``; default ``Recipe()``). ``paper``: the
+    model's ``Paper`` (``cfg.paper`` is set to its key; a model may instead name an already
+    registered paper in ``cfg.paper``). ``bench_quick``: ``ferapp bench --quick`` measures
     it (one small model per paper). ``sidecar``: its own weight format (see ``WeightSidecar``).
     """
     if paper is not None:
