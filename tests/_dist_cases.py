@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 
 from ferapp.train import TrainConfig, Trainer
-from tests._train_helpers import TinyBNN, make_tiny, synthetic_faces, tiny_cfg
+from tests._train_helpers import TinyBNN, make_tiny, recipe_of, synthetic_faces, tiny_cfg
 
 
 def _backprop():
@@ -28,7 +28,7 @@ def _bnn_five_crop():
     # P5 path: latent weights clipped after the averaged step, all five crops per image (5 rows per sample)
     torch.manual_seed(0)
     m = TinyBNN(in_features=12 * 12)
-    m.cfg = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=6)
+    m.cfg, m.recipe = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=6)
     return m, synthetic_faces(4), None, {"five_crop": "all"}
 
 
@@ -52,7 +52,7 @@ CASES = {"backprop": _backprop, "center": _center, "bnn_five_crop": _bnn_five_cr
 
 def run_case(name: str, epochs: int = 2):
     model, train, val, over = CASES[name]()
-    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=epochs, num_threads=1, device="cpu", **over)
+    tc = TrainConfig.from_recipe(recipe_of(model), epochs=epochs, num_threads=1, device="cpu", **over)
     res = Trainer(model, model.cfg, tc).fit(train, val)
     assert res.outcome == "finished", res.message + res.traceback
     return res, model

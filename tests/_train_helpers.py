@@ -32,11 +32,19 @@ def synthetic_faces(n_per_class: int = 8, classes: int = 3, size: int = 16, seed
                        report=DatasetReport(format="synthetic", path="<memory>"), fingerprint=f"synthetic-{seed}")
 
 
-def tiny_cfg(classes: int = 3, size: int = 16, five_crop: int = 0, **recipe) -> ModelCfg:
+def tiny_cfg(classes: int = 3, size: int = 16, five_crop: int = 0, **recipe) -> tuple[ModelCfg, Recipe]:
+    """(config, training recipe) of an unregistered tiny net (``model.cfg, model.recipe = tiny_cfg(...)``)."""
     rec = dict(optimizer="sgd", lr=0.05, momentum=0.9, schedule="constant", batch_size=8, epochs=3, augment=())
     rec.update(recipe)
-    return ModelCfg(name="tiny_test_net", input_size=(size, size), labels=LABELS[:classes], five_crop=five_crop,
-                    recipe=Recipe(**rec))
+    return (ModelCfg(name="tiny_test_net", input_size=(size, size), labels=LABELS[:classes], five_crop=five_crop),
+            Recipe(**rec))
+
+
+def recipe_of(model) -> Recipe:
+    """A test model's recipe: a tiny net's own (``model.recipe``), else its registered architecture's."""
+    from ferapp.zoo.registry import get_recipe
+
+    return getattr(model, "recipe", None) or get_recipe(model.cfg.name)
 
 
 class TinyNet(nn.Module):
@@ -117,7 +125,7 @@ class TinyBNN(nn.Module):
 def make_tiny(classes: int = 3, size: int = 16, **recipe):
     torch.manual_seed(0)
     m = TinyNet(classes)
-    m.cfg = tiny_cfg(classes, size, **recipe)
+    m.cfg, m.recipe = tiny_cfg(classes, size, **recipe)
     return m
 
 

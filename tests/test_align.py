@@ -76,10 +76,11 @@ def test_channels_and_size_preserved(face):
     gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
     a = align_face(gray, lm)
     b = align_face(img, lm)
-    c = align_face(img, lm, out_size=(64, 48))
+    c = align_face(img, lm, out_size=(64, 48))  # (H, W), like every size in ferapp
     assert a.shape == (48, 48) and a.dtype == np.uint8
     assert b.shape == (48, 48, 3) and b.dtype == np.uint8
-    assert c.shape == (48, 64, 3)
+    assert c.shape == (64, 48, 3)
+    assert crop_box(img, (60, 10, 60, 60), out_size=(40, 32)).shape == (40, 32, 3)
     # gray crop equals the gray of the colour crop (same geometry)
     assert np.abs(cv2.cvtColor(b, cv2.COLOR_BGR2GRAY).astype(int) - a.astype(int)).mean() < 3
 

@@ -112,11 +112,11 @@ def test_engine_on_mps_falls_back_to_the_cpu_with_a_message(accel):
 
 def test_training_on_mps_falls_back_to_the_cpu(accel, tmp_path, caplog):
     from ferapp.train.trainer import TrainConfig, Trainer
-    from tests._train_helpers import make_tiny, synthetic_faces
+    from tests._train_helpers import make_tiny, recipe_of, synthetic_faces
 
     accel(mps=True)
     model = make_tiny()
-    tcfg = TrainConfig.from_recipe(model.cfg.recipe, epochs=1, device="auto", out_dir=str(tmp_path), num_threads=1)
+    tcfg = TrainConfig.from_recipe(recipe_of(model), epochs=1, device="auto", out_dir=str(tmp_path), num_threads=1)
     with caplog.at_level(logging.WARNING, logger="ferapp.inference.device"):
         res = Trainer(model, model.cfg, tcfg).fit(synthetic_faces())
     assert res.outcome == "finished", res.message

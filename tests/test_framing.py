@@ -45,7 +45,7 @@ def test_measure_recovers_the_framing_of_a_known_dataset():
 
 def test_embed_face_and_geometry_units():
     face = np.full((48, 48), 100, np.uint8)
-    img, (left, top) = embed_face(face, 4.0, (320, 300))
+    img, (left, top) = embed_face(face, 4.0, (300, 320))  # (H, W)
     assert img.shape == (300, 320) and (left, top) == (64.0, 54.0)
     lm = np.zeros((68, 2))
     lm[36:42] = [left + 0.3 * 192, top + 0.4 * 192]

@@ -4,6 +4,7 @@ validation; unknown keys are errors; every option is read by the training code."
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -21,8 +22,8 @@ from ferapp.train.options import (
     validate,
 )
 from ferapp.train.schedules import Cosine, Step
-from ferapp.zoo import get_model_cfg, list_models
-from ferapp.zoo.registry import ModelCfg
+from ferapp.zoo import get_model_cfg, get_recipe, list_models
+from ferapp.zoo.registry import ModelCfg, Recipe
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -64,11 +65,25 @@ def test_validate_normalises_types():
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_paper_recipe_is_valid(name):
-    cfg = get_model_cfg(name)
-    t = TrainConfig.from_recipe(cfg.recipe)  # raises on an unknown extra key
-    assert t.epochs == cfg.recipe.epochs and t.algorithm == cfg.recipe.algorithm
-    for k, v in (cfg.recipe.extra or {}).items():
+    recipe = get_recipe(name)
+    t = TrainConfig.from_recipe(recipe)  # raises on an unknown extra key
+    for f in dataclasses.fields(recipe):  # every recipe field lands in the config under its own name
+        if f.name != "extra":
+            assert getattr(t, f.name) == getattr(recipe, f.name) or (f.name, t.algorithm) == ("loss", "bnn")
+    for k, v in (recipe.extra or {}).items():
         assert getattr(t, k) == v  # every extra key lands in the config (none is dropped)
+
+
+def test_recipe_fields_are_training_options():
+    """TrainConfig.from_recipe copies the fields Recipe and TrainConfig share by name: each one
+    (``extra`` aside) must be an option, or the recipe would silently lose it."""
+    options = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert {f.name for f in dataclasses.fields(Recipe)} - {"extra"} <= options
+    r = Recipe(optimizer="adam", lr=0.123, momentum=0.5, weight_decay=0.01, schedule="step", min_lr=0.001,
+               batch_size=17, epochs=5, loss="ce+center", algorithm="backprop", augment=("crop",))
+    t = TrainConfig.from_recipe(r)
+    assert {f.name: getattr(t, f.name) for f in dataclasses.fields(r) if f.name != "extra"} == \
+        {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "extra"}
 
 
 def test_every_shipped_config_and_recipe_file_is_valid():
@@ -79,12 +94,12 @@ def test_every_shipped_config_and_recipe_file_is_valid():
         if "ensemble" in raw:
             continue
         cfg = config_to_cfg(raw)
-        TrainConfig.from_recipe(cfg.recipe)
+        TrainConfig.from_recipe(get_recipe(cfg.name))
     files = sorted((REPO / "training" / "recipes").glob("*.json"))
     assert files
     for p in files:
         r = check_recipe_file(json.loads(p.read_text()))
-        TrainConfig.from_recipe(get_model_cfg(r["arch"]).recipe, **r["overrides"])
+        TrainConfig.from_recipe(get_recipe(r["arch"]), **r["overrides"])
 
 
 def test_recipe_files_with_unknown_keys_are_errors():
@@ -100,11 +115,13 @@ def test_model_config_unknown_keys_are_errors_and_legacy_keys_migrate():
     d = get_model_cfg("hsic_densenet").to_dict()
     with pytest.raises(ValueError, match="unknown model config key"):
         ModelCfg.from_dict({**d, "flip_ttta": True})
+    r = get_recipe("hsic_densenet").to_dict()
     with pytest.raises(ValueError, match="unknown recipe key"):
-        ModelCfg.from_dict({**d, "recipe": {**d["recipe"], "epoch": 3}})
-    old = {**d, "recipe": {**d["recipe"], "extra": {"hsic_beta": 100.0, "sigma": 5.0, "steps": 10000,
-                                                   "kernel": "gaussian"}}}
-    assert ModelCfg.from_dict(old).recipe.extra == {"hsic_beta": 100.0, "hsic_sigma": 5.0}
+        Recipe.from_dict({**r, "epoch": 3})
+    old = {**r, "extra": {"hsic_beta": 100.0, "sigma": 5.0, "steps": 10000, "kernel": "gaussian"}}
+    assert Recipe.from_dict(old).extra == {"hsic_beta": 100.0, "hsic_sigma": 5.0}
+    # a config.json of an earlier version held the recipe too: it still loads (the recipe dropped)
+    assert ModelCfg.from_dict({**d, "recipe": old}) == ModelCfg.from_dict(d)
 
 
 def test_every_option_is_read_by_the_training_code():

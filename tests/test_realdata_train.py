@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ferapp.train import TrainConfig, Trainer
+from tests._train_helpers import recipe_of
 
 pytestmark = pytest.mark.realdata
 torch.set_num_threads(1)
@@ -33,7 +34,7 @@ def _ck_subset(path, cache, n_per_class: int = 30, seed: int = 0):
 
 
 def _fit(model, ds, **over):
-    tc = TrainConfig.from_recipe(model.cfg.recipe, num_threads=1, device="cpu", **over)
+    tc = TrainConfig.from_recipe(recipe_of(model), num_threads=1, device="cpu", **over)
     res = Trainer(model, model.cfg, tc).fit(ds)
     assert res.outcome == "finished", res.message + res.traceback
     return [h["train_loss"] for h in res.history], res

@@ -11,7 +11,7 @@ import torch
 from ferapp.train import Callback, CheckpointCallback, TrainConfig, Trainer
 from ferapp.train.augment import mirror, random_crop, random_rotate
 from ferapp.train.schedules import Plateau10
-from tests._train_helpers import make_tiny, synthetic_faces
+from tests._train_helpers import make_tiny, recipe_of, synthetic_faces
 
 torch.set_num_threads(1)
 
@@ -41,7 +41,7 @@ class Recorder(Callback):
 
 def _fit(tmp_path=None, epochs=3, cbs=(), cancel=None, model=None, train=None, val=None, **over):
     model = model or make_tiny()
-    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=epochs, seed=over.pop("seed", 0), num_threads=1,
+    tc = TrainConfig.from_recipe(recipe_of(model), epochs=epochs, seed=over.pop("seed", 0), num_threads=1,
                                  out_dir=str(tmp_path) if tmp_path else None, **over)
     tr = Trainer(model, model.cfg, tc, list(cbs), cancel)
     res = tr.fit(train if train is not None else synthetic_faces(), val)
@@ -68,7 +68,8 @@ def test_failure_ends_once_with_message():
             raise RuntimeError("kaboom in forward")
 
     m = Boom()
-    m.cfg = make_tiny().cfg
+    tiny = make_tiny()
+    m.cfg, m.recipe = tiny.cfg, tiny.recipe
     rec = Recorder()
     res, _ = _fit(model=m, cbs=[rec])
     assert res.outcome == "failed"

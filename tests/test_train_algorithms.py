@@ -17,7 +17,7 @@ from ferapp.train.evaluate import (
     predict_probs,
     write_eval_artifacts,
 )
-from tests._train_helpers import TinyBNN, make_tiny, synthetic_faces, tiny_cfg
+from tests._train_helpers import TinyBNN, make_tiny, recipe_of, synthetic_faces, tiny_cfg
 
 torch.set_num_threads(1)
 
@@ -87,7 +87,7 @@ def test_hsic_step_measure_and_kernel_options():
 
 
 def _train_algo(model, epochs, train, val=None, **over):
-    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=epochs, num_threads=1, **over)
+    tc = TrainConfig.from_recipe(recipe_of(model), epochs=epochs, num_threads=1, **over)
     tr = Trainer(model, model.cfg, tc)
     res = tr.fit(train, val)
     assert res.outcome == "finished", res.message + res.traceback
@@ -145,7 +145,7 @@ def test_post_training_freezes_hidden_units():
     model = make_tiny(algorithm="hsic", optimizer="adam", lr=0.01)
     _, tr = _train_algo(model, 1, ds, hsic_epochs=1)
     frozen = model.conv2.weight.detach().clone()
-    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=2, hsic_epochs=0, num_threads=1)
+    tc = TrainConfig.from_recipe(recipe_of(model), epochs=2, hsic_epochs=0, num_threads=1)
     res = Trainer(model, model.cfg, tc).fit(ds)
     assert res.outcome == "finished"
     assert torch.equal(frozen, model.conv2.weight)
@@ -156,7 +156,7 @@ def test_bnn_squared_hinge_clipping_and_five_crop():
     ds = synthetic_faces(n_per_class=12, size=16)
     torch.manual_seed(0)
     model = TinyBNN(in_features=12 * 12)
-    model.cfg = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=12)
+    model.cfg, model.recipe = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=12)
     res, tr = _train_algo(model, 8, ds, ds)
     assert tr.tcfg.loss == "squared_hinge"  # BNN implies the BNN loss
     assert model.clip_calls == res.global_step
@@ -170,7 +170,7 @@ def test_bnn_five_crop_all_mode_trains_on_every_crop():
     ds = synthetic_faces(n_per_class=4, size=16)
     torch.manual_seed(0)
     model = TinyBNN(in_features=12 * 12)
-    model.cfg = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=6)
+    model.cfg, model.recipe = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=6)
     seen = []
     model.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape)))
     res, _ = _train_algo(model, 1, ds, five_crop="all")
@@ -204,7 +204,7 @@ def test_center_loss_on_p4_uses_one_pass():
 
     m = create_model("dsc_se_resnet", width_mult=0.125)
     ds = synthetic_faces(n_per_class=4, classes=7, size=48)
-    tc = TrainConfig.from_recipe(m.cfg.recipe, epochs=1, batch_size=14, num_threads=1, augment=())
+    tc = TrainConfig.from_recipe(recipe_of(m), epochs=1, batch_size=14, num_threads=1, augment=())
     tr = Trainer(m, m.cfg, tc)
     calls = []
     real = m.forward_features
@@ -232,7 +232,7 @@ def test_metrics_on_hand_made_confusion():
 def test_evaluate_five_crop_voting_and_artifacts(tmp_path):
     ds = synthetic_faces(n_per_class=4)
     model = make_tiny()
-    model.cfg = tiny_cfg(five_crop=12)
+    model.cfg, model.recipe = tiny_cfg(five_crop=12)
     model.eval()
     out = predict_probs(model, model.cfg, ds.images)
     from ferapp.preprocess import five_crops, preprocess_face
@@ -270,7 +270,7 @@ def test_bnn_latent_weights_get_glorot_lr_scale():
     assert all(s == 1.0 for s in (g["lr_scale"] for g in bnn_param_groups(model, "none")))
     with pytest.raises(ValueError):
         bnn_param_groups(model, "huge")
-    tc = TrainConfig.from_recipe(model.cfg.recipe, epochs=1, lr=1e-3, schedule="constant", num_threads=1)
+    tc = TrainConfig.from_recipe(recipe_of(model), epochs=1, lr=1e-3, schedule="constant", num_threads=1)
     tr = Trainer(model, model.cfg, tc, [])
     before = conv.weight.detach().clone()
     res = tr.fit(synthetic_faces(n_per_class=8, size=48))

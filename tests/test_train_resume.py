@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from ferapp.train import Callback, CheckpointCallback, TrainConfig, Trainer
-from tests._train_helpers import make_tiny, synthetic_faces
+from ferapp.zoo.registry import get_recipe
+from tests._train_helpers import make_tiny, recipe_of, synthetic_faces
 from tests.test_train import make_ck48_folder
 
 torch.set_num_threads(1)
@@ -117,7 +118,7 @@ def test_checkpoint_every_n_steps_writes_a_resumable_mid_epoch_last_pt(tmp_path)
 
     def fit(cbs, **over):
         m = make_tiny()
-        tc = TrainConfig.from_recipe(m.cfg.recipe, epochs=3, num_threads=1, out_dir=str(out), **over)
+        tc = TrainConfig.from_recipe(recipe_of(m), epochs=3, num_threads=1, out_dir=str(out), **over)
         return Trainer(m, m.cfg, tc, cbs).fit(synthetic_faces()), m
 
     _, ref_model = fit([])
@@ -254,7 +255,7 @@ def test_resume_is_checked_by_one_rule_before_training_and_when_resuming(tmp_pat
         rc = main(["train", "--model", "cc_lenet5", "--data", str(tmp_path / "unread"), "--resume", str(path)])
         err = capsys.readouterr().err.strip()
         assert rc == 2 and err.startswith("error: --resume: ") and reasons[what] in err, (what, err)
-        tc = TrainConfig.from_recipe(lenet.cfg.recipe, epochs=1, num_threads=1, resume=str(path))
+        tc = TrainConfig.from_recipe(get_recipe("cc_lenet5"), epochs=1, num_threads=1, resume=str(path))
         res = Trainer(lenet, lenet.cfg, tc).fit(synthetic_faces(size=48))
         assert res.outcome == "failed" and res.message == "ValueError: " + err[len("error: --resume: "):], what
 

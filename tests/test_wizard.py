@@ -203,13 +203,13 @@ def test_model_page_lists_every_architecture_with_paper_facts(qtbot):
 
 
 def test_settings_prefilled_from_paper_recipe_and_validated(qtbot, ck48):
-    from ferapp.zoo import get_model_cfg
+    from ferapp.zoo import get_recipe
 
     wiz = new_wizard(qtbot, ck48)
     wiz.next()
     wiz.next()
     s = wiz.settings_page
-    r = get_model_cfg("cc_lenet5").recipe
+    r = get_recipe("cc_lenet5")
     assert (s.epochs.value(), s.batch_size.value(), s.optimizer.currentText(), s.schedule.currentText()) == \
         (r.epochs, r.batch_size, r.optimizer, r.schedule)
     assert s.lr.value() == pytest.approx(r.lr)

@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from ferapp.data.protocols import get_protocol
-from ferapp.zoo import create_model, get_model_cfg, get_paper, list_models, list_papers, quick_bench_models
+from ferapp.zoo import (
+    create_model,
+    get_model_cfg,
+    get_paper,
+    get_recipe,
+    list_models,
+    list_papers,
+    quick_bench_models,
+)
 from ferapp.zoo.errors import CheckpointError
 from ferapp.zoo.flops import count_effective_params, count_macs, count_params
 from ferapp.zoo.io import load_checkpoint, load_model_dir, save_checkpoint, save_model_dir
@@ -133,6 +141,25 @@ def test_model_dir_roundtrip(name, tmp_path):
         assert "model.packed.npz" in files and lm2.packed_path is not None
         assert torch.equal(out, ref)  # binarized weights travel as exact sign bits
     json.loads((tmp_path / "half" / "config.json").read_text())
+
+
+def test_config_json_has_one_layout_and_reads_the_old_one(tmp_path):
+    """config.json holds what travels with the weights, not the training recipe; a folder saved
+    by an earlier version (the paper's recipe copied into config.json) still loads, to the same
+    config, and its recipe does not leak into the model's metadata."""
+    torch.manual_seed(0)
+    model = create_model("cc_lenet5")
+    folder = save_model_dir(tmp_path / "m", model, model.cfg, {"trained": True}, half=False)
+    raw = json.loads((folder / "config.json").read_text())
+    assert "recipe" not in raw and raw["input_size"] == [32, 32] and raw["kwargs"] == {}
+    old = {**raw, "recipe": {"optimizer": "sgd", "lr": 0.01, "epochs": 100, "augment": ["mirror"],
+                             "extra": {"sigma": 5.0, "steps": 10}}}  # as ferapp wrote it before the split
+    (folder / "config.json").write_text(json.dumps(old))
+    lm = load_model_dir(folder)
+    assert lm.cfg == model.cfg and "recipe" not in lm.meta
+    x = _input("cc_lenet5", 2)
+    with torch.no_grad():
+        assert torch.equal(lm.model(x), model.eval()(x))
 
 
 # ---------------------------------------------------------------- paper shape tests
@@ -269,7 +296,7 @@ def test_p5_shapes_and_binary_values():
     for name, expect in sizes.items():
         cfg = get_model_cfg(name)
         assert cfg.five_crop == 42 and cfg.input_size == (48, 48) and cfg.mean == 0.5 and cfg.std == 0.5
-        assert cfg.recipe.loss == "squared_hinge" and cfg.recipe.algorithm == "bnn"
+        assert get_recipe(name).loss == "squared_hinge" and get_recipe(name).algorithm == "bnn"
         m = create_model(name, width_mult=0.25)
         acts = []
         hooks = [mod.register_forward_hook(lambda _m, _i, o, acts=acts: acts.append(o))

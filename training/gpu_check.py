@@ -303,6 +303,7 @@ def step_amp(ctx: dict) -> dict[str, Any]:
     from ferapp.train.callbacks import Callback
     from ferapp.train.trainer import TrainConfig, Trainer
     from ferapp.zoo import create_model
+    from ferapp.zoo.registry import get_recipe
 
     faces, labels, names, _ = ctx["pack"]
     n = len(faces)
@@ -315,7 +316,7 @@ def step_amp(ctx: dict) -> dict[str, Any]:
                      fingerprint=f"gpu-check-{n * reps}")
     model = create_model("resnet20")
     epochs = ctx.get("amp_epochs", 3)
-    tcfg = TrainConfig.from_recipe(model.cfg.recipe, epochs=epochs, batch_size=min(128, len(ds) // 2), lr=0.05,
+    tcfg = TrainConfig.from_recipe(get_recipe(model.cfg.name), epochs=epochs, batch_size=min(128, len(ds) // 2), lr=0.05,
                                    device=ctx["device"],
                                    amp=True, restore_best=False, augment=("mirror",))
     times: list[float] = []

@@ -85,7 +85,7 @@ def load_pack(path: Path):
 
 def _entry_config(name: str, device: str):
     from ferapp.train.options import TrainConfig
-    from ferapp.zoo import create_model, get_model_cfg
+    from ferapp.zoo import create_model, get_recipe
     from training.run_recipe import load_recipe
 
     e = SPRINT[name]
@@ -97,7 +97,7 @@ def _entry_config(name: str, device: str):
     cfg = model.cfg
     for k, v in (r.get("inference") or {}).items():
         cfg = cfg.replace(**{k: v})
-    tcfg = TrainConfig.from_recipe(get_model_cfg(r["arch"]).recipe, **over)
+    tcfg = TrainConfig.from_recipe(get_recipe(r["arch"]), **over)
     return model, cfg, tcfg, r
 
 

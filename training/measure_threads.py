@@ -35,13 +35,13 @@ def _images_per_s(arch: str, threads: int, steps: int, budget_s: float) -> tuple
 
     from ferapp.train import Callback, TrainConfig, Trainer
     from ferapp.train.trainer import EncodedSet
-    from ferapp.zoo import create_model
+    from ferapp.zoo import create_model, get_recipe
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = create_model(arch)
     cfg = model.cfg
-    bs = cfg.recipe.batch_size
+    bs = get_recipe(arch).batch_size
     h, w = cfg.input_size
     n = bs * (steps + 2)
     data = EncodedSet(torch.randn(n, cfg.channels, h, w), torch.randint(0, cfg.num_classes, (n,)))
@@ -58,7 +58,7 @@ def _images_per_s(arch: str, threads: int, steps: int, budget_s: float) -> tuple
                 if time.perf_counter() - marks[0][0] > budget_s:
                     cancel.set()
 
-    tc = TrainConfig.from_recipe(cfg.recipe, epochs=1, num_threads=threads, device="cpu",
+    tc = TrainConfig.from_recipe(get_recipe(arch), epochs=1, num_threads=threads, device="cpu",
                                  max_batches_per_epoch=steps + 2)
     t_end = [0.0, 0.0]
 

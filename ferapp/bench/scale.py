@@ -41,7 +41,7 @@ def _train_worker(arch: str, threads: int, steps: int, warmup: int) -> dict[str,
 
     from ferapp.train import Callback, TrainConfig, Trainer, distributed
     from ferapp.train.trainer import EncodedSet
-    from ferapp.zoo import create_model
+    from ferapp.zoo import create_model, get_recipe
 
     torch.set_num_threads(threads)
     ctx = distributed.init("cpu", 300.0)
@@ -58,7 +58,7 @@ def _train_worker(arch: str, threads: int, steps: int, warmup: int) -> dict[str,
             if step in (warmup, warmup + steps):
                 marks.append(time.perf_counter())
 
-    tc = TrainConfig.from_recipe(cfg.recipe, epochs=1, batch_size=GLOBAL_BATCH, num_threads=threads, device="cpu",
+    tc = TrainConfig.from_recipe(get_recipe(arch), epochs=1, batch_size=GLOBAL_BATCH, num_threads=threads, device="cpu",
                                  max_batches_per_epoch=warmup + steps)
     res = Trainer(model, cfg, tc, [Clock()]).fit(data)
     distributed.shutdown()

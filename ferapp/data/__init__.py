@@ -23,6 +23,7 @@ from ferapp.data.sources import DatasetError, FileSource, file_fingerprint
 from ferapp.data.summary import summarize
 
 __all__ = [
+    "at_crop_size",
     "DatasetError", "DatasetReport", "FaceDataset", "Fold", "Protocol", "detect_format", "get_protocol",
     "list_formats", "list_protocols", "load_dataset", "summarize",
 ]
@@ -203,3 +204,19 @@ def _read_folders(src, fmt: str, options: dict) -> tuple[FaceDataset, bool]:
               "kdef": folders.read_kdef, "oulu": folders.read_oulu}[fmt]
     ds = reader(src, opts, aligner)
     return ds, aligner.unavailable is None
+
+
+def at_crop_size(ds: FaceDataset, out_size: tuple[int, int]) -> FaceDataset:
+    """``ds`` with its faces at a model's ``crop_size`` (H, W). A full-size dataset (CK+, JAFFE,
+    KDEF, Oulu: faces cut by the live aligner) read at another size is read again from its path,
+    through the cache, so its faces are aligned at that size as live frames are; it is kept as it
+    is when that gives other images (a set read with other options). Pre-cropped sets (FER2013,
+    CK+48, image folders) are returned as they are: preprocessing resizes them exactly as reading
+    them at that size would."""
+    size = (int(out_size[0]), int(out_size[1]))
+    rep = ds.report
+    if rep.format not in _FULL_SIZE or tuple(ds.images.shape[1:3]) == size or not Path(rep.path).exists():
+        return ds
+    again = load_dataset(rep.path, rep.format, out_size=size)
+    return again if list(again.paths) == list(ds.paths) and (again.labels == ds.labels).all() else ds
+

@@ -47,7 +47,7 @@ def alignment_matrix(
     width: float = WIDTH,
     centre_x: float = CENTRE_X,
 ) -> np.ndarray:
-    """2x3 affine mapping image pixels to the aligned crop of size ``out_size`` (w, h): the eye
+    """2x3 affine mapping image pixels to the aligned crop of size ``out_size`` (H, W): the eye
     line levelled, at ``eyes_at`` of the height, the chin at ``chin_at``, the landmarks
     ``width`` of the crop wide and centred at ``centre_x`` (FER2013's framing, see above)."""
     lm = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
@@ -58,7 +58,7 @@ def alignment_matrix(
     pts = lm @ rot[:, :2].T + rot[:, 2]
     x0, x1 = pts[:, 0].min(), pts[:, 0].max()
     eye_y, chin_y = pts[36:48, 1].mean(), pts[8, 1]
-    ow, oh = out_size
+    oh, ow = out_size
     # crop side (source pixels) from the eye-chin distance and from the landmark width
     s_v = max(chin_y - eye_y, 1e-3) / (chin_at - eyes_at)
     s_w = max(x1 - x0, 1e-3) / width
@@ -72,8 +72,8 @@ def alignment_matrix(
 
 
 def _warp(image: np.ndarray, m: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
-    """Warp with anti-aliasing: render at up to 4x the output, then INTER_AREA down."""
-    ow, oh = out_size
+    """Warp with anti-aliasing: render at up to 4x the output (``out_size`` (H, W)), then INTER_AREA down."""
+    oh, ow = out_size
     s = math.hypot(m[0, 0], m[0, 1])  # output pixels per source pixel
     k = min(4.0, max(1.0, 1.0 / s)) if s > 0 else 1.0
     if k > 1.25:
@@ -91,7 +91,8 @@ def align_face(
     landmarks: np.ndarray,
     out_size: tuple[int, int] = (48, 48),
 ) -> np.ndarray:
-    """Eye-levelled, FER2013-framed uint8 crop of ``out_size`` (w, h); same channels as input."""
+    """Eye-levelled, FER2013-framed uint8 crop of ``out_size`` (H, W) - a model's ``cfg.crop_size``;
+    same channels as input."""
     m = alignment_matrix(landmarks, out_size)
     return _warp(image, m, tuple(int(v) for v in out_size))
 
@@ -102,14 +103,14 @@ def crop_box(
     out_size: tuple[int, int] = (48, 48),
     margin: float = 1.2,
 ) -> np.ndarray:
-    """Square crop around a detector box (no landmarks), resized to ``out_size``; border replicate."""
+    """Square crop around a detector box (no landmarks), resized to ``out_size`` (H, W); border replicate."""
     x, y, w, h = (float(v) for v in box)
-    ow, oh = (int(v) for v in out_size)
+    oh, ow = (int(v) for v in out_size)
     side = max(margin * max(w, h), 1.0)
     cx, cy = x + w / 2, y + h / 2 - 0.05 * side  # dlib boxes sit low: shift up for the forehead
     s = ow / side
     m = np.array([[s, 0, -(cx - side / 2) * s], [0, s, -(cy - side * oh / ow / 2) * s]])
-    return _warp(image, m, (ow, oh))
+    return _warp(image, m, (oh, ow))
 
 
 @functools.lru_cache(maxsize=4)

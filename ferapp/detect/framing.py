@@ -16,11 +16,11 @@ import numpy as np
 
 def embed_face(face: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = (320, 320)) -> tuple[np.ndarray, tuple[float, float]]:
     """Upscale ``face`` (H, W uint8) by ``upscale`` (bicubic) and centre it in a ``frame``
-    (w, h) filled with the face's own border colour. Returns (image, (left, top) of the face)."""
+    (H, W) filled with the face's own border colour. Returns (image, (left, top) of the face)."""
     side = int(round(face.shape[0] * upscale))
     big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-    fw, fh = frame
-    fw, fh = max(fw, side), max(fh, side)
+    fh, fw = frame
+    fh, fw = max(fh, side), max(fw, side)
     border = np.concatenate([big[0], big[-1], big[:, 0], big[:, -1]]).astype(np.float32)
     out = np.full((fh, fw) + big.shape[2:], int(np.median(border)), np.uint8)
     left, top = (fw - side) // 2, (fh - side) // 2

@@ -17,9 +17,6 @@ from ferapp.labels import LABEL_INDEX, LABELS
 
 log = logging.getLogger(__name__)
 
-ALIGN_SIZE = (48, 48)  # live crops are aligned at FER2013's framing and size, like the training data
-
-
 def to_canonical(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Map (N, len(labels)) probabilities onto canonical LABELS order (extra classes dropped, renormalised)."""
     labels = tuple(labels)
@@ -211,6 +208,12 @@ class ExpressionEngine:
             if self.optimized:
                 self.precision = "float32"
         return self.optimized
+
+    @property
+    def crop_size(self) -> tuple[int, int]:
+        """(H, W) faces are aligned to for this model: its config's ``crop_size`` (FER2013's framing
+        at the model's own input size, like its training data)."""
+        return self.cfg.crop_size
 
     @property
     def display_name(self) -> str:

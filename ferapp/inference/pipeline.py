@@ -20,7 +20,7 @@ import numpy as np
 from ferapp.config import settings
 from ferapp.detect.align import align_face, crop_box
 from ferapp.detect.base import to_gray
-from ferapp.inference.engine import ALIGN_SIZE, ExpressionEngine
+from ferapp.inference.engine import ExpressionEngine
 from ferapp.inference.smoothing import EmaSmoother
 from ferapp.types import Expression, FaceResult, Frame, FrameResult
 
@@ -122,13 +122,17 @@ class Pipeline:
 
     # -- processing --------------------------------------------------------------------------
     def crops_for(self, gray: np.ndarray, faces) -> list[np.ndarray]:
-        """Aligned 48x48 crops from the frame's grayscale (landmarks when available, else the box)."""
+        """Crops aligned to the engine's model's ``crop_size`` from the frame's grayscale (landmarks
+        when available, else the box); none before a model is loaded."""
+        if self.engine is None:
+            return []
+        size = self.engine.crop_size
         crops = []
         for f in faces:
             if f.landmarks is not None:
-                crops.append(align_face(gray, f.landmarks, out_size=ALIGN_SIZE))
+                crops.append(align_face(gray, f.landmarks, out_size=size))
             else:
-                crops.append(crop_box(gray, f.box, out_size=ALIGN_SIZE))
+                crops.append(crop_box(gray, f.box, out_size=size))
         return crops
 
     def _find(self, frame: Frame, source: str) -> _Found:

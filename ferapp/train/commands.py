@@ -94,7 +94,8 @@ def _parse_value(v: str):
     return v
 
 
-def _load_data(path: str, fmt: str, progress=None):
+def _load_data(path: str, fmt: str, progress=None, out_size: tuple[int, int] = (48, 48)):
+    """The dataset at ``path`` with faces at ``out_size`` (H, W): the model's ``cfg.crop_size``."""
     from ferapp.data import load_dataset
     from ferapp.data.locate import locate_dataset
 
@@ -103,7 +104,7 @@ def _load_data(path: str, fmt: str, progress=None):
     found = locate_dataset(path)  # a folder holding only CK+48.zip means that archive
     if found.note:
         print(f"note: {found.note}", file=sys.stderr)
-    return load_dataset(found.path, format=fmt, progress=progress)
+    return load_dataset(found.path, format=fmt, progress=progress, out_size=out_size)
 
 
 class _Bar:
@@ -220,10 +221,10 @@ def _checked_request(args, cfg, main: bool, world: int) -> tuple[dict, dict, lis
     from ferapp.train.checkpoint import load_resumable
     from ferapp.train.options import TrainConfig, cli_overrides
     from ferapp.train.run import check_out_dir, check_save_name
-    from ferapp.zoo.registry import check_model_args
+    from ferapp.zoo.registry import check_model_args, get_recipe
 
     overrides = cli_overrides(args)
-    tcfg = TrainConfig.from_recipe(cfg.recipe, **overrides)  # validate before touching data
+    tcfg = TrainConfig.from_recipe(get_recipe(cfg.name), **overrides)  # validate before touching data
     why = distributed.refusal(tcfg.algorithm, world)
     if why:
         raise ValueError(why)
@@ -274,9 +275,10 @@ def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
     from ferapp.train import distributed
     from ferapp.train.callbacks import Callback, EpochLine, ProgressBar
     from ferapp.train.run import run_training
+    from ferapp.zoo.registry import get_model_cfg
 
     try:
-        ds = _load_data(args.data, args.format)
+        ds = _load_data(args.data, args.format, out_size=get_model_cfg(args.model).crop_size)
     except KeyboardInterrupt:
         return 130
     except Exception as e:
@@ -364,8 +366,9 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _eval_data(args, bars: bool):
-    """The dataset to evaluate on (FER+ majority labels if asked), cut to ``--split``.
+def _eval_data(args, bars: bool, out_size: tuple[int, int]):
+    """The dataset to evaluate on, its faces at the model's ``out_size`` (H, W) (FER+ majority
+    labels if asked), cut to ``--split``.
     Raises ValueError with the message for the user."""
     import numpy as np
 
@@ -375,9 +378,10 @@ def _eval_data(args, bars: bool):
         if args.labels == "ferplus":
             from ferapp.data import load_dataset
 
-            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading)
+            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading,
+                              out_size=out_size)
         else:
-            ds = _load_data(args.data, args.format, loading)
+            ds = _load_data(args.data, args.format, loading, out_size)
     except Exception as e:
         raise ValueError(f"cannot read dataset {args.data}: {e}") from None
     finally:
@@ -463,7 +467,7 @@ def cmd_eval(args) -> int:
               file=sys.stderr)
     bars = not (args.quiet or args.json)
     try:
-        ds = _eval_data(args, bars)
+        ds = _eval_data(args, bars, loaded.cfg.crop_size)
     except ValueError as e:
         return _err(str(e))
     try:

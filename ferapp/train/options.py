@@ -234,9 +234,8 @@ class TrainConfig:
         in ``overrides`` mean "not given". Unknown keys or bad values raise ValueError."""
         base: dict[str, Any] = {}
         if recipe is not None:
-            for f in ("optimizer", "lr", "momentum", "weight_decay", "schedule", "min_lr", "batch_size",
-                      "epochs", "loss", "algorithm", "augment"):
-                base[f] = getattr(recipe, f)
+            # every Recipe field but ``extra`` is an option of the same name (a test checks it)
+            base = {f.name: getattr(recipe, f.name) for f in dataclasses.fields(recipe) if f.name != "extra"}
             base.update(validate(dict(recipe.extra or {}), what="recipe extra"))
         given = validate({k: v for k, v in overrides.items() if v is not None}, what="training option")
         base.update(given)

@@ -160,14 +160,16 @@ def _write_marker(out: Path, arch: str, protocol: str) -> None:
         write_json(meta, out / RUN_MARKER)
 
 
-def _resolve_data(data, data_format: str, load_kwargs: dict | None):
+def _resolve_data(data, data_format: str, load_kwargs: dict | None, crop_size: tuple[int, int]):
+    """The dataset with faces at the model's ``crop_size`` (H, W), the size live frames are
+    aligned to for it: a path is read at that size, a FaceDataset (the wizard's) re-read if needed."""
+    from ferapp.data import at_crop_size, load_dataset
     from ferapp.data.base import FaceDataset
 
     if isinstance(data, FaceDataset):
-        return data
-    from ferapp.data import load_dataset
+        return at_crop_size(data, crop_size)
 
-    return load_dataset(data, format=data_format, **(load_kwargs or {}))
+    return load_dataset(data, format=data_format, **{"out_size": crop_size, **(load_kwargs or {})})
 
 
 def _subsample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -305,12 +307,12 @@ def _plan_run(result: RunResult, a: _RunArgs) -> _Plan:
     """Check the request (model, protocol, data, folds, distributed mode), claim the output
     folder and encode the dataset once."""
     from ferapp.data.protocols import get_protocol
-    from ferapp.zoo.registry import create_model, get_model_cfg
+    from ferapp.zoo.registry import create_model, get_model_cfg, get_recipe
 
     cfg = get_model_cfg(a.arch)  # unknown names fail here with the list of known ones
-    tcfg = TrainConfig.from_recipe(cfg.recipe, **a.overrides)
+    tcfg = TrainConfig.from_recipe(get_recipe(a.arch), **a.overrides)
     proto = get_protocol(a.protocol)
-    ds = _usable_dataset(result, a)
+    ds = _usable_dataset(result, a, cfg.crop_size)
     kwargs = dict(a.model_kwargs)
     labels = tuple(ds.label_names)
     if labels != tuple(cfg.labels):
@@ -346,11 +348,11 @@ def _plan_run(result: RunResult, a: _RunArgs) -> _Plan:
                  torch_device(tcfg.device))
 
 
-def _usable_dataset(result: RunResult, a: _RunArgs):
-    """The dataset, without classes that have no image (noted in the result)."""
+def _usable_dataset(result: RunResult, a: _RunArgs, crop_size: tuple[int, int]):
+    """The dataset at the model's crop size, without classes that have no image (noted in the result)."""
     from ferapp.data.planning import without_empty_classes
 
-    ds = _resolve_data(a.data, a.data_format, a.load_kwargs)
+    ds = _resolve_data(a.data, a.data_format, a.load_kwargs, crop_size)
     if len(ds) == 0:
         raise ValueError("the dataset has no images")
     ds, empty = without_empty_classes(ds)  # no output for a class without images (it would be guessed blindly)
@@ -464,6 +466,8 @@ def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels, seen: np.ndarr
 
 def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfig, device, folds, finished: bool,
                   params: int | None = None):
+    from ferapp.zoo.registry import get_recipe
+
     tested = [f.test for f in folds if f.test is not None]
     agg = aggregate(tested) if tested else None
     report = {
@@ -489,7 +493,7 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "processes": distributed.context().world_size,
         "torch": torch.__version__,
         "recipe": tcfg.to_dict(),
-        "paper_recipe": dataclasses.asdict(cfg.recipe),
+        "paper_recipe": get_recipe(cfg.name).to_dict(),
         "reported_by_paper": cfg.reported,
         "params": params,
         "notes": list(result.notes),

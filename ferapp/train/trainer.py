@@ -42,6 +42,7 @@ from ferapp.train.callbacks import Callback, CallbackList
 from ferapp.train.options import TrainConfig, validate
 from ferapp.train.schedules import make_schedule
 from ferapp.train.strategies import make_strategy
+from ferapp.zoo.registry import get_recipe
 
 STATE_FORMAT = checkpoint.STATE_FORMAT
 
@@ -126,7 +127,7 @@ class Trainer:
                  manage_run: bool = True):
         self.model = model
         self.cfg = cfg if cfg is not None else model.cfg
-        self.tcfg = tcfg if tcfg is not None else TrainConfig.from_recipe(self.cfg.recipe)
+        self.tcfg = tcfg if tcfg is not None else TrainConfig.from_recipe(get_recipe(self.cfg.name))
         self.callbacks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks or [])
         self.cancel = cancel if cancel is not None else threading.Event()
         self.manage_run = manage_run

@@ -27,7 +27,7 @@ from ferapp.paths import shipped_models_dir, user_models_dir
 from ferapp.safeio import read_bounded
 from ferapp.scope import model_accuracy
 from ferapp.zoo.errors import CheckpointError
-from ferapp.zoo.registry import ModelCfg, Paper, list_models
+from ferapp.zoo.registry import _LEGACY_CFG_KEYS, ModelCfg, Paper, Recipe, list_models
 
 log = logging.getLogger("ferapp.zoo.store")  # the messages of listing models, as before the split
 
@@ -35,7 +35,7 @@ FALLBACK_ARCH = "cc_lenet5"
 ARCHITECTURES_FILE = Path(__file__).with_name("architectures.json")
 MAX_CONFIG_BYTES = 1024 * 1024  # a config.json ferapp writes is ~8 KB
 _CFG_KEYS = set(ModelCfg.__dataclass_fields__)
-_FORMAT_KEYS = {"format", "format_version", "arch", "meta"}
+_FORMAT_KEYS = {"format", "format_version", "arch", "meta", *_LEGACY_CFG_KEYS}
 
 
 # ---------------------------------------------------------------------------- config.json
@@ -65,7 +65,7 @@ def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def config_to_cfg(raw: dict[str, Any]) -> ModelCfg:
     """The ModelCfg of a config.json (format keys and ``meta`` aside; other top-level keys are
     metadata, kept in ``meta`` by ``read_config``); ``name`` defaults to ``arch``."""
-    d = {k: v for k, v in raw.items() if k in _CFG_KEYS}
+    d = {k: v for k, v in raw.items() if k in _CFG_KEYS or k in _LEGACY_CFG_KEYS}
     if not d.get("name"):
         d["name"] = raw.get("arch") or ""
     return ModelCfg.from_dict(d)
@@ -152,6 +152,7 @@ class Snapshot:
     """What ``architectures.json`` holds: the shipped architectures' configs and their papers."""
 
     cfgs: dict[str, ModelCfg]
+    recipes: dict[str, Recipe]  # their training recipes (the training wizard shows them without torch)
     papers: tuple[Paper, ...]  # in registration order (P1, P2, ...)
 
 
@@ -164,6 +165,7 @@ def snapshot() -> Snapshot | None:
     except FileNotFoundError:
         return None
     return Snapshot(cfgs={name: ModelCfg.from_dict(d) for name, d in raw["architectures"].items()},
+                    recipes={name: Recipe.from_dict(d) for name, d in raw["recipes"].items()},
                     papers=tuple(Paper(p["key"], p["title"], tuple(p["protocols"])) for p in raw["papers"]))
 
 
@@ -173,10 +175,10 @@ def registry_snapshot() -> dict[str, Any]:
     import ferapp.zoo.models  # noqa: F401  (fills the registry)
     from ferapp.zoo.registry import _MODELS, _PAPERS
 
-    shipped = {name: e.cfg for name, e in sorted(_MODELS.items())
-               if e.fn.__module__.startswith("ferapp.zoo.models.")}
-    keys = {cfg.paper for cfg in shipped.values()}
-    return {"architectures": {name: cfg.to_dict() for name, cfg in shipped.items()},
+    shipped = {name: e for name, e in sorted(_MODELS.items()) if e.fn.__module__.startswith("ferapp.zoo.models.")}
+    keys = {e.cfg.paper for e in shipped.values()}
+    return {"architectures": {name: e.cfg.to_dict() for name, e in shipped.items()},
+            "recipes": {name: e.recipe.to_dict() for name, e in shipped.items()},
             "papers": [{"key": p.key, "title": p.title, "protocols": list(p.protocols)}
                        for p in _PAPERS.values() if p.key in keys]}
 

@@ -1,8 +1,17 @@
 """Model registry (timm-style): ``@register_model`` entry points, ``create_model``, ``list_models``.
 
 Every registered entry point is a function ``fn(**kwargs) -> nn.Module`` that builds the
-network; the ``ModelCfg`` passed to ``register_model`` describes its input spec, test-time
-behaviour, paper and training recipe, and travels with trained weights (``config.json``).
+network. What ferapp knows about it has three parts, each with one job:
+
+- ``ModelCfg`` travels with trained weights (``config.json``): how to feed the network (input
+  size - also the size faces are aligned to, ``crop_size`` -, channels, normalisation, five-crop /
+  mirror TTA, temperature), its labels, its paper (key, citation, description, reported numbers),
+  and the constructor arguments the weights were built with (``kwargs``, filled by
+  ``create_model``: the architecture's, needed to rebuild it).
+- ``Recipe`` is the paper's training recipe, used by training only (``get_recipe``,
+  ``TrainConfig.from_recipe``); it is registered beside the architecture, not saved with weights
+  (a run's own options are in its model's ``meta``).
+- the builder's defaults stay in the architecture's code.
 
 A model is one file: everything else ferapp needs to know about it is an argument of
 ``register_model`` in that file - its ``Paper`` (the GUI's dropdown group, the training
@@ -26,10 +35,13 @@ from typing import Any, Protocol
 
 from ferapp.labels import LABELS
 
+Size = tuple[int, int]  # (height, width): the one size convention of ferapp (crops, inputs, datasets)
+
 
 @dataclass(frozen=True)
 class Recipe:
-    """The paper's training recipe (defaults; training/ recipes override them)."""
+    """The paper's training recipe (defaults; training/ recipes override them). Every field but
+    ``extra`` is an option of ``ferapp.train.options.TrainConfig`` of the same name."""
 
     optimizer: str = "sgd"  # sgd | adam
     lr: float = 0.01
@@ -46,13 +58,40 @@ class Recipe:
     # an option of ferapp.train.options.TrainConfig (checked by TrainConfig.from_recipe and the tests)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["augment"] = list(self.augment)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        """A recipe from JSON (unknown keys are a ValueError; legacy ``extra`` keys migrated)."""
+        if not isinstance(d, dict):
+            raise ValueError("recipe must be a JSON object")
+        rec = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(rec) - known)
+        if bad:
+            raise ValueError(f"unknown recipe key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        rec["extra"] = _migrate_extra(rec.get("extra") or {})
+        if "augment" in rec:
+            rec["augment"] = tuple(rec["augment"])
+        return cls(**rec)
+
+
+# keys of config.json files written by earlier versions that are no longer part of a ModelCfg:
+# "recipe" (the paper's recipe, copied into every config.json before the recipe was split off;
+# the recipe a run used is in its meta) - read and dropped
+_LEGACY_CFG_KEYS = frozenset({"recipe"})
+
 
 @dataclass(frozen=True)
 class ModelCfg:
-    """Everything needed to feed a model and to describe it; saved as config.json."""
+    """What travels with a model's weights (config.json): input spec, labels, paper, constructor
+    arguments. The training recipe is not part of it (``get_recipe``)."""
 
     name: str
-    input_size: tuple[int, int] = (48, 48)  # (H, W)
+    input_size: Size = (48, 48)  # (H, W); faces are aligned to this size (``crop_size``)
     channels: int = 1  # 1 = grayscale, 3 = BGR->RGB
     mean: float = 0.5  # pixel in [0,1] -> (x - mean) / std
     std: float = 0.5
@@ -64,7 +103,6 @@ class ModelCfg:
     citation: str = ""
     description: str = ""
     reported: dict[str, Any] = field(default_factory=dict)  # paper's numbers, e.g. {"params": 25476, "CK+ 5-fold": 83.74}
-    recipe: Recipe = field(default_factory=Recipe)
     kwargs: dict[str, Any] = field(default_factory=dict)  # constructor args used
 
     @property
@@ -72,7 +110,13 @@ class ModelCfg:
         return len(self.labels)
 
     @property
-    def net_input_size(self) -> tuple[int, int]:
+    def crop_size(self) -> Size:
+        """(H, W) the face is aligned/cropped to for this model - live frames, ``ferapp analyze``
+        and training data alike (the model's input size; five-crop models cut their crops from it)."""
+        return (int(self.input_size[0]), int(self.input_size[1]))
+
+    @property
+    def net_input_size(self) -> Size:
         """Spatial size the network sees (the crop size when five-crop is used)."""
         return (self.five_crop, self.five_crop) if self.five_crop else self.input_size
 
@@ -80,7 +124,6 @@ class ModelCfg:
         d = dataclasses.asdict(self)
         d["input_size"] = list(self.input_size)
         d["labels"] = list(self.labels)
-        d["recipe"]["augment"] = list(self.recipe.augment)
         return d
 
     def validate(self) -> ModelCfg:
@@ -123,22 +166,14 @@ class ModelCfg:
         if not isinstance(labels, list | tuple):
             raise ValueError(f"labels must be a list of class names, not {labels!r}")
         known = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(d) - known)
+        bad = sorted(set(d) - known - _LEGACY_CFG_KEYS)
         if bad:
             raise ValueError(f"unknown model config key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-        rec = dict(d.pop("recipe", {}) or {})
-        if not isinstance(rec, dict):
-            raise ValueError("recipe must be a JSON object")
-        rknown = {f.name for f in dataclasses.fields(Recipe)}
-        bad = sorted(set(rec) - rknown)
-        if bad:
-            raise ValueError(f"unknown recipe key(s) {', '.join(bad)}; known: {', '.join(sorted(rknown))}")
-        rec["extra"] = _migrate_extra(rec.get("extra") or {})
-        if "augment" in rec:
-            rec["augment"] = tuple(rec["augment"])
+        for k in _LEGACY_CFG_KEYS:
+            d.pop(k, None)
         d["input_size"] = tuple(size)
         d["labels"] = tuple(labels)
-        return cls(recipe=Recipe(**rec), **d).validate()
+        return cls(**d).validate()
 
     def replace(self, **changes: Any) -> ModelCfg:
         return dataclasses.replace(self, **changes)
@@ -212,6 +247,7 @@ class WeightSidecar(Protocol):
 class _Registered:
     fn: Callable[..., Any]
     cfg: ModelCfg
+    recipe: Recipe = Recipe()
     bench_quick: bool = False
     sidecar: WeightSidecar | None = None
 
@@ -220,12 +256,15 @@ _MODELS: dict[str, _Registered] = {}
 _PAPERS: dict[str, Paper] = {}  # in order of registration (module order: P1, P2, ...)
 
 
-def register_model(cfg: ModelCfg, *, paper: Paper | None = None, bench_quick: bool = False,
-                   sidecar: WeightSidecar | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator on a builder ``fn(**kwargs)``: ``@register_model(ModelCfg(name=...), paper=PAPER)``.
+def register_model(cfg: ModelCfg, *, recipe: Recipe | None = None, paper: Paper | None = None,
+                   bench_quick: bool = False, sidecar: WeightSidecar | None = None
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator on a builder ``fn(**kwargs)``:
+    ``@register_model(ModelCfg(name=...), recipe=RECIPE, paper=PAPER)``.
 
-    ``paper``: the model's ``Paper`` (``cfg.paper`` is set to its key; a model may instead name an
-    already registered paper in ``cfg.paper``). ``bench_quick``: ``ferapp bench --quick`` measures
+    ``recipe``: the paper's training recipe (``get_recipe``; default ``Recipe()``). ``paper``: the
+    model's ``Paper`` (``cfg.paper`` is set to its key; a model may instead name an already
+    registered paper in ``cfg.paper``). ``bench_quick``: ``ferapp bench --quick`` measures
     it (one small model per paper). ``sidecar``: its own weight format (see ``WeightSidecar``).
     """
     if paper is not None:
@@ -246,7 +285,7 @@ def register_model(cfg: ModelCfg, *, paper: Paper | None = None, bench_quick: bo
             raise ValueError(f"model {cfg.name!r} registered twice")
         if paper is not None:
             _PAPERS.setdefault(paper.key, paper)
-        _MODELS[cfg.name] = _Registered(fn, cfg, bench_quick, sidecar)
+        _MODELS[cfg.name] = _Registered(fn, cfg, recipe if recipe is not None else Recipe(), bench_quick, sidecar)
         return fn
 
     return deco
@@ -286,16 +325,27 @@ def list_models() -> list[str]:
     return sorted(set(_MODELS) | set(catalog.cfgs))
 
 
-def get_model_cfg(name: str) -> ModelCfg:
+def _lookup(name: str, part: str) -> Any:
+    """``part`` ("cfg" or "recipe") of architecture ``name``: the registry's, else
+    ``architectures.json``'s while the model modules are not imported; KeyError naming the known ones."""
     if name in _MODELS:
-        return _MODELS[name].cfg
+        return getattr(_MODELS[name], part)
     catalog = _catalog()
     if catalog is not None and name in catalog.cfgs:
-        return catalog.cfgs[name]
+        return {"cfg": catalog.cfgs, "recipe": catalog.recipes}[part][name]
     _ensure_loaded()
     if name not in _MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
-    return _MODELS[name].cfg
+    return getattr(_MODELS[name], part)
+
+
+def get_model_cfg(name: str) -> ModelCfg:
+    return _lookup(name, "cfg")
+
+
+def get_recipe(name: str) -> Recipe:
+    """The training recipe architecture ``name`` registered (KeyError naming the known ones)."""
+    return _lookup(name, "recipe")
 
 
 def list_papers() -> list[Paper]:

@@ -65,7 +65,7 @@ class ModelPage(QWizardPage):
         return self._params[name]
 
     def _show_details(self) -> None:
-        from ferapp.zoo import get_model_cfg
+        from ferapp.zoo import get_model_cfg, get_recipe
 
         name = self.arch
         if name is None:
@@ -78,7 +78,7 @@ class ModelPage(QWizardPage):
         h, w = cfg.input_size
         crop = f" (five-crop {cfg.five_crop}×{cfg.five_crop})" if cfg.five_crop else ""
         channels = "grayscale" if cfg.channels == 1 else "colour"
-        r = cfg.recipe
+        r = get_recipe(name)
         labels_note = ""
         ds = getattr(self.wizard(), "dataset", None) if self.wizard() is not None else None
         if ds is not None:

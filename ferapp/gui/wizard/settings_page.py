@@ -27,6 +27,7 @@ from ferapp.gui.option_form import OptionForm
 from ferapp.gui.wizard.widgets import ERROR_STYLE, WARN_STYLE, _message
 from ferapp.train.options import OPTIONS, TrainConfig
 from ferapp.zoo.names import model_name_error, suggest_model_name
+from ferapp.zoo.registry import get_recipe
 
 RECIPE_OPTIONS = [n for n, o in OPTIONS.items() if o.group == "recipe"]
 
@@ -172,8 +173,7 @@ class SettingsPage(QWizardPage):
     def fill_recipe(self, force: bool = False) -> None:
         """The form set to the paper's recipe of the chosen model (the schema defaults where the
         recipe says nothing, e.g. five-crop "random")."""
-        r = self._cfg().recipe
-        t = TrainConfig.from_recipe(r)
+        t = TrainConfig.from_recipe(get_recipe(self._cfg().name))
         self.recipe_form.set_values({n: getattr(t, n) for n in RECIPE_OPTIONS})
         self.algorithm_label.setText(t.algorithm)
         self._update_enabled()
@@ -182,7 +182,7 @@ class SettingsPage(QWizardPage):
         if self.wizard() is None or self.wizard().model_page.arch is None:
             return
         cfg = self._cfg()
-        self.recipe_form.set_context(cfg.recipe.algorithm, self.loss.currentText(), bool(cfg.five_crop))
+        self.recipe_form.set_context(get_recipe(cfg.name).algorithm, self.loss.currentText(), bool(cfg.five_crop))
 
     def recipe_error(self) -> str:
         err = self.recipe_form.error()

@@ -123,8 +123,8 @@ _RECIPE = Recipe(optimizer="sgd", lr=0.005, momentum=0.0, schedule="plateau10", 
 @register_model(ModelCfg(
     name="cc_lenet5", input_size=(32, 32), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="Cross-connected LeNet-5: classifier on concat(S2, F6, S4) = 1660 features",
-    reported={"params": 25476, "JAFFE 3-fold": 94.37, "CK+ 5-fold": 83.74}, recipe=_RECIPE),
-    paper=PAPER, bench_quick=True)
+    reported={"params": 25476, "JAFFE 3-fold": 94.37, "CK+ 5-fold": 83.74}),
+    recipe=_RECIPE, paper=PAPER, bench_quick=True)
 def cc_lenet5(**kwargs) -> CrossConnectedLeNet5:
     return CrossConnectedLeNet5(cross_connect=True, **kwargs)
 
@@ -132,7 +132,7 @@ def cc_lenet5(**kwargs) -> CrossConnectedLeNet5:
 @register_model(ModelCfg(
     name="lenet5", input_size=(32, 32), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="Plain LeNet-5 baseline of P1 (F6 -> classifier), same C3 table",
-    reported={"params": 14444, "JAFFE 3-fold": 62.44, "CK+ 5-fold": 32.32}, recipe=_RECIPE), paper=PAPER)
+    reported={"params": 14444, "JAFFE 3-fold": 62.44, "CK+ 5-fold": 32.32}), recipe=_RECIPE, paper=PAPER)
 def lenet5(**kwargs) -> CrossConnectedLeNet5:
     return CrossConnectedLeNet5(cross_connect=False, **kwargs)
 

@@ -132,8 +132,8 @@ def _register(depth: int, shortcut: bool):
         name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
         description=(f"{'ResNet' if shortcut else 'Plain net'}-{depth} (6n+2, n={(depth - 2) // 6}), base width 16; "
                      "paper input 128x128, ours 48x48"),
-        reported={"KDEF+CK+ 10-fold": acc, "paper_input_size": [128, 128]}, recipe=_RECIPE),
-        paper=PAPER, bench_quick=name == "resnet20")
+        reported={"KDEF+CK+ 10-fold": acc, "paper_input_size": [128, 128]}),
+        recipe=_RECIPE, paper=PAPER, bench_quick=name == "resnet20")
     def _entry(**kwargs) -> FERResNet:
         return FERResNet(depth=depth, shortcut=shortcut, **kwargs)
 

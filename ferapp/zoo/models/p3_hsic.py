@@ -232,10 +232,10 @@ PAPER = Paper("P3", "dense CNN, HSIC bottleneck", protocols=("official",))
 @register_model(ModelCfg(
     name="hsic_densenet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="3 dense blocks x 5 weighted-concat convs, FPN fusion, layer_11 channel attention; HSIC-trained",
-    reported={"params": 7_000_000, "FER2013 test": 0.97, "s_per_step": 0.049, "steps": 10000},
+    reported={"params": 7_000_000, "FER2013 test": 0.97, "s_per_step": 0.049, "steps": 10000}),
     recipe=Recipe(optimizer="adam", lr=0.005, momentum=0.0, schedule="constant", batch_size=128, epochs=50,
                   loss="ce", algorithm="hsic", augment=("mirror",),
-                  extra={"hsic_beta": 100.0, "hsic_sigma": 5.0})),  # Gaussian kernels
+                  extra={"hsic_beta": 100.0, "hsic_sigma": 5.0}),  # Gaussian kernels
     paper=PAPER, bench_quick=True)
 def hsic_densenet(**kwargs) -> HSICDenseNet:
     return HSICDenseNet(**kwargs)

@@ -149,8 +149,8 @@ _RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, sched
 @register_model(ModelCfg(
     name="dsc_se_resnet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="Depthwise-separable SE residual net (Table 1, 46->1), SELU, center loss",
-    reported={"params": 5835265, "CK+": 97.57, "JAFFE": 96.24, "Oulu-CASIA": 94.09}, recipe=_RECIPE),
-    paper=PAPER)
+    reported={"params": 5835265, "CK+": 97.57, "JAFFE": 96.24, "Oulu-CASIA": 94.09}),
+    recipe=_RECIPE, paper=PAPER)
 def dsc_se_resnet(**kwargs) -> DSCSEResNet:
     return DSCSEResNet(**kwargs)
 
@@ -158,7 +158,7 @@ def dsc_se_resnet(**kwargs) -> DSCSEResNet:
 @register_model(ModelCfg(
     name="dsc_se_resnet_s", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
     description="P4 network at width_mult=0.5 (CPU real-time variant; not in the paper)",
-    reported={}, recipe=_RECIPE), paper=PAPER, bench_quick=True)
+    reported={}), recipe=_RECIPE, paper=PAPER, bench_quick=True)
 def dsc_se_resnet_s(**kwargs) -> DSCSEResNet:
     kwargs.setdefault("width_mult", 0.5)
     return DSCSEResNet(**kwargs)

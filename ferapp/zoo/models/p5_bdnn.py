@@ -244,8 +244,8 @@ _RECIPE = Recipe(optimizer="adam", lr=1e-3, momentum=0.0, schedule="cosine", min
 def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str, bench_quick: bool = False):
     @register_model(ModelCfg(
         name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, five_crop=42, citation=_CITE,
-        description=desc, reported={"FER2013 test": acc}, recipe=_RECIPE),
-        paper=PAPER, bench_quick=bench_quick, sidecar=PackedWeights())
+        description=desc, reported={"FER2013 test": acc}),
+        recipe=_RECIPE, paper=PAPER, bench_quick=bench_quick, sidecar=PackedWeights())
     def _entry(**kwargs) -> BDNN:
         return BDNN(num_blocks=num_blocks, dense=dense, **kwargs)
 
