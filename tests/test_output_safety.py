@@ -202,16 +202,15 @@ def test_output_folder_removed_mid_run_is_one_clear_line(tmp_path, capsys, monke
     from ferapp.inference.pipeline import Pipeline
 
     folder = tmp_path / "results"
-    real = Pipeline.process
-    seen = {"n": 0}
+    real = Pipeline.stream  # what ferapp analyze runs its frames through
 
-    def process(self, frame, source=""):
-        seen["n"] += 1
-        if seen["n"] == 3:
-            shutil.rmtree(folder)
-        return real(self, frame, source)
+    def stream(self, frames, *args, **kwargs):
+        for n, result in enumerate(real(self, frames, *args, **kwargs)):
+            if n == 2:
+                shutil.rmtree(folder)
+            yield result
 
-    monkeypatch.setattr(Pipeline, "process", process)
+    monkeypatch.setattr(Pipeline, "stream", stream)
     rc, _, err = _cli(["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "6",
                        "--out", str(folder / "t.csv")], capsys)
     errors = [line for line in err.splitlines() if not line.startswith("warning: model")]
