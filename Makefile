@@ -58,6 +58,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ferapp tests training
+	$(BIN)/ruff format --check ferapp tests training
 	$(BIN)/lint-imports
 	$(BIN)/mypy   # the Qt-free core: ferapp/ minus ferapp/gui/ ([tool.mypy] in pyproject.toml)
 

@@ -30,15 +30,34 @@ def cmd_models(args) -> int:
         by_paper.setdefault(get_model_cfg(name).paper, []).append(name)
     papers = list_papers()
     if args.json:
-        print(json.dumps({
-            "default": default,
-            "trained": [{"name": e.name, "arch": e.arch, "path": str(e.path), "shipped": e.shipped,
-                         **{k: v for k, v in (e.meta or {}).items() if isinstance(v, int | float | str)}}
-                        for e in trained],
-            "architectures": list_models(),
-            "papers": [{"key": p.key, "title": p.title, "protocols": list(p.protocols),
-                        "architectures": by_paper.get(p.key, [])} for p in papers],
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "default": default,
+                    "trained": [
+                        {
+                            "name": e.name,
+                            "arch": e.arch,
+                            "path": str(e.path),
+                            "shipped": e.shipped,
+                            **{k: v for k, v in (e.meta or {}).items() if isinstance(v, int | float | str)},
+                        }
+                        for e in trained
+                    ],
+                    "architectures": list_models(),
+                    "papers": [
+                        {
+                            "key": p.key,
+                            "title": p.title,
+                            "protocols": list(p.protocols),
+                            "architectures": by_paper.get(p.key, []),
+                        }
+                        for p in papers
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
     print("Trained models:")
     if not trained:
@@ -52,10 +71,14 @@ def cmd_models(args) -> int:
         lat = meta.get("latency_ms")
         lat_s = f"{lat:.2f} ms/face" if isinstance(lat, int | float) else ""
         mark = "*" if e.name == default else " "
-        print(f" {mark} {e.name:<22} {e.arch:<18} acc {acc_s:<28} {lat_s} {'(shipped)' if e.shipped else '(user)'}")
+        print(
+            f" {mark} {e.name:<22} {e.arch:<18} acc {acc_s:<28} {lat_s} {'(shipped)' if e.shipped else '(user)'}"
+        )
     print("\nArchitectures (untrained), by paper:")
-    groups = [(f"{p.label} (paper protocols: {', '.join(p.protocols) or 'none'})", by_paper.get(p.key, []))
-              for p in papers]
+    groups = [
+        (f"{p.label} (paper protocols: {', '.join(p.protocols) or 'none'})", by_paper.get(p.key, []))
+        for p in papers
+    ]
     known = {p.key for p in papers}
     groups.append(("Other architectures", [n for k, ns in by_paper.items() if k not in known for n in ns]))
     for title, names in groups:
@@ -63,7 +86,9 @@ def cmd_models(args) -> int:
             print(f"  {title}")
         for name in names:
             cfg = get_model_cfg(name)
-            print(f"   {name:<22} {cfg.paper:<4} input {cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}")
+            print(
+                f"   {name:<22} {cfg.paper:<4} input {cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}"
+            )
     return 0
 
 
@@ -142,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _with_command(argv: list[str]) -> list[str]:
     """``argv`` with the command it runs first (``gui`` when none is named)."""
-    if not argv or argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version", "-v", "--verbose"):
+    if (
+        not argv
+        or argv[0] not in COMMANDS
+        and argv[0] not in ("-h", "--help", "--version", "-v", "--verbose")
+    ):
         return ["gui", *argv]
     return list(argv)
 
@@ -186,8 +215,9 @@ def _main(argv: list[str] | None = None) -> int:
     argv = _with_command(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv[0])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if getattr(args, "command", None) is None:
         args = parser.parse_args(["gui"])
     return int(args.func(args) or 0)

@@ -142,8 +142,11 @@ class Recording:
     fallback_fps: float = 30.0  # a video's frame rate when the source does not say its own
 
     def __post_init__(self) -> None:
-        _check(math.isfinite(self.fallback_fps) and self.fallback_fps > 0, "recording.fallback_fps",
-               self.fallback_fps)
+        _check(
+            math.isfinite(self.fallback_fps) and self.fallback_fps > 0,
+            "recording.fallback_fps",
+            self.fallback_fps,
+        )
 
 
 @dataclass(frozen=True)
@@ -167,8 +170,10 @@ class Settings:
         for name, fields in sections.items():
             section: Any = getattr(self, name, None)
             if not dataclasses.is_dataclass(section) or isinstance(section, type):
-                raise ValueError(f"unknown settings section {name!r}; known: "
-                                 f"{', '.join(f.name for f in dataclasses.fields(self))}")
+                raise ValueError(
+                    f"unknown settings section {name!r}; known: "
+                    f"{', '.join(f.name for f in dataclasses.fields(self))}"
+                )
             changed[name] = dataclasses.replace(section, **fields)
         return dataclasses.replace(self, **changed)
 

@@ -14,21 +14,49 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParse
 
     det = settings().detection
     g = parser.add_argument_group("GUI")
-    g.add_argument("--source", metavar="SPEC", default=None,
-                   help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' / 'demo:driver' "
-                        "(default: last used, else the first camera, else the demo)")
-    g.add_argument("--model", metavar="NAME", default=None, help="trained model name, model folder or architecture")
-    g.add_argument("--detector", metavar="NAME", default=None,
-                   help=DetectorHelp(None, f"(default: the saved setting, else {det.detector})"))
-    g.add_argument("--min-face", metavar="PX", type=float, default=None,
-                   help=f"smallest face width to find, in video pixels (default: the saved setting, else "
-                        f"{det.min_face:g})")
-    g.add_argument("--snapshot", metavar="PNG", default=None,
-                   help="save a screenshot of the window to PNG when --exit-after elapses")
-    g.add_argument("--screen-snapshot", metavar="PNG", default=None,
-                   help="also save the whole screen as the display server shows it (the CI window check)")
-    g.add_argument("--exit-after", metavar="SECONDS", type=float, default=None,
-                   help="run for SECONDS, then (snapshot and) exit")
+    g.add_argument(
+        "--source",
+        metavar="SPEC",
+        default=None,
+        help="camera index (0), video/image/folder path, or 'demo' / 'demo:2' / 'demo:4' / 'demo:driver' "
+        "(default: last used, else the first camera, else the demo)",
+    )
+    g.add_argument(
+        "--model", metavar="NAME", default=None, help="trained model name, model folder or architecture"
+    )
+    g.add_argument(
+        "--detector",
+        metavar="NAME",
+        default=None,
+        help=DetectorHelp(None, f"(default: the saved setting, else {det.detector})"),
+    )
+    g.add_argument(
+        "--min-face",
+        metavar="PX",
+        type=float,
+        default=None,
+        help=f"smallest face width to find, in video pixels (default: the saved setting, else "
+        f"{det.min_face:g})",
+    )
+    g.add_argument(
+        "--snapshot",
+        metavar="PNG",
+        default=None,
+        help="save a screenshot of the window to PNG when --exit-after elapses",
+    )
+    g.add_argument(
+        "--screen-snapshot",
+        metavar="PNG",
+        default=None,
+        help="also save the whole screen as the display server shows it (the CI window check)",
+    )
+    g.add_argument(
+        "--exit-after",
+        metavar="SECONDS",
+        type=float,
+        default=None,
+        help="run for SECONDS, then (snapshot and) exit",
+    )
     g.add_argument("--driver", action="store_true", help="start with driver monitoring on")
     return parser
 
@@ -49,8 +77,10 @@ def validate_gui_args(args: argparse.Namespace) -> str | None:
         from ferapp.zoo.catalog import known_names  # no torch
 
         if model not in known_names():
-            return f"unknown model {model!r}: not a model folder, checkpoint, trained model or architecture " \
-                   "(see `ferapp models`)"
+            return (
+                f"unknown model {model!r}: not a model folder, checkpoint, trained model or architecture "
+                "(see `ferapp models`)"
+            )
     source = getattr(args, "source", None)
     if source is not None:
         from ferapp.capture import SourceError, parse_source_spec

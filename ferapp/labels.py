@@ -17,13 +17,31 @@ LABEL_COLORS: dict[str, tuple[int, int, int]] = {
 
 # Synonyms found in dataset folder names and file codes -> canonical label.
 ALIASES: dict[str, str] = {
-    "anger": "angry", "angry": "angry", "an": "angry", "ang": "angry",
-    "disgust": "disgust", "disgusted": "disgust", "di": "disgust",
-    "fear": "fear", "fearful": "fear", "afraid": "fear", "fe": "fear", "af": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy", "ha": "happy",
-    "sad": "sad", "sadness": "sad", "sa": "sad",
-    "surprise": "surprise", "surprised": "surprise", "su": "surprise",
-    "neutral": "neutral", "ne": "neutral", "calm": "neutral",
+    "anger": "angry",
+    "angry": "angry",
+    "an": "angry",
+    "ang": "angry",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "di": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "afraid": "fear",
+    "fe": "fear",
+    "af": "fear",
+    "happy": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "ha": "happy",
+    "sad": "sad",
+    "sadness": "sad",
+    "sa": "sad",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "su": "surprise",
+    "neutral": "neutral",
+    "ne": "neutral",
+    "calm": "neutral",
 }
 
 

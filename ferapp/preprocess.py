@@ -56,9 +56,9 @@ def five_crops(x, size: int):
     top, left = (h - size) // 2, (w - size) // 2
     crops = [
         x[..., :size, :size],
-        x[..., :size, w - size:],
-        x[..., h - size:, :size],
-        x[..., h - size:, w - size:],
-        x[..., top:top + size, left:left + size],
+        x[..., :size, w - size :],
+        x[..., h - size :, :size],
+        x[..., h - size :, w - size :],
+        x[..., top : top + size, left : left + size],
     ]
     return torch.stack(crops, dim=1)

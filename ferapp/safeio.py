@@ -62,8 +62,13 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
     """Open ``path`` (links followed) for binary reading when it is a regular file; FileRefused
     (an OSError) when it is a FIFO, device, socket or folder; other OSErrors as ``open`` raises them."""
     _check_regular(os.stat(path).st_mode)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0) \
+    flags = (
+        os.O_RDONLY
+        | getattr(os, "O_NONBLOCK", 0)
+        | getattr(os, "O_NOCTTY", 0)
+        | getattr(os, "O_CLOEXEC", 0)
         | getattr(os, "O_BINARY", 0)
+    )
     fd = os.open(path, flags)
     try:
         _check_regular(os.fstat(fd).st_mode)
@@ -256,9 +261,11 @@ def check_image_size(data: bytes, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[i
         raise ImageError(f"unreadable or corrupt: not a {IMAGE_FORMATS} image")
     w, h = size
     if w * h > max_pixels:
-        side = int(max_pixels ** 0.5)
-        raise ImageError(f"{w}x{h} pixels ({w * h / 1e6:.0f} MP): larger than the image limit of "
-                         f"{max_pixels / 1e6:.0f} MP ({side}x{side}); not decoded")
+        side = int(max_pixels**0.5)
+        raise ImageError(
+            f"{w}x{h} pixels ({w * h / 1e6:.0f} MP): larger than the image limit of "
+            f"{max_pixels / 1e6:.0f} MP ({side}x{side}); not decoded"
+        )
     return w, h
 
 
@@ -286,7 +293,9 @@ def decode_image(data: bytes, *, color: bool = False, max_pixels: int = MAX_IMAG
     return img
 
 
-def read_image(path: str | os.PathLike, *, color: bool = True, max_bytes: int = MAX_IMAGE_BYTES) -> np.ndarray:
+def read_image(
+    path: str | os.PathLike, *, color: bool = True, max_bytes: int = MAX_IMAGE_BYTES
+) -> np.ndarray:
     """An image file -> uint8 BGR (or gray). ImageError with the reason for anything that is not
     a regular, readable image file within the byte and pixel limits."""
     try:

@@ -13,8 +13,14 @@ import math
 from pathlib import PurePath
 from typing import Any
 
-DATASET_NAMES = {"fer2013-csv": "FER2013", "ckplus48": "CK+48", "ckplus": "CK+", "jaffe": "JAFFE", "kdef": "KDEF",
-                 "oulu": "Oulu-CASIA"}
+DATASET_NAMES = {
+    "fer2013-csv": "FER2013",
+    "ckplus48": "CK+48",
+    "ckplus": "CK+",
+    "jaffe": "JAFFE",
+    "kdef": "KDEF",
+    "oulu": "Oulu-CASIA",
+}
 
 
 def dataset_name(fmt: str | None, path: str | None = None) -> str:
@@ -29,7 +35,7 @@ def dataset_name(fmt: str | None, path: str | None = None) -> str:
 
 
 def protocol_name(name: str | None, dataset: str = "") -> str:
-    """"5-fold", "subject 5-fold", "20% hold-out", "PrivateTest" (FER2013's official test set)."""
+    """ "5-fold", "subject 5-fold", "20% hold-out", "PrivateTest" (FER2013's official test set)."""
     if not name:
         return ""
     try:
@@ -47,8 +53,12 @@ def protocol_name(name: str | None, dataset: str = "") -> str:
     return f"{p.test_fraction:.0%} hold-out"
 
 
-_WHERE = {"privatetest_acc": "FER2013 PrivateTest", "publictest_acc": "FER2013 PublicTest", "test_acc": "",
-          "val_acc": "validation"}
+_WHERE = {
+    "privatetest_acc": "FER2013 PrivateTest",
+    "publictest_acc": "FER2013 PublicTest",
+    "test_acc": "",
+    "val_acc": "validation",
+}
 
 
 def _accuracy_and_key(meta: dict[str, Any] | None) -> tuple[float | None, str]:
@@ -103,4 +113,11 @@ def _fraction(v: float) -> float:
     return float(v) / 100 if v > 1 else float(v)
 
 
-__all__ = ["DATASET_NAMES", "beats_baselines", "dataset_name", "model_accuracy", "model_score", "protocol_name"]
+__all__ = [
+    "DATASET_NAMES",
+    "beats_baselines",
+    "dataset_name",
+    "model_accuracy",
+    "model_score",
+    "protocol_name",
+]

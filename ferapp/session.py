@@ -33,8 +33,17 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from pathlib import Path
 
-__all__ = ["Act", "DEMO_SOURCE", "FaceWatch", "Phase", "Session", "SessionError", "camera_fallback",
-           "initial_source", "is_camera_spec"]
+__all__ = [
+    "Act",
+    "DEMO_SOURCE",
+    "FaceWatch",
+    "Phase",
+    "Session",
+    "SessionError",
+    "camera_fallback",
+    "initial_source",
+    "is_camera_spec",
+]
 
 NO_FACE_AFTER_S = 2.0
 DEMO_SOURCE = "demo"
@@ -101,8 +110,12 @@ class FaceWatch:
 class Session:
     """The main window's session state (see the module docstring for phases and events)."""
 
-    def __init__(self, model_ref: str | None = None, clock: Callable[[], float] = time.monotonic,
-                 no_face_after_s: float = NO_FACE_AFTER_S):
+    def __init__(
+        self,
+        model_ref: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        no_face_after_s: float = NO_FACE_AFTER_S,
+    ):
         self.clock = clock
         self.phase = Phase.IDLE
         self.has_pipeline = False
@@ -299,8 +312,12 @@ def is_camera_spec(spec: str) -> bool:
     return spec.strip().isdigit()
 
 
-def initial_source(requested: str | None, remembered: str | None, cameras: Iterable[int],
-                   exists: Callable[[str], bool] = lambda p: Path(p).exists()) -> tuple[str, bool]:
+def initial_source(
+    requested: str | None,
+    remembered: str | None,
+    cameras: Iterable[int],
+    exists: Callable[[str], bool] = lambda p: Path(p).exists(),
+) -> tuple[str, bool]:
     """The source a new window opens, and whether that is the demo because no camera was found.
 
     The given spec wins; then the remembered one if it is still there (a demo, an existing file
@@ -309,8 +326,11 @@ def initial_source(requested: str | None, remembered: str | None, cameras: Itera
         return requested, False
     remembered = str(remembered or "")
     cams = list(cameras)
-    if remembered and not is_camera_spec(remembered) and (remembered.startswith(DEMO_SOURCE)
-                                                          or exists(remembered)):
+    if (
+        remembered
+        and not is_camera_spec(remembered)
+        and (remembered.startswith(DEMO_SOURCE) or exists(remembered))
+    ):
         return remembered, False
     if remembered and is_camera_spec(remembered) and int(remembered) in cams:
         return remembered, False

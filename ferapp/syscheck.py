@@ -26,12 +26,24 @@ from pathlib import Path
 RUNTIME_LIBS = ("libxcb-cursor.so.0",)
 # soname -> Debian/Ubuntu package, where the generic rule below does not give it
 PACKAGES = {
-    "libX11-xcb.so.1": "libx11-xcb1", "libX11.so.6": "libx11-6", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
-    "libxkbcommon.so.0": "libxkbcommon0", "libxcb.so.1": "libxcb1", "libEGL.so.1": "libegl1",
-    "libGL.so.1": "libgl1", "libOpenGL.so.0": "libopengl0", "libGLX.so.0": "libglx0",
-    "libfontconfig.so.1": "libfontconfig1", "libfreetype.so.6": "libfreetype6", "libdbus-1.so.3": "libdbus-1-3",
-    "libglib-2.0.so.0": "libglib2.0-0", "libgthread-2.0.so.0": "libglib2.0-0", "libSM.so.6": "libsm6",
-    "libICE.so.6": "libice6", "libXrender.so.1": "libxrender1", "libXext.so.6": "libxext6",
+    "libX11-xcb.so.1": "libx11-xcb1",
+    "libX11.so.6": "libx11-6",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libxkbcommon.so.0": "libxkbcommon0",
+    "libxcb.so.1": "libxcb1",
+    "libEGL.so.1": "libegl1",
+    "libGL.so.1": "libgl1",
+    "libOpenGL.so.0": "libopengl0",
+    "libGLX.so.0": "libglx0",
+    "libfontconfig.so.1": "libfontconfig1",
+    "libfreetype.so.6": "libfreetype6",
+    "libdbus-1.so.3": "libdbus-1-3",
+    "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0",
+    "libSM.so.6": "libsm6",
+    "libICE.so.6": "libice6",
+    "libXrender.so.1": "libxrender1",
+    "libXext.so.6": "libxext6",
     "libxcb-util.so.1": "libxcb-util1",
 }
 
@@ -98,24 +110,33 @@ def install_command(packages: list[str]) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ferapp.syscheck", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--install", action="store_true", help="install what is missing when this machine allows it")
+    ap = argparse.ArgumentParser(
+        prog="python -m ferapp.syscheck",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--install", action="store_true", help="install what is missing when this machine allows it"
+    )
     args = ap.parse_args(argv)
     if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal", "wayland")):
         return 0  # the xcb plugin will not be used
     if not qt_plugin_files():
         if sys.platform.startswith("linux"):
-            print("syscheck: PySide6 is not installed in this environment (run `make run` or `make test`)",
-                  file=sys.stderr)
+            print(
+                "syscheck: PySide6 is not installed in this environment (run `make run` or `make test`)",
+                file=sys.stderr,
+            )
             return 1
         return 0
     missing = missing_libraries()
     if not missing:
         return 0
     packages = sorted({package_for(s) for s in missing})
-    print(f"Qt's desktop plugin (xcb) needs system libraries this machine lacks: {', '.join(missing)}",
-          file=sys.stderr)
+    print(
+        f"Qt's desktop plugin (xcb) needs system libraries this machine lacks: {', '.join(missing)}",
+        file=sys.stderr,
+    )
     cmd = install_command(packages) if args.install else None
     if cmd is not None:
         print(f"installing: {' '.join(packages)}", file=sys.stderr)
@@ -129,9 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("apt-get"):
         print(f"Install them with:\n  sudo apt-get install -y {' '.join(packages)}", file=sys.stderr)
     elif shutil.which("dnf"):
-        print("Install the xcb-util-cursor, xcb-util-wm, xcb-util-keysyms, xcb-util-image and "
-              "xcb-util-renderutil packages (e.g. sudo dnf install xcb-util-cursor xcb-util-wm "
-              "xcb-util-keysyms xcb-util-image xcb-util-renderutil)", file=sys.stderr)
+        print(
+            "Install the xcb-util-cursor, xcb-util-wm, xcb-util-keysyms, xcb-util-image and "
+            "xcb-util-renderutil packages (e.g. sudo dnf install xcb-util-cursor xcb-util-wm "
+            "xcb-util-keysyms xcb-util-image xcb-util-renderutil)",
+            file=sys.stderr,
+        )
     else:
         print("Install your distribution's packages that provide these libraries.", file=sys.stderr)
     return 1

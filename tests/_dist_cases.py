@@ -47,7 +47,13 @@ def _tail():
     return m, synthetic_faces(8), synthetic_faces(2, seed=3), {}
 
 
-CASES = {"backprop": _backprop, "center": _center, "bnn_five_crop": _bnn_five_crop, "mixup": _mixup, "tail": _tail}
+CASES = {
+    "backprop": _backprop,
+    "center": _center,
+    "bnn_five_crop": _bnn_five_crop,
+    "mixup": _mixup,
+    "tail": _tail,
+}
 
 
 def run_case(name: str, epochs: int = 2):

@@ -52,10 +52,15 @@ def _audit(root: Path, rank: int) -> None:
         if event == "open":
             path, mode, flags = args
             writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+            )
             if writes and path is not None and not isinstance(path, int) and under(path):
                 seen.append(f"open {path}")
-        elif event in ("os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree") and args and under(args[0]):
+        elif (
+            event in ("os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree")
+            and args
+            and under(args[0])
+        ):
             seen.append(f"{event} {args[0]}")
 
     sys.addaudithook(hook)
@@ -100,8 +105,9 @@ def _cases(out: Path) -> int:
         res, model = run_case(name)
         if ctx.is_main:
             torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, out / f"{name}.pt")
-            (out / f"{name}.json").write_text(json.dumps({"outcome": res.outcome, "message": res.message,
-                                                          "history": res.history}))
+            (out / f"{name}.json").write_text(
+                json.dumps({"outcome": res.outcome, "message": res.message, "history": res.history})
+            )
     distributed.shutdown()
     return 0
 

@@ -11,8 +11,14 @@ from ferapp.labels import LABELS
 from ferapp.zoo.registry import ModelCfg, Recipe
 
 
-def synthetic_faces(n_per_class: int = 8, classes: int = 3, size: int = 16, seed: int = 0,
-                    noise: float = 20.0, subjects: int = 4) -> FaceDataset:
+def synthetic_faces(
+    n_per_class: int = 8,
+    classes: int = 3,
+    size: int = 16,
+    seed: int = 0,
+    noise: float = 20.0,
+    subjects: int = 4,
+) -> FaceDataset:
     """Separable toy 'faces': class k is a bright horizontal band at row position k, plus noise."""
     rng = np.random.default_rng(seed)
     imgs, labels, subj = [], [], []
@@ -20,24 +26,35 @@ def synthetic_faces(n_per_class: int = 8, classes: int = 3, size: int = 16, seed
         for i in range(n_per_class):
             im = np.full((size, size), 60.0)
             r0 = (k * size) // classes
-            im[r0:r0 + max(2, size // classes), :] = 200.0
+            im[r0 : r0 + max(2, size // classes), :] = 200.0
             im += rng.normal(0, noise, im.shape)
             imgs.append(np.clip(im, 0, 255).astype(np.uint8))
             labels.append(k)
             subj.append(f"S{i % subjects:03d}")
     n = len(labels)
     names = LABELS[:classes]
-    return FaceDataset(images=np.stack(imgs), labels=np.array(labels, np.int64), label_names=tuple(names),
-                       splits=np.array([""] * n), subjects=np.array(subj), paths=[f"row:{i}" for i in range(n)],
-                       report=DatasetReport(format="synthetic", path="<memory>"), fingerprint=f"synthetic-{seed}")
+    return FaceDataset(
+        images=np.stack(imgs),
+        labels=np.array(labels, np.int64),
+        label_names=tuple(names),
+        splits=np.array([""] * n),
+        subjects=np.array(subj),
+        paths=[f"row:{i}" for i in range(n)],
+        report=DatasetReport(format="synthetic", path="<memory>"),
+        fingerprint=f"synthetic-{seed}",
+    )
 
 
 def tiny_cfg(classes: int = 3, size: int = 16, five_crop: int = 0, **recipe) -> tuple[ModelCfg, Recipe]:
     """(config, training recipe) of an unregistered tiny net (``model.cfg, model.recipe = tiny_cfg(...)``)."""
-    rec = dict(optimizer="sgd", lr=0.05, momentum=0.9, schedule="constant", batch_size=8, epochs=3, augment=())
+    rec = dict(
+        optimizer="sgd", lr=0.05, momentum=0.9, schedule="constant", batch_size=8, epochs=3, augment=()
+    )
     rec.update(recipe)
-    return (ModelCfg(name="tiny_test_net", input_size=(size, size), labels=LABELS[:classes], five_crop=five_crop),
-            Recipe(**rec))
+    return (
+        ModelCfg(name="tiny_test_net", input_size=(size, size), labels=LABELS[:classes], five_crop=five_crop),
+        Recipe(**rec),
+    )
 
 
 def recipe_of(model) -> Recipe:

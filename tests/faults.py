@@ -70,8 +70,14 @@ class ScriptedSource(FrameSource):
 
     fps = 1000.0
 
-    def __init__(self, phases: list[Phase], is_live: bool = True, name: str = "scripted",
-                 frame_delay_s: float = 0.002, shape: tuple[int, int, int] = (16, 16, 3)):
+    def __init__(
+        self,
+        phases: list[Phase],
+        is_live: bool = True,
+        name: str = "scripted",
+        frame_delay_s: float = 0.002,
+        shape: tuple[int, int, int] = (16, 16, 3),
+    ):
         super().__init__()
         self.phases = list(phases)
         self.is_live = is_live

@@ -48,8 +48,9 @@ def write_image_folder(path: str | Path, n: int, corrupt: int = 1, faces: int = 
     return path
 
 
-def small_face_frames(n: int, face_px: float = 54.0, faces: int = 1, size: tuple[int, int] = (640, 480),
-                      seed: int = 0) -> list[np.ndarray]:
+def small_face_frames(
+    n: int, face_px: float = 54.0, faces: int = 1, size: tuple[int, int] = (640, 480), seed: int = 0
+) -> list[np.ndarray]:
     """``n`` frames of ``size`` in which ``faces`` people (the demo portrait's head and shoulders,
     scaled so the face box is about ``face_px`` wide) stand side by side in front of a plain
     wall and sway slowly: a person sitting back from the camera, several people at one camera."""
@@ -82,12 +83,14 @@ def small_face_frames(n: int, face_px: float = 54.0, faces: int = 1, size: tuple
             a0, b0 = max(0, -top), max(0, -left)
             a1, b1 = min(ph, h - top), min(pw, w - left)
             if a1 > a0 and b1 > b0:
-                img[top + a0:top + a1, left + b0:left + b1] = part[a0:a1, b0:b1]
+                img[top + a0 : top + a1, left + b0 : left + b1] = part[a0:a1, b0:b1]
         frames.append(img)
     return frames
 
 
-def in_and_out_frames(n_in: int = 20, n_out: int = 25, n_back: int = 25, seed: int = 0) -> tuple[list[np.ndarray], list[bool]]:
+def in_and_out_frames(
+    n_in: int = 20, n_out: int = 25, n_back: int = 25, seed: int = 0
+) -> tuple[list[np.ndarray], list[bool]]:
     """A face that is there, slides out of the frame, stays out, and slides back in.
     Returns (frames, visible) where visible[i] says whether the whole face is in frame i."""
     base = demo_frames(n_in + n_out + n_back, seed=seed)
@@ -133,5 +136,9 @@ def black_png(width: int, height: int) -> bytes:
     tail = zlib.compressobj(9, zlib.DEFLATED, -15)
     last = tail.compress(bytes(n % block)) + tail.flush()
     idat = b"\x78\xda" + run * (n // block) + last + struct.pack(">I", ((n % 65521) << 16) | 1)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", idat)
+        + chunk(b"IEND", b"")
+    )

@@ -64,9 +64,16 @@ def main(argv: list[str] | None = None) -> int:
     while (el := time.monotonic() - t0) < total:
         time.sleep(min(args.sample_s, max(0.05, total - el)))
         st = runner.stats()
-        samples.append({"t": round(time.monotonic() - t0, 1), "rss_mb": round(rss_mb(), 1),
-                        "threads": threading.active_count(), "processed": st.processed,
-                        "fps": round(st.processed_fps, 1), "p95_ms": round(st.latency_p95_ms, 1)})
+        samples.append(
+            {
+                "t": round(time.monotonic() - t0, 1),
+                "rss_mb": round(rss_mb(), 1),
+                "threads": threading.active_count(),
+                "processed": st.processed,
+                "fps": round(st.processed_fps, 1),
+                "p95_ms": round(st.latency_p95_ms, 1),
+            }
+        )
         print(json.dumps(samples[-1]), flush=True)
     st = runner.stats()
     t_stop = time.monotonic()
@@ -84,16 +91,32 @@ def main(argv: list[str] | None = None) -> int:
     growth = max(s["rss_mb"] for s in after_warm) - base
     max_threads = max(s["threads"] for s in samples)
     figures = {
-        "minutes": args.minutes, "processed": st.processed, "mean_fps": round(st.processed / total, 1),
-        "rss_after_warmup_mb": base, "rss_end_mb": samples[-1]["rss_mb"], "rss_growth_mb": round(growth, 1),
-        "threads_before": threads_before, "threads_running_max": max_threads, "threads_after_stop": threads_after,
-        "stop_s": round(stop_s, 3), "stopped_cleanly": stopped, "timeline_rows": writer.rows, "timeline_read_back": len(tl), "faults": st.faults,
+        "minutes": args.minutes,
+        "processed": st.processed,
+        "mean_fps": round(st.processed / total, 1),
+        "rss_after_warmup_mb": base,
+        "rss_end_mb": samples[-1]["rss_mb"],
+        "rss_growth_mb": round(growth, 1),
+        "threads_before": threads_before,
+        "threads_running_max": max_threads,
+        "threads_after_stop": threads_after,
+        "stop_s": round(stop_s, 3),
+        "stopped_cleanly": stopped,
+        "timeline_rows": writer.rows,
+        "timeline_read_back": len(tl),
+        "faults": st.faults,
     }
     print("SOAK", json.dumps(figures))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"figures": figures, "samples": samples}, f, indent=2)
-    ok = growth < 50.0 and timeline_ok and stopped and threads_after <= threads_before and max_threads <= threads_before + 2
+    ok = (
+        growth < 50.0
+        and timeline_ok
+        and stopped
+        and threads_after <= threads_before
+        and max_threads <= threads_before + 2
+    )
     print("SOAK PASS" if ok else "SOAK FAIL")
     return 0 if ok else 1
 

@@ -46,8 +46,18 @@ def _hidden(folder: Path) -> list[str]:
 # ------------------------------------------------------------------------- what a batch is made of
 def test_a_folder_is_named_per_recording_and_shards_partition_it(tmp_path):
     root = tmp_path / "study"
-    _touch(root, "s1/a.mp4", "s2/a.mp4", "s2/b.MKV", "s2/p1.png", "s2/p2.jpg", "top.avi", "notes.pdf",
-           ".hidden/c.mp4", "s3/photos/x.png")
+    _touch(
+        root,
+        "s1/a.mp4",
+        "s2/a.mp4",
+        "s2/b.MKV",
+        "s2/p1.png",
+        "s2/p2.jpg",
+        "top.avi",
+        "notes.pdf",
+        ".hidden/c.mp4",
+        "s3/photos/x.png",
+    )
     recs = collect([str(root)])
     names = [r.name for r in recs]
     assert names == ["s1/a.mp4", "s2/a.mp4", "s2/b.MKV", "s2/stills", "s3/photos/stills", "top.avi"]
@@ -74,24 +84,33 @@ def test_photo_folders_stay_one_recording_and_lists_and_mixed_folders_are_batche
     recs = collect([str(lst)])
     assert needs_batch(str(lst))
     assert [(r.name, r.kind, r.missing) for r in recs] == [
-        ("missing.mp4", "video", True), ("photos/stills", "stills", False),
-        ("photos/sub/clip.mp4", "video", False), ("photos/sub/stills", "stills", False)]
+        ("missing.mp4", "video", True),
+        ("photos/stills", "stills", False),
+        ("photos/sub/clip.mp4", "video", False),
+        ("photos/sub/stills", "stills", False),
+    ]
     # the same file twice (by another spelling) is analysed once; names equal but for case are refused
     assert len(collect([str(photos / "sub" / "clip.mp4"), f"file://{photos}/sub/clip.mp4"])) == 1
     _touch(photos, "sub/CLIP.mp4")
     with pytest.raises(BatchError, match="same timeline"):
         collect([str(photos)])
-    for spec, msg in (("demo", "has no end"), (str(tmp_path / "nope"), "not found"),
-                      (str(tmp_path / "nope.txt"), "Cannot read list")):
+    for spec, msg in (
+        ("demo", "has no end"),
+        (str(tmp_path / "nope"), "not found"),
+        (str(tmp_path / "nope.txt"), "Cannot read list"),
+    ):
         with pytest.raises(BatchError, match=msg):
             collect([spec])
 
 
 def test_cli_refuses_a_batch_without_out_dir_or_with_one_file_options(tmp_path, capsys):
     _touch(tmp_path / "v", "a.mp4", "b.mp4")
-    for extra, msg in (([], "give --out-dir"), (["--out", "x.csv"], "use --out-dir"),
-                       (["--out-dir", str(tmp_path / "o"), "--video-out", "x.mp4"], "not a batch"),
-                       (["--out-dir", str(tmp_path / "o"), "--shard", "2/2"], "must be below N")):
+    for extra, msg in (
+        ([], "give --out-dir"),
+        (["--out", "x.csv"], "use --out-dir"),
+        (["--out-dir", str(tmp_path / "o"), "--video-out", "x.mp4"], "not a batch"),
+        (["--out-dir", str(tmp_path / "o"), "--shard", "2/2"], "must be below N"),
+    ):
         assert main(["analyze", str(tmp_path / "v"), "--quiet", *extra]) == 2
         assert msg in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
@@ -109,13 +128,22 @@ def test_batch_resumes_isolates_a_bad_file_and_matches_single_runs(tmp_path, cap
     assert main(argv) == 1  # one recording failed; the batch went on
     s = _summary(out / "batch_summary.csv")
     assert {k: v["status"] for k, v in s.items()} == {
-        "a.avi.csv": "ok", "broken.mp4.csv": "failed", "sub/b.avi.csv": "ok", "sub/stills.csv": "ok"}
+        "a.avi.csv": "ok",
+        "broken.mp4.csv": "failed",
+        "sub/b.avi.csv": "ok",
+        "sub/stills.csv": "ok",
+    }
     assert "Cannot open video" in s["broken.mp4.csv"]["note"]
     assert s["sub/b.avi.csv"]["frames"] == "8" and s["sub/stills.csv"]["frames"] == "2"
     assert _hidden(out) == []  # no lock, no temporary file left
     # a recording analysed in the batch (pipeline reused and reset) equals an analysis on its own
     single = tmp_path / "single.csv"
-    assert main(["analyze", str(vids / "sub" / "b.avi"), "--model", "cc_lenet5", "--quiet", "--out", str(single)]) == 0
+    assert (
+        main(
+            ["analyze", str(vids / "sub" / "b.avi"), "--model", "cc_lenet5", "--quiet", "--out", str(single)]
+        )
+        == 0
+    )
     a, b = read_timeline(out / "sub" / "b.avi.csv"), read_timeline(single)
     for col in ("frame", "face_id", "x", "y", "w", "h"):
         assert np.array_equal(a.columns[col], b.columns[col]), col
@@ -127,7 +155,11 @@ def test_batch_resumes_isolates_a_bad_file_and_matches_single_runs(tmp_path, cap
     assert main(argv) == 1
     s = _summary(out / "batch_summary.csv")
     assert {k: v["status"] for k, v in s.items()} == {
-        "a.avi.csv": "failed", "broken.mp4.csv": "failed", "sub/b.avi.csv": "ok", "sub/stills.csv": "done-before"}
+        "a.avi.csv": "failed",
+        "broken.mp4.csv": "failed",
+        "sub/b.avi.csv": "ok",
+        "sub/stills.csv": "done-before",
+    }
     assert "not a complete timeline" in s["a.avi.csv"]["note"] and "--overwrite" in s["a.avi.csv"]["note"]
     assert json.loads((out / "a.avi.json").read_text()) == {"finalized": False}  # not replaced
     assert s["sub/stills.csv"]["frames"] == "2" and s["sub/stills.csv"]["dominant"]  # from the sidecar
@@ -177,9 +209,23 @@ def test_jobs_2_a_killed_worker_fails_one_recording_and_the_batch_goes_on(tmp_pa
     vids = tmp_path / "in"
     _videos(vids, 4, 90)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "ferapp", "analyze", str(vids), "--model", "cc_lenet5", "--quiet",
-           "--out-dir", str(out), "--jobs", "2"]
-    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ferapp",
+        "analyze",
+        str(vids),
+        "--model",
+        "cc_lenet5",
+        "--quiet",
+        "--out-dir",
+        str(out),
+        "--jobs",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         name, pid = _wait_for_part(out, proc)
         assert pid != proc.pid  # written by a worker process
@@ -198,7 +244,11 @@ def test_jobs_2_a_killed_worker_fails_one_recording_and_the_batch_goes_on(tmp_pa
     assert rerun.returncode == 0, rerun.stderr
     s = _summary(out / "batch_summary.csv")
     assert s[f"{name}.csv"]["status"] == "ok" and sorted(v["status"] for v in s.values()) == [
-        "done-before", "done-before", "done-before", "ok"]
+        "done-before",
+        "done-before",
+        "done-before",
+        "ok",
+    ]
     assert "1 analysed, 3 done before, 0 failed" in rerun.stdout
 
 
@@ -208,10 +258,28 @@ def test_ctrl_c_or_sigterm_mid_batch_leaves_no_partial_timeline_and_resumes(tmp_
     vids = tmp_path / "in"
     _videos(vids, 3, 90)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "ferapp", "analyze", str(vids), "--model", "cc_lenet5", "--quiet",
-           "--out-dir", str(out), "--jobs", str(jobs)]
-    proc = subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ferapp",
+        "analyze",
+        str(vids),
+        "--model",
+        "cc_lenet5",
+        "--quiet",
+        "--out-dir",
+        str(out),
+        "--jobs",
+        str(jobs),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         _wait_for_part(out, proc)
         os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C or a scheduler does: the whole process group

@@ -14,7 +14,7 @@ def gui_section(text: str) -> list[str]:
     lines = text.splitlines()
     i = next(i for i, ln in enumerate(lines) if ln.startswith("## Desktop window"))
     out = []
-    for ln in lines[i + 1:]:
+    for ln in lines[i + 1 :]:
         if ln.startswith("##") or ln.startswith("peak RSS") or not ln.strip():
             break
         out.append(ln)
@@ -22,16 +22,33 @@ def gui_section(text: str) -> list[str]:
 
 
 def test_a_failed_window_run_prints_its_error_instead_of_an_empty_row():
-    row = {"faces": 1, "exit": 1, "error": "Traceback (most recent call last):\n  File \"x.py\", line 1\n"
-                                           "RuntimeError: could not connect to display\n"}
+    row = {
+        "faces": 1,
+        "exit": 1,
+        "error": 'Traceback (most recent call last):\n  File "x.py", line 1\n'
+        "RuntimeError: could not connect to display\n",
+    }
     lines = gui_section(format_report({"hardware": HW, "gui": [row]}))
-    assert lines == ["error: the window's run (ferapp gui --exit-after) gave no statistics (exit 1): "
-                     "RuntimeError: could not connect to display"]
+    assert lines == [
+        "error: the window's run (ferapp gui --exit-after) gave no statistics (exit 1): "
+        "RuntimeError: could not connect to display"
+    ]
 
 
 def test_a_window_run_with_statistics_is_a_table_row():
-    row = {"faces": 1, "seconds": 5.0, "model": "m", "captured": 150, "processed": 149, "processed_share": 0.99,
-           "capture_fps": 30.0, "processed_fps": 29.8, "latency_p50_ms": 20.0, "latency_p95_ms": 31.0, "dropped": 1}
+    row = {
+        "faces": 1,
+        "seconds": 5.0,
+        "model": "m",
+        "captured": 150,
+        "processed": 149,
+        "processed_share": 0.99,
+        "capture_fps": 30.0,
+        "processed_fps": 29.8,
+        "latency_p50_ms": 20.0,
+        "latency_p95_ms": 31.0,
+        "dropped": 1,
+    }
     lines = gui_section(format_report({"hardware": HW, "gui": [row]}))
     assert lines[0].startswith("| faces") and lines[2].startswith("| 1 ") and "29.8" in lines[2]
     assert not any(ln.startswith("error") for ln in lines)
@@ -47,13 +64,20 @@ def test_machine_line_names_the_vector_units():
 
 def test_int8_and_pipeline_rows():
     hw = {"cpu": "CPU: X", "isa": "AVX2, FMA; no AVX-512; torch kernels AVX2", "torch": "2", "cuda": None}
-    res = {"hardware": hw, "default_model": "m",
-           "models": [{"model": "resnet20", "device": "cpu", "b1_median_ms_per_face": 4.0},
-                      {"model": "m", "device": "cpu", "precision": "float32", "engine_median_ms_per_face": 9.8},
-                      {"model": "m", "device": "cpu", "precision": "int8", "engine_median_ms_per_face": 4.6}],
-           "pipeline": [{"mode": "tracked (default)", "input": "book.mkv", "fps": 100.0, "precision": "int8"},
-                        {"mode": "tracked, one frame at a time", "input": "book.mkv", "fps": 80.0},
-                        {"mode": "baseline (full scan every frame)", "input": "book.mkv", "fps": 20.0}]}
+    res = {
+        "hardware": hw,
+        "default_model": "m",
+        "models": [
+            {"model": "resnet20", "device": "cpu", "b1_median_ms_per_face": 4.0},
+            {"model": "m", "device": "cpu", "precision": "float32", "engine_median_ms_per_face": 9.8},
+            {"model": "m", "device": "cpu", "precision": "int8", "engine_median_ms_per_face": 4.6},
+        ],
+        "pipeline": [
+            {"mode": "tracked (default)", "input": "book.mkv", "fps": 100.0, "precision": "int8"},
+            {"mode": "tracked, one frame at a time", "input": "book.mkv", "fps": 80.0},
+            {"mode": "baseline (full scan every frame)", "input": "book.mkv", "fps": 20.0},
+        ],
+    }
     text = format_report(res)
     assert "float vs int8" in text and "| int8" in text and "9.8" in text and "4.6" in text
     assert "(model m, int8)" in text

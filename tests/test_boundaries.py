@@ -43,18 +43,50 @@ def fer_csv(tmp_path_factory):
 
 
 def test_commands_without_a_window_load_no_qt(tmp_path, fer_csv):
-    commands = [["models"],
-                ["analyze", "demo", "--model", "cc_lenet5", "--max-frames", "3", "--quiet", "--out",
-                 str(tmp_path / "t.csv")],
-                ["eval", "cc_lenet5", "--data", str(fer_csv)],
-                ["train", "--model", "cc_lenet5", "--data", str(fer_csv), "--epochs", "1", "--quiet",
-                 "--out", str(tmp_path / "run")],
-                ["gui", "--detector", "xyz"]]  # a bad argument: refused before any window
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(REPO),
-           "FERAPP_USER_MODELS_DIR": str(tmp_path / "um"), "FERAPP_RUNS_DIR": str(tmp_path / "runs"),
-           "FERAPP_CACHE_DIR": str(tmp_path / "cache")}
-    p = subprocess.run([sys.executable, "-c", PROBE, json.dumps(commands)], capture_output=True, text=True,
-                       cwd=tmp_path, env=env, timeout=600)
+    commands = [
+        ["models"],
+        [
+            "analyze",
+            "demo",
+            "--model",
+            "cc_lenet5",
+            "--max-frames",
+            "3",
+            "--quiet",
+            "--out",
+            str(tmp_path / "t.csv"),
+        ],
+        ["eval", "cc_lenet5", "--data", str(fer_csv)],
+        [
+            "train",
+            "--model",
+            "cc_lenet5",
+            "--data",
+            str(fer_csv),
+            "--epochs",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        ["gui", "--detector", "xyz"],
+    ]  # a bad argument: refused before any window
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(REPO),
+        "FERAPP_USER_MODELS_DIR": str(tmp_path / "um"),
+        "FERAPP_RUNS_DIR": str(tmp_path / "runs"),
+        "FERAPP_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=600,
+    )
     got = [json.loads(ln) for ln in p.stdout.splitlines() if ln.startswith('{"cmd"')]
     assert [g["cmd"] for g in got] == [c[0] for c in commands], p.stderr[-2000:]
     assert [g["code"] for g in got] == [0, 0, 0, 0, 2], p.stderr[-2000:]
@@ -67,6 +99,9 @@ def test_every_core_module_is_under_the_contracts():
     contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     no_qt, no_gui = contracts[:2]  # (the third: the settings import no heavy library)
     assert set(no_qt["forbidden_modules"]) == set(QT) and no_gui["forbidden_modules"] == ["ferapp.gui"]
-    core = {f"ferapp.{m.name}" for m in pkgutil.iter_modules(ferapp.__path__)} - {"ferapp.gui", "ferapp.__main__"}
+    core = {f"ferapp.{m.name}" for m in pkgutil.iter_modules(ferapp.__path__)} - {
+        "ferapp.gui",
+        "ferapp.__main__",
+    }
     assert core - set(no_qt["source_modules"]) == set()
     assert core - set(no_gui["source_modules"]) == {"ferapp.cli"}  # its gui command, imported lazily

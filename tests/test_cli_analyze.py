@@ -12,7 +12,9 @@ from tests.media import write_image_folder, write_test_video
 
 def test_analyze_demo_stable_face(tmp_path, capsys):
     out = tmp_path / "t.csv"
-    rc = main(["analyze", "demo", "--max-frames", "150", "--out", str(out), "--model", "cc_lenet5", "--quiet"])
+    rc = main(
+        ["analyze", "demo", "--max-frames", "150", "--out", str(out), "--model", "cc_lenet5", "--quiet"]
+    )
     assert rc == 0
     tl = read_timeline(out)
     assert tuple(tl.columns)[: len(TIMELINE_COLUMNS)] == TIMELINE_COLUMNS
@@ -52,10 +54,13 @@ def test_analyze_folder_with_corrupt_file(tmp_path, capsys):
     assert all(str(s).endswith((".png", ".jpg")) for s in tl.columns["source"])
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["analyze", "/nonexistent/video.mp4"], "not found"),
-    (["analyze", "demo", "--model", "no_such_model"], "unknown model"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["analyze", "/nonexistent/video.mp4"], "not found"),
+        (["analyze", "demo", "--model", "no_such_model"], "unknown model"),
+    ],
+)
 def test_analyze_bad_input(tmp_path, capsys, args, msg):
     rc = main([*args, "--out", str(tmp_path / "x.csv"), "--quiet"])
     assert rc != 0
@@ -86,8 +91,20 @@ def test_models_command(capsys):
 
 def test_analyze_driver_mode(tmp_path, capsys):
     out = tmp_path / "d.csv"
-    rc = main(["analyze", "demo", "--driver", "--max-frames", "60", "--out", str(out), "--model", "cc_lenet5",
-               "--quiet"])
+    rc = main(
+        [
+            "analyze",
+            "demo",
+            "--driver",
+            "--max-frames",
+            "60",
+            "--out",
+            str(out),
+            "--model",
+            "cc_lenet5",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     tl = read_timeline(out)
     for c in ("ear", "mar", "yaw", "pitch", "roll", "perclos", "event"):

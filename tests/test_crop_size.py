@@ -24,8 +24,10 @@ SIZE = (56, 40)  # (H, W): neither FER2013's 48x48 nor square, so a swapped or c
 
 @pytest.fixture
 def toy():
-    register_model(ModelCfg(name=TOY, input_size=SIZE),
-                   recipe=Recipe(optimizer="sgd", lr=0.01, epochs=1, batch_size=4, augment=()))(ToyNet)
+    register_model(
+        ModelCfg(name=TOY, input_size=SIZE),
+        recipe=Recipe(optimizer="sgd", lr=0.01, epochs=1, batch_size=4, augment=()),
+    )(ToyNet)
     try:
         yield TOY
     finally:
@@ -89,8 +91,10 @@ def test_training_prepares_faces_of_the_models_size(toy, tmp_path, monkeypatch, 
     for i, code in enumerate(("AN", "HA", "NE", "SA") * 2):
         img = cv2.resize(portrait, (200, 200), interpolation=cv2.INTER_AREA)
         img = cv2.add(img, np.full_like(img, i))  # different bytes per file
-        cv2.imwrite(str(root / f"{('KA', 'KL')[i % 2]}.{code}{i % 3 + 1}.{40 + i}.tiff"),
-                    cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
+        cv2.imwrite(
+            str(root / f"{('KA', 'KL')[i % 2]}.{code}{i % 3 + 1}.{40 + i}.tiff"),
+            cv2.cvtColor(img, cv2.COLOR_BGR2GRAY),
+        )
     data = str(root)
     if given == "dataset":
         from ferapp.data import load_dataset
@@ -105,7 +109,13 @@ def test_training_prepares_faces_of_the_models_size(toy, tmp_path, monkeypatch, 
         return real(crop, cfg)
 
     monkeypatch.setattr(ferapp.preprocess, "preprocess_face", spy)
-    res = run_training(TOY, data, "holdout-25", out_dir=tmp_path / "run", load_kwargs={"cache_dir": tmp_path / "c"},
-                       overrides={"epochs": 1, "device": "cpu", "num_threads": 1})
+    res = run_training(
+        TOY,
+        data,
+        "holdout-25",
+        out_dir=tmp_path / "run",
+        load_kwargs={"cache_dir": tmp_path / "c"},
+        overrides={"epochs": 1, "device": "cpu", "num_threads": 1},
+    )
     assert res.outcome == "finished", res.message
     assert seen and set(seen) == {SIZE}

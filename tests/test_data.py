@@ -70,7 +70,10 @@ def _truncated_png() -> bytes:
 
 
 def _reasons(ds) -> dict[str, str]:
-    return {Path(item.split("!")[-1]).name if "/" in item or "!" in item else item: why for item, why in ds.report.skipped}
+    return {
+        Path(item.split("!")[-1]).name if "/" in item or "!" in item else item: why
+        for item, why in ds.report.skipped
+    }
 
 
 # ------------------------------------------------------------------------------------------
@@ -112,7 +115,9 @@ def test_fer2013_csv_reader_plain_and_gz(tmp_path):
     gz = _write(tmp_path / "g" / "fer2013.csv.gz", gzip.compress(text.encode()))
     assert detect_format(plain) == detect_format(gz) == "fer2013-csv"
     ticks = []
-    ds = load_dataset(plain, cache_dir=tmp_path / "c", progress=lambda done, total: ticks.append((done, total)))
+    ds = load_dataset(
+        plain, cache_dir=tmp_path / "c", progress=lambda done, total: ticks.append((done, total))
+    )
     assert ticks and ticks[-1][0] == ticks[-1][1] == plain.stat().st_size
     dz = load_dataset(gz, cache_dir=tmp_path / "c")
     assert len(ds) == len(rows) == len(dz)
@@ -186,7 +191,11 @@ def test_ferplus_majority_and_soft_alignment(tmp_path):
     lab = dict(zip(kept_rows, ds.labels.tolist(), strict=True))
     assert lab[0] == LABELS.index("angry") and lab[4] == LABELS.index("surprise")
     reasons = dict(ds.report.skipped)
-    assert "no majority" in reasons["row:1"] and "not a face" in reasons["row:2"] and "contempt" in reasons["row:3"]
+    assert (
+        "no majority" in reasons["row:1"]
+        and "not a face" in reasons["row:2"]
+        and "contempt" in reasons["row:3"]
+    )
     # images still belong to their own rows
     np.testing.assert_array_equal(ds.images[kept_rows.index(4)].ravel(), rows[4][1])
 
@@ -207,16 +216,22 @@ def test_ferplus_row_count_mismatch_is_rejected(tmp_path):
     rows = _fer_rows()
     text, _ = _fer_csv_text(rows, bad=False)
     fer = _write(tmp_path / "fer2013.csv", text.encode())
-    fp = _write(tmp_path / "plus.csv", _ferplus_csv(rows[:-2], [[0, 10] + [0] * 8] * (len(rows) - 2)).encode())
+    fp = _write(
+        tmp_path / "plus.csv", _ferplus_csv(rows[:-2], [[0, 10] + [0] * 8] * (len(rows) - 2)).encode()
+    )
     with pytest.raises(DatasetError, match="cannot be aligned"):
         load_dataset(fer, ferplus="majority", ferplus_csv=fp, use_cache=False)
 
 
 def test_ferplus_labels_rule():
-    votes = np.array([[6, 0, 0, 0, 4, 0, 0, 0, 0, 0],   # neutral 60% -> majority
-                      [5, 0, 0, 0, 5, 0, 0, 0, 0, 0],   # tie -> dropped
-                      [0, 0, 0, 0, 0, 0, 0, 0, 7, 3]],  # unknown -> dropped
-                     dtype=np.float32)
+    votes = np.array(
+        [
+            [6, 0, 0, 0, 4, 0, 0, 0, 0, 0],  # neutral 60% -> majority
+            [5, 0, 0, 0, 5, 0, 0, 0, 0, 0],  # tie -> dropped
+            [0, 0, 0, 0, 0, 0, 0, 0, 7, 3],
+        ],  # unknown -> dropped
+        dtype=np.float32,
+    )
     lab, soft, reason = ferplus_labels(votes, "majority", False)
     assert lab.tolist() == [LABELS.index("neutral"), -1, -1] and reason.tolist() == [0, 1, 2]
     with pytest.raises(ValueError):
@@ -232,7 +247,10 @@ def _kaggle_tree(root: Path) -> Path:
     for split, n in (("train", 4), ("test", 2)):
         for cls in LABELS:
             for _ in range(n):
-                _write(root / split / cls / f"{split.title()}_{k:05d}.jpg", cv2.imencode(".png", _crop(k))[1].tobytes())
+                _write(
+                    root / split / cls / f"{split.title()}_{k:05d}.jpg",
+                    cv2.imencode(".png", _crop(k))[1].tobytes(),
+                )
                 k += 1
     _write(root / "train" / "weird" / "Training_x.png", _png(_crop(1000)))  # unknown label folder
     _write(root / "train" / "happy" / "Training_broken.png", _truncated_png())  # truncated PNG
@@ -382,7 +400,9 @@ def test_aligned_crop_is_the_live_pipeline_crop(tmp_path):
     img = _face(0)
     _write(tmp_path / "j" / "KA.HA1.1.tiff", _tiff(img))
     ds = load_dataset(tmp_path / "j", use_cache=False)
-    live = extract_face(cv2.imdecode(np.frombuffer(_tiff(img), np.uint8), cv2.IMREAD_COLOR), out_size=(48, 48))
+    live = extract_face(
+        cv2.imdecode(np.frombuffer(_tiff(img), np.uint8), cv2.IMREAD_COLOR), out_size=(48, 48)
+    )
     assert live is not None
     live = cv2.cvtColor(live, cv2.COLOR_BGR2GRAY) if live.ndim == 3 else live
     np.testing.assert_array_equal(ds.images[0], live)
@@ -435,7 +455,13 @@ def test_oulu_casia(tmp_path):
 
 def _ckplus_tree(root: Path) -> Path:
     i = 0
-    seqs = [("S005", "001", 3), ("S010", "002", 5), ("S010", "004", 1), ("S011", "001", 2), ("S014", "003", None)]
+    seqs = [
+        ("S005", "001", 3),
+        ("S010", "002", 5),
+        ("S010", "004", 1),
+        ("S011", "001", 2),
+        ("S014", "003", None),
+    ]
     for subj, seq, code in seqs:
         for frame in range(1, 4):
             name = f"{subj}_{seq}_{frame:08d}.png"
@@ -443,8 +469,10 @@ def _ckplus_tree(root: Path) -> Path:
             _write(root / "cohn-kanade-images" / subj / seq / name, _png(img))
             i += 1
         if code is not None:
-            _write(root / "Emotion" / subj / seq / f"{subj}_{seq}_00000003_emotion.txt",
-                   f"   {float(code):.7e}\n".encode())
+            _write(
+                root / "Emotion" / subj / seq / f"{subj}_{seq}_00000003_emotion.txt",
+                f"   {float(code):.7e}\n".encode(),
+            )
     _write(root / "Emotion" / "S011" / "002" / "S011_002_00000009_emotion.txt", b"bogus")
     return root
 
@@ -472,7 +500,9 @@ def test_ckplus_original_layout(tmp_path, counting_aligner):
 
 
 def test_list_formats_and_detection_errors(tmp_path):
-    assert {"fer2013-csv", "image-folders", "ckplus48", "ckplus", "jaffe", "kdef", "oulu"} <= set(list_formats())
+    assert {"fer2013-csv", "image-folders", "ckplus48", "ckplus", "jaffe", "kdef", "oulu"} <= set(
+        list_formats()
+    )
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DatasetError, match="no image files"):

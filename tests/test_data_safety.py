@@ -41,12 +41,14 @@ def test_an_input_is_never_overwritten(tmp_path, capsys):
     video = write_test_video(tmp_path / "victim.avi", 6)
     before = video.read_bytes()
     for out in (video, video.with_suffix(".csv")):
-        rc, _, err = _cli(["analyze", str(video), "--model", "cc_lenet5", "--quiet", "--out", str(out)], capsys)
+        rc, _, err = _cli(
+            ["analyze", str(video), "--model", "cc_lenet5", "--quiet", "--out", str(out)], capsys
+        )
         if out == video:
             assert rc == 2 and "must be a .csv file" in err
     assert video.read_bytes() == before
     csv_in = tmp_path / "input.csv"  # a .csv that *is* the input (a folder of images named .csv is odd,
-    csv_in.write_text("keep me")    # but a model folder / checkpoint may sit anywhere): refused as input
+    csv_in.write_text("keep me")  # but a model folder / checkpoint may sit anywhere): refused as input
     with pytest.raises(TimelineError, match="is the input"):
         TimelineWriter(csv_in, inputs=[str(csv_in)], overwrite=True)
     assert csv_in.read_text() == "keep me"
@@ -62,7 +64,9 @@ def test_an_existing_output_is_refused_unless_overwrite_replaces_it_atomically(t
     # --overwrite: while the new run writes, the old file is untouched; it is swapped in at the end
     w = TimelineWriter(out, {"second": True}, overwrite=True)
     part = w.writing_to  # a hidden name unique to the run: .s.<pid>-<random>.part.csv
-    assert out.read_bytes() == first and part.exists() and part.name.startswith(".s.") and part.suffix == ".csv"
+    assert (
+        out.read_bytes() == first and part.exists() and part.name.startswith(".s.") and part.suffix == ".csv"
+    )
     w.close()
     assert not part.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.json"]
     assert json.loads(sidecar_path(out).read_text())["second"] is True
@@ -89,8 +93,9 @@ def test_concurrent_cli_runs_one_wins_the_other_gets_a_clear_error(tmp_path, cap
 
     out = tmp_path / "s.csv"
     cmd = ["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--out", str(out)]
-    a = subprocess.Popen([sys.executable, "-m", "ferapp", *cmd, "--max-frames", "150"], stderr=subprocess.PIPE,
-                         text=True)
+    a = subprocess.Popen(
+        [sys.executable, "-m", "ferapp", *cmd, "--max-frames", "150"], stderr=subprocess.PIPE, text=True
+    )
     try:
         assert wait_until(lambda: out.exists() or a.poll() is not None, timeout=120)
         rc, _, err = _cli(cmd + ["--max-frames", "20"], capsys)
@@ -123,11 +128,18 @@ def _model_dir(tmp_path, **changes) -> Path:
     return d
 
 
-@pytest.mark.parametrize("change,field", [({"std": 0}, "std"), ({"input_size": [0, 0]}, "input_size"),
-                                          ({"input_size": [1e5, 1e5]}, "input_size"),
-                                          ({"input_size": "48x48"}, "input_size"),
-                                          ({"channels": 1000}, "channels"), ({"labels": []}, "labels"),
-                                          ({"mean": float("nan")}, "mean")])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"std": 0}, "std"),
+        ({"input_size": [0, 0]}, "input_size"),
+        ({"input_size": [1e5, 1e5]}, "input_size"),
+        ({"input_size": "48x48"}, "input_size"),
+        ({"channels": 1000}, "channels"),
+        ({"labels": []}, "labels"),
+        ({"mean": float("nan")}, "mean"),
+    ],
+)
 def test_bad_model_configs_fail_at_load_naming_file_and_field(tmp_path, capsys, change, field):
     d = _model_dir(tmp_path, **change)
     out = tmp_path / "t.csv"
@@ -143,8 +155,9 @@ def _ensemble(root: Path, name: str, members: list[str], **extra) -> Path:
     return d
 
 
-@pytest.mark.parametrize("extra", [{"weights": [float("nan")]}, {"weights": [-1]}, {"weights": [1, 2]},
-                                   {"labels": []}])
+@pytest.mark.parametrize(
+    "extra", [{"weights": [float("nan")]}, {"weights": [-1]}, {"weights": [1, 2]}, {"labels": []}]
+)
 def test_bad_ensemble_configs_are_refused(tmp_path, capsys, extra):
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.store import resolve_model
@@ -160,7 +173,9 @@ def test_model_output_that_is_not_a_distribution_stops_the_run(tmp_path, capsys,
 
     from ferapp.zoo.models.p1_lenet import CrossConnectedLeNet5
 
-    monkeypatch.setattr(CrossConnectedLeNet5, "forward", lambda self, x: torch.full((x.shape[0], 7), float("nan")))
+    monkeypatch.setattr(
+        CrossConnectedLeNet5, "forward", lambda self, x: torch.full((x.shape[0], 7), float("nan"))
+    )
     out = tmp_path / "t.csv"
     rc, _, err = _cli(DEMO + ["--out", str(out)], capsys)
     assert rc == 2 and "invalid probabilities" in err
@@ -174,9 +189,11 @@ def test_timeline_summary_cost_does_not_depend_on_time_values(tmp_path, t):
     p = tmp_path / "t.csv"
     from ferapp.record.timeline import TIMELINE_COLUMNS
 
-    rows = [",".join(TIMELINE_COLUMNS),
-            "0,1.0,0,s,0,1,1,5,5,m,happy,0.9," + ",".join(["0.1"] * 3 + ["0.4"] + ["0.1"] * 3),
-            f"{t},2.0,1,s,0,1,1,5,5,m,sad,0.9," + ",".join(["0.1"] * 4 + ["0.4"] + ["0.1"] * 2)]
+    rows = [
+        ",".join(TIMELINE_COLUMNS),
+        "0,1.0,0,s,0,1,1,5,5,m,happy,0.9," + ",".join(["0.1"] * 3 + ["0.4"] + ["0.1"] * 3),
+        f"{t},2.0,1,s,0,1,1,5,5,m,sad,0.9," + ",".join(["0.1"] * 4 + ["0.4"] + ["0.1"] * 2),
+    ]
     p.write_text("\n".join(rows) + "\n")
     start = time.process_time()
     s = read_timeline(p).summary()
@@ -207,7 +224,9 @@ def test_main_window_reports_a_viewer_failure_in_a_dialog(qtbot, tmp_path, monke
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
     win = MainWindow(source="demo", model="cc_lenet5", cameras=[])
     qtbot.addWidget(win)
-    monkeypatch.setattr(viewer_mod.TimelineViewer, "load", lambda self, path: (_ for _ in ()).throw(KeyError("")))
+    monkeypatch.setattr(
+        viewer_mod.TimelineViewer, "load", lambda self, path: (_ for _ in ()).throw(KeyError(""))
+    )
     (tmp_path / "x.csv").write_text("x")
     assert win.open_timeline(tmp_path / "x.csv") is None
     assert win.last_dialog is not None and "Could not show" in win.last_dialog.text()
@@ -398,8 +417,15 @@ def test_timeline_saved_with_a_bom_loads(tmp_path):
     from ferapp.record.timeline import TIMELINE_COLUMNS
 
     p = tmp_path / "excel.csv"
-    p.write_bytes(b"\xef\xbb\xbf" + (",".join(TIMELINE_COLUMNS) + "\n0,1,0,s,0,1,1,5,5,m,happy,0.9,"
-                                     + ",".join(["0.1"] * 3 + ["0.4"] + ["0.1"] * 3) + "\n").encode())
+    p.write_bytes(
+        b"\xef\xbb\xbf"
+        + (
+            ",".join(TIMELINE_COLUMNS)
+            + "\n0,1,0,s,0,1,1,5,5,m,happy,0.9,"
+            + ",".join(["0.1"] * 3 + ["0.4"] + ["0.1"] * 3)
+            + "\n"
+        ).encode()
+    )
     assert len(read_timeline(p)) == 1
 
 
@@ -446,7 +472,17 @@ def test_analyze_video_out_writes_the_annotated_mp4_under_the_same_rules(tmp_pat
 
     video = write_test_video(tmp_path / "in.avi", 12)
     out, mp4 = tmp_path / "t.csv", tmp_path / "t.mp4"
-    argv = ["analyze", str(video), "--model", "cc_lenet5", "--quiet", "--out", str(out), "--video-out", str(mp4)]
+    argv = [
+        "analyze",
+        str(video),
+        "--model",
+        "cc_lenet5",
+        "--quiet",
+        "--out",
+        str(out),
+        "--video-out",
+        str(mp4),
+    ]
     assert _cli(argv, capsys)[0] == 0
     cap = cv2.VideoCapture(str(mp4))
     n = 0

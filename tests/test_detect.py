@@ -108,7 +108,10 @@ def test_hog_detects_two_faces_on_demo2():
     img = demo_frames(1, faces=2)[0]
     faces = create_detector("hog").detect(img)
     assert len(faces) == 2
-    assert faces[0].box[0] + faces[0].box[2] <= faces[1].box[0] or faces[1].box[0] + faces[1].box[2] <= faces[0].box[0]
+    assert (
+        faces[0].box[0] + faces[0].box[2] <= faces[1].box[0]
+        or faces[1].box[0] + faces[1].box[2] <= faces[0].box[0]
+    )
 
 
 def test_landmarks_land_inside_the_box(demo, predictor):
@@ -118,7 +121,9 @@ def test_landmarks_land_inside_the_box(demo, predictor):
     assert lm.shape == (68, 2) and lm.dtype == np.float32
     x, y, w, h = face.box
     pad = 0.1 * w
-    inside = (lm[:, 0] >= x - pad) & (lm[:, 0] <= x + w + pad) & (lm[:, 1] >= y - pad) & (lm[:, 1] <= y + h + pad)
+    inside = (
+        (lm[:, 0] >= x - pad) & (lm[:, 0] <= x + w + pad) & (lm[:, 1] >= y - pad) & (lm[:, 1] <= y + h + pad)
+    )
     assert inside.mean() >= 0.95
     # anatomy: eyes above the nose tip above the mouth above the chin; left eye left of right
     eyes_y = lm[36:48, 1].mean()
@@ -198,7 +203,9 @@ def test_min_face_is_a_setting_that_decides_what_is_found():
     assert FaceFinder("hog", min_face=100).find_still(frames[0]) == []  # scanned at 0.6x: too small
 
 
-@pytest.mark.parametrize("size,face_px", [((480, 270), 44), ((1280, 720), 48), ((640, 480), 300), ((1280, 720), 600)])
+@pytest.mark.parametrize(
+    "size,face_px", [((480, 270), 44), ((1280, 720), 48), ((640, 480), 300), ((1280, 720), 600)]
+)
 def test_faces_from_small_to_frame_height_in_common_frame_sizes(size, face_px):
     frames = small_face_frames(2, face_px=face_px, size=size)
     faces = FaceFinder("hog", background=False).find_still(frames[0])
@@ -216,7 +223,7 @@ def test_face_that_leaves_and_comes_back_keeps_its_id_and_no_stale_box():
             continue
         for f in r:  # any box while sliding must lie on the visible part of the image
             x, y, bw, bh = f.box
-            assert img[y:y + bh, x:x + bw].std() > 5, "box on the empty background"
+            assert img[y : y + bh, x : x + bw].std() > 5, "box on the empty background"
     gone = [r for r, v, img in zip(results, visible, frames, strict=True) if (img == 128).all()]
     assert gone and all(r == [] for r in gone)
     back = [r for r, v in zip(results, visible, strict=True) if v]

@@ -52,7 +52,10 @@ class AltHaar(ScaledDetector):
     def detect_raw(self, gray):
         m = int(self.native_min_face)
         rects, n = self._det.detectMultiScale2(gray, scaleFactor=1.1, minNeighbors=3, minSize=(m, m))
-        return [((int(x), int(y), int(w), int(h)), float(k)) for (x, y, w, h), k in zip(rects, np.ravel(n), strict=False)]
+        return [
+            ((int(x), int(y), int(w), int(h)), float(k))
+            for (x, y, w, h), k in zip(rects, np.ravel(n), strict=False)
+        ]
 
     def detect(self, image):
         CALLS["scan"] += 1
@@ -82,11 +85,17 @@ class FixedBox:
         CALLS["fixed-region"] += 1
         x, y, w, h = box
         bx, by, bw, bh = self.box
-        near = abs(bx + bw / 2 - x - w / 2) < (0.5 + context) * w and abs(by + bh / 2 - y - h / 2) < (0.5 + context) * h
+        near = (
+            abs(bx + bw / 2 - x - w / 2) < (0.5 + context) * w
+            and abs(by + bh / 2 - y - h / 2) < (0.5 + context) * h
+        )
         return [Face(box=self.box, score=1.0)] if near else []
 
     def scale_for(self, width, height, min_face=None):
-        return min(self.native_min_face / float(min_face or self.min_face), (self.max_pixels / (width * height)) ** 0.5)
+        return min(
+            self.native_min_face / float(min_face or self.min_face),
+            (self.max_pixels / (width * height)) ** 0.5,
+        )
 
     def effective_min_face(self, width, height, min_face=None):
         return self.native_min_face / self.scale_for(width, height, min_face)
@@ -135,8 +144,21 @@ def test_a_registered_detector_runs_the_live_pipeline_and_analyze(toy_haar, tmp_
 
     # `ferapp analyze` (in-process) with it
     out = tmp_path / "toy.csv"
-    rc = main(["analyze", "demo", "--detector", "toy-haar", "--max-frames", "20", "--out", str(out),
-               "--model", "cc_lenet5", "--quiet"])
+    rc = main(
+        [
+            "analyze",
+            "demo",
+            "--detector",
+            "toy-haar",
+            "--max-frames",
+            "20",
+            "--out",
+            str(out),
+            "--model",
+            "cc_lenet5",
+            "--quiet",
+        ]
+    )
     assert rc == 0
     tl = read_timeline(out)
     assert tl.meta["detector"] == "toy-haar" and len(set(tl.columns["frame"].tolist())) >= 18
@@ -178,8 +200,13 @@ def test_the_protocol_alone_is_enough(demo_face):
         assert isinstance(det, FaceDetector) and det.min_face == 30
         pipe = Pipeline(detector="toy-fixed", classify=False, scan_every=5)
         try:
-            boxes = [[r.face.box for r in pipe.process(Frame(image=image, index=i, timestamp=i / 30, wall_time=0.0)).faces]
-                     for i in range(12)]
+            boxes = [
+                [
+                    r.face.box
+                    for r in pipe.process(Frame(image=image, index=i, timestamp=i / 30, wall_time=0.0)).faces
+                ]
+                for i in range(12)
+            ]
         finally:
             pipe.close()
         assert all(len(b) == 1 and _near(b[0], box, 0.15) for b in boxes), boxes
@@ -199,10 +226,15 @@ def test_registration_is_checked():
         register_detector("no spaces", AltHaar)
     with pytest.raises(ValueError, match="module:attribute"):
         register_detector("toy-path", "no_colon_here")
-    register_detector("toy-incomplete", lambda **kw: type("Half", (), {"name": "half", "detect": lambda s, i: []})())
+    register_detector(
+        "toy-incomplete", lambda **kw: type("Half", (), {"name": "half", "detect": lambda s, i: []})()
+    )
     try:
-        with pytest.raises(DetectorError, match="lacks min_face, native_min_face, max_pixels, detect_region, scale_for, "
-                                            "effective_min_face of the FaceDetector protocol"):
+        with pytest.raises(
+            DetectorError,
+            match="lacks min_face, native_min_face, max_pixels, detect_region, scale_for, "
+            "effective_min_face of the FaceDetector protocol",
+        ):
             create_detector("toy-incomplete")
     finally:
         unregister_detector("toy-incomplete")
@@ -212,13 +244,22 @@ def _broken_constructor(min_face=40, **kw):
     raise ZeroDivisionError("the plugin's own bug")
 
 
-@pytest.mark.parametrize(("factory", "message"), [
-    (_broken_constructor, f"face detector 'toy-broken' ({__name__}) failed to start: "
-                          "ZeroDivisionError: the plugin's own bug"),
-    ("ferapp_toy_no_such_module:Detector", "face detector 'toy-broken' cannot be loaded from "
-                                          "'ferapp_toy_no_such_module:Detector': ModuleNotFoundError"),
-    (lambda **kw: object(), f"face detector 'toy-broken' ({__name__}) lacks name, min_face"),
-])
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (
+            _broken_constructor,
+            f"face detector 'toy-broken' ({__name__}) failed to start: "
+            "ZeroDivisionError: the plugin's own bug",
+        ),
+        (
+            "ferapp_toy_no_such_module:Detector",
+            "face detector 'toy-broken' cannot be loaded from "
+            "'ferapp_toy_no_such_module:Detector': ModuleNotFoundError",
+        ),
+        (lambda **kw: object(), f"face detector 'toy-broken' ({__name__}) lacks name, min_face"),
+    ],
+)
 def test_a_detector_that_fails_to_start_is_a_one_line_error(factory, message, tmp_path, capsys):
     """`ferapp analyze` with a registered detector whose import or constructor fails, or whose
     result is no FaceDetector: exit code 2 and one line, no traceback."""
@@ -226,8 +267,19 @@ def test_a_detector_that_fails_to_start_is_a_one_line_error(factory, message, tm
     try:
         with pytest.raises(DetectorError, match="toy-broken"):
             create_detector("toy-broken")
-        rc = main(["analyze", "demo", "--detector", "toy-broken", "--max-frames", "2", "--quiet",
-                   "--out", str(tmp_path / "x.csv")])
+        rc = main(
+            [
+                "analyze",
+                "demo",
+                "--detector",
+                "toy-broken",
+                "--max-frames",
+                "2",
+                "--quiet",
+                "--out",
+                str(tmp_path / "x.csv"),
+            ]
+        )
     finally:
         unregister_detector("toy-broken")
     err = capsys.readouterr().err
@@ -239,9 +291,11 @@ def test_listing_detectors_imports_no_detector_dlib_or_torch():
     (nor the detectors' module), in a fresh interpreter."""
     import subprocess
 
-    code = ("import sys; from ferapp.detect import list_detectors, detector_help; names = list_detectors(); "
-            "detector_help(); import json; print(json.dumps([names, sorted(m for m in ('dlib', 'cv2', 'torch', "
-            "'ferapp.detect.detectors', 'ferapp.detect.finder') if m in sys.modules)]))")
+    code = (
+        "import sys; from ferapp.detect import list_detectors, detector_help; names = list_detectors(); "
+        "detector_help(); import json; print(json.dumps([names, sorted(m for m in ('dlib', 'cv2', 'torch', "
+        "'ferapp.detect.detectors', 'ferapp.detect.finder') if m in sys.modules)]))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     names, loaded = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -265,12 +319,12 @@ class FixedDetector(ScaledDetector):
 SPEC = DetectorSpec("ignored", "ferapp_toy_heavy:HeavyDetector", "declared light, imported on create")
 NOT_A_FACTORY = 42
 '''
-_HEAVY = '''
+_HEAVY = """
 from ferapp_toy_plugin import FixedDetector
 
 class HeavyDetector(FixedDetector):
     name = "toy-spec"
-'''
+"""
 _ENTRY_POINTS = f"""
 [{ENTRY_POINT_GROUP}]
 toy-ep = ferapp_toy_plugin:FixedDetector
@@ -322,7 +376,9 @@ def test_an_installed_distribution_adds_detectors_through_entry_points(plugin_si
     assert type(det).__name__ == "HeavyDetector" and "ferapp_toy_heavy" in sys.modules
     [face] = det.detect(np.zeros((480, 640, 3), np.uint8))
     assert face.box == (160, 120, 320, 240)
-    assert main(["gui", "--detector", "toy-ep", "--min-face", "0"]) == 2  # the detector passed, min-face did not
+    assert (
+        main(["gui", "--detector", "toy-ep", "--min-face", "0"]) == 2
+    )  # the detector passed, min-face did not
 
 
 def test_unreadable_entry_points_leave_the_built_ins(monkeypatch):
@@ -349,8 +405,11 @@ def test_entry_point_objects_from_a_fake_distribution(monkeypatch):
 
     ep = metadata.EntryPoint(name="toy-mp", value=f"{__name__}:AltHaar", group=ENTRY_POINT_GROUP)
     real = metadata.entry_points
-    monkeypatch.setattr(metadata, "entry_points",
-                        lambda **kw: metadata.EntryPoints([ep]) if kw.get("group") == ENTRY_POINT_GROUP else real(**kw))
+    monkeypatch.setattr(
+        metadata,
+        "entry_points",
+        lambda **kw: metadata.EntryPoints([ep]) if kw.get("group") == ENTRY_POINT_GROUP else real(**kw),
+    )
     try:
         reload_plugins()
         assert "toy-mp" in list_detectors() and isinstance(create_detector("toy-mp"), AltHaar)
@@ -386,7 +445,10 @@ def test_parsing_reads_no_entry_points_until_help_is_shown(monkeypatch, capsys):
                 main(argv)
             help_text = " ".join(capsys.readouterr().out.split())
             assert e.value.code == 0 and "toy-lazy (OpenCV's alt2 Haar" in help_text, argv
-        assert "hog (dlib HOG, fast), toy-lazy (" in help_text and "test).) (default: the saved setting, else hog)" in help_text
+        assert (
+            "hog (dlib HOG, fast), toy-lazy (" in help_text
+            and "test).) (default: the saved setting, else hog)" in help_text
+        )
         assert reads == [1]
     finally:
         monkeypatch.undo()

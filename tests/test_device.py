@@ -24,8 +24,10 @@ def accel(monkeypatch):
     return set_
 
 
-@pytest.mark.parametrize("cuda, mps, want", [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"),
-                                              (False, False, "cpu")])
+@pytest.mark.parametrize(
+    "cuda, mps, want",
+    [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")],
+)
 def test_auto_picks_cuda_then_mps_then_cpu(accel, cuda, mps, want):
     accel(cuda=cuda, mps=mps)
     assert dev.resolve_device("auto") == want
@@ -116,7 +118,9 @@ def test_training_on_mps_falls_back_to_the_cpu(accel, tmp_path, caplog):
 
     accel(mps=True)
     model = make_tiny()
-    tcfg = TrainConfig.from_recipe(recipe_of(model), epochs=1, device="auto", out_dir=str(tmp_path), num_threads=1)
+    tcfg = TrainConfig.from_recipe(
+        recipe_of(model), epochs=1, device="auto", out_dir=str(tmp_path), num_threads=1
+    )
     with caplog.at_level(logging.WARNING, logger="ferapp.inference.device"):
         res = Trainer(model, model.cfg, tcfg).fit(synthetic_faces())
     assert res.outcome == "finished", res.message
@@ -147,13 +151,17 @@ def test_gui_device_indicator_says_where_the_model_runs(qtbot):
     from ferapp.gui.model_control import ModelControl
 
     engine = SimpleNamespace(device="cpu", precision="int8", fallback=None)
-    ctl = ModelControl(SimpleNamespace(), SimpleNamespace(pipeline=SimpleNamespace(engine=engine)), settings=None)
+    ctl = ModelControl(
+        SimpleNamespace(), SimpleNamespace(pipeline=SimpleNamespace(engine=engine)), settings=None
+    )
     label = ctl.device_label
     qtbot.addWidget(label)
     ctl.show_device()
     assert label.text().strip().startswith("CPU") and "int8" in label.text()
     assert "network: int8" in label.toolTip()
-    moved = SimpleNamespace(device="cpu", precision="float32", fallback="Apple MPS cannot run model m (x); using the CPU")
+    moved = SimpleNamespace(
+        device="cpu", precision="float32", fallback="Apple MPS cannot run model m (x); using the CPU"
+    )
     ctl.show_device(moved)  # a model just loaded, before the pipeline swaps it in
     assert "(fallback)" in label.text() and "int8" not in label.text()
     assert "Apple MPS cannot run model m" in label.toolTip()

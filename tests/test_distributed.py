@@ -38,8 +38,16 @@ def _free_port() -> int:
 
 def _env(**extra) -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "FERAPP_TORCH_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT",
-              "FERAPP_RUN_ID", "TORCHELASTIC_RUN_ID"):
+    for k in (
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "TORCHELASTIC_RESTART_COUNT",
+        "FERAPP_RUN_ID",
+        "TORCHELASTIC_RUN_ID",
+    ):
         env.pop(k, None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -56,8 +64,27 @@ def _torchrun(*args: str, env: dict[str, str] | None = None, timeout: float = JO
 def _train_args(data: Path, out: Path, epochs: int = 2, *extra: str) -> list[str]:
     """cc_lenet5 on the 54-image folder, 2-fold cross-validation (24 training images per fold: 3
     batches of 8 per epoch), a checkpoint every 2 steps."""
-    return ["train", "--model", "cc_lenet5", "--data", str(data), "--protocol", "kfold-2", "--epochs", str(epochs),
-            "--batch-size", "8", "--lr", "0.05", "--out", str(out), "--checkpoint-every", "2", "--quiet", *extra]
+    return [
+        "train",
+        "--model",
+        "cc_lenet5",
+        "--data",
+        str(data),
+        "--protocol",
+        "kfold-2",
+        "--epochs",
+        str(epochs),
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.05",
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "2",
+        "--quiet",
+        *extra,
+    ]
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
@@ -86,8 +113,11 @@ def two_rank_run(ck_dir, tmp_path_factory):
     2 steps, every rank but 0 auditing its writes under the run folder (tests/dist_site/sitecustomize.py)."""
     root = tmp_path_factory.mktemp("nproc2")
     out = root / "run"
-    env = _env(FERAPP_TEST_AUDIT=str(out), PYTHONPATH=f"{REPO / 'tests' / 'dist_site'}{os.pathsep}{REPO}",
-               FERAPP_RUNS_DIR=str(root / "runs"))
+    env = _env(
+        FERAPP_TEST_AUDIT=str(out),
+        PYTHONPATH=f"{REPO / 'tests' / 'dist_site'}{os.pathsep}{REPO}",
+        FERAPP_RUNS_DIR=str(root / "runs"),
+    )
     proc = _run([sys.executable, "-m", "ferapp", *_train_args(ck_dir, out), "--nproc", "2"], env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc
@@ -111,12 +141,22 @@ def test_hsic_is_refused_up_front_with_its_reason(capsys, monkeypatch, ck_dir, t
     assert rc == 2 and "'hsic' (P3) cannot train with more than one process" in err
     assert "kernel matrices over the whole batch" in err
     # the same check inside a torchrun worker, before the data is read
-    for k, v in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1",
-                 "MASTER_PORT": "1"}.items():
+    for k, v in {
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "1",
+    }.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(distributed.WorkerFailed, match="cannot train with more than one process"):
         main(["train", "--model", "hsic_densenet", "--data", str(tmp_path / "never_read")])
-    assert distributed.refusal("backprop", 4) == distributed.refusal("bnn", 4) == distributed.refusal("hsic", 1) == ""
+    assert (
+        distributed.refusal("backprop", 4)
+        == distributed.refusal("bnn", 4)
+        == distributed.refusal("hsic", 1)
+        == ""
+    )
 
 
 # ------------------------------------------------------------------ 2 ranks follow 1 process
@@ -141,14 +181,24 @@ def test_n_ranks_follow_one_process_for_every_strategy(tmp_path, ranks):
 
 def test_global_batchnorm_is_plain_batchnorm_without_a_group():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Flatten(),
-                              torch.nn.Linear(3 * 4 * 4, 2), torch.nn.BatchNorm1d(2))
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 4 * 4, 2),
+        torch.nn.BatchNorm1d(2),
+    )
     keys = list(net.state_dict())
     distributed.convert_batchnorm(net)
     gbn = distributed.global_batchnorm_class()
     assert isinstance(net[1], gbn) and isinstance(net[4], gbn) and list(net.state_dict()) == keys
-    ref = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 3), torch.nn.BatchNorm2d(3), torch.nn.Flatten(),
-                              torch.nn.Linear(3 * 4 * 4, 2), torch.nn.BatchNorm1d(2))
+    ref = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 4 * 4, 2),
+        torch.nn.BatchNorm1d(2),
+    )
     ref.load_state_dict(net.state_dict())
     x = torch.randn(5, 1, 6, 6)
     assert torch.equal(net(x), ref(x)) and torch.equal(net[1].running_var, ref[1].running_var)
@@ -189,13 +239,29 @@ def test_resume_a_two_rank_checkpoint_with_one_process(two_rank_run, ck_dir, tmp
     from ferapp.train.commands import main
 
     out, _ = two_rank_run
-    assert main(_train_args(ck_dir, tmp_path / "resumed", 3, "--threads", "1", "--folds", "2", "--resume",
-                            str(out / "fold2" / "last.pt"))) == 0
+    assert (
+        main(
+            _train_args(
+                ck_dir,
+                tmp_path / "resumed",
+                3,
+                "--threads",
+                "1",
+                "--folds",
+                "2",
+                "--resume",
+                str(out / "fold2" / "last.pt"),
+            )
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "epoch 3/3" in text and "epoch 1/3" not in text
     assert main(_train_args(ck_dir, tmp_path / "ref", 3, "--threads", "1", "--folds", "2")) == 0
     capsys.readouterr()
-    _assert_close(_weights(tmp_path / "resumed" / "fold2" / "last.pt"), _weights(tmp_path / "ref" / "fold2" / "last.pt"))
+    _assert_close(
+        _weights(tmp_path / "resumed" / "fold2" / "last.pt"), _weights(tmp_path / "ref" / "fold2" / "last.pt")
+    )
 
 
 @pytest.mark.slow
@@ -207,13 +273,26 @@ def test_elastic_restart_after_sigkill_gives_the_uninterrupted_model(two_rank_ru
     ref, _ = two_rank_run
     out = tmp_path / "run"
     env = _env(FERAPP_TEST_KILL_STEP=9)
-    proc = _torchrun("--standalone", "--nproc-per-node", "2", "--max-restarts", "1", "--monitor-interval", "0.2",
-                     str(WORKER), "cli", *_train_args(ck_dir, out), env=env)
+    proc = _torchrun(
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "--max-restarts",
+        "1",
+        "--monitor-interval",
+        "0.2",
+        str(WORKER),
+        "cli",
+        *_train_args(ck_dir, out),
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     log = proc.stdout + proc.stderr
     assert "exitcode: -9" in log or "SIGKILL" in log, log  # the kill happened
     assert proc.stdout.count("[kfold-2/fold1 1/2] epoch 1/2") == 1  # fold 1 was not trained again
-    assert proc.stdout.count("[kfold-2/fold2 2/2] epoch 1/2") == 1  # fold 2 printed epoch 1 once, after the restart
+    assert (
+        proc.stdout.count("[kfold-2/fold2 2/2] epoch 1/2") == 1
+    )  # fold 2 printed epoch 1 once, after the restart
     for fold in ("fold1", "fold2"):
         _assert_close(_weights(out / fold / "last.pt"), _weights(ref / fold / "last.pt"), exact=True)
     _assert_close(_weights(out / "model" / "model.pt"), _weights(ref / "model" / "model.pt"), exact=True)
@@ -227,11 +306,33 @@ def test_two_torchrun_agents_as_two_nodes_train_one_model(two_rank_run, ck_dir, 
     that 2 processes on one node train."""
     ref, _ = two_rank_run
     out = tmp_path / "run"
-    rdzv = ["--nnodes", "2", "--nproc-per-node", "1", "--rdzv-backend", "c10d",
-            "--rdzv-endpoint", f"127.0.0.1:{_free_port()}", "--rdzv-id", "two-node-test"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", *rdzv, str(WORKER), "cli", *_train_args(ck_dir, out)]
-    agents = [subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-              for _ in range(2)]
+    rdzv = [
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "1",
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        f"127.0.0.1:{_free_port()}",
+        "--rdzv-id",
+        "two-node-test",
+    ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *rdzv,
+        str(WORKER),
+        "cli",
+        *_train_args(ck_dir, out),
+    ]
+    agents = [
+        subprocess.Popen(
+            cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
     try:
         logs = [a.communicate(timeout=JOB_TIMEOUT)[0] for a in agents]
     finally:
@@ -251,8 +352,11 @@ def test_a_failing_rank_ends_the_job_with_its_error_in_one_line(ck_dir, tmp_path
     """Rank 1 raises in its 3rd step; rank 0, waiting in that step's all-reduce, must not hang:
     the job ends (bounded time), exit 1, with rank 1's error as the launcher's one line."""
     env = _env(FERAPP_TEST_FAIL_STEP=3, PYTHONPATH=f"{REPO / 'tests' / 'dist_site'}{os.pathsep}{REPO}")
-    proc = _run([sys.executable, "-m", "ferapp", *_train_args(ck_dir, tmp_path / "run"), "--nproc", "2"], env,
-                timeout=120)
+    proc = _run(
+        [sys.executable, "-m", "ferapp", *_train_args(ck_dir, tmp_path / "run"), "--nproc", "2"],
+        env,
+        timeout=120,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: training failed on rank")]
     assert line == ["error: training failed on rank 1: RuntimeError: injected failure on rank 1"], proc.stderr
@@ -265,8 +369,15 @@ def test_ctrl_c_on_nproc_stops_every_rank_cleanly_with_a_resumable_checkpoint(ck
     again: the ranks agree on a batch to stop at, rank 0 writes last.pt, the job exits 130."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ferapp", *_train_args(ck_dir, out, 10000), "--nproc", "2"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         for line in proc.stdout:
             if "epoch 2/10000 " in line:
@@ -282,12 +393,13 @@ def test_ctrl_c_on_nproc_stops_every_rank_cleanly_with_a_resumable_checkpoint(ck
     assert state["epoch"] >= 2 and state["global_step"] == 3 * state["epoch"] + state["batch_in_epoch"]
 
 
-
 @pytest.mark.slow
 def test_sigterm_during_training_writes_last_pt_and_exits_143(ck_dir, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "ferapp", *_train_args(ck_dir, out, 10000)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         for line in proc.stdout:  # wait until training runs (an epoch line), then SIGTERM
             if "epoch 1/10000 " in line:
@@ -305,7 +417,9 @@ def test_sigterm_during_training_writes_last_pt_and_exits_143(ck_dir, tmp_path):
     from ferapp.train.commands import main  # and it resumes
 
     epochs = state["epoch"] + 1
-    assert main(_train_args(ck_dir, out, epochs, "--threads", "1", "--folds", "1", "--resume", str(last))) == 0
+    assert (
+        main(_train_args(ck_dir, out, epochs, "--threads", "1", "--folds", "1", "--resume", str(last))) == 0
+    )
     assert torch.load(last, weights_only=True)["extra"]["epoch"] == epochs
 
 
@@ -316,7 +430,9 @@ def test_bench_scale_section_collects_every_row_source_and_prints_its_table(monk
 
     fake = {"work": "batch analysis", "jobs": 2, "recordings_per_s": 1.5}
     monkeypatch.setattr(scale, "ROW_SOURCES", [lambda quick: [dict(fake, quick=quick)]])
-    monkeypatch.setitem(scale.TABLES, "batch analysis", ("batch analysis of the clips", ["jobs", "recordings_per_s"]))
+    monkeypatch.setitem(
+        scale.TABLES, "batch analysis", ("batch analysis of the clips", ["jobs", "recordings_per_s"])
+    )
     res = run_bench(quick=True, sections=("scale",))
     assert res["scale"] == [dict(fake, quick=True)] and "models" not in res
     text = format_report(res)

@@ -74,7 +74,9 @@ def test_the_real_pipeline_sees_each_act():
         turn = []
         for i in range(135, 161):
             r = pipe.process(Frame(src.render(i), i, i / 10, 0.0))
-            turn.append(measure_face(r.faces[0].face.landmarks, r.frame.shape).yaw if r.faces else float("nan"))
+            turn.append(
+                measure_face(r.faces[0].face.landmarks, r.frame.shape).yaw if r.faces else float("nan")
+            )
         for name, t in (("ahead", 0.5), ("closed", 5.0), ("yawn", 10.0), ("covered", 30.0), ("sad", 37.0)):
             pipe.reset()
             frame = None
@@ -112,7 +114,14 @@ def test_every_alarm_fires_once_on_time_and_clears(tmp_path, monkeypatch, capsys
     assert "driver events (6)" in capsys.readouterr().out
     events = read_events_csv(tmp_path / "d_events.csv")
     assert sorted(e.type for e in events) == sorted(EXPECTED)  # each alarm exactly once
-    minimum = {"drowsy": 1.5, "yawn": 1.0, "distraction": 2.0, "perclos": 0.0, "face_lost": 2.0, "emotion": 5.0}
+    minimum = {
+        "drowsy": 1.5,
+        "yawn": 1.0,
+        "distraction": 2.0,
+        "perclos": 0.0,
+        "face_lost": 2.0,
+        "emotion": 5.0,
+    }
     for e in events:
         announced, tol, end_lo, end_hi = EXPECTED[e.type]
         assert abs(e.start + minimum[e.type] - announced) <= tol + 1e-6, (e, announced)

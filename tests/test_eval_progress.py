@@ -23,7 +23,9 @@ def test_eval_shows_progress_unless_quiet_or_json(ck_dir, capsys):
     out = capsys.readouterr()
     assert "accuracy" in out.out
     assert "reading dataset" in out.err  # the cold load of the folder
-    assert "evaluating" in out.err and f"0/{n} " in out.err and "img/s" in out.err  # total known from the start
+    assert (
+        "evaluating" in out.err and f"0/{n} " in out.err and "img/s" in out.err
+    )  # total known from the start
     assert "evaluating" not in out.out  # results stay clean on stdout
 
     assert main(["eval", "cc_lenet5", "--data", str(ck_dir), "--quiet"]) == 0
@@ -45,7 +47,9 @@ def test_batched_progress_gives_the_same_probabilities(ck_dir):
     loaded = resolve_model("cc_lenet5")
     ds = load_dataset(ck_dir)
     seen = []
-    with_bar = predict_probs(loaded.model, loaded.cfg, ds.images, batch=7, progress=lambda d, t: seen.append((d, t)))
+    with_bar = predict_probs(
+        loaded.model, loaded.cfg, ds.images, batch=7, progress=lambda d, t: seen.append((d, t))
+    )
     plain = predict_probs(loaded.model, loaded.cfg, ds.images, batch=7)
     np.testing.assert_array_equal(with_bar, plain)
     assert seen[-1] == (len(ds), len(ds)) and len(seen) == -(-len(ds) // 7)

@@ -36,10 +36,16 @@ from ferapp.record.timeline import (
     sidecar_path,
 )
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                          HealthCheck.too_slow])
-FEW = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                      HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+FEW = settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +116,23 @@ def _valid_timeline_bytes(workdir: Path, rows: int) -> bytes:
         for i in range(rows):
             probs = rng.dirichlet(np.ones(7)).astype(np.float32)
             faces = (FaceResult(Face((i, 2, 30, 30), face_id=i % 3), Expression(probs) if i % 4 else None),)
-            w.write(FrameResult(Frame(np.zeros((2, 2, 3), np.uint8), i, i / 30, time.time()), faces,
-                                model="m", detector="d", source="demo,\"quoted\""))
+            w.write(
+                FrameResult(
+                    Frame(np.zeros((2, 2, 3), np.uint8), i, i / 30, time.time()),
+                    faces,
+                    model="m",
+                    detector="d",
+                    source='demo,"quoted"',
+                )
+            )
     return path.read_bytes()
 
 
 corruption = st.one_of(
     st.tuples(st.just("truncate"), st.floats(0, 1)),
-    st.tuples(st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=20)),
+    st.tuples(
+        st.just("flip"), st.lists(st.tuples(st.floats(0, 1), st.integers(0, 255)), min_size=1, max_size=20)
+    ),
     st.tuples(st.just("extra_field"), st.floats(0, 1)),
     st.tuples(st.just("drop_field"), st.floats(0, 1)),
     st.tuples(st.just("insert"), st.floats(0, 1), st.binary(min_size=1, max_size=50)),
@@ -174,8 +189,12 @@ def test_read_timeline_on_corrupted_valid_files(workdir, rows, ops, keep_sidecar
 
 
 @FEW
-@given(n_extra=st.integers(0, 2000), repeat=st.one_of(st.none(), st.integers(0, 2000)),
-       name_len=st.sampled_from([1, 30, 200_000]), rows=st.integers(0, 3))
+@given(
+    n_extra=st.integers(0, 2000),
+    repeat=st.one_of(st.none(), st.integers(0, 2000)),
+    name_len=st.sampled_from([1, 30, 200_000]),
+    rows=st.integers(0, 3),
+)
 @example(n_extra=40_000 - len(TIMELINE_COLUMNS), repeat=None, name_len=1, rows=0)  # the probe's 269 KB header
 @example(n_extra=40_000 - len(TIMELINE_COLUMNS), repeat=39_000, name_len=1, rows=1)
 @pytest.mark.timeout(300)
@@ -189,7 +208,11 @@ def test_read_timeline_on_huge_headers(workdir, n_extra, repeat, name_len, rows)
     if repeated:
         extra.append(extra[repeat % len(extra)])
     header = list(TIMELINE_COLUMNS) + extra
-    row = ["0.1", "1.0", "3", "demo", "0", "1", "2", "30", "30", "m", "happy", "0.9"] + ["0.1"] * 7 + [""] * len(extra)
+    row = (
+        ["0.1", "1.0", "3", "demo", "0", "1", "2", "30", "30", "m", "happy", "0.9"]
+        + ["0.1"] * 7
+        + [""] * len(extra)
+    )
     p = workdir / "wide.csv"
     p.write_text(",".join(header) + "\n" + "".join(",".join(row) + "\n" for _ in range(rows)))
     sidecar_path(p).unlink(missing_ok=True)
@@ -238,8 +261,12 @@ def _fer_row(kind: str, rng: np.random.Generator) -> str | None:
 
 
 @FEW
-@given(kinds=st.lists(st.sampled_from(ROW_KINDS), max_size=12), seed=st.integers(0, 2**16),
-       crlf=st.booleans(), cut=st.one_of(st.none(), st.integers(1, 4000)))
+@given(
+    kinds=st.lists(st.sampled_from(ROW_KINDS), max_size=12),
+    seed=st.integers(0, 2**16),
+    crlf=st.booleans(),
+    cut=st.one_of(st.none(), st.integers(1, 4000)),
+)
 @example(kinds=[], seed=0, crlf=False, cut=None)
 @example(kinds=["bad_code", "short"], seed=1, crlf=True, cut=None)
 def test_fer2013_csv_reader_skips_bad_rows(workdir, kinds, seed, crlf, cut):
@@ -267,7 +294,9 @@ def test_fer2013_csv_reader_skips_bad_rows(workdir, kinds, seed, crlf, cut):
         assert len([s for s in ds.report.skipped if s[0].startswith("row:")]) == n_bad
 
 
-@pytest.mark.parametrize("content", [b"", b"\n\n", b"emotion,pixels,Usage\n", b"\x00" * 100, b"a,b,c\n1,2,3\n"])
+@pytest.mark.parametrize(
+    "content", [b"", b"\n\n", b"emotion,pixels,Usage\n", b"\x00" * 100, b"a,b,c\n1,2,3\n"]
+)
 def test_fer2013_csv_reader_unusable_files(tmp_path, content):
     from ferapp.data import DatasetError, load_dataset
 
@@ -295,10 +324,18 @@ BAD_FILES = {
 
 
 @FEW
-@given(good=st.dictionaries(st.sampled_from(["happy", "sad", "angry", "neutral"]), st.integers(0, 3), max_size=4),
-       bad=st.lists(st.tuples(st.sampled_from(["happy", "sad", "fear"]), st.sampled_from(sorted(BAD_FILES))),
-                    max_size=5, unique=True),
-       empty_classes=st.lists(st.sampled_from(["disgust", "surprise"]), unique=True), as_zip=st.booleans())
+@given(
+    good=st.dictionaries(
+        st.sampled_from(["happy", "sad", "angry", "neutral"]), st.integers(0, 3), max_size=4
+    ),
+    bad=st.lists(
+        st.tuples(st.sampled_from(["happy", "sad", "fear"]), st.sampled_from(sorted(BAD_FILES))),
+        max_size=5,
+        unique=True,
+    ),
+    empty_classes=st.lists(st.sampled_from(["disgust", "surprise"]), unique=True),
+    as_zip=st.booleans(),
+)
 def test_class_folder_reader_skips_bad_files(workdir, good, bad, empty_classes, as_zip):
     from ferapp.data import DatasetError, load_dataset
 
@@ -386,9 +423,16 @@ def _make_special(path: Path, kind: str) -> bool:
 
 
 @FEW
-@given(specials=st.lists(st.tuples(st.sampled_from(["happy", "sad"]), st.sampled_from(SPECIAL_FILES)),
-                         min_size=1, max_size=5, unique=True),
-       n_good=st.integers(0, 2), fmt=st.sampled_from(["auto", "image-folders"]))
+@given(
+    specials=st.lists(
+        st.tuples(st.sampled_from(["happy", "sad"]), st.sampled_from(SPECIAL_FILES)),
+        min_size=1,
+        max_size=5,
+        unique=True,
+    ),
+    n_good=st.integers(0, 2),
+    fmt=st.sampled_from(["auto", "image-folders"]),
+)
 @example(specials=[("happy", "fifo")], n_good=1, fmt="auto")  # the probe: a FIFO named *.png hung the reader
 @pytest.mark.timeout(600)
 def test_class_folder_reader_never_blocks_on_special_files(workdir, specials, n_good, fmt):
@@ -429,16 +473,28 @@ def _image_header(fmt: str, w: int, h: int) -> bytes:
         ihdr = b"IHDR" + struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0)
         return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr))
     if fmt == "jpeg":  # SOI, APP0 (JFIF), SOF0 gray
-        return (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-                + b"\xff\xc0\x00\x0b\x08" + struct.pack(">HH", h, w) + b"\x01\x01\x11\x00")
+        return (
+            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+            + b"\xff\xc0\x00\x0b\x08"
+            + struct.pack(">HH", h, w)
+            + b"\x01\x01\x11\x00"
+        )
     if fmt == "bmp":
-        return b"BM" + struct.pack("<IHHI", (54 + 3 * w * h) & 0xFFFFFFFF, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24,
-                                                                                     0, 0, 2835, 2835, 0, 0)
+        return (
+            b"BM"
+            + struct.pack("<IHHI", (54 + 3 * w * h) & 0xFFFFFFFF, 0, 0, 54)
+            + struct.pack("<IiiHHIIiiII", 40, w, h, 1, 24, 0, 0, 2835, 2835, 0, 0)
+        )
     if fmt == "gif":
         return b"GIF89a" + struct.pack("<HHBBB", w, h, 0, 0, 0)
     if fmt == "webp":
-        body = b"VP8X" + struct.pack("<I", 10) + b"\x00\x00\x00\x00" + (w - 1).to_bytes(3, "little") \
+        body = (
+            b"VP8X"
+            + struct.pack("<I", 10)
+            + b"\x00\x00\x00\x00"
+            + (w - 1).to_bytes(3, "little")
             + (h - 1).to_bytes(3, "little")
+        )
         return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
     if fmt == "tiff":
         entries = struct.pack("<HHII", 256, 4, 1, w) + struct.pack("<HHII", 257, 4, 1, h)
@@ -446,12 +502,24 @@ def _image_header(fmt: str, w: int, h: int) -> bytes:
     return f"P5\n# a comment\n{w} {h}\n255\n".encode()  # pgm
 
 
-HEADER_LIMITS = {"png": 2**31 - 1, "jpeg": 65535, "bmp": 2**31 - 1, "gif": 65535, "webp": 2**24,
-                 "tiff": 2**32 - 1, "pgm": 10**12}
+HEADER_LIMITS = {
+    "png": 2**31 - 1,
+    "jpeg": 65535,
+    "bmp": 2**31 - 1,
+    "gif": 65535,
+    "webp": 2**24,
+    "tiff": 2**32 - 1,
+    "pgm": 10**12,
+}
 
 
 @FUZZ
-@given(data=st.data(), fmt=st.sampled_from(sorted(HEADER_LIMITS)), tail=st.binary(max_size=64), color=st.booleans())
+@given(
+    data=st.data(),
+    fmt=st.sampled_from(sorted(HEADER_LIMITS)),
+    tail=st.binary(max_size=64),
+    color=st.booleans(),
+)
 @example(data=None, fmt="png", tail=b"", color=True)  # the probe's 30000x30000 PNG (its header)
 @pytest.mark.timeout(600)
 def test_image_headers_claiming_any_size_are_refused_before_decoding(data, fmt, tail, color):
@@ -474,11 +542,41 @@ def test_image_headers_claiming_any_size_are_refused_before_decoding(data, fmt, 
 
 
 # ------------------------------------------------------------------------------ sources
-TRICKY_SPECS = ["", " ", "0", "999", "cam:7", "webcam:12", "demo", "demo:2", "demo:3", "DEMO:4", "demo:-1",
-                "demo:" + "9" * 40, "demo:", "file://", "file:///no/such.mp4", "\x00", "a\x00b.mp4", "~",
-                "~nosuchuser/x.png", "/dev/null", "/dev/zero", "/proc/self/status", ".", "x" * 5000,
-                "/" + "y" * 300 + ".png", "pyproject.toml", "tests", "::", "C:\\video.mp4", "\udcff.mp4",
-                "١٢", "٣", "demo:٢"]
+TRICKY_SPECS = [
+    "",
+    " ",
+    "0",
+    "999",
+    "cam:7",
+    "webcam:12",
+    "demo",
+    "demo:2",
+    "demo:3",
+    "DEMO:4",
+    "demo:-1",
+    "demo:" + "9" * 40,
+    "demo:",
+    "file://",
+    "file:///no/such.mp4",
+    "\x00",
+    "a\x00b.mp4",
+    "~",
+    "~nosuchuser/x.png",
+    "/dev/null",
+    "/dev/zero",
+    "/proc/self/status",
+    ".",
+    "x" * 5000,
+    "/" + "y" * 300 + ".png",
+    "pyproject.toml",
+    "tests",
+    "::",
+    "C:\\video.mp4",
+    "\udcff.mp4",
+    "١٢",
+    "٣",
+    "demo:٢",
+]
 
 
 def _try_source(spec: str) -> None:
@@ -505,8 +603,13 @@ def _try_source(spec: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(spec=st.one_of(st.text(max_size=60), st.sampled_from(TRICKY_SPECS),
-                      st.builds(lambda a, b: a + b, st.sampled_from(TRICKY_SPECS), st.text(max_size=10))))
+@given(
+    spec=st.one_of(
+        st.text(max_size=60),
+        st.sampled_from(TRICKY_SPECS),
+        st.builds(lambda a, b: a + b, st.sampled_from(TRICKY_SPECS), st.text(max_size=10)),
+    )
+)
 def test_source_specs_fail_only_with_source_errors(spec):
     cwd = os.getcwd()
     os.chdir(Path(__file__).resolve().parents[1])
@@ -586,7 +689,9 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
 
     p = save_checkpoint(tmp_path / "resnet20.pt", create_model("resnet20"))
     obj = torch.load(p, weights_only=True)
-    lenet_cfg = torch.load(save_checkpoint(tmp_path / "l.pt", create_model("cc_lenet5")), weights_only=True)["cfg"]
+    lenet_cfg = torch.load(save_checkpoint(tmp_path / "l.pt", create_model("cc_lenet5")), weights_only=True)[
+        "cfg"
+    ]
     # renamed: claims to be cc_lenet5 but carries resnet20 weights
     obj_renamed = dict(obj, arch="cc_lenet5", cfg=lenet_cfg)
     torch.save(obj_renamed, tmp_path / "renamed.pt")
@@ -624,15 +729,25 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path):
     marker = tmp_path / "PWNED"
     _Evil.marker = str(marker)
     # 1) a torch.save zip whose pickle holds the payload inside an otherwise valid-looking checkpoint
-    torch.save({"format": "ferapp-checkpoint", "version": 1, "arch": "cc_lenet5", "cfg": {}, "state_dict": {},
-                "extra": {"x": _Evil()}}, tmp_path / "evil.pt")
+    torch.save(
+        {
+            "format": "ferapp-checkpoint",
+            "version": 1,
+            "arch": "cc_lenet5",
+            "cfg": {},
+            "state_dict": {},
+            "extra": {"x": _Evil()},
+        },
+        tmp_path / "evil.pt",
+    )
     # 2) a raw (legacy, non-zip) pickle file
     (tmp_path / "evil_raw.pt").write_bytes(pickle.dumps(_Evil()))
     # 3) a model folder whose weights are the payload
     mdir = tmp_path / "evil_model"
     mdir.mkdir()
-    (mdir / "config.json").write_text(json.dumps({"format": "ferapp-model", "format_version": 1,
-                                                  "arch": "cc_lenet5"}))
+    (mdir / "config.json").write_text(
+        json.dumps({"format": "ferapp-model", "format_version": 1, "arch": "cc_lenet5"})
+    )
     shutil.copy(tmp_path / "evil.pt", mdir / "model.pt")
     for p in (tmp_path / "evil.pt", tmp_path / "evil_raw.pt"):
         with pytest.raises(CheckpointError, match="weights_only"):

@@ -37,8 +37,17 @@ def test_check_runs_its_steps_on_the_cpu_and_writes_the_report(packed, tmp_path)
     from training import gpu_check
 
     out = tmp_path / "OUT"
-    rep = gpu_check.run(out, packed, "cpu", budget_s=400, steps=("env", "agreement", "pipeline", "ddp", "amp"),
-                        models=[default_model_name()], amp_images=64, amp_epochs=2, ddp_model="cc_lenet5")
+    rep = gpu_check.run(
+        out,
+        packed,
+        "cpu",
+        budget_s=400,
+        steps=("env", "agreement", "pipeline", "ddp", "amp"),
+        models=[default_model_name()],
+        amp_images=64,
+        amp_epochs=2,
+        ddp_model="cc_lenet5",
+    )
     s = rep["steps"]
     assert s["env"]["device"] == "cpu" and "torch" in s["env"]
     ag = s["agreement"]
@@ -54,7 +63,9 @@ def test_check_runs_its_steps_on_the_cpu_and_writes_the_report(packed, tmp_path)
     assert "| step | status | seconds |" in md and default_model_name() in md and "AMP training" in md
 
 
-def test_a_step_without_budget_is_skipped_and_a_failing_step_does_not_stop_the_others(packed, tmp_path, monkeypatch):
+def test_a_step_without_budget_is_skipped_and_a_failing_step_does_not_stop_the_others(
+    packed, tmp_path, monkeypatch
+):
     from training import gpu_check
 
     def boom(ctx):
@@ -77,7 +88,10 @@ def test_the_commands_it_runs(tmp_path):
     assert "pipeline" in b[b.index("--only") + 1]
     d = gpu_check.ddp_command("cuda", tmp_path / "data", tmp_path / "run")
     assert d[1:3] == ["-m", "torch.distributed.run"] and d[d.index("--nproc-per-node") + 1] == "1"
-    assert d[d.index("--device") + 1] == "cuda" and d[d.index("-m", 3) + 1:d.index("-m", 3) + 3] == ["ferapp", "train"]
+    assert d[d.index("--device") + 1] == "cuda" and d[d.index("-m", 3) + 1 : d.index("-m", 3) + 3] == [
+        "ferapp",
+        "train",
+    ]
 
 
 def test_shell_entry_needs_out_and_knows_its_steps():

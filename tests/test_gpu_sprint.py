@@ -30,7 +30,9 @@ def test_sprint_entries_are_the_papers_sizes(tmp_path):
     assert tcfg.batch_size == 64 and tcfg.device == "cpu"
     save_model_dir(tmp_path / "bd", model, cfg)
     assert (tmp_path / "bd" / "model.packed.npz").exists()
-    assert sum(f.stat().st_size for f in (tmp_path / "bd").iterdir()) < 16 * 2**20  # the device tool's per-file limit
+    assert (
+        sum(f.stat().st_size for f in (tmp_path / "bd").iterdir()) < 16 * 2**20
+    )  # the device tool's per-file limit
 
 
 def test_sprint_pack_train_import_on_cpu(tmp_path, monkeypatch):
@@ -48,8 +50,15 @@ def test_sprint_pack_train_import_on_cpu(tmp_path, monkeypatch):
     tiny = {**gpu_sprint.SPRINT["bdnn4_fer2013"], "model_kwargs": {"width_mult": 0.0625}}
     monkeypatch.setitem(gpu_sprint.SPRINT, "bdnn4_fer2013", tiny)
     out = tmp_path / "OUT"
-    rep = gpu_sprint.train(packed, out, budget_s=1.0, device="cpu",
-                           names=["resnet20_jit_fer2013", "bdnn4_fer2013"], max_train=None, max_epochs=1)
+    rep = gpu_sprint.train(
+        packed,
+        out,
+        budget_s=1.0,
+        device="cpu",
+        names=["resnet20_jit_fer2013", "bdnn4_fer2013"],
+        max_train=None,
+        max_epochs=1,
+    )
     assert [r["outcome"] for r in rep["runs"]] == ["finished", "finished"]
     assert all(r["epochs"] == 1 for r in rep["runs"])  # the budget allows fewer than one: at least one
     files = sorted(p.name for p in out.iterdir())
@@ -62,8 +71,11 @@ def test_sprint_pack_train_import_on_cpu(tmp_path, monkeypatch):
     got = gpu_sprint.import_models(out, tmp_path / "models")
     assert [d.name for d in got] == ["bdnn4_fer2013", "resnet20_jit_fer2013"]
     bd = load_model_dir(got[0])
-    assert bd.cfg.five_crop == 42 and bd.model.state_dict().keys() == gpu_sprint._entry_config(
-        "bdnn4_fer2013", "cpu")[0].state_dict().keys()
+    assert (
+        bd.cfg.five_crop == 42
+        and bd.model.state_dict().keys()
+        == gpu_sprint._entry_config("bdnn4_fer2013", "cpu")[0].state_dict().keys()
+    )
     assert (got[0] / "model.packed.npz").exists()
     rn = load_model_dir(got[1])
     assert rn.cfg.flip_tta  # the default's inference options travel with it
@@ -72,8 +84,14 @@ def test_sprint_pack_train_import_on_cpu(tmp_path, monkeypatch):
 
 
 def test_sprint_shell_entry_needs_out_and_knows_its_steps(tmp_path):
-    r = subprocess.run(["bash", str(REPO / "training" / "gpu_sprint.sh"), "nonsense"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["bash", str(REPO / "training" / "gpu_sprint.sh"), "nonsense"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "usage" in r.stderr
-    r = subprocess.run(["bash", str(REPO / "training" / "gpu_sprint.sh"), "train"], capture_output=True, text=True,
-                       env={"PATH": "/usr/bin:/bin"})
+    r = subprocess.run(
+        ["bash", str(REPO / "training" / "gpu_sprint.sh"), "train"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert r.returncode != 0 and "OUT" in r.stderr

@@ -65,7 +65,9 @@ def wait_display_ticks(qtbot, win, n=2):
 
 def test_frames_arrive_and_plots_update(qtbot, window):
     win = window
-    qtbot.waitUntil(lambda: win.video.frames_shown > 0 and win.plots.selected_face() is not None, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: win.video.frames_shown > 0 and win.plots.selected_face() is not None, timeout=WAIT
+    )
     assert win.video.current_image() is not None and win.video.current_image().width() == 640
     wait_results(qtbot, win, 3)
     wait_display_ticks(qtbot, win)
@@ -180,7 +182,9 @@ def test_worker_error_shows_in_status_bar(qtbot, window):
         raise RuntimeError("synthetic postprocessor failure")
 
     win.pipeline.add_postprocessor(broken)
-    qtbot.waitUntil(lambda: "synthetic postprocessor failure" in win.statusBar().currentMessage(), timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: "synthetic postprocessor failure" in win.statusBar().currentMessage(), timeout=WAIT
+    )
     assert win.is_running
     win.pipeline.remove_postprocessor(broken)
     wait_results(qtbot, win, 3)
@@ -205,8 +209,11 @@ def test_refresh_models_lists_a_newly_saved_model_first(qtbot, window, tmp_path)
     from ferapp.zoo.io import save_model_dir
 
     win = window
-    save_model_dir(tmp_path / "user_models" / "my_fer", create_model(MODEL),
-                   meta={"trained": True, "privatetest_acc": 0.5123, "latency_ms": 1.5})
+    save_model_dir(
+        tmp_path / "user_models" / "my_fer",
+        create_model(MODEL),
+        meta={"trained": True, "privatetest_acc": 0.5123, "latency_ms": 1.5},
+    )
     with qtbot.waitSignal(win.model_changed, timeout=WAIT) as sig:
         win.refresh_models(select="my_fer")
     assert sig.args == ["my_fer"]
@@ -262,7 +269,9 @@ def test_driver_mode_adds_and_removes_postprocessor(qtbot, window):
     win = window
     win.driver_action.setChecked(True)
     assert win.driver_monitor is not None and win.driver_monitor.process in win.pipeline.postprocessors
-    qtbot.waitUntil(lambda: win.bridge.latest is not None and "driver" in win.bridge.latest.extras, timeout=WAIT)
+    qtbot.waitUntil(
+        lambda: win.bridge.latest is not None and "driver" in win.bridge.latest.extras, timeout=WAIT
+    )
     assert win.driver_dock.isVisible()
     qtbot.waitUntil(lambda: win.driver_panel.banner.text() != "", timeout=WAIT)
     win.driver_action.setChecked(False)
@@ -290,13 +299,21 @@ def test_run_gui_snapshot_mode(tmp_path):
     from tests.conftest import REPO
 
     out = tmp_path / "shot.png"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"),
-               FERAPP_RECORDINGS_DIR=str(tmp_path / "recordings"), PYTHONPATH=str(REPO))
-    code = ("import sys; from ferapp.gui.app import main; "
-            f"sys.exit(main(['--source', 'demo', '--model', '{MODEL}', '--snapshot', sys.argv[1], "
-            "'--exit-after', '4']))")
-    proc = subprocess.run([sys.executable, "-c", code, str(out)], env=env, cwd=REPO, capture_output=True,
-                          text=True, timeout=300)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        FERAPP_RECORDINGS_DIR=str(tmp_path / "recordings"),
+        PYTHONPATH=str(REPO),
+    )
+    code = (
+        "import sys; from ferapp.gui.app import main; "
+        f"sys.exit(main(['--source', 'demo', '--model', '{MODEL}', '--snapshot', sys.argv[1], "
+        "'--exit-after', '4']))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(out)], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "snapshot saved" in proc.stdout
     img = QImage(str(out))
@@ -380,11 +397,13 @@ def test_annotated_video_is_recorded_alongside(qtbot, window):
 def test_gui_arguments_are_validated_before_any_window(capsys):
     from ferapp.cli import main
 
-    for argv, msg in ((["gui", "--detector", "xyz"], "unknown detector 'xyz'"),
-                      (["gui", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
-                      (["gui", "--source", "/no/such/video.mp4"], "file not found"),
-                      (["gui", "--min-face", "2"], "--min-face"),
-                      (["gui", "--exit-after", "-1"], "--exit-after")):
+    for argv, msg in (
+        (["gui", "--detector", "xyz"], "unknown detector 'xyz'"),
+        (["gui", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+        (["gui", "--source", "/no/such/video.mp4"], "file not found"),
+        (["gui", "--min-face", "2"], "--min-face"),
+        (["gui", "--exit-after", "-1"], "--exit-after"),
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and msg in err and err.count("\n") == 1

@@ -90,9 +90,15 @@ def test_a_job_reports_events_in_order_stops_when_cancelled_and_ends_once(qtbot)
                 job.cancel_event.wait(HOLD)  # held here until cancelled
         return step
 
-    job = start_job(engine, 10_000, pass_job=True, name="ferapp-test-engine",
-                    on_event=lambda name, args: events.append((name, *args)), on_done=done.append,
-                    on_failed=failed.append)
+    job = start_job(
+        engine,
+        10_000,
+        pass_job=True,
+        name="ferapp-test-engine",
+        on_event=lambda name, args: events.append((name, *args)),
+        on_done=done.append,
+        on_failed=failed.append,
+    )
     qtbot.waitUntil(lambda: len(events) == 3, timeout=WAIT)
     job.cancel()
     qtbot.waitUntil(lambda: bool(done), timeout=WAIT)

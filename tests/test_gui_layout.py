@@ -63,7 +63,10 @@ def test_viewer_closes_on_escape_and_ctrl_w_and_exports_the_plot_only(qtbot, tmp
     from tests.test_gui_viewer import write_timeline
 
     path = write_timeline(tmp_path / "recordings" / "t.csv")
-    for key, mod in ((Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier), (Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)):
+    for key, mod in (
+        (Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier),
+        (Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier),
+    ):
         v = TimelineViewer(path)
         qtbot.addWidget(v)
         v.show()

@@ -17,8 +17,16 @@ pytest.importorskip("pytestqt")
 pytestmark = pytest.mark.gui
 
 GUI = Path(__file__).resolve().parents[1] / "ferapp" / "gui"
-PARTS = ("controls", "model_control", "recording", "driver_mode", "live_display", "stills", "window_dialogs",
-         "source_picker")
+PARTS = (
+    "controls",
+    "model_control",
+    "recording",
+    "driver_mode",
+    "live_display",
+    "stills",
+    "window_dialogs",
+    "source_picker",
+)
 WAIT = 10_000
 
 
@@ -29,7 +37,8 @@ def window_attributes(path: Path) -> set[str]:
         if isinstance(node, ast.Attribute):
             v = node.value
             if (isinstance(v, ast.Name) and v.id == "win") or (
-                    isinstance(v, ast.Attribute) and v.attr == "win" and isinstance(v.value, ast.Name)):
+                isinstance(v, ast.Attribute) and v.attr == "win" and isinstance(v.value, ast.Name)
+            ):
                 found.add(node.attr)
     return found
 
@@ -41,7 +50,9 @@ def test_a_part_never_touches_the_window(part):
 
 def test_the_counter_sees_window_attributes(tmp_path):
     code = tmp_path / "x.py"
-    code.write_text("def f(win):\n    win.a = 1\n    return win.b\nclass P:\n    def g(self):\n        self.win.c()\n")
+    code.write_text(
+        "def f(win):\n    win.a = 1\n    return win.b\nclass P:\n    def g(self):\n        self.win.c()\n"
+    )
     assert window_attributes(code) == {"a", "b", "c"}
 
 
@@ -81,7 +92,9 @@ def test_recording_part_alone_records_and_reports_a_disk_error(qtbot, tmp_path):
 
     session, bridge = Session(), RunnerBridge()
     model = types.SimpleNamespace(detector="hog", min_face=48.0, smoothing=0.25)
-    rec = RecordingControl(session, bridge, LiveRun(pipeline=FakePipeline()), model, lambda: False, QSettings())
+    rec = RecordingControl(
+        session, bridge, LiveRun(pipeline=FakePipeline()), model, lambda: False, QSettings()
+    )
     with qtbot.waitSignal(rec.capture_wanted, timeout=WAIT):  # not running: it asks for capture
         path = rec.start(tmp_path / "t.csv")
     assert session.recording and rec.active
@@ -140,7 +153,8 @@ def test_model_part_alone_applies_settings_to_the_live_pipeline(qtbot):
     m.smoothing_slider.setValue(30)
     assert pipeline.smoothing == pytest.approx(0.3) and m.smoothing == pytest.approx(0.3)
     m.min_face_spin.setValue(64)
-    with qtbot.waitSignal(m.status, timeout=WAIT,
-                          check_params_cb=lambda text, _ms: text.startswith("Detector:")) as done:
+    with qtbot.waitSignal(
+        m.status, timeout=WAIT, check_params_cb=lambda text, _ms: text.startswith("Detector:")
+    ) as done:
         m.detector_changed()  # loads in the background
     assert done.args[0] == "Detector: hog, faces from 64 px" and pipeline.min_face == 64.0

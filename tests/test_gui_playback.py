@@ -33,7 +33,7 @@ def test_video_plays_at_its_own_speed_pauses_and_restarts(qtbot, tmp_path):
     spec = _video(tmp_path, n=40, fps=10.0)  # 4 s of video
     win = make_window(qtbot, source=spec)
     assert win.pause_action.isEnabled()
-    qtbot.waitUntil(lambda: (win.runner is not None and (win.runner.position_s or 0) >= 1.0), timeout=WAIT)
+    qtbot.waitUntil(lambda: win.runner is not None and (win.runner.position_s or 0) >= 1.0, timeout=WAIT)
     # paced at the file's 10 fps, not decoded as fast as possible (hundreds of fps)
     assert 0 < win.runner.stats().capture_fps < 15
     assert win.runner.duration_s == pytest.approx(4.0, abs=0.2)
@@ -66,10 +66,17 @@ def test_no_face_found_notice_after_two_seconds(qtbot, tmp_path):
 
 
 def _result(t: float, boxes: dict[int, int]) -> FrameResult:
-    faces = tuple(FaceResult(Face(box=(10 * fid, 10, s, s), face_id=fid),
-                             Expression(np.full(7, 1 / 7, np.float32))) for fid, s in boxes.items())
-    return FrameResult(frame=Frame(np.zeros((4, 4, 3), np.uint8), 0, t, 1000.0 + t), faces=faces,
-                       model="m", detector="hog", source="s")
+    faces = tuple(
+        FaceResult(Face(box=(10 * fid, 10, s, s), face_id=fid), Expression(np.full(7, 1 / 7, np.float32)))
+        for fid, s in boxes.items()
+    )
+    return FrameResult(
+        frame=Frame(np.zeros((4, 4, 3), np.uint8), 0, t, 1000.0 + t),
+        faces=faces,
+        model="m",
+        detector="hog",
+        source="s",
+    )
 
 
 def test_face_selector_lists_live_faces_follows_the_largest_and_keeps_a_pick(qtbot):

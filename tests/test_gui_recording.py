@@ -28,8 +28,24 @@ def test_gui_and_cli_sidecars_hold_the_same_run_keys(qtbot, tmp_path):
     gui = json.loads(sidecar_path(path).read_text())
 
     out = tmp_path / "cli.csv"
-    assert main(["analyze", "demo", "--max-frames", "3", "--model", "cc_lenet5", "--min-face", "32", "--quiet",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "demo",
+                "--max-frames",
+                "3",
+                "--model",
+                "cc_lenet5",
+                "--min-face",
+                "32",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = json.loads(sidecar_path(out).read_text())
 
     run_keys = set(RUN_KEYS)

@@ -61,7 +61,9 @@ def test_a_folder_is_browsed_one_photo_at_a_time_with_per_photo_plots(qtbot, tmp
     i, _, _ = shown()
     assert i == 0
     # the video shows photo 1 with its box, and the bars its one face
-    assert win.video.current_image() is not None and win.plots.bars.heights.sum() == pytest.approx(1.0, abs=1e-3)
+    assert win.video.current_image() is not None and win.plots.bars.heights.sum() == pytest.approx(
+        1.0, abs=1e-3
+    )
     win.close()
 
 
@@ -97,8 +99,15 @@ def test_the_viewer_plots_a_photo_timeline_per_photo_without_joining_faces(qtbot
     with TimelineWriter(path, meta={"model": "m"}) as w:
         for i, label in enumerate(("happy", "sad", "angry")):  # three photos of different people
             frame = Frame(img, i, float(i), 1000.0 + i, f"p{i}.jpg", still=True)
-            w.write(FrameResult(frame, (FaceResult(Face((1, 1, 5, 5), face_id=0), Expression(_probs(label))),),
-                                "m", "hog", str(tmp_path)))
+            w.write(
+                FrameResult(
+                    frame,
+                    (FaceResult(Face((1, 1, 5, 5), face_id=0), Expression(_probs(label))),),
+                    "m",
+                    "hog",
+                    str(tmp_path),
+                )
+            )
     v = TimelineViewer(path)
     qtbot.addWidget(v)
     x, y = v.curves["happy"].getData()
@@ -138,7 +147,11 @@ def test_the_window_goes_on_past_a_photo_the_model_fails_on(qtbot, tmp_path):
     win.pipeline_ready.connect(break_photo_2)  # before the runner opens
     win.start()
     book = lambda: win.stills.book  # noqa: E731
-    qtbot.waitUntil(lambda: book() is not None and book().done_count == 4 and win.runner is None, timeout=WAIT)
-    qtbot.waitUntil(lambda: sorted(win.stills.results) == [0, 2], timeout=WAIT)  # the display timer's next drain
+    qtbot.waitUntil(
+        lambda: book() is not None and book().done_count == 4 and win.runner is None, timeout=WAIT
+    )
+    qtbot.waitUntil(
+        lambda: sorted(win.stills.results) == [0, 2], timeout=WAIT
+    )  # the display timer's next drain
     assert any("boom" in reason for _, reason in win.stills.book.skipped)
     win.close()

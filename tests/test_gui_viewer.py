@@ -29,7 +29,11 @@ def write_timeline(path, seconds=25.0, fps=10):
     with TimelineWriter(path, meta={"model": "test-model"}) as w:
         for i in range(int(seconds * fps)):
             t = i / fps
-            faces = [FaceResult(Face((10, 10, 50, 50), face_id=0), Expression(_probs("happy" if t < 12 else "sad")))]
+            faces = [
+                FaceResult(
+                    Face((10, 10, 50, 50), face_id=0), Expression(_probs("happy" if t < 12 else "sad"))
+                )
+            ]
             if t >= 5:
                 faces.append(FaceResult(Face((80, 10, 50, 50), face_id=1), Expression(_probs("surprise"))))
             w.write(FrameResult(Frame(img, i, t, 1000.0 + t), tuple(faces), "test-model", "hog", "demo"))

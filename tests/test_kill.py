@@ -27,9 +27,15 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 
 def _env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path / "home"),
-               XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"),
-               XDG_CACHE_HOME=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    env.update(
+        PYTHONPATH=str(REPO),
+        QT_QPA_PLATFORM="offscreen",
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "cfg"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        OMP_NUM_THREADS="1",
+    )
     return env
 
 
@@ -41,8 +47,9 @@ def _rows_on_disk(path: Path) -> int:
         return 0
 
 
-def _kill_when(proc: subprocess.Popen, csv_path: Path, min_rows: int, timeout: float,
-               min_seconds: float = 0.0) -> float:
+def _kill_when(
+    proc: subprocess.Popen, csv_path: Path, min_rows: int, timeout: float, min_seconds: float = 0.0
+) -> float:
     """SIGKILL ``proc`` once ``csv_path`` has more than ``min_rows`` rows and has been getting rows
     for ``min_seconds``; returns the kill wall time."""
     deadline = time.monotonic() + timeout
@@ -87,10 +94,21 @@ def _check_recovered(csv_path: Path, kill_t: float, min_rows: int) -> None:
 
 def test_sigkill_during_cli_analyze_loses_at_most_a_second(tmp_path):
     out = tmp_path / "t.csv"
-    cmd = [sys.executable, "-m", "ferapp", "analyze", "demo", "--model", "cc_lenet5", "--quiet",
-           "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ferapp",
+        "analyze",
+        "demo",
+        "--model",
+        "cc_lenet5",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         kill_t = _kill_when(proc, out, 30, timeout=120)
     finally:
@@ -129,8 +147,14 @@ def test_sigkill_while_gui_records(tmp_path):
     script = tmp_path / "gui_record.py"
     script.write_text(GUI_SCRIPT)
     out = tmp_path / "gui.csv"
-    proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=tmp_path, env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(out)],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # ~3 s of recording with rows on disk, then SIGKILL
         kill_t = _kill_when(proc, out, 5, timeout=120, min_seconds=3.0)
@@ -147,10 +171,21 @@ def test_sigkill_while_gui_records(tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_finalises_the_cli_timeline(tmp_path, sig):
     out = tmp_path / "t.csv"
-    cmd = [sys.executable, "-m", "ferapp", "analyze", "demo", "--model", "cc_lenet5", "--quiet",
-           "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "ferapp",
+        "analyze",
+        "demo",
+        "--model",
+        "cc_lenet5",
+        "--quiet",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 120
         while _rows_on_disk(out) <= 10 and time.monotonic() < deadline and proc.poll() is None:

@@ -23,16 +23,24 @@ def fake_pythons(folder: Path, **versions: str | None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, version in versions.items():
         exe = folder / name.replace("_", ".")
-        body = (f"echo {version}" if version is not None
-                else f"echo 'pyenv: {exe.name}: command not found' >&2; exit 127")
+        body = (
+            f"echo {version}"
+            if version is not None
+            else f"echo 'pyenv: {exe.name}: command not found' >&2; exit 127"
+        )
         exe.write_text(f"#!/bin/sh\n{body}\n")
         exe.chmod(0o755)
     return folder
 
 
 def make_print_python(path_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([MAKE, "-s", "--no-print-directory", "-C", str(REPO), "print-python", *args],
-                          env={"PATH": str(path_dir)}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [MAKE, "-s", "--no-print-directory", "-C", str(REPO), "print-python", *args],
+        env={"PATH": str(path_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_the_first_supported_python_that_runs_is_used_and_named(tmp_path):

@@ -79,8 +79,12 @@ class ToySidecar:
 
 @pytest.fixture
 def toy():
-    register_model(ModelCfg(name=TOY, input_size=(16, 16), description="toy sixth paper"), paper=TOY_PAPER,
-                   bench_quick=True, sidecar=ToySidecar())(ToyNet)
+    register_model(
+        ModelCfg(name=TOY, input_size=(16, 16), description="toy sixth paper"),
+        paper=TOY_PAPER,
+        bench_quick=True,
+        sidecar=ToySidecar(),
+    )(ToyNet)
     try:
         yield TOY
     finally:
@@ -90,8 +94,11 @@ def toy():
 
 def _save_trained_toy(name: str = "toy6_tiny"):
     torch.manual_seed(0)
-    return save_model_dir(user_models_dir() / name, create_model(TOY),
-                          meta={"trained": True, "privatetest_acc": 0.4321, "latency_ms": 0.2})
+    return save_model_dir(
+        user_models_dir() / name,
+        create_model(TOY),
+        meta={"trained": True, "privatetest_acc": 0.4321, "latency_ms": 0.2},
+    )
 
 
 def test_the_toy_paper_is_registered_after_the_five(toy):
@@ -105,7 +112,10 @@ def test_a_sixth_paper_gets_its_own_group_in_the_model_dropdown(toy):
 
     _save_trained_toy()
     groups = paper_groups()
-    assert list(groups)[-3:] == ["P6", "ensemble", ""] and groups["P6"] == "P6 · toy network of the registry test"
+    assert (
+        list(groups)[-3:] == ["P6", "ensemble", ""]
+        and groups["P6"] == "P6 · toy network of the registry test"
+    )
     choices = model_choices()
     texts = [c.text for c in choices]
     header = texts.index("P6 · toy network of the registry test")
@@ -120,8 +130,18 @@ def test_a_sixth_paper_gets_its_own_group_in_the_model_dropdown(toy):
 def test_a_sixth_paper_offers_its_protocols_in_the_training_wizard(toy):
     labels = np.repeat(np.arange(7), 8).astype(np.int64)
     n = len(labels)
-    ds = make_dataset("toy", "/data/toy", np.zeros((n, 4, 4), np.uint8), labels, LABELS, np.asarray([""] * n),
-                      np.asarray([f"S{i % 4}" for i in range(n)]), [f"row:{i}" for i in range(n)], [], [])
+    ds = make_dataset(
+        "toy",
+        "/data/toy",
+        np.zeros((n, 4, 4), np.uint8),
+        labels,
+        LABELS,
+        np.asarray([""] * n),
+        np.asarray([f"S{i % 4}" for i in range(n)]),
+        [f"row:{i}" for i in range(n)],
+        [],
+        [],
+    )
     choice = choose_protocol(ds, get_model_cfg(TOY).paper)  # what the wizard's settings page asks
     assert choice.paper_presets == ("holdout-25",)
     assert choice.items == (*BASIC_PROTOCOLS, "holdout-25")
@@ -137,8 +157,12 @@ def test_a_sixth_paper_is_listed_by_ferapp_models(toy, capsys):
     assert "paper protocols: holdout-25" in out[header] and out[header + 1].split()[0] == TOY
     assert main(["models", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert {"key": "P6", "title": TOY_PAPER.title, "protocols": ["holdout-25"], "architectures": [TOY]} \
-        in data["papers"]
+    assert {
+        "key": "P6",
+        "title": TOY_PAPER.title,
+        "protocols": ["holdout-25"],
+        "architectures": [TOY],
+    } in data["papers"]
 
 
 def test_the_quick_bench_and_the_reproduction_script_read_the_registry(toy, monkeypatch):
@@ -146,7 +170,9 @@ def test_the_quick_bench_and_the_reproduction_script_read_the_registry(toy, monk
     from tests.conftest import REPO
 
     measured: list[str] = []
-    monkeypatch.setattr(ferapp.bench, "bench_models", lambda names, device, quick: measured.extend(names) or [])
+    monkeypatch.setattr(
+        ferapp.bench, "bench_models", lambda names, device, quick: measured.extend(names) or []
+    )
     ferapp.bench.run_bench(quick=True, sections=("models",))
     assert measured == quick_bench_models() and TOY in measured
 
@@ -163,7 +189,12 @@ def test_the_generic_model_folder_code_uses_the_models_own_sidecar(toy, tmp_path
     folder = _save_trained_toy()
     assert (folder / "model.toy.npz").is_file()
     pt = torch.load(folder / "model.pt", weights_only=True)
-    assert pt["state_dict"] == {} and pt["packed_keys"] == ["conv.bias", "conv.weight", "head.bias", "head.weight"]
+    assert pt["state_dict"] == {} and pt["packed_keys"] == [
+        "conv.bias",
+        "conv.weight",
+        "head.bias",
+        "head.weight",
+    ]
     assert json.loads((folder / "config.json").read_text())["meta"]["toy_sidecar"] == {"arrays": 4}
     x = torch.rand(3, 1, 16, 16)
     torch.manual_seed(0)
@@ -185,7 +216,8 @@ def test_a_new_file_in_the_models_package_is_found_without_editing_a_list(tmp_pa
         "PAPER = Paper('P9', 'a file dropped into ferapp/zoo/models', protocols=('kfold-4',))\n"
         "@register_model(ModelCfg(name='dropped_in', input_size=(16, 16)), paper=PAPER)\n"
         "def dropped_in(num_classes=7, in_chans=1):\n"
-        "    return nn.Sequential(nn.Flatten(), nn.Linear(in_chans * 256, num_classes))\n")
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(in_chans * 256, num_classes))\n"
+    )
     monkeypatch.setattr(ferapp.zoo.models, "__path__", [*ferapp.zoo.models.__path__, str(tmp_path)])
     try:
         assert "p9_dropped_in" in ferapp.zoo.models.import_all()

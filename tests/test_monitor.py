@@ -68,6 +68,7 @@ def of_type(events, kind):
 
 # --------------------------------------------------------------------------- measures
 
+
 def test_ear_formula_on_a_hand_made_eye():
     eye = np.array([(0, 0), (1, -1), (2, -1), (3, 0), (2, 1), (1, 1)], np.float32)
     assert eye_aspect_ratio(eye) == pytest.approx((2 + 2) / (2 * 3))
@@ -131,6 +132,7 @@ def test_measures_on_real_demo_portrait():
 
 # --------------------------------------------------------------------------- rules
 
+
 def test_calibration_sets_relative_thresholds():
     mon = DriverMonitor(DriverMonitorConfig())
     states, _ = simulate(mon, [(2.0, {"eye_open": 1.2})])
@@ -182,7 +184,9 @@ def test_yawn():
     assert mon.yawns == 1
     # talking-sized openings and short yawns don't count
     mon2 = DriverMonitor()
-    simulate(mon2, [(4.0, OPEN), (2.0, {"mouth_open": 0.35}), (1.0, OPEN), (0.6, {"mouth_open": 0.8}), (1, OPEN)])
+    simulate(
+        mon2, [(4.0, OPEN), (2.0, {"mouth_open": 0.35}), (1.0, OPEN), (0.6, {"mouth_open": 0.8}), (1, OPEN)]
+    )
     assert mon2.events == [] and mon2.yawns == 0
 
 
@@ -308,8 +312,15 @@ def test_sustained_negative_emotion():
     assert abs(ev.start - 4.0) <= DT + 1e-9 and abs(ev.end - 10.0) <= DT + 1e-9
     assert ev.peak == pytest.approx(0.8, abs=1e-6)
     mon = DriverMonitor()
-    simulate(mon, [(4.0, neutral), (4.0, {"probs": probs_for("angry")}), (2.0, neutral),
-                   (6.0, {"probs": probs_for("happy")})])
+    simulate(
+        mon,
+        [
+            (4.0, neutral),
+            (4.0, {"probs": probs_for("angry")}),
+            (2.0, neutral),
+            (6.0, {"probs": probs_for("happy")}),
+        ],
+    )
     assert mon.events == []
 
 
@@ -330,6 +341,7 @@ def test_finish_closes_open_events_and_reset_forgets():
 
 # --------------------------------------------------------------------------- pipeline hook
 
+
 def _result(t: float, faces, index: int = 0) -> FrameResult:
     frame = Frame(np.zeros((*SHAPE, 3), np.uint8), index, t, t)
     return FrameResult(frame, tuple(faces), "m", "d", "synthetic")
@@ -337,15 +349,19 @@ def _result(t: float, faces, index: int = 0) -> FrameResult:
 
 def test_process_annotates_the_driver_face():
     mon = DriverMonitor()
-    passenger = FaceResult(Face((20, 20, 40, 40), 1.0,
-                                synthetic_landmarks(distance=6000, offset=(-2000, 0)), face_id=7),
-                           Expression(probs_for("happy")))
+    passenger = FaceResult(
+        Face((20, 20, 40, 40), 1.0, synthetic_landmarks(distance=6000, offset=(-2000, 0)), face_id=7),
+        Expression(probs_for("happy")),
+    )
     out = None
     for i in range(int(8 * FPS)):
         t = i / FPS
         eye = 0.05 if 4.0 <= t < 6.0 else 1.0
-        driver = FaceResult(Face((250, 150, 150, 180), 1.0, synthetic_landmarks(eye_open=eye), face_id=3),
-                            Expression(probs_for("neutral")), {"keep": 1})
+        driver = FaceResult(
+            Face((250, 150, 150, 180), 1.0, synthetic_landmarks(eye_open=eye), face_id=3),
+            Expression(probs_for("neutral")),
+            {"keep": 1},
+        )
         out = mon.process(_result(t, [passenger, driver], i))
         if i == 168:  # t = 5.6 s, 1.6 s into the closure
             drv = out.faces[1].extras
@@ -362,9 +378,12 @@ def test_process_annotates_the_driver_face():
 
 # --------------------------------------------------------------------------- events I/O
 
+
 def test_events_csv_round_trip_and_table(tmp_path):
-    events = [AlertEvent("drowsy", 4.0, 6.0, "critical", 0.02),
-              AlertEvent("emotion", 10.5, None, "warning", 0.8, "angry")]
+    events = [
+        AlertEvent("drowsy", 4.0, 6.0, "critical", 0.02),
+        AlertEvent("emotion", 10.5, None, "warning", 0.8, "angry"),
+    ]
     path = write_events_csv(tmp_path / "sub" / "events.csv", events)
     header = path.read_text().splitlines()[0]
     assert header.startswith("type,start,end,duration,severity,peak")

@@ -24,8 +24,11 @@ def feed(mon: DriverMonitor, t0: float, seconds: float, **face):
     states = []
     for i in range(int(round(seconds * FPS))):
         t = t0 + i / FPS
-        lm = None if face.get("face", True) is None else synthetic_landmarks(
-            frame_shape=SHAPE, **{k: v for k, v in face.items() if k != "face"})
+        lm = (
+            None
+            if face.get("face", True) is None
+            else synthetic_landmarks(frame_shape=SHAPE, **{k: v for k, v in face.items() if k != "face"})
+        )
         states.append(mon.update(t, lm, SHAPE, None))
     return states
 
@@ -107,13 +110,17 @@ def test_new_drive_keeps_the_calibrated_driver_and_starts_a_new_log():
 
 # --------------------------------------------------------------------------- person changes
 
+
 class FakeIdentity(DriverIdentity):
     """Chips carry the person's name (a 1x1 array of its hash) instead of a face: the
     comparison answers 0 (same name) or 1 (another name)."""
 
     def __init__(self, config=DriverMonitorConfig()):
-        super().__init__(config.person_distance, config.identity_frames,
-                         compare=lambda ref, cand: 0.0 if _names(ref) == _names(cand) else 1.0)
+        super().__init__(
+            config.person_distance,
+            config.identity_frames,
+            compare=lambda ref, cand: 0.0 if _names(ref) == _names(cand) else 1.0,
+        )
         self.compared = 0
 
     def add_candidate(self, chip):
@@ -129,8 +136,13 @@ def _names(chips):
 def _frame_result(t: float, index: int, person: int, face_id: int, **face) -> FrameResult:
     lm = synthetic_landmarks(frame_shape=SHAPE, **face)
     image = np.full((*SHAPE, 3), person, np.uint8)  # the "person" is the image's colour
-    return FrameResult(Frame(image, index, t, t), (FaceResult(Face((250, 150, 150, 180), 1.0, lm, face_id=face_id), None),),
-                       "m", "d", "synthetic")
+    return FrameResult(
+        Frame(image, index, t, t),
+        (FaceResult(Face((250, 150, 150, 180), 1.0, lm, face_id=face_id), None),),
+        "m",
+        "d",
+        "synthetic",
+    )
 
 
 @pytest.fixture

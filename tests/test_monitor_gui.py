@@ -19,8 +19,15 @@ FPS = 30
 SHAPE = (480, 640)
 
 
-def feed(panel: DriverPanel, monitor: DriverMonitor, t0: float, seconds: float, refresh_every: int = 3,
-         landmarks: bool = True, **face):
+def feed(
+    panel: DriverPanel,
+    monitor: DriverMonitor,
+    t0: float,
+    seconds: float,
+    refresh_every: int = 3,
+    landmarks: bool = True,
+    **face,
+):
     """Drive monitor + panel like the main window does: state per frame, refresh at ~10 Hz here."""
     n = int(round(seconds * FPS))
     for i in range(n):

@@ -63,8 +63,22 @@ def test_analyze_with_the_cnn_detector_does_not_suggest_it(tmp_path, capsys):
     from ferapp.cli import main
 
     video = blank_video(tmp_path / "wall.avi")
-    assert main(["analyze", str(video), "--detector", "cnn", "--model", "cc_lenet5", "--quiet",
-                 "--out", str(tmp_path / "t.csv")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(video),
+                "--detector",
+                "cnn",
+                "--model",
+                "cc_lenet5",
+                "--quiet",
+                "--out",
+                str(tmp_path / "t.csv"),
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "warning: no face found in 3 processed frame(s)" in err
     assert "--min-face 20" in err and "cnn" not in err

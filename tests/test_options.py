@@ -40,16 +40,19 @@ def test_every_field_is_an_option_with_a_valid_default():
             assert default in o.choices
 
 
-@pytest.mark.parametrize("values, match", [
-    ({"epochz": 3}, "unknown training option 'epochz' \\(did you mean 'epochs'\\?\\)"),
-    ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam, adamw"),
-    ({"epochs": 0}, "epochs must be from 1 to 10000"),
-    ({"epochs": 2.5}, "epochs must be an integer"),
-    ({"lr": "fast"}, "lr must be a number"),
-    ({"augment": ["mirror", "twirl"]}, "augment: unknown value"),
-    ({"amp": "maybe"}, "amp must be true or false"),
-    ({"seed": True}, "seed must be a number"),
-])
+@pytest.mark.parametrize(
+    "values, match",
+    [
+        ({"epochz": 3}, "unknown training option 'epochz' \\(did you mean 'epochs'\\?\\)"),
+        ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam, adamw"),
+        ({"epochs": 0}, "epochs must be from 1 to 10000"),
+        ({"epochs": 2.5}, "epochs must be an integer"),
+        ({"lr": "fast"}, "lr must be a number"),
+        ({"augment": ["mirror", "twirl"]}, "augment: unknown value"),
+        ({"amp": "maybe"}, "amp must be true or false"),
+        ({"seed": True}, "seed must be a number"),
+    ],
+)
 def test_validate_rejects_with_the_key_named(values, match):
     with pytest.raises(ValueError, match=match):
         validate(values)
@@ -79,11 +82,23 @@ def test_recipe_fields_are_training_options():
     (``extra`` aside) must be an option, or the recipe would silently lose it."""
     options = {f.name for f in dataclasses.fields(TrainConfig)}
     assert {f.name for f in dataclasses.fields(Recipe)} - {"extra"} <= options
-    r = Recipe(optimizer="adam", lr=0.123, momentum=0.5, weight_decay=0.01, schedule="step", min_lr=0.001,
-               batch_size=17, epochs=5, loss="ce+center", algorithm="backprop", augment=("crop",))
+    r = Recipe(
+        optimizer="adam",
+        lr=0.123,
+        momentum=0.5,
+        weight_decay=0.01,
+        schedule="step",
+        min_lr=0.001,
+        batch_size=17,
+        epochs=5,
+        loss="ce+center",
+        algorithm="backprop",
+        augment=("crop",),
+    )
     t = TrainConfig.from_recipe(r)
-    assert {f.name: getattr(t, f.name) for f in dataclasses.fields(r) if f.name != "extra"} == \
-        {f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "extra"}
+    assert {f.name: getattr(t, f.name) for f in dataclasses.fields(r) if f.name != "extra"} == {
+        f.name: getattr(r, f.name) for f in dataclasses.fields(r) if f.name != "extra"
+    }
 
 
 def test_every_shipped_config_and_recipe_file_is_valid():
@@ -127,7 +142,9 @@ def test_model_config_unknown_keys_are_errors_and_legacy_keys_migrate():
 def test_every_option_is_read_by_the_training_code():
     """No option is written into reports and never read (the clip_latent / steps / kernel kind)."""
     src = "\n".join(p.read_text() for p in (REPO / "ferapp" / "train").glob("*.py") if p.name != "options.py")
-    unread = [n for n in OPTIONS if not re.search(rf"\b(t|tcfg|self\.t|self\.tcfg|trainer\.tcfg)\.{n}\b", src)]
+    unread = [
+        n for n in OPTIONS if not re.search(rf"\b(t|tcfg|self\.t|self\.tcfg|trainer\.tcfg)\.{n}\b", src)
+    ]
     assert unread == []
 
 
@@ -139,9 +156,15 @@ def test_cli_flags_are_generated_from_the_schema():
         if o.cli_flag:
             assert o.cli_flag in helptext
     assert "--out-dir" not in helptext and "--log-every" not in helptext  # internal
-    args = p.parse_args(["--optimizer", "adamw", "--threads", "2", "--augment", "mirror,affine", "--max-batches", "3"])
-    assert cli_overrides(args) == {"optimizer": "adamw", "num_threads": 2, "augment": ("mirror", "affine"),
-                                   "max_batches_per_epoch": 3}
+    args = p.parse_args(
+        ["--optimizer", "adamw", "--threads", "2", "--augment", "mirror,affine", "--max-batches", "3"]
+    )
+    assert cli_overrides(args) == {
+        "optimizer": "adamw",
+        "num_threads": 2,
+        "augment": ("mirror", "affine"),
+        "max_batches_per_epoch": 3,
+    }
     with pytest.raises(ValueError, match="--optimizer: optimizer must be one of"):
         cli_overrides(p.parse_args(["--optimizer", "rmsprop"]))
 
@@ -165,24 +188,38 @@ def test_relevance_of_paper_specific_options():
 @pytest.mark.filterwarnings("ignore:Detected call of")
 def test_torch_schedules_keep_group_ratios_and_resume():
     w = [torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))]
-    opt = torch.optim.SGD([{"params": [w[0]], "lr": 0.1, "lr_scale": 1.0},
-                           {"params": [w[1]], "lr": 0.1 * 20, "lr_scale": 20.0}], lr=0.1)
+    opt = torch.optim.SGD(
+        [
+            {"params": [w[0]], "lr": 0.1, "lr_scale": 1.0},
+            {"params": [w[1]], "lr": 0.1 * 20, "lr_scale": 20.0},
+        ],
+        lr=0.1,
+    )
     s = Cosine([opt], 0.1, epochs=4, min_lr=0.01)
     for e in range(2):
         s.step(e, None)
     assert s.lr == pytest.approx(0.01 + 0.5 * 0.09 * (1 + torch.cos(torch.tensor(torch.pi / 2)).item()))
     assert opt.param_groups[1]["lr"] == pytest.approx(20 * opt.param_groups[0]["lr"])  # ratio kept, floor too
     state = s.state_dict()
-    opt2 = torch.optim.SGD([{"params": [w[0]], "lr": 0.1, "lr_scale": 1.0},
-                            {"params": [w[1]], "lr": 0.1 * 20, "lr_scale": 20.0}], lr=0.1)
+    opt2 = torch.optim.SGD(
+        [
+            {"params": [w[0]], "lr": 0.1, "lr_scale": 1.0},
+            {"params": [w[1]], "lr": 0.1 * 20, "lr_scale": 20.0},
+        ],
+        lr=0.1,
+    )
     opt2.load_state_dict(opt.state_dict())  # as the trainer does on resume
     s2 = Cosine([opt2], 0.1, epochs=4, min_lr=0.01)
     s2.load_state_dict(state)
     s.step(2, None)
     s2.step(2, None)
-    assert s2.lr == pytest.approx(s.lr) and opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"])
+    assert s2.lr == pytest.approx(s.lr) and opt2.param_groups[0]["lr"] == pytest.approx(
+        opt.param_groups[0]["lr"]
+    )
     s.step(3, None)
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.01) and opt.param_groups[1]["lr"] == pytest.approx(0.2)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.01) and opt.param_groups[1]["lr"] == pytest.approx(
+        0.2
+    )
     opt3 = torch.optim.SGD([w[0]], lr=1.0)
     st = Step([opt3], 1.0, step_size=2, gamma=0.5)
     lrs = []

@@ -69,9 +69,16 @@ def test_the_output_lock_excludes_under_contention(tmp_path):
     script.write_text(CLAIMER)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     deadline = time.time() + 90  # a bound on the test, not a speed claim
-    procs = [subprocess.Popen([sys.executable, str(script), str(target), str(mark), "400", str(deadline)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(target), str(mark), "400", str(deadline)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(4)
+    ]
     results = []
     for p in procs:
         out, err = p.communicate(timeout=180)
@@ -105,12 +112,31 @@ def test_an_input_is_never_overwritten_through_another_spelling(tmp_path, capsys
     monkeypatch.setenv("HOME", str(tmp_path))
     video = write_test_video(tmp_path / "in.mp4", 6)
     before = video.read_bytes()
-    source, target = {"file": (f"file://{video}", str(video)), "blank": (" in.mp4", str(video)),
-                      "tilde": ("~/in.mp4", str(video)), "hardlink": (str(video), "link.mp4")}[spelling]
+    source, target = {
+        "file": (f"file://{video}", str(video)),
+        "blank": (" in.mp4", str(video)),
+        "tilde": ("~/in.mp4", str(video)),
+        "hardlink": (str(video), "link.mp4"),
+    }[spelling]
     if spelling == "hardlink":
         os.link(video, tmp_path / "link.mp4")
-    rc, _, err = _cli(["analyze", source, "--model", "cc_lenet5", "--quiet", "--out", "c.csv", "--video-out",
-                       target, "--overwrite", "--max-frames", "2"], capsys)
+    rc, _, err = _cli(
+        [
+            "analyze",
+            source,
+            "--model",
+            "cc_lenet5",
+            "--quiet",
+            "--out",
+            "c.csv",
+            "--video-out",
+            target,
+            "--overwrite",
+            "--max-frames",
+            "2",
+        ],
+        capsys,
+    )
     assert rc == 2 and "is the input" in err, err
     assert video.read_bytes() == before and not (tmp_path / "c.csv").exists()
 
@@ -121,8 +147,21 @@ def test_a_replacement_never_deletes_an_input_or_a_user_file_named_like_a_temp(t
     clip_part = write_test_video(tmp_path / "clip.part.mp4", 4)  # the input
     src_bytes = clip_part.read_bytes()
     (tmp_path / "clip.mp4").write_bytes(b"an older annotated video")
-    rc, _, err = _cli(["analyze", "clip.part.mp4", "--model", "cc_lenet5", "--quiet", "--out", "c5.csv",
-                       "--video-out", "clip.mp4", "--overwrite"], capsys)
+    rc, _, err = _cli(
+        [
+            "analyze",
+            "clip.part.mp4",
+            "--model",
+            "cc_lenet5",
+            "--quiet",
+            "--out",
+            "c5.csv",
+            "--video-out",
+            "clip.mp4",
+            "--overwrite",
+        ],
+        capsys,
+    )
     assert rc == 0, err
     assert clip_part.read_bytes() == src_bytes  # the old code deleted it as a "stale" .part
     assert (tmp_path / "clip.mp4").read_bytes() != b"an older annotated video"
@@ -211,8 +250,20 @@ def test_output_folder_removed_mid_run_is_one_clear_line(tmp_path, capsys, monke
             yield result
 
     monkeypatch.setattr(Pipeline, "stream", stream)
-    rc, _, err = _cli(["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "6",
-                       "--out", str(folder / "t.csv")], capsys)
+    rc, _, err = _cli(
+        [
+            "analyze",
+            "demo",
+            "--model",
+            "cc_lenet5",
+            "--quiet",
+            "--max-frames",
+            "6",
+            "--out",
+            str(folder / "t.csv"),
+        ],
+        capsys,
+    )
     errors = [line for line in err.splitlines() if not line.startswith("warning: model")]
     assert rc == 3 and "Traceback" not in err and len(errors) == 1, err
     assert errors[0].startswith("error: Cannot finalise timeline") and "folder was removed" in errors[0]
@@ -228,8 +279,9 @@ def test_a_truncated_video_is_analysed_with_a_warning(tmp_path, capsys):
     rc, _, err = _cli(["analyze", str(cut), "--model", "cc_lenet5", "--quiet", "--out", str(out)], capsys)
     assert rc == 0 and "warning: only" in err and "of the 40 frames" in err and "truncated" in err
     assert "truncated" in read_timeline(out).meta["warnings"][0]
-    rc, _, err = _cli(["analyze", str(full), "--model", "cc_lenet5", "--quiet", "--out", str(tmp_path / "u.csv")],
-                      capsys)
+    rc, _, err = _cli(
+        ["analyze", str(full), "--model", "cc_lenet5", "--quiet", "--out", str(tmp_path / "u.csv")], capsys
+    )
     assert rc == 0 and "truncated" not in err
 
 
@@ -252,6 +304,7 @@ def test_no_face_hint_from_the_cli_on_a_4k_photo(tmp_path, capsys):
 
     photo = tmp_path / "wall.png"
     cv2.imwrite(str(photo), np.full((2160, 3840, 3), 90, np.uint8))
-    rc, _, err = _cli(["analyze", str(photo), "--model", "cc_lenet5", "--quiet", "--out", str(tmp_path / "t.csv")],
-                      capsys)
+    rc, _, err = _cli(
+        ["analyze", str(photo), "--model", "cc_lenet5", "--quiet", "--out", str(tmp_path / "t.csv")], capsys
+    )
     assert rc == 0 and "no face found" in err and "86 px" in err and "--min-face 20" not in err

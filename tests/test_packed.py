@@ -41,8 +41,9 @@ def test_xnor_popcount_dot_matches_integer_dot():
         assert np.array_equal(dot, ref)
 
 
-@pytest.mark.parametrize("name,kw", [("bdnn2", {}), ("bdnn3", {}), ("bdnn4", {}), ("bcnn4", {}),
-                                     ("bdnn4", {"width_mult": 0.3})])
+@pytest.mark.parametrize(
+    "name,kw", [("bdnn2", {}), ("bdnn3", {}), ("bdnn4", {}), ("bcnn4", {}), ("bdnn4", {"width_mult": 0.3})]
+)
 def test_packed_matches_float_predictions(name, kw, tmp_path):
     m = _trained_like(name, **kw)
     x = torch.rand(10, 1, 42, 42) * 2 - 1
@@ -54,8 +55,10 @@ def test_packed_matches_float_predictions(name, kw, tmp_path):
     assert np.array_equal(out.argmax(1).numpy(), ref.argmax(1).numpy())
     assert np.array_equal(p.predict(x), ref.argmax(1).numpy())
     assert torch.allclose(out, ref, atol=1e-4)
-    print(f"\n{name}{kw}: binarized params {stats.binary_params:,}, fp32 {stats.fp32_bytes / 1e6:.2f} MB -> "
-          f"packed {stats.packed_bytes / 1e6:.3f} MB (ratio {stats.ratio:.1f}x); file {stats.file_bytes / 1e6:.3f} MB")
+    print(
+        f"\n{name}{kw}: binarized params {stats.binary_params:,}, fp32 {stats.fp32_bytes / 1e6:.2f} MB -> "
+        f"packed {stats.packed_bytes / 1e6:.3f} MB (ratio {stats.ratio:.1f}x); file {stats.file_bytes / 1e6:.3f} MB"
+    )
     assert stats.ratio >= 20
     assert stats.file_bytes < stats.fp32_bytes / 20 + stats.other_bytes + 64 * 1024
     # the packed form rebuilds the exact +-1 weights

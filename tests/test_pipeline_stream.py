@@ -19,8 +19,15 @@ def frames():
 
 
 def _rows(results):
-    return [(r.frame.index, r.source, r.model, [(f.face.face_id, f.face.box, f.expression.probs.round(6).tolist())
-                                                for f in r.faces]) for r in results]
+    return [
+        (
+            r.frame.index,
+            r.source,
+            r.model,
+            [(f.face.face_id, f.face.box, f.expression.probs.round(6).tolist()) for f in r.faces],
+        )
+        for r in results
+    ]
 
 
 def test_stream_gives_exactly_what_process_gives(frames):
@@ -56,7 +63,9 @@ def test_stream_runs_postprocessors_in_order_and_leaves_no_thread(frames):
     assert [r.frame.index for r in first] == [0, 1, 2, 3, 4]
     assert [r.source for r in first] == [f"frame{i}" for i in range(5)]
     assert seen[:5] == [0, 1, 2, 3, 4] and seen == sorted(seen)
-    assert not [t for t in threading.enumerate() if t.name.startswith("ferapp-classify") and t.name not in before]
+    assert not [
+        t for t in threading.enumerate() if t.name.startswith("ferapp-classify") and t.name not in before
+    ]
 
 
 def test_a_classifier_failure_reaches_the_caller(frames):

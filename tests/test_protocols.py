@@ -19,8 +19,9 @@ def _ds(labels, subjects=None, splits=None):
     subjects = np.asarray(subjects if subjects is not None else [""] * n, dtype=str)
     splits = np.asarray(splits if splits is not None else [""] * n, dtype=str)
     images = np.zeros((n, 4, 4), np.uint8)
-    return make_dataset("test", "mem", images, labels, LABELS, splits, subjects,
-                        [f"row:{i}" for i in range(n)], [], [])
+    return make_dataset(
+        "test", "mem", images, labels, LABELS, splits, subjects, [f"row:{i}" for i in range(n)], [], []
+    )
 
 
 def _check_partition(folds, n, k_expected):
@@ -49,15 +50,20 @@ def test_kfold_partition_stratified_deterministic():
             assert abs(int((labels[f.val_idx] == c).sum()) - 0.1 * train_part) <= 1
     again = get_protocol("kfold-5").folds(ds, seed=3)
     other = get_protocol("kfold-5").folds(ds, seed=4)
-    assert all(np.array_equal(a.test_idx, b.test_idx) and np.array_equal(a.val_idx, b.val_idx)
-               for a, b in zip(folds, again, strict=True))
+    assert all(
+        np.array_equal(a.test_idx, b.test_idx) and np.array_equal(a.val_idx, b.val_idx)
+        for a, b in zip(folds, again, strict=True)
+    )
     assert not all(np.array_equal(a.test_idx, b.test_idx) for a, b in zip(folds, other, strict=True))
     assert [f.name for f in folds] == [f"kfold-5/fold{i}" for i in range(1, 6)]
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 14)), min_size=30, max_size=200),
-       st.integers(2, 6), st.integers(0, 1000))
+@given(
+    st.lists(st.tuples(st.integers(0, 6), st.integers(0, 14)), min_size=30, max_size=200),
+    st.integers(2, 6),
+    st.integers(0, 1000),
+)
 def test_subject_folds_never_share_a_subject(pairs, k, seed):
     labels = [p[0] for p in pairs]
     subjects = [f"S{p[1]:03d}" for p in pairs]
@@ -76,8 +82,10 @@ def test_subject_folds_never_share_a_subject(pairs, k, seed):
         assert not tr & te and not tr & va and not va & te
     # deterministic with the seed
     again = proto.folds(ds, seed)
-    assert all(np.array_equal(a.test_idx, b.test_idx) and np.array_equal(a.val_idx, b.val_idx)
-               for a, b in zip(folds, again, strict=True))
+    assert all(
+        np.array_equal(a.test_idx, b.test_idx) and np.array_equal(a.val_idx, b.val_idx)
+        for a, b in zip(folds, again, strict=True)
+    )
 
 
 def test_subject_folds_are_balanced():
@@ -128,6 +136,8 @@ def test_presets_names_and_errors():
 def test_holdout():
     labels = np.arange(200) % 4
     (f,) = get_protocol("holdout-20").folds(_ds(labels), seed=5)
-    assert sorted(np.r_[f.train_idx, f.val_idx, f.test_idx].tolist()) == list(range(200))  # disjoint, complete
+    assert sorted(np.r_[f.train_idx, f.val_idx, f.test_idx].tolist()) == list(
+        range(200)
+    )  # disjoint, complete
     assert len(f.test_idx) == 40 and len(f.val_idx) == 16
     assert np.bincount(labels[f.test_idx]).tolist() == [10, 10, 10, 10]

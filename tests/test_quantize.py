@@ -71,12 +71,16 @@ def test_bias_correction_is_applied_the_same_by_both_builders_and_removes_mean_s
     x = quantize.check_input(net.cfg, 6)
     direct = quantize.build_int8(net, net.cfg, acts, corr)
     with torch.no_grad():
-        assert torch.equal(direct(x), quantize.fx_int8(quantize._with_corrections(net, corr), net.cfg, acts)(x))
+        assert torch.equal(
+            direct(x), quantize.fx_int8(quantize._with_corrections(net, corr), net.cfg, acts)(x)
+        )
         assert not torch.equal(direct(x), quantize.build_int8(net, net.cfg, acts)(x))
         faces = crops_to_tensor(_faces(64, seed=9), net.cfg)
         f = net(faces)
-        shift = {k: float((quantize.build_int8(net, net.cfg, acts, c)(faces) - f).mean(0).abs().mean())
-                 for k, c in (("plain", None), ("corrected", corr))}
+        shift = {
+            k: float((quantize.build_int8(net, net.cfg, acts, c)(faces) - f).mean(0).abs().mean())
+            for k, c in (("plain", None), ("corrected", corr))
+        }
     assert shift["corrected"] < shift["plain"], shift
 
 
@@ -100,7 +104,9 @@ def test_int8_json_round_trip_and_checks(calibrated, tmp_path):
     assert quantize.read_int8(path)["activations"] == acts
     traced = quantize.load_int8_net(net, net.cfg, path)
     with torch.no_grad():
-        assert torch.allclose(traced(quantize.check_input(net.cfg)), torch.tensor(rec["check"]["logits"]), atol=1e-5)
+        assert torch.allclose(
+            traced(quantize.check_input(net.cfg)), torch.tensor(rec["check"]["logits"]), atol=1e-5
+        )
     # the same file for another network (its check logits no longer match): refused
     with pytest.raises(quantize.CheckpointError, match="check logits"):
         quantize.load_int8_net(_trained_looking_resnet(seed=3), net.cfg, path)
@@ -116,7 +122,9 @@ def _int8_folder_once(calibrated, tmp_path_factory):
     from ferapp.zoo.store import resolve_model
 
     net, _ = calibrated
-    d = save_model_dir(tmp_path_factory.mktemp("models") / "r20q", net, net.cfg, meta={"name": "r20q"}, half=False)
+    d = save_model_dir(
+        tmp_path_factory.mktemp("models") / "r20q", net, net.cfg, meta={"name": "r20q"}, half=False
+    )
     loaded = resolve_model(str(d))  # calibrate what is saved (the loaded weights)
     acts = quantize.calibrate(loaded.model, loaded.cfg, _faces(48), observer="minmax")
     quantize.write_int8(d, quantize.int8_record(loaded.model, loaded.cfg, acts))
@@ -143,7 +151,9 @@ def test_engine_runs_the_int8_network_of_a_model_folder(int8_folder, monkeypatch
     assert not np.array_equal(p8, pf)  # really another network
     assert np.allclose(np.concatenate([e8.classify([c]) for c in crops]), p8, atol=1e-6)  # batch-independent
     monkeypatch.setenv("FERAPP_INT8", "0")
-    assert ExpressionEngine(str(int8_folder), device="cpu", threads=1).precision == "float32 (eager)"  # traced later
+    assert (
+        ExpressionEngine(str(int8_folder), device="cpu", threads=1).precision == "float32 (eager)"
+    )  # traced later
 
 
 def test_a_broken_int8_file_runs_the_float_network_or_fails_when_int8_is_asked(int8_folder, caplog):
@@ -172,7 +182,9 @@ def test_ferapp_eval_measures_the_network_the_live_path_runs(int8_folder, tmp_pa
         cv2.imwrite(str(data / ("happy" if k % 2 else "sad") / f"{k}.png"), img)
     outs = {}
     for prec in ("auto", "float"):
-        rc = main(["eval", str(int8_folder), "--data", str(data), "--device", "cpu", "--precision", prec, "--json"])
+        rc = main(
+            ["eval", str(int8_folder), "--data", str(data), "--device", "cpu", "--precision", prec, "--json"]
+        )
         out = capsys.readouterr().out
         assert rc == 0, out
         outs[prec] = json.loads(out)

@@ -60,8 +60,9 @@ def test_fifo_named_png_in_a_dataset_folder_is_listed_not_read(tmp_path, capsys)
     assert rc == 0, err
     rep = json.loads(out)
     assert rep["samples"] == 4
-    assert [r for item, r in rep["skipped"] if item.endswith("pipe.png")] == ["a named pipe (FIFO), not a regular file: "
-                                                                             "not read"]
+    assert [r for item, r in rep["skipped"] if item.endswith("pipe.png")] == [
+        "a named pipe (FIFO), not a regular file: not read"
+    ]
 
 
 @needs_fifo
@@ -69,7 +70,9 @@ def test_fifo_named_png_in_a_dataset_folder_is_listed_not_read(tmp_path, capsys)
 def test_fifo_given_as_a_fer_csv_is_refused_not_waited_on(tmp_path, capsys):
     fifo = tmp_path / "fer2013.csv"
     os.mkfifo(fifo)
-    rc, _, err = _cli(["data", "inspect", str(fifo), "--format", "fer2013-csv", "--cache-dir", str(tmp_path)], capsys)
+    rc, _, err = _cli(
+        ["data", "inspect", str(fifo), "--format", "fer2013-csv", "--cache-dir", str(tmp_path)], capsys
+    )
     assert rc == 2 and err.strip() == f"error: cannot read {fifo}: a named pipe (FIFO), not a regular file"
 
 
@@ -92,11 +95,13 @@ def test_timeline_csv_linked_to_dev_zero_ends_with_an_error(tmp_path):
     fails instead of taking the machine's memory."""
     link = tmp_path / "zero.csv"
     link.symlink_to("/dev/zero")
-    code = ("import resource, sys\n"
-            "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
-            "from ferapp.record.timeline import TimelineError, read_timeline\n"
-            "try:\n    read_timeline(sys.argv[1])\n"
-            "except TimelineError as e:\n    print(e)\n")
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
+        "from ferapp.record.timeline import TimelineError, read_timeline\n"
+        "try:\n    read_timeline(sys.argv[1])\n"
+        "except TimelineError as e:\n    print(e)\n"
+    )
     res = subprocess.run([sys.executable, "-c", code, str(link)], capture_output=True, text=True, timeout=150)
     assert res.returncode == 0, res.stderr[-500:]
     assert res.stdout.strip() == f"Cannot read timeline '{link}': a device, not a regular file"
@@ -108,7 +113,9 @@ def test_image_size_is_read_from_the_header_and_a_bomb_is_refused_undecoded():
 
     bomb = black_png(30000, 30000)  # 0.9 MB on disk, 900 MB of pixels
     assert len(bomb) < 1_000_000
-    with pytest.raises(ImageError, match=r"30000x30000 pixels \(900 MP\): larger than the image limit of 67 MP"):
+    with pytest.raises(
+        ImageError, match=r"30000x30000 pixels \(900 MP\): larger than the image limit of 67 MP"
+    ):
         check_image_size(bomb)
     with pytest.raises(ImageError, match="larger than the image limit"):
         decode_image(bomb)
@@ -122,8 +129,9 @@ def test_analyze_a_huge_png_is_one_clear_error(tmp_path, capsys):
     (12000x12000 here: the same refusal, a tenth of the damage when it regresses.)"""
     img = tmp_path / "huge.png"
     img.write_bytes(black_png(12000, 12000))
-    rc, _, err = _cli(["analyze", str(img), "--model", "cc_lenet5", "--quiet", "--out", str(tmp_path / "o.csv")],
-                      capsys)
+    rc, _, err = _cli(
+        ["analyze", str(img), "--model", "cc_lenet5", "--quiet", "--out", str(tmp_path / "o.csv")], capsys
+    )
     assert rc == 2
     assert "12000x12000 pixels (144 MP): larger than the image limit of 67 MP (8192x8192)" in err
     assert "Traceback" not in err and not (tmp_path / "o.csv").exists()
@@ -164,8 +172,10 @@ def test_fer_csv_of_twenty_million_bad_lines_stops_at_once(tmp_path, capsys):
     assert bomb.stat().st_size < 200_000
     rc, _, err = _cli(["data", "inspect", str(bomb), "--cache-dir", str(tmp_path / "c")], capsys)
     assert rc == 2
-    assert err.strip() == (f"error: {bomb}: more than 500,000 lines (FER2013 has 35,887 rows): not a FER2013 csv, "
-                           "stopped reading")
+    assert err.strip() == (
+        f"error: {bomb}: more than 500,000 lines (FER2013 has 35,887 rows): not a FER2013 csv, "
+        "stopped reading"
+    )
 
 
 def test_bad_fer_rows_are_counted_and_only_the_first_few_listed(tmp_path):
@@ -191,7 +201,9 @@ def test_bad_fer_rows_are_counted_and_only_the_first_few_listed(tmp_path):
 def test_timeline_with_40000_columns_is_refused_at_once(tmp_path):
     """Before: 107 s in the duplicate-column check (O(n^2)), on the GUI thread in the viewer."""
     p = tmp_path / "wide.csv"
-    p.write_text(",".join(list(TIMELINE_COLUMNS) + [f"c{i}" for i in range(40_000 - len(TIMELINE_COLUMNS))]) + "\n")
+    p.write_text(
+        ",".join(list(TIMELINE_COLUMNS) + [f"c{i}" for i in range(40_000 - len(TIMELINE_COLUMNS))]) + "\n"
+    )
     assert p.stat().st_size < 300_000
     with pytest.raises(TimelineError, match="40000 columns"):
         read_timeline(p)
@@ -269,19 +281,25 @@ def test_config_whose_shapes_differ_from_the_weights_names_the_tensor(tmp_path, 
     from ferapp.zoo.io import load_model_dir
 
     d = _resnet_dir(tmp_path, {"base_width": 32})
-    with pytest.raises(CheckpointError, match=r"stem.0.weight is \[16, 1, 3, 3\] in the weights but "
-                                              r"\[32, 1, 3, 3\] in the config"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"stem.0.weight is \[16, 1, 3, 3\] in the weights but "
+        r"\[32, 1, 3, 3\] in the config",
+    ):
         load_model_dir(d)
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("kwargs, message", [
-    ({"depth": 10**9}, "depth = 1000000000 is out of range"),
-    ({"base_width": float("nan")}, "base_width = nan is out of range"),
-    ({"base_width": "x" * 1000}, "base_width is too long"),
-    ({"base_width": {"a": 1}}, "must be a number"),
-    ({"nope": 1}, "unexpected keyword argument 'nope'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"depth": 10**9}, "depth = 1000000000 is out of range"),
+        ({"base_width": float("nan")}, "base_width = nan is out of range"),
+        ({"base_width": "x" * 1000}, "base_width is too long"),
+        ({"base_width": {"a": 1}}, "must be a number"),
+        ({"nope": 1}, "unexpected keyword argument 'nope'"),
+    ],
+)
 def test_constructor_arguments_are_bounded_with_a_clear_error(tmp_path, no_real_build, kwargs, message):
     from ferapp.zoo.errors import CheckpointError
     from ferapp.zoo.io import load_model_dir
@@ -307,7 +325,9 @@ def _shipped_name() -> str:
 
 
 @pytest.mark.parametrize("spelling", [str.lower, str.upper])
-def test_train_save_refuses_a_shipped_models_name_before_loading_data(tmp_path, capsys, monkeypatch, spelling):
+def test_train_save_refuses_a_shipped_models_name_before_loading_data(
+    tmp_path, capsys, monkeypatch, spelling
+):
     """Before: accepted; a 10%-accuracy cc_lenet5 became the default, timelines still named it
     resnet20_kd_fer2013."""
     import ferapp.train.commands as tc
@@ -359,7 +379,9 @@ def test_timeline_records_which_store_the_model_came_from(tmp_path, capsys):
     assert resolve_model(str(shipped_models_dir() / "cc_lenet5_fer2013")).source == "shipped"
     assert resolve_model("cc_lenet5").source == "architecture"
     out = tmp_path / "t.csv"
-    rc, _, err = _cli(["analyze", "demo", "--model", "mine", "--max-frames", "2", "--quiet", "--out", str(out)], capsys)
+    rc, _, err = _cli(
+        ["analyze", "demo", "--model", "mine", "--max-frames", "2", "--quiet", "--out", str(out)], capsys
+    )
     assert rc == 0, err
     assert json.loads(sidecar_path(out).read_text())["model_source"] == "user"
 
@@ -398,10 +420,14 @@ def test_eval_results_that_cannot_be_written_at_the_end_are_one_line(tmp_path, c
 
     monkeypatch.setattr(ev, "write_eval_artifacts", disk_full)
     data = _class_folders(tmp_path / "ds")
-    rc, _, err = _cli(["eval", "cc_lenet5", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"], capsys)
+    rc, _, err = _cli(
+        ["eval", "cc_lenet5", "--data", str(data), "--out", str(tmp_path / "o"), "--quiet"], capsys
+    )
     assert rc == 1
     lines = [x for x in err.splitlines() if not x.startswith("warning:")]
-    assert len(lines) == 1 and lines[0].startswith(f"error: cannot write the results to {tmp_path / 'o'}: No space left")
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: cannot write the results to {tmp_path / 'o'}: No space left"
+    )
 
 
 @pytest.mark.parametrize("size", ["0", "-3"])
@@ -410,14 +436,23 @@ def test_eval_batch_size_must_be_positive(tmp_path, capsys, size, no_evaluation)
     assert rc == 2 and err.strip() == f"error: --batch-size must be a positive integer, not {size}"
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--folds", "0"], "--folds takes fold numbers from 1 to 1 (protocol official has 1 fold), not '0'"),
-    (["--protocol", "kfold-3", "--folds", "1,4"], "from 1 to 3 (protocol kfold-3 has 3 folds), not '1,4'"),
-    (["--folds", "x"], "--folds takes fold numbers"),
-    (["--max-train", "0"], "--max-train must be a positive number of images, not 0"),
-    (["--arg", "nope=1"], "--arg: cannot build cc_lenet5 with {'nope': 1}"),
-    (["--model", "resnet20", "--arg", "base_width=1024"], "--arg: resnet20 with {'base_width': 1024} would hold"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--folds", "0"], "--folds takes fold numbers from 1 to 1 (protocol official has 1 fold), not '0'"),
+        (
+            ["--protocol", "kfold-3", "--folds", "1,4"],
+            "from 1 to 3 (protocol kfold-3 has 3 folds), not '1,4'",
+        ),
+        (["--folds", "x"], "--folds takes fold numbers"),
+        (["--max-train", "0"], "--max-train must be a positive number of images, not 0"),
+        (["--arg", "nope=1"], "--arg: cannot build cc_lenet5 with {'nope': 1}"),
+        (
+            ["--model", "resnet20", "--arg", "base_width=1024"],
+            "--arg: resnet20 with {'base_width': 1024} would hold",
+        ),
+    ],
+)
 def test_train_options_are_checked_before_the_data_loads(tmp_path, capsys, monkeypatch, extra, message):
     import ferapp.train.commands as tc
 
@@ -426,13 +461,16 @@ def test_train_options_are_checked_before_the_data_loads(tmp_path, capsys, monke
     assert rc == 2 and message in err, err
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--nproc", "0"], "--nproc must be >= 1, not 0"),
-    (["--max-restarts", "-1"], "--max-restarts must be >= 0, not -1"),
-    (["--dist-timeout", "0"], "--dist-timeout must be > 0, not 0"),
-    (["--dist-timeout", "inf"], "--dist-timeout must be > 0, not inf"),
-    (["--nproc", "x"], "not an integer: 'x'"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--nproc", "0"], "--nproc must be >= 1, not 0"),
+        (["--max-restarts", "-1"], "--max-restarts must be >= 0, not -1"),
+        (["--dist-timeout", "0"], "--dist-timeout must be > 0, not 0"),
+        (["--dist-timeout", "inf"], "--dist-timeout must be > 0, not inf"),
+        (["--nproc", "x"], "not an integer: 'x'"),
+    ],
+)
 def test_train_number_flags_use_the_one_number_type(tmp_path, capsys, extra, message):
     """train's argparse numbers go through inference.commands.number_arg, as analyze's do."""
     with pytest.raises(SystemExit) as e:

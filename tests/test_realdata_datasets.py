@@ -29,12 +29,31 @@ def test_fer2013_official_counts(fer2013_csv, cache_dir):
     assert len(ds) == 35887 and ds.images.shape == (35887, 48, 48)
     assert ds.report.skipped == []
     assert {sp: sum(c.values()) for sp, c in ds.report.counts.items()} == {
-        "Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+        "Training": 28709,
+        "PublicTest": 3589,
+        "PrivateTest": 3589,
+    }
     for sp, want in OFFICIAL.items():
         assert [ds.report.counts[sp][n] for n in LABELS] == want, sp
     # row 0 as printed in public notebooks: 0,70 80 82 72 58 58 60 63 54 58 60 48 89 115 121 ...
     assert ds.labels[0] == 0
-    assert ds.images[0].ravel()[:15].tolist() == [70, 80, 82, 72, 58, 58, 60, 63, 54, 58, 60, 48, 89, 115, 121]
+    assert ds.images[0].ravel()[:15].tolist() == [
+        70,
+        80,
+        82,
+        72,
+        58,
+        58,
+        60,
+        63,
+        54,
+        58,
+        60,
+        48,
+        89,
+        115,
+        121,
+    ]
     (fold,) = get_protocol("official").folds(ds)
     assert (len(fold.train_idx), len(fold.val_idx), len(fold.test_idx)) == (28709, 3589, 3589)
     # second load comes from the cache and is identical
@@ -49,7 +68,14 @@ def test_ckplus48_counts_and_subject_folds(ckplus48_zip, cache_dir):
     assert len(ds) == 981 and ds.report.num_subjects == 118
     c = ds.report.counts[""]
     assert (c["angry"], c["contempt"], c["disgust"], c["fear"], c["happy"], c["sad"], c["surprise"]) == (
-        135, 54, 177, 75, 207, 84, 249)
+        135,
+        54,
+        177,
+        75,
+        207,
+        84,
+        249,
+    )
     assert c["neutral"] == 0
     no_contempt = load_dataset(ckplus48_zip, cache_dir=cache_dir)
     assert len(no_contempt) == 927 and "contempt" not in no_contempt.label_names

@@ -63,8 +63,10 @@ def run_clip(path: Path, **pipe_kw):
 def test_every_webcam_clip_has_its_face_in_95_percent_of_frames_and_one_id(name):
     summary, rows, wall = run_clip(clip(name, "mkv"))
     share = summary.frames_with_face / summary.processed
-    print(f"{name}.mkv: face in {summary.frames_with_face}/{summary.processed} frames ({share:.1%}), "
-          f"ids {sorted(rows.ids)}, {summary.processed / wall:.0f} fps")
+    print(
+        f"{name}.mkv: face in {summary.frames_with_face}/{summary.processed} frames ({share:.1%}), "
+        f"ids {sorted(rows.ids)}, {summary.processed / wall:.0f} fps"
+    )
     assert summary.processed >= 40
     assert share >= 0.95
     assert len(rows.ids) == 1
@@ -78,9 +80,11 @@ def test_gifs_are_measured():
         for mf in (None, 16):
             kw = {} if mf is None else {"min_face": mf}
             summary, rows, wall = run_clip(clip(name, "gif"), **kw)
-            print(f"{name}.gif min_face {mf or 'default'}: face in {summary.frames_with_face}/{summary.processed} "
-                  f"frames, at most {max(rows.per_frame)} per frame, {len(rows.ids)} ids, "
-                  f"{1000 * wall / max(1, summary.processed):.0f} ms/frame")
+            print(
+                f"{name}.gif min_face {mf or 'default'}: face in {summary.frames_with_face}/{summary.processed} "
+                f"frames, at most {max(rows.per_frame)} per frame, {len(rows.ids)} ids, "
+                f"{1000 * wall / max(1, summary.processed):.0f} ms/frame"
+            )
             if name == "face-demographics-walking-and-pause" and mf is None:
                 assert summary.frames_with_face >= 0.8 * summary.processed and len(rows.ids) <= 3
 
@@ -112,7 +116,9 @@ def test_fer2013_faces_through_the_live_path_match_direct_classification(fer2013
     found = live >= 0
     a_live = float((live[found] == y[found]).mean())
     a_direct = float((direct[found] == y[found]).mean())
-    print(f"live path: face found in {found.mean():.1%} of {len(pub)} PublicTest faces; accuracy on those "
-          f"{100 * a_live:.2f}% live vs {100 * a_direct:.2f}% direct ({100 * (a_live - a_direct):+.2f} points)")
+    print(
+        f"live path: face found in {found.mean():.1%} of {len(pub)} PublicTest faces; accuracy on those "
+        f"{100 * a_live:.2f}% live vs {100 * a_direct:.2f}% direct ({100 * (a_live - a_direct):+.2f} points)"
+    )
     assert found.mean() > 0.75
     assert abs(a_live - a_direct) <= 0.015

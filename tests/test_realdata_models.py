@@ -66,14 +66,16 @@ def test_live_engine_and_ferapp_eval_agree_on_publictest(name, fer2013_csv):
     pub = np.flatnonzero(np.asarray(ds.splits, dtype=str) == "PublicTest")[:1000]
     faces = ds.images[pub]
     eng = ExpressionEngine(str(entry.path), device="cpu")
-    live = np.concatenate([eng.classify(list(faces[i:i + 200])) for i in range(0, len(faces), 200)])
+    live = np.concatenate([eng.classify(list(faces[i : i + 200])) for i in range(0, len(faces), 200)])
     loaded = resolve_model(str(entry.path))
     net, precision = inference_net(loaded, "cpu")
     assert eng.packed or precision == eng.precision  # (a P5 folder's engine runs its 1-bit packed path)
     ev = predict_probs(loaded.model, loaded.cfg, faces, device="cpu", net=net)
     assert tuple(loaded.cfg.labels) == LABELS
     agree = float((live.argmax(1) == ev.argmax(1)).mean())
-    print(f"{name}: live vs eval agree on {agree:.2%} of {len(faces)}, max |dp| {np.abs(live - ev).max():.2e}")
+    print(
+        f"{name}: live vs eval agree on {agree:.2%} of {len(faces)}, max |dp| {np.abs(live - ev).max():.2e}"
+    )
     assert agree >= 0.998 and np.abs(live - ev).max() < 0.02
 
 

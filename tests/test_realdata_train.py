@@ -28,8 +28,9 @@ def _ck_subset(path, cache, n_per_class: int = 30, seed: int = 0):
     ds = cache["ds"]
     assert len(ds) > 900 and ds.report.format == "ckplus48"
     rng = np.random.default_rng(seed)
-    idx = np.concatenate([rng.permutation(np.flatnonzero(ds.labels == c))[:n_per_class]
-                          for c in np.unique(ds.labels)])
+    idx = np.concatenate(
+        [rng.permutation(np.flatnonzero(ds.labels == c))[:n_per_class] for c in np.unique(ds.labels)]
+    )
     return ds.subset(np.sort(idx))
 
 
@@ -97,8 +98,27 @@ def test_two_process_training_on_ckplus48_evaluates_to_its_report(ckplus48_zip, 
 
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "ferapp", "train", "--model", "cc_lenet5", "--data", str(ckplus48_zip), "--protocol",
-           "holdout-20", "--epochs", "3", "--lr", "0.05", "--out", str(out), "--quiet", "--nproc", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ferapp",
+        "train",
+        "--model",
+        "cc_lenet5",
+        "--data",
+        str(ckplus48_zip),
+        "--protocol",
+        "holdout-20",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.05",
+        "--out",
+        str(out),
+        "--quiet",
+        "--nproc",
+        "2",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads((out / "report.json").read_text())
@@ -106,9 +126,16 @@ def test_two_process_training_on_ckplus48_evaluates_to_its_report(ckplus48_zip, 
     ds = load_dataset(str(ckplus48_zip))
     test = get_protocol("holdout-20").folds(ds, seed=0)[0].test_idx
     m = load_model_dir(out / "model")
-    assert evaluate(m.model, m.cfg, ds.subset(test)).accuracy == pytest.approx(report["summary"]["mean_accuracy"])
+    assert evaluate(m.model, m.cfg, ds.subset(test)).accuracy == pytest.approx(
+        report["summary"]["mean_accuracy"]
+    )
     assert report["summary"]["mean_accuracy"] > 0.3  # learned something in 3 epochs (7 classes)
-    ev = subprocess.run([sys.executable, "-m", "ferapp", "eval", str(out / "model"), "--data", str(ckplus48_zip),
-                         "--json"], env=env, capture_output=True, text=True, timeout=600)
+    ev = subprocess.run(
+        [sys.executable, "-m", "ferapp", "eval", str(out / "model"), "--data", str(ckplus48_zip), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["result"]["n"] == len(ds)

@@ -48,9 +48,12 @@ def test_live_recording_lasts_as_long_as_the_recording_with_a_slow_model_and_a_p
     src = DemoSource(1, realtime=True).open()  # paced at 30 fps, like a camera
     rec = Recorder()
     t_before = time.monotonic()
-    csv_path = rec.start(tmp_path / "rec.csv", meta=run_metadata(source="demo", model="m", detector="hog",
-                                                                   min_face=40, fps=src.fps),
-                         video=True, video_fps=src.fps)
+    csv_path = rec.start(
+        tmp_path / "rec.csv",
+        meta=run_metadata(source="demo", model="m", detector="hog", min_face=40, fps=src.fps),
+        video=True,
+        video_fps=src.fps,
+    )
     t_after_start = time.monotonic()
     fed = 0
     try:
@@ -87,8 +90,9 @@ def test_run_metadata_has_every_key_in_order():
 
 def test_stop_fills_the_fps_unknown_at_the_start(tmp_path):
     rec = Recorder()
-    path = rec.start(tmp_path / "r.csv", meta=run_metadata(source="0", model="m", detector="hog", min_face=40,
-                                                           fps=None))
+    path = rec.start(
+        tmp_path / "r.csv", meta=run_metadata(source="0", model="m", detector="hog", min_face=40, fps=None)
+    )
     rec.stop(fps=25.0, model="other")  # only keys that were unknown are filled
     meta = json.loads(sidecar_path(path).read_text())
     assert meta["fps"] == 25.0 and meta["model"] == "m"

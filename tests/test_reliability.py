@@ -50,8 +50,14 @@ def test_every_fault_reported_retried_and_resumed():
     errors: list[str] = []
     results: list[FrameResult] = []
     with ThreadExceptions() as te:
-        r = Runner(src, FakePipeline(), on_result=results.append, on_error=errors.append,
-                   max_backoff_s=0.1, empty_frames_fault=10)
+        r = Runner(
+            src,
+            FakePipeline(),
+            on_result=results.append,
+            on_error=errors.append,
+            max_backoff_s=0.1,
+            empty_frames_fault=10,
+        )
         r.start()
         assert wait_until(lambda: src.finished_script and r.stats().captured >= 40, 15), (src.phase, errors)
         assert wait_until(lambda: r.stats().source_ok, 5)
@@ -131,8 +137,15 @@ def test_raising_callbacks_never_kill_the_threads():
         raise RuntimeError("on_end bug")
 
     with ThreadExceptions() as te:
-        r = Runner(src, FakePipeline(), on_result=boom, on_error=boom, on_frame=boom, on_end=on_end,
-                   max_backoff_s=0.05)
+        r = Runner(
+            src,
+            FakePipeline(),
+            on_result=boom,
+            on_error=boom,
+            on_frame=boom,
+            on_end=on_end,
+            max_backoff_s=0.05,
+        )
         r.start()
         assert ended.wait(10)
         r.stop(1.0)
@@ -218,6 +231,7 @@ def test_writer_on_read_only_folder(tmp_path, monkeypatch):
             if str(path).startswith(str(ro)):
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path, *a, **k)
+
         return opener
 
     monkeypatch.setattr(os, "open", guard(os.open))
@@ -287,8 +301,10 @@ def test_cli_analyze_to_unwritable_path_fails_clearly(tmp_path, capsys):
     a_file = tmp_path / "file"
     a_file.write_text("x")
     for out in (a_file / "x.csv", Path("/proc/forbidden/x.csv")):
-        rc, _, err = _run_cli(["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "3",
-                               "--out", str(out)], capsys)
+        rc, _, err = _run_cli(
+            ["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "3", "--out", str(out)],
+            capsys,
+        )
         assert rc != 0
         assert "error: Cannot write timeline" in err and str(out) in err
         assert "Traceback" not in err
@@ -297,8 +313,10 @@ def test_cli_analyze_to_unwritable_path_fails_clearly(tmp_path, capsys):
 def test_cli_analyze_disk_full_mid_run(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(timeline_mod, "open", full_disk_open(2500), raising=False)
     out = tmp_path / "t.csv"
-    rc, _, err = _run_cli(["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "400",
-                           "--out", str(out)], capsys)
+    rc, _, err = _run_cli(
+        ["analyze", "demo", "--model", "cc_lenet5", "--quiet", "--max-frames", "400", "--out", str(out)],
+        capsys,
+    )
     assert rc == 3
     assert "error: Recording stopped" in err and "No space left on device" in err
     monkeypatch.undo()

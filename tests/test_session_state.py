@@ -20,8 +20,15 @@ from ferapp.session import (
     is_camera_spec,
 )
 
-B, O, SREC, SRUN, P, R, L = (Act.BUILD_PIPELINE, Act.OPEN_RUNNER, Act.STOP_RECORDING, Act.STOP_RUNNER,
-                              Act.PAUSE_RUNNER, Act.RESUME_RUNNER, Act.LOAD_MODEL)
+B, O, SREC, SRUN, P, R, L = (
+    Act.BUILD_PIPELINE,
+    Act.OPEN_RUNNER,
+    Act.STOP_RECORDING,
+    Act.STOP_RUNNER,
+    Act.PAUSE_RUNNER,
+    Act.RESUME_RUNNER,
+    Act.LOAD_MODEL,
+)
 
 
 class Clock:
@@ -62,33 +69,93 @@ def session_in(phase: Phase, *, recording: bool = False, can_pause: bool = True,
     return s
 
 
-EVENTS = ("start", "pipeline_built", "pipeline_failed", "runner_started", "runner_failed", "stop", "pause",
-          "resume", "source_ended", "close")
+EVENTS = (
+    "start",
+    "pipeline_built",
+    "pipeline_failed",
+    "runner_started",
+    "runner_failed",
+    "stop",
+    "pause",
+    "resume",
+    "source_ended",
+    "close",
+)
 ERR = SessionError
 # (phase, event) -> (acts, next phase) or ERR; not recording, a source that can pause
 TABLE = {
-    Phase.IDLE: {"start": ((B,), Phase.BUILDING), "pipeline_built": ERR, "pipeline_failed": ERR,
-                 "runner_started": ERR, "runner_failed": ERR, "stop": ((), Phase.IDLE), "pause": ((), Phase.IDLE),
-                 "resume": ((), Phase.IDLE), "source_ended": ((), Phase.IDLE), "close": ((), Phase.CLOSED)},
-    Phase.BUILDING: {"start": ((), Phase.BUILDING), "pipeline_built": ((O,), Phase.STARTING),
-                     "pipeline_failed": ((), Phase.IDLE), "runner_started": ERR, "runner_failed": ERR,
-                     "stop": ((), Phase.BUILDING), "pause": ((), Phase.BUILDING), "resume": ((), Phase.BUILDING),
-                     "source_ended": ((), Phase.BUILDING), "close": ((), Phase.CLOSED)},
-    Phase.READY: {"start": ((O,), Phase.STARTING), "pipeline_built": ERR, "pipeline_failed": ERR,
-                  "runner_started": ERR, "runner_failed": ERR, "stop": ((), Phase.READY), "pause": ((), Phase.READY),
-                  "resume": ((), Phase.READY), "source_ended": ((), Phase.READY), "close": ((), Phase.CLOSED)},
-    Phase.STARTING: {"start": ((), Phase.STARTING), "pipeline_built": ERR, "pipeline_failed": ERR,
-                     "runner_started": ((), Phase.RUNNING), "runner_failed": ((), Phase.READY),
-                     "stop": ((), Phase.STARTING), "pause": ((), Phase.STARTING), "resume": ((), Phase.STARTING),
-                     "source_ended": ((), Phase.STARTING), "close": ((), Phase.CLOSED)},
-    Phase.RUNNING: {"start": ((), Phase.RUNNING), "pipeline_built": ERR, "pipeline_failed": ERR,
-                    "runner_started": ERR, "runner_failed": ERR, "stop": ((SRUN,), Phase.READY),
-                    "pause": ((P,), Phase.PAUSED), "resume": ((), Phase.RUNNING),
-                    "source_ended": ((SRUN,), Phase.READY), "close": ((SRUN,), Phase.CLOSED)},
-    Phase.PAUSED: {"start": ((), Phase.PAUSED), "pipeline_built": ERR, "pipeline_failed": ERR,
-                   "runner_started": ERR, "runner_failed": ERR, "stop": ((SRUN,), Phase.READY),
-                   "pause": ((), Phase.PAUSED), "resume": ((R,), Phase.RUNNING),
-                   "source_ended": ((SRUN,), Phase.READY), "close": ((SRUN,), Phase.CLOSED)},
+    Phase.IDLE: {
+        "start": ((B,), Phase.BUILDING),
+        "pipeline_built": ERR,
+        "pipeline_failed": ERR,
+        "runner_started": ERR,
+        "runner_failed": ERR,
+        "stop": ((), Phase.IDLE),
+        "pause": ((), Phase.IDLE),
+        "resume": ((), Phase.IDLE),
+        "source_ended": ((), Phase.IDLE),
+        "close": ((), Phase.CLOSED),
+    },
+    Phase.BUILDING: {
+        "start": ((), Phase.BUILDING),
+        "pipeline_built": ((O,), Phase.STARTING),
+        "pipeline_failed": ((), Phase.IDLE),
+        "runner_started": ERR,
+        "runner_failed": ERR,
+        "stop": ((), Phase.BUILDING),
+        "pause": ((), Phase.BUILDING),
+        "resume": ((), Phase.BUILDING),
+        "source_ended": ((), Phase.BUILDING),
+        "close": ((), Phase.CLOSED),
+    },
+    Phase.READY: {
+        "start": ((O,), Phase.STARTING),
+        "pipeline_built": ERR,
+        "pipeline_failed": ERR,
+        "runner_started": ERR,
+        "runner_failed": ERR,
+        "stop": ((), Phase.READY),
+        "pause": ((), Phase.READY),
+        "resume": ((), Phase.READY),
+        "source_ended": ((), Phase.READY),
+        "close": ((), Phase.CLOSED),
+    },
+    Phase.STARTING: {
+        "start": ((), Phase.STARTING),
+        "pipeline_built": ERR,
+        "pipeline_failed": ERR,
+        "runner_started": ((), Phase.RUNNING),
+        "runner_failed": ((), Phase.READY),
+        "stop": ((), Phase.STARTING),
+        "pause": ((), Phase.STARTING),
+        "resume": ((), Phase.STARTING),
+        "source_ended": ((), Phase.STARTING),
+        "close": ((), Phase.CLOSED),
+    },
+    Phase.RUNNING: {
+        "start": ((), Phase.RUNNING),
+        "pipeline_built": ERR,
+        "pipeline_failed": ERR,
+        "runner_started": ERR,
+        "runner_failed": ERR,
+        "stop": ((SRUN,), Phase.READY),
+        "pause": ((P,), Phase.PAUSED),
+        "resume": ((), Phase.RUNNING),
+        "source_ended": ((SRUN,), Phase.READY),
+        "close": ((SRUN,), Phase.CLOSED),
+    },
+    Phase.PAUSED: {
+        "start": ((), Phase.PAUSED),
+        "pipeline_built": ERR,
+        "pipeline_failed": ERR,
+        "runner_started": ERR,
+        "runner_failed": ERR,
+        "stop": ((SRUN,), Phase.READY),
+        "pause": ((), Phase.PAUSED),
+        "resume": ((R,), Phase.RUNNING),
+        "source_ended": ((SRUN,), Phase.READY),
+        "close": ((SRUN,), Phase.CLOSED),
+    },
     Phase.CLOSED: {e: ((), Phase.CLOSED) for e in EVENTS if e not in ("runner_started", "runner_failed")}
     | {"runner_started": ERR, "runner_failed": ERR},
 }
@@ -99,8 +166,11 @@ def test_the_table_covers_every_phase_and_event():
     assert all(set(row) == set(EVENTS) for row in TABLE.values())
 
 
-@pytest.mark.parametrize("phase,event", [(p, e) for p in Phase for e in EVENTS],
-                         ids=lambda v: v.value if isinstance(v, Phase) else v)
+@pytest.mark.parametrize(
+    "phase,event",
+    [(p, e) for p in Phase for e in EVENTS],
+    ids=lambda v: v.value if isinstance(v, Phase) else v,
+)
 def test_transition_table(phase, event):
     s = session_in(phase)
     expected = TABLE[phase][event]
@@ -386,4 +456,3 @@ def test_initial_source_without_a_camera_is_the_demo_and_says_so():
 def test_only_a_camera_falls_back_to_the_demo():
     assert camera_fallback("0") == "demo" and camera_fallback("3") == "demo"
     assert camera_fallback("demo") is None and camera_fallback("/v/clip.mp4") is None
-

@@ -10,10 +10,13 @@ import pytest
 
 from ferapp.config import Settings, overridden, settings
 
-CHANGED = {"detection": {"detector": "haar", "min_face": 33.0, "max_pixels": 1_000_000},
-           "tracking": {"scan_every": 7, "verify_every": 4, "max_missed": 9},
-           "inference": {"device": "cpu", "live_smoothing": 0.3, "analysis_smoothing": 0.1},
-           "recording": {"video": True}, "display": {"landmarks": False}}
+CHANGED = {
+    "detection": {"detector": "haar", "min_face": 33.0, "max_pixels": 1_000_000},
+    "tracking": {"scan_every": 7, "verify_every": 4, "max_missed": 9},
+    "inference": {"device": "cpu", "live_smoothing": 0.3, "analysis_smoothing": 0.1},
+    "recording": {"video": True},
+    "display": {"landmarks": False},
+}
 
 
 @pytest.fixture
@@ -47,10 +50,14 @@ def test_a_changed_default_reaches_the_cli_its_help_and_batch_analysis():
         assert (req.detector, req.min_face, req.smoothing, req.device) == ("haar", 33.0, 0.1, "cpu")
     args = parser.parse_args(["analyze", "clip.mp4"])  # the parser built inside keeps what it read
     assert args.detector == "haar"
-    fresh = _analyze_parser()[0].parse_args(["analyze", "clip.mp4"])  # and a new one reads the restored defaults
-    assert (fresh.detector, fresh.min_face, fresh.smoothing) == (settings().detection.detector,
-                                                                 settings().detection.min_face,
-                                                                 settings().inference.smoothing(live=False))
+    fresh = _analyze_parser()[0].parse_args(
+        ["analyze", "clip.mp4"]
+    )  # and a new one reads the restored defaults
+    assert (fresh.detector, fresh.min_face, fresh.smoothing) == (
+        settings().detection.detector,
+        settings().detection.min_face,
+        settings().inference.smoothing(live=False),
+    )
 
 
 def test_a_changed_default_reaches_the_windows_remembered_settings(tmp_path):
@@ -61,10 +68,17 @@ def test_a_changed_default_reaches_the_windows_remembered_settings(tmp_path):
 
     empty = QSettings(str(tmp_path / "never_written.ini"), QSettings.Format.IniFormat)
     with overridden(**CHANGED):
-        got = {k: gui_settings.read(k, empty) for k in ("detector", "min_face", "smoothing", "record_video",
-                                                        "landmarks")}
-        assert got == {"detector": "haar", "min_face": 33.0, "smoothing": 0.3, "record_video": True,
-                       "landmarks": False}
+        got = {
+            k: gui_settings.read(k, empty)
+            for k in ("detector", "min_face", "smoothing", "record_video", "landmarks")
+        }
+        assert got == {
+            "detector": "haar",
+            "min_face": 33.0,
+            "smoothing": 0.3,
+            "record_video": True,
+            "landmarks": False,
+        }
         gui_settings.write("smoothing", 0.5, empty)  # what the user chose wins over the default
         assert gui_settings.read("smoothing", empty) == 0.5
     assert gui_settings.read("detector", empty) == settings().detection.detector
@@ -102,7 +116,10 @@ def test_smoothing_has_one_default_per_use(no_landmark_model):
     parser = _analyze_parser()[0]
     assert parser.parse_args(["analyze", "x"]).smoothing == inf.smoothing(live=False)
     assert AnalysisRequest(source="x").smoothing == inf.smoothing(live=False)
-    pipes = [Pipeline("haar", classify=False), Pipeline("haar", classify=False, realtime=True)]  # haar: quick to build
+    pipes = [
+        Pipeline("haar", classify=False),
+        Pipeline("haar", classify=False, realtime=True),
+    ]  # haar: quick to build
     try:
         assert [p.smoother.alpha for p in pipes] == [inf.smoothing(live=False), inf.smoothing(live=True)]
     finally:

@@ -30,8 +30,9 @@ print(json.dumps(out))
 
 
 def _probe(cases: list[list[str]]) -> list[dict]:
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(cases)], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(cases)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -79,13 +80,16 @@ def test_models_lists_the_same_without_torch(capsys):
     assert r["code"] == 0 and not r["torch"]
     fresh = {}
     for argv in (["models", "--json"], ["models"]):
-        proc = subprocess.run([sys.executable, "-m", "ferapp", *argv], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "ferapp", *argv], capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         fresh[argv[-1]] = proc.stdout
     listed = json.loads(fresh["--json"])
     registry._ensure_loaded()
-    assert listed["architectures"] == sorted(n for n, e in registry._MODELS.items()
-                                             if e.fn.__module__.startswith("ferapp.zoo.models."))
+    assert listed["architectures"] == sorted(
+        n for n, e in registry._MODELS.items() if e.fn.__module__.startswith("ferapp.zoo.models.")
+    )
     assert [p["key"] for p in listed["papers"]] == [p.key for p in registry.list_papers()]
     assert [m["name"] for m in listed["trained"]] == [e.name for e in store.list_trained_models()]
     assert listed["default"] == store.default_model_name()
@@ -103,7 +107,8 @@ def test_architectures_json_matches_the_registry():
 
     snap = registry_snapshot()
     assert json.loads(ARCHITECTURES_FILE.read_text(encoding="utf-8")) == json.loads(json.dumps(snap)), (
-        "ferapp/zoo/architectures.json is stale: run `python -m ferapp.zoo.catalog`")
+        "ferapp/zoo/architectures.json is stale: run `python -m ferapp.zoo.catalog`"
+    )
     from ferapp.zoo.registry import _MODELS, list_papers
 
     cat = snapshot()
@@ -177,8 +182,9 @@ def test_window_paints_at_once_and_keeps_running_while_the_pipeline_builds(tmp_p
     import os
 
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
-    proc = subprocess.run([sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True, timeout=300,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True, timeout=300, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     f = json.loads(proc.stdout.strip().splitlines()[-1])
     assert f["first_result_s"] is not None, f
@@ -229,8 +235,10 @@ def test_video_shows_a_loading_state_while_the_pipeline_builds(qtbot, monkeypatc
     win.show()
     win.start()
     assert win.session.building and win.video.loading is not None
-    qtbot.waitUntil(lambda: win.video.loading is not None and "cc_lenet5" in win.video.loading
-                    and win.video.paints > 0, timeout=60_000)
+    qtbot.waitUntil(
+        lambda: win.video.loading is not None and "cc_lenet5" in win.video.loading and win.video.paints > 0,
+        timeout=60_000,
+    )
     painted = win.video.paints
     qtbot.waitUntil(lambda: win.video.paints >= painted + 3, timeout=60_000)  # the display timer repaints it
     shot = win.video.grab().toImage()
@@ -286,16 +294,33 @@ def test_bench_reports_startup_and_window_startup():
     from ferapp.bench import format_report
     from ferapp.bench.startup import gui_startup_columns
 
-    out = ('startup {"first_paint_s": 1.25, "pipeline_ready_s": 3.5, "first_result_s": 3.75, '
-           '"first_result_cpu_s": 4.5, "build_s": 2.5, "build_ticks": 100, "build_expected_ticks": 125}\n')
+    out = (
+        'startup {"first_paint_s": 1.25, "pipeline_ready_s": 3.5, "first_result_s": 3.75, '
+        '"first_result_cpu_s": 4.5, "build_s": 2.5, "build_ticks": 100, "build_expected_ticks": 125}\n'
+    )
     cols = gui_startup_columns(out)
-    assert cols == {"first_paint_s": 1.25, "first_result_s": 3.75, "first_result_cpu_s": 4.5, "build_s": 2.5,
-                    "build_loop_share": 0.8}
+    assert cols == {
+        "first_paint_s": 1.25,
+        "first_result_s": 3.75,
+        "first_result_cpu_s": 4.5,
+        "build_s": 2.5,
+        "build_loop_share": 0.8,
+    }
     assert set(gui_startup_columns("no such line").values()) == {None}
-    res = {"hardware": {"cpu": "test CPU", "torch": "x", "cuda": None},
-           "startup": [{"command": "ferapp models", "runs": 3, "cpu_median_s": 0.17, "cpu_min_s": 0.15,
-                        "wall_median_s": 0.5, "wall_min_s": 0.4}],
-           "gui": [{**cols, "faces": 1}]}
+    res = {
+        "hardware": {"cpu": "test CPU", "torch": "x", "cuda": None},
+        "startup": [
+            {
+                "command": "ferapp models",
+                "runs": 3,
+                "cpu_median_s": 0.17,
+                "cpu_min_s": 0.15,
+                "wall_median_s": 0.5,
+                "wall_min_s": 0.4,
+            }
+        ],
+        "gui": [{**cols, "faces": 1}],
+    }
     text = format_report(res)
     assert "## Start-up" in text and "| ferapp models" in text and "0.17" in text
     start = text.index("Desktop window start-up")

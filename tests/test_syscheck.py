@@ -22,8 +22,10 @@ def test_the_plugin_is_found_in_the_installed_pyside6():
 
 
 def test_missing_libraries_come_from_ldd_and_runtime_loads(monkeypatch):
-    ldd = ("\tlibxcb-icccm.so.4 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6\n"
-           "\tlibxcb-keysyms.so.1 => not found\n")
+    ldd = (
+        "\tlibxcb-icccm.so.4 => not found\n\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6\n"
+        "\tlibxcb-keysyms.so.1 => not found\n"
+    )
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, ldd, ""))
     monkeypatch.setattr(syscheck, "_loadable", lambda so: so != "libxcb-cursor.so.0")
     assert syscheck.missing_libraries() == ["libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
@@ -32,7 +34,9 @@ def test_missing_libraries_come_from_ldd_and_runtime_loads(monkeypatch):
 def test_main_lists_every_missing_package_in_one_command(monkeypatch, capsys):
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     monkeypatch.setattr(syscheck, "missing_libraries", lambda: ["libxcb-cursor.so.0", "libxcb-icccm.so.4"])
-    monkeypatch.setattr(syscheck.shutil, "which", lambda name: "/usr/bin/apt-get" if name == "apt-get" else None)
+    monkeypatch.setattr(
+        syscheck.shutil, "which", lambda name: "/usr/bin/apt-get" if name == "apt-get" else None
+    )
     assert syscheck.main([]) == 1
     err = capsys.readouterr().err
     assert "sudo apt-get install -y libxcb-cursor0 libxcb-icccm4" in err

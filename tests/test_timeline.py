@@ -32,8 +32,20 @@ def make_result(i: int, n_faces: int = 2, extras=None) -> FrameResult:
 
 
 def test_columns_exact():
-    assert TIMELINE_COLUMNS[:12] == ("time_s", "timestamp", "frame", "source", "face_id", "x", "y", "w", "h",
-                                     "model", "label", "confidence")
+    assert TIMELINE_COLUMNS[:12] == (
+        "time_s",
+        "timestamp",
+        "frame",
+        "source",
+        "face_id",
+        "x",
+        "y",
+        "w",
+        "h",
+        "model",
+        "label",
+        "confidence",
+    )
     assert TIMELINE_COLUMNS[12:] == tuple(f"p_{c}" for c in LABELS)
 
 

@@ -41,8 +41,14 @@ class Recorder(Callback):
 
 def _fit(tmp_path=None, epochs=3, cbs=(), cancel=None, model=None, train=None, val=None, **over):
     model = model or make_tiny()
-    tc = TrainConfig.from_recipe(recipe_of(model), epochs=epochs, seed=over.pop("seed", 0), num_threads=1,
-                                 out_dir=str(tmp_path) if tmp_path else None, **over)
+    tc = TrainConfig.from_recipe(
+        recipe_of(model),
+        epochs=epochs,
+        seed=over.pop("seed", 0),
+        num_threads=1,
+        out_dir=str(tmp_path) if tmp_path else None,
+        **over,
+    )
     tr = Trainer(model, model.cfg, tc, list(cbs), cancel)
     res = tr.fit(train if train is not None else synthetic_faces(), val)
     return res, tr
@@ -141,8 +147,15 @@ def test_plateau10_schedule_divides_then_stops():
 @pytest.mark.parametrize("watch", ["val_error", "val_loss"])
 def test_trainer_stops_when_plateau10_reaches_min_lr(watch):
     ds = synthetic_faces()
-    res, tr = _fit(epochs=20, val=ds, schedule="plateau10", lr=1e-9, min_lr=1e-11, plateau_metric=watch,
-                   plateau_patience=1)
+    res, tr = _fit(
+        epochs=20,
+        val=ds,
+        schedule="plateau10",
+        lr=1e-9,
+        min_lr=1e-11,
+        plateau_metric=watch,
+        plateau_patience=1,
+    )
     assert res.outcome == "finished"
     lrs = [h["lr"] for h in res.history]  # lr used in each epoch
     if watch == "val_error":  # accuracy frozen (lr ~ 0): every epoch after the first is a plateau
@@ -186,7 +199,7 @@ def test_augmentations_on_tensors():
     # each crop is a shifted window of the replicate-padded image
     xp = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
     for i in range(2):
-        assert any(torch.equal(c[i], xp[i, :, a:a + 6, b:b + 6]) for a in range(5) for b in range(5))
+        assert any(torch.equal(c[i], xp[i, :, a : a + 6, b : b + 6]) for a in range(5) for b in range(5))
     r = random_rotate(x, torch.Generator().manual_seed(1), max_deg=10)
     assert r.shape == x.shape and not torch.equal(r, x)
     r2 = random_rotate(x, torch.Generator().manual_seed(1), max_deg=10)
@@ -208,7 +221,7 @@ def make_ck48_folder(root, subjects: int = 6, frames: int = 3, seed: int = 0):
         for s in range(subjects):
             for f in range(frames):
                 im = np.full((48, 48), 70.0)
-                im[k * 16:(k + 1) * 16] = 190.0
+                im[k * 16 : (k + 1) * 16] = 190.0
                 im = np.clip(im + rng.normal(0, 15, im.shape), 0, 255).astype(np.uint8)
                 cv2.imwrite(str(d / f"S{10 + s:03d}_{k + 1:03d}_{f + 1:08d}.png"), im)
     return root
@@ -234,10 +247,20 @@ def test_run_training_api_report_and_model_folder(ck_dir, tmp_path):
         def on_fold_start(self, fold, index, total):
             folds_seen.append((fold, index, total))
 
-    res = run_training("cc_lenet5", str(ck_dir), "subject-3fold", overrides={"epochs": 2, "num_threads": 1, "lr": 0.05},
-                       out_dir=tmp_path / "run", callbacks=[rec, FoldRec()], folds=[0, 2])
+    res = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "subject-3fold",
+        overrides={"epochs": 2, "num_threads": 1, "lr": 0.05},
+        out_dir=tmp_path / "run",
+        callbacks=[rec, FoldRec()],
+        folds=[0, 2],
+    )
     assert res.outcome == "finished", res.message + res.traceback
-    assert [e for e in rec.events if e[0] in ("run_start", "run_end")] == [("run_start",), ("run_end", "finished")]
+    assert [e for e in rec.events if e[0] in ("run_start", "run_end")] == [
+        ("run_start",),
+        ("run_end", "finished"),
+    ]
     assert [f[1:] for f in folds_seen] == [(0, 2), (1, 2)] and len(res.folds) == 2
     rep = json.loads(open(res.report_path).read())
     assert rep["protocol"]["name"] == "subject-3fold" and rep["protocol"]["subject_independent"]
@@ -263,8 +286,15 @@ def test_run_training_cancel_and_failure_end_once(ck_dir, tmp_path):
 
     cancel = threading.Event()
     rec = Recorder(cancel_at=2, cancel=cancel)
-    res = run_training("cc_lenet5", str(ck_dir), "subject-3fold", overrides={"epochs": 3, "batch_size": 8},
-                       out_dir=tmp_path / "run", callbacks=[rec], cancel=cancel)
+    res = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "subject-3fold",
+        overrides={"epochs": 3, "batch_size": 8},
+        out_dir=tmp_path / "run",
+        callbacks=[rec],
+        cancel=cancel,
+    )
     assert res.outcome == "cancelled" and len(res.folds) == 1
     assert [e for e in rec.events if e[0] == "run_end"] == [("run_end", "cancelled")]
     assert (tmp_path / "run" / "fold1" / "last.pt").exists()
@@ -280,8 +310,28 @@ def test_cli_train_then_eval_end_to_end(ck_dir, tmp_path, capsys):
     from ferapp.train.commands import main
 
     out = tmp_path / "cli_run"
-    rc = main(["train", "--model", "cc_lenet5", "--data", str(ck_dir), "--protocol", "subject-3fold",
-               "--epochs", "3", "--lr", "0.05", "--out", str(out), "--folds", "1", "--threads", "1", "--quiet"])
+    rc = main(
+        [
+            "train",
+            "--model",
+            "cc_lenet5",
+            "--data",
+            str(ck_dir),
+            "--protocol",
+            "subject-3fold",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.05",
+            "--out",
+            str(out),
+            "--folds",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "epoch 3/3" in text and "mean ± std" in text
@@ -294,23 +344,49 @@ def test_cli_train_then_eval_end_to_end(ck_dir, tmp_path, capsys):
     assert main(["eval", str(out / "fold1" / "best.pt"), "--data", str(ck_dir)]) == 0
     assert "accuracy" in capsys.readouterr().out
     # resume the single fold from its last checkpoint for one more epoch
-    rc = main(["train", "--model", "cc_lenet5", "--data", str(ck_dir), "--protocol", "subject-3fold",
-               "--epochs", "4", "--out", str(tmp_path / "cli_resume"), "--folds", "1", "--quiet",
-               "--resume", str(out / "fold1" / "last.pt")])
+    rc = main(
+        [
+            "train",
+            "--model",
+            "cc_lenet5",
+            "--data",
+            str(ck_dir),
+            "--protocol",
+            "subject-3fold",
+            "--epochs",
+            "4",
+            "--out",
+            str(tmp_path / "cli_resume"),
+            "--folds",
+            "1",
+            "--quiet",
+            "--resume",
+            str(out / "fold1" / "last.pt"),
+        ]
+    )
     text = capsys.readouterr().out
     assert rc == 0 and "epoch 4/4" in text and "epoch 1/4" not in text
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["train", "--model", "nope", "--data", "X"], "unknown model"),
-    (["train", "--model", "cc_lenet5", "--data", "/no/such/dir"], "dataset"),
-    (["train", "--model", "cc_lenet5", "--data", "DATA", "--protocol", "weird"], "protocol"),
-    (["eval", "nope_model", "--data", "DATA"], "cannot load model"),
-    (["train", "--model", "cc_lenet5", "--data", "DATA", "--init-from", "nope_model"], "cannot load model"),
-    (["train", "--model", "lenet5", "--data", "DATA", "--init-from", "resnet20_fer2013"], "is a resnet20 model"),
-    (["eval", "BADCKPT", "--data", "DATA"], "cannot load model"),
-    (["eval", "cc_lenet5", "--data", "DATA", "--split", "PrivateTest"], "split"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "--model", "nope", "--data", "X"], "unknown model"),
+        (["train", "--model", "cc_lenet5", "--data", "/no/such/dir"], "dataset"),
+        (["train", "--model", "cc_lenet5", "--data", "DATA", "--protocol", "weird"], "protocol"),
+        (["eval", "nope_model", "--data", "DATA"], "cannot load model"),
+        (
+            ["train", "--model", "cc_lenet5", "--data", "DATA", "--init-from", "nope_model"],
+            "cannot load model",
+        ),
+        (
+            ["train", "--model", "lenet5", "--data", "DATA", "--init-from", "resnet20_fer2013"],
+            "is a resnet20 model",
+        ),
+        (["eval", "BADCKPT", "--data", "DATA"], "cannot load model"),
+        (["eval", "cc_lenet5", "--data", "DATA", "--split", "PrivateTest"], "split"),
+    ],
+)
 def test_cli_bad_inputs_exit_nonzero(ck_dir, tmp_path, capsys, argv, needle):
     from ferapp.train.commands import main
 
@@ -333,7 +409,9 @@ def test_fit_in_worker_thread_cancelled_from_outside(tmp_path):
             time.sleep(0.01)
 
     out = {}
-    th = threading.Thread(target=lambda: out.setdefault("r", _fit(tmp_path, epochs=50, cbs=[Slow()], cancel=cancel)[0]))
+    th = threading.Thread(
+        target=lambda: out.setdefault("r", _fit(tmp_path, epochs=50, cbs=[Slow()], cancel=cancel)[0])
+    )
     th.start()
     assert started.wait(30)
     cancel.set()
@@ -347,25 +425,49 @@ def test_run_training_init_from_warm_starts_and_checks_the_architecture(ck_dir, 
     from ferapp.train.run import run_training
     from ferapp.zoo.io import load_model_dir
 
-    base = run_training("cc_lenet5", str(ck_dir), "holdout-20", overrides={"epochs": 1, "num_threads": 1},
-                        out_dir=tmp_path / "base")
+    base = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "holdout-20",
+        overrides={"epochs": 1, "num_threads": 1},
+        out_dir=tmp_path / "base",
+    )
     assert base.outcome == "finished", base.message
     src = load_model_dir(base.best_model_dir).model.state_dict()
     # lr 0: the warm-started run must end with exactly the source weights (fp16 on disk)
-    warm = run_training("cc_lenet5", str(ck_dir), "holdout-20",
-                        overrides={"epochs": 1, "num_threads": 1, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0,
-                                   "init_from": base.best_model_dir}, out_dir=tmp_path / "warm")
+    warm = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "holdout-20",
+        overrides={
+            "epochs": 1,
+            "num_threads": 1,
+            "lr": 0.0,
+            "momentum": 0.0,
+            "weight_decay": 0.0,
+            "init_from": base.best_model_dir,
+        },
+        out_dir=tmp_path / "warm",
+    )
     assert warm.outcome == "finished", warm.message
     got = load_model_dir(warm.best_model_dir).model.state_dict()
     for k, v in src.items():
         if v.is_floating_point() and "running" not in k and "num_batches" not in k:
             assert torch.equal(got[k], v), k
-    cold = run_training("cc_lenet5", str(ck_dir), "holdout-20",
-                        overrides={"epochs": 1, "num_threads": 1, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0,
-                                   "seed": 7}, out_dir=tmp_path / "cold")
+    cold = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "holdout-20",
+        overrides={"epochs": 1, "num_threads": 1, "lr": 0.0, "momentum": 0.0, "weight_decay": 0.0, "seed": 7},
+        out_dir=tmp_path / "cold",
+    )
     first = next(k for k, v in src.items() if v.is_floating_point() and v.ndim > 1)
     assert not torch.equal(load_model_dir(cold.best_model_dir).model.state_dict()[first], src[first])
-    wrong = run_training("lenet5", str(ck_dir), "holdout-20",
-                         overrides={"epochs": 1, "num_threads": 1, "init_from": base.best_model_dir},
-                         out_dir=tmp_path / "wrong")
+    wrong = run_training(
+        "lenet5",
+        str(ck_dir),
+        "holdout-20",
+        overrides={"epochs": 1, "num_threads": 1, "init_from": base.best_model_dir},
+        out_dir=tmp_path / "wrong",
+    )
     assert wrong.outcome == "failed" and "cc_lenet5" in wrong.message

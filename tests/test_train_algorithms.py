@@ -60,15 +60,21 @@ def test_nhsic_with_linear_kernel_rewards_every_class_not_the_largest():
     all_classes = onehot + 0.3 * torch.randn(onehot.shape, generator=g)
     happy_only = (y == 3).float()[:, None] + 0.05 * torch.randn(len(y), 1, generator=g)
     ky_gauss, ky_lin = gaussian_kernel(onehot), onehot @ onehot.T
-    gauss = {n: float(hsic_from_kernels(gaussian_kernel(z), ky_gauss)) for n, z in
-             (("all", all_classes), ("happy", happy_only))}
+    gauss = {
+        n: float(hsic_from_kernels(gaussian_kernel(z), ky_gauss))
+        for n, z in (("all", all_classes), ("happy", happy_only))
+    }
     assert gauss["happy"] > gauss["all"]
-    norm = {n: float(nhsic_from_kernels(linear_kernel(z), ky_lin)) for n, z in
-            (("all", all_classes), ("happy", happy_only))}
+    norm = {
+        n: float(nhsic_from_kernels(linear_kernel(z), ky_lin))
+        for n, z in (("all", all_classes), ("happy", happy_only))
+    }
     assert norm["all"] > 2 * norm["happy"]
     assert norm["all"] <= 6.0 + 1e-4  # bounded by the rank of the centred label kernel (7 classes - 1)
     # scale-free: the unit's output scale does not change its score
-    assert nhsic_from_kernels(linear_kernel(all_classes * 40 + 3), ky_lin) == pytest.approx(norm["all"], rel=1e-4)
+    assert nhsic_from_kernels(linear_kernel(all_classes * 40 + 3), ky_lin) == pytest.approx(
+        norm["all"], rel=1e-4
+    )
 
 
 def test_hsic_step_measure_and_kernel_options():
@@ -127,7 +133,10 @@ def test_hsic_pool_scores_the_pooled_map():
         losses[pool] = float(step.step(x, y, 3))
     z1, z2 = (z.detach() for z in model.forward_hidden(x))
     kx, ky = gaussian_kernel(x, 5.0), gaussian_kernel(F.one_hot(y, 3).float())
-    want = [hsic_bottleneck_loss(F.adaptive_avg_pool2d(z, 2) if z.ndim == 4 else z, kx, ky, 100.0, 5.0) for z in (z1, z2)]
+    want = [
+        hsic_bottleneck_loss(F.adaptive_avg_pool2d(z, 2) if z.ndim == 4 else z, kx, ky, 100.0, 5.0)
+        for z in (z1, z2)
+    ]
     assert losses[2] == pytest.approx(float(sum(want) / 2), rel=1e-4)
     assert losses[2] != pytest.approx(losses[0], rel=1e-3)
 
@@ -156,7 +165,9 @@ def test_bnn_squared_hinge_clipping_and_five_crop():
     ds = synthetic_faces(n_per_class=12, size=16)
     torch.manual_seed(0)
     model = TinyBNN(in_features=12 * 12)
-    model.cfg, model.recipe = tiny_cfg(five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=12)
+    model.cfg, model.recipe = tiny_cfg(
+        five_crop=12, algorithm="bnn", optimizer="adam", lr=0.01, batch_size=12
+    )
     res, tr = _train_algo(model, 8, ds, ds)
     assert tr.tcfg.loss == "squared_hinge"  # BNN implies the BNN loss
     assert model.clip_calls == res.global_step

@@ -62,7 +62,7 @@ def _val_accuracy(model_or_dir, ck_dir) -> float:
     from ferapp.zoo.io import load_checkpoint, load_model_dir
 
     p = Path(model_or_dir)
-    model, cfg = (load_checkpoint(p)[:2] if p.is_file() else (lambda m: (m.model, m.cfg))(load_model_dir(p)))
+    model, cfg = load_checkpoint(p)[:2] if p.is_file() else (lambda m: (m.model, m.cfg))(load_model_dir(p))
     ds = load_dataset(str(ck_dir))
     val = get_protocol("holdout-20").folds(ds, seed=0)[0].val_idx
     return evaluate(model, cfg, ds.subset(val)).accuracy
@@ -77,14 +77,27 @@ def test_best_model_survives_interrupt_and_resume(ck_dir, tmp_path):
 
     over = {"epochs": 4, "num_threads": 1, "batch_size": 8, "lr": 0.05}
     cancel = threading.Event()
-    first = run_training("cc_lenet5", str(ck_dir), "holdout-20", overrides=over, out_dir=tmp_path / "run",
-                         callbacks=[_CancelAt(11, cancel)], cancel=cancel)  # 5 batches/epoch: step 11 = epoch 3
+    first = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "holdout-20",
+        overrides=over,
+        out_dir=tmp_path / "run",
+        callbacks=[_CancelAt(11, cancel)],
+        cancel=cancel,
+    )  # 5 batches/epoch: step 11 = epoch 3
     assert first.outcome == "cancelled"
     last = tmp_path / "run" / "fold1" / "last.pt"
     best_before = first.folds[0].fit.best_val_acc
     assert best_before == pytest.approx(_val_accuracy(tmp_path / "run" / "fold1" / "best.pt", ck_dir))
-    res = run_training("cc_lenet5", str(ck_dir), "holdout-20", overrides={**over, "resume": str(last)},
-                       out_dir=tmp_path / "run", callbacks=[_RuinFromEpoch(2)])
+    res = run_training(
+        "cc_lenet5",
+        str(ck_dir),
+        "holdout-20",
+        overrides={**over, "resume": str(last)},
+        out_dir=tmp_path / "run",
+        callbacks=[_RuinFromEpoch(2)],
+    )
     assert res.outcome == "finished", res.message
     fit = res.folds[0].fit
     hist = [h["val_acc"] for h in fit.history]
@@ -105,7 +118,9 @@ def test_best_model_survives_interrupt_and_resume(ck_dir, tmp_path):
     ds = load_dataset(str(ck_dir))
     test = get_protocol("holdout-20").folds(ds, seed=0)[0].test_idx
     m = load_model_dir(res.best_model_dir)
-    assert evaluate(m.model, m.cfg, ds.subset(test)).accuracy == pytest.approx(report["summary"]["mean_accuracy"])
+    assert evaluate(m.model, m.cfg, ds.subset(test)).accuracy == pytest.approx(
+        report["summary"]["mean_accuracy"]
+    )
 
 
 def test_checkpoint_every_n_steps_writes_a_resumable_mid_epoch_last_pt(tmp_path):
@@ -170,8 +185,25 @@ def test_checkpoint_writes_are_atomic_and_never_follow_a_planted_link(tmp_path, 
 def _train(ck_dir, out, *extra):
     from ferapp.train.commands import main
 
-    return main(["train", "--model", "cc_lenet5", "--data", str(ck_dir), "--protocol", "holdout-20", "--epochs", "1",
-                 "--threads", "1", "--quiet", "--out", str(out), *extra])
+    return main(
+        [
+            "train",
+            "--model",
+            "cc_lenet5",
+            "--data",
+            str(ck_dir),
+            "--protocol",
+            "holdout-20",
+            "--epochs",
+            "1",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
 
 
 def test_out_refuses_a_folder_with_the_users_files_and_deletes_nothing(ck_dir, tmp_path, capsys):
@@ -186,7 +218,9 @@ def test_out_refuses_a_folder_with_the_users_files_and_deletes_nothing(ck_dir, t
     # through the API (the wizard's path) too: the run fails before writing anything
     from ferapp.train.run import run_training
 
-    res = run_training("cc_lenet5", str(ck_dir), "holdout-20", overrides={"epochs": 1, "num_threads": 1}, out_dir=proj)
+    res = run_training(
+        "cc_lenet5", str(ck_dir), "holdout-20", overrides={"epochs": 1, "num_threads": 1}, out_dir=proj
+    )
     assert res.outcome == "failed" and "not a ferapp run folder" in res.message
     assert sorted(p.name for p in proj.rglob("*")) == ["model", "report.json", "thesis.txt"]
 
@@ -199,8 +233,24 @@ def test_out_reuses_its_own_run_folder_but_not_another_models_or_foreign_files(c
     capsys.readouterr()
     from ferapp.train.commands import main
 
-    assert main(["train", "--model", "lenet5", "--data", str(ck_dir), "--protocol", "holdout-20", "--epochs", "1",
-                 "--out", str(run)]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "lenet5",
+                "--data",
+                str(ck_dir),
+                "--protocol",
+                "holdout-20",
+                "--epochs",
+                "1",
+                "--out",
+                str(run),
+            ]
+        )
+        == 2
+    )
     assert "holds a ferapp run of cc_lenet5, not lenet5" in capsys.readouterr().err
     (run / "model" / "notes.txt").write_text("mine")
     assert _train(ck_dir, run) == 2
@@ -224,8 +274,25 @@ def test_train_thread_default_by_model_size_and_processes(ck_dir, tmp_path, caps
         main(["train", "--help"])
     assert "100k parameters" in " ".join(capsys.readouterr().out.split())
     out = tmp_path / "run"
-    assert main(["train", "--model", "cc_lenet5", "--data", str(ck_dir), "--protocol", "holdout-20", "--epochs", "1",
-                 "--quiet", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "cc_lenet5",
+                "--data",
+                str(ck_dir),
+                "--protocol",
+                "holdout-20",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads((out / "report.json").read_text())["recipe"]["num_threads"] == 1
     assert np.isfinite(json.loads((out / "report.json").read_text())["summary"]["mean_accuracy"])
 
@@ -244,20 +311,30 @@ def test_resume_is_checked_by_one_rule_before_training_and_when_resuming(tmp_pat
     from ferapp.zoo.io import save_checkpoint
 
     lenet, other = create_model("cc_lenet5"), create_model("resnet20")
-    files = {"weights only": save_checkpoint(tmp_path / "weights.pt", lenet, lenet.cfg, {}),
-             "another architecture": save_checkpoint(tmp_path / "other.pt", other, other.cfg,
-                                                     {"train_state": STATE_FORMAT}),
-             "pickled code": tmp_path / "pickled.pt"}
+    files = {
+        "weights only": save_checkpoint(tmp_path / "weights.pt", lenet, lenet.cfg, {}),
+        "another architecture": save_checkpoint(
+            tmp_path / "other.pt", other, other.cfg, {"train_state": STATE_FORMAT}
+        ),
+        "pickled code": tmp_path / "pickled.pt",
+    }
     torch.save({"obj": io.BytesIO(b"x")}, files["pickled code"])
-    reasons = {"weights only": "use --init-from", "another architecture": "is for 'resnet20'",
-               "pickled code": "never runs"}
+    reasons = {
+        "weights only": "use --init-from",
+        "another architecture": "is for 'resnet20'",
+        "pickled code": "never runs",
+    }
     for what, path in files.items():
-        rc = main(["train", "--model", "cc_lenet5", "--data", str(tmp_path / "unread"), "--resume", str(path)])
+        rc = main(
+            ["train", "--model", "cc_lenet5", "--data", str(tmp_path / "unread"), "--resume", str(path)]
+        )
         err = capsys.readouterr().err.strip()
         assert rc == 2 and err.startswith("error: --resume: ") and reasons[what] in err, (what, err)
         tc = TrainConfig.from_recipe(get_recipe("cc_lenet5"), epochs=1, num_threads=1, resume=str(path))
         res = Trainer(lenet, lenet.cfg, tc).fit(synthetic_faces(size=48))
-        assert res.outcome == "failed" and res.message == "ValueError: " + err[len("error: --resume: "):], what
+        assert res.outcome == "failed" and res.message == "ValueError: " + err[len("error: --resume: ") :], (
+            what
+        )
 
 
 def test_a_model_folder_is_written_in_the_loadable_format_or_not_at_all(tmp_path, monkeypatch):
@@ -270,9 +347,19 @@ def test_a_model_folder_is_written_in_the_loadable_format_or_not_at_all(tmp_path
     from ferapp.zoo import create_model
 
     m = create_model("cc_lenet5")
-    report = {"arch": "cc_lenet5", "protocol": {"name": "holdout-20"}, "dataset": {}, "summary": {},
-              "wall_time_s": 0.0, "hardware": "cpu", "torch": torch.__version__, "recipe": {}, "created": "",
-              "folds": [], "params": 0}
+    report = {
+        "arch": "cc_lenet5",
+        "protocol": {"name": "holdout-20"},
+        "dataset": {},
+        "summary": {},
+        "wall_time_s": 0.0,
+        "hardware": "cpu",
+        "torch": torch.__version__,
+        "recipe": {},
+        "created": "",
+        "folds": [],
+        "params": 0,
+    }
     monkeypatch.setitem(sys.modules, "ferapp.zoo.io", None)  # the writer cannot be imported
     with pytest.raises(ImportError):
         _save_model(tmp_path / "model", m, report)

@@ -152,7 +152,9 @@ def test_dataset_page_bad_path_then_summary(qtbot, tmp_path, ck48):
     assert not page.isComplete()
     page.load(str(tmp_path / "nope"))
     qtbot.waitUntil(lambda: page.error_label.isVisible() and not page.loader.busy, timeout=WAIT)
-    assert "does not exist" in page.error_label.text() and "sub-folder per expression" in page.error_label.text()
+    assert (
+        "does not exist" in page.error_label.text() and "sub-folder per expression" in page.error_label.text()
+    )
     assert not page.isComplete() and page.dataset is None
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -165,7 +167,10 @@ def test_dataset_page_bad_path_then_summary(qtbot, tmp_path, ck48):
     assert not page.error_label.isVisible()
     ds = page.dataset
     assert len(ds) == len(CLASSES) * SUBJECTS * FRAMES and ds.report.num_subjects == SUBJECTS
-    assert "ckplus48" in page.summary_label.text() and f"<b>Subjects:</b> {SUBJECTS}" in page.summary_label.text()
+    assert (
+        "ckplus48" in page.summary_label.text()
+        and f"<b>Subjects:</b> {SUBJECTS}" in page.summary_label.text()
+    )
     t = page.counts_table
     assert t.rowCount() == len(ds.label_names) == 7
     rows = {t.verticalHeaderItem(i).text(): int(t.item(i, 0).text()) for i in range(t.rowCount())}
@@ -196,7 +201,9 @@ def test_model_page_lists_every_architecture_with_paper_facts(qtbot):
     assert mp.arch == "cc_lenet5"
     text = mp.details.text()
     assert f"{count_params(create_model('cc_lenet5')):,}" in text
-    assert "83.74" in text and "94.37" in text and "32×32" in text and get_model_cfg("cc_lenet5").paper in text
+    assert (
+        "83.74" in text and "94.37" in text and "32×32" in text and get_model_cfg("cc_lenet5").paper in text
+    )
     assert mp.select("resnet20")
     text2 = mp.details.text()
     assert "resnet20" in text2 and "89.48" not in text2 and "86.77" in text2
@@ -210,14 +217,26 @@ def test_settings_prefilled_from_paper_recipe_and_validated(qtbot, ck48):
     wiz.next()
     s = wiz.settings_page
     r = get_recipe("cc_lenet5")
-    assert (s.epochs.value(), s.batch_size.value(), s.optimizer.currentText(), s.schedule.currentText()) == \
-        (r.epochs, r.batch_size, r.optimizer, r.schedule)
+    assert (s.epochs.value(), s.batch_size.value(), s.optimizer.currentText(), s.schedule.currentText()) == (
+        r.epochs,
+        r.batch_size,
+        r.optimizer,
+        r.schedule,
+    )
     assert s.lr.value() == pytest.approx(r.lr)
     # P1's presets: p1-ck (subject-5fold) needs more than 4 subjects, so p1-jaffe (kfold-3) is preselected
-    assert s.protocol.currentText() == "p1-jaffe" and s.paper_protocol_fits and "3 fold(s)" in s.protocol_info.text()
+    assert (
+        s.protocol.currentText() == "p1-jaffe"
+        and s.paper_protocol_fits
+        and "3 fold(s)" in s.protocol_info.text()
+    )
     assert s.protocol_error("p1-ck")
     assert "p1-ck" in [s.protocol.itemText(i) for i in range(s.protocol.count())]
-    assert [s.protocol.itemText(i) for i in range(s.protocol.count())][:3] == ["official", "kfold-5", "subject-5fold"]
+    assert [s.protocol.itemText(i) for i in range(s.protocol.count())][:3] == [
+        "official",
+        "kfold-5",
+        "subject-5fold",
+    ]
     assert s.name_edit.text() == "cc_lenet5_CKp48" and s.isComplete()
     o = s.overrides()
     assert o["epochs"] == r.epochs and o["augment"] == ("mirror",) and o["device"] in ("cpu", "cuda")
@@ -309,7 +328,9 @@ def test_full_wizard_train_save_and_model_appears_in_main_window(qtbot, tmp_path
         assert not wiz.button(QWizard.WizardButton.NextButton).isEnabled()
         qtbot.waitUntil(gate.reached.is_set, timeout=WAIT)
         start_ticks.append(ticks[0])
-        qtbot.waitUntil(lambda: len(wiz.training_page.history) > 0, timeout=WAIT)  # an epoch ended: the page updated live
+        qtbot.waitUntil(
+            lambda: len(wiz.training_page.history) > 0, timeout=WAIT
+        )  # an epoch ended: the page updated live
         assert wiz.job.running or wiz.training_page.result is not None
     timer.stop()
     res = ended.args[0]

@@ -36,14 +36,30 @@ from ferapp.train.progress import RunProgress, checkpoints_of, format_eta, train
 from ferapp.zoo.names import NAME_RE, model_name_error, suggest_model_name
 
 
-def _ds(n_subjects: int = 4, per_class: int = 8, skipped=(), warnings=(), missing: tuple[int, ...] = (),
-        path: str = "/data/CK+48"):
+def _ds(
+    n_subjects: int = 4,
+    per_class: int = 8,
+    skipped=(),
+    warnings=(),
+    missing: tuple[int, ...] = (),
+    path: str = "/data/CK+48",
+):
     """7 classes x ``per_class`` images spread over ``n_subjects`` subjects (0: no subject ids)."""
     labels = np.repeat([c for c in range(7) if c not in missing], per_class).astype(np.int64)
     n = len(labels)
     subjects = np.asarray([f"S{i % n_subjects:03d}" if n_subjects else "" for i in range(n)], dtype=str)
-    return make_dataset("test", path, np.zeros((n, 4, 4), np.uint8), labels, LABELS, np.asarray([""] * n),
-                        subjects, [f"row:{i}" for i in range(n)], list(warnings), list(skipped))
+    return make_dataset(
+        "test",
+        path,
+        np.zeros((n, 4, 4), np.uint8),
+        labels,
+        LABELS,
+        np.asarray([""] * n),
+        subjects,
+        [f"row:{i}" for i in range(n)],
+        list(warnings),
+        list(skipped),
+    )
 
 
 # ------------------------------------------------------------------------------ protocol planning
@@ -54,9 +70,14 @@ def test_plan_describes_the_folds_of_a_protocol_that_fits():
     assert plan.ok and plan.error == "" and plan.name == "kfold-4"
     assert plan.description == get_protocol("kfold-4").describe()
     assert (plan.n_folds, plan.n_train, plan.n_val, plan.n_test) == (
-        4, len(folds[0].train_idx), len(folds[0].val_idx), len(folds[0].test_idx))
-    assert plan.summary == (f"4 fold(s); fold 1: {plan.n_train} train / {plan.n_val} val / "
-                            f"{plan.n_test} test images")
+        4,
+        len(folds[0].train_idx),
+        len(folds[0].val_idx),
+        len(folds[0].test_idx),
+    )
+    assert plan.summary == (
+        f"4 fold(s); fold 1: {plan.n_train} train / {plan.n_val} val / {plan.n_test} test images"
+    )
     assert plan.n_train + plan.n_val + plan.n_test == len(ds)
 
 
@@ -66,16 +87,21 @@ def test_plan_says_why_a_protocol_cannot_run():
     assert not unknown.ok and "unknown protocol" in unknown.error and unknown.n_folds == 0
     assert "k must be at least 2" in plan_protocol(ds, "kfold-1").error
     too_many = plan_protocol(ds, "subject-10fold")
-    assert too_many.error == ("subject-10fold does not fit this dataset: protocol subject-10fold needs at least "
-                              "10 subjects, dataset has 4")
+    assert too_many.error == (
+        "subject-10fold does not fit this dataset: protocol subject-10fold needs at least "
+        "10 subjects, dataset has 4"
+    )
     no_ids = plan_protocol(_ds(n_subjects=0), "subject-3fold")
-    assert no_ids.error.startswith("subject-3fold does not fit this dataset:") and "subject id" in no_ids.error
+    assert (
+        no_ids.error.startswith("subject-3fold does not fit this dataset:") and "subject id" in no_ids.error
+    )
     assert "no official split" in plan_protocol(ds, "official").error
     assert plan_protocol(ds, "holdout-25").ok
     # a fold without test images: 1 % of 7 images
     tiny = plan_protocol(_ds(per_class=1), "holdout-1")
-    assert tiny.error == ("holdout-1: fold 1 has 7 training and 0 test images; choose fewer folds or another "
-                          "protocol")
+    assert tiny.error == (
+        "holdout-1: fold 1 has 7 training and 0 test images; choose fewer folds or another protocol"
+    )
 
 
 def test_plan_without_a_dataset_checks_only_the_name():
@@ -173,33 +199,59 @@ def test_training_warnings_list_reader_warnings_skipped_files_and_missing_subjec
     # user wording for a class without images (the reader's "missing classes (no samples): fear" is not shown)
     assert not any("missing classes" in x for x in w)
     assert "No 'fear' images: the model is built without that class and will never predict it." in w
-    assert ("5 file(s) skipped: bad0.png (unreadable image), bad1.png (unreadable image), "
-            "bad2.png (unreadable image) and 2 more") in w
+    assert (
+        "5 file(s) skipped: bad0.png (unreadable image), bad1.png (unreadable image), "
+        "bad2.png (unreadable image) and 2 more"
+    ) in w
     assert w[-1].startswith("no subject ids: subject-independent protocols")
     clean = _ds(n_subjects=4)
     assert training_warnings(clean) == []
     two = _ds(skipped=skipped[:2])
-    assert training_warnings(two) == ["2 file(s) skipped: bad0.png (unreadable image), bad1.png (unreadable image)"]
+    assert training_warnings(two) == [
+        "2 file(s) skipped: bad0.png (unreadable image), bad1.png (unreadable image)"
+    ]
 
 
 def test_training_warnings_say_what_contempt_and_imbalance_mean_without_internal_option_names():
-    skipped = [(f"/d/contempt/S{i:03d}_001_00000001.png", "contempt dropped (keep_contempt=False)") for i in range(54)]
+    skipped = [
+        (f"/d/contempt/S{i:03d}_001_00000001.png", "contempt dropped (keep_contempt=False)")
+        for i in range(54)
+    ]
     skipped.append(("/d/happy/x.png", "unreadable or truncated image"))
-    reader = ["contempt: 54 sample(s) dropped (the models use the seven basic expressions; contempt has no class of "
-              "its own)"]
+    reader = [
+        "contempt: 54 sample(s) dropped (the models use the seven basic expressions; contempt has no class of "
+        "its own)"
+    ]
     labels_missing = (6,)
     ds = _ds(skipped=skipped, warnings=reader, missing=labels_missing)
     w = training_warnings(ds)
     text = "\n".join(w)
     assert "keep_contempt" not in text and "missing classes" not in text
-    assert w[0] == "54 'contempt' image(s) left out: contempt is not one of the seven expressions the models recognise"
+    assert (
+        w[0]
+        == "54 'contempt' image(s) left out: contempt is not one of the seven expressions the models recognise"
+    )
     assert "No 'neutral' images" in text
-    assert "1 file(s) skipped: x.png (unreadable or truncated image)" in w  # contempt files are not listed again
+    assert (
+        "1 file(s) skipped: x.png (unreadable or truncated image)" in w
+    )  # contempt files are not listed again
     # imbalance in words
-    big = make_dataset("t", "/d", np.zeros((66, 4, 4), np.uint8), np.asarray([3] * 60 + [0, 1, 2, 4, 5, 6], np.int64),
-                       LABELS, np.asarray([""] * 66), np.asarray(["S1"] * 66), [f"r{i}" for i in range(66)], [], [])
-    assert training_warnings(big) == ["Unbalanced classes: 60 'happy' images but only 1 'angry' (60×); accuracy "
-                                      "will favour the large classes."]
+    big = make_dataset(
+        "t",
+        "/d",
+        np.zeros((66, 4, 4), np.uint8),
+        np.asarray([3] * 60 + [0, 1, 2, 4, 5, 6], np.int64),
+        LABELS,
+        np.asarray([""] * 66),
+        np.asarray(["S1"] * 66),
+        [f"r{i}" for i in range(66)],
+        [],
+        [],
+    )
+    assert training_warnings(big) == [
+        "Unbalanced classes: 60 'happy' images but only 1 'angry' (60×); accuracy "
+        "will favour the large classes."
+    ]
 
 
 def test_class_count_names_classes_without_images():
@@ -221,8 +273,10 @@ def test_a_run_trains_only_the_classes_that_have_images():
     # folds are unchanged by the re-indexing (same images on each side)
     for name in ("kfold-4", "subject-4fold", "holdout-25"):
         a, b = get_protocol(name).folds(ds, seed=0), get_protocol(name).folds(out, seed=0)
-        assert all(np.array_equal(x.test_idx, y.test_idx) and np.array_equal(x.train_idx, y.train_idx)
-                   for x, y in zip(a, b, strict=True))
+        assert all(
+            np.array_equal(x.test_idx, y.test_idx) and np.array_equal(x.train_idx, y.train_idx)
+            for x, y in zip(a, b, strict=True)
+        )
     full = _ds()
     assert without_empty_classes(full) == (full, ())
     # soft labels lose the dropped columns and still sum to 1
@@ -338,8 +392,10 @@ def test_a_folder_holding_several_datasets_names_them(tmp_path):
     with pytest.raises(AmbiguousDataset) as e:
         locate_dataset(root)
     assert e.value.candidates == (z, csv)
-    assert str(e.value) == (f"no image files in {root}, but 2 datasets: ckplus48/CK+48.zip, fer2013/fer2013.csv; "
-                            "choose one of them")
+    assert str(e.value) == (
+        f"no image files in {root}, but 2 datasets: ckplus48/CK+48.zip, fer2013/fer2013.csv; "
+        "choose one of them"
+    )
     assert find_datasets(root) == (z, csv)
 
 
@@ -366,15 +422,20 @@ def test_train_prints_the_baselines_and_warns_below_them(capsys):
     from ferapp.train.evaluate import metrics_from_confusion
 
     labels = ("angry", "happy")
-    weak = SimpleNamespace(folds=[SimpleNamespace(test=metrics_from_confusion(_cm([[0, 3], [0, 7]]), labels))],
-                           notes=["no images of neutral: the model has no output for it and never predicts it"])
+    weak = SimpleNamespace(
+        folds=[SimpleNamespace(test=metrics_from_confusion(_cm([[0, 3], [0, 7]]), labels))],
+        notes=["no images of neutral: the model has no output for it and never predicts it"],
+    )
     _print_baselines(weak)
     out, err = capsys.readouterr()
     assert "baselines: always 'happy' (majority class) 70.0 %, chance 50.0 %" in out
     assert "note: no images of neutral" in out
-    assert err.startswith("warning: Accuracy 70.0 % is not above always answering the most frequent class (70.0 %)")
-    good = SimpleNamespace(folds=[SimpleNamespace(test=metrics_from_confusion(_cm([[3, 0], [1, 6]]), labels))],
-                           notes=[])
+    assert err.startswith(
+        "warning: Accuracy 70.0 % is not above always answering the most frequent class (70.0 %)"
+    )
+    good = SimpleNamespace(
+        folds=[SimpleNamespace(test=metrics_from_confusion(_cm([[3, 0], [1, 6]]), labels))], notes=[]
+    )
     _print_baselines(good)
     out, err = capsys.readouterr()
     assert "baselines:" in out and err == ""
@@ -384,16 +445,25 @@ def test_train_prints_the_baselines_and_warns_below_them(capsys):
 def test_every_accuracy_names_its_dataset_and_protocol():
     shipped = {"privatetest_acc": 0.6949, "metrics": {"privatetest_acc": 0.6949}}
     assert model_score(shipped) == (pytest.approx(0.6949), "FER2013 PrivateTest")
-    ck = {"metrics": {"accuracy": 0.841, "protocol": "p1-ck"},
-          "dataset": {"format": "ckplus48", "path": "/d/CK+48.zip"}, "protocol": {"name": "p1-ck"}}
+    ck = {
+        "metrics": {"accuracy": 0.841, "protocol": "p1-ck"},
+        "dataset": {"format": "ckplus48", "path": "/d/CK+48.zip"},
+        "protocol": {"name": "p1-ck"},
+    }
     assert model_score(ck) == (pytest.approx(0.841), "CK+48 subject 5-fold")
-    kfold = {"metrics": {"accuracy": 0.9}, "protocol": {"name": "kfold-5"},
-             "dataset": {"format": "image-folders", "path": "/x/my_faces.zip"}}
+    kfold = {
+        "metrics": {"accuracy": 0.9},
+        "protocol": {"name": "kfold-5"},
+        "dataset": {"format": "image-folders", "path": "/x/my_faces.zip"},
+    }
     assert model_score(kfold) == (pytest.approx(0.9), "my_faces 5-fold")
-    assert model_score({"metrics": {"accuracy": 0.5, "protocol": "official"},
-                        "dataset": {"format": "fer2013-csv"}}) == (0.5, "FER2013 PrivateTest")
+    assert model_score(
+        {"metrics": {"accuracy": 0.5, "protocol": "official"}, "dataset": {"format": "fer2013-csv"}}
+    ) == (0.5, "FER2013 PrivateTest")
     assert model_score({"accuracy": 0.5, "protocol": "holdout-20", "dataset": {"format": "jaffe"}}) == (
-        0.5, "JAFFE 20% hold-out")
+        0.5,
+        "JAFFE 20% hold-out",
+    )
     assert model_score({}) == (None, "") and model_score(None) == (None, "")
     assert protocol_name("p2") == "10-fold" and protocol_name("official", "KDEF") == "test split"
     assert dataset_name("ckplus48") == "CK+48" and dataset_name(None, "/a/b/c!x/y.png") == "c"
@@ -407,14 +477,26 @@ def test_dropdown_text_names_the_scale_and_flags_a_model_below_its_baselines():
 
     shipped = entry({"privatetest_acc": 0.6949, "latency_ms": 5.79})
     assert short_metrics(shipped) == "69.5% FER2013 PrivateTest · 5.8 ms" and weak_reason(shipped) == ""
-    weak = entry({"metrics": {"accuracy": 0.191, "protocol": "p1-ck"}, "dataset": {"format": "ckplus48"},
-                  "baselines": {"accuracy": 0.191, "majority": 0.269, "chance": 1 / 6, "beaten": False}})
+    weak = entry(
+        {
+            "metrics": {"accuracy": 0.191, "protocol": "p1-ck"},
+            "dataset": {"format": "ckplus48"},
+            "baselines": {"accuracy": 0.191, "majority": 0.269, "chance": 1 / 6, "beaten": False},
+        }
+    )
     assert short_metrics(weak) == "19.1% CK+48 subject 5-fold · below baseline"
-    assert weak_reason(weak) == ("its accuracy (19.1%) is not above the majority-class (26.9%) and chance "
-                                 "(16.7%) baselines of its test data")
+    assert weak_reason(weak) == (
+        "its accuracy (19.1%) is not above the majority-class (26.9%) and chance "
+        "(16.7%) baselines of its test data"
+    )
     assert accuracy_text(weak) == "accuracy 19.10% on CK+48 subject 5-fold"
-    good = entry({"metrics": {"accuracy": 0.84, "protocol": "p1-ck"}, "dataset": {"format": "ckplus48"},
-                  "baselines": {"beaten": True}})
+    good = entry(
+        {
+            "metrics": {"accuracy": 0.84, "protocol": "p1-ck"},
+            "dataset": {"format": "ckplus48"},
+            "baselines": {"beaten": True},
+        }
+    )
     assert short_metrics(good) == "84.0% CK+48 subject 5-fold" and weak_reason(good) == ""
 
 
@@ -427,18 +509,34 @@ def test_load_hint_names_every_readable_layout():
 
 
 # ------------------------------------------------------------------------------ model names
-@pytest.mark.parametrize("name, ok", [
-    ("cc_lenet5_CKp48", True), ("a", True), ("9lives.v2-final", True), ("x" * 64, True), ("  padded  ", True),
-    ("", False), ("   ", False), ("bad/name", False), (".hidden", False), ("_x", False), ("x" * 65, False),
-    ("with space", False), ("ümlaut", False),
-])
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("cc_lenet5_CKp48", True),
+        ("a", True),
+        ("9lives.v2-final", True),
+        ("x" * 64, True),
+        ("  padded  ", True),
+        ("", False),
+        ("   ", False),
+        ("bad/name", False),
+        (".hidden", False),
+        ("_x", False),
+        ("x" * 65, False),
+        ("with space", False),
+        ("ümlaut", False),
+    ],
+)
 def test_model_name_rule(name, ok):
     err = model_name_error(name)
     assert (err == "") is ok
     assert bool(NAME_RE.match(name.strip())) is ok
     if not ok:
-        assert err == ("Give the model a name." if not name.strip() else
-                       "Use letters, digits, '_', '-' or '.', starting with a letter or digit (at most 64).")
+        assert err == (
+            "Give the model a name."
+            if not name.strip()
+            else "Use letters, digits, '_', '-' or '.', starting with a letter or digit (at most 64)."
+        )
 
 
 def test_suggested_model_name():
@@ -463,7 +561,9 @@ def test_run_progress_counts_eta_and_status():
     p.last_loss = 1.23456
     p.fold_started("kfold-3/fold2", 1, 3)
     p.epoch_started(2, 4, 10)
-    assert p.status(90, 190.0) == "Fold 2/3 (kfold-3/fold2) · epoch 3/4 · 90/120 batches · loss 1.235 · ETA 0:30"
+    assert (
+        p.status(90, 190.0) == "Fold 2/3 (kfold-3/fold2) · epoch 3/4 · 90/120 batches · loss 1.235 · ETA 0:30"
+    )
     # more batches than planned (a fold with more batches than the first): never over 100 %, ETA 0
     assert p.status(130, 230.0).endswith("130/130 batches · loss 1.235 · ETA 0:00")
     p.last_loss = math.nan
@@ -480,7 +580,9 @@ def test_format_eta():
 
 def test_training_hint_from_the_error_text():
     assert "lower the batch size" in training_hint("CUDA out of memory. Tried to allocate 2 GiB")
-    assert "lower the batch size" in training_hint("DefaultCPUAllocator: can't allocate memory: cannot allocate")
+    assert "lower the batch size" in training_hint(
+        "DefaultCPUAllocator: can't allocate memory: cannot allocate"
+    )
     assert "needs subject ids" in training_hint("protocol subject-5fold needs a subject id for every sample")
     assert "too few images" in training_hint("need at least 2 samples")
     assert "choose the CPU" in training_hint("CUDA error: device-side assert triggered")
@@ -503,8 +605,13 @@ def test_checkpoints_of_lists_existing_files_once(tmp_path):
 
 # ------------------------------------------------------------------------------ paper numbers
 def test_paper_accuracies_skip_parameter_counts_and_timings():
-    reported = {"params": 25476, "JAFFE 3-fold": 94.37, "CK+ 5-fold": 83.74, "s_per_step": 0.05,
-                "paper_input_size": [128, 128]}
+    reported = {
+        "params": 25476,
+        "JAFFE 3-fold": 94.37,
+        "CK+ 5-fold": 83.74,
+        "s_per_step": 0.05,
+        "paper_input_size": [128, 128],
+    }
     assert paper_accuracies(reported) == [("JAFFE 3-fold", 94.37), ("CK+ 5-fold", 83.74)]
     assert paper_accuracies({}) == []
 
@@ -520,14 +627,32 @@ def test_a_run_on_data_without_a_class_has_no_output_for_it(tmp_path):
 
     labels = np.repeat(np.arange(6), 6).astype(np.int64)  # angry..surprise, 6 images each
     rng = np.random.default_rng(0)
-    ds = make_dataset("ckplus48", "/d/CK+48", rng.integers(0, 255, (len(labels), 32, 32), dtype=np.uint8), labels,
-                      LABELS, np.asarray([""] * len(labels)), np.asarray([f"S{i % 3}" for i in range(len(labels))]),
-                      [f"r{i}" for i in range(len(labels))], [], [])
-    res = run_training("lenet5", ds, "holdout-34", overrides={"epochs": 1, "num_threads": 1, "lr": 1e-6},
-                       out_dir=tmp_path / "run")
+    ds = make_dataset(
+        "ckplus48",
+        "/d/CK+48",
+        rng.integers(0, 255, (len(labels), 32, 32), dtype=np.uint8),
+        labels,
+        LABELS,
+        np.asarray([""] * len(labels)),
+        np.asarray([f"S{i % 3}" for i in range(len(labels))]),
+        [f"r{i}" for i in range(len(labels))],
+        [],
+        [],
+    )
+    res = run_training(
+        "lenet5",
+        ds,
+        "holdout-34",
+        overrides={"epochs": 1, "num_threads": 1, "lr": 1e-6},
+        out_dir=tmp_path / "run",
+    )
     assert res.outcome == "finished", res.message + res.traceback
     test = res.folds[0].test
-    assert test.labels == LABELS[:6] and test.confusion.shape == (6, 6) and "neutral" not in test.per_class_accuracy
+    assert (
+        test.labels == LABELS[:6]
+        and test.confusion.shape == (6, 6)
+        and "neutral" not in test.per_class_accuracy
+    )
     assert any("no images of neutral" in n for n in res.notes)
     report = json.loads(Path(res.report_path).read_text())
     assert report["labels"] == list(LABELS[:6]) and report["baselines"]["n_classes"] == 6

@@ -20,8 +20,14 @@ def test_lenet5_on_ckplus48_never_predicts_neutral_and_is_judged_against_baselin
 
     found = locate_dataset(ckplus48_zip.parent)  # the folder holding CK+48.zip means the archive
     assert found.path == ckplus48_zip and "CK+48.zip" in found.note
-    res = run_training("lenet5", str(found.path), "p1-ck", overrides={"epochs": 1, "num_threads": 1},
-                       out_dir=tmp_path / "run", folds=[0])
+    res = run_training(
+        "lenet5",
+        str(found.path),
+        "p1-ck",
+        overrides={"epochs": 1, "num_threads": 1},
+        out_dir=tmp_path / "run",
+        folds=[0],
+    )
     assert res.outcome == "finished", res.message + res.traceback
     test = res.folds[0].test
     assert "neutral" not in test.labels and test.confusion.shape == (6, 6)

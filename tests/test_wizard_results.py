@@ -40,18 +40,40 @@ def _run_result(tmp_path: Path, confusions, beaten: bool):
     from ferapp.zoo.io import save_model_dir
 
     tests = [metrics_from_confusion(np.asarray(c), LABELS6) for c in confusions]
-    folds = [FoldResult(f"p1-ck/fold{i + 1}", SimpleNamespace(epochs_completed=1), t, 100, 10, int(t.n), 1.0,
-                        str(tmp_path)) for i, t in enumerate(tests)]
+    folds = [
+        FoldResult(
+            f"p1-ck/fold{i + 1}",
+            SimpleNamespace(epochs_completed=1),
+            t,
+            100,
+            10,
+            int(t.n),
+            1.0,
+            str(tmp_path),
+        )
+        for i, t in enumerate(tests)
+    ]
     agg = aggregate(tests)
     model_dir = tmp_path / "run" / "model"
-    meta = {"metrics": {"accuracy": agg["mean_accuracy"], "protocol": "p1-ck"},
-            "dataset": {"format": "ckplus48", "path": "/d/CK+48.zip"}, "protocol": {"name": "p1-ck"},
-            "baselines": {"accuracy": agg["mean_accuracy"], "majority": 0.269, "chance": 1 / 6, "beaten": beaten}}
+    meta = {
+        "metrics": {"accuracy": agg["mean_accuracy"], "protocol": "p1-ck"},
+        "dataset": {"format": "ckplus48", "path": "/d/CK+48.zip"},
+        "protocol": {"name": "p1-ck"},
+        "baselines": {"accuracy": agg["mean_accuracy"], "majority": 0.269, "chance": 1 / 6, "beaten": beaten},
+    }
     save_model_dir(model_dir, create_model("lenet5", num_classes=6), meta=meta)
-    return RunResult(outcome="finished", folds=folds, mean_accuracy=agg["mean_accuracy"],
-                     std_accuracy=agg["std_accuracy"], mean_macro_f1=agg["mean_macro_f1"],
-                     best_model_dir=str(model_dir), out_dir=str(tmp_path / "run"), arch="lenet5", protocol="p1-ck",
-                     notes=["no images of neutral: the model has no output for it and never predicts it"])
+    return RunResult(
+        outcome="finished",
+        folds=folds,
+        mean_accuracy=agg["mean_accuracy"],
+        std_accuracy=agg["std_accuracy"],
+        mean_macro_f1=agg["mean_macro_f1"],
+        best_model_dir=str(model_dir),
+        out_dir=str(tmp_path / "run"),
+        arch="lenet5",
+        protocol="p1-ck",
+        notes=["no images of neutral: the model has no output for it and never predicts it"],
+    )
 
 
 def _collapsed():
@@ -88,7 +110,10 @@ def test_a_model_below_its_baselines_is_flagged_saved_only_on_confirmation_and_n
     assert "it is not offered for the live view" in warn
     assert "No images of neutral" in warn  # the class without images is reported, not hidden
     assert "always 'surprise' (majority class) 27.4 %, chance 16.7 %" in rp.baseline_label.text()
-    rows = {rp.class_table.item(i, 0).text(): rp.class_table.item(i, 1).text() for i in range(rp.class_table.rowCount())}
+    rows = {
+        rp.class_table.item(i, 0).text(): rp.class_table.item(i, 1).text()
+        for i in range(rp.class_table.rowCount())
+    }
     assert rows["neutral"] == "never predicted" and rows["disgust"] == "100.0 %"
     assert rp.save_button.text() == "Save anyway…"
 
@@ -114,7 +139,9 @@ def test_a_model_below_its_baselines_is_flagged_saved_only_on_confirmation_and_n
     assert win.last_dialog is None or "Use it now" not in win.last_dialog.text()
     assert "not switched on" in win.statusBar().currentMessage()
     i = win.model_combo.findData("lenet5_CKp48")
-    assert i >= 0 and win.model_combo.itemText(i) == "lenet5_CKp48   22.6% CK+48 subject 5-fold · below baseline"
+    assert (
+        i >= 0 and win.model_combo.itemText(i) == "lenet5_CKp48   22.6% CK+48 subject 5-fold · below baseline"
+    )
     assert win.model_combo.currentData() == "cc_lenet5"
     assert "Not recommended for live use" in win.model_combo.itemData(i, Qt.ItemDataRole.ToolTipRole)
     win.close()
@@ -174,8 +201,10 @@ def test_a_folder_holding_the_archive_is_read_as_it_and_several_are_offered(qtbo
     assert not page.error_label.isVisible(), page.error_label.text()  # was "no image files found"
     assert page.dataset.report.format == "ckplus48" and len(page.dataset) == 56
     assert page.path_edit.text() == str(archive)
-    assert page.found_label.isVisible() and "holds no image files; reading CK+48.zip, the only dataset in it" in \
-        page.found_label.text()
+    assert (
+        page.found_label.isVisible()
+        and "holds no image files; reading CK+48.zip, the only dataset in it" in page.found_label.text()
+    )
     # two archives: say so, and offer each as a button
     _zip_folder(images, holder / "copy.zip")
     page.load(str(holder))
@@ -263,8 +292,11 @@ def test_a_protocol_that_is_not_subject_independent_is_shown_as_a_warning(qtbot,
 def _field_width(combo) -> int:
     opt = QStyleOptionComboBox()
     combo.initStyleOption(opt)
-    return combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
-                                        QStyle.SubControl.SC_ComboBoxEditField, combo).width()
+    return (
+        combo.style()
+        .subControlRect(QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, combo)
+        .width()
+    )
 
 
 def test_model_dropdown_is_not_cut_at_1280_px(qtbot, tmp_path):
@@ -273,9 +305,15 @@ def test_model_dropdown_is_not_cut_at_1280_px(qtbot, tmp_path):
     from ferapp.zoo.io import save_model_dir
 
     long_name = "cc_lenet5_trained_on_my_own_webcam_faces_v12_final"
-    save_model_dir(Path(tmp_path / "user_models" / long_name), create_model("cc_lenet5"),
-                   meta={"metrics": {"accuracy": 0.8123, "protocol": "kfold-5"}, "latency_ms": 0.6,
-                         "dataset": {"format": "image-folders", "path": "/home/me/faces"}})
+    save_model_dir(
+        Path(tmp_path / "user_models" / long_name),
+        create_model("cc_lenet5"),
+        meta={
+            "metrics": {"accuracy": 0.8123, "protocol": "kfold-5"},
+            "latency_ms": 0.6,
+            "dataset": {"format": "image-folders", "path": "/home/me/faces"},
+        },
+    )
     win = MainWindow(source="demo", detector="hog", cameras=[])
     qtbot.addWidget(win)
     win.resize(1280, 760)
@@ -289,8 +327,12 @@ def test_model_dropdown_is_not_cut_at_1280_px(qtbot, tmp_path):
         assert combo.fontMetrics().horizontalAdvance(text) <= _field_width(combo), text
         assert combo.isVisible() and combo.mapTo(win, combo.rect().bottomRight()).x() <= win.width()
     entry = combo.itemText(combo.findData(long_name))
-    assert entry.endswith("81.2% faces 5-fold · 0.6 ms") and "…" in entry  # the name is elided, the figures whole
+    assert (
+        entry.endswith("81.2% faces 5-fold · 0.6 ms") and "…" in entry
+    )  # the name is elided, the figures whole
     assert long_name in combo.itemData(combo.findData(long_name), Qt.ItemDataRole.ToolTipRole)
-    assert win.model_combo.itemText(win.model_combo.findData("resnet20_kd_fer2013")) == \
-        "resnet20_kd_fer2013   69.5% FER2013 PrivateTest · 5.8 ms"
+    assert (
+        win.model_combo.itemText(win.model_combo.findData("resnet20_kd_fer2013"))
+        == "resnet20_kd_fer2013   69.5% FER2013 PrivateTest · 5.8 ms"
+    )
     win.close()

@@ -33,8 +33,13 @@ from ferapp.zoo.store import (
 torch.set_num_threads(1)
 MODELS = list_models()
 # narrower P5 nets for the (I/O-bound) round-trip tests; the forward/backward tests use paper sizes
-SMALL = {"bdnn2": {"width_mult": 0.25}, "bdnn3": {"width_mult": 0.25}, "bdnn4": {"width_mult": 0.25},
-         "bcnn4": {"width_mult": 0.25}, "dsc_se_resnet": {"width_mult": 0.25}}
+SMALL = {
+    "bdnn2": {"width_mult": 0.25},
+    "bdnn3": {"width_mult": 0.25},
+    "bdnn4": {"width_mult": 0.25},
+    "bcnn4": {"width_mult": 0.25},
+    "dsc_se_resnet": {"width_mult": 0.25},
+}
 
 
 def _input(name: str, n: int = 2, seed: int = 0) -> torch.Tensor:
@@ -53,9 +58,25 @@ def _warm_bn(model: torch.nn.Module, name: str, steps: int = 2) -> None:
 
 
 def test_registry_has_every_paper():
-    assert {"cc_lenet5", "lenet5", "resnet20", "resnet38", "resnet56", "resnet74", "plain20", "plain38", "plain56",
-            "plain74", "hsic_densenet", "dsc_se_resnet", "dsc_se_resnet_s", "bdnn2", "bdnn3", "bdnn4",
-            "bcnn4"} <= set(MODELS)
+    assert {
+        "cc_lenet5",
+        "lenet5",
+        "resnet20",
+        "resnet38",
+        "resnet56",
+        "resnet74",
+        "plain20",
+        "plain38",
+        "plain56",
+        "plain74",
+        "hsic_densenet",
+        "dsc_se_resnet",
+        "dsc_se_resnet_s",
+        "bdnn2",
+        "bdnn3",
+        "bdnn4",
+        "bcnn4",
+    } <= set(MODELS)
     # every model belongs to a paper its module declares, and every declared paper has models,
     # protocol presets that exist, and a model in the quick bench
     papers = list_papers()
@@ -152,8 +173,16 @@ def test_config_json_has_one_layout_and_reads_the_old_one(tmp_path):
     folder = save_model_dir(tmp_path / "m", model, model.cfg, {"trained": True}, half=False)
     raw = json.loads((folder / "config.json").read_text())
     assert "recipe" not in raw and raw["input_size"] == [32, 32] and raw["kwargs"] == {}
-    old = {**raw, "recipe": {"optimizer": "sgd", "lr": 0.01, "epochs": 100, "augment": ["mirror"],
-                             "extra": {"sigma": 5.0, "steps": 10}}}  # as ferapp wrote it before the split
+    old = {
+        **raw,
+        "recipe": {
+            "optimizer": "sgd",
+            "lr": 0.01,
+            "epochs": 100,
+            "augment": ["mirror"],
+            "extra": {"sigma": 5.0, "steps": 10},
+        },
+    }  # as ferapp wrote it before the split
     (folder / "config.json").write_text(json.dumps(old))
     lm = load_model_dir(folder)
     assert lm.cfg == model.cfg and "recipe" not in lm.meta
@@ -191,9 +220,13 @@ def test_p2_depths_and_init():
     for depth in (20, 38, 56, 74):
         for kind in ("resnet", "plain"):
             m = create_model(f"{kind}{depth}")
-            weighted = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) and mod.kernel_size == (3, 3)]
+            weighted = [
+                mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) and mod.kernel_size == (3, 3)
+            ]
             assert len(weighted) + 1 == depth  # 3x3 convs + FC
-            projections = [mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) and mod.kernel_size == (1, 1)]
+            projections = [
+                mod for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) and mod.kernel_size == (1, 1)
+            ]
             assert len(projections) == (2 if kind == "resnet" else 0)
             assert not m.fc.weight.any()
     m = create_model("resnet20")
@@ -285,7 +318,15 @@ def test_p4_table1_shapes_and_params():
     assert abs(n - 5_835_265) / 5_835_265 < 0.001, n
     s = create_model("dsc_se_resnet_s")
     assert s.num_features == 512 and count_params(s) < n / 3
-    assert [o.shape[-1] for o in s.forward_intermediates(_input("dsc_se_resnet_s"))] == [46, 44, 22, 11, 6, 3, 1]
+    assert [o.shape[-1] for o in s.forward_intermediates(_input("dsc_se_resnet_s"))] == [
+        46,
+        44,
+        22,
+        11,
+        6,
+        3,
+        1,
+    ]
     assert isinstance(m.act, torch.nn.SELU)
 
 
@@ -299,8 +340,11 @@ def test_p5_shapes_and_binary_values():
         assert get_recipe(name).loss == "squared_hinge" and get_recipe(name).algorithm == "bnn"
         m = create_model(name, width_mult=0.25)
         acts = []
-        hooks = [mod.register_forward_hook(lambda _m, _i, o, acts=acts: acts.append(o))
-                 for mod in m.modules() if isinstance(mod, SignActivation)]
+        hooks = [
+            mod.register_forward_hook(lambda _m, _i, o, acts=acts: acts.append(o))
+            for mod in m.modules()
+            if isinstance(mod, SignActivation)
+        ]
         _warm_bn(m, name, 1)
         acts.clear()
         blocks = m.forward_intermediates(_input(name, 3))
@@ -378,14 +422,22 @@ def test_checkpoint_safety(tmp_path):
     # malicious pickles (torch zip and raw pickle) must not run their payload
     for i, writer in enumerate((lambda o, p: torch.save(o, p), lambda o, p: p.write_bytes(pickle.dumps(o)))):
         marker = tmp_path / f"pwned{i}"
-        payload = {"format": "ferapp-checkpoint", "arch": "resnet20", "cfg": {}, "state_dict": {}, "x": _Evil(marker)}
+        payload = {
+            "format": "ferapp-checkpoint",
+            "arch": "resnet20",
+            "cfg": {},
+            "state_dict": {},
+            "x": _Evil(marker),
+        }
         writer(payload, tmp_path / f"evil{i}.pt")
         with pytest.raises(CheckpointError):
             load_checkpoint(tmp_path / f"evil{i}.pt")
         assert not marker.exists()
     # a model folder with a poisoned model.pt
     save_model_dir(tmp_path / "dir", m, m.cfg, {})
-    torch.save({"format": "ferapp-weights", "x": _Evil(tmp_path / "pwned_dir")}, tmp_path / "dir" / "model.pt")
+    torch.save(
+        {"format": "ferapp-weights", "x": _Evil(tmp_path / "pwned_dir")}, tmp_path / "dir" / "model.pt"
+    )
     with pytest.raises(CheckpointError):
         load_model_dir(tmp_path / "dir")
     assert not (tmp_path / "pwned_dir").exists()
@@ -406,8 +458,9 @@ def stores(tmp_path, monkeypatch):
 
 def _crops(n=3, seed=0):
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (60, 50), dtype=np.uint8) for _ in range(n - 1)] + \
-        [rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)]
+    return [rng.integers(0, 256, (60, 50), dtype=np.uint8) for _ in range(n - 1)] + [
+        rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    ]
 
 
 def test_store_listing_default_and_resolve(stores, tmp_path):
@@ -464,13 +517,18 @@ def test_default_model_is_the_most_accurate_as_the_lists_show_it(stores):
 def test_ensemble_mixed_input_specs(stores):
     user, _ = stores
     torch.manual_seed(1)
-    members = {"m_lenet": create_model("cc_lenet5"), "m_bdnn": create_model("bdnn2", width_mult=0.25),
-               "m_dsc": create_model("dsc_se_resnet_s", width_mult=0.25)}
+    members = {
+        "m_lenet": create_model("cc_lenet5"),
+        "m_bdnn": create_model("bdnn2", width_mult=0.25),
+        "m_dsc": create_model("dsc_se_resnet_s", width_mult=0.25),
+    }
     for n, m in members.items():
         _warm_bn(m, m.cfg.name)
         save_model_dir(user / n, m, m.cfg, {"privatetest_acc": 0.3})
     (user / "ens").mkdir()
-    (user / "ens" / "config.json").write_text(json.dumps({"ensemble": list(members), "meta": {"privatetest_acc": 0.9}}))
+    (user / "ens" / "config.json").write_text(
+        json.dumps({"ensemble": list(members), "meta": {"privatetest_acc": 0.9}})
+    )
     lm = resolve_model("ens")
     assert isinstance(lm.model, EnsembleModel) and lm.name == "ens"
     assert {e.name: e.arch for e in list_trained_models()}["ens"] == "ensemble"

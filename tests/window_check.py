@@ -32,8 +32,20 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.unlink(missing_ok=True)
     exe = str(Path(sys.executable).with_name("ferapp"))
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1400x900x24", exe, "gui", "--source", "demo",
-           "--screen-snapshot", str(out), "--exit-after", "6"]
+    cmd = [
+        "xvfb-run",
+        "-a",
+        "-s",
+        "-screen 0 1400x900x24",
+        exe,
+        "gui",
+        "--source",
+        "demo",
+        "--screen-snapshot",
+        str(out),
+        "--exit-after",
+        "6",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     print(proc.stdout.strip())
     if proc.returncode != 0 or "platform xcb" not in proc.stdout or not out.exists():

@@ -20,7 +20,9 @@ sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp its
 FER2013 = REPO.parent / "shared" / "datasets" / "fer2013" / "fer2013.csv.gz"
 
 
-def evaluate_split(model_dir: Path, data: Path, split: str, labels: str = "dataset", with_probs: bool = False):
+def evaluate_split(
+    model_dir: Path, data: Path, split: str, labels: str = "dataset", with_probs: bool = False
+):
     """Exactly what `ferapp eval MODEL --data DATA --split SPLIT [--labels ferplus]` computes
     (the dict also holds the ECE; ``with_probs`` returns (dict, probs, y) as well)."""
     import numpy as np
@@ -59,9 +61,13 @@ def calibrate(model_dir: Path, data: Path) -> dict:
         z = np.exp(z - z.max(1, keepdims=True))
         return z / z.sum(1, keepdims=True)
 
-    out = {"temperature_fitted": round(t, 4), "publictest_ece_before": pub["ece"],
-           "publictest_ece_after": ece(scaled(p_pub), y_pub), "privatetest_ece_before": priv["ece"],
-           "privatetest_ece_after": ece(scaled(p_priv), y_priv)}
+    out = {
+        "temperature_fitted": round(t, 4),
+        "publictest_ece_before": pub["ece"],
+        "publictest_ece_after": ece(scaled(p_pub), y_pub),
+        "privatetest_ece_before": priv["ece"],
+        "privatetest_ece_after": ece(scaled(p_priv), y_priv),
+    }
     out["shipped"] = bool(out["publictest_ece_before"] - out["publictest_ece_after"] >= 0.005)
     config["temperature"] = round(t, 4) if out["shipped"] else 1.0
     cfg_path.write_text(json.dumps(config, indent=2, default=str) + "\n")
@@ -87,10 +93,15 @@ def packed_comparison(model_dir: Path, data: Path) -> dict | None:
     pk = loaded.packed_model()
     pp = predict_probs(pk.model, pk.cfg, ds.images[keep])
     fp32 = sum(p.numel() * 4 for p in loaded.model.parameters())
-    return {"agreement": float((pf.argmax(1) == pp.argmax(1)).mean()), "float_acc": float((pf.argmax(1) == y).mean()),
-            "packed_acc": float((pp.argmax(1) == y).mean()), "packed_file_bytes": loaded.packed_path.stat().st_size,
-            "fp32_bytes": fp32, "packed_ms": round(measure_latency_ms(model_dir, packed=True), 3),
-            "float_ms": round(measure_latency_ms(model_dir, packed=False), 3)}
+    return {
+        "agreement": float((pf.argmax(1) == pp.argmax(1)).mean()),
+        "float_acc": float((pf.argmax(1) == y).mean()),
+        "packed_acc": float((pp.argmax(1) == y).mean()),
+        "packed_file_bytes": loaded.packed_path.stat().st_size,
+        "fp32_bytes": fp32,
+        "packed_ms": round(measure_latency_ms(model_dir, packed=True), 3),
+        "float_ms": round(measure_latency_ms(model_dir, packed=False), 3),
+    }
 
 
 def measure_latency_ms(model_dir: Path, runs: int = 60, packed: bool = True) -> float:
@@ -146,11 +157,16 @@ def finalize(model_dir: Path, recipe: dict | None = None, data: Path = FER2013) 
     packed = packed_comparison(model_dir, data)
     lat = measure_latency_ms(model_dir)
     meta["metrics"] = {
-        "privatetest_acc": priv["accuracy"], "publictest_acc": pub["accuracy"],
-        "privatetest_macro_f1": priv["macro_f1"], "privatetest_per_class": priv["per_class_accuracy"],
-        "privatetest_confusion": priv["confusion"], "privatetest_ece": priv["ece"],
-        "ferplus_privatetest_acc": fp_priv["accuracy"], "ferplus_privatetest_n": fp_priv["n"],
-        "ferplus_privatetest_macro_f1": fp_priv["macro_f1"], "calibration": cal,
+        "privatetest_acc": priv["accuracy"],
+        "publictest_acc": pub["accuracy"],
+        "privatetest_macro_f1": priv["macro_f1"],
+        "privatetest_per_class": priv["per_class_accuracy"],
+        "privatetest_confusion": priv["confusion"],
+        "privatetest_ece": priv["ece"],
+        "ferplus_privatetest_acc": fp_priv["accuracy"],
+        "ferplus_privatetest_n": fp_priv["n"],
+        "ferplus_privatetest_macro_f1": fp_priv["macro_f1"],
+        "calibration": cal,
     }
     if packed:
         meta["metrics"]["packed"] = packed
@@ -166,50 +182,83 @@ def finalize(model_dir: Path, recipe: dict | None = None, data: Path = FER2013) 
     marker = "\n## Shipped weights: FER2013 evaluation\n"
     text = text.split(marker)[0]
     labels = list(priv["per_class_accuracy"])
-    lines = [marker, f"Evaluated by `training/finalize_model.py` on the fp16 weights in this folder, with the "
-             f"same code as `ferapp eval models/{model_dir.name} --data ../shared/datasets/fer2013/fer2013.csv.gz "
-             f"--split PrivateTest`.", "",
-             "| split | images | accuracy | macro F1 |", "|---|---|---|---|",
-             f"| PublicTest (model selection) | {pub['n']} | {100 * pub['accuracy']:.2f}% | {100 * pub['macro_f1']:.2f}% |",
-             f"| **PrivateTest (reported)** | {priv['n']} | **{100 * priv['accuracy']:.2f}%** | "
-             f"{100 * priv['macro_f1']:.2f}% |", "",
-             "Per-class PrivateTest accuracy: " + ", ".join(
-                 f"{k} {100 * v:.1f}%" if v is not None else f"{k} n/a" for k, v in priv["per_class_accuracy"].items()),
-             "", "PrivateTest confusion (rows true, columns predicted):", "",
-             "| true \\ pred | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines = [
+        marker,
+        f"Evaluated by `training/finalize_model.py` on the fp16 weights in this folder, with the "
+        f"same code as `ferapp eval models/{model_dir.name} --data ../shared/datasets/fer2013/fer2013.csv.gz "
+        f"--split PrivateTest`.",
+        "",
+        "| split | images | accuracy | macro F1 |",
+        "|---|---|---|---|",
+        f"| PublicTest (model selection) | {pub['n']} | {100 * pub['accuracy']:.2f}% | {100 * pub['macro_f1']:.2f}% |",
+        f"| **PrivateTest (reported)** | {priv['n']} | **{100 * priv['accuracy']:.2f}%** | "
+        f"{100 * priv['macro_f1']:.2f}% |",
+        "",
+        "Per-class PrivateTest accuracy: "
+        + ", ".join(
+            f"{k} {100 * v:.1f}%" if v is not None else f"{k} n/a"
+            for k, v in priv["per_class_accuracy"].items()
+        ),
+        "",
+        "PrivateTest confusion (rows true, columns predicted):",
+        "",
+        "| true \\ pred | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
     for lab, row in zip(labels, priv["confusion"], strict=False):
         lines.append(f"| {lab} | " + " | ".join(str(int(v)) for v in row) + " |")
-    lines += ["", "**Calibration** (expected calibration error, 15 bins): temperature "
-              f"{cal['temperature_fitted']:.3f} fitted on PublicTest "
-              f"({'shipped in config.json' if cal['shipped'] else 'not shipped: it did not lower the PublicTest ECE by 0.5 points'}). "
-              f"PrivateTest ECE {100 * cal['privatetest_ece_before']:.2f}% before, "
-              f"{100 * cal['privatetest_ece_after']:.2f}% after (PublicTest {100 * cal['publictest_ece_before']:.2f}% -> "
-              f"{100 * cal['publictest_ece_after']:.2f}%).", "",
-              f"**FER+ labels** (`ferapp eval models/{model_dir.name} --data ../shared/datasets/fer2013/fer2013.csv.gz "
-              f"--split PrivateTest --labels ferplus`): {100 * fp_priv['accuracy']:.2f}% on the {fp_priv['n']} PrivateTest "
-              "images whose 10 FER+ votes have a majority among our seven classes (no-majority, unknown, "
-              f"not-a-face and contempt-majority images left out); macro F1 {100 * fp_priv['macro_f1']:.2f}%."]
+    lines += [
+        "",
+        "**Calibration** (expected calibration error, 15 bins): temperature "
+        f"{cal['temperature_fitted']:.3f} fitted on PublicTest "
+        f"({'shipped in config.json' if cal['shipped'] else 'not shipped: it did not lower the PublicTest ECE by 0.5 points'}). "
+        f"PrivateTest ECE {100 * cal['privatetest_ece_before']:.2f}% before, "
+        f"{100 * cal['privatetest_ece_after']:.2f}% after (PublicTest {100 * cal['publictest_ece_before']:.2f}% -> "
+        f"{100 * cal['publictest_ece_after']:.2f}%).",
+        "",
+        f"**FER+ labels** (`ferapp eval models/{model_dir.name} --data ../shared/datasets/fer2013/fer2013.csv.gz "
+        f"--split PrivateTest --labels ferplus`): {100 * fp_priv['accuracy']:.2f}% on the {fp_priv['n']} PrivateTest "
+        "images whose 10 FER+ votes have a majority among our seven classes (no-majority, unknown, "
+        f"not-a-face and contempt-majority images left out); macro F1 {100 * fp_priv['macro_f1']:.2f}%.",
+    ]
     if packed:
-        lines += ["", f"**1-bit path** (what the app runs for this model): packed weights "
-                  f"{packed['packed_file_bytes'] / 1e6:.2f} MB vs {packed['fp32_bytes'] / 1e6:.1f} MB float32 "
-                  f"({packed['fp32_bytes'] / packed['packed_file_bytes']:.1f}x smaller); "
-                  f"{packed['packed_ms']:.2f} ms/face packed vs {packed['float_ms']:.2f} ms float; "
-                  f"PrivateTest {100 * packed['packed_acc']:.2f}% packed vs {100 * packed['float_acc']:.2f}% float, "
-                  f"the two agree on {100 * packed['agreement']:.2f}% of the faces."]
+        lines += [
+            "",
+            f"**1-bit path** (what the app runs for this model): packed weights "
+            f"{packed['packed_file_bytes'] / 1e6:.2f} MB vs {packed['fp32_bytes'] / 1e6:.1f} MB float32 "
+            f"({packed['fp32_bytes'] / packed['packed_file_bytes']:.1f}x smaller); "
+            f"{packed['packed_ms']:.2f} ms/face packed vs {packed['float_ms']:.2f} ms float; "
+            f"PrivateTest {100 * packed['packed_acc']:.2f}% packed vs {100 * packed['float_acc']:.2f}% float, "
+            f"the two agree on {100 * packed['agreement']:.2f}% of the faces.",
+        ]
     if config.get("flip_tta"):
-        lines += ["", "Inference averages the outputs for the face and its mirror image (`flip_tta` in "
-                  "config.json), in the live engine and in evaluation alike; the training report's test "
-                  "figure is without it."]
-    lines += ["", f"CPU latency per face (engine: preprocessing + model): {lat:.2f} ms "
-              f"({meta['latency_hardware']}).", ""]
+        lines += [
+            "",
+            "Inference averages the outputs for the face and its mirror image (`flip_tta` in "
+            "config.json), in the live engine and in evaluation alike; the training report's test "
+            "figure is without it.",
+        ]
+    lines += [
+        "",
+        f"CPU latency per face (engine: preprocessing + model): {lat:.2f} ms ({meta['latency_hardware']}).",
+        "",
+    ]
     if recipe:
         cmd = recipe.get("command") or f"python training/run_recipe.py {meta['recipe_file']}"
-        lines += [f"Re-create with one command: `{cmd}`"
-                  + ("" if recipe.get("command") else " (add `--resume` after an interruption)") + ".", "",
-                  f"Notes: {recipe.get('notes', '')}", ""]
+        lines += [
+            f"Re-create with one command: `{cmd}`"
+            + ("" if recipe.get("command") else " (add `--resume` after an interruption)")
+            + ".",
+            "",
+            f"Notes: {recipe.get('notes', '')}",
+            "",
+        ]
     card.write_text(text + "\n".join(lines))
-    print(f"{model_dir.name}: PrivateTest {100 * priv['accuracy']:.2f}%  PublicTest {100 * pub['accuracy']:.2f}%  "
-          f"latency {lat:.2f} ms/face", flush=True)
+    print(
+        f"{model_dir.name}: PrivateTest {100 * priv['accuracy']:.2f}%  PublicTest {100 * pub['accuracy']:.2f}%  "
+        f"latency {lat:.2f} ms/face",
+        flush=True,
+    )
     return meta
 
 

@@ -47,8 +47,14 @@ DEFAULT_PACK = REPO / "sprint" / "gpu_check.npz"
 STEPS = ("env", "agreement", "pipeline", "bench", "ddp", "amp")
 # seconds each step may take at most (the budget is shared in this order; a step that does not
 # get its minimum is skipped and says so)
-CAPS = {"env": (5, 30), "agreement": (30, 120), "pipeline": (20, 60), "bench": (60, 180), "ddp": (30, 90),
-        "amp": (20, 60)}
+CAPS = {
+    "env": (5, 30),
+    "agreement": (30, 120),
+    "pipeline": (20, 60),
+    "bench": (60, 180),
+    "ddp": (30, 90),
+    "amp": (20, 60),
+}
 
 
 # -- pack (here) ---------------------------------------------------------------------------
@@ -63,10 +69,17 @@ def pack(data: Path, videos: Path | None, out: Path, n: int = 1000) -> Path:
     if videos is not None and (videos / "book.mkv").exists():
         clip = (videos / "book.mkv").read_bytes()
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, faces=ds.images[pub], labels=ds.labels[pub].astype(np.int8),
-                        label_names=np.array(ds.label_names), clip=np.frombuffer(clip, np.uint8))
-    print(f"packed {len(pub)} PublicTest faces" + (" and book.mkv" if clip else "") + f" into {out} "
-          f"({out.stat().st_size / 2**20:.1f} MiB)")
+    np.savez_compressed(
+        out,
+        faces=ds.images[pub],
+        labels=ds.labels[pub].astype(np.int8),
+        label_names=np.array(ds.label_names),
+        clip=np.frombuffer(clip, np.uint8),
+    )
+    print(
+        f"packed {len(pub)} PublicTest faces" + (" and book.mkv" if clip else "") + f" into {out} "
+        f"({out.stat().st_size / 2**20:.1f} MiB)"
+    )
     return out
 
 
@@ -99,12 +112,19 @@ def step_env(ctx: dict) -> dict[str, Any]:
 
     from ferapp.inference.device import cpu_features, cpu_name, device_description
 
-    out = {"python": platform.python_version(), "torch": torch.__version__, "device": ctx["device"],
-           "device_name": device_description(ctx["device"]), "cpu": cpu_name(), "cpu_features": cpu_features(),
-           "cpu_cores": os.cpu_count(), "cuda": torch.version.cuda,
-           "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
-           "nccl_available": bool(torch.distributed.is_available() and torch.distributed.is_nccl_available()),
-           "torchrun": shutil.which("torchrun") is not None}
+    out = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": ctx["device"],
+        "device_name": device_description(ctx["device"]),
+        "cpu": cpu_name(),
+        "cpu_features": cpu_features(),
+        "cpu_cores": os.cpu_count(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        "nccl_available": bool(torch.distributed.is_available() and torch.distributed.is_nccl_available()),
+        "torchrun": shutil.which("torchrun") is not None,
+    }
     try:
         import dlib  # noqa: F401
 
@@ -157,26 +177,46 @@ def step_agreement(ctx: dict) -> dict[str, Any]:
             gpu.classify([f])
             _sync(dev)
             one.append((time.perf_counter() - t0) * 1000.0)
-        row = {"model": entry.name, "gpu_device": gpu.device, "gpu_network": gpu.precision,
-               "cpu_live_network": cpu_live.precision,
-               "max_abs_prob_diff_cpu_float": float(np.abs(p_cf - p_g).max()),
-               "label_agreement_cpu_float": float((p_cf.argmax(1) == p_g.argmax(1)).mean()),
-               "label_agreement_cpu_live": float((p_cl.argmax(1) == p_g.argmax(1)).mean()),
-               "gpu_ms_per_face_batch": batch_ms, "gpu_ms_per_face_one": float(np.median(one))}
+        row = {
+            "model": entry.name,
+            "gpu_device": gpu.device,
+            "gpu_network": gpu.precision,
+            "cpu_live_network": cpu_live.precision,
+            "max_abs_prob_diff_cpu_float": float(np.abs(p_cf - p_g).max()),
+            "label_agreement_cpu_float": float((p_cf.argmax(1) == p_g.argmax(1)).mean()),
+            "label_agreement_cpu_live": float((p_cl.argmax(1) == p_g.argmax(1)).mean()),
+            "gpu_ms_per_face_batch": batch_ms,
+            "gpu_ms_per_face_one": float(np.median(one)),
+        }
         if y is not None:
             keep = y >= 0
-            row.update(acc_cpu_float=float((p_cf.argmax(1)[keep] == y[keep]).mean()),
-                       acc_cpu_live=float((p_cl.argmax(1)[keep] == y[keep]).mean()),
-                       acc_gpu=float((p_g.argmax(1)[keep] == y[keep]).mean()))
-        row["status"] = "ok" if row["max_abs_prob_diff_cpu_float"] < 1e-3 and row["label_agreement_cpu_float"] >= 0.999 \
+            row.update(
+                acc_cpu_float=float((p_cf.argmax(1)[keep] == y[keep]).mean()),
+                acc_cpu_live=float((p_cl.argmax(1)[keep] == y[keep]).mean()),
+                acc_gpu=float((p_g.argmax(1)[keep] == y[keep]).mean()),
+            )
+        row["status"] = (
+            "ok"
+            if row["max_abs_prob_diff_cpu_float"] < 1e-3 and row["label_agreement_cpu_float"] >= 0.999
             else "DISAGREES"
+        )
         rows.append(row)
-        print(f"  {entry.name}: max|dp| {row['max_abs_prob_diff_cpu_float']:.2e}, labels agree "
-              f"{row['label_agreement_cpu_float']:.2%} (int8/live CPU vs GPU {row['label_agreement_cpu_live']:.2%})",
-              flush=True)
-    bad = [r["model"] for r in rows if r.get("status") not in ("ok",) and not str(r.get("status")).startswith("skipped")]
-    return {"faces": int(len(faces)), "real_faces": y is not None, "models": rows,
-            "status": "ok" if not bad else f"disagreement: {', '.join(bad)}"}
+        print(
+            f"  {entry.name}: max|dp| {row['max_abs_prob_diff_cpu_float']:.2e}, labels agree "
+            f"{row['label_agreement_cpu_float']:.2%} (int8/live CPU vs GPU {row['label_agreement_cpu_live']:.2%})",
+            flush=True,
+        )
+    bad = [
+        r["model"]
+        for r in rows
+        if r.get("status") not in ("ok",) and not str(r.get("status")).startswith("skipped")
+    ]
+    return {
+        "faces": int(len(faces)),
+        "real_faces": y is not None,
+        "models": rows,
+        "status": "ok" if not bad else f"disagreement: {', '.join(bad)}",
+    }
 
 
 def _clip_frames(ctx: dict, n: int) -> tuple[list, str]:
@@ -189,8 +229,10 @@ def _clip_frames(ctx: dict, n: int) -> tuple[list, str]:
 
 def step_pipeline(ctx: dict) -> dict[str, Any]:
     if not ctx.get("dlib"):
-        return {"status": "skipped: dlib is not installed here (the live detector and landmarks need it: "
-                          "pip install dlib-bin face-recognition-models)"}
+        return {
+            "status": "skipped: dlib is not installed here (the live detector and landmarks need it: "
+            "pip install dlib-bin face-recognition-models)"
+        }
     from ferapp.inference.pipeline import Pipeline
 
     frames, name = _clip_frames(ctx, 150)
@@ -213,22 +255,35 @@ def step_pipeline(ctx: dict) -> dict[str, Any]:
             pipe.close()
         labels[dev] = got
         key = "gpu" if dev != "cpu" else "cpu"
-        out[key] = {"device": dev, "network": pipe.engine.precision, "fps": len(frames) / wall,
-                    "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p95_ms": float(np.percentile(lat, 95)),
-                    "frames_with_face": sum(1 for g in got if g)}
+        out[key] = {
+            "device": dev,
+            "network": pipe.engine.precision,
+            "fps": len(frames) / wall,
+            "latency_p50_ms": float(np.percentile(lat, 50)),
+            "latency_p95_ms": float(np.percentile(lat, 95)),
+            "frames_with_face": sum(1 for g in got if g),
+        }
     if ctx["device"] != "cpu":
         a, b = labels[ctx["device"]], labels["cpu"]
         out["label_agreement_gpu_vs_cpu_live"] = float(np.mean([x == y for x, y in zip(a, b, strict=True)]))
-    out["status"] = "ok" if out[("gpu" if ctx["device"] != "cpu" else "cpu")]["frames_with_face"] > 0 else "no face found"
+    out["status"] = (
+        "ok" if out[("gpu" if ctx["device"] != "cpu" else "cpu")]["frames_with_face"] > 0 else "no face found"
+    )
     return out
 
 
 def _run(cmd: list[str], log: Path, timeout: float, env: dict | None = None) -> tuple[int, float, str]:
     t0 = time.perf_counter()
-    full_env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                    PYTHONUNBUFFERED="1", **(env or {}))
+    full_env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        PYTHONUNBUFFERED="1",
+        **(env or {}),
+    )
     try:
-        p = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=max(1.0, timeout))
+        p = subprocess.run(
+            cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=max(1.0, timeout)
+        )
         rc, text = p.returncode, p.stdout + p.stderr
     except subprocess.TimeoutExpired as e:
         rc = 124
@@ -240,8 +295,19 @@ def _run(cmd: list[str], log: Path, timeout: float, env: dict | None = None) -> 
 
 def bench_command(device: str, out: Path, with_pipeline: bool) -> list[str]:
     only = "models,training" + (",pipeline,live" if with_pipeline else "")
-    return [sys.executable, "-m", "ferapp", "bench", "--quick", "--device", device, "--only", only,
-            "--json", str(out / "bench.json")]
+    return [
+        sys.executable,
+        "-m",
+        "ferapp",
+        "bench",
+        "--quick",
+        "--device",
+        device,
+        "--only",
+        only,
+        "--json",
+        str(out / "bench.json"),
+    ]
 
 
 def step_bench(ctx: dict) -> dict[str, Any]:
@@ -249,12 +315,29 @@ def step_bench(ctx: dict) -> dict[str, Any]:
     cmd = bench_command(ctx["device"], out, bool(ctx.get("dlib")))
     rc, secs, text = _run(cmd, out / "bench.log", ctx["step_deadline"] - time.perf_counter())
     (out / "bench.txt").write_text(text)
-    res = {"command": " ".join(cmd[1:]), "rc": rc, "seconds": round(secs, 1), "status": "ok" if rc == 0 else f"exit {rc}"}
+    res = {
+        "command": " ".join(cmd[1:]),
+        "rc": rc,
+        "seconds": round(secs, 1),
+        "status": "ok" if rc == 0 else f"exit {rc}",
+    }
     if rc == 0 and (out / "bench.json").exists():
         b = json.loads((out / "bench.json").read_text())
-        res["models"] = [{k: r.get(k) for k in ("model", "device", "precision", "b1_median_ms_per_face",
-                                                "b8_median_ms_per_face", "engine_median_ms_per_face") if k in r}
-                         for r in b.get("models", [])]
+        res["models"] = [
+            {
+                k: r.get(k)
+                for k in (
+                    "model",
+                    "device",
+                    "precision",
+                    "b1_median_ms_per_face",
+                    "b8_median_ms_per_face",
+                    "engine_median_ms_per_face",
+                )
+                if k in r
+            }
+            for r in b.get("models", [])
+        ]
         res["training"] = b.get("training", [])
         res["pipeline"] = b.get("pipeline", [])
     return res
@@ -272,16 +355,37 @@ def _image_folder(root: Path, per_class: int = 24) -> Path:
         d.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             img = rng.normal(90 + 20 * k, 25, (48, 48))
-            img[6 * k:6 * k + 6, :] = 230  # a class-dependent band: learnable in a few steps
+            img[6 * k : 6 * k + 6, :] = 230  # a class-dependent band: learnable in a few steps
             cv2.imwrite(str(d / f"{i}.png"), np.clip(img, 0, 255).astype(np.uint8))
     return root
 
 
 def ddp_command(device: str, data: Path, run_dir: Path, model: str = "resnet20") -> list[str]:
     """``torchrun`` (as ``python -m torch.distributed.run``, the same launcher) with one rank."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "ferapp",
-            "train", "--model", model, "--data", str(data), "--protocol", "holdout-20", "--epochs", "1",
-            "--device", device, "--out", str(run_dir), "--quiet"]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "1",
+        "-m",
+        "ferapp",
+        "train",
+        "--model",
+        model,
+        "--data",
+        str(data),
+        "--protocol",
+        "holdout-20",
+        "--epochs",
+        "1",
+        "--device",
+        device,
+        "--out",
+        str(run_dir),
+        "--quiet",
+    ]
 
 
 def step_ddp(ctx: dict) -> dict[str, Any]:
@@ -290,9 +394,14 @@ def step_ddp(ctx: dict) -> dict[str, Any]:
     cmd = ddp_command(ctx["device"], data, out / "ddp_run", ctx.get("ddp_model", "resnet20"))
     rc, secs, text = _run(cmd, out / "ddp.log", ctx["step_deadline"] - time.perf_counter())
     low = text.lower()
-    return {"command": " ".join(["torchrun"] + cmd[3:]), "rc": rc, "seconds": round(secs, 1),
-            "backend_nccl_mentioned": "nccl" in low, "report_written": (out / "ddp_run" / "report.json").exists(),
-            "status": "ok" if rc == 0 else f"exit {rc} (see ddp.log)"}
+    return {
+        "command": " ".join(["torchrun"] + cmd[3:]),
+        "rc": rc,
+        "seconds": round(secs, 1),
+        "backend_nccl_mentioned": "nccl" in low,
+        "report_written": (out / "ddp_run" / "report.json").exists(),
+        "status": "ok" if rc == 0 else f"exit {rc} (see ddp.log)",
+    }
 
 
 def step_amp(ctx: dict) -> dict[str, Any]:
@@ -310,15 +419,28 @@ def step_amp(ctx: dict) -> dict[str, Any]:
     if labels is None:
         labels = np.arange(n) % len(names)
     reps = max(1, ctx.get("amp_images", 2048) // n)
-    ds = FaceDataset(images=np.tile(faces, (reps, 1, 1)), labels=np.tile(labels, reps), label_names=names,
-                     splits=np.array([""] * n * reps), subjects=np.array([""] * n * reps),
-                     paths=[f"row:{i}" for i in range(n * reps)], report=DatasetReport(format="pack", path="pack"),
-                     fingerprint=f"gpu-check-{n * reps}")
+    ds = FaceDataset(
+        images=np.tile(faces, (reps, 1, 1)),
+        labels=np.tile(labels, reps),
+        label_names=names,
+        splits=np.array([""] * n * reps),
+        subjects=np.array([""] * n * reps),
+        paths=[f"row:{i}" for i in range(n * reps)],
+        report=DatasetReport(format="pack", path="pack"),
+        fingerprint=f"gpu-check-{n * reps}",
+    )
     model = create_model("resnet20")
     epochs = ctx.get("amp_epochs", 3)
-    tcfg = TrainConfig.from_recipe(get_recipe(model.cfg.name), epochs=epochs, batch_size=min(128, len(ds) // 2), lr=0.05,
-                                   device=ctx["device"],
-                                   amp=True, restore_best=False, augment=("mirror",))
+    tcfg = TrainConfig.from_recipe(
+        get_recipe(model.cfg.name),
+        epochs=epochs,
+        batch_size=min(128, len(ds) // 2),
+        lr=0.05,
+        device=ctx["device"],
+        amp=True,
+        restore_best=False,
+        augment=("mirror",),
+    )
     times: list[float] = []
 
     class Clock(Callback):
@@ -332,20 +454,39 @@ def step_amp(ctx: dict) -> dict[str, Any]:
     losses = [h["train_loss"] for h in res.history]
     per_epoch = [b - a for a, b in zip(times, [*times[1:], t0 + wall], strict=True)]
     ok = res.outcome == "finished" and all(np.isfinite(losses)) and losses[-1] < losses[0]
-    return {"images": len(ds), "epochs": epochs, "amp": bool(tr.use_amp), "device": str(tr.device),
-            "outcome": res.outcome, "losses": losses, "s_per_epoch": per_epoch,
-            "images_per_s_after_first_epoch": len(ds) / float(np.median(per_epoch[1:] or per_epoch)),
-            "gpu_peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20) if tr.device.type == "cuda" else None,
-            "status": "ok" if ok and (tr.use_amp or tr.device.type != "cuda") else
-            f"{res.outcome}: {res.message}" if res.outcome != "finished" else "loss did not fall or AMP off"}
+    return {
+        "images": len(ds),
+        "epochs": epochs,
+        "amp": bool(tr.use_amp),
+        "device": str(tr.device),
+        "outcome": res.outcome,
+        "losses": losses,
+        "s_per_epoch": per_epoch,
+        "images_per_s_after_first_epoch": len(ds) / float(np.median(per_epoch[1:] or per_epoch)),
+        "gpu_peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20)
+        if tr.device.type == "cuda"
+        else None,
+        "status": "ok"
+        if ok and (tr.use_amp or tr.device.type != "cuda")
+        else f"{res.outcome}: {res.message}"
+        if res.outcome != "finished"
+        else "loss did not fall or AMP off",
+    }
 
 
-STEP_FUNCS = {"env": step_env, "agreement": step_agreement, "pipeline": step_pipeline, "bench": step_bench,
-              "ddp": step_ddp, "amp": step_amp}
+STEP_FUNCS = {
+    "env": step_env,
+    "agreement": step_agreement,
+    "pipeline": step_pipeline,
+    "bench": step_bench,
+    "ddp": step_ddp,
+    "amp": step_amp,
+}
 
 
-def run(out: Path, pack_path: Path | None, device: str, budget_s: float, steps: tuple[str, ...],
-        **options: Any) -> dict:
+def run(
+    out: Path, pack_path: Path | None, device: str, budget_s: float, steps: tuple[str, ...], **options: Any
+) -> dict:
     """All ``steps`` within ``budget_s``; ``options`` (for CPU tests): ``models`` (names to compare),
     ``amp_images``, ``amp_epochs``, ``ddp_model``."""
     from ferapp.inference.device import resolve_device
@@ -360,7 +501,7 @@ def run(out: Path, pack_path: Path | None, device: str, budget_s: float, steps: 
     for i, name in enumerate(wanted):
         lo, hi = CAPS[name]
         left = deadline - time.perf_counter()
-        reserve = sum(CAPS[s][0] for s in wanted[i + 1:])  # the later steps' minimums
+        reserve = sum(CAPS[s][0] for s in wanted[i + 1 :])  # the later steps' minimums
         share = min(hi, left - reserve) if left - reserve >= lo else min(hi, left)
         if share < lo * 0.5 and name != "env":
             report["steps"][name] = {"status": f"skipped: {left:.0f} s of the budget left"}
@@ -389,40 +530,57 @@ def markdown(rep: dict) -> str:
     """The figures as README-ready markdown."""
     s = rep["steps"]
     env = s.get("env", {})
-    lines = [f"GPU check on {env.get('device_name', rep['device'])} (torch {env.get('torch')}, CUDA {env.get('cuda')}, "
-             f"cuDNN {env.get('cudnn')}; host CPU {env.get('cpu')}, {env.get('cpu_cores')} cores), "
-             f"{rep['wall_s']:.0f} s in all:", ""]
+    lines = [
+        f"GPU check on {env.get('device_name', rep['device'])} (torch {env.get('torch')}, CUDA {env.get('cuda')}, "
+        f"cuDNN {env.get('cudnn')}; host CPU {env.get('cpu')}, {env.get('cpu_cores')} cores), "
+        f"{rep['wall_s']:.0f} s in all:",
+        "",
+    ]
     lines.append("| step | status | seconds |")
     lines.append("|------|--------|---------|")
     lines += [f"| {k} | {v.get('status')} | {v.get('seconds')} |" for k, v in s.items()]
     ag = s.get("agreement", {})
     if ag.get("models"):
-        lines += ["", f"Inference, GPU vs CPU on {ag['faces']} {'PublicTest' if ag.get('real_faces') else 'generated'} "
-                  "faces (same float network; and the CPU's live network):", "",
-                  "| model | max abs prob diff (float) | labels agree (float) | labels agree (CPU live) | "
-                  "acc CPU | acc GPU | GPU ms/face (batch) | GPU ms/face (one) |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Inference, GPU vs CPU on {ag['faces']} {'PublicTest' if ag.get('real_faces') else 'generated'} "
+            "faces (same float network; and the CPU's live network):",
+            "",
+            "| model | max abs prob diff (float) | labels agree (float) | labels agree (CPU live) | "
+            "acc CPU | acc GPU | GPU ms/face (batch) | GPU ms/face (one) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for r in ag["models"]:
             if "max_abs_prob_diff_cpu_float" not in r:
                 continue
-            acc = (f"{100 * r['acc_cpu_float']:.2f}% | {100 * r['acc_gpu']:.2f}%" if "acc_gpu" in r else "- | -")
-            lines.append(f"| {r['model']} | {r['max_abs_prob_diff_cpu_float']:.1e} | {r['label_agreement_cpu_float']:.2%} | "
-                         f"{r['label_agreement_cpu_live']:.2%} ({r['cpu_live_network']}) | {acc} | "
-                         f"{r['gpu_ms_per_face_batch']:.3f} | {r['gpu_ms_per_face_one']:.2f} |")
+            acc = (
+                f"{100 * r['acc_cpu_float']:.2f}% | {100 * r['acc_gpu']:.2f}%" if "acc_gpu" in r else "- | -"
+            )
+            lines.append(
+                f"| {r['model']} | {r['max_abs_prob_diff_cpu_float']:.1e} | {r['label_agreement_cpu_float']:.2%} | "
+                f"{r['label_agreement_cpu_live']:.2%} ({r['cpu_live_network']}) | {acc} | "
+                f"{r['gpu_ms_per_face_batch']:.3f} | {r['gpu_ms_per_face_one']:.2f} |"
+            )
     pl = s.get("pipeline", {})
     for key in ("gpu", "cpu"):
         if key in pl:
             r = pl[key]
-            lines.append(f"\nLive pipeline on {pl['clip']} ({pl['frames']} frames), {r['device']} ({r['network']}): "
-                         f"{r['fps']:.1f} fps, one frame at a time p50 {r['latency_p50_ms']:.1f} ms / "
-                         f"p95 {r['latency_p95_ms']:.1f} ms")
+            lines.append(
+                f"\nLive pipeline on {pl['clip']} ({pl['frames']} frames), {r['device']} ({r['network']}): "
+                f"{r['fps']:.1f} fps, one frame at a time p50 {r['latency_p50_ms']:.1f} ms / "
+                f"p95 {r['latency_p95_ms']:.1f} ms"
+            )
     if "label_agreement_gpu_vs_cpu_live" in pl:
-        lines.append(f"Labels, GPU pipeline vs CPU pipeline: {pl['label_agreement_gpu_vs_cpu_live']:.1%} of frames equal")
+        lines.append(
+            f"Labels, GPU pipeline vs CPU pipeline: {pl['label_agreement_gpu_vs_cpu_live']:.1%} of frames equal"
+        )
     amp = s.get("amp", {})
     if "losses" in amp:
-        lines.append(f"\nAMP training (resnet20, {amp['images']} faces, batch 128, AMP {'on' if amp['amp'] else 'off'}): "
-                     f"{amp['images_per_s_after_first_epoch']:.0f} images/s, loss {amp['losses'][0]:.3f} -> "
-                     f"{amp['losses'][-1]:.3f}")
+        lines.append(
+            f"\nAMP training (resnet20, {amp['images']} faces, batch 128, AMP {'on' if amp['amp'] else 'off'}): "
+            f"{amp['images_per_s_after_first_epoch']:.0f} images/s, loss {amp['losses'][0]:.3f} -> "
+            f"{amp['losses'][-1]:.3f}"
+        )
     dd = s.get("ddp", {})
     if "command" in dd:
         lines.append(f"\n1-rank DDP: `{dd['command']}` -> {dd['status']} in {dd['seconds']} s")

@@ -37,20 +37,36 @@ sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp its
 
 # name -> recipe file, constructor arguments at the paper's size, options over the recipe, epoch cap
 SPRINT = {
-    "bdnn4_fer2013": {"recipe": "bdnn4_fer2013", "model_kwargs": {"width_mult": 1.0}, "overrides": {"batch_size": 64},
-                      "max_epochs": 100},  # P5 at full width (64/128/256/512, FC 2x1024); paper: 100 epochs
-    "dsc_se_resnet_fer2013": {"recipe": "dsc_se_resnet_fer2013", "model_kwargs": {"width_mult": 1.0},
-                              "overrides": {"batch_size": 32, "lr": 0.01}, "max_epochs": 30},  # P4 Table 1, 5.8M
-    "hsic_densenet_fer2013": {"recipe": "hsic_densenet_fer2013",
-                              "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512, "stem_stride": 1},
-                              "overrides": {}, "max_epochs": 45},  # P3 ~5.8M params; 10,000 steps x 128 = 45 epochs
-    "repro_p3_backprop_fer2013": {"recipe": "repro_p3_backprop_fer2013",
-                                  "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512,
-                                                   "stem_stride": 1},
-                                  "overrides": {}, "max_epochs": 45},  # its backprop twin, same budget
-    "resnet20_jit_fer2013": {"recipe": "resnet20_long_fer2013", "model_kwargs": {},
-                             "overrides": {"init_from": None, "augment": ["mirror", "affine", "photometric"],
-                                           "lr": 0.05}, "max_epochs": 150},  # the default's net from scratch
+    "bdnn4_fer2013": {
+        "recipe": "bdnn4_fer2013",
+        "model_kwargs": {"width_mult": 1.0},
+        "overrides": {"batch_size": 64},
+        "max_epochs": 100,
+    },  # P5 at full width (64/128/256/512, FC 2x1024); paper: 100 epochs
+    "dsc_se_resnet_fer2013": {
+        "recipe": "dsc_se_resnet_fer2013",
+        "model_kwargs": {"width_mult": 1.0},
+        "overrides": {"batch_size": 32, "lr": 0.01},
+        "max_epochs": 30,
+    },  # P4 Table 1, 5.8M
+    "hsic_densenet_fer2013": {
+        "recipe": "hsic_densenet_fer2013",
+        "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512, "stem_stride": 1},
+        "overrides": {},
+        "max_epochs": 45,
+    },  # P3 ~5.8M params; 10,000 steps x 128 = 45 epochs
+    "repro_p3_backprop_fer2013": {
+        "recipe": "repro_p3_backprop_fer2013",
+        "model_kwargs": {"growth": 80, "stem_channels": 128, "fpn_channels": 512, "stem_stride": 1},
+        "overrides": {},
+        "max_epochs": 45,
+    },  # its backprop twin, same budget
+    "resnet20_jit_fer2013": {
+        "recipe": "resnet20_long_fer2013",
+        "model_kwargs": {},
+        "overrides": {"init_from": None, "augment": ["mirror", "affine", "photometric"], "lr": 0.05},
+        "max_epochs": 150,
+    },  # the default's net from scratch
 }
 TIMING_BATCHES = 6
 
@@ -63,11 +79,17 @@ def pack(data: Path, out: Path) -> Path:
     if not keep.any():
         raise SystemExit(f"error: {data} has no Training rows")
     buf = io.BytesIO()
-    np.savez(buf, images=ds.images[keep], labels=ds.labels[keep].astype(np.int8),
-             label_names=np.array(ds.label_names))
+    np.savez(
+        buf,
+        images=ds.images[keep],
+        labels=ds.labels[keep].astype(np.int8),
+        label_names=np.array(ds.label_names),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(lzma.compress(buf.getvalue(), preset=6))
-    print(f"packed {int(keep.sum())} Training faces of {data} into {out} ({out.stat().st_size / 2**20:.1f} MiB)")
+    print(
+        f"packed {int(keep.sum())} Training faces of {data} into {out} ({out.stat().st_size / 2**20:.1f} MiB)"
+    )
     return out
 
 
@@ -77,10 +99,16 @@ def load_pack(path: Path):
     z = np.load(io.BytesIO(lzma.decompress(Path(path).read_bytes())))
     images, labels = z["images"], z["labels"].astype(np.int64)
     n = len(labels)
-    return FaceDataset(images=images, labels=labels, label_names=tuple(str(x) for x in z["label_names"]),
-                       splits=np.array(["Training"] * n), subjects=np.array([""] * n),
-                       paths=[f"row:{i}" for i in range(n)], report=DatasetReport(format="fer2013", path=str(path)),
-                       fingerprint=f"sprint-{n}")
+    return FaceDataset(
+        images=images,
+        labels=labels,
+        label_names=tuple(str(x) for x in z["label_names"]),
+        splits=np.array(["Training"] * n),
+        subjects=np.array([""] * n),
+        paths=[f"row:{i}" for i in range(n)],
+        report=DatasetReport(format="fer2013", path=str(path)),
+        fingerprint=f"sprint-{n}",
+    )
 
 
 def _entry_config(name: str, device: str):
@@ -93,7 +121,9 @@ def _entry_config(name: str, device: str):
     model = create_model(r["arch"], **{**r.get("model_kwargs", {}), **e["model_kwargs"]})
     over = {**r["overrides"], **e["overrides"], "device": device}
     for k in [k for k, v in e["overrides"].items() if v is None] + ["num_threads"]:
-        over.pop(k, None)  # an entry's None drops a recipe option; torch's default threads on the lent machine
+        over.pop(
+            k, None
+        )  # an entry's None drops a recipe option; torch's default threads on the lent machine
     cfg = model.cfg
     for k, v in (r.get("inference") or {}).items():
         cfg = cfg.replace(**{k: v})
@@ -126,8 +156,15 @@ def _time_per_epoch(name: str, ds, device: str) -> float:
     return per_batch * -(-len(ds) // bs)
 
 
-def train(pack_path: Path, out: Path, budget_s: float, device: str, names: list[str], max_train: int | None,
-          max_epochs: int | None) -> dict:
+def train(
+    pack_path: Path,
+    out: Path,
+    budget_s: float,
+    device: str,
+    names: list[str],
+    max_train: int | None,
+    max_epochs: int | None,
+) -> dict:
     import torch
 
     from ferapp.inference.device import device_description
@@ -141,8 +178,7 @@ def train(pack_path: Path, out: Path, budget_s: float, device: str, names: list[
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     out.mkdir(parents=True, exist_ok=True)
-    report = {"device": device_description(device), "n_train": len(ds), "budget_s": budget_s,
-              "runs": []}
+    report = {"device": device_description(device), "n_train": len(ds), "budget_s": budget_s, "runs": []}
     for i, name in enumerate(names):
         left = budget_s - (time.perf_counter() - t_start)
         share = left / (len(names) - i)
@@ -155,19 +191,31 @@ def train(pack_path: Path, out: Path, budget_s: float, device: str, names: list[
         if tcfg.algorithm == "hsic":
             tcfg.hsic_epochs = max(1, tcfg.epochs - max(1, tcfg.epochs // 3))
         tcfg.restore_best = False  # no validation here: the full schedule's last weights
-        print(f"[{name}] {per_epoch:.1f} s/epoch on {device}: {tcfg.epochs} epochs in a {share:.0f} s share",
-              flush=True)
+        print(
+            f"[{name}] {per_epoch:.1f} s/epoch on {device}: {tcfg.epochs} epochs in a {share:.0f} s share",
+            flush=True,
+        )
         res = Trainer(model, cfg, tcfg).fit(ds)
-        run = {"name": name, "arch": cfg.name, "recipe": r["name"], "model_kwargs": {**r.get("model_kwargs", {}),
-               **SPRINT[name]["model_kwargs"]}, "epochs": tcfg.epochs, "outcome": res.outcome,
-               "message": res.message, "seconds": round(res.wall_time_s, 1), "s_per_epoch_est": round(per_epoch, 2),
-               "final_train_loss": res.history[-1]["train_loss"] if res.history else None,
-               "tcfg": tcfg.to_dict()}
+        run = {
+            "name": name,
+            "arch": cfg.name,
+            "recipe": r["name"],
+            "model_kwargs": {**r.get("model_kwargs", {}), **SPRINT[name]["model_kwargs"]},
+            "epochs": tcfg.epochs,
+            "outcome": res.outcome,
+            "message": res.message,
+            "seconds": round(res.wall_time_s, 1),
+            "s_per_epoch_est": round(per_epoch, 2),
+            "final_train_loss": res.history[-1]["train_loss"] if res.history else None,
+            "tcfg": tcfg.to_dict(),
+        }
         report["runs"].append(run)
         print(f"[{name}] {res.outcome} {res.message} in {res.wall_time_s:.0f} s", flush=True)
         if res.outcome == "finished":
             folder = out / "models" / name
-            save_model_dir(folder, model.cpu(), cfg, meta={"sprint": {k: v for k, v in run.items() if k != "tcfg"}})
+            save_model_dir(
+                folder, model.cpu(), cfg, meta={"sprint": {k: v for k, v in run.items() if k != "tcfg"}}
+            )
             with tarfile.open(out / f"{name}.tar", "w") as tar:
                 tar.add(folder, arcname=name)
             for f in folder.iterdir():
@@ -190,8 +238,10 @@ def import_models(src: Path, into: Path) -> list[Path]:
         d = into / t.stem
         load_model_dir(d)  # loads, or raises naming the file
         got.append(d)
-        print(f"{d}: finalise with  python training/finalize_model.py {d} --recipe "
-              f"training/recipes/{t.stem}.json")
+        print(
+            f"{d}: finalise with  python training/finalize_model.py {d} --recipe "
+            f"training/recipes/{t.stem}.json"
+        )
     return got
 
 

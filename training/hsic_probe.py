@@ -30,11 +30,21 @@ VARIANTS = [
     ("random init (no training)", {}, None),
     ("paper: Gaussian sigma 5, 19 conv units, whole maps", {}, dict(sigma=5.0)),
     ("Gaussian median heuristic, 19 units, maps pooled 4x4", {}, dict(sigma=None, pool=4)),
-    ("Gaussian median heuristic, 7 module units, channel means", {"hsic_units": "block"}, dict(sigma=None, pool=1)),
-    ("nHSIC linear kernel, 19 conv units, channel means", {}, dict(sigma=None, pool=1, measure="nhsic",
-                                                                   kernel="linear")),
-    ("nHSIC linear kernel, 7 module units, channel means (shipped)", {"hsic_units": "block"},
-     dict(sigma=None, pool=1, measure="nhsic", kernel="linear")),
+    (
+        "Gaussian median heuristic, 7 module units, channel means",
+        {"hsic_units": "block"},
+        dict(sigma=None, pool=1),
+    ),
+    (
+        "nHSIC linear kernel, 19 conv units, channel means",
+        {},
+        dict(sigma=None, pool=1, measure="nhsic", kernel="linear"),
+    ),
+    (
+        "nHSIC linear kernel, 7 module units, channel means (shipped)",
+        {"hsic_units": "block"},
+        dict(sigma=None, pool=1, measure="nhsic", kernel="linear"),
+    ),
 ]
 
 
@@ -48,7 +58,9 @@ def stratified(labels: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     return np.concatenate(idx)
 
 
-def probe(ftr: torch.Tensor, ytr: torch.Tensor, fte: torch.Tensor, yte: torch.Tensor, steps: int = 300) -> float:
+def probe(
+    ftr: torch.Tensor, ytr: torch.Tensor, fte: torch.Tensor, yte: torch.Tensor, steps: int = 300
+) -> float:
     """Full-batch logistic regression on standardised features; test accuracy."""
     mu, sd = ftr.mean(0), ftr.std(0) + 1e-6
     a, b = (ftr - mu) / sd, (fte - mu) / sd
@@ -69,7 +81,7 @@ def features(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
     out: dict[str, list[torch.Tensor]] = {}
     with torch.no_grad():
         for i in range(0, len(x), 500):
-            xb = x[i:i + 500]
+            xb = x[i : i + 500]
             for b, cat in enumerate(model.forward_intermediates(xb)):
                 out.setdefault(f"block{b + 1}", []).append(F.adaptive_avg_pool2d(cat, 3).flatten(1))
             out.setdefault("head input", []).append(model.forward_features(xb))
@@ -92,7 +104,7 @@ def run_variant(label, kwargs, step_kw, data, epochs: int, seed: int = 0) -> dic
         for _ in range(epochs):
             perm = torch.randperm(len(xtr), generator=g)
             for i in range(0, len(perm) - 127, 128):
-                b = perm[i:i + 128]
+                b = perm[i : i + 128]
                 xb = xtr[b]
                 flip = torch.rand(len(xb), generator=g) < 0.5
                 xb = torch.where(flip[:, None, None, None], xb.flip(-1), xb)
@@ -100,8 +112,14 @@ def run_variant(label, kwargs, step_kw, data, epochs: int, seed: int = 0) -> dic
                 steps += 1
     ftr, fte = features(model, xtr), features(model, xte)
     accs = {k: round(probe(ftr[k], ytr, fte[k], yte), 4) for k in ftr}
-    return {"variant": label, "model_kwargs": kwargs, "hsic": step_kw, "steps": steps,
-            "seconds": round(time.time() - t0, 1), "probe_accuracy": accs}
+    return {
+        "variant": label,
+        "model_kwargs": kwargs,
+        "hsic": step_kw,
+        "steps": steps,
+        "seconds": round(time.time() - t0, 1),
+        "probe_accuracy": accs,
+    }
 
 
 def main(argv=None) -> int:
@@ -120,7 +138,7 @@ def main(argv=None) -> int:
     images, codes, usage, *_ = parse_csv(args.data)
     tr = np.flatnonzero(usage == "Training")
     tr = tr[stratified(codes[tr], args.train)]
-    te = np.flatnonzero(usage == "PublicTest")[:args.test]
+    te = np.flatnonzero(usage == "PublicTest")[: args.test]
 
     from ferapp.preprocess import preprocess_face
     from ferapp.zoo import create_model
@@ -140,9 +158,18 @@ def main(argv=None) -> int:
         rows.append(row)
     from ferapp.inference.device import cpu_name
 
-    report = {"train_images": len(tr), "test_images": len(te), "test_split": "PublicTest",
-              "epochs": args.epochs, "batch_size": 128, "optimizer": "adam lr 0.005", "beta": 100.0,
-              "machine": cpu_name(), "torch_threads": 1, "rows": rows}
+    report = {
+        "train_images": len(tr),
+        "test_images": len(te),
+        "test_split": "PublicTest",
+        "epochs": args.epochs,
+        "batch_size": 128,
+        "optimizer": "adam lr 0.005",
+        "beta": 100.0,
+        "machine": cpu_name(),
+        "torch_threads": 1,
+        "rows": rows,
+    }
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
     return 0

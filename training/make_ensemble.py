@@ -23,8 +23,16 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for `from training.<script> import` (ferapp itself is installed)
 
-DEFAULT = ["resnet20_jit_fer2013", "resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "dsc_se_resnet_fer2013",
-           "bdnn4_fer2013", "cc_lenet5_fer2013", "hsic_densenet_fer2013"]
+DEFAULT = [
+    "resnet20_jit_fer2013",
+    "resnet20_long_fer2013",
+    "resnet20_seed2_fer2013",
+    "resnet20_fer2013",
+    "dsc_se_resnet_fer2013",
+    "bdnn4_fer2013",
+    "cc_lenet5_fer2013",
+    "hsic_densenet_fer2013",
+]
 
 
 def main(argv=None) -> int:
@@ -63,24 +71,39 @@ def main(argv=None) -> int:
     best = best_key[0]
     chosen = [n for n, v in zip(names, best_w, strict=True) if v]
     weights = [float(v) for v in best_w if v]
-    print(f"best single {max(acc.values()) * 100:.2f}%; chosen {dict(zip(chosen, weights, strict=True))}: "
-          f"ensemble PublicTest {100 * best:.2f}%")
+    print(
+        f"best single {max(acc.values()) * 100:.2f}%; chosen {dict(zip(chosen, weights, strict=True))}: "
+        f"ensemble PublicTest {100 * best:.2f}%"
+    )
     out = REPO / "models" / "ensemble_fer2013"
     out.mkdir(parents=True, exist_ok=True)
-    config = {"ensemble": [f"../{c}" for c in chosen], "weights": weights,
-              "meta": {"name": "ensemble_fer2013", "trained": True,
-                       "description": "Weighted average of the softmax probabilities of "
-                              + ", ".join(f"{c} (x{w:g})" for c, w in zip(chosen, weights, strict=True)),
-                       "selection": "members and integer weights (0-3) chosen by exhaustive search on FER2013 PublicTest",
-                       "publictest_selection_acc": best}}
+    config = {
+        "ensemble": [f"../{c}" for c in chosen],
+        "weights": weights,
+        "meta": {
+            "name": "ensemble_fer2013",
+            "trained": True,
+            "description": "Weighted average of the softmax probabilities of "
+            + ", ".join(f"{c} (x{w:g})" for c, w in zip(chosen, weights, strict=True)),
+            "selection": "members and integer weights (0-3) chosen by exhaustive search on FER2013 PublicTest",
+            "publictest_selection_acc": best,
+        },
+    }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (out / "README.md").write_text(
         "# ensemble_fer2013\n\nWeighted average of the class probabilities of the shipped models "
         + ", ".join(f"`{c}` (weight {w:g})" for c, w in zip(chosen, weights, strict=True))
         + " (each with its own input size and preprocessing). Members and weights were chosen by "
-        "exhaustive search on FER2013 PublicTest; the PrivateTest number below is measured, not selected on.\n")
-    finalize(out, {"name": "ensemble_fer2013", "command": "python training/make_ensemble.py",
-                   "notes": "members and weights chosen on PublicTest (exhaustive search over integer weights 0-3)"})
+        "exhaustive search on FER2013 PublicTest; the PrivateTest number below is measured, not selected on.\n"
+    )
+    finalize(
+        out,
+        {
+            "name": "ensemble_fer2013",
+            "command": "python training/make_ensemble.py",
+            "notes": "members and weights chosen on PublicTest (exhaustive search over integer weights 0-3)",
+        },
+    )
     return 0
 
 

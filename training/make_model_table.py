@@ -43,10 +43,16 @@ def build_rows(reps: int) -> list[dict]:
         with torch.no_grad():
             ms = _median_ms(lambda model=model, x=x: model(x), reps)
         row = {
-            "name": name, "paper": cfg.paper, "params": count_params(model),
-            "effective": count_effective_params(model), "reported": cfg.reported.get("params"),
-            "input": f"{h}x{w}" + (f" x5 crops of {cfg.input_size[0]}x{cfg.input_size[1]}" if crops == 5 else ""),
-            "macs": count_macs(model, (cfg.channels, h, w)) * crops, "ms": ms, "desc": cfg.description,
+            "name": name,
+            "paper": cfg.paper,
+            "params": count_params(model),
+            "effective": count_effective_params(model),
+            "reported": cfg.reported.get("params"),
+            "input": f"{h}x{w}"
+            + (f" x5 crops of {cfg.input_size[0]}x{cfg.input_size[1]}" if crops == 5 else ""),
+            "macs": count_macs(model, (cfg.channels, h, w)) * crops,
+            "ms": ms,
+            "desc": cfg.description,
         }
         if cfg.paper == "P5":
             from ferapp.zoo.packed import PackedBNN, packed_stats
@@ -57,7 +63,9 @@ def build_rows(reps: int) -> list[dict]:
             model.eval()
             st = packed_stats(model)
             packed = PackedBNN.from_model(model)
-            row["packed"] = f"{st.packed_bytes / 1e6:.2f} MB ({st.ratio:.0f}x < fp32 {st.fp32_bytes / 1e6:.1f} MB)"
+            row["packed"] = (
+                f"{st.packed_bytes / 1e6:.2f} MB ({st.ratio:.0f}x < fp32 {st.fp32_bytes / 1e6:.1f} MB)"
+            )
             row["packed_ms"] = _median_ms(lambda packed=packed, x=x: packed(x), max(3, reps // 2))
         rows.append(row)
         print(f"{name:16s} {row['params']:>12,} {row['macs'] / 1e6:9.1f} MMAC {ms:8.2f} ms", flush=True)
@@ -83,8 +91,10 @@ def render(rows: list[dict]) -> str:
         params = _fmt_int(r["params"])
         if r["effective"] != r["params"]:
             params += f" ({r['effective']:,} effective)"
-        lines.append(f"| `{r['name']}` | {r['paper']} | {params} | {_fmt_int(r['reported'])} | {r['input']} | "
-                     f"{r['macs'] / 1e6:,.1f} | {r['ms']:.1f} | {r['desc']} |")
+        lines.append(
+            f"| `{r['name']}` | {r['paper']} | {params} | {_fmt_int(r['reported'])} | {r['input']} | "
+            f"{r['macs'] / 1e6:,.1f} | {r['ms']:.1f} | {r['desc']} |"
+        )
     p5 = [r for r in rows if "packed" in r]
     if p5:
         lines += [

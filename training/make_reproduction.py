@@ -26,50 +26,143 @@ RECIPES = REPO / "training" / "recipes"
 # (experiment, recipe, label, paper's number in %, paper's protocol, why we may fall short); each row
 # goes to the section of the paper of the architecture its recipe trains, in the registry's order
 ROWS = [
-    ("CK+", "repro_p1_cc_lenet5_ck48", "cc_lenet5", 83.74,
-     "CK+ 990 images, 6 basic + neutral, 5-fold (subject split not stated)",
-     "CK+48 has no neutral class (6 classes here, contempt dropped) and our folds keep each subject on one side; "
-     "image-level folds put near-identical frames of one sequence in train and test, which inflates accuracy."),
-    ("CK+", "repro_p1_lenet5_ck48", "lenet5 (baseline)", 32.32,
-     "same as above", "Our plain LeNet-5 is trained with the same recipe and gets far more than the paper's baseline."),
-    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_resnet20_ck48", "resnet20", 86.77,
-     "KDEF + CK+ (5,170 images, 128x128), 10-fold stratified",
-     "Different data (CK+48 only, 48x48 instead of KDEF+CK+ at 128x128), subject-independent folds, 15 epochs on a CPU."),
-    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_plain20_ck48", "plain20", 87.02, "same as above", "as above"),
-    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_resnet38_ck48", "resnet38", 88.97, "same as above", "as above"),
-    ("residual vs plain, depth 20 and 38 (CK+)", "repro_p2_plain38_ck48", "plain38", 87.20, "same as above", "as above"),
-    ("HSIC bottleneck vs backprop (FER2013)", "hsic_densenet_fer2013", "hsic_densenet, HSIC-trained", 97.0,
-     "FER2013 test, 10,000 steps, ~7M parameters",
-     "The paper's 0.97 is far above every published FER2013 result (73-76%). We train a 133k-parameter version "
-     "(stem stride 2) on the whole Training set: 24 HSIC epochs + 6 epochs of head post-training, with Ma et al.'s "
-     "normalised HSIC and a linear kernel on each module's channel means (the paper's Gaussian kernels collapse the "
-     "features to happy-vs-rest: 25.02% after 14 epochs; see the probe table below)."),
-    ("HSIC bottleneck vs backprop (FER2013)", "repro_p3_backprop_fer2013", "hsic_densenet, backprop", None,
-     "(paper compares other nets, not the same net with backprop)", "Same net, same data and epochs as the HSIC row, trained end to end."),
-    ("center loss on/off (CK+)", "repro_p4_center_ck48", "dsc_se_resnet x0.25 + center loss", 97.57,
-     "CK+ (validation drawn from augmented data, probably not subject-independent)",
-     "Width x0.25, 12 epochs, subject-independent folds on CK+48 (no neutral); the paper's validation split likely "
-     "shared subjects with training."),
-    ("center loss on/off (CK+)", "repro_p4_nocenter_ck48", "dsc_se_resnet x0.25, no center loss", None,
-     "(not reported)", "Same as above without the center-loss term."),
-    ("FER2013, five-crop voting", "bdnn2_fer2013", "bdnn2", 61.50, "FER2013 test",
-     "bdnn2/bdnn3/bcnn4: width x0.25 and 6 epochs on one CPU thread; the shipped bdnn4: width x0.25, 30 epochs "
-     "(train loss stayed above val loss: the quarter-width net underfits; full width costs 17 min/epoch on one "
-     "thread). The paper trains full-width nets far longer (binary nets "
-     "learn slowly: bdnn4's validation accuracy was still rising about a point per epoch when its cosine schedule "
-     "ended). Our first trainer stepped the binarized layers' latent weights with the plain Adam lr, so they "
-     "barely flipped and every P5 net stayed near chance (bdnn4 27.75%); Courbariaux/Hubara's per-layer lr scale "
-     "1/sqrt(1.5/(fan_in+fan_out)) fixed that at the same budget."),
-    ("FER2013, five-crop voting", "bdnn3_fer2013", "bdnn3", 65.51, "FER2013 test",
-     "as above (x0.25, 6 epochs)"),
-    ("FER2013, five-crop voting", "bdnn4_fer2013", "bdnn4", 66.15, "FER2013 test",
-     "as above (30 epochs; this is the shipped model)"),
-    ("FER2013, five-crop voting", "bcnn4_fer2013", "bcnn4 (no dense connections)", 64.90,
-     "FER2013 test", "as above (x0.25, 6 epochs)"),
+    (
+        "CK+",
+        "repro_p1_cc_lenet5_ck48",
+        "cc_lenet5",
+        83.74,
+        "CK+ 990 images, 6 basic + neutral, 5-fold (subject split not stated)",
+        "CK+48 has no neutral class (6 classes here, contempt dropped) and our folds keep each subject on one side; "
+        "image-level folds put near-identical frames of one sequence in train and test, which inflates accuracy.",
+    ),
+    (
+        "CK+",
+        "repro_p1_lenet5_ck48",
+        "lenet5 (baseline)",
+        32.32,
+        "same as above",
+        "Our plain LeNet-5 is trained with the same recipe and gets far more than the paper's baseline.",
+    ),
+    (
+        "residual vs plain, depth 20 and 38 (CK+)",
+        "repro_p2_resnet20_ck48",
+        "resnet20",
+        86.77,
+        "KDEF + CK+ (5,170 images, 128x128), 10-fold stratified",
+        "Different data (CK+48 only, 48x48 instead of KDEF+CK+ at 128x128), subject-independent folds, 15 epochs on a CPU.",
+    ),
+    (
+        "residual vs plain, depth 20 and 38 (CK+)",
+        "repro_p2_plain20_ck48",
+        "plain20",
+        87.02,
+        "same as above",
+        "as above",
+    ),
+    (
+        "residual vs plain, depth 20 and 38 (CK+)",
+        "repro_p2_resnet38_ck48",
+        "resnet38",
+        88.97,
+        "same as above",
+        "as above",
+    ),
+    (
+        "residual vs plain, depth 20 and 38 (CK+)",
+        "repro_p2_plain38_ck48",
+        "plain38",
+        87.20,
+        "same as above",
+        "as above",
+    ),
+    (
+        "HSIC bottleneck vs backprop (FER2013)",
+        "hsic_densenet_fer2013",
+        "hsic_densenet, HSIC-trained",
+        97.0,
+        "FER2013 test, 10,000 steps, ~7M parameters",
+        "The paper's 0.97 is far above every published FER2013 result (73-76%). We train a 133k-parameter version "
+        "(stem stride 2) on the whole Training set: 24 HSIC epochs + 6 epochs of head post-training, with Ma et al.'s "
+        "normalised HSIC and a linear kernel on each module's channel means (the paper's Gaussian kernels collapse the "
+        "features to happy-vs-rest: 25.02% after 14 epochs; see the probe table below).",
+    ),
+    (
+        "HSIC bottleneck vs backprop (FER2013)",
+        "repro_p3_backprop_fer2013",
+        "hsic_densenet, backprop",
+        None,
+        "(paper compares other nets, not the same net with backprop)",
+        "Same net, same data and epochs as the HSIC row, trained end to end.",
+    ),
+    (
+        "center loss on/off (CK+)",
+        "repro_p4_center_ck48",
+        "dsc_se_resnet x0.25 + center loss",
+        97.57,
+        "CK+ (validation drawn from augmented data, probably not subject-independent)",
+        "Width x0.25, 12 epochs, subject-independent folds on CK+48 (no neutral); the paper's validation split likely "
+        "shared subjects with training.",
+    ),
+    (
+        "center loss on/off (CK+)",
+        "repro_p4_nocenter_ck48",
+        "dsc_se_resnet x0.25, no center loss",
+        None,
+        "(not reported)",
+        "Same as above without the center-loss term.",
+    ),
+    (
+        "FER2013, five-crop voting",
+        "bdnn2_fer2013",
+        "bdnn2",
+        61.50,
+        "FER2013 test",
+        "bdnn2/bdnn3/bcnn4: width x0.25 and 6 epochs on one CPU thread; the shipped bdnn4: width x0.25, 30 epochs "
+        "(train loss stayed above val loss: the quarter-width net underfits; full width costs 17 min/epoch on one "
+        "thread). The paper trains full-width nets far longer (binary nets "
+        "learn slowly: bdnn4's validation accuracy was still rising about a point per epoch when its cosine schedule "
+        "ended). Our first trainer stepped the binarized layers' latent weights with the plain Adam lr, so they "
+        "barely flipped and every P5 net stayed near chance (bdnn4 27.75%); Courbariaux/Hubara's per-layer lr scale "
+        "1/sqrt(1.5/(fan_in+fan_out)) fixed that at the same budget.",
+    ),
+    (
+        "FER2013, five-crop voting",
+        "bdnn3_fer2013",
+        "bdnn3",
+        65.51,
+        "FER2013 test",
+        "as above (x0.25, 6 epochs)",
+    ),
+    (
+        "FER2013, five-crop voting",
+        "bdnn4_fer2013",
+        "bdnn4",
+        66.15,
+        "FER2013 test",
+        "as above (30 epochs; this is the shipped model)",
+    ),
+    (
+        "FER2013, five-crop voting",
+        "bcnn4_fer2013",
+        "bcnn4 (no dense connections)",
+        64.90,
+        "FER2013 test",
+        "as above (x0.25, 6 epochs)",
+    ),
 ]
 
-SHIPPED = ["resnet20_kd_fer2013", "resnet20_jit_fer2013", "resnet20_long_fer2013", "resnet20_seed2_fer2013", "resnet20_fer2013", "cc_lenet5_fer2013",
-           "dsc_se_resnet_fer2013", "hsic_densenet_fer2013", "bdnn4_fer2013", "ensemble_fer2013"]
+SHIPPED = [
+    "resnet20_kd_fer2013",
+    "resnet20_jit_fer2013",
+    "resnet20_long_fer2013",
+    "resnet20_seed2_fer2013",
+    "resnet20_fer2013",
+    "cc_lenet5_fer2013",
+    "dsc_se_resnet_fer2013",
+    "hsic_densenet_fer2013",
+    "bdnn4_fer2013",
+    "ensemble_fer2013",
+]
 
 
 def load_report(name: str) -> dict | None:
@@ -102,9 +195,11 @@ def budget(rep: dict) -> str:
     ep = [f.get("epochs_completed") for f in folds]
     n_train = folds[0].get("n_train") if folds else None
     warm = rec.get("init_from")
-    return (f"{len(folds)} fold(s), {max(ep) if ep else '?'} epochs max, batch {rec.get('batch_size')}, "
-            f"{n_train} train images/fold, {rep.get('wall_time_s', 0) / 60:.1f} min on {rep.get('hardware', '?')}"
-            + (f"; warm start from `{Path(warm).name}` (its budget comes on top)" if warm else ""))
+    return (
+        f"{len(folds)} fold(s), {max(ep) if ep else '?'} epochs max, batch {rec.get('batch_size')}, "
+        f"{n_train} train images/fold, {rep.get('wall_time_s', 0) / 60:.1f} min on {rep.get('hardware', '?')}"
+        + (f"; warm start from `{Path(warm).name}` (its budget comes on top)" if warm else "")
+    )
 
 
 def no_five_crop(model_dir: Path) -> float | None:
@@ -125,9 +220,9 @@ def no_five_crop(model_dir: Path) -> float | None:
     x = torch.from_numpy(np.stack([preprocess_face(ds.images[i], cfg) for i in keep]))
     s = cfg.five_crop
     top = (x.shape[-1] - s) // 2
-    x = x[..., top:top + s, top:top + s]
+    x = x[..., top : top + s, top : top + s]
     with torch.inference_mode():
-        pred = torch.cat([loaded.model(x[i:i + 256]).argmax(1) for i in range(0, len(x), 256)]).numpy()
+        pred = torch.cat([loaded.model(x[i : i + 256]).argmax(1) for i in range(0, len(x), 256)]).numpy()
     return float((pred == np.asarray(ds.labels)[keep]).mean())
 
 
@@ -152,40 +247,60 @@ def paper_sections(load=load_report) -> list[str]:
     for row in ROWS:
         by_paper.setdefault(recipe_paper(row[1]), []).append(row)
     known = {p.key for p in papers}
-    groups = [(p.label, ", ".join(f"`{x}`" for x in p.protocols) or "none", by_paper.get(p.key, [])) for p in papers]
+    groups = [
+        (p.label, ", ".join(f"`{x}`" for x in p.protocols) or "none", by_paper.get(p.key, [])) for p in papers
+    ]
     groups.append(("Other runs", "", [r for k, rows in by_paper.items() if k not in known for r in rows]))
     lines: list[str] = []
     for title, presets, rows in groups:
         if not rows and presets:  # a registered paper with no run yet
-            lines += [f"## {title}", "", f"Protocol preset(s) of the paper: {presets}. No reproduction run yet: add "
-                      "a recipe to `training/recipes/` and a row to `ROWS` in `training/make_reproduction.py`.", ""]
+            lines += [
+                f"## {title}",
+                "",
+                f"Protocol preset(s) of the paper: {presets}. No reproduction run yet: add "
+                "a recipe to `training/recipes/` and a row to `ROWS` in `training/make_reproduction.py`.",
+                "",
+            ]
         for sec, sec_rows in itertools.groupby(rows, key=lambda r: r[0]):
             lines += [f"## {title}: {sec}", ""]
             lines += [f"Protocol preset(s) of the paper: {presets}.", ""] if presets else []
-            lines += ["| model | ours | paper | our protocol | paper's protocol | budget | note |",
-                      "|---|---|---|---|---|---|---|"]
+            lines += [
+                "| model | ours | paper | our protocol | paper's protocol | budget | note |",
+                "|---|---|---|---|---|---|---|",
+            ]
             for _, name, label, reported, paper_proto, why in sec_rows:
                 lines += _row_lines(name, label, reported, paper_proto, why, load(name))
             lines.append("")
     return lines
 
 
-def _row_lines(name: str, label: str, paper: float | None, paper_proto: str, why: str, rep: dict | None) -> list[str]:
+def _row_lines(
+    name: str, label: str, paper: float | None, paper_proto: str, why: str, rep: dict | None
+) -> list[str]:
     if rep is None:
-        return [f"| {label} | not run | {'—' if paper is None else f'{paper:.2f}%'} | | {paper_proto} | | "
-                "run did not complete in this session |"]
+        return [
+            f"| {label} | not run | {'—' if paper is None else f'{paper:.2f}%'} | | {paper_proto} | | "
+            "run did not complete in this session |"
+        ]
     ours_s, ours_v = ours(rep)
     proto = rep.get("protocol", {}).get("description", rep.get("protocol", {}).get("name"))
-    note = why if (paper is not None and ours_v is not None and ours_v < paper) else (
-        "At or above the paper's figure." if paper is not None and ours_v is not None else why)
-    out = [f"| {label} | **{ours_s}** | {'—' if paper is None else f'{paper:.2f}%'} | {proto} | "
-           f"{paper_proto} | {budget(rep)} | {note} |"]
+    note = (
+        why
+        if (paper is not None and ours_v is not None and ours_v < paper)
+        else ("At or above the paper's figure." if paper is not None and ours_v is not None else why)
+    )
+    out = [
+        f"| {label} | **{ours_s}** | {'—' if paper is None else f'{paper:.2f}%'} | {proto} | "
+        f"{paper_proto} | {budget(rep)} | {note} |"
+    ]
     if name == "bdnn4_fer2013":
         acc = no_five_crop(REPO / "models" / "bdnn4_fer2013")
         if acc is not None:
-            out.append(f"| bdnn4 without five-crop voting (centre crop only, shipped weights, PrivateTest) | "
-                       f"**{pct(acc)}** | 61.31% | FER2013 PrivateTest | FER2013 test | same model | "
-                       "Voting vs single crop on the same weights. |")
+            out.append(
+                f"| bdnn4 without five-crop voting (centre crop only, shipped weights, PrivateTest) | "
+                f"**{pct(acc)}** | 61.31% | FER2013 PrivateTest | FER2013 test | same model | "
+                "Voting vs single crop on the same weights. |"
+            )
     return out
 
 
@@ -206,7 +321,10 @@ LONG_RUNS = [
     ("resnet20_long_fer2013", "longer schedule: warm restart from resnet20_fer2013"),
     ("resnet20_fpjit_fer2013", "longer still + FER+ soft targets + jitter (warm restart from resnet20_long)"),
     ("resnet20_jit_fer2013", "short low-lr fine-tune of resnet20_long with geometric jitter"),
-    ("resnet20_kd_fer2013", "distillation from ensemble_fer2013 (weight 0.5, T 2), 16 epochs from resnet20_jit"),
+    (
+        "resnet20_kd_fer2013",
+        "distillation from ensemble_fer2013 (weight 0.5, T 2), 16 epochs from resnet20_jit",
+    ),
 ]
 
 
@@ -263,15 +381,21 @@ def tta_cost(model_dir: Path) -> dict | None:
 
 
 def ablation_lines() -> list[str]:
-    lines = ["## Default-model levers (ablation)", "",
-             "ResNet-20 (P2), FER2013 official split, each lever alone against the base recipe at the same budget: "
-             "6 epochs from scratch, SGD momentum 0.9, cosine from lr 0.05, weight decay 5e-4, batch 64, one CPU "
-             "thread (about 15-19 minutes each on the 2-core development machine). PublicTest = best epoch (what selects), "
-             "PrivateTest = that epoch's weights, one view (no TTA). Gains are points against the base row; at "
-             "this budget one seed's noise is about ±1 point, so only gains well above that count.", "",
-             "| lever | PublicTest | gain | PrivateTest | gain |", "|---|---|---|---|---|"]
+    lines = [
+        "## Default-model levers (ablation)",
+        "",
+        "ResNet-20 (P2), FER2013 official split, each lever alone against the base recipe at the same budget: "
+        "6 epochs from scratch, SGD momentum 0.9, cosine from lr 0.05, weight decay 5e-4, batch 64, one CPU "
+        "thread (about 15-19 minutes each on the 2-core development machine). PublicTest = best epoch (what selects), "
+        "PrivateTest = that epoch's weights, one view (no TTA). Gains are points against the base row; at "
+        "this budget one seed's noise is about ±1 point, so only gains well above that count.",
+        "",
+        "| lever | PublicTest | gain | PrivateTest | gain |",
+        "|---|---|---|---|---|",
+    ]
     base = load_report("ablation_base")
     b_pub, b_priv = fold_numbers(base) if base else (None, None)
+
     def ablation_row(name, label, rep):
         pub, priv = fold_numbers(rep)
         g1 = "" if name == "ablation_base" or b_pub is None else f"{100 * (pub - b_pub):+.2f}"
@@ -279,8 +403,14 @@ def ablation_lines() -> list[str]:
         return f"| {label} | {pct(pub)} | {g1} | {pct(priv)} | {g2} |"
 
     lines += report_rows(ABLATIONS, ablation_row)
-    lines += ["", "Longer schedules (the runs behind the shipped ResNet-20s; one view, trainer's numbers):", "",
-              "| run | PublicTest (best epoch) | PrivateTest | budget |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Longer schedules (the runs behind the shipped ResNet-20s; one view, trainer's numbers):",
+        "",
+        "| run | PublicTest (best epoch) | PrivateTest | budget |",
+        "|---|---|---|---|",
+    ]
+
     def long_row(name, label, rep):
         pub, priv = fold_numbers(rep)
         return f"| `{name}`: {label} | {pct(pub)} | {pct(priv)} | {budget(rep)} |"
@@ -289,13 +419,19 @@ def ablation_lines() -> list[str]:
     tta = tta_cost(REPO / "models" / "resnet20_long_fer2013")
     if tta:
         a, b = tta[False], tta[True]
-        lines += ["", "Test-time augmentation on `resnet20_long_fer2013` (shipped weights, 1 CPU thread, batch 1, "
-                  "median ms per face for the eager network alone; the two views run as one batch of 2, so the "
-                  "mirror costs little at batch 1; measured on a shared machine, treat ms as rough):", "",
-                  "| views | PublicTest | PrivateTest | ms/face |", "|---|---|---|---|",
-                  f"| 1 (face only) | {pct(a['PublicTest'])} | {pct(a['PrivateTest'])} | {a['ms']:.2f} |",
-                  f"| 2 (face + mirror, shipped) | {pct(b['PublicTest'])} | {pct(b['PrivateTest'])} | {b['ms']:.2f} |",
-                  "", "Ten-crop TTA is not implemented (ten views per face instead of two)."]
+        lines += [
+            "",
+            "Test-time augmentation on `resnet20_long_fer2013` (shipped weights, 1 CPU thread, batch 1, "
+            "median ms per face for the eager network alone; the two views run as one batch of 2, so the "
+            "mirror costs little at batch 1; measured on a shared machine, treat ms as rough):",
+            "",
+            "| views | PublicTest | PrivateTest | ms/face |",
+            "|---|---|---|---|",
+            f"| 1 (face only) | {pct(a['PublicTest'])} | {pct(a['PrivateTest'])} | {a['ms']:.2f} |",
+            f"| 2 (face + mirror, shipped) | {pct(b['PublicTest'])} | {pct(b['PrivateTest'])} | {b['ms']:.2f} |",
+            "",
+            "Ten-crop TTA is not implemented (ten views per face instead of two).",
+        ]
     return lines + [""]
 
 
@@ -306,18 +442,27 @@ def hsic_probe_lines() -> list[str]:
         return []
     rep = json.loads(path.read_text())
     cols = ["head input", "block1", "block2", "block3"]
-    lines = ["", "## P3: which HSIC objective learns (linear probes)", "",
-             f"`python training/hsic_probe.py`: the P3 net (stem stride 2) HSIC-trained for {rep['epochs']} epochs "
-             f"on a stratified {rep['train_images']:,}-image subset of FER2013 Training (batch {rep['batch_size']}, "
-             f"{rep['optimizer']}, beta {rep['beta']:g}, mirror), then frozen; a logistic-regression probe on each "
-             f"representation, scored on the first {rep['test_images']:,} {rep['test_split']} images ({rep['machine']}, "
-             f"{rep['torch_threads']} torch thread). \"head input\" is the globally pooled FPN vector the "
-             "classifier reads; blocks are pooled 3x3. An objective that helps must beat the untrained net.", "",
-             "| HSIC variant | " + " | ".join(cols) + " | steps | s |", "|---|" + "---|" * (len(cols) + 2)]
+    lines = [
+        "",
+        "## P3: which HSIC objective learns (linear probes)",
+        "",
+        f"`python training/hsic_probe.py`: the P3 net (stem stride 2) HSIC-trained for {rep['epochs']} epochs "
+        f"on a stratified {rep['train_images']:,}-image subset of FER2013 Training (batch {rep['batch_size']}, "
+        f"{rep['optimizer']}, beta {rep['beta']:g}, mirror), then frozen; a logistic-regression probe on each "
+        f"representation, scored on the first {rep['test_images']:,} {rep['test_split']} images ({rep['machine']}, "
+        f'{rep["torch_threads"]} torch thread). "head input" is the globally pooled FPN vector the '
+        "classifier reads; blocks are pooled 3x3. An objective that helps must beat the untrained net.",
+        "",
+        "| HSIC variant | " + " | ".join(cols) + " | steps | s |",
+        "|---|" + "---|" * (len(cols) + 2),
+    ]
     for r in rep["rows"]:
         acc = r["probe_accuracy"]
-        lines.append(f"| {r['variant']} | " + " | ".join(pct(acc.get(c)) for c in cols)
-                     + f" | {r['steps']} | {r['seconds']:.0f} |")
+        lines.append(
+            f"| {r['variant']} | "
+            + " | ".join(pct(acc.get(c)) for c in cols)
+            + f" | {r['steps']} | {r['seconds']:.0f} |"
+        )
     return lines + [""]
 
 
@@ -325,37 +470,58 @@ def sprint_lines() -> list[str]:
     """How to train the papers' full-size recipes on a lent GPU (training/gpu_sprint.py)."""
     from training.gpu_sprint import SPRINT
 
-    lines = ["", "## GPU sprint (full-size recipes when a GPU is lent)", "",
-             "`training/gpu_sprint.sh pack` (here, once: FER2013 Training only, lzma, about 48 MB, under the "
-             "64 MiB upload), then on the lent machine `bash training/gpu_sprint.sh train` with `carry: [\"sprint\"]` "
-             "(`BUDGET` seconds of training for all entries, default 420, so one command stays under 8 minutes; "
-             "each entry's epochs are what fits its share, measured on a few batches first), then "
-             "`training/gpu_sprint.sh import <files>` and `training/finalize_model.py` on each folder: "
-             "selection (PublicTest) and the reported figures (PrivateTest) are made here, on data the sprint "
-             "never saw. Tested on the CPU with a tiny budget (`tests/test_gpu_sprint.py`).", "",
-             "| entry | recipe | size | epoch cap |", "|---|---|---|---|"]
+    lines = [
+        "",
+        "## GPU sprint (full-size recipes when a GPU is lent)",
+        "",
+        "`training/gpu_sprint.sh pack` (here, once: FER2013 Training only, lzma, about 48 MB, under the "
+        '64 MiB upload), then on the lent machine `bash training/gpu_sprint.sh train` with `carry: ["sprint"]` '
+        "(`BUDGET` seconds of training for all entries, default 420, so one command stays under 8 minutes; "
+        "each entry's epochs are what fits its share, measured on a few batches first), then "
+        "`training/gpu_sprint.sh import <files>` and `training/finalize_model.py` on each folder: "
+        "selection (PublicTest) and the reported figures (PrivateTest) are made here, on data the sprint "
+        "never saw. Tested on the CPU with a tiny budget (`tests/test_gpu_sprint.py`).",
+        "",
+        "| entry | recipe | size | epoch cap |",
+        "|---|---|---|---|",
+    ]
     for name, e in SPRINT.items():
         kw = ", ".join(f"{k}={v}" for k, v in e["model_kwargs"].items()) or "recipe's"
         lines.append(f"| {name} | {e['recipe']} | {kw} | {e['max_epochs']} |")
     runs = sorted((REPO / "training" / "reports").glob("sprint_*.json"))
-    lines += ["", "Sprint runs: " + (", ".join(p.stem for p in runs) if runs else
-                                     "none yet (no GPU has been lent to a session so far).")]
+    lines += [
+        "",
+        "Sprint runs: "
+        + (
+            ", ".join(p.stem for p in runs)
+            if runs
+            else "none yet (no GPU has been lent to a session so far)."
+        ),
+    ]
     return lines
 
 
 def main() -> int:
-    lines = ["# Reproducing the papers' tables", "",
-             "Generated by `python training/make_reproduction.py` from the JSON run reports in "
-             "`training/reports/` (written by `training/run_recipe.py`) and the shipped models' configs. "
-             "Every recipe is in `training/recipes/`; re-run one with `python training/run_recipe.py "
-             "training/recipes/<name>.json`. The papers' numbers are their claims, quoted beside ours; "
-             "ours are measured by the code in this repository.", ""]
-    lines += ["## Shipped FER2013 models", "",
-              "Protocol: FER2013 official split: train on Training (28,709), select on PublicTest (3,589), "
-              "report PrivateTest (3,589). Numbers are from the shipped fp16 weights (`ferapp eval models/<name> "
-              "--data ../shared/datasets/fer2013/fer2013.csv.gz --split PrivateTest`).", "",
-              "| model | PrivateTest | PublicTest | macro F1 | params | CPU ms/face | training budget |",
-              "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# Reproducing the papers' tables",
+        "",
+        "Generated by `python training/make_reproduction.py` from the JSON run reports in "
+        "`training/reports/` (written by `training/run_recipe.py`) and the shipped models' configs. "
+        "Every recipe is in `training/recipes/`; re-run one with `python training/run_recipe.py "
+        "training/recipes/<name>.json`. The papers' numbers are their claims, quoted beside ours; "
+        "ours are measured by the code in this repository.",
+        "",
+    ]
+    lines += [
+        "## Shipped FER2013 models",
+        "",
+        "Protocol: FER2013 official split: train on Training (28,709), select on PublicTest (3,589), "
+        "report PrivateTest (3,589). Numbers are from the shipped fp16 weights (`ferapp eval models/<name> "
+        "--data ../shared/datasets/fer2013/fer2013.csv.gz --split PrivateTest`).",
+        "",
+        "| model | PrivateTest | PublicTest | macro F1 | params | CPU ms/face | training budget |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in SHIPPED:
         cfgp = REPO / "models" / name / "config.json"
         if not cfgp.exists():
@@ -366,9 +532,11 @@ def main() -> int:
         met = m.get("metrics", {})
         rep = load_report(name)
         tta = " (+ mirror TTA)" if c.get("flip_tta") else ""
-        lines.append(f"| `{name}`{tta} | **{pct(met.get('privatetest_acc'))}** | {pct(met.get('publictest_acc'))} | "
-                     f"{pct(met.get('privatetest_macro_f1'))} | {m.get('params', '—')} | {m.get('latency_ms', '—')} | "
-                     f"{budget(rep) if rep else m.get('budget', '—')} |")
+        lines.append(
+            f"| `{name}`{tta} | **{pct(met.get('privatetest_acc'))}** | {pct(met.get('publictest_acc'))} | "
+            f"{pct(met.get('privatetest_macro_f1'))} | {m.get('params', '—')} | {m.get('latency_ms', '—')} | "
+            f"{budget(rep) if rep else m.get('budget', '—')} |"
+        )
     lines.append("")
     lines += paper_sections()
     lines += hsic_probe_lines()

@@ -38,7 +38,11 @@ def measure(images: np.ndarray, upscale: float = 4.0) -> tuple[list[dict], int]:
         frame, (left, top) = embed_face(img, upscale)
         faces = finder.find_still(frame)
         cx, cy = left + side / 2, top + side / 2
-        faces = [f for f in faces if abs(f.box[0] + f.box[2] / 2 - cx) < side / 3 and abs(f.box[1] + f.box[3] / 2 - cy) < side / 3]
+        faces = [
+            f
+            for f in faces
+            if abs(f.box[0] + f.box[2] / 2 - cx) < side / 3 and abs(f.box[1] + f.box[3] / 2 - cy) < side / 3
+        ]
         if not faces:
             misses += 1
             continue
@@ -46,8 +50,9 @@ def measure(images: np.ndarray, upscale: float = 4.0) -> tuple[list[dict], int]:
     return rows, misses
 
 
-def live_path_crops(images: np.ndarray, upscale: float = 4.0,
-                    frame: tuple[int, int] = (320, 320)) -> list[np.ndarray | None]:
+def live_path_crops(
+    images: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = (320, 320)
+) -> list[np.ndarray | None]:
     """Each face through the live path up to the classifier: upscale + pad into a frame ->
     detect -> landmarks -> align (``Pipeline.process`` on a still frame, the code ``ferapp
     analyze`` runs on a photo, and ``Pipeline.crops_for``, the crop it classifies). Returns the
@@ -68,18 +73,25 @@ def live_path_crops(images: np.ndarray, upscale: float = 4.0,
             bgr = cv2.cvtColor(fr, cv2.COLOR_GRAY2BGR)
             res = pipe.process(Frame(bgr, k, 0.0, 0.0, still=True))
             cx, cy = left + side / 2, top + side / 2
-            hits = [f.face for f in res.faces
-                    if abs(f.face.box[0] + f.face.box[2] / 2 - cx) < side / 3
-                    and abs(f.face.box[1] + f.face.box[3] / 2 - cy) < side / 3]
+            hits = [
+                f.face
+                for f in res.faces
+                if abs(f.face.box[0] + f.face.box[2] / 2 - cx) < side / 3
+                and abs(f.face.box[1] + f.face.box[3] / 2 - cy) < side / 3
+            ]
             crops.append(pipe.crops_for(to_gray(bgr), hits[:1])[0] if hits else None)
     finally:
         pipe.close()
     return crops
 
 
-def live_path_predictions(model, images: np.ndarray, upscale: float = 4.0,
-                          frame: tuple[int, int] = (320, 320), crops: list | None = None
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def live_path_predictions(
+    model,
+    images: np.ndarray,
+    upscale: float = 4.0,
+    frame: tuple[int, int] = (320, 320),
+    crops: list | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each face through the full live path (``live_path_crops``, then the model on the crop, as
     ``Pipeline.process`` classifies it). Returns (predicted class or -1 when no face was found,
     direct class: the same model on the 48x48 face itself). ``model``: a model reference or an
@@ -96,18 +108,31 @@ def live_path_predictions(model, images: np.ndarray, upscale: float = 4.0,
     return live, direct
 
 
-def side_estimators(g: dict, eyes_at: float, chin_at: float, width: float, med: dict | None = None) -> dict[str, float]:
+def side_estimators(
+    g: dict, eyes_at: float, chin_at: float, width: float, med: dict | None = None
+) -> dict[str, float]:
     """Crop side (in crop units; truth = 1) estimated from one face's landmarks (``med``: the
     medians of the other measures, for the estimators that use rigid points only)."""
     s_v = (g["chin_at"] - g["eyes_at"]) / (chin_at - eyes_at)
     s_w = g["width"] / width
-    out = {"eye-chin": s_v, "width": s_w, "geometric mean": float(np.sqrt(s_v * s_w)), "max": max(s_v, s_w),
-           "mean": (s_v + s_w) / 2}
+    out = {
+        "eye-chin": s_v,
+        "width": s_w,
+        "geometric mean": float(np.sqrt(s_v * s_w)),
+        "max": max(s_v, s_w),
+        "mean": (s_v + s_w) / 2,
+    }
     if med:
         s_n = (g["nose_at"] - g["eyes_at"]) / (med["nose_at"] - eyes_at)
         s_e = g["eye_dist"] / med["eye_dist"]
-        out.update({"eye-nose": s_n, "eye distance": s_e, "gm(eye-nose, width)": float(np.sqrt(s_n * s_w)),
-                    "gm(eye-nose, width, eye distance)": float(np.cbrt(s_n * s_w * s_e))})
+        out.update(
+            {
+                "eye-nose": s_n,
+                "eye distance": s_e,
+                "gm(eye-nose, width)": float(np.sqrt(s_n * s_w)),
+                "gm(eye-nose, width, eye distance)": float(np.cbrt(s_n * s_w * s_e)),
+            }
+        )
     return out
 
 
@@ -118,10 +143,15 @@ def placement_errors(g: dict, med: dict, side: float) -> dict[str, float]:
     puts the mean of all 68 landmarks at its median position (a least-squares fit of the face
     to FER2013's average face position, with the side and roll fixed)."""
     ext = (g["centre_x"] + (0.5 - med["centre_x"]) * side, g["eyes_at"] + (0.5 - med["eyes_at"]) * side)
-    cen = (g["centroid_x"] + (0.5 - med["centroid_x"]) * side, g["centroid_y"] + (0.5 - med["centroid_y"]) * side)
+    cen = (
+        g["centroid_x"] + (0.5 - med["centroid_x"]) * side,
+        g["centroid_y"] + (0.5 - med["centroid_y"]) * side,
+    )
     rig = (g["rigid_x"] + (0.5 - med["rigid_x"]) * side, g["rigid_y"] + (0.5 - med["rigid_y"]) * side)
-    return {name: float(np.hypot(x - g["crop_cx"], y - g["crop_cy"])) for name, (x, y) in
-            (("extents", ext), ("centroid", cen), ("rigid centroid", rig))}
+    return {
+        name: float(np.hypot(x - g["crop_cx"], y - g["crop_cy"]))
+        for name, (x, y) in (("extents", ext), ("centroid", cen), ("rigid centroid", rig))
+    }
 
 
 def eval_live(model: str, data: str, n: int) -> int:
@@ -132,10 +162,19 @@ def eval_live(model: str, data: str, n: int) -> int:
     live, direct = live_path_predictions(model, ds.images[pub])
     y = ds.labels[pub]
     found = live >= 0
-    print(json.dumps({"model": model, "faces": int(len(pub)), "found": int(found.sum()),
-                      "direct_acc_found": float((direct[found] == y[found]).mean()),
-                      "live_acc_found": float((live[found] == y[found]).mean()),
-                      "direct_acc_all": float((direct == y).mean())}, indent=1))
+    print(
+        json.dumps(
+            {
+                "model": model,
+                "faces": int(len(pub)),
+                "found": int(found.sum()),
+                "direct_acc_found": float((direct[found] == y[found]).mean()),
+                "live_acc_found": float((live[found] == y[found]).mean()),
+                "direct_acc_all": float((direct == y).mean()),
+            },
+            indent=1,
+        )
+    )
     return 0
 
 
@@ -144,8 +183,12 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=3000)
     ap.add_argument("--data", default=str(FER2013))
     ap.add_argument("--out", default=str(REPO / "training" / "reports" / "framing.json"))
-    ap.add_argument("--eval-live", metavar="MODEL", default=None,
-                    help="instead: PublicTest accuracy of MODEL through the live path vs on the faces directly")
+    ap.add_argument(
+        "--eval-live",
+        metavar="MODEL",
+        default=None,
+        help="instead: PublicTest accuracy of MODEL through the live path vs on the faces directly",
+    )
     args = ap.parse_args(argv)
     if args.eval_live:
         return eval_live(args.eval_live, args.data, args.n)
@@ -157,8 +200,19 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     idx = np.sort(rng.choice(train, size=min(args.n, len(train)), replace=False))
     rows, misses = measure(ds.images[idx])
-    keys = ("eyes_at", "chin_at", "width", "centre_x", "centroid_x", "centroid_y", "rigid_x", "rigid_y",
-            "nose_at", "eye_dist", "roll_deg")
+    keys = (
+        "eyes_at",
+        "chin_at",
+        "width",
+        "centre_x",
+        "centroid_x",
+        "centroid_y",
+        "rigid_x",
+        "rigid_y",
+        "nose_at",
+        "eye_dist",
+        "roll_deg",
+    )
     med = {k: float(np.median([r[k] for r in rows])) for k in keys}
     iqr = {k: [float(np.percentile([r[k] for r in rows], q)) for q in (25, 75)] for k in med}
     est = {name: [] for name in side_estimators(rows[0], med["eyes_at"], med["chin_at"], med["width"], med)}
@@ -173,10 +227,19 @@ def main(argv=None) -> int:
         for name, v in placement_errors(r, med, side).items():
             place[name].append(v)
     place_err = {name: float(np.median(v)) for name, v in place.items()}
-    report = {"faces": int(len(idx)), "detected": len(rows), "missed": misses, "median": med, "iqr": iqr,
-              "side_estimator_median_abs_log_error": err, "best_side_estimator": best,
-              "placement_median_centre_error": place_err, "best_placement": min(place_err, key=place_err.get),
-              "command": f"python training/measure_framing.py --n {args.n}", "seconds": round(time.time() - t0, 1)}
+    report = {
+        "faces": int(len(idx)),
+        "detected": len(rows),
+        "missed": misses,
+        "median": med,
+        "iqr": iqr,
+        "side_estimator_median_abs_log_error": err,
+        "best_side_estimator": best,
+        "placement_median_centre_error": place_err,
+        "best_placement": min(place_err, key=place_err.get),
+        "command": f"python training/measure_framing.py --n {args.n}",
+        "seconds": round(time.time() - t0, 1),
+    }
     print(json.dumps(report, indent=1))
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -58,8 +58,9 @@ def _images_per_s(arch: str, threads: int, steps: int, budget_s: float) -> tuple
                 if time.perf_counter() - marks[0][0] > budget_s:
                     cancel.set()
 
-    tc = TrainConfig.from_recipe(get_recipe(arch), epochs=1, num_threads=threads, device="cpu",
-                                 max_batches_per_epoch=steps + 2)
+    tc = TrainConfig.from_recipe(
+        get_recipe(arch), epochs=1, num_threads=threads, device="cpu", max_batches_per_epoch=steps + 2
+    )
     t_end = [0.0, 0.0]
 
     class End(Callback):
@@ -76,7 +77,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--models", default="cc_lenet5,resnet20")
-    ap.add_argument("--steps", default="cc_lenet5=100,resnet20=15", help="training steps timed per measurement")
+    ap.add_argument(
+        "--steps", default="cc_lenet5=100,resnet20=15", help="training steps timed per measurement"
+    )
     ap.add_argument("--budget", type=float, default=30.0, help="seconds at most per measurement")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -93,11 +96,14 @@ def main(argv=None) -> int:
                 time.sleep(0.5)  # let the burners reach the run queue
             try:
                 for arch in models:
-                    for threads in ((1, 2) if rep % 2 == 0 else (2, 1)):
+                    for threads in (1, 2) if rep % 2 == 0 else (2, 1):
                         ips, cpi = _images_per_s(arch, threads, steps.get(arch, 50), args.budget)
                         cells.setdefault((cond, arch, threads), []).append((ips, cpi))
-                        print(f"rep {rep} {cond:<4} {arch:<10} {threads} thread(s): {ips:8.1f} images/s, "
-                              f"{1000 * cpi:.2f} CPU-ms/image", flush=True)
+                        print(
+                            f"rep {rep} {cond:<4} {arch:<10} {threads} thread(s): {ips:8.1f} images/s, "
+                            f"{1000 * cpi:.2f} CPU-ms/image",
+                            flush=True,
+                        )
             finally:
                 for b in burners:
                     b.terminate()
@@ -110,15 +116,26 @@ def main(argv=None) -> int:
         for arch in models:
             one = statistics.median(v[0] for v in cells[(cond, arch, 1)])
             two = statistics.median(v[0] for v in cells[(cond, arch, 2)])
-            rows.append({"condition": cond, "model": arch, "threads1_images_per_s": one, "threads2_images_per_s": two,
-                         "ratio_2_over_1": two / one,
-                         "threads1_runs": [v[0] for v in cells[(cond, arch, 1)]],
-                         "threads2_runs": [v[0] for v in cells[(cond, arch, 2)]]})
-            print(f"{cond:<4} {arch:<10} 1 thread {one:8.1f} img/s   2 threads {two:8.1f} img/s   "
-                  f"2/1 = {two / one:.2f}x")
+            rows.append(
+                {
+                    "condition": cond,
+                    "model": arch,
+                    "threads1_images_per_s": one,
+                    "threads2_images_per_s": two,
+                    "ratio_2_over_1": two / one,
+                    "threads1_runs": [v[0] for v in cells[(cond, arch, 1)]],
+                    "threads2_runs": [v[0] for v in cells[(cond, arch, 2)]],
+                }
+            )
+            print(
+                f"{cond:<4} {arch:<10} 1 thread {one:8.1f} img/s   2 threads {two:8.1f} img/s   "
+                f"2/1 = {two / one:.2f}x"
+            )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"cpu": cpu_name(), "cores": os.cpu_count(), "reps": args.reps, "rows": rows}, f, indent=1)
+            json.dump(
+                {"cpu": cpu_name(), "cores": os.cpu_count(), "reps": args.reps, "rows": rows}, f, indent=1
+            )
     return 0
 
 

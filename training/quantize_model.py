@@ -51,21 +51,32 @@ def card_section(record: dict) -> str:
     """The model card's int8 section, from ``int8.json``."""
     m = record.get("measured") or {}
     cal = record.get("calibration", {})
-    lines = [CARD_BEGIN, "## int8 on the CPU", "",
-             f"`int8.json` ({record['scheme']}) makes the live engine and `ferapp eval` run this model as int8 on the "
-             f"CPU (`--precision float` or `FERAPP_INT8=0` for the float network). Activation scales calibrated on "
-             f"{cal.get('faces')} FER2013 Training faces ({cal.get('selection')})"
-             + (", with empirical bias correction" if record.get("bias_correction") else "")
-             + f": `{cal.get('command')}`.", "",
-             "| faces | float | int8 | difference | same label |", "|---|---|---|---|---|"]
-    names = {"publictest_direct": "PublicTest, directly", "publictest_live": "PublicTest through the live path",
-             "privatetest_direct": "PrivateTest, directly (reported, not used to choose)"}
+    lines = [
+        CARD_BEGIN,
+        "## int8 on the CPU",
+        "",
+        f"`int8.json` ({record['scheme']}) makes the live engine and `ferapp eval` run this model as int8 on the "
+        f"CPU (`--precision float` or `FERAPP_INT8=0` for the float network). Activation scales calibrated on "
+        f"{cal.get('faces')} FER2013 Training faces ({cal.get('selection')})"
+        + (", with empirical bias correction" if record.get("bias_correction") else "")
+        + f": `{cal.get('command')}`.",
+        "",
+        "| faces | float | int8 | difference | same label |",
+        "|---|---|---|---|---|",
+    ]
+    names = {
+        "publictest_direct": "PublicTest, directly",
+        "publictest_live": "PublicTest through the live path",
+        "privatetest_direct": "PrivateTest, directly (reported, not used to choose)",
+    }
     for key, title in names.items():
         r = m.get(key)
         if r:
             n = r.get("found", r["faces"])
-            lines.append(f"| {title} ({n} faces) | {100 * r['float_acc']:.2f}% | {100 * r['int8_acc']:.2f}% | "
-                         f"{100 * (r['int8_acc'] - r['float_acc']):+.2f} | {100 * r['agreement']:.2f}% |")
+            lines.append(
+                f"| {title} ({n} faces) | {100 * r['float_acc']:.2f}% | {100 * r['int8_acc']:.2f}% | "
+                f"{100 * (r['int8_acc'] - r['float_acc']):+.2f} | {100 * r['agreement']:.2f}% |"
+            )
     return "\n".join(lines + ["", CARD_END])
 
 
@@ -87,14 +98,24 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(FER2013))
     ap.add_argument("--n", type=int, default=4096, help="calibration faces from FER2013 Training")
     ap.add_argument("--eval", action="store_true", help="PublicTest accuracy, float vs int8, faces directly")
-    ap.add_argument("--live", action="store_true", help="PublicTest accuracy, float vs int8, through the live path")
+    ap.add_argument(
+        "--live", action="store_true", help="PublicTest accuracy, float vs int8, through the live path"
+    )
     ap.add_argument("--measure-only", action="store_true", help="keep the folder's int8.json; only measure")
-    ap.add_argument("--keep-activations", action="store_true",
-                    help="reuse the folder's activation scales (skip their calibration)")
+    ap.add_argument(
+        "--keep-activations",
+        action="store_true",
+        help="reuse the folder's activation scales (skip their calibration)",
+    )
     ap.add_argument("--no-bias-correction", action="store_true", help="no empirical bias correction")
-    ap.add_argument("--private", action="store_true",
-                    help="also PrivateTest, faces directly (reported only; nothing is chosen on it)")
-    ap.add_argument("--crops-cache", help="folder to keep the live-path crops in (they do not depend on the model)")
+    ap.add_argument(
+        "--private",
+        action="store_true",
+        help="also PrivateTest, faces directly (reported only; nothing is chosen on it)",
+    )
+    ap.add_argument(
+        "--crops-cache", help="folder to keep the live-path crops in (they do not depend on the model)"
+    )
     args = ap.parse_args(argv)
 
     import torch
@@ -120,10 +141,17 @@ def main(argv=None) -> int:
         corr = {}
     else:
         corr = quantize.bias_corrections(loaded.model, loaded.cfg, ds.images[cal], acts)
-    info = {"calibration": {"data": "FER2013 Training", "faces": int(len(cal)), "selection": "stratified, seed 0",
-                            "dataset_fingerprint": ds.fingerprint, "bias_correction": bool(corr),
-                            "command": f"python training/quantize_model.py models/{folder.name} --n {args.n}"
-                                       + (" --no-bias-correction" if not corr else "")}}
+    info = {
+        "calibration": {
+            "data": "FER2013 Training",
+            "faces": int(len(cal)),
+            "selection": "stratified, seed 0",
+            "dataset_fingerprint": ds.fingerprint,
+            "bias_correction": bool(corr),
+            "command": f"python training/quantize_model.py models/{folder.name} --n {args.n}"
+            + (" --no-bias-correction" if not corr else ""),
+        }
+    }
     old = {}
     if (folder / quantize.FILE).exists():
         try:
@@ -134,28 +162,37 @@ def main(argv=None) -> int:
     if old.get("activations") == acts and (old.get("bias_correction") or {}) == corr and "measured" in old:
         record["measured"] = old["measured"]
     path = quantize.write_int8(folder, record)
-    print(f"{path}: {len(acts)} activations calibrated on {len(cal)} Training faces ({time.time() - t0:.0f} s)")
+    print(
+        f"{path}: {len(acts)} activations calibrated on {len(cal)} Training faces ({time.time() - t0:.0f} s)"
+    )
 
     measured = dict(record.get("measured") or {})
     if args.eval or args.live or args.private:
         pub = np.flatnonzero(splits == "PublicTest")
         y = labels[pub]
-        engines = {p: ExpressionEngine(str(folder), device="cpu", threads=1, precision=p) for p in ("float", "int8")}
+        engines = {
+            p: ExpressionEngine(str(folder), device="cpu", threads=1, precision=p) for p in ("float", "int8")
+        }
         assert engines["int8"].precision == "int8", "the int8 network did not load"
         if args.eval:
             probs = {p: e.classify(list(ds.images[pub])) for p, e in engines.items()}
             measured["publictest_direct"] = {
-                "faces": int(len(pub)), "float_acc": accuracy(probs["float"], y), "int8_acc": accuracy(probs["int8"], y),
+                "faces": int(len(pub)),
+                "float_acc": accuracy(probs["float"], y),
+                "int8_acc": accuracy(probs["int8"], y),
                 "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean()),
-                "max_abs_prob_diff": float(np.abs(probs["float"] - probs["int8"]).max())}
+                "max_abs_prob_diff": float(np.abs(probs["float"] - probs["int8"]).max()),
+            }
             print(json.dumps(measured["publictest_direct"], indent=1))
         if args.private:
             priv = np.flatnonzero(splits == "PrivateTest")
             probs = {p: e.classify(list(ds.images[priv])) for p, e in engines.items()}
             measured["privatetest_direct"] = {
-                "faces": int(len(priv)), "float_acc": accuracy(probs["float"], labels[priv]),
+                "faces": int(len(priv)),
+                "float_acc": accuracy(probs["float"], labels[priv]),
                 "int8_acc": accuracy(probs["int8"], labels[priv]),
-                "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean())}
+                "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean()),
+            }
             print(json.dumps(measured["privatetest_direct"], indent=1))
         if args.live:
             from training.measure_framing import live_path_crops
@@ -172,14 +209,19 @@ def main(argv=None) -> int:
                 if cache is not None:
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     found = np.array([c is not None for c in crops])
-                    np.savez_compressed(cache, found=found, crops=np.stack([c for c in crops if c is not None]))
+                    np.savez_compressed(
+                        cache, found=found, crops=np.stack([c for c in crops if c is not None])
+                    )
             found = np.flatnonzero([c is not None for c in crops])
             yf = y[found]
             live = {p: e.classify([crops[k] for k in found]) for p, e in engines.items()}
             measured["publictest_live"] = {
-                "faces": int(len(pub)), "found": int(len(found)), "float_acc": accuracy(live["float"], yf),
+                "faces": int(len(pub)),
+                "found": int(len(found)),
+                "float_acc": accuracy(live["float"], yf),
                 "int8_acc": accuracy(live["int8"], yf),
-                "agreement": float((live["float"].argmax(1) == live["int8"].argmax(1)).mean())}
+                "agreement": float((live["float"].argmax(1) == live["int8"].argmax(1)).mean()),
+            }
             print(json.dumps(measured["publictest_live"], indent=1))
         record["measured"] = measured
         quantize.write_int8(folder, record)

@@ -53,7 +53,9 @@ def epoch_printer(name: str):
 
         def on_epoch_end(self, epoch, metrics):
             el = time.time() - self.t0
-            parts = " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items())
+            parts = " ".join(
+                f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()
+            )
             print(f"[{name}] epoch {epoch} {parts} elapsed={el / 60:.1f}min", flush=True)
 
         def on_fold_end(self, fold, result):
@@ -94,13 +96,26 @@ def main(argv=None) -> int:
             print(f"error: nothing to resume at {ck}", file=sys.stderr)
             return 2
         overrides["resume"] = str(ck)
-    print(f"recipe {r['name']}: {r['arch']} on {r['data']} ({r.get('protocol', 'official')}), overrides {overrides}",
-          flush=True)
-    res = run_training(r["arch"], data_path(r), r.get("protocol", "official"), overrides=overrides, out_dir=out,
-                       callbacks=[epoch_printer(r["name"])], model_kwargs=r.get("model_kwargs", {}),
-                       folds=r.get("folds"), max_train=r.get("max_train"))
-    print(f"outcome {res.outcome} {res.message or ''}; mean accuracy {res.mean_accuracy} ± {res.std_accuracy}; "
-          f"report {res.report_path}", flush=True)
+    print(
+        f"recipe {r['name']}: {r['arch']} on {r['data']} ({r.get('protocol', 'official')}), overrides {overrides}",
+        flush=True,
+    )
+    res = run_training(
+        r["arch"],
+        data_path(r),
+        r.get("protocol", "official"),
+        overrides=overrides,
+        out_dir=out,
+        callbacks=[epoch_printer(r["name"])],
+        model_kwargs=r.get("model_kwargs", {}),
+        folds=r.get("folds"),
+        max_train=r.get("max_train"),
+    )
+    print(
+        f"outcome {res.outcome} {res.message or ''}; mean accuracy {res.mean_accuracy} ± {res.std_accuracy}; "
+        f"report {res.report_path}",
+        flush=True,
+    )
     if res.outcome != "finished":
         return 1
     reports = REPO / "training" / "reports"

@@ -33,12 +33,35 @@ from ferapp.bench.stages import (
 from ferapp.bench.startup import bench_startup
 
 __all__ = [
-    "add_parser", "bench_detectors", "bench_footage", "bench_gui", "bench_live", "bench_models", "bench_packed",
-    "bench_pipeline_throughput", "bench_scale", "bench_startup", "bench_training", "cmd_bench", "format_report",
-    "hardware", "run_bench",
+    "add_parser",
+    "bench_detectors",
+    "bench_footage",
+    "bench_gui",
+    "bench_live",
+    "bench_models",
+    "bench_packed",
+    "bench_pipeline_throughput",
+    "bench_scale",
+    "bench_startup",
+    "bench_training",
+    "cmd_bench",
+    "format_report",
+    "hardware",
+    "run_bench",
 ]
 
-SECTIONS = ("startup", "models", "detectors", "pipeline", "footage", "live", "gui", "training", "packed", "scale")
+SECTIONS = (
+    "startup",
+    "models",
+    "detectors",
+    "pipeline",
+    "footage",
+    "live",
+    "gui",
+    "training",
+    "packed",
+    "scale",
+)
 
 
 def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -63,8 +86,11 @@ def run_bench(quick: bool = False, device: str = "cpu", sections: tuple[str, ...
         n = 60 if quick else 300
         from ferapp.bench.pipeline import BASELINE, SERIAL, TRACKED
 
-        rows = [bench_pipeline_throughput(default, case, n, mode) for case in ("demo", "book.mkv", "demo:4")
-                for mode in ((TRACKED, SERIAL, BASELINE) if case == "book.mkv" else (TRACKED, BASELINE))]
+        rows = [
+            bench_pipeline_throughput(default, case, n, mode)
+            for case in ("demo", "book.mkv", "demo:4")
+            for mode in ((TRACKED, SERIAL, BASELINE) if case == "book.mkv" else (TRACKED, BASELINE))
+        ]
         out["pipeline"] = [r for r in rows if r is not None]
     if "footage" in sections:
         out["footage"] = bench_footage(default, quick)

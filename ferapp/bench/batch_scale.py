@@ -21,8 +21,9 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def bench_batch_scale(model: str | None = None, quick: bool = False,
-                      jobs: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+def bench_batch_scale(
+    model: str | None = None, quick: bool = False, jobs: tuple[int, ...] = (1, 2)
+) -> list[dict[str, Any]]:
     """One row per ``--jobs`` value: recordings/s and frames/s of the whole batch ([] without
     ../shared/videos). ``quick``: the first 4 clips, 30 frames each."""
     from ferapp.inference.batch import AnalysisRequest
@@ -42,10 +43,20 @@ def bench_batch_scale(model: str | None = None, quick: bool = False,
             cpu0, t0 = _cpu_s(), time.perf_counter()
             report = run_batch(recordings, template, out, jobs=n)
             wall, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
-        rows.append({"input": f"../shared/videos ({len(recordings)} clips)", "jobs": n, "cores": os.cpu_count(),
-                     "recordings": len(recordings), "failed": report.counts.get("failed", 0),
-                     "frames": report.frames, "wall_s": wall, "recordings_per_s": report.analysed / wall,
-                     "frames_per_s": report.frames / wall, "cpu_cores_used": cpu / wall})
+        rows.append(
+            {
+                "input": f"../shared/videos ({len(recordings)} clips)",
+                "jobs": n,
+                "cores": os.cpu_count(),
+                "recordings": len(recordings),
+                "failed": report.counts.get("failed", 0),
+                "frames": report.frames,
+                "wall_s": wall,
+                "recordings_per_s": report.analysed / wall,
+                "frames_per_s": report.frames / wall,
+                "cpu_cores_used": cpu / wall,
+            }
+        )
     base = rows[0]["frames_per_s"] if rows else 0.0
     for r in rows:
         r["speedup"] = r["frames_per_s"] / base if base else None

@@ -29,7 +29,9 @@ def _footage_frames(name: str, n: int | None = None) -> list[np.ndarray] | None:
     return frames[:n] if n else frames
 
 
-def _run_pipeline(pipe, frames: list[np.ndarray], full: bool = False, overlap: bool | None = None) -> dict[str, Any]:
+def _run_pipeline(
+    pipe, frames: list[np.ndarray], full: bool = False, overlap: bool | None = None
+) -> dict[str, Any]:
     """Every frame in order. The tracked path runs ``Pipeline.stream`` (what ``ferapp analyze``
     runs; ``overlap`` False = one frame after the other, ``Pipeline.process``); a frame's latency
     is from entering the pipeline to its result."""
@@ -66,10 +68,18 @@ def _run_pipeline(pipe, frames: list[np.ndarray], full: bool = False, overlap: b
             most = max(most, n)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - cpu0
-    return {"frames": len(frames), "fps": len(frames) / wall, "latency_p50_ms": _pct(lat, 50),
-            "latency_p95_ms": _pct(lat, 95), "faces_per_frame": found / max(1, len(frames)),
-            "frames_with_face": with_face, "max_faces": most, "ids": len(ids) if not full else None,
-            "cpu_cores_used": cpu / wall, "cpu_ms_per_frame": cpu * 1000.0 / max(1, len(frames))}
+    return {
+        "frames": len(frames),
+        "fps": len(frames) / wall,
+        "latency_p50_ms": _pct(lat, 50),
+        "latency_p95_ms": _pct(lat, 95),
+        "faces_per_frame": found / max(1, len(frames)),
+        "frames_with_face": with_face,
+        "max_faces": most,
+        "ids": len(ids) if not full else None,
+        "cpu_cores_used": cpu / wall,
+        "cpu_ms_per_frame": cpu * 1000.0 / max(1, len(frames)),
+    }
 
 
 def _gray(img):
@@ -78,10 +88,16 @@ def _gray(img):
     return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
 
 
-TRACKED, SERIAL, BASELINE = "tracked (default)", "tracked, one frame at a time", "baseline (full scan every frame)"
+TRACKED, SERIAL, BASELINE = (
+    "tracked (default)",
+    "tracked, one frame at a time",
+    "baseline (full scan every frame)",
+)
 
 
-def bench_pipeline_throughput(model: str | None, case: str, n: int, mode: str | bool = TRACKED) -> dict[str, Any] | None:
+def bench_pipeline_throughput(
+    model: str | None, case: str, n: int, mode: str | bool = TRACKED
+) -> dict[str, Any] | None:
     """Unpaced, every frame processed in order, default detector settings. ``mode``: TRACKED
     (``Pipeline.stream``, what ``ferapp analyze`` runs: a frame's classification overlaps the next
     frame's tracking), SERIAL (``Pipeline.process`` frame after frame, as the live window's
@@ -106,8 +122,14 @@ def bench_pipeline_throughput(model: str | None, case: str, n: int, mode: str | 
     finally:
         pipe.close()
     eng = pipe.engine
-    return {"mode": mode, "input": what, "faces": faces, **row, "model": pipe.model_name,
-            "precision": getattr(eng, "precision", "")}
+    return {
+        "mode": mode,
+        "input": what,
+        "faces": faces,
+        **row,
+        "model": pipe.model_name,
+        "precision": getattr(eng, "precision", ""),
+    }
 
 
 def bench_footage(model: str | None, quick: bool = False) -> list[dict[str, Any]]:
@@ -129,10 +151,19 @@ def bench_footage(model: str | None, quick: bool = False) -> list[dict[str, Any]
         finally:
             pipe.close()
         h, w = frames[0].shape[:2]
-        rows.append({"clip": name, "frame": f"{w}x{h}", "frames": r["frames"],
-                     "frames_with_face": r["frames_with_face"],
-                     "face_share": r["frames_with_face"] / max(1, r["frames"]), "ids": r["ids"],
-                     "max_faces": r["max_faces"], "fps": r["fps"], "latency_p95_ms": r["latency_p95_ms"]})
+        rows.append(
+            {
+                "clip": name,
+                "frame": f"{w}x{h}",
+                "frames": r["frames"],
+                "frames_with_face": r["frames_with_face"],
+                "face_share": r["frames_with_face"] / max(1, r["frames"]),
+                "ids": r["ids"],
+                "max_faces": r["max_faces"],
+                "fps": r["fps"],
+                "latency_p95_ms": r["latency_p95_ms"],
+            }
+        )
     return rows
 
 
@@ -154,10 +185,19 @@ def bench_live(model: str | None, faces: int, seconds: float) -> dict[str, Any]:
     cpu = time.process_time() - cpu0
     runner.stop()
     pipe.close()
-    return {"faces": faces, "seconds": seconds, "source_fps": src.fps, "capture_fps": st.capture_fps,
-            "processed_fps": st.processed_fps, "processed": st.processed, "captured": st.captured,
-            "latency_p50_ms": st.latency_p50_ms, "latency_p95_ms": st.latency_p95_ms, "dropped": st.dropped,
-            "cpu_cores_used": cpu / wall}
+    return {
+        "faces": faces,
+        "seconds": seconds,
+        "source_fps": src.fps,
+        "capture_fps": st.capture_fps,
+        "processed_fps": st.processed_fps,
+        "processed": st.processed,
+        "captured": st.captured,
+        "latency_p50_ms": st.latency_p50_ms,
+        "latency_p95_ms": st.latency_p95_ms,
+        "dropped": st.dropped,
+        "cpu_cores_used": cpu / wall,
+    }
 
 
 GUI_STARTUP_ALLOWANCE_S = 15.0  # the window's start-up (seconds on a busy 2-core machine) before it runs
@@ -171,10 +211,23 @@ def bench_gui(seconds: float, model: str | None = None, faces: int = 1) -> dict[
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     spec = "demo" if faces == 1 else f"demo:{faces}"
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "ferapp", "gui", "--source", spec, "--exit-after",
-                           str(seconds + GUI_STARTUP_ALLOWANCE_S)]
-                          + (["--model", model] if model else []),
-                          env=env, capture_output=True, text=True, timeout=seconds + GUI_STARTUP_ALLOWANCE_S + 120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ferapp",
+            "gui",
+            "--source",
+            spec,
+            "--exit-after",
+            str(seconds + GUI_STARTUP_ALLOWANCE_S),
+        ]
+        + (["--model", model] if model else []),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + GUI_STARTUP_ALLOWANCE_S + 120,
+    )
     wall = time.perf_counter() - t0
     from ferapp.bench.startup import gui_startup_columns
 
@@ -182,12 +235,25 @@ def bench_gui(seconds: float, model: str | None = None, faces: int = 1) -> dict[
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("stats ")), None)
     if line is None:  # the window prints its stats only once capture ran
         allowed = seconds + GUI_STARTUP_ALLOWANCE_S
-        why = (f"capture had not started within {allowed:g} s (the model and detector were still loading)"
-               if proc.returncode == 0 else (proc.stderr or proc.stdout)[-300:])
+        why = (
+            f"capture had not started within {allowed:g} s (the model and detector were still loading)"
+            if proc.returncode == 0
+            else (proc.stderr or proc.stdout)[-300:]
+        )
         return {**startup, "faces": faces, "error": why, "exit": proc.returncode}
     st = json.loads(line[6:])
-    return {**startup, "faces": faces, "seconds": seconds, "model": st.get("model"), "captured": st["captured"],
-            "processed": st["processed"], "processed_share": st["processed"] / max(1, st["captured"]),
-            "capture_fps": st["capture_fps"], "processed_fps": st["processed_fps"],
-            "latency_p50_ms": st["latency_p50_ms"], "latency_p95_ms": st["latency_p95_ms"],
-            "dropped": st["dropped"], "process_wall_s": wall}
+    return {
+        **startup,
+        "faces": faces,
+        "seconds": seconds,
+        "model": st.get("model"),
+        "captured": st["captured"],
+        "processed": st["processed"],
+        "processed_share": st["processed"] / max(1, st["captured"]),
+        "capture_fps": st["capture_fps"],
+        "processed_fps": st["processed_fps"],
+        "latency_p50_ms": st["latency_p50_ms"],
+        "latency_p95_ms": st["latency_p95_ms"],
+        "dropped": st["dropped"],
+        "process_wall_s": wall,
+    }

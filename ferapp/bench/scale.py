@@ -25,13 +25,35 @@ GLOBAL_BATCH = 64
 TRAIN_MODELS = ("cc_lenet5", "resnet20")
 
 TABLES: dict[str, tuple[str, list[str]]] = {
-    "training": ("training images/s, one model trained by N processes (gloo, DDP) on random tensors, global batch "
-                 f"{GLOBAL_BATCH}", ["model", "processes", "threads_per_process", "global_batch", "steps",
-                                     "images_per_s", "speedup_vs_1x1"]),
-    "batch analysis": ("batch analysis of ../shared/videos (`ferapp analyze DIR --out-dir OUT --jobs N`, every frame, "
-                       "default settings and model; wall time includes model load and worker start-up)",
-                       ["input", "jobs", "recordings", "failed", "frames", "wall_s", "recordings_per_s",
-                        "frames_per_s", "speedup", "cpu_cores_used"]),
+    "training": (
+        "training images/s, one model trained by N processes (gloo, DDP) on random tensors, global batch "
+        f"{GLOBAL_BATCH}",
+        [
+            "model",
+            "processes",
+            "threads_per_process",
+            "global_batch",
+            "steps",
+            "images_per_s",
+            "speedup_vs_1x1",
+        ],
+    ),
+    "batch analysis": (
+        "batch analysis of ../shared/videos (`ferapp analyze DIR --out-dir OUT --jobs N`, every frame, "
+        "default settings and model; wall time includes model load and worker start-up)",
+        [
+            "input",
+            "jobs",
+            "recordings",
+            "failed",
+            "frames",
+            "wall_s",
+            "recordings_per_s",
+            "frames_per_s",
+            "speedup",
+            "cpu_cores_used",
+        ],
+    ),
 }
 
 
@@ -58,8 +80,14 @@ def _train_worker(arch: str, threads: int, steps: int, warmup: int) -> dict[str,
             if step in (warmup, warmup + steps):
                 marks.append(time.perf_counter())
 
-    tc = TrainConfig.from_recipe(get_recipe(arch), epochs=1, batch_size=GLOBAL_BATCH, num_threads=threads, device="cpu",
-                                 max_batches_per_epoch=warmup + steps)
+    tc = TrainConfig.from_recipe(
+        get_recipe(arch),
+        epochs=1,
+        batch_size=GLOBAL_BATCH,
+        num_threads=threads,
+        device="cpu",
+        max_batches_per_epoch=warmup + steps,
+    )
     res = Trainer(model, cfg, tc, [Clock()]).fit(data)
     distributed.shutdown()
     if res.outcome != "finished":
@@ -80,8 +108,16 @@ def _processes(nproc: int, arch: str, threads: int, steps: int, warmup: int) -> 
     """``nproc`` ranks under torchrun's elastic launcher (c10d rendezvous on a free local port)."""
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    cfg = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=uuid.uuid4().hex,
-                       rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1)
+    cfg = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=uuid.uuid4().hex,
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        monitor_interval=0.1,
+    )
     saved = os.environ.get("OMP_NUM_THREADS")
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
@@ -101,18 +137,32 @@ def training_rows(quick: bool = False) -> list[dict[str, Any]]:
     runs: dict[tuple[str, int, int], list[float]] = {}
     for r in range(rounds):  # rounds interleave the configurations: a change of load hits all alike
         for arch in TRAIN_MODELS:
-            for nproc, threads in (configs if r % 2 == 0 else configs[::-1]):
-                res = (_one_process(arch, threads, steps, warmup) if nproc == 1
-                       else _processes(nproc, arch, threads, steps, warmup))
+            for nproc, threads in configs if r % 2 == 0 else configs[::-1]:
+                res = (
+                    _one_process(arch, threads, steps, warmup)
+                    if nproc == 1
+                    else _processes(nproc, arch, threads, steps, warmup)
+                )
                 runs.setdefault((arch, nproc, threads), []).append(res["images_per_s"])
     rows = []
     for arch in TRAIN_MODELS:
         base = statistics.median(runs[(arch, 1, 1)])
         for nproc, threads in configs:
             ips = statistics.median(runs[(arch, nproc, threads)])
-            rows.append({"work": "training", "model": arch, "processes": nproc, "threads_per_process": threads,
-                         "global_batch": GLOBAL_BATCH, "steps": steps, "images_per_s": ips,
-                         "speedup_vs_1x1": ips / base, "runs": runs[(arch, nproc, threads)], "load_avg": load})
+            rows.append(
+                {
+                    "work": "training",
+                    "model": arch,
+                    "processes": nproc,
+                    "threads_per_process": threads,
+                    "global_batch": GLOBAL_BATCH,
+                    "steps": steps,
+                    "images_per_s": ips,
+                    "speedup_vs_1x1": ips / base,
+                    "runs": runs[(arch, nproc, threads)],
+                    "load_avg": load,
+                }
+            )
     return rows
 
 
@@ -122,7 +172,10 @@ def batch_rows(quick: bool = False) -> list[dict[str, Any]]:
     from ferapp.zoo.store import default_model_name
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return [{"work": "batch analysis", **r, "load_avg": load} for r in bench_batch_scale(default_model_name(), quick)]
+    return [
+        {"work": "batch analysis", **r, "load_avg": load}
+        for r in bench_batch_scale(default_model_name(), quick)
+    ]
 
 
 # the scale section's measurements, in report order
@@ -140,10 +193,16 @@ def scale_note(hw: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> 
     """Why the speed-up is what it is on this machine (printed under the tables)."""
     cores = hw.get("cores") or os.cpu_count() or 1
     loads = [r["load_avg"] for r in rows or [] if r.get("load_avg") is not None]
-    busy = (f" The 1-minute load average was {loads[0]:.1f} when the measurement began: with more runnable "
-            f"processes than cores, a second process or thread mostly waits for a core." if loads else "")
-    return (f"On this {cores}-core machine ({hw.get('cpu')}) N processes x 1 thread compete for the same {cores} "
-            f"cores as 1 process x {cores} threads, so no row can exceed {cores}x the 1x1 row; each process also "
-            "pays the gloo collectives of every step (the gradient all-reduce, one all-reduce per BatchNorm layer "
-            "forward and backward for the global statistics, the loss), which a small model (cc_lenet5) feels "
-            "most, and whatever else runs on the machine takes its share of the cores." + busy)
+    busy = (
+        f" The 1-minute load average was {loads[0]:.1f} when the measurement began: with more runnable "
+        f"processes than cores, a second process or thread mostly waits for a core."
+        if loads
+        else ""
+    )
+    return (
+        f"On this {cores}-core machine ({hw.get('cpu')}) N processes x 1 thread compete for the same {cores} "
+        f"cores as 1 process x {cores} threads, so no row can exceed {cores}x the 1x1 row; each process also "
+        "pays the gloo collectives of every step (the gradient all-reduce, one all-reduce per BatchNorm layer "
+        "forward and backward for the global statistics, the loss), which a small model (cc_lenet5) feels "
+        "most, and whatever else runs on the machine takes its share of the cores." + busy
+    )

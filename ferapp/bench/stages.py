@@ -23,10 +23,16 @@ def hardware() -> dict[str, Any]:
 
     from ferapp.inference.device import cpu_features, device_description, mps_available
 
-    return {"cpu": device_description("cpu"), "isa": cpu_features(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "mps": "Apple GPU" if mps_available() else None}
+    return {
+        "cpu": device_description("cpu"),
+        "isa": cpu_features(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "mps": "Apple GPU" if mps_available() else None,
+    }
 
 
 def time_fn(fn, warmup: int, runs: int) -> list[float]:
@@ -55,10 +61,14 @@ def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> 
         model = create_model(name).eval().to(device)
         cfg = model.cfg
         h, w = cfg.net_input_size
-        row: dict[str, Any] = {"model": name, "params": count_params(model),
-                               "macs": count_macs(model, (1, cfg.channels, h, w)),
-                               "input": f"{cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}",
-                               "five_crop": bool(cfg.five_crop), "device": device}
+        row: dict[str, Any] = {
+            "model": name,
+            "params": count_params(model),
+            "macs": count_macs(model, (1, cfg.channels, h, w)),
+            "input": f"{cfg.input_size[0]}x{cfg.input_size[1]}x{cfg.channels}",
+            "five_crop": bool(cfg.five_crop),
+            "device": device,
+        }
         for bs in (1, 8):
             x = torch.randn(bs, cfg.channels, *cfg.input_size, device=device)
 
@@ -90,16 +100,26 @@ def bench_int8(quick: bool = False) -> list[dict[str, Any]]:
     for entry in list_trained_models():
         if not (entry.path / "int8.json").exists():
             continue
-        engines = [ExpressionEngine(str(entry.path), device="cpu", precision=p, optimize=True) for p in ("float", "int8")]
+        engines = [
+            ExpressionEngine(str(entry.path), device="cpu", precision=p, optimize=True)
+            for p in ("float", "int8")
+        ]
         times: list[list[float]] = [[], []]
         for _ in range(4):  # interleaved rounds
             for k, eng in enumerate(engines):
                 times[k] += time_fn(lambda eng=eng: eng.classify([crop]), 2, max(3, runs // 4))
         for eng, t in zip(engines, times, strict=True):
-            rows.append({"model": entry.name, "device": "cpu", "precision": eng.precision,
-                         "input": f"{eng.cfg.input_size[0]}x{eng.cfg.input_size[1]}x{eng.cfg.channels}"
-                                  + (" +mirror" if eng.cfg.flip_tta else ""),
-                         "engine_median_ms_per_face": statistics.median(t), "engine_p95_ms_per_face": _pct(t, 95)})
+            rows.append(
+                {
+                    "model": entry.name,
+                    "device": "cpu",
+                    "precision": eng.precision,
+                    "input": f"{eng.cfg.input_size[0]}x{eng.cfg.input_size[1]}x{eng.cfg.channels}"
+                    + (" +mirror" if eng.cfg.flip_tta else ""),
+                    "engine_median_ms_per_face": statistics.median(t),
+                    "engine_p95_ms_per_face": _pct(t, 95),
+                }
+            )
     return rows
 
 
@@ -128,8 +148,14 @@ def bench_training(names: list[str], device: str = "cpu", quick: bool = False) -
                 torch.cuda.synchronize()
 
         t = time_fn(step, 1, steps)
-        rows.append({"model": name, "device": device, "batch": bs,
-                     "images_per_s": bs / (statistics.median(t) / 1000.0)})
+        rows.append(
+            {
+                "model": name,
+                "device": device,
+                "batch": bs,
+                "images_per_s": bs / (statistics.median(t) / 1000.0),
+            }
+        )
     return rows
 
 
@@ -160,14 +186,23 @@ def bench_detectors(quick: bool = False) -> list[dict[str, Any]]:
                 t0 = time.perf_counter()
                 found.append(len(det.detect(img)))
                 t.append((time.perf_counter() - t0) * 1000.0)
-            rows.append({"detector": name, "frame": f"{size[0]}x{size[1]}", "min_face": det.min_face,
-                         "scan_scale": round(det.scale_for(*size), 2),
-                         "smallest_face_px": round(det.effective_min_face(*size), 1),
-                         "scan_median_ms": statistics.median(t), "scan_p95_ms": _pct(t, 95),
-                         "faces_found_of_4": float(np.mean(found))})
+            rows.append(
+                {
+                    "detector": name,
+                    "frame": f"{size[0]}x{size[1]}",
+                    "min_face": det.min_face,
+                    "scan_scale": round(det.scale_for(*size), 2),
+                    "smallest_face_px": round(det.effective_min_face(*size), 1),
+                    "scan_median_ms": statistics.median(t),
+                    "scan_p95_ms": _pct(t, 95),
+                    "faces_found_of_4": float(np.mean(found)),
+                }
+            )
         img = frames[0]
         boxes = [f.box for f in det.detect(img)] or [(100, 100, 100, 100)]
-        t = time_fn(lambda det=det, img=img, b=boxes[0]: det.detect_region(img, b), 1, 3 if name == "cnn" else 20)
+        t = time_fn(
+            lambda det=det, img=img, b=boxes[0]: det.detect_region(img, b), 1, 3 if name == "cnn" else 20
+        )
         rows[-1 if name == "cnn" else -2]["check_ms"] = statistics.median(t)  # the 640x480 row
     return rows
 
@@ -178,11 +213,14 @@ def _letterbox(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
     w, h = size
     s = min(w / img.shape[1], h / img.shape[0])
-    small = cv2.resize(img, (int(round(img.shape[1] * s)), int(round(img.shape[0] * s))),
-                       interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    small = cv2.resize(
+        img,
+        (int(round(img.shape[1] * s)), int(round(img.shape[0] * s))),
+        interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR,
+    )
     out = np.zeros((h, w, 3), np.uint8)
     y, x = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
-    out[y:y + small.shape[0], x:x + small.shape[1]] = small
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
     return out
 
 
@@ -195,7 +233,7 @@ def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
     from ferapp.zoo import create_model, packed
 
     rows = []
-    for name in (["bdnn2"] if quick else ["bdnn2", "bdnn4"]):
+    for name in ["bdnn2"] if quick else ["bdnn2", "bdnn4"]:
         model = create_model(name).eval()
         cfg = model.cfg
         s = cfg.net_input_size
@@ -215,7 +253,14 @@ def bench_packed(quick: bool = False) -> list[dict[str, Any]]:
         xn = x.numpy()
         t_f = time_fn(run_float, 2, runs)
         t_p = time_fn(lambda: pk(xn), 2, runs)
-        rows.append({"model": name, "fp32_bytes": size_float, "packed_bytes": size_packed,
-                     "size_ratio": size_float / max(1, size_packed),
-                     "float_ms_per_face": statistics.median(t_f) / 8, "packed_ms_per_face": statistics.median(t_p) / 8})
+        rows.append(
+            {
+                "model": name,
+                "fp32_bytes": size_float,
+                "packed_bytes": size_packed,
+                "size_ratio": size_float / max(1, size_packed),
+                "float_ms_per_face": statistics.median(t_f) / 8,
+                "packed_ms_per_face": statistics.median(t_p) / 8,
+            }
+        )
     return rows

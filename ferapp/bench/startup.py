@@ -49,9 +49,21 @@ def bench_startup(quick: bool = False, runs: int | None = None) -> list[dict[str
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cases = [
-            (f"ferapp analyze {source_name} --max-frames 1 (first frame's result)",
-             lambda i: [py, "-m", "ferapp", "analyze", source, "--max-frames", "1", "--quiet",
-                        "--out", str(Path(tmp) / f"first{i}.csv")]),
+            (
+                f"ferapp analyze {source_name} --max-frames 1 (first frame's result)",
+                lambda i: [
+                    py,
+                    "-m",
+                    "ferapp",
+                    "analyze",
+                    source,
+                    "--max-frames",
+                    "1",
+                    "--quiet",
+                    "--out",
+                    str(Path(tmp) / f"first{i}.csv"),
+                ],
+            ),
             ("python -c 'import torch'", lambda _i: [py, "-c", "import torch"]),
             ("ferapp models", lambda _i: [py, "-m", "ferapp", "models"]),
             ("ferapp --help", lambda _i: [py, "-m", "ferapp", "--help"]),
@@ -67,8 +79,14 @@ def bench_startup(quick: bool = False, runs: int | None = None) -> list[dict[str
     for label, _ in cases:
         cpus = [c for c, _ in times[label]]
         walls = [w for _, w in times[label]]
-        row = {"command": label, "runs": runs, "cpu_median_s": statistics.median(cpus), "cpu_min_s": min(cpus),
-               "wall_median_s": statistics.median(walls), "wall_min_s": min(walls)}
+        row = {
+            "command": label,
+            "runs": runs,
+            "cpu_median_s": statistics.median(cpus),
+            "cpu_min_s": min(cpus),
+            "wall_median_s": statistics.median(walls),
+            "wall_min_s": min(walls),
+        }
         if label in errors:
             row["error"] = errors[label]
         rows.append(row)
@@ -82,8 +100,12 @@ def gui_startup_columns(output: str) -> dict[str, Any]:
     import json
 
     line = next((ln for ln in output.splitlines() if ln.startswith("startup ")), None)
-    st = json.loads(line[len("startup "):]) if line else {}
+    st = json.loads(line[len("startup ") :]) if line else {}
     ticks, expected = st.get("build_ticks"), st.get("build_expected_ticks")
-    return {"first_paint_s": st.get("first_paint_s"), "first_result_s": st.get("first_result_s"),
-            "first_result_cpu_s": st.get("first_result_cpu_s"), "build_s": st.get("build_s"),
-            "build_loop_share": (ticks / expected) if ticks is not None and expected else None}
+    return {
+        "first_paint_s": st.get("first_paint_s"),
+        "first_result_s": st.get("first_result_s"),
+        "first_result_cpu_s": st.get("first_result_cpu_s"),
+        "build_s": st.get("build_s"),
+        "build_loop_share": (ticks / expected) if ticks is not None and expected else None,
+    }

@@ -61,22 +61,86 @@ from ferapp.capture.demo import DemoSource
 
 # dlib's 68 landmarks of astronaut.png (512x512), measured once (HOG box (175,76)-(265,166),
 # shape_predictor_68_face_landmarks), in source pixels.
-_LANDMARKS = np.array([
-    (179, 104), (179, 116), (180, 128), (181, 139), (185, 151), (191, 160), (200, 169), (209, 176),
-    (221, 178), (232, 177), (243, 171), (253, 164), (260, 154), (265, 144), (268, 132), (270, 121),
-    (272, 109), (186, 94), (192, 88), (200, 87), (208, 89), (216, 92), (236, 94), (244, 91),
-    (252, 91), (260, 92), (265, 98), (226, 102), (225, 111), (225, 119), (225, 127), (214, 131),
-    (219, 133), (224, 134), (229, 133), (234, 132), (195, 101), (200, 98), (207, 98), (212, 104),
-    (206, 104), (200, 104), (237, 105), (243, 100), (250, 100), (255, 104), (250, 106), (244, 106),
-    (200, 139), (209, 139), (218, 139), (223, 141), (230, 140), (237, 140), (245, 141), (237, 151),
-    (229, 155), (222, 155), (216, 154), (208, 149), (203, 140), (218, 143), (223, 144), (229, 143),
-    (243, 142), (229, 150), (223, 150), (217, 149),
-], dtype=np.float64)
+_LANDMARKS = np.array(
+    [
+        (179, 104),
+        (179, 116),
+        (180, 128),
+        (181, 139),
+        (185, 151),
+        (191, 160),
+        (200, 169),
+        (209, 176),
+        (221, 178),
+        (232, 177),
+        (243, 171),
+        (253, 164),
+        (260, 154),
+        (265, 144),
+        (268, 132),
+        (270, 121),
+        (272, 109),
+        (186, 94),
+        (192, 88),
+        (200, 87),
+        (208, 89),
+        (216, 92),
+        (236, 94),
+        (244, 91),
+        (252, 91),
+        (260, 92),
+        (265, 98),
+        (226, 102),
+        (225, 111),
+        (225, 119),
+        (225, 127),
+        (214, 131),
+        (219, 133),
+        (224, 134),
+        (229, 133),
+        (234, 132),
+        (195, 101),
+        (200, 98),
+        (207, 98),
+        (212, 104),
+        (206, 104),
+        (200, 104),
+        (237, 105),
+        (243, 100),
+        (250, 100),
+        (255, 104),
+        (250, 106),
+        (244, 106),
+        (200, 139),
+        (209, 139),
+        (218, 139),
+        (223, 141),
+        (230, 140),
+        (237, 140),
+        (245, 141),
+        (237, 151),
+        (229, 155),
+        (222, 155),
+        (216, 154),
+        (208, 149),
+        (203, 140),
+        (218, 143),
+        (223, 144),
+        (229, 143),
+        (243, 142),
+        (229, 150),
+        (223, 150),
+        (217, 149),
+    ],
+    dtype=np.float64,
+)
 # The smile's teeth gap, traced by hand on the portrait: its upper and lower edges.
-_TEETH_TOP = np.array([(206, 141), (211, 141.5), (216, 142), (222, 142), (228, 142), (234, 141.5),
-                       (239, 141.5)])
-_TEETH_BOTTOM = np.array([(206, 145), (211, 148.5), (216, 149.5), (222, 150), (228, 150),
-                          (234, 148.5), (239, 145.5)])
+_TEETH_TOP = np.array(
+    [(206, 141), (211, 141.5), (216, 142), (222, 142), (228, 142), (234, 141.5), (239, 141.5)]
+)
+_TEETH_BOTTOM = np.array(
+    [(206, 145), (211, 148.5), (216, 149.5), (222, 150), (228, 150), (234, 148.5), (239, 145.5)]
+)
 _ROI = (150, 40, 302, 214)  # the part of the portrait that is re-rendered (x0, y0, x1, y1): the ring
 
 DURATION = 49.0  # seconds: the last alert (PERCLOS) clears at ~46.7 s
@@ -174,9 +238,12 @@ class FaceWarper:
         self.face_h = lm[8, 1] - (lm[19, 1] + lm[24, 1]) / 2  # brow to chin
         eye_r, eye_l = lm[36:42], lm[42:48]
         extra = [
-            _expand(eye_r, 1.2, 1.45), _expand(eye_l, 1.2, 1.45),  # eye apertures (68-73, 74-79)
-            _expand(lm[[37, 38]], 1, 1, -4.0), _expand(lm[[43, 44]], 1, 1, -4.0),  # lid creases (80-83)
-            _TEETH_TOP, _TEETH_BOTTOM,  # teeth gap (84-90, 91-97)
+            _expand(eye_r, 1.2, 1.45),
+            _expand(eye_l, 1.2, 1.45),  # eye apertures (68-73, 74-79)
+            _expand(lm[[37, 38]], 1, 1, -4.0),
+            _expand(lm[[43, 44]], 1, 1, -4.0),  # lid creases (80-83)
+            _TEETH_TOP,
+            _TEETH_BOTTOM,  # teeth gap (84-90, 91-97)
         ]
         face = np.vstack([lm, *extra])
         self.n_face = len(face)
@@ -184,11 +251,17 @@ class FaceWarper:
         self.i_crease = (80, 82)
         self.i_teeth = (84, 91)
         centre = lm.mean(axis=0)
-        ring = np.array([centre + (70.0 * math.cos(a), 81.0 * math.sin(a))
-                         for a in np.linspace(0, 2 * math.pi, 20, endpoint=False)])
+        ring = np.array(
+            [
+                centre + (70.0 * math.cos(a), 81.0 * math.sin(a))
+                for a in np.linspace(0, 2 * math.pi, 20, endpoint=False)
+            ]
+        )
         # fixed points beyond the ring: the band between them is the unchanged background
-        box = np.array([(110, 10), (340, 10), (340, 250), (110, 250), (225, 10), (225, 250), (110, 130),
-                        (340, 130)], np.float64)
+        box = np.array(
+            [(110, 10), (340, 10), (340, 250), (110, 250), (225, 10), (225, 250), (110, 130), (340, 130)],
+            np.float64,
+        )
         x0, y0, x1, y1 = _ROI
         self.src = np.vstack([face, ring, box])
         self.tris = _delaunay(self.src, max(image.shape[:2]))
@@ -222,14 +295,16 @@ class FaceWarper:
         src = self.src[: self.n_face]
         lm, fh = self.lm, self.face_h
         shut = np.zeros_like(src)  # lids meet a third of the way up from the lower lid
-        for ap0, eye, crease in ((self.i_ap[0], range(36, 42), self.i_crease[0]),
-                                 (self.i_ap[1], range(42, 48), self.i_crease[1])):
+        for ap0, eye, crease in (
+            (self.i_ap[0], range(36, 42), self.i_crease[0]),
+            (self.i_ap[1], range(42, 48), self.i_crease[1]),
+        ):
             idx = list(range(ap0, ap0 + 6)) + list(eye)
-            top, bottom = src[ap0:ap0 + 6, 1].min(), src[ap0:ap0 + 6, 1].max()
+            top, bottom = src[ap0 : ap0 + 6, 1].min(), src[ap0 : ap0 + 6, 1].max()
             shut[idx, 1] = bottom - 0.35 * (bottom - top) - src[idx, 1]
             shut[[crease, crease + 1], 1] = 3.0  # the lid skin follows a little
         t0, b0 = self.i_teeth
-        tt, tb = src[t0:t0 + 7], src[b0:b0 + 7]
+        tt, tb = src[t0 : t0 + 7], src[b0 : b0 + 7]
         sad = np.zeros_like(src)
         # the teeth gap closes (the lips meet a little below its middle) ...
         meet = tb[:, 1] - 0.45 * (tb[:, 1] - tt[:, 1])
@@ -237,7 +312,9 @@ class FaceWarper:
             sad[i, 1] = np.interp(src[i, 0], tt[:, 0], meet) - src[i, 1]
         for lips, edge in (((49, 50, 51, 52, 53), tt), ((55, 56, 57, 58, 59), tb)):
             for i in lips:
-                sad[i, 1] = 0.6 * (np.interp(src[i, 0], tt[:, 0], meet) - np.interp(src[i, 0], edge[:, 0], edge[:, 1]))
+                sad[i, 1] = 0.6 * (
+                    np.interp(src[i, 0], tt[:, 0], meet) - np.interp(src[i, 0], edge[:, 0], edge[:, 1])
+                )
         sad *= _SAD["mouth_shut"]
         # ... and the brows and mouth corners make the face sad
         for key, sigma, centre, v in _sad_fields(lm):
@@ -249,7 +326,7 @@ class FaceWarper:
         lower += list(range(b0, b0 + 7))
         for i in lower:
             wy = 1.0 if i > 16 else min(1.0, (src[i, 1] - nose_y) / (chin_y - nose_y))
-            yawn[i, 1] = drop * wy * math.exp(-((src[i, 0] - chin_x) / (0.6 * fh)) ** 2)
+            yawn[i, 1] = drop * wy * math.exp(-(((src[i, 0] - chin_x) / (0.6 * fh)) ** 2))
         yawn[[61, 62, 63, *range(t0, t0 + 7)], 1] = -0.06 * fh
         yawn[[49, 50, 51, 52, 53], 1] = -0.036 * fh
         for i in (48, 60, 54, 64):  # the corners come in a little: a round mouth
@@ -259,7 +336,12 @@ class FaceWarper:
     def targets(self, c: FaceControls) -> np.ndarray:
         """Where every control point goes (same order as ``self.src``)."""
         b = self._bases
-        d = self.src[: self.n_face] + (1.0 - max(0.0, c.eyes)) * b["shut"] + c.yawn * b["yawn"] + c.sad * b["sad"]
+        d = (
+            self.src[: self.n_face]
+            + (1.0 - max(0.0, c.eyes)) * b["shut"]
+            + c.yawn * b["yawn"]
+            + c.sad * b["sad"]
+        )
         if c.yaw:
             from ferapp.monitor.measures import rotation_from_angles
 
@@ -269,7 +351,7 @@ class FaceWarper:
             # the jaw line is the head's silhouette: it stays, except towards the chin
             dx[:17] *= np.cos(np.pi * np.arange(17) / 16.0 - np.pi / 2.0) ** 2
             d[:, 0] += dx
-        return np.vstack([d, self.src[self.n_face:]])
+        return np.vstack([d, self.src[self.n_face :]])
 
     # -- rendering ----------------------------------------------------------------------------
     def warp(self, dst: np.ndarray) -> np.ndarray:
@@ -305,13 +387,19 @@ class FaceWarper:
         p1 = dst[60:68]  # Catmull-Rom through the eight inner-lip points, 6 steps per segment
         p0, p2, p3 = np.roll(p1, 1, axis=0), np.roll(p1, -1, axis=0), np.roll(p1, -2, axis=0)
         t = np.linspace(0, 1, 6, endpoint=False)[None, :, None]
-        pts = 0.5 * (2 * p1[:, None] + (p2 - p0)[:, None] * t + (2 * p0 - 5 * p1 + 4 * p2 - p3)[:, None] * t ** 2
-                     + (3 * p1 - p0 - 3 * p2 + p3)[:, None] * t ** 3).reshape(-1, 2)
+        pts = 0.5 * (
+            2 * p1[:, None]
+            + (p2 - p0)[:, None] * t
+            + (2 * p0 - 5 * p1 + 4 * p2 - p3)[:, None] * t**2
+            + (3 * p1 - p0 - 3 * p2 + p3)[:, None] * t**3
+        ).reshape(-1, 2)
         x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 3
         x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 4
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round((pts - (x0, y0)) * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
-        alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (min(1.0, 1.5 * amount) / 255)
+        alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32)[..., None] * (
+            min(1.0, 1.5 * amount) / 255
+        )
         roi = img[y0:y1, x0:x1].astype(np.float32)
         img[y0:y1, x0:x1] = (roi * (1 - alpha) + np.array((30, 22, 55), np.float32) * alpha).astype(np.uint8)
 
@@ -337,22 +425,38 @@ class FaceWarper:
 # sad at three framings; to a person the result looks sad as well.
 def _sad_fields(lm: np.ndarray):
     return (
-        ("brow_inner_up", 0.08, lm[21], (0.0, -0.06)), ("brow_inner_up", 0.08, lm[22], (0.0, -0.06)),
-        ("brow_down", 0.11, lm[19], (0.03, 0.06)), ("brow_down", 0.11, lm[24], (-0.03, 0.06)),
-        ("brow_outer_down", 0.08, lm[17], (0.0, 0.05)), ("brow_outer_down", 0.08, lm[26], (0.0, 0.05)),
+        ("brow_inner_up", 0.08, lm[21], (0.0, -0.06)),
+        ("brow_inner_up", 0.08, lm[22], (0.0, -0.06)),
+        ("brow_down", 0.11, lm[19], (0.03, 0.06)),
+        ("brow_down", 0.11, lm[24], (-0.03, 0.06)),
+        ("brow_outer_down", 0.08, lm[17], (0.0, 0.05)),
+        ("brow_outer_down", 0.08, lm[26], (0.0, 0.05)),
         ("lid_up", 0.05, lm[[37, 38]].mean(0) - (0, 2), (0.0, -0.03)),
         ("lid_up", 0.05, lm[[43, 44]].mean(0) - (0, 2), (0.0, -0.03)),
-        ("corner_down", 0.07, lm[48], (0.0, 0.06)), ("corner_down", 0.07, lm[54], (0.0, 0.06)),
-        ("lip_stretch", 0.07, lm[48], (-0.05, 0.0)), ("lip_stretch", 0.07, lm[54], (0.05, 0.0)),
-        ("corner_in", 0.07, lm[48], (0.04, 0.0)), ("corner_in", 0.07, lm[54], (-0.04, 0.0)),
+        ("corner_down", 0.07, lm[48], (0.0, 0.06)),
+        ("corner_down", 0.07, lm[54], (0.0, 0.06)),
+        ("lip_stretch", 0.07, lm[48], (-0.05, 0.0)),
+        ("lip_stretch", 0.07, lm[54], (0.05, 0.0)),
+        ("corner_in", 0.07, lm[48], (0.04, 0.0)),
+        ("corner_in", 0.07, lm[54], (-0.04, 0.0)),
         ("chin_up", 0.12, (lm[57] + lm[8]) / 2, (0.0, -0.04)),
         ("cheek_down", 0.10, lm[[41, 31, 48]].mean(0), (0.0, 0.04)),
         ("cheek_down", 0.10, lm[[46, 35, 54]].mean(0), (0.0, 0.04)),
     )
 
 
-_SAD = {"mouth_shut": 0.54, "brow_inner_up": 1.63, "brow_down": 0.67, "brow_outer_down": 0.70, "lid_up": 0.0,
-        "corner_down": 2.19, "chin_up": 1.20, "lip_stretch": 0.94, "corner_in": 2.04, "cheek_down": 1.67}
+_SAD = {
+    "mouth_shut": 0.54,
+    "brow_inner_up": 1.63,
+    "brow_down": 0.67,
+    "brow_outer_down": 0.70,
+    "lid_up": 0.0,
+    "corner_down": 2.19,
+    "chin_up": 1.20,
+    "lip_stretch": 0.94,
+    "corner_in": 2.04,
+    "cheek_down": 1.67,
+}
 
 
 @register_source("demo_driver")
@@ -361,10 +465,21 @@ class DriverDemoSource(DemoSource):
     at its end (default: when played in real time); otherwise the stream ends after
     ``DURATION`` s."""
 
-    def __init__(self, _arg=None, *, fps: float | None = None, realtime: bool = True,
-                 max_frames: int | None = None, seed: int = 0, noise: float = 3.0, loop: bool | None = None, **kw):
-        super().__init__(1, fps=fps or DEFAULT_FPS, realtime=realtime, max_frames=max_frames, seed=seed,
-                         noise=noise, **kw)
+    def __init__(
+        self,
+        _arg=None,
+        *,
+        fps: float | None = None,
+        realtime: bool = True,
+        max_frames: int | None = None,
+        seed: int = 0,
+        noise: float = 3.0,
+        loop: bool | None = None,
+        **kw,
+    ):
+        super().__init__(
+            1, fps=fps or DEFAULT_FPS, realtime=realtime, max_frames=max_frames, seed=seed, noise=noise, **kw
+        )
         self.name = "demo:driver"
         self.loop = bool(realtime) if loop is None else bool(loop)
         self.period_frames = int(round(DURATION * self.fps))

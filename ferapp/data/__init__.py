@@ -24,8 +24,17 @@ from ferapp.data.summary import summarize
 
 __all__ = [
     "at_crop_size",
-    "DatasetError", "DatasetReport", "FaceDataset", "Fold", "Protocol", "detect_format", "get_protocol",
-    "list_formats", "list_protocols", "load_dataset", "summarize",
+    "DatasetError",
+    "DatasetReport",
+    "FaceDataset",
+    "Fold",
+    "Protocol",
+    "detect_format",
+    "get_protocol",
+    "list_formats",
+    "list_protocols",
+    "load_dataset",
+    "summarize",
 ]
 
 READER_VERSION = 2  # 2: skipped items counted (first few listed); images size-checked before decoding
@@ -116,9 +125,17 @@ def load_dataset(
     out_size = (int(out_size[0]), int(out_size[1]))
     angles_t = None if angles is None else tuple(angles)
 
-    settings, src = _cache_settings(p, fmt, keep_contempt=keep_contempt, out_size=out_size, ferplus=ferplus,
-                                    ferplus_csv=ferplus_csv, detector=detector, angles=angles_t,
-                                    include_neutral_first_frame=include_neutral_first_frame)
+    settings, src = _cache_settings(
+        p,
+        fmt,
+        keep_contempt=keep_contempt,
+        out_size=out_size,
+        ferplus=ferplus,
+        ferplus_csv=ferplus_csv,
+        detector=detector,
+        angles=angles_t,
+        include_neutral_first_frame=include_neutral_first_frame,
+    )
     cdir = _cache.resolve_cache_dir(cache_dir)
     key = _cache.make_key(**settings)
     tag = f"{fmt}-{p.stem}"
@@ -135,15 +152,32 @@ def load_dataset(
 
             parsed = None
             if ferplus or out_size != (48, 48):  # derived views reuse the cached plain parse
-                parsed = load_dataset(p, "fer2013-csv", cache_dir=cache_dir, progress=progress, use_cache=use_cache)
-            ds = read_fer2013(p, keep_contempt=keep_contempt, ferplus=ferplus,
-                              ferplus_csv=Path(ferplus_csv) if ferplus_csv else None,
-                              out_size=out_size, progress=progress, parsed=parsed)
+                parsed = load_dataset(
+                    p, "fer2013-csv", cache_dir=cache_dir, progress=progress, use_cache=use_cache
+                )
+            ds = read_fer2013(
+                p,
+                keep_contempt=keep_contempt,
+                ferplus=ferplus,
+                ferplus_csv=Path(ferplus_csv) if ferplus_csv else None,
+                out_size=out_size,
+                progress=progress,
+                parsed=parsed,
+            )
             cacheable = True
         else:
-            ds, cacheable = _read_folders(src, fmt, dict(
-                keep_contempt=keep_contempt, include_neutral_first_frame=include_neutral_first_frame,
-                angles=angles_t, out_size=out_size, detector=detector, progress=progress))
+            ds, cacheable = _read_folders(
+                src,
+                fmt,
+                dict(
+                    keep_contempt=keep_contempt,
+                    include_neutral_first_frame=include_neutral_first_frame,
+                    angles=angles_t,
+                    out_size=out_size,
+                    detector=detector,
+                    progress=progress,
+                ),
+            )
     finally:
         if src is not None:
             src.close()
@@ -163,12 +197,27 @@ def _checked_format(p: Path, format: str, ferplus: str | None) -> str:
     return fmt
 
 
-def _cache_settings(p: Path, fmt: str, *, keep_contempt: bool, out_size: tuple[int, int], ferplus: str | None,
-                    ferplus_csv, detector: str, angles, include_neutral_first_frame: bool):
+def _cache_settings(
+    p: Path,
+    fmt: str,
+    *,
+    keep_contempt: bool,
+    out_size: tuple[int, int],
+    ferplus: str | None,
+    ferplus_csv,
+    detector: str,
+    angles,
+    include_neutral_first_frame: bool,
+):
     """The settings that key the cache entry (with the source's fingerprint), and the opened
     source of a folder/zip format (None for the csv)."""
-    settings: dict = {"format": fmt, "reader": READER_VERSION, "keep_contempt": keep_contempt, "out_size": out_size,
-                      "path": str(p.resolve())}  # reported paths are absolute: a moved dataset gets a new entry
+    settings: dict = {
+        "format": fmt,
+        "reader": READER_VERSION,
+        "keep_contempt": keep_contempt,
+        "out_size": out_size,
+        "path": str(p.resolve()),
+    }  # reported paths are absolute: a moved dataset gets a new entry
     if fmt == "fer2013-csv":
         try:
             settings["source"] = file_fingerprint(p)  # regular files only: a FIFO is refused, not waited on
@@ -178,7 +227,9 @@ def _cache_settings(p: Path, fmt: str, *, keep_contempt: bool, out_size: tuple[i
             from ferapp.data.fer2013 import find_ferplus_csv
 
             fp = Path(ferplus_csv) if ferplus_csv else find_ferplus_csv(p)
-            settings.update(ferplus=ferplus, ferplus_source=file_fingerprint(fp) if fp and fp.is_file() else None)
+            settings.update(
+                ferplus=ferplus, ferplus_source=file_fingerprint(fp) if fp and fp.is_file() else None
+            )
         return settings, None
     src = FileSource(p)
     settings["source"] = src.fingerprint()
@@ -200,8 +251,12 @@ def _read_folders(src, fmt: str, options: dict) -> tuple[FaceDataset, bool]:
     if fmt in ("image-folders", "ckplus48"):
         return folders.read_image_folders(src, opts, fmt), True
     aligner = folders.Aligner(opts.out_size, opts.detector)
-    reader = {"ckplus": folders.read_ckplus, "jaffe": folders.read_jaffe,
-              "kdef": folders.read_kdef, "oulu": folders.read_oulu}[fmt]
+    reader = {
+        "ckplus": folders.read_ckplus,
+        "jaffe": folders.read_jaffe,
+        "kdef": folders.read_kdef,
+        "oulu": folders.read_oulu,
+    }[fmt]
     ds = reader(src, opts, aligner)
     return ds, aligner.unavailable is None
 
@@ -219,4 +274,3 @@ def at_crop_size(ds: FaceDataset, out_size: tuple[int, int]) -> FaceDataset:
         return ds
     again = load_dataset(rep.path, rep.format, out_size=size)
     return again if list(again.paths) == list(ds.paths) and (again.labels == ds.labels).all() else ds
-

@@ -67,24 +67,49 @@ class Collector:
 
     def finish(self, soft_labels: np.ndarray | None = None) -> FaceDataset:
         for lab, n in sorted(self.unknown_labels.items()):
-            self.warnings.append(f"unknown label {lab!r}: {n} file(s) rejected (not one of {', '.join(self.label_names)})")
+            self.warnings.append(
+                f"unknown label {lab!r}: {n} file(s) rejected (not one of {', '.join(self.label_names)})"
+            )
         if self.contempt_dropped:
-            self.warnings.append(f"contempt: {self.contempt_dropped} sample(s) dropped (the models use the seven basic expressions; contempt has no class of its own)")
+            self.warnings.append(
+                f"contempt: {self.contempt_dropped} sample(s) dropped (the models use the seven basic expressions; contempt has no class of its own)"
+            )
         if not self.images:
             first = self.skipped.items[0] if self.skipped.items else None
-            detail = f"; {self.skipped.count} item(s) skipped, first: {first[0]} ({first[1]})" if first else ""
+            detail = (
+                f"; {self.skipped.count} item(s) skipped, first: {first[0]} ({first[1]})" if first else ""
+            )
             raise DatasetError(f"no usable {self.fmt} samples found in {self.path}{detail}")
         images = np.stack(self.images).astype(np.uint8, copy=False)
         labels = np.asarray(self.labels, dtype=np.int64)
         return make_dataset(
-            self.fmt, self.path, images, labels, self.label_names,
-            np.asarray(self.splits, dtype=str), np.asarray(self.subjects, dtype=str), self.paths,
-            self.warnings, self.skipped, soft_labels,
+            self.fmt,
+            self.path,
+            images,
+            labels,
+            self.label_names,
+            np.asarray(self.splits, dtype=str),
+            np.asarray(self.subjects, dtype=str),
+            self.paths,
+            self.warnings,
+            self.skipped,
+            soft_labels,
         )
 
 
-def make_dataset(fmt, path, images, labels, label_names, splits, subjects, paths, warnings,
-                 skipped: SkipLog | list[tuple[str, str]], soft_labels=None) -> FaceDataset:
+def make_dataset(
+    fmt,
+    path,
+    images,
+    labels,
+    label_names,
+    splits,
+    subjects,
+    paths,
+    warnings,
+    skipped: SkipLog | list[tuple[str, str]],
+    soft_labels=None,
+) -> FaceDataset:
     counts: dict[str, dict[str, int]] = {}
     for sp in sorted(set(splits.tolist()), key=_split_order):
         sel = labels[splits == sp]
@@ -96,19 +121,42 @@ def make_dataset(fmt, path, images, labels, label_names, splits, subjects, paths
     else:
         log = SkipLog()
         log.extend(list(skipped))
-    report = DatasetReport(format=fmt, path=str(path), counts=counts, num_subjects=len(subj),
-                           warnings=list(warnings), skipped=list(log.items), skipped_count=log.count)
+    report = DatasetReport(
+        format=fmt,
+        path=str(path),
+        counts=counts,
+        num_subjects=len(subj),
+        warnings=list(warnings),
+        skipped=list(log.items),
+        skipped_count=log.count,
+    )
     fp = content_hash(images, labels, np.asarray(label_names))
-    ds = FaceDataset(images=images, labels=labels, label_names=tuple(label_names), splits=splits,
-                       subjects=subjects, paths=list(paths), report=report, fingerprint=fp,
-                       soft_labels=soft_labels)
+    ds = FaceDataset(
+        images=images,
+        labels=labels,
+        label_names=tuple(label_names),
+        splits=splits,
+        subjects=subjects,
+        paths=list(paths),
+        report=report,
+        fingerprint=fp,
+        soft_labels=soft_labels,
+    )
     from ferapp.data.summary import dataset_warnings
 
     ds.report.warnings.extend(w for w in dataset_warnings(ds) if w not in ds.report.warnings)
     return ds
 
 
-_SPLIT_ORDER = {"training": 0, "train": 0, "publictest": 1, "val": 1, "validation": 1, "privatetest": 2, "test": 2}
+_SPLIT_ORDER = {
+    "training": 0,
+    "train": 0,
+    "publictest": 1,
+    "val": 1,
+    "validation": 1,
+    "privatetest": 2,
+    "test": 2,
+}
 
 
 def _split_order(s: str) -> tuple[int, str]:

@@ -65,7 +65,9 @@ class FaceDataset:
     images: np.ndarray
     labels: np.ndarray  # (N,) int64 index into label_names
     label_names: tuple[str, ...]
-    splits: np.ndarray  # (N,) str: dataset's own split ("Training"/"PublicTest"/"PrivateTest", "train"/"test") or ""
+    splits: (
+        np.ndarray
+    )  # (N,) str: dataset's own split ("Training"/"PublicTest"/"PrivateTest", "train"/"test") or ""
     subjects: np.ndarray  # (N,) str subject id or ""
     paths: list[str]  # file path or "row:<i>" per sample
     report: DatasetReport

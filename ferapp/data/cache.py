@@ -48,17 +48,29 @@ def load(cache_dir: Path, key: str, tag: str) -> FaceDataset | None:
         with np.load(p, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             soft = z["soft_labels"] if "soft_labels" in z.files else None
-            paths = z["paths"].tolist() if "paths" in z.files else [f"row:{i}" for i in range(len(z["labels"]))]
+            paths = (
+                z["paths"].tolist() if "paths" in z.files else [f"row:{i}" for i in range(len(z["labels"]))]
+            )
             rep = meta["report"]
             report = DatasetReport(
-                format=rep["format"], path=rep["path"], counts=rep["counts"],
-                num_subjects=rep["num_subjects"], warnings=list(rep["warnings"]),
-                skipped=[tuple(s) for s in rep["skipped"]], skipped_count=int(rep.get("skipped_count", 0)),
+                format=rep["format"],
+                path=rep["path"],
+                counts=rep["counts"],
+                num_subjects=rep["num_subjects"],
+                warnings=list(rep["warnings"]),
+                skipped=[tuple(s) for s in rep["skipped"]],
+                skipped_count=int(rep.get("skipped_count", 0)),
             )
             return FaceDataset(
-                images=z["images"], labels=z["labels"].astype(np.int64),
-                label_names=tuple(meta["label_names"]), splits=z["splits"], subjects=z["subjects"],
-                paths=paths, report=report, fingerprint=meta["fingerprint"], soft_labels=soft,
+                images=z["images"],
+                labels=z["labels"].astype(np.int64),
+                label_names=tuple(meta["label_names"]),
+                splits=z["splits"],
+                subjects=z["subjects"],
+                paths=paths,
+                report=report,
+                fingerprint=meta["fingerprint"],
+                soft_labels=soft,
             )
     except Exception:  # a broken cache entry is rebuilt, never fatal
         return None
@@ -72,14 +84,20 @@ def save(cache_dir: Path, key: str, tag: str, ds: FaceDataset) -> Path | None:
             "label_names": list(ds.label_names),
             "fingerprint": ds.fingerprint,
             "report": {
-                "format": ds.report.format, "path": ds.report.path, "counts": ds.report.counts,
-                "num_subjects": ds.report.num_subjects, "warnings": ds.report.warnings,
-                "skipped": [list(s) for s in ds.report.skipped], "skipped_count": ds.report.skipped_count,
+                "format": ds.report.format,
+                "path": ds.report.path,
+                "counts": ds.report.counts,
+                "num_subjects": ds.report.num_subjects,
+                "warnings": ds.report.warnings,
+                "skipped": [list(s) for s in ds.report.skipped],
+                "skipped_count": ds.report.skipped_count,
             },
         }
         arrays = {
-            "images": ds.images, "labels": ds.labels,
-            "splits": np.asarray(ds.splits, dtype=str), "subjects": np.asarray(ds.subjects, dtype=str),
+            "images": ds.images,
+            "labels": ds.labels,
+            "splits": np.asarray(ds.splits, dtype=str),
+            "subjects": np.asarray(ds.subjects, dtype=str),
             "meta": np.asarray(json.dumps(meta)),
         }
         if not all(p == f"row:{i}" for i, p in enumerate(ds.paths)):

@@ -11,7 +11,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``data`` (with ``inspect``) on the main CLI's subparsers."""
     p = subparsers.add_parser("data", help="inspect datasets")
     sub = p.add_subparsers(dest="data_command", required=True)
-    ins = sub.add_parser("inspect", help="summarise a dataset: counts per class and split, subjects, problems")
+    ins = sub.add_parser(
+        "inspect", help="summarise a dataset: counts per class and split, subjects, problems"
+    )
     ins.add_argument("path")
     ins.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
     ins.add_argument("--json", action="store_true", help="machine-readable report")
@@ -31,18 +33,36 @@ def run_inspect(args: argparse.Namespace) -> int:
         found = locate_dataset(args.path)  # a folder holding only CK+48.zip means that archive
         if found.note:
             print(f"note: {found.note}", file=sys.stderr)
-        ds = load_dataset(found.path, args.format, keep_contempt=args.keep_contempt, ferplus=args.ferplus,
-                          cache_dir=args.cache_dir)
+        ds = load_dataset(
+            found.path,
+            args.format,
+            keep_contempt=args.keep_contempt,
+            ferplus=args.ferplus,
+            cache_dir=args.cache_dir,
+        )
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
         r = ds.report
-        print(json.dumps({"format": r.format, "path": r.path, "samples": len(ds), "labels": list(ds.label_names),
-                          "image_size": list(ds.images.shape[1:]), "counts": r.counts,
-                          "num_subjects": r.num_subjects, "warnings": r.warnings + [w for w in dataset_warnings(ds) if w not in r.warnings],
-                          "skipped": [list(s) for s in r.skipped], "skipped_count": r.skipped_count,
-                          "fingerprint": ds.fingerprint}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "format": r.format,
+                    "path": r.path,
+                    "samples": len(ds),
+                    "labels": list(ds.label_names),
+                    "image_size": list(ds.images.shape[1:]),
+                    "counts": r.counts,
+                    "num_subjects": r.num_subjects,
+                    "warnings": r.warnings + [w for w in dataset_warnings(ds) if w not in r.warnings],
+                    "skipped": [list(s) for s in r.skipped],
+                    "skipped_count": r.skipped_count,
+                    "fingerprint": ds.fingerprint,
+                },
+                indent=2,
+            )
+        )
     else:
         print(summarize(ds))
     return 0

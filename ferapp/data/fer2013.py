@@ -43,13 +43,23 @@ BLOCK = 8 << 20
 # A FER2013 row is about 9 KB (2,304 values); the whole decompressed file is ~290 MB. Anything
 # far beyond is not FER2013 (or a decompression bomb) and stops the read with a clear error.
 MAX_LINE = 64 * 1024
-MAX_BYTES = 2 * 1024 ** 3
+MAX_BYTES = 2 * 1024**3
 # FER2013 has 35,887 rows; 2 GB of text holds at most ~466,000 rows of 2,304 pixel values. More
 # lines than this (blank or not) is not a FER2013 file: the read stops with a clear error.
 MAX_LINES = 500_000
 
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-                   "contempt", "unknown", "NF")
+FERPLUS_COLUMNS = (
+    "neutral",
+    "happiness",
+    "surprise",
+    "sadness",
+    "anger",
+    "disgust",
+    "fear",
+    "contempt",
+    "unknown",
+    "NF",
+)
 # FER+ column -> canonical index (contempt -> 7 = the optional 8th class); unknown/NF -> -1.
 FERPLUS_TO_CANON = np.array([6, 3, 5, 4, 0, 1, 2, 7, -1, -1])
 
@@ -96,8 +106,13 @@ def _parse_block(pix: list[bytes]) -> tuple[np.ndarray, np.ndarray, list[str]]:
     n = len(pix)
     joined = b" ".join(pix)
     flat = _parse_row(joined)
-    if (flat.size == n * NPIX and all(p.count(b" ") == NPIX - 1 for p in pix)
-            and not _BAD_CHAR.search(joined) and (flat.min(initial=0) >= 0) and (flat.max(initial=0) <= 255)):
+    if (
+        flat.size == n * NPIX
+        and all(p.count(b" ") == NPIX - 1 for p in pix)
+        and not _BAD_CHAR.search(joined)
+        and (flat.min(initial=0) >= 0)
+        and (flat.max(initial=0) <= 255)
+    ):
         return np.ones(n, bool), flat.astype(np.uint8).reshape(n, NPIX), [""] * n
     ok = np.zeros(n, bool)
     reasons = [""] * n
@@ -138,14 +153,23 @@ def parse_csv(path: str | Path, progress: Callable[[int, int], None] | None = No
         try:
             leftover = _read_blocks(stream, path, acc, on_block)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            notes.append(f"the file ends early or is corrupt after {acc.row} rows ({exc}): the rows before are used")
+            notes.append(
+                f"the file ends early or is corrupt after {acc.row} rows ({exc}): the rows before are used"
+            )
             leftover = b""
         if leftover.strip():
             acc.add_lines([leftover])
     images = acc.images
     imgs = np.concatenate(images).reshape(-1, SIDE, SIDE) if images else np.zeros((0, SIDE, SIDE), np.uint8)
-    return (imgs, np.asarray(acc.codes, dtype=np.int64), np.asarray(acc.usages, dtype=str),
-            np.asarray(acc.rows, dtype=np.int64), acc.skipped, acc.row, notes)
+    return (
+        imgs,
+        np.asarray(acc.codes, dtype=np.int64),
+        np.asarray(acc.usages, dtype=str),
+        np.asarray(acc.rows, dtype=np.int64),
+        acc.skipped,
+        acc.row,
+        notes,
+    )
 
 
 def _read_header(stream, path: Path) -> tuple[int, int, int, int | None]:
@@ -155,12 +179,21 @@ def _read_header(stream, path: Path) -> tuple[int, int, int, int | None]:
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DatasetError(f"cannot read {path}: {exc}") from exc
     if len(header_b) > MAX_LINE:
-        raise DatasetError(f"{path} is not a FER2013 csv: its first line is longer than {MAX_LINE // 1024} KB")
+        raise DatasetError(
+            f"{path} is not a FER2013 csv: its first line is longer than {MAX_LINE // 1024} KB"
+        )
     header = header_b.decode("utf-8-sig", "replace")
     cols = [c.strip().strip('"').lower() for c in header.strip().split(",")]
     if "emotion" not in cols or "pixels" not in cols:
-        raise DatasetError(f"{path} is not a FER2013 csv: header {header.strip()[:80]!r} lacks 'emotion' and 'pixels'")
-    return len(cols), cols.index("emotion"), cols.index("pixels"), cols.index("usage") if "usage" in cols else None
+        raise DatasetError(
+            f"{path} is not a FER2013 csv: header {header.strip()[:80]!r} lacks 'emotion' and 'pixels'"
+        )
+    return (
+        len(cols),
+        cols.index("emotion"),
+        cols.index("pixels"),
+        cols.index("usage") if "usage" in cols else None,
+    )
 
 
 def _read_blocks(stream, path: Path, acc: _Rows, on_block: Callable[[], None]) -> bytes:
@@ -174,17 +207,23 @@ def _read_blocks(stream, path: Path, acc: _Rows, on_block: Callable[[], None]) -
             return leftover
         seen += len(block)
         if seen > MAX_BYTES:
-            raise DatasetError(f"{path}: more than {MAX_BYTES // 1024 ** 3} GB of csv text (FER2013 is "
-                               "about 0.3 GB): not a FER2013 file, stopped reading")
+            raise DatasetError(
+                f"{path}: more than {MAX_BYTES // 1024**3} GB of csv text (FER2013 is "
+                "about 0.3 GB): not a FER2013 file, stopped reading"
+            )
         lines_seen += block.count(b"\n")
         if lines_seen > MAX_LINES:
-            raise DatasetError(f"{path}: more than {MAX_LINES:,} lines (FER2013 has 35,887 rows): not a "
-                               "FER2013 csv, stopped reading")
+            raise DatasetError(
+                f"{path}: more than {MAX_LINES:,} lines (FER2013 has 35,887 rows): not a "
+                "FER2013 csv, stopped reading"
+            )
         lines = (leftover + block).split(b"\n")
         leftover = lines.pop()
         if len(leftover) > MAX_LINE or any(len(ln) > MAX_LINE for ln in lines):
-            raise DatasetError(f"{path}: a line after row {acc.row} is longer than {MAX_LINE // 1024} KB "
-                               "(a FER2013 row is about 9 KB): not a FER2013 csv, stopped reading")
+            raise DatasetError(
+                f"{path}: a line after row {acc.row} is longer than {MAX_LINE // 1024} KB "
+                "(a FER2013 row is about 9 KB): not a FER2013 csv, stopped reading"
+            )
         acc.add_lines(lines)
         on_block()
 
@@ -269,7 +308,9 @@ def read_ferplus_votes(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(votes, dtype=np.float32).reshape(-1, 10), np.asarray(usage, dtype=str)
 
 
-def ferplus_labels(votes: np.ndarray, mode: str, keep_contempt: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+def ferplus_labels(
+    votes: np.ndarray, mode: str, keep_contempt: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Votes -> (canonical label per row, -1 = dropped; soft labels (N, C) or None; drop reason codes).
 
     Reason codes: 0 kept, 1 no majority, 2 unknown/NF wins, 3 contempt dropped.
@@ -300,17 +341,26 @@ def ferplus_labels(votes: np.ndarray, mode: str, keep_contempt: bool) -> tuple[n
 
 
 def find_ferplus_csv(fer_path: Path) -> Path | None:
-    for cand in (fer_path.parent / "fer2013new.csv", fer_path.parent.parent / "ferplus" / "fer2013new.csv",
-                 fer_path.parent / "ferplus" / "fer2013new.csv"):
+    for cand in (
+        fer_path.parent / "fer2013new.csv",
+        fer_path.parent.parent / "ferplus" / "fer2013new.csv",
+        fer_path.parent / "ferplus" / "fer2013new.csv",
+    ):
         if cand.is_file():
             return cand
     return None
 
 
-def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str | None = None,
-                 ferplus_csv: str | Path | None = None, out_size: tuple[int, int] = (48, 48),
-                 progress: Callable[[int, int], None] | None = None,
-                 parsed: FaceDataset | None = None) -> FaceDataset:
+def read_fer2013(
+    path: str | Path,
+    *,
+    keep_contempt: bool = False,
+    ferplus: str | None = None,
+    ferplus_csv: str | Path | None = None,
+    out_size: tuple[int, int] = (48, 48),
+    progress: Callable[[int, int], None] | None = None,
+    parsed: FaceDataset | None = None,
+) -> FaceDataset:
     """Read the csv (or reuse ``parsed``, a plain 48x48 load of the same file, e.g. from the cache)."""
     path = Path(path)
     if parsed is not None:
@@ -335,10 +385,14 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
     if ferplus:
         fp_path = Path(ferplus_csv) if ferplus_csv else find_ferplus_csv(path)
         if fp_path is None:
-            raise DatasetError(f"ferplus={ferplus!r} needs fer2013new.csv: none next to {path}; pass ferplus_csv=")
+            raise DatasetError(
+                f"ferplus={ferplus!r} needs fer2013new.csv: none next to {path}; pass ferplus_csv="
+            )
         votes, fp_usage = read_ferplus_votes(fp_path)
         if len(votes) != total_rows:
-            raise DatasetError(f"FER+ file {fp_path} has {len(votes)} rows but {path} has {total_rows}: rows cannot be aligned")
+            raise DatasetError(
+                f"FER+ file {fp_path} has {len(votes)} rows but {path} has {total_rows}: rows cannot be aligned"
+            )
         mism = int(np.sum(fp_usage[rows] != usage)) if len(fp_usage) else 0
         if mism:
             warnings.append(f"FER+ alignment: Usage differs on {mism} row(s)")
@@ -353,7 +407,9 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
                 warnings.append(f"{text}: {n} row(s) dropped")
         keep = fl >= 0
         agree = float(np.mean(fl[keep] == codes[keep])) if keep.any() else 0.0
-        warnings.append(f"labels from FER+ ({ferplus}, {fp_path.name}); FER2013 label agrees on {agree:.1%} of kept rows")
+        warnings.append(
+            f"labels from FER+ ({ferplus}, {fp_path.name}); FER2013 label agrees on {agree:.1%} of kept rows"
+        )
         images, usage, rows, labels = images[keep], usage[keep], rows[keep], fl[keep]
         if fsoft is not None:
             soft = fsoft[keep]
@@ -361,5 +417,16 @@ def read_fer2013(path: str | Path, *, keep_contempt: bool = False, ferplus: str 
         images = np.stack([fit_size(im, (out_size[0], out_size[1])) for im in images])
     paths = [f"row:{int(r)}" for r in rows]
     fmt = FORMAT if not ferplus else f"{FORMAT}+ferplus-{ferplus}"
-    return make_dataset(fmt, str(path), images, labels, label_names, usage,
-                        np.full(len(labels), "", dtype=str), paths, warnings, skipped, soft)
+    return make_dataset(
+        fmt,
+        str(path),
+        images,
+        labels,
+        label_names,
+        usage,
+        np.full(len(labels), "", dtype=str),
+        paths,
+        warnings,
+        skipped,
+        soft,
+    )

@@ -38,14 +38,33 @@ from ferapp.data.sources import (
 )
 from ferapp.safeio import ImageError, decode_image
 
-SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
-               "val": "val", "valid": "val", "validation": "val",
-               "publictest": "PublicTest", "privatetest": "PrivateTest"}
+SPLIT_NAMES = {
+    "train": "train",
+    "training": "train",
+    "test": "test",
+    "testing": "test",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "publictest": "PublicTest",
+    "privatetest": "PrivateTest",
+}
 CK48_NAME = re.compile(r"^(S\d{3})_(\d{3})_(\d+)\.\w+$", re.IGNORECASE)
 JAFFE_NAME = re.compile(r"^([A-Z]{2})\.([A-Z]{2})(\d*)\.(\d+)\.(tiff?|png|jpe?g|bmp)$", re.IGNORECASE)
-KDEF_NAME = re.compile(r"^([AB])([FM])(\d{2})([A-Z]{2})(FL|FR|HL|HR|S)\.(jpe?g|png|tiff?|bmp)$", re.IGNORECASE)
+KDEF_NAME = re.compile(
+    r"^([AB])([FM])(\d{2})([A-Z]{2})(FL|FR|HL|HR|S)\.(jpe?g|png|tiff?|bmp)$", re.IGNORECASE
+)
 SUBJECT_DIR = re.compile(r"^[A-Za-z]{0,2}\d{1,4}$")
-CK_CODES = {0: "neutral", 1: "angry", 2: "contempt", 3: "disgust", 4: "fear", 5: "happy", 6: "sad", 7: "surprise"}
+CK_CODES = {
+    0: "neutral",
+    1: "angry",
+    2: "contempt",
+    3: "disgust",
+    4: "fear",
+    5: "happy",
+    6: "sad",
+    7: "surprise",
+}
 KDEF_ANGLES = ("FL", "HL", "S", "HR", "FR")
 
 Progress = Callable[[int, int], None] | None
@@ -83,7 +102,9 @@ class Aligner:
                 self._fn = _load_extractor()
             except Exception as exc:  # any import failure degrades to centre crops
                 self.unavailable = f"{type(exc).__name__}: {exc}"
-                col.warnings.append(f"face aligner unavailable ({self.unavailable}): centre crops used, result not cached")
+                col.warnings.append(
+                    f"face aligner unavailable ({self.unavailable}): centre crops used, result not cached"
+                )
         face = None
         if self._fn is not None:
             self.calls += 1
@@ -128,8 +149,11 @@ def _pre_filter(src: FileSource, col: Collector) -> list[Entry]:
             col.skip(src.display(e.rel), "not an image file")
             continue
         if e.size > MAX_ENTRY_BYTES:
-            col.skip(src.display(e.rel), f"{e.size / 2**20:.0f} MB: larger than any face image (limit "
-                                         f"{MAX_ENTRY_BYTES // 2**20} MB), not read")
+            col.skip(
+                src.display(e.rel),
+                f"{e.size / 2**20:.0f} MB: larger than any face image (limit "
+                f"{MAX_ENTRY_BYTES // 2**20} MB), not read",
+            )
             continue
         out.append(e)
     return out
@@ -177,8 +201,9 @@ def _index_of(parts: tuple[str, ...], name: str) -> int:
     return low.index(name) if name in low else -1
 
 
-def _ck_index(src: FileSource, col: Collector) -> tuple[dict[tuple[str, str], list[Entry]],
-                                                        dict[tuple[str, str], Entry]]:
+def _ck_index(
+    src: FileSource, col: Collector
+) -> tuple[dict[tuple[str, str], list[Entry]], dict[tuple[str, str], Entry]]:
     """CK+'s frames and Emotion files by (subject, sequence)."""
     frames: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     emotions: dict[tuple[str, str], Entry] = {}
@@ -208,7 +233,9 @@ def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset
         raise DatasetError(f"no CK+ frames under cohn-kanade-images/S###/###/ in {src.path}")
     unlabelled = len(set(frames) - set(emotions))
     if unlabelled:
-        col.warnings.append(f"{unlabelled} sequence(s) without an Emotion label ignored (as in the CK+ protocol)")
+        col.warnings.append(
+            f"{unlabelled} sequence(s) without an Emotion label ignored (as in the CK+ protocol)"
+        )
     keys = sorted(emotions)
     for n, key in enumerate(keys, 1):
         _tick(opts.progress, n, len(keys))
@@ -251,8 +278,13 @@ def read_ckplus(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset
 # JAFFE, KDEF, Oulu-CASIA (full-size, one expression per file name or folder)
 
 
-def _read_named(src: FileSource, opts: Options, aligner: Aligner, fmt: str,
-                parse: Callable[[Entry], tuple[str, str, str | None] | None]) -> FaceDataset:
+def _read_named(
+    src: FileSource,
+    opts: Options,
+    aligner: Aligner,
+    fmt: str,
+    parse: Callable[[Entry], tuple[str, str, str | None] | None],
+) -> FaceDataset:
     """Shared loop: ``parse(entry)`` -> (label code, subject, exclusion reason or None) or None (bad name)."""
     col = Collector(fmt, str(src.path), label_names_for(opts.keep_contempt))
     ents = _pre_filter(src, col)
@@ -293,16 +325,26 @@ def read_jaffe(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset:
 
 
 def read_kdef(src: FileSource, opts: Options, aligner: Aligner) -> FaceDataset:
-    angles = None if opts.angles is None or "all" in [a.lower() for a in opts.angles] else {a.upper() for a in opts.angles}
+    angles = (
+        None
+        if opts.angles is None or "all" in [a.lower() for a in opts.angles]
+        else {a.upper() for a in opts.angles}
+    )
     if angles is not None and not angles <= set(KDEF_ANGLES):
-        raise DatasetError(f"unknown KDEF angle(s) {sorted(angles - set(KDEF_ANGLES))}; use {KDEF_ANGLES} or 'all'")
+        raise DatasetError(
+            f"unknown KDEF angle(s) {sorted(angles - set(KDEF_ANGLES))}; use {KDEF_ANGLES} or 'all'"
+        )
 
     def parse(e: Entry):
         m = KDEF_NAME.match(e.name)
         if not m:
             return None
         angle = m.group(5).upper()
-        excl = f"view angle not in angles={tuple(sorted(angles))}" if angles is not None and angle not in angles else None
+        excl = (
+            f"view angle not in angles={tuple(sorted(angles))}"
+            if angles is not None and angle not in angles
+            else None
+        )
         return (m.group(4), (m.group(2) + m.group(3)).upper(), excl)
 
     return _read_named(src, opts, aligner, "kdef", parse)
@@ -334,8 +376,11 @@ def detect_source_format(src: FileSource) -> str:
         return "kdef"
     labelled = [e for e in ents if len(e.parts) >= 2 and resolve_label(e.parts[-2], True)[1] == "ok"]
     if len(labelled) * 2 >= n:
-        subj = [e.parts[-3] for e in labelled if len(e.parts) >= 3 and SUBJECT_DIR.match(e.parts[-3])
-                and e.parts[-3].lower() not in SPLIT_NAMES]
+        subj = [
+            e.parts[-3]
+            for e in labelled
+            if len(e.parts) >= 3 and SUBJECT_DIR.match(e.parts[-3]) and e.parts[-3].lower() not in SPLIT_NAMES
+        ]
         if len(subj) * 2 >= len(labelled) and len(set(subj)) >= 2:
             return "oulu"
         if sum(bool(CK48_NAME.match(e.name)) for e in labelled) * 2 >= len(labelled):
@@ -344,4 +389,5 @@ def detect_source_format(src: FileSource) -> str:
     raise DatasetError(
         f"cannot tell the dataset layout of {src.path}: expected class folders (train/<class>/, <class>/), "
         "CK+ (cohn-kanade-images + Emotion), JAFFE (KA.AN1.39.tiff), KDEF (AF01ANS.JPG) or Oulu-CASIA "
-        "(<subject>/<Expression>/)")
+        "(<subject>/<Expression>/)"
+    )

@@ -127,11 +127,14 @@ def locate_dataset(path: str | os.PathLike) -> LocatedDataset:
     found = find_datasets(p)
     if len(found) == 1:
         rel = found[0].relative_to(p)
-        return LocatedDataset(found[0], f"{p} holds no image files; reading {rel}, the only dataset in it", found)
+        return LocatedDataset(
+            found[0], f"{p} holds no image files; reading {rel}, the only dataset in it", found
+        )
     if found:
         names = ", ".join(str(f.relative_to(p)) for f in found)
-        raise AmbiguousDataset(f"no image files in {p}, but {len(found)} datasets: {names}; choose one of them",
-                               found)
+        raise AmbiguousDataset(
+            f"no image files in {p}, but {len(found)} datasets: {names}; choose one of them", found
+        )
     return LocatedDataset(p)  # the reader says what is wrong with it
 
 

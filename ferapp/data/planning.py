@@ -40,7 +40,9 @@ class ProtocolPlan:
     n_train: int = 0
     n_val: int = 0
     n_test: int = 0
-    warning: str = ""  # it runs, but the figure it gives is not what one may think (e.g. not subject-independent)
+    warning: str = (
+        ""  # it runs, but the figure it gives is not what one may think (e.g. not subject-independent)
+    )
 
     @property
     def ok(self) -> bool:
@@ -48,11 +50,13 @@ class ProtocolPlan:
 
     @property
     def summary(self) -> str:
-        """"5 fold(s); fold 1: 40 train / 4 val / 12 test images" ("" without folds)."""
+        """ "5 fold(s); fold 1: 40 train / 4 val / 12 test images" ("" without folds)."""
         if not self.n_folds:
             return ""
-        return (f"{self.n_folds} fold(s); fold 1: {self.n_train} train / {self.n_val} val / "
-                f"{self.n_test} test images")
+        return (
+            f"{self.n_folds} fold(s); fold 1: {self.n_train} train / {self.n_val} val / "
+            f"{self.n_test} test images"
+        )
 
 
 def plan_protocol(ds: FaceDataset | None, name: str, seed: int = 0) -> ProtocolPlan:
@@ -72,10 +76,22 @@ def plan_protocol(ds: FaceDataset | None, name: str, seed: int = 0) -> ProtocolP
         return ProtocolPlan(name, error=f"{proto.name} gives no folds on this dataset")
     f = folds[0]
     if len(f.train_idx) < 2 or len(f.test_idx) == 0:
-        return ProtocolPlan(name, error=(f"{proto.name}: fold 1 has {len(f.train_idx)} training and "
-                                         f"{len(f.test_idx)} test images; choose fewer folds or another protocol"))
-    return ProtocolPlan(name, description=proto.describe(), n_folds=len(folds), n_train=len(f.train_idx),
-                        n_val=len(f.val_idx), n_test=len(f.test_idx), warning=subject_warning(ds, proto))
+        return ProtocolPlan(
+            name,
+            error=(
+                f"{proto.name}: fold 1 has {len(f.train_idx)} training and "
+                f"{len(f.test_idx)} test images; choose fewer folds or another protocol"
+            ),
+        )
+    return ProtocolPlan(
+        name,
+        description=proto.describe(),
+        n_folds=len(folds),
+        n_train=len(f.train_idx),
+        n_val=len(f.val_idx),
+        n_test=len(f.test_idx),
+        warning=subject_warning(ds, proto),
+    )
 
 
 def subject_warning(ds: FaceDataset, proto) -> str:
@@ -84,9 +100,11 @@ def subject_warning(ds: FaceDataset, proto) -> str:
     test ("" when the protocol is subject-independent or the dataset has no subject ids)."""
     if proto.subject_independent or proto.kind == "official" or not ds.report.num_subjects:
         return ""
-    return (f"{proto.name} is not subject-independent: photos of the same person can be in both the training and "
-            "the test part, so the accuracy is higher than on new people. Choose subject-<k>fold for a figure "
-            "on unseen people.")
+    return (
+        f"{proto.name} is not subject-independent: photos of the same person can be in both the training and "
+        "the test part, so the accuracy is higher than on new people. Choose subject-<k>fold for a figure "
+        "on unseen people."
+    )
 
 
 class ProtocolPlanner:
@@ -151,13 +169,16 @@ def paper_protocols(paper: str) -> tuple[str, ...]:
     return tuple(found.protocols) if found is not None else ()
 
 
-def choose_protocol(ds: FaceDataset | None, paper: str, seed: int = 0,
-                    planner: ProtocolPlanner | None = None) -> ProtocolChoice:
+def choose_protocol(
+    ds: FaceDataset | None, paper: str, seed: int = 0, planner: ProtocolPlanner | None = None
+) -> ProtocolChoice:
     """The paper's preset when it runs on ``ds``, else the first fallback that does."""
     planner = planner or ProtocolPlanner()
     presets = paper_protocols(paper)
     items = tuple(BASIC_PROTOCOLS) + tuple(p for p in presets if p not in BASIC_PROTOCOLS)
-    default = next((p for p in (*presets, *FALLBACK_PROTOCOLS) if not planner.error(ds, p, seed)), LAST_RESORT)
+    default = next(
+        (p for p in (*presets, *FALLBACK_PROTOCOLS) if not planner.error(ds, p, seed)), LAST_RESORT
+    )
     fits = bool(presets) and default in presets
     paper_error = planner.error(ds, presets[0], seed) if presets and not fits else ""
     return ProtocolChoice(items, presets, default, fits, paper_error)
@@ -181,6 +202,10 @@ def without_empty_classes(ds: FaceDataset) -> tuple[FaceDataset, tuple[str, ...]
         soft = np.asarray(ds.soft_labels[:, keep], np.float32)
         rows = soft.sum(1, keepdims=True)
         soft = np.divide(soft, rows, out=np.zeros_like(soft), where=rows > 0)
-    out = replace(ds, labels=new_index[np.asarray(ds.labels)], label_names=tuple(ds.label_names[i] for i in keep),
-                  soft_labels=soft)
+    out = replace(
+        ds,
+        labels=new_index[np.asarray(ds.labels)],
+        label_names=tuple(ds.label_names[i] for i in keep),
+        soft_labels=soft,
+    )
     return out, tuple(n for n, c in zip(ds.label_names, counts, strict=True) if c == 0)

@@ -49,14 +49,20 @@ class Protocol:
 
     def describe(self) -> str:
         if self.kind == "official":
-            s = "official split of the dataset (FER2013: Training/PublicTest/PrivateTest = train/val/test; " \
+            s = (
+                "official split of the dataset (FER2013: Training/PublicTest/PrivateTest = train/val/test; "
                 f"train/test folders: {self.val_fraction:.0%} stratified val carved from train)"
+            )
         elif self.kind == "kfold":
-            s = f"stratified {self.k}-fold cross-validation over images (not subject-independent); " \
+            s = (
+                f"stratified {self.k}-fold cross-validation over images (not subject-independent); "
                 f"{self.val_fraction:.0%} of each training part held out as val"
+            )
         elif self.kind == "subject":
-            s = f"subject-independent {self.k}-fold cross-validation (no subject in two parts); " \
+            s = (
+                f"subject-independent {self.k}-fold cross-validation (no subject in two parts); "
                 f"~{self.val_fraction:.0%} of training subjects held out as val"
+            )
         else:
             s = f"stratified hold-out: {self.test_fraction:.0%} test, {self.val_fraction:.0%} of the rest val"
         return f"{self.name}: {s}" + (f"; {self.note}" if self.note else "")
@@ -86,11 +92,15 @@ class Protocol:
         # subject-independent
         subjects = np.asarray(dataset.subjects, dtype=str)
         if n and (subjects == "").any():
-            raise ValueError(f"protocol {self.name} needs a subject id for every sample; "
-                             f"{int((subjects == '').sum())} have none (this dataset has no subject ids)")
+            raise ValueError(
+                f"protocol {self.name} needs a subject id for every sample; "
+                f"{int((subjects == '').sum())} have none (this dataset has no subject ids)"
+            )
         uniq, inv, counts = np.unique(subjects, return_inverse=True, return_counts=True)
         if len(uniq) < self.k:
-            raise ValueError(f"protocol {self.name} needs at least {self.k} subjects, dataset has {len(uniq)}")
+            raise ValueError(
+                f"protocol {self.name} needs at least {self.k} subjects, dataset has {len(uniq)}"
+            )
         subj_fold = _balanced_groups(counts, self.k, rng)
         out = []
         for f in range(self.k):
@@ -116,7 +126,9 @@ def _stratified_assign(labels: np.ndarray, k: int, rng: np.random.Generator) -> 
     return assign
 
 
-def _stratified_take(pool: np.ndarray, labels: np.ndarray, frac: float, rng: np.random.Generator) -> np.ndarray:
+def _stratified_take(
+    pool: np.ndarray, labels: np.ndarray, frac: float, rng: np.random.Generator
+) -> np.ndarray:
     """round(frac * len(pool)) samples, allocated to classes by largest remainder.
 
     A class never gives up its last sample, so every class present in the pool stays in it.
@@ -155,12 +167,16 @@ def _balanced_groups(counts: np.ndarray, k: int, rng: np.random.Generator) -> np
 def _official(name: str, ds: FaceDataset, rng: np.random.Generator, val_fraction: float) -> Fold:
     sp = np.char.lower(np.asarray(ds.splits, dtype=str))
     if (sp == "").all():
-        raise ValueError(f"protocol {name}: dataset {ds.report.format} has no official split; use kfold-<k> or subject-<k>fold")
+        raise ValueError(
+            f"protocol {name}: dataset {ds.report.format} has no official split; use kfold-<k> or subject-<k>fold"
+        )
     train = np.flatnonzero(np.isin(sp, ["training", "train"]))
     val = np.flatnonzero(np.isin(sp, ["publictest", "val", "valid", "validation"]))
     test = np.flatnonzero(np.isin(sp, ["privatetest", "test"]))
     if len(train) == 0 or len(test) == 0:
-        raise ValueError(f"protocol {name}: dataset has splits {sorted(set(sp.tolist()))}, need a train and a test split")
+        raise ValueError(
+            f"protocol {name}: dataset has splits {sorted(set(sp.tolist()))}, need a train and a test split"
+        )
     if len(val) == 0:
         val = _stratified_take(train, np.asarray(ds.labels), val_fraction, rng)
         train = np.setdiff1d(train, val)
@@ -173,13 +189,18 @@ PRESETS: dict[str, Protocol] = {
     "p1-ck": Protocol("p1-ck", "subject", k=5, note="P1 CK+ protocol, made subject-independent"),
     "p2": Protocol("p2", "kfold", k=10, note="P2 (ResNet) KDEF+CK+ 10-fold stratified by class"),
     "p4": Protocol("p4", "subject", k=10, note="P4 (SE-ResNet) protocol, made subject-independent"),
-    "p5": Protocol("p5", "official", note="P5 (BDNN): FER2013 PrivateTest with five-crop voting at test time"),
+    "p5": Protocol(
+        "p5", "official", note="P5 (BDNN): FER2013 PrivateTest with five-crop voting at test time"
+    ),
 }
 
 _PATTERNS = [
     (re.compile(r"^kfold-(\d+)$"), lambda m, n: Protocol(n, "kfold", k=int(m.group(1)))),
     (re.compile(r"^subject-(\d+)fold$"), lambda m, n: Protocol(n, "subject", k=int(m.group(1)))),
-    (re.compile(r"^holdout-(\d+)$"), lambda m, n: Protocol(n, "holdout", test_fraction=int(m.group(1)) / 100)),
+    (
+        re.compile(r"^holdout-(\d+)$"),
+        lambda m, n: Protocol(n, "holdout", test_fraction=int(m.group(1)) / 100),
+    ),
 ]
 
 

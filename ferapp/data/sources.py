@@ -102,11 +102,19 @@ class FileSource:
                 if info.is_dir():
                     continue
                 y, mo, d, h, mi, s = info.date_time
-                out.append(Entry(info.filename, info.file_size, float(((y * 12 + mo) * 31 + d) * 86400 + h * 3600 + mi * 60 + s)))
+                out.append(
+                    Entry(
+                        info.filename,
+                        info.file_size,
+                        float(((y * 12 + mo) * 31 + d) * 86400 + h * 3600 + mi * 60 + s),
+                    )
+                )
         else:
+
             def unreadable(err: OSError) -> None:
-                self.problems.append((printable(str(err.filename or self.path)),
-                                      f"cannot read folder: {err.strerror or err}"))
+                self.problems.append(
+                    (printable(str(err.filename or self.path)), f"cannot read folder: {err.strerror or err}")
+                )
 
             for dirpath, dirnames, filenames in os.walk(self.path, onerror=unreadable):
                 dirnames.sort()
@@ -118,8 +126,9 @@ class FileSource:
                         self.problems.append((printable(str(full)), f"cannot read: {err.strerror or err}"))
                         continue
                     if not stat.S_ISREG(st.st_mode):  # a FIFO would block the reader forever
-                        self.problems.append((printable(str(full)), f"{file_kind(st.st_mode)}, not a regular "
-                                                                    "file: not read"))
+                        self.problems.append(
+                            (printable(str(full)), f"{file_kind(st.st_mode)}, not a regular file: not read")
+                        )
                         continue
                     out.append(Entry(full.relative_to(self.path).as_posix(), st.st_size, st.st_mtime))
         out.sort(key=lambda e: e.rel)
@@ -144,7 +153,15 @@ class FileSource:
                     data = f.read(limit + 1)  # the index may lie about the size: bound the read itself
             else:
                 return read_bounded(self.path / rel, limit)  # regular files only, bounded by bytes read
-        except (OSError, KeyError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError, NotImplementedError):
+        except (
+            OSError,
+            KeyError,
+            zipfile.BadZipFile,
+            zlib.error,
+            RuntimeError,
+            EOFError,
+            NotImplementedError,
+        ):
             return b""
         return b"" if len(data) > limit else data
 
@@ -193,7 +210,7 @@ def centre_crop(img: np.ndarray, out_size: tuple[int, int]) -> np.ndarray:
     h, w = img.shape[:2]
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
-    return fit_size(img[top:top + s, left:left + s], out_size)
+    return fit_size(img[top : top + s, left : left + s], out_size)
 
 
 def content_hash(*arrays: np.ndarray) -> str:

@@ -49,7 +49,7 @@ def _quoted(names) -> str:
 
 
 def class_count_text(ds: FaceDataset) -> str:
-    """"7", or "6 of 7 (no 'neutral' images)" when classes have no image."""
+    """ "7", or "6 of 7 (no 'neutral' images)" when classes have no image."""
     missing = missing_classes(ds)
     n = len(ds.label_names)
     return f"{n - len(missing)} of {n} (no {_quoted(missing)} images)" if missing else str(n)
@@ -70,20 +70,26 @@ def training_warnings(ds: FaceDataset, max_skipped: int = 3) -> list[str]:
     for w in ds.report.warnings:
         m = _CONTEMPT.match(w)
         if m:
-            out.append(f"{m.group(1)} 'contempt' image(s) left out: contempt is not one of the seven expressions "
-                       "the models recognise")
+            out.append(
+                f"{m.group(1)} 'contempt' image(s) left out: contempt is not one of the seven expressions "
+                "the models recognise"
+            )
         elif w not in internal and not w.startswith(("missing classes", "class imbalance")):
             out.append(w)
     missing = missing_classes(ds)
     if missing:
-        out.append(f"No {_quoted(missing)} images: the model is built without "
-                   f"{'that class' if len(missing) == 1 else 'those classes'} and will never predict "
-                   f"{'it' if len(missing) == 1 else 'them'}.")
+        out.append(
+            f"No {_quoted(missing)} images: the model is built without "
+            f"{'that class' if len(missing) == 1 else 'those classes'} and will never predict "
+            f"{'it' if len(missing) == 1 else 'them'}."
+        )
     imb = _imbalance(ds)
     if imb:
         big, nb, small, ns = imb
-        out.append(f"Unbalanced classes: {nb} '{big}' images but only {ns} '{small}' ({nb / ns:.0f}×); "
-                   "accuracy will favour the large classes.")
+        out.append(
+            f"Unbalanced classes: {nb} '{big}' images but only {ns} '{small}' ({nb / ns:.0f}×); "
+            "accuracy will favour the large classes."
+        )
     # the reader lists the first few skips by name and counts all; contempt drops are said above
     contempt = sum(int(m.group(1)) for m in map(_CONTEMPT.match, ds.report.warnings) if m)
     skipped = [(p, why) for p, why in ds.report.skipped if not why.startswith(_CONTEMPT_SKIP)]
@@ -96,7 +102,9 @@ def training_warnings(ds: FaceDataset, max_skipped: int = 3) -> list[str]:
             more += " (" + ", ".join(f"{k}× {why}" for why, k in reasons.most_common()) + ")"
         out.append(f"{n} file(s) skipped: {shown}{more}")
     if not ds.report.num_subjects:
-        out.append("no subject ids: subject-independent protocols (subject-<k>fold, p1-ck, p4) are unavailable")
+        out.append(
+            "no subject ids: subject-independent protocols (subject-<k>fold, p1-ck, p4) are unavailable"
+        )
     return out
 
 
@@ -105,16 +113,21 @@ def load_hint(message: str) -> str:
     from ferapp.data import describe_format, list_formats
 
     formats = "\n".join(f"• {describe_format(f)}" for f in list_formats())
-    return ("Pick a folder or .zip with one sub-folder per expression (angry/, happy/, …; CK+48 names such "
-            "as anger/ or sadness/ work too), or a FER2013 csv with the columns emotion,pixels,Usage. "
-            f"Readable layouts:\n{formats}")
+    return (
+        "Pick a folder or .zip with one sub-folder per expression (angry/, happy/, …; CK+48 names such "
+        "as anger/ or sadness/ work too), or a FER2013 csv with the columns emotion,pixels,Usage. "
+        f"Readable layouts:\n{formats}"
+    )
 
 
 def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:
     r = ds.report
-    lines = [f"dataset: {r.path}", f"format: {r.format}",
-             f"samples: {len(ds)}   image size: {ds.images.shape[1]}x{ds.images.shape[2]}   "
-             f"subjects: {r.num_subjects or 'n/a'}   fingerprint: {ds.fingerprint[:12]}"]
+    lines = [
+        f"dataset: {r.path}",
+        f"format: {r.format}",
+        f"samples: {len(ds)}   image size: {ds.images.shape[1]}x{ds.images.shape[2]}   "
+        f"subjects: {r.num_subjects or 'n/a'}   fingerprint: {ds.fingerprint[:12]}",
+    ]
     names = list(ds.label_names)
     splits = list(r.counts) or [""]
     w = max(12, *(len(s) for s in splits))
@@ -123,7 +136,9 @@ def summarize(ds: FaceDataset, max_skipped: int = 20) -> str:
     for sp in splits:
         c = r.counts.get(sp, {})
         row = [c.get(n, 0) for n in names]
-        lines.append((sp or "(none)").ljust(w) + "".join(str(v).rjust(9) for v in row) + str(sum(row)).rjust(9))
+        lines.append(
+            (sp or "(none)").ljust(w) + "".join(str(v).rjust(9) for v in row) + str(sum(row)).rjust(9)
+        )
     if len(splits) > 1:
         tot = [sum(r.counts[s].get(n, 0) for s in splits) for n in names]
         lines.append("all".ljust(w) + "".join(str(v).rjust(9) for v in tot) + str(sum(tot)).rjust(9))

@@ -19,18 +19,46 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "ferapp.detect.align": ("align_face", "alignment_matrix", "crop_box", "extract_face"),
     "ferapp.detect.base": ("FaceDetector", "ScaledDetector", "dlib_model_path", "dlib_models_dir"),
-    "ferapp.detect.registry": ("DetectorError", "DetectorSpec", "create_detector", "detector_help", "detector_specs",
-                               "get_detector_spec", "list_detectors", "register_detector", "unregister_detector"),
+    "ferapp.detect.registry": (
+        "DetectorError",
+        "DetectorSpec",
+        "create_detector",
+        "detector_help",
+        "detector_specs",
+        "get_detector_spec",
+        "list_detectors",
+        "register_detector",
+        "unregister_detector",
+    ),
     "ferapp.detect.finder": ("FaceFinder",),
     "ferapp.detect.landmarks": ("LandmarkPredictor", "eye_angle", "eye_centres"),
     "ferapp.detect.tracker": ("FaceTracker", "iou"),
 }
 _WHERE = {name: mod for mod, names in _EXPORTS.items() for name in names}
 __all__ = [
-    "DetectorError", "DetectorSpec", "FaceDetector", "FaceFinder", "FaceTracker", "LandmarkPredictor",
-    "ScaledDetector", "align_face", "alignment_matrix", "create_detector", "crop_box", "detector_help",
-    "detector_specs", "dlib_model_path", "dlib_models_dir", "extract_face", "eye_angle", "eye_centres",
-    "get_detector_spec", "iou", "list_detectors", "register_detector", "unregister_detector",
+    "DetectorError",
+    "DetectorSpec",
+    "FaceDetector",
+    "FaceFinder",
+    "FaceTracker",
+    "LandmarkPredictor",
+    "ScaledDetector",
+    "align_face",
+    "alignment_matrix",
+    "create_detector",
+    "crop_box",
+    "detector_help",
+    "detector_specs",
+    "dlib_model_path",
+    "dlib_models_dir",
+    "extract_face",
+    "eye_angle",
+    "eye_centres",
+    "get_detector_spec",
+    "iou",
+    "list_detectors",
+    "register_detector",
+    "unregister_detector",
 ]
 
 if TYPE_CHECKING:
@@ -52,7 +80,17 @@ if TYPE_CHECKING:
     from ferapp.detect.tracker import FaceTracker, iou
 
 
-_SUBMODULES = ("align", "base", "detectors", "finder", "framing", "landmarks", "registry", "scan_worker", "tracker")
+_SUBMODULES = (
+    "align",
+    "base",
+    "detectors",
+    "finder",
+    "framing",
+    "landmarks",
+    "registry",
+    "scan_worker",
+    "tracker",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -79,8 +79,11 @@ def _warp(image: np.ndarray, m: np.ndarray, out_size: tuple[int, int]) -> np.nda
     if k > 1.25:
         mk = m * k
         big = cv2.warpAffine(
-            image, mk, (int(round(ow * k)), int(round(oh * k))),
-            flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE,
+            image,
+            mk,
+            (int(round(ow * k)), int(round(oh * k))),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
         return cv2.resize(big, (ow, oh), interpolation=cv2.INTER_AREA)
     return cv2.warpAffine(image, m, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

@@ -95,7 +95,9 @@ class ScaledDetector:
             max_pixels = det.max_pixels if self.max_pixels_default is None else self.max_pixels_default
         lo, hi = det.min_face_range
         if not (isinstance(min_face, int | float) and math.isfinite(min_face) and lo <= min_face <= hi):
-            raise ValueError(f"min_face must be a face width in pixels between {lo} and {hi}, not {min_face!r}")
+            raise ValueError(
+                f"min_face must be a face width in pixels between {lo} and {hi}, not {min_face!r}"
+            )
         self.min_face = float(min_face)
         self.max_pixels = int(max_pixels)
 
@@ -143,7 +145,10 @@ class ScaledDetector:
         x, y, w, h = (float(v) for v in box)
         size = max(w, h, 1.0)
         x0, y0 = max(0, int(x - context * size)), max(0, int(y - context * size))
-        x1, y1 = min(W, int(math.ceil(x + w + context * size))), min(H, int(math.ceil(y + h + context * size)))
+        x1, y1 = (
+            min(W, int(math.ceil(x + w + context * size))),
+            min(H, int(math.ceil(y + h + context * size))),
+        )
         if x1 - x0 < 8 or y1 - y0 < 8:
             return []
         s = 1.5 * self.native_min_face / size
@@ -182,7 +187,9 @@ def dlib_model_path(filename: str) -> Path:
     return p
 
 
-def clip_box(x: float, y: float, w: float, h: float, width: int, height: int) -> tuple[int, int, int, int] | None:
+def clip_box(
+    x: float, y: float, w: float, h: float, width: int, height: int
+) -> tuple[int, int, int, int] | None:
     """Round and clip a box to the image; None if nothing is left."""
     x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
     x1, y1 = min(width, int(round(x + w))), min(height, int(round(y + h)))

@@ -56,7 +56,9 @@ class HogDetector(ScaledDetector):
 
     def detect_raw(self, gray):
         rects, scores, _ = self._det.run(gray, 0, self.threshold)
-        return [((r.left(), r.top(), r.width(), r.height()), sc) for r, sc in zip(rects, scores, strict=False)]
+        return [
+            ((r.left(), r.top(), r.width(), r.height()), sc) for r, sc in zip(rects, scores, strict=False)
+        ]
 
 
 class CnnDetector(ScaledDetector):
@@ -105,5 +107,9 @@ class HaarDetector(ScaledDetector):
         gray = cv2.equalizeHist(gray)
         m = int(self.native_min_face)
         rects, neighbours = self._det.detectMultiScale2(
-            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(m, m))
-        return [((int(x), int(y), int(w), int(h)), float(n)) for (x, y, w, h), n in zip(rects, np.ravel(neighbours), strict=False)]
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(m, m)
+        )
+        return [
+            ((int(x), int(y), int(w), int(h)), float(n))
+            for (x, y, w, h), n in zip(rects, np.ravel(neighbours), strict=False)
+        ]

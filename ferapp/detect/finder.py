@@ -62,7 +62,7 @@ def landmark_extent(lm: np.ndarray) -> tuple[float, float, float, float]:
 def _patch(gray: np.ndarray, box) -> np.ndarray:
     """Zero-mean, unit-norm 24x24 patch of ``box`` (all zeros if flat or empty)."""
     x, y, w, h = box
-    roi = gray[max(0, y): y + h, max(0, x): x + w]
+    roi = gray[max(0, y) : y + h, max(0, x) : x + w]
     if roi.size == 0:
         return np.zeros(_PATCH * _PATCH, np.float32)
     p = cv2.resize(roi, (_PATCH, _PATCH), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
@@ -152,7 +152,7 @@ class FaceFinder:
     def reset(self) -> None:
         self._fits: list[_Fit] = []
         self._frame_no = -1
-        self._last_scan = -(10 ** 9)
+        self._last_scan = -(10**9)
         self._scan_started: int | None = None
         if getattr(self, "_worker", None) is not None:
             self._worker.cancel()
@@ -240,8 +240,13 @@ class FaceFinder:
             return None
         ex, ey, ew, eh = landmark_extent(lm)
         x, y, w, h = box
-        fit = _Fit(tuple(box), ((x - ex) / ew, (y - ey) / eh, w / ew, h / eh), _patch(gray, box), lm,
-                   size=float(max(w, h)))
+        fit = _Fit(
+            tuple(box),
+            ((x - ex) / ew, (y - ey) / eh, w / ew, h / eh),
+            _patch(gray, box),
+            lm,
+            size=float(max(w, h)),
+        )
         fit.history.append((n, fit.box))
         return fit
 
@@ -257,11 +262,18 @@ class FaceFinder:
             # between confirmations the size may drift only so far from the confirmed size: a fit
             # that shrinks its own box frame after frame (head tilted back, face half covered)
             # would otherwise collapse; the centre still follows the landmarks
-            k = float(np.clip(max(bw, bh) / max(fit.size, 1.0), 1 / MAX_DRIFT, MAX_DRIFT)) * fit.size / max(bw, bh, 1.0)
+            k = (
+                float(np.clip(max(bw, bh) / max(fit.size, 1.0), 1 / MAX_DRIFT, MAX_DRIFT))
+                * fit.size
+                / max(bw, bh, 1.0)
+            )
             raw = (bx + bw / 2 - k * bw / 2, by + bh / 2 - k * bh / 2, k * bw, k * bh)
             box = clip_box(*raw, W, H)
-            if (box is None or not self._plausible(fit.box, raw, box, lm)
-                    or float(_patch(gray, box) @ fit.template) < MIN_SIMILARITY):
+            if (
+                box is None
+                or not self._plausible(fit.box, raw, box, lm)
+                or float(_patch(gray, box) @ fit.template) < MIN_SIMILARITY
+            ):
                 self.stats["dropped"] += 1
                 continue
             fit.box, fit.lm = box, lm
@@ -295,7 +307,13 @@ class FaceFinder:
         new = self._new_fit(gray, box, self._frame_no)
         fit.unconfirmed = 0
         if new is not None:
-            fit.box, fit.rel, fit.template, fit.lm, fit.size = new.box, new.rel, new.template, new.lm, new.size
+            fit.box, fit.rel, fit.template, fit.lm, fit.size = (
+                new.box,
+                new.rel,
+                new.template,
+                new.lm,
+                new.size,
+            )
             fit.history.append((self._frame_no, new.box))
 
     def _maybe_scan(self, gray: np.ndarray, n: int) -> None:

@@ -14,7 +14,9 @@ import cv2
 import numpy as np
 
 
-def embed_face(face: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = (320, 320)) -> tuple[np.ndarray, tuple[float, float]]:
+def embed_face(
+    face: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = (320, 320)
+) -> tuple[np.ndarray, tuple[float, float]]:
     """Upscale ``face`` (H, W uint8) by ``upscale`` (bicubic) and centre it in a ``frame``
     (H, W) filled with the face's own border colour. Returns (image, (left, top) of the face)."""
     side = int(round(face.shape[0] * upscale))
@@ -24,7 +26,7 @@ def embed_face(face: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = 
     border = np.concatenate([big[0], big[-1], big[:, 0], big[:, -1]]).astype(np.float32)
     out = np.full((fh, fw) + big.shape[2:], int(np.median(border)), np.uint8)
     left, top = (fw - side) // 2, (fh - side) // 2
-    out[top:top + side, left:left + side] = big
+    out[top : top + side, left : left + side] = big
     return out, (float(left), float(top))
 
 
@@ -46,9 +48,18 @@ def face_geometry(lm: np.ndarray, left: float, top: float, side: float) -> dict[
     x0, x1 = q[:, 0].min(), q[:, 0].max()
     eye_y, chin_y = q[36:48, 1].mean(), q[8, 1]
     crop_c = (np.array([0.5, 0.5]) - c) @ rot.T + c  # the true crop centre in the levelled frame
-    return {"eyes_at": float(eye_y), "chin_at": float(chin_y), "width": float(x1 - x0),
-            "centre_x": float((x0 + x1) / 2), "centroid_x": float(q[:, 0].mean()),
-            "centroid_y": float(q[:, 1].mean()), "rigid_x": float(q[RIGID, 0].mean()),
-            "rigid_y": float(q[RIGID, 1].mean()), "nose_at": float(q[33, 1]),
-            "eye_dist": float(np.hypot(*(r - l))), "crop_cx": float(crop_c[0]), "crop_cy": float(crop_c[1]),
-            "roll_deg": math.degrees(ang)}
+    return {
+        "eyes_at": float(eye_y),
+        "chin_at": float(chin_y),
+        "width": float(x1 - x0),
+        "centre_x": float((x0 + x1) / 2),
+        "centroid_x": float(q[:, 0].mean()),
+        "centroid_y": float(q[:, 1].mean()),
+        "rigid_x": float(q[RIGID, 0].mean()),
+        "rigid_y": float(q[RIGID, 1].mean()),
+        "nose_at": float(q[33, 1]),
+        "eye_dist": float(np.hypot(*(r - l))),
+        "crop_cx": float(crop_c[0]),
+        "crop_cy": float(crop_c[1]),
+        "roll_deg": math.degrees(ang),
+    }

@@ -62,15 +62,21 @@ class DetectorSpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
-            raise ValueError(f"a detector name is 1-32 letters, digits, '_', '.' or '-' (starting with a letter "
-                             f"or digit), not {self.name!r}")
+            raise ValueError(
+                f"a detector name is 1-32 letters, digits, '_', '.' or '-' (starting with a letter "
+                f"or digit), not {self.name!r}"
+            )
         f = self.factory
         if isinstance(f, str):
             mod, _, attr = f.partition(":")
             if not mod or not attr:
-                raise ValueError(f"detector {self.name!r}: a factory path is 'package.module:attribute', not {f!r}")
+                raise ValueError(
+                    f"detector {self.name!r}: a factory path is 'package.module:attribute', not {f!r}"
+                )
         elif not callable(f):
-            raise TypeError(f"detector {self.name!r}: the factory must be callable or 'module:attribute', not {f!r}")
+            raise TypeError(
+                f"detector {self.name!r}: the factory must be callable or 'module:attribute', not {f!r}"
+            )
         if "\n" in self.summary:
             raise ValueError(f"detector {self.name!r}: the summary is one line")
 
@@ -91,20 +97,31 @@ _plugins_loaded = False
 _plugin_names: set[str] = set()
 
 
-def register_detector(name: str, factory: Callable[..., Any] | str | None = None, *, summary: str | None = None,
-                      origin: str = ""):
+def register_detector(
+    name: str,
+    factory: Callable[..., Any] | str | None = None,
+    *,
+    summary: str | None = None,
+    origin: str = "",
+):
     """Add a detector. With ``factory`` (a callable or ``"module:attribute"``) it is registered now
     and its spec returned; without, this is a decorator for the factory (usually the class):
     ``@register_detector("mine", summary="...")``. ``summary`` defaults to the first line of the
     factory's docstring. A name already registered is an error (unregister it first)."""
 
     def add(f: Callable[..., Any] | str) -> DetectorSpec:
-        text = summary if summary is not None else _first_line(getattr(f, "__doc__", None) if callable(f) else None)
+        text = (
+            summary
+            if summary is not None
+            else _first_line(getattr(f, "__doc__", None) if callable(f) else None)
+        )
         spec = DetectorSpec(name, f, text, origin or _module_of(f))
         with _LOCK:
             if name in _SPECS:
-                raise ValueError(f"face detector {name!r} is already registered ({_SPECS[name].origin or 'ferapp'}); "
-                                 "unregister_detector() it first")
+                raise ValueError(
+                    f"face detector {name!r} is already registered ({_SPECS[name].origin or 'ferapp'}); "
+                    "unregister_detector() it first"
+                )
             _SPECS[name] = spec
         return spec
 
@@ -163,18 +180,23 @@ def create_detector(name: str | None = None, **kw: Any) -> FaceDetector:
     try:
         factory = spec.load_factory()
     except Exception as e:  # a plugin's import can raise anything
-        raise DetectorError(f"face detector {name!r} cannot be loaded from {spec.factory!r}: "
-                            f"{type(e).__name__}: {e}") from e
+        raise DetectorError(
+            f"face detector {name!r} cannot be loaded from {spec.factory!r}: {type(e).__name__}: {e}"
+        ) from e
     try:
         det = factory(**kw)
     except (ValueError, OSError):
         raise
     except Exception as e:  # a plugin's constructor can raise anything
-        raise DetectorError(f"face detector {name!r} ({where}) failed to start: {type(e).__name__}: {e}") from e
+        raise DetectorError(
+            f"face detector {name!r} ({where}) failed to start: {type(e).__name__}: {e}"
+        ) from e
     missing = missing_members(det)
     if missing:
-        raise DetectorError(f"face detector {name!r} ({where}) lacks {', '.join(missing)} of the FaceDetector "
-                            "protocol (ferapp.detect.base; subclass ScaledDetector to get them)")
+        raise DetectorError(
+            f"face detector {name!r} ({where}) lacks {', '.join(missing)} of the FaceDetector "
+            "protocol (ferapp.detect.base; subclass ScaledDetector to get them)"
+        )
     return det
 
 
@@ -239,8 +261,10 @@ def _load_plugins() -> None:
             if known is not None and known.factory is spec.factory:
                 continue  # the plugin's module registered itself on import: the same detector
             if known is not None:
-                _warn(f"ignoring face detector plugin {ep.name!r} ({ep.value}): the name {spec.name!r} is already "
-                      f"registered ({known.origin or 'ferapp'})")
+                _warn(
+                    f"ignoring face detector plugin {ep.name!r} ({ep.value}): the name {spec.name!r} is already "
+                    f"registered ({known.origin or 'ferapp'})"
+                )
                 continue
             _SPECS[spec.name] = spec
             _plugin_names.add(spec.name)
@@ -280,9 +304,16 @@ def _module_of(f: Any) -> str:
 
 
 # -- the built-ins: declared here, imported (with dlib / OpenCV) only when created -----------------
-register_detector("hog", "ferapp.detect.detectors:HogDetector", origin="ferapp",
-                  summary="dlib HOG, fast")
-register_detector("cnn", "ferapp.detect.detectors:CnnDetector", origin="ferapp",
-                  summary="dlib CNN, ~1 s per 640x480 scan, more robust to pose and light")
-register_detector("haar", "ferapp.detect.detectors:HaarDetector", origin="ferapp",
-                  summary="OpenCV Haar cascade, fast, frontal faces only")
+register_detector("hog", "ferapp.detect.detectors:HogDetector", origin="ferapp", summary="dlib HOG, fast")
+register_detector(
+    "cnn",
+    "ferapp.detect.detectors:CnnDetector",
+    origin="ferapp",
+    summary="dlib CNN, ~1 s per 640x480 scan, more robust to pose and light",
+)
+register_detector(
+    "haar",
+    "ferapp.detect.detectors:HaarDetector",
+    origin="ferapp",
+    summary="OpenCV Haar cascade, fast, frontal faces only",
+)

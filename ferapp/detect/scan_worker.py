@@ -60,8 +60,14 @@ class ScanWorker:
 
     def wait(self, timeout: float = 30.0) -> tuple[int, list[Face]] | None:
         with self._cond:
-            self._cond.wait_for(lambda: self._result is not None or self._error is not None
-                                or (not self._busy and self._job is None), timeout)
+            self._cond.wait_for(
+                lambda: (
+                    self._result is not None
+                    or self._error is not None
+                    or (not self._busy and self._job is None)
+                ),
+                timeout,
+            )
             self._raise()
             r, self._result = self._result, None
             return r

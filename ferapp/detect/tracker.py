@@ -36,8 +36,12 @@ class FaceTracker:
     jumps). Unmatched tracks survive ``max_missed`` updates; unmatched faces get new ids.
     """
 
-    def __init__(self, iou_threshold: float | None = None, max_missed: int | None = None,
-                 max_distance: float | None = None):
+    def __init__(
+        self,
+        iou_threshold: float | None = None,
+        max_missed: int | None = None,
+        max_distance: float | None = None,
+    ):
         """None: the setting's (``ferapp.config``, tracking)."""
         t = settings().tracking
         self.iou_threshold = t.iou_threshold if iou_threshold is None else iou_threshold

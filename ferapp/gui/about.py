@@ -12,18 +12,24 @@ from ferapp.gui import models as gui_models
 def about_html() -> str:
     import ferapp
 
-    parts = [f"<h2>ferapp {html.escape(getattr(ferapp, '__version__', ''))}</h2>",
-             "<p>Real-time facial expression recognition: detection (dlib HOG/CNN, OpenCV), "
-             "alignment, and five papers' networks.</p>"]
+    parts = [
+        f"<h2>ferapp {html.escape(getattr(ferapp, '__version__', ''))}</h2>",
+        "<p>Real-time facial expression recognition: detection (dlib HOG/CNN, OpenCV), "
+        "alignment, and five papers' networks.</p>",
+    ]
     trained = gui_models.trained_models()
     parts.append("<h3>Trained models</h3>")
     if trained:
-        parts.append("<table cellpadding='3'><tr><th align='left'>model</th><th align='left'>architecture</th>"
-                     "<th align='left'>measured</th></tr>")
+        parts.append(
+            "<table cellpadding='3'><tr><th align='left'>model</th><th align='left'>architecture</th>"
+            "<th align='left'>measured</th></tr>"
+        )
         for e in trained:
-            parts.append(f"<tr><td><b>{html.escape(e.name)}</b>{'' if e.shipped else ' (yours)'}</td>"
-                         f"<td>{html.escape(str(e.arch))}</td>"
-                         f"<td>{html.escape(gui_models.accuracy_text(e) or 'no measured accuracy')}</td></tr>")
+            parts.append(
+                f"<tr><td><b>{html.escape(e.name)}</b>{'' if e.shipped else ' (yours)'}</td>"
+                f"<td>{html.escape(str(e.arch))}</td>"
+                f"<td>{html.escape(gui_models.accuracy_text(e) or 'no measured accuracy')}</td></tr>"
+            )
         parts.append("</table>")
     else:
         parts.append("<p>None installed yet (Tools &gt; Train a model…, or <code>ferapp train</code>).</p>")
@@ -32,8 +38,10 @@ def about_html() -> str:
         paper = html.escape(getattr(cfg, "paper", "") or "")
         cite = html.escape(getattr(cfg, "citation", "") or "")
         desc = html.escape(getattr(cfg, "description", "") or "")
-        parts.append(f"<li><b>{html.escape(name)}</b> {('[' + paper + ']') if paper else ''} {desc}"
-                     f"{'<br><i>' + cite + '</i>' if cite else ''}</li>")
+        parts.append(
+            f"<li><b>{html.escape(name)}</b> {('[' + paper + ']') if paper else ''} {desc}"
+            f"{'<br><i>' + cite + '</i>' if cite else ''}</li>"
+        )
     parts.append("</ul>")
     return "".join(parts)
 
@@ -64,10 +72,16 @@ protocol; watch the curves; save the result, which then appears in the Model lis
 asks before switching to it). From a terminal: <code>ferapp train --model ARCH --data PATH --save NAME</code>.</p>
 """
 
-SHORTCUTS = [("Space", "Start / stop capture"), ("P", "Pause / resume a video or the demo"),
-             ("Left / Right", "Previous / next photo (also Page Up / Page Down; Home, End)"),
-             ("R", "Start / stop recording"), ("Ctrl+O", "Open a timeline"), ("Ctrl+Q", "Quit"),
-             ("Esc, Ctrl+W", "Close the timeline viewer"), ("F1", "Quick start")]
+SHORTCUTS = [
+    ("Space", "Start / stop capture"),
+    ("P", "Pause / resume a video or the demo"),
+    ("Left / Right", "Previous / next photo (also Page Up / Page Down; Home, End)"),
+    ("R", "Start / stop recording"),
+    ("Ctrl+O", "Open a timeline"),
+    ("Ctrl+Q", "Quit"),
+    ("Esc, Ctrl+W", "Close the timeline viewer"),
+    ("F1", "Quick start"),
+]
 
 
 def quick_start_html() -> str:
@@ -76,13 +90,19 @@ def quick_start_html() -> str:
     from ferapp.detect.registry import detector_specs
 
     default = settings().detection.detector
-    dets = ", ".join(html.escape(f"{s.name} ({'default: ' if s.name == default else ''}{s.summary})"
-                                 if s.summary else s.name) for s in detector_specs())
+    dets = ", ".join(
+        html.escape(
+            f"{s.name} ({'default: ' if s.name == default else ''}{s.summary})" if s.summary else s.name
+        )
+        for s in detector_specs()
+    )
     return QUICK_START.format(detectors=dets)
 
 
 def shortcuts_html() -> str:
-    rows = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS)
+    rows = "".join(
+        f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in SHORTCUTS
+    )
     return f"<h2>Keyboard shortcuts</h2><table cellpadding='4'>{rows}</table>"
 
 

@@ -46,7 +46,9 @@ def open_window(args: argparse.Namespace):
 
     from ferapp.startup import preload_landmarks
 
-    landmarks = threading.Thread(target=_quietly, args=(preload_landmarks,), name="ferapp-landmarks", daemon=True)
+    landmarks = threading.Thread(
+        target=_quietly, args=(preload_landmarks,), name="ferapp-landmarks", daemon=True
+    )
     landmarks.start()
     import pyqtgraph  # noqa: F401  (before the window: sets its Qt binding to PySide6)
     from PySide6.QtWidgets import QApplication
@@ -61,11 +63,19 @@ def open_window(args: argparse.Namespace):
     from ferapp.gui.main_window import MainWindow
     from ferapp.gui.startup_watch import StartupWatch
 
-    scripted = bool(getattr(args, "snapshot", None) or getattr(args, "screen_snapshot", None)
-                    or getattr(args, "exit_after", None) is not None)
-    win = MainWindow(source=getattr(args, "source", None), model=getattr(args, "model", None),
-                     detector=getattr(args, "detector", None), driver=bool(getattr(args, "driver", False)),
-                     min_face=getattr(args, "min_face", None), persist=not scripted)
+    scripted = bool(
+        getattr(args, "snapshot", None)
+        or getattr(args, "screen_snapshot", None)
+        or getattr(args, "exit_after", None) is not None
+    )
+    win = MainWindow(
+        source=getattr(args, "source", None),
+        model=getattr(args, "model", None),
+        detector=getattr(args, "detector", None),
+        driver=bool(getattr(args, "driver", False)),
+        min_face=getattr(args, "min_face", None),
+        persist=not scripted,
+    )
     if getattr(args, "snapshot", None):
         win.resize(1360, 820)  # a fixed, documented size for self-check screenshots
     watch = StartupWatch(win)
@@ -87,10 +97,17 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
 
-    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
-            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
-        print("error: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop, or set "
-              "QT_QPA_PLATFORM=offscreen for a headless self-check with --snapshot.", file=sys.stderr)
+    if (
+        sys.platform.startswith("linux")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+    ):
+        print(
+            "error: no display found (DISPLAY/WAYLAND_DISPLAY unset). Run it on a desktop, or set "
+            "QT_QPA_PLATFORM=offscreen for a headless self-check with --snapshot.",
+            file=sys.stderr,
+        )
         return 2
     app, win, watch = open_window(args)
     from PySide6.QtCore import QTimer
@@ -101,6 +118,7 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
     if (snapshot or getattr(args, "screen_snapshot", None)) and exit_after is None:
         exit_after = 5.0
     if exit_after is not None:
+
         def finish() -> None:
             import json
 
@@ -118,8 +136,10 @@ def run_gui(args: argparse.Namespace | None = None) -> int:
                     print(f"error: could not write screen snapshot '{screen_png}'", file=sys.stderr)
                     result["code"] = 1
                 else:
-                    print(f"screen snapshot saved: {screen_png} ({shot.width()}x{shot.height()}, "
-                          f"platform {app.platformName()})")
+                    print(
+                        f"screen snapshot saved: {screen_png} ({shot.width()}x{shot.height()}, "
+                        f"platform {app.platformName()})"
+                    )
             if snapshot:
                 out = Path(snapshot)
                 out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,12 +34,24 @@ class BatchAnalysisDialog(QDialog):
 
     timeline_ready = Signal(str)  # path of the finished timeline
 
-    def __init__(self, model: str | None, detector: str, min_face: float, out_dir: Path,
-                 parent: QWidget | None = None, source: str | None = None):
+    def __init__(
+        self,
+        model: str | None,
+        detector: str,
+        min_face: float,
+        out_dir: Path,
+        parent: QWidget | None = None,
+        source: str | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Analyze a video or a folder")
         self.resize(560, 220)
-        self.model, self.detector, self.min_face, self.out_dir = model, detector, float(min_face), Path(out_dir)
+        self.model, self.detector, self.min_face, self.out_dir = (
+            model,
+            detector,
+            float(min_face),
+            Path(out_dir),
+        )
         self.job: Job | None = None
         self._busy = False  # from start until its end was delivered
         self.result = None
@@ -56,8 +68,10 @@ class BatchAnalysisDialog(QDialog):
         row.addWidget(self.source_edit, 1)
         row.addWidget(video_btn)
         row.addWidget(folder_btn)
-        self.info = QLabel(f"Model {model or '(default)'} · detector {detector} · faces from {min_face:g} px · "
-                           f"timeline to {self.out_dir}")
+        self.info = QLabel(
+            f"Model {model or '(default)'} · detector {detector} · faces from {min_face:g} px · "
+            f"timeline to {self.out_dir}"
+        )
         self.info.setWordWrap(True)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
@@ -104,14 +118,23 @@ class BatchAnalysisDialog(QDialog):
             return
         if self.running:
             return
-        req = AnalysisRequest(source=src, out_dir=self.out_dir, model=self.model, detector=self.detector,
-                              min_face=self.min_face)
+        req = AnalysisRequest(
+            source=src, out_dir=self.out_dir, model=self.model, detector=self.detector, min_face=self.min_face
+        )
         self.result, self.error = None, None
         self.start_btn.setEnabled(False)
         self.status.setText(f"Analyzing {Path(src).name}…")
         self._busy = True
-        self.job = start_job(_analyze, req, pass_job=True, name="ferapp-batch", message=_message,
-                             on_event=self._on_job_event, on_done=self._finished, on_failed=self._failed)
+        self.job = start_job(
+            _analyze,
+            req,
+            pass_job=True,
+            name="ferapp-batch",
+            message=_message,
+            on_event=self._on_job_event,
+            on_done=self._finished,
+            on_failed=self._failed,
+        )
 
     def _on_job_event(self, _name: str, args: tuple) -> None:  # "progress": frames read, total (0 = unknown)
         self._progress_soon(*args)
@@ -148,15 +171,20 @@ class BatchAnalysisDialog(QDialog):
         cancelled = "Cancelled: " if res.interrupted else ""
         if res.rows == 0:  # nothing to plot: say so instead of opening an empty viewer
             name = Path(self.source_edit.text().strip()).name
-            text = (f"{cancelled}No faces found in {s.processed} processed frame(s) of {name}." if s.processed
-                    else f"{cancelled}No frame could be read from {name}.")
+            text = (
+                f"{cancelled}No faces found in {s.processed} processed frame(s) of {name}."
+                if s.processed
+                else f"{cancelled}No frame could be read from {name}."
+            )
             hint = no_face_hint(s, self.min_face, self.detector, wording="gui")
             if hint:
                 text += f"\n{hint}, then Analyze again."
             self.status.setText(text)
             return
-        self.status.setText(f"{cancelled}{s.processed} frames, face in {s.frames_with_face}, "
-                            f"{len(s.face_ids)} face id(s); timeline {res.out} ({res.rows} rows)")
+        self.status.setText(
+            f"{cancelled}{s.processed} frames, face in {s.frames_with_face}, "
+            f"{len(s.face_ids)} face id(s); timeline {res.out} ({res.rows} rows)"
+        )
         self.timeline_ready.emit(str(res.out))
 
     def _failed(self, message: str) -> None:
@@ -179,8 +207,9 @@ def _analyze(job: Job, req):
     from ferapp.inference.batch import run_analysis
 
     req.out_dir.mkdir(parents=True, exist_ok=True)
-    return run_analysis(req, on_progress=lambda i, n: job.emit("progress", i, n or 0),
-                        should_stop=job.cancel_event.is_set)
+    return run_analysis(
+        req, on_progress=lambda i, n: job.emit("progress", i, n or 0), should_stop=job.cancel_event.is_set
+    )
 
 
 def _message(exc: BaseException) -> str:

@@ -134,10 +134,18 @@ def _room_in_pool() -> None:
         pool.setMaxThreadCount(MAX_JOBS)
 
 
-def start_job(func: Callable, *args: Any, on_done: Callable[[Any], None] | None = None,
-              on_failed: Callable[[str], None] | None = None, on_yield: Callable[[Any], None] | None = None,
-              on_event: Callable[[str, tuple], None] | None = None, pass_job: bool = False,
-              message: Callable[[BaseException], str] = user_message, name: str = "ferapp-job", **kwargs: Any) -> Job:
+def start_job(
+    func: Callable,
+    *args: Any,
+    on_done: Callable[[Any], None] | None = None,
+    on_failed: Callable[[str], None] | None = None,
+    on_yield: Callable[[Any], None] | None = None,
+    on_event: Callable[[str, tuple], None] | None = None,
+    pass_job: bool = False,
+    message: Callable[[BaseException], str] = user_message,
+    name: str = "ferapp-job",
+    **kwargs: Any,
+) -> Job:
     """Run ``func(*args, **kwargs)`` on the pool (``func(job, *args, **kwargs)`` with ``pass_job``);
     a generator function's yields go to ``on_yield``, ``job.emit`` s to ``on_event(name, args)``. ``on_done(value)`` or ``on_failed(message)``
     follows on the GUI thread, exactly once (``message`` turns the exception into the text);
@@ -165,9 +173,13 @@ def start_job(func: Callable, *args: Any, on_done: Callable[[Any], None] | None 
     return job
 
 
-def run_in_background(fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
-                      on_failed: Callable[[str], None] | None = None,
-                      on_yield: Callable[[Any], None] | None = None, name: str = "ferapp-job") -> Job:
+def run_in_background(
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None] | None = None,
+    on_failed: Callable[[str], None] | None = None,
+    on_yield: Callable[[Any], None] | None = None,
+    name: str = "ferapp-job",
+) -> Job:
     """``fn()`` (a plain function, or a generator function whose yields go to ``on_yield``) on the
     pool; ``on_done(value)`` or ``on_failed(message)`` on the GUI thread."""
     return start_job(fn, on_done=on_done, on_failed=on_failed, on_yield=on_yield, name=name)

@@ -12,13 +12,25 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QLabel, QMenu, QToolBar, QWidget
 
-DEMO_SPECS = (("Demo (1 face)", "demo"), ("Demo (2 faces)", "demo:2"), ("Demo (4 faces)", "demo:4"),
-              ("Driver demo (every alert)", "demo:driver"))
+DEMO_SPECS = (
+    ("Demo (1 face)", "demo"),
+    ("Demo (2 faces)", "demo:2"),
+    ("Demo (4 faces)", "demo:4"),
+    ("Driver demo (every alert)", "demo:driver"),
+)
 OPEN_ITEM = "__open__"  # the source dropdown's "Open video / image / folder…" entry
 
 
-def make_action(parent: QObject, text: str, *, shortcut=None, tip: str | None = None, checkable: bool = False,
-                triggered: Callable | None = None, toggled: Callable | None = None) -> QAction:
+def make_action(
+    parent: QObject,
+    text: str,
+    *,
+    shortcut=None,
+    tip: str | None = None,
+    checkable: bool = False,
+    triggered: Callable | None = None,
+    toggled: Callable | None = None,
+) -> QAction:
     a = QAction(text, parent)
     a.setCheckable(checkable)
     if shortcut is not None:
@@ -120,5 +132,8 @@ def update_train_action(action: QAction) -> None:
 
     available = importlib.util.find_spec("ferapp.gui.wizard") is not None
     action.setEnabled(available)
-    action.setToolTip("Train a model on a dataset; it appears in the model list when saved"
-                      if available else "The training wizard is not installed in this build")
+    action.setToolTip(
+        "Train a model on a dataset; it appears in the model list when saved"
+        if available
+        else "The training wizard is not installed in this build"
+    )

@@ -70,12 +70,21 @@ def thresholds_text(s: DriverState) -> str:
     being calibrated) or the ones calibrated for this driver."""
     if s.thresholds == "calibrated":
         return f"Thresholds: calibrated for this driver (eyes closed below EAR {s.ear_threshold:.2f})"
-    return (f"Thresholds: population defaults (eyes closed below EAR {s.ear_threshold:.2f}); "
-            f"calibrating to this driver {s.calibration_progress:.0%}")
+    return (
+        f"Thresholds: population defaults (eyes closed below EAR {s.ear_threshold:.2f}); "
+        f"calibrating to this driver {s.calibration_progress:.0%}"
+    )
 
 
-def write_tone_wav(path: Path, freq_hz: float = 880.0, beep_s: float = 0.18, gap_s: float = 0.08,
-                   beeps: int = 3, rate: int = 22050, volume: float = 0.6) -> Path:
+def write_tone_wav(
+    path: Path,
+    freq_hz: float = 880.0,
+    beep_s: float = 0.18,
+    gap_s: float = 0.08,
+    beeps: int = 3,
+    rate: int = 22050,
+    volume: float = 0.6,
+) -> Path:
     """Write a short mono 16-bit alarm (``beeps`` pulses of a sine tone with soft edges)."""
     n = int(beep_s * rate)
     t = np.arange(n) / rate
@@ -104,7 +113,9 @@ class ToneAlarm(QObject):
         self.wav_path: Path | None = None
         self._effect = None
         try:
-            self.wav_path = write_tone_wav(wav_path or Path(tempfile.gettempdir()) / "ferapp" / "alarm_880hz.wav")
+            self.wav_path = write_tone_wav(
+                wav_path or Path(tempfile.gettempdir()) / "ferapp" / "alarm_880hz.wav"
+            )
         except OSError:
             self.wav_path = None
         try:
@@ -165,8 +176,9 @@ class DriverPanel(QWidget):
         dash = pg.mkPen("#e53935", width=1, style=Qt.PenStyle.DashLine)
         # where the lines start; each update moves them to the monitor's thresholds in force
         defaults = DriverMonitorConfig()
-        self.ear_threshold_line = pg.InfiniteLine(angle=0, pos=defaults.ear_closed_population, pen=dash,
-                                                  movable=False)
+        self.ear_threshold_line = pg.InfiniteLine(
+            angle=0, pos=defaults.ear_closed_population, pen=dash, movable=False
+        )
         self.mar_threshold_line = pg.InfiniteLine(angle=0, pos=defaults.mar_yawn, pen=dash, movable=False)
         self.ear_threshold_line.setVisible(False)
         self.ear_plot.addItem(self.ear_threshold_line)
@@ -189,7 +201,8 @@ class DriverPanel(QWidget):
         self.thresholds_label.setToolTip(
             "Until the driver has been seen for 3 s the population thresholds are used (eyes closed "
             "below EAR 0.18, head pose relative to the pose so far); then thresholds calibrated for "
-            "this driver replace them. Calibration restarts only for another person.")
+            "this driver replace them. Calibration restarts only for another person."
+        )
         pose = QGridLayout()
         for col, w in enumerate((self.yaw_label, self.pitch_label, self.roll_label)):
             pose.addWidget(w, 0, col)
@@ -305,7 +318,8 @@ class DriverPanel(QWidget):
         self.pitch_label.setText(deg("pitch", s.pitch))
         self.roll_label.setText(deg("roll", s.roll))
         self.stats_label.setText(
-            f"blinks {s.blinks} ({s.blink_rate:.0f}/min) · yawns {s.yawns} · away {s.looking_away_s:.1f} s")
+            f"blinks {s.blinks} ({s.blink_rate:.0f}/min) · yawns {s.yawns} · away {s.looking_away_s:.1f} s"
+        )
 
         self.thresholds_label.setText(thresholds_text(s))
         if s.open_events:

@@ -29,15 +29,25 @@ class LiveDisplay(QObject):
     ticked = Signal()
     status = Signal(str, int)
 
-    def __init__(self, bridge: RunnerBridge, live: LiveRun, session: Session, video: VideoView, plots: LivePlots,
-                 stills: StillsControl, min_face: Callable[[], float], parent: QObject | None = None):
+    def __init__(
+        self,
+        bridge: RunnerBridge,
+        live: LiveRun,
+        session: Session,
+        video: VideoView,
+        plots: LivePlots,
+        stills: StillsControl,
+        min_face: Callable[[], float],
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.bridge, self.live, self.session = bridge, live, session
         self.video, self.plots, self.stills, self.min_face = video, plots, stills, min_face
         self.tick = 0
         self.build_stage = ""  # what the pipeline build loads now ("" when it is not building)
         self.notice_label, self.position_label, self.stats_label = (
-            self._label(n) for n in ("noticeLabel", "positionLabel", "statsLabel"))
+            self._label(n) for n in ("noticeLabel", "positionLabel", "statsLabel")
+        )
         self.timer = QTimer(self)
         self.timer.setInterval(int(1000 / DISPLAY_HZ))
         self.timer.timeout.connect(self.refresh)
@@ -84,9 +94,12 @@ class LiveDisplay(QObject):
             self.notice_label.setText("")
         elif change:
             self.notice_label.setText(" No face found ")
-            self.status.emit(f"No face found for {self.session.faces.after_s:.0f} s. Faces smaller than "
-                             f"{self.min_face():g} px, dark, strongly turned or covered are not detected: "
-                             "lower 'Min face' or try the cnn detector.", 8000)
+            self.status.emit(
+                f"No face found for {self.session.faces.after_s:.0f} s. Faces smaller than "
+                f"{self.min_face():g} px, dark, strongly turned or covered are not detected: "
+                "lower 'Min face' or try the cnn detector.",
+                8000,
+            )
 
     def update_position(self) -> None:
         r = self.live.runner
@@ -107,8 +120,10 @@ class LiveDisplay(QObject):
             self.stats_label.setText("stopped")
             return
         s = self.live.runner.stats()
-        text = (f"capture {s.capture_fps:.1f} fps · processed {s.processed_fps:.1f} fps · "
-                f"latency p50 {s.latency_p50_ms:.0f} ms · dropped {s.dropped_recent} in 5 s")
+        text = (
+            f"capture {s.capture_fps:.1f} fps · processed {s.processed_fps:.1f} fps · "
+            f"latency p50 {s.latency_p50_ms:.0f} ms · dropped {s.dropped_recent} in 5 s"
+        )
         if not s.source_ok:
             text += " · source FAULT"
         self.stats_label.setText(text)

@@ -57,9 +57,17 @@ class MainWindow(QMainWindow):
 
     NO_FACE_AFTER_S = session_mod.NO_FACE_AFTER_S
 
-    def __init__(self, source: str | None = None, model: str | None = None, detector: str | None = None,
-                 driver: bool = False, cameras: list[int] | None = None, parent: QWidget | None = None,
-                 min_face: float | None = None, persist: bool = True):
+    def __init__(
+        self,
+        source: str | None = None,
+        model: str | None = None,
+        detector: str | None = None,
+        driver: bool = False,
+        cameras: list[int] | None = None,
+        parent: QWidget | None = None,
+        min_face: float | None = None,
+        persist: bool = True,
+    ):
         """``persist`` False (scripted ``--snapshot`` / ``--exit-after`` runs): nothing of this
         session is written to the user's settings."""
         super().__init__(parent)
@@ -89,12 +97,27 @@ class MainWindow(QMainWindow):
         live, session = self.live, self.session
         self.model_ctl = ModelControl(session, live, self.settings, self)
         self.driver_mode = DriverMode(live, self)
-        self.recording_ctl = RecordingControl(session, self.bridge, live, self.model_ctl,
-                                              lambda: self.driver_mode.monitor is not None, self.settings, self)
+        self.recording_ctl = RecordingControl(
+            session,
+            self.bridge,
+            live,
+            self.model_ctl,
+            lambda: self.driver_mode.monitor is not None,
+            self.settings,
+            self,
+        )
         self.recorder = self.recording_ctl.recorder
         self.stills = StillsControl(self.bridge, live, self.video, self.plots, self)  # photos: one at a time
-        self.display = LiveDisplay(self.bridge, live, session, self.video, self.plots, self.stills,
-                                   lambda: self.model_ctl.min_face, self)
+        self.display = LiveDisplay(
+            self.bridge,
+            live,
+            session,
+            self.video,
+            self.plots,
+            self.stills,
+            lambda: self.model_ctl.min_face,
+            self,
+        )
         self.dialogs = WindowDialogs(self, session, self.model_ctl)
         self.sources = SourcePicker(controls.available_cameras(cameras), live, self.dialogs, self)
         self.cameras = self.sources.cameras
@@ -103,11 +126,15 @@ class MainWindow(QMainWindow):
 
         # -- initial selections (CLI args win over remembered settings) -----------------------
         self.requested_source = source
-        self.source_spec, no_camera = session_mod.initial_source(source, gui_settings.read("source", self.settings),
-                                                                 self.cameras)
+        self.source_spec, no_camera = session_mod.initial_source(
+            source, gui_settings.read("source", self.settings), self.cameras
+        )
         if no_camera:
-            self.status("No camera found — showing the built-in demo source (open a video, image or folder "
-                        "from the File menu)", 0)
+            self.status(
+                "No camera found — showing the built-in demo source (open a video, image or folder "
+                "from the File menu)",
+                0,
+            )
             self.notice_label.setText(" No camera found: demo source ")
         self.sources.show(self.source_spec)
         self.model_ctl.initial(model, detector, min_face)
@@ -149,36 +176,65 @@ class MainWindow(QMainWindow):
 
     def _build_actions(self) -> None:
         a = make_action
-        self.start_action = a(self, "Start", shortcut=Qt.Key.Key_Space, tip="Start / stop capture (Space)",
-                              checkable=True, triggered=self._start_triggered)
-        self.pause_action = a(self, "Pause", shortcut=Qt.Key.Key_P, checkable=True,
-                              tip="Pause / resume a video or the demo (P)", toggled=self._pause_toggled)
+        self.start_action = a(
+            self,
+            "Start",
+            shortcut=Qt.Key.Key_Space,
+            tip="Start / stop capture (Space)",
+            checkable=True,
+            triggered=self._start_triggered,
+        )
+        self.pause_action = a(
+            self,
+            "Pause",
+            shortcut=Qt.Key.Key_P,
+            checkable=True,
+            tip="Pause / resume a video or the demo (P)",
+            toggled=self._pause_toggled,
+        )
         self.pause_action.setEnabled(False)
-        self.open_timeline_action = a(self, "Open timeline…", shortcut="Ctrl+O",
-                                      triggered=lambda: self.dialogs.ask_open_timeline())
+        self.open_timeline_action = a(
+            self, "Open timeline…", shortcut="Ctrl+O", triggered=lambda: self.dialogs.ask_open_timeline()
+        )
         self.landmarks_action = a(self, "Show landmarks", checkable=True)
         self.landmarks_action.setChecked(self.video.show_landmarks)
         self.landmarks_action.toggled.connect(lambda on: setattr(self.video, "show_landmarks", on))
         self.train_action = a(self, "Train a model…", triggered=self.open_training_wizard)
         self.refresh_models_action = a(self, "Refresh model list", triggered=lambda: self.refresh_models())
         self.about_action = a(self, "About ferapp", triggered=self.show_about)
-        self.quick_start_action = a(self, "Quick start", shortcut=Qt.Key.Key_F1, triggered=lambda: self.show_help("quick"))
+        self.quick_start_action = a(
+            self, "Quick start", shortcut=Qt.Key.Key_F1, triggered=lambda: self.show_help("quick")
+        )
         self.shortcuts_action = a(self, "Keyboard shortcuts", triggered=lambda: self.show_help("shortcuts"))
-        self.batch_action = a(self, "Analyze video or folder…", triggered=lambda: self.open_batch_dialog(),
-                              tip="Process a whole video or folder of photos into a timeline (like `ferapp analyze`)")
-        self.recordings_action = a(self, "Show recordings folder", triggered=lambda: QDesktopServices.openUrl(
-            QUrl.fromLocalFile(str(recordings_dir()))))
+        self.batch_action = a(
+            self,
+            "Analyze video or folder…",
+            triggered=lambda: self.open_batch_dialog(),
+            tip="Process a whole video or folder of photos into a timeline (like `ferapp analyze`)",
+        )
+        self.recordings_action = a(
+            self,
+            "Show recordings folder",
+            triggered=lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(recordings_dir()))),
+        )
         self.quit_action = a(self, "Quit", shortcut=QKeySequence.StandardKey.Quit, triggered=self.close)
 
     def _alias_part_widgets(self) -> None:
         """The parts' widgets under the names the window has always had (tests, scripts)."""
         m, rec, drv, disp = self.model_ctl, self.recording_ctl, self.driver_mode, self.display
         self.detector_combo, self.min_face_spin, self.model_combo = m.detector_combo, m.min_face_spin, m.combo
-        self.device_label, self.smoothing_slider, self.smoothing_spin = m.device_label, m.smoothing_slider, m.smoothing_spin
+        self.device_label, self.smoothing_slider, self.smoothing_spin = (
+            m.device_label,
+            m.smoothing_slider,
+            m.smoothing_spin,
+        )
         self.record_action, self.video_action, self.record_label = rec.action, rec.video_action, rec.label
         self.driver_action = drv.action
-        self.notice_label, self.position_label, self.stats_label = (disp.notice_label, disp.position_label,
-                                                                     disp.stats_label)
+        self.notice_label, self.position_label, self.stats_label = (
+            disp.notice_label,
+            disp.position_label,
+            disp.stats_label,
+        )
         src = self.sources
         self.source_combo = src.combo
         self.open_video_action, self.open_image_action = src.open_video_action, src.open_image_action
@@ -188,15 +244,39 @@ class MainWindow(QMainWindow):
         m, rec, drv = self.model_ctl, self.recording_ctl, self.driver_mode
         self.toolbar = controls.toolbar("Main", "mainToolbar")
         self.addToolBar(self.toolbar)
-        controls.fill_toolbar(self.toolbar, (
-            " Source ", self.source_combo, " Detector ", m.detector_combo, " Min face ", m.min_face_spin,
-            " Model ", m.combo, m.device_label))
+        controls.fill_toolbar(
+            self.toolbar,
+            (
+                " Source ",
+                self.source_combo,
+                " Detector ",
+                m.detector_combo,
+                " Min face ",
+                m.min_face_spin,
+                " Model ",
+                m.combo,
+                m.device_label,
+            ),
+        )
         self.addToolBarBreak()
         self.capture_toolbar = controls.toolbar("Capture", "captureToolbar")
         self.addToolBar(self.capture_toolbar)
-        controls.fill_toolbar(self.capture_toolbar, (
-            self.start_action, self.pause_action, rec.action, rec.label, None, " Smoothing ", m.smoothing_slider,
-            m.smoothing_spin, None, self.landmarks_action, drv.action))
+        controls.fill_toolbar(
+            self.capture_toolbar,
+            (
+                self.start_action,
+                self.pause_action,
+                rec.action,
+                rec.label,
+                None,
+                " Smoothing ",
+                m.smoothing_slider,
+                m.smoothing_spin,
+                None,
+                self.landmarks_action,
+                drv.action,
+            ),
+        )
         self.number_box_keys = controls.guard_number_boxes(self, m.min_face_spin, m.smoothing_spin)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.stills.toolbar)
         self.addActions(list(self.stills.key_actions))
@@ -204,17 +284,32 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         rec, drv, disp = self.recording_ctl, self.driver_mode, self.display
         mb = self.menuBar()
-        controls.fill_menu(mb.addMenu("&File"), (
-            self.open_video_action, self.open_image_action, self.open_folder_action, None, self.batch_action,
-            self.open_timeline_action, self.recordings_action, None, self.quit_action))
-        controls.fill_menu(mb.addMenu("&Capture"), (self.start_action, self.pause_action, rec.action,
-                                                    rec.video_action))
-        controls.fill_menu(mb.addMenu("&View"), (self.landmarks_action, drv.action, self.plots_dock.toggleViewAction()))
+        controls.fill_menu(
+            mb.addMenu("&File"),
+            (
+                self.open_video_action,
+                self.open_image_action,
+                self.open_folder_action,
+                None,
+                self.batch_action,
+                self.open_timeline_action,
+                self.recordings_action,
+                None,
+                self.quit_action,
+            ),
+        )
+        controls.fill_menu(
+            mb.addMenu("&Capture"), (self.start_action, self.pause_action, rec.action, rec.video_action)
+        )
+        controls.fill_menu(
+            mb.addMenu("&View"), (self.landmarks_action, drv.action, self.plots_dock.toggleViewAction())
+        )
         tools = controls.fill_menu(mb.addMenu("&Tools"), (self.train_action, self.refresh_models_action))
         tools.aboutToShow.connect(lambda: controls.update_train_action(self.train_action))
         controls.update_train_action(self.train_action)
-        controls.fill_menu(mb.addMenu("&Help"), (self.quick_start_action, self.shortcuts_action, None,
-                                                 self.about_action))
+        controls.fill_menu(
+            mb.addMenu("&Help"), (self.quick_start_action, self.shortcuts_action, None, self.about_action)
+        )
         for label in (disp.notice_label, disp.position_label, disp.stats_label):
             self.statusBar().addPermanentWidget(label)
 
@@ -288,8 +383,14 @@ class MainWindow(QMainWindow):
         b = self.bridge
         run_id = self.session.run_id
         photos = self.stills.source_for(self.source_spec)  # an image or folder: one photo at a time
-        runner = Runner(photos or self.source_spec, self.pipeline, on_result=b.on_result, on_error=b.on_error,
-                        on_end=lambda: b.on_end(run_id), on_frame=b.on_frame)
+        runner = Runner(
+            photos or self.source_spec,
+            self.pipeline,
+            on_result=b.on_result,
+            on_error=b.on_error,
+            on_end=lambda: b.on_end(run_id),
+            on_frame=b.on_frame,
+        )
         try:
             runner.start()
         except (SourceError, ValueError, OSError) as e:
@@ -412,8 +513,11 @@ class MainWindow(QMainWindow):
         if self.stills.active:
             self.status(self.stills.ended_message(), 0)
             return
-        self.status(f"End of '{Path(self.source_spec).name or self.source_spec}': press Start (Space) to "
-                    "play it again", 0)
+        self.status(
+            f"End of '{Path(self.source_spec).name or self.source_spec}': press Start (Space) to "
+            "play it again",
+            0,
+        )
 
     def report_error(self, message: str, dialog: bool = False) -> None:
         """Show a worker/user-facing error: status bar always, a non-blocking dialog if asked."""

@@ -39,7 +39,9 @@ class ModelControl(QObject):
     def __init__(self, session: Session, live: LiveRun, settings, parent: QObject | None = None):
         super().__init__(parent)
         self.session, self.live, self.settings = session, live, settings
-        self.build_stage: str | None = None  # what the pipeline build is loading now (the video's loading state)
+        self.build_stage: str | None = (
+            None  # what the pipeline build is loading now (the video's loading state)
+        )
         self._build_widgets()
         self.detector_combo.currentIndexChanged.connect(self.detector_changed)
         self.min_face_spin.editingFinished.connect(self.detector_changed)
@@ -54,14 +56,18 @@ class ModelControl(QObject):
 
         for spec in detector_specs():
             self.detector_combo.addItem(spec.name)
-            self.detector_combo.setItemData(self.detector_combo.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
+            self.detector_combo.setItemData(
+                self.detector_combo.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole
+            )
         det = app_settings().detection
         self.min_face_spin = QSpinBox()
         self.min_face_spin.setRange(max(12, int(det.min_face_range[0])), 400)
         self.min_face_spin.setValue(int(det.min_face))
         self.min_face_spin.setSuffix(" px")
-        self.min_face_spin.setToolTip("Smallest face width to find, in video pixels. Smaller finds people "
-                                      "further away but costs more CPU (the face scan grows with 1/size²).")
+        self.min_face_spin.setToolTip(
+            "Smallest face width to find, in video pixels. Smaller finds people "
+            "further away but costs more CPU (the face scan grows with 1/size²)."
+        )
         self.combo = QComboBox()
         self.combo.setToolTip("Expression model (trained models first)")
         self.combo.setMinimumContentsLength(18)
@@ -163,7 +169,9 @@ class ModelControl(QObject):
         det = detector or gui_settings.read("detector", self.settings) or app_settings().detection.detector
         idx = self.detector_combo.findText(det)
         if detector and idx < 0:
-            self.status.emit(f"Unknown detector '{detector}'; using {self.detector_combo.currentText()}", 5000)
+            self.status.emit(
+                f"Unknown detector '{detector}'; using {self.detector_combo.currentText()}", 5000
+            )
         if idx >= 0:
             self.detector_combo.setCurrentIndex(idx)
         self.smoothing_spin.setValue(float(gui_settings.read("smoothing", self.settings)))
@@ -284,7 +292,9 @@ class ModelControl(QObject):
         run_in_background(
             lambda: pipeline.set_detector(name, min_face=min_face),
             lambda _r: self.status.emit(f"Detector: {name}, faces from {min_face:g} px", 3000),
-            lambda m: self.error.emit(f"Could not switch detector to {name}: {m}", False), name="ferapp-detector")
+            lambda m: self.error.emit(f"Could not switch detector to {name}: {m}", False),
+            name="ferapp-detector",
+        )
 
     def smoothing_changed(self, value: float) -> None:
         slider = self.smoothing_slider

@@ -95,13 +95,15 @@ def weak_reason(entry) -> str:
     base = meta.get("baselines") or {}
     acc, maj, chance = (base.get(k) for k in ("accuracy", "majority", "chance"))
     if all(isinstance(v, int | float) for v in (acc, maj, chance)):
-        return (f"its accuracy ({100 * acc:.1f}%) is not above the majority-class ({100 * maj:.1f}%) and chance "
-                f"({100 * chance:.1f}%) baselines of its test data")
+        return (
+            f"its accuracy ({100 * acc:.1f}%) is not above the majority-class ({100 * maj:.1f}%) and chance "
+            f"({100 * chance:.1f}%) baselines of its test data"
+        )
     return "it did not beat the majority-class and chance baselines of its test data"
 
 
 def accuracy_text(entry) -> str:
-    """"accuracy 84.13% on CK+48 subject 5-fold, measured latency 1.5 ms" (tooltips, About box)."""
+    """ "accuracy 84.13% on CK+48 subject 5-fold, measured latency 1.5 ms" (tooltips, About box)."""
     acc, where = _score(entry)
     meta = dict(getattr(entry, "meta", None) or {})
     bits = []
@@ -138,8 +140,11 @@ def model_choices() -> list[ModelChoice]:
         cfg = getattr(e, "cfg", None)
         paper = "ensemble" if e.arch == "ensemble" else (getattr(cfg, "paper", "") if cfg is not None else "")
         paper = paper if paper in groups else ""
-        tip = [f"{e.name} — architecture {e.arch}" + (f" ({paper})" if paper not in ("", "ensemble") else "")
-               + ("" if e.shipped else " — your model")]
+        tip = [
+            f"{e.name} — architecture {e.arch}"
+            + (f" ({paper})" if paper not in ("", "ensemble") else "")
+            + ("" if e.shipped else " — your model")
+        ]
         acc = accuracy_text(e)
         tip.append(acc or "no measured accuracy in the model card")
         weak = weak_reason(e)
@@ -147,8 +152,11 @@ def model_choices() -> list[ModelChoice]:
             tip.append(f"Not recommended for live use: {weak}.")
         tip.append(str(e.path))
         m = short_metrics(e)
-        groups[paper].append(ModelChoice(e.name, f"{e.name}   {m}" if m else e.name, "\n".join(tip), True,
-                                         name=e.name, detail=m))
+        groups[paper].append(
+            ModelChoice(
+                e.name, f"{e.name}   {m}" if m else e.name, "\n".join(tip), True, name=e.name, detail=m
+            )
+        )
     out: list[ModelChoice] = []
     for key, items in groups.items():
         if items:
@@ -159,6 +167,10 @@ def model_choices() -> list[ModelChoice]:
 
 def untrained_choice(name: str) -> ModelChoice:
     """The entry ``--model ARCH`` adds for an architecture without trained weights."""
-    return ModelChoice(name, f"{name} (untrained)",
-                       f"Architecture {name} with random weights: predictions are meaningless until it is "
-                       "trained (Tools > Train a model…).", False)
+    return ModelChoice(
+        name,
+        f"{name} (untrained)",
+        f"Architecture {name} with random weights: predictions are meaningless until it is "
+        "trained (Tools > Train a model…).",
+        False,
+    )

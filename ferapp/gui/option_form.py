@@ -85,8 +85,10 @@ class OptionForm(QWidget):
             return w
         if o.kind == "int":
             w = QSpinBox()
-            w.setRange(int(o.lo if o.lo is not None else -2**31), int(min(o.hi if o.hi is not None else 2**31 - 1,
-                                                                            2**31 - 1)))
+            w.setRange(
+                int(o.lo if o.lo is not None else -(2**31)),
+                int(min(o.hi if o.hi is not None else 2**31 - 1, 2**31 - 1)),
+            )
             w.valueChanged.connect(self.changed)
             return w
         w = QDoubleSpinBox()

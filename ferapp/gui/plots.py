@@ -104,8 +104,13 @@ class ProbabilityBars(_FixedProbabilityPlot):
         super().__init__(parent)
         self.setXRange(-0.6, len(LABELS) - 0.4, padding=0)
         self.getAxis("bottom").setTicks([[(i, n) for i, n in enumerate(LABELS)]])
-        self.bars = pg.BarGraphItem(x=np.arange(len(LABELS)), height=np.zeros(len(LABELS)), width=0.7,
-                                    brushes=[label_brush(n) for n in LABELS], pens=[pg.mkPen(None)] * len(LABELS))
+        self.bars = pg.BarGraphItem(
+            x=np.arange(len(LABELS)),
+            height=np.zeros(len(LABELS)),
+            width=0.7,
+            brushes=[label_brush(n) for n in LABELS],
+            pens=[pg.mkPen(None)] * len(LABELS),
+        )
         self.addItem(self.bars)
         self.heights = np.zeros(len(LABELS))
 
@@ -139,8 +144,16 @@ class PhotoFaces(_FixedProbabilityPlot):
         self.setLabel("bottom", "faces in this photo")
         self.getAxis("bottom").enableAutoSIPrefix(False)
         self.width_per_class = 0.8 / len(LABELS)
-        self.bars = {n: pg.BarGraphItem(x=np.zeros(0), height=np.zeros(0), width=self.width_per_class,
-                                        brush=label_brush(n), pen=pg.mkPen(None)) for n in LABELS}
+        self.bars = {
+            n: pg.BarGraphItem(
+                x=np.zeros(0),
+                height=np.zeros(0),
+                width=self.width_per_class,
+                brush=label_brush(n),
+                pen=pg.mkPen(None),
+            )
+            for n in LABELS
+        }
         for item in self.bars.values():
             self.addItem(item)
         self.face_ids: list[int] = []
@@ -207,7 +220,9 @@ class LivePlots(QWidget):
                 self._areas[fr.face.face_id] = float(fr.face.box[2] * fr.face.box[3])
         if results:
             latest = [fr.face for fr in results[-1].faces]
-            self._auto_face = max(latest, key=lambda f: f.box[2] * f.box[3]).face_id if latest else self._auto_face
+            self._auto_face = (
+                max(latest, key=lambda f: f.box[2] * f.box[3]).face_id if latest else self._auto_face
+            )
 
     def live_faces(self) -> list[int]:
         now = self.history.last_t
@@ -247,8 +262,9 @@ class LivePlots(QWidget):
             self.face_combo.setCurrentIndex(idx)
             self.face_combo.blockSignals(False)
         auto = self.selected_face() if self.user_pick is None else self._auto_face
-        self.face_combo.setItemText(0, f"largest face ({auto})" if auto is not None and self.user_pick is None
-                                    else "largest face")
+        self.face_combo.setItemText(
+            0, f"largest face ({auto})" if auto is not None and self.user_pick is None else "largest face"
+        )
 
     def refresh(self, latest: FrameResult | None) -> None:
         """Called by the display timer: push the current data into the plot items."""
@@ -290,20 +306,27 @@ class LivePlots(QWidget):
             self.face_combo.removeItem(1)
         for fid in ids:
             self.face_combo.addItem(f"face {fid}", fid)
-        self.face_combo.setCurrentIndex(max(0, self.face_combo.findData(self.user_pick)) if self.user_pick is not None
-                                        else 0)
-        self.face_combo.setItemText(0, f"largest face ({self._auto_face})" if self._auto_face is not None
-                                    else "largest face")
+        self.face_combo.setCurrentIndex(
+            max(0, self.face_combo.findData(self.user_pick)) if self.user_pick is not None else 0
+        )
+        self.face_combo.setItemText(
+            0, f"largest face ({self._auto_face})" if self._auto_face is not None else "largest face"
+        )
         self.face_combo.blockSignals(False)
         self._draw_photo()
 
     def _draw_photo(self) -> None:
-        faces = {fr.face.face_id: fr.expression.probs for fr in (self._photo.faces if self._photo else ())
-                 if fr.expression is not None}
+        faces = {
+            fr.face.face_id: fr.expression.probs
+            for fr in (self._photo.faces if self._photo else ())
+            if fr.expression is not None
+        }
         fid = self.user_pick if self.user_pick is not None else self._auto_face
         self.bars.set_probs(faces.get(fid))
         ids = list(faces)
-        self.photo_faces.set_faces(ids, np.stack([faces[f] for f in ids]) if ids else np.zeros((0, len(LABELS))))
+        self.photo_faces.set_faces(
+            ids, np.stack([faces[f] for f in ids]) if ids else np.zeros((0, len(LABELS)))
+        )
 
     def clear(self) -> None:
         self._photo = None

@@ -39,8 +39,16 @@ class RecordingControl(QObject):
     changed = Signal()
     capture_wanted = Signal()
 
-    def __init__(self, session: Session, bridge: RunnerBridge, live: LiveRun, model_ctl, driver_on,
-                 settings, parent: QObject | None = None):
+    def __init__(
+        self,
+        session: Session,
+        bridge: RunnerBridge,
+        live: LiveRun,
+        model_ctl,
+        driver_on,
+        settings,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.session, self.live, self.model_ctl, self.driver_on = session, live, model_ctl, driver_on
         self.recorder = Recorder(on_failure=bridge.recording_failed.emit)
@@ -93,13 +101,24 @@ class RecordingControl(QObject):
             extra = tuple(DRIVER_COLUMNS)
         fps = live.source_fps
         m = self.model_ctl
-        meta = run_metadata(source=live.source_spec, detector=m.detector,
-                            model=live.pipeline.model_name if live.pipeline else str(session.model_ref or ""),
-                            model_source=live.pipeline.model_source if live.pipeline else "",
-                            min_face=m.min_face, fps=fps, smoothing=m.smoothing, driver=driver)
+        meta = run_metadata(
+            source=live.source_spec,
+            detector=m.detector,
+            model=live.pipeline.model_name if live.pipeline else str(session.model_ref or ""),
+            model_source=live.pipeline.model_source if live.pipeline else "",
+            min_face=m.min_face,
+            fps=fps,
+            smoothing=m.smoothing,
+            driver=driver,
+        )
         try:
-            p = rec.start(target, meta=meta, video=self.video_action.isChecked(), video_fps=fps or app_settings().recording.fallback_fps,
-                          extra_columns=extra)
+            p = rec.start(
+                target,
+                meta=meta,
+                video=self.video_action.isChecked(),
+                video_fps=fps or app_settings().recording.fallback_fps,
+                extra_columns=extra,
+            )
         except TimelineError as e:
             self.changed.emit()
             self.error.emit(str(e), True)

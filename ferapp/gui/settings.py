@@ -63,8 +63,10 @@ def dialog_dir(key: str, current: str = "", settings: QSettings | None = None) -
     folder remembered under ``key`` (``remember_dir``), else the home folder; never the process's
     working directory, which for a desktop app is wherever it happened to be started."""
     remembered = read(key, settings)
-    for d in (Path(current).expanduser().absolute().parent if current else None,
-              Path(remembered) if remembered else None):
+    for d in (
+        Path(current).expanduser().absolute().parent if current else None,
+        Path(remembered) if remembered else None,
+    ):
         if d is not None and d.is_dir():
             return str(d)
     return str(Path.home())

@@ -73,7 +73,12 @@ class StartupWatch(QObject):
         return None if self.build_s is None else int(self.build_s * 1000 / self.TICK_MS)
 
     def figures(self) -> dict:
-        return {"first_paint_s": self.first_paint_s, "pipeline_ready_s": self.pipeline_ready_s,
-                "first_result_s": self.first_result_s, "first_result_cpu_s": self.first_result_cpu_s,
-                "build_s": self.build_s, "build_ticks": self.build_ticks,
-                "build_expected_ticks": self.build_expected_ticks}
+        return {
+            "first_paint_s": self.first_paint_s,
+            "pipeline_ready_s": self.pipeline_ready_s,
+            "first_result_s": self.first_result_s,
+            "first_result_cpu_s": self.first_result_cpu_s,
+            "build_s": self.build_s,
+            "build_ticks": self.build_ticks,
+            "build_expected_ticks": self.build_expected_ticks,
+        }

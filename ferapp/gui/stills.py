@@ -33,8 +33,14 @@ class StillsControl(QObject):
     takes the bridge (each photo's result), the window's LiveRun (is the runner on?), the video
     view and the plots it draws into."""
 
-    def __init__(self, bridge: RunnerBridge, live: LiveRun, video: VideoView, plots: LivePlots,
-                 parent: QObject | None = None):
+    def __init__(
+        self,
+        bridge: RunnerBridge,
+        live: LiveRun,
+        video: VideoView,
+        plots: LivePlots,
+        parent: QObject | None = None,
+    ):
         super().__init__(parent)
         self.live, self.video, self.plots = live, video, plots
         self.book: PhotoBook | None = None
@@ -56,10 +62,15 @@ class StillsControl(QObject):
         self.next_action.setShortcuts([QKeySequence(Qt.Key.Key_Right), QKeySequence(Qt.Key.Key_PageDown)])
         self.next_action.setToolTip("Next photo (Right, Page Down)")
         self.next_action.triggered.connect(lambda: self.show(self.index + 1))
-        self.first_action = QAction("First photo", self, shortcut=QKeySequence(Qt.Key.Key_Home),
-                                    triggered=lambda: self.show(0))
-        self.last_action = QAction("Last photo", self, shortcut=QKeySequence(Qt.Key.Key_End),
-                                   triggered=lambda: self.show(self.count - 1))
+        self.first_action = QAction(
+            "First photo", self, shortcut=QKeySequence(Qt.Key.Key_Home), triggered=lambda: self.show(0)
+        )
+        self.last_action = QAction(
+            "Last photo",
+            self,
+            shortcut=QKeySequence(Qt.Key.Key_End),
+            triggered=lambda: self.show(self.count - 1),
+        )
         self.key_actions = (self.first_action, self.last_action)  # keys only: the window adds them
         self.label = QLabel("")
         self.label.setObjectName("photoLabel")
@@ -124,7 +135,8 @@ class StillsControl(QObject):
         for r in results:
             if r.frame.still:
                 self.results[r.frame.index] = dataclasses.replace(
-                    r, frame=dataclasses.replace(r.frame, image=_NO_PIXELS))
+                    r, frame=dataclasses.replace(r.frame, image=_NO_PIXELS)
+                )
 
     def refresh(self, results: list[FrameResult]) -> None:
         """The display timer in photo mode: keep results, redraw only what changed."""

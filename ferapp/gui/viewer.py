@@ -68,7 +68,9 @@ class TimelineViewer(QMainWindow):
         pl.addWidget(self.plot, 1)
         for keys in ("Esc", QKeySequence.StandardKey.Close):  # Close = Ctrl+W (Cmd+W on macOS)
             QShortcut(QKeySequence(keys), self, activated=self.close)
-        self.curves = {n: self.plot.plot([], [], pen=pg.mkPen(LABEL_COLORS[n], width=1.5), name=n) for n in LABELS}
+        self.curves = {
+            n: self.plot.plot([], [], pen=pg.mkPen(LABEL_COLORS[n], width=1.5), name=n) for n in LABELS
+        }
 
         self.face_combo = QComboBox()
         self.face_combo.currentIndexChanged.connect(self._face_changed)
@@ -145,8 +147,16 @@ class TimelineViewer(QMainWindow):
         if is_photo_timeline(tl):  # one point per face per photo: no line joins different people
             t = np.asarray(view.columns.get("frame", np.zeros(0)), dtype=float) + 1
             self.plot.setLabel("bottom", "photo")
-            style = [dict(pen=None, symbol="o", symbolSize=6, symbolPen=None,
-                          symbolBrush=pg.mkBrush(*LABEL_COLORS[n])) for n in LABELS]
+            style = [
+                dict(
+                    pen=None,
+                    symbol="o",
+                    symbolSize=6,
+                    symbolPen=None,
+                    symbolBrush=pg.mkBrush(*LABEL_COLORS[n]),
+                )
+                for n in LABELS
+            ]
         else:
             t = np.asarray(view.columns.get("time_s", np.zeros(0)), dtype=float)
             self.plot.setLabel("bottom", "time", units="s")
@@ -183,8 +193,11 @@ class TimelineViewer(QMainWindow):
         self.info.setText(" · ".join(bits))
         scope = self.export_scope()
         self.csv_btn.setText(f"Export CSV ({scope})…")
-        self.csv_btn.setToolTip(f"The rows of {scope} (pick 'all faces' in the Face box for every face)"
-                                if face_id not in (None, ALL_FACES) else "Every row of the timeline")
+        self.csv_btn.setToolTip(
+            f"The rows of {scope} (pick 'all faces' in the Face box for every face)"
+            if face_id not in (None, ALL_FACES)
+            else "Every row of the timeline"
+        )
 
     def export_scope(self) -> str:
         """What Export CSV writes: 'face 2' or 'all faces'."""

@@ -46,8 +46,9 @@ class WindowDialogs(QObject):
 
     def message(self, text: str) -> QMessageBox:
         """A warning box that does not block (the window keeps running behind it)."""
-        return self._keep(QMessageBox(QMessageBox.Icon.Warning, "ferapp", text, QMessageBox.StandardButton.Ok,
-                                      self.window))
+        return self._keep(
+            QMessageBox(QMessageBox.Icon.Warning, "ferapp", text, QMessageBox.StandardButton.Ok, self.window)
+        )
 
     # ------------------------------------------------------------------ file pickers (blocking)
     def ask_path(self, kind: str) -> str:
@@ -57,8 +58,9 @@ class WindowDialogs(QObject):
 
         if kind == "timeline":
             start = str(recordings_dir()) if recordings_dir().exists() else ""
-            return QFileDialog.getOpenFileName(self.window, "Open timeline", start,
-                                               "Timeline CSV (*.csv);;All files (*)")[0]
+            return QFileDialog.getOpenFileName(
+                self.window, "Open timeline", start, "Timeline CSV (*.csv);;All files (*)"
+            )[0]
         start = gui_settings.dialog_dir("open_dir")  # where the last video / image / folder was
         if kind == "folder":
             path = QFileDialog.getExistingDirectory(self.window, "Open a folder of images", start)
@@ -102,8 +104,11 @@ class WindowDialogs(QObject):
     def show_help(self, which: str):
         from ferapp.gui.about import HtmlDialog, quick_start_html, shortcuts_html
 
-        title, body, size = (("Quick start", quick_start_html(), (680, 560)) if which == "quick"
-                             else ("Keyboard shortcuts", shortcuts_html(), (420, 360)))
+        title, body, size = (
+            ("Quick start", quick_start_html(), (680, 560))
+            if which == "quick"
+            else ("Keyboard shortcuts", shortcuts_html(), (420, 360))
+        )
         return self._keep(HtmlDialog(title, body, self.window, size))
 
     def show_about(self) -> None:
@@ -119,8 +124,14 @@ class WindowDialogs(QObject):
         from ferapp.gui.batch_dialog import BatchAnalysisDialog
 
         m = self.model_ctl
-        dlg = BatchAnalysisDialog(self.session.loaded_model_ref or self.session.model_ref, m.detector, m.min_face,
-                                  recordings_dir(), self.window, source=source)
+        dlg = BatchAnalysisDialog(
+            self.session.loaded_model_ref or self.session.model_ref,
+            m.detector,
+            m.min_face,
+            recordings_dir(),
+            self.window,
+            source=source,
+        )
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.timeline_ready.connect(self.open_timeline)
         dlg.show()
@@ -153,9 +164,13 @@ class WindowDialogs(QObject):
         if weak:
             self.status.emit(f"'{name}' was saved to the Model list but not switched on: {weak}.", 15000)
             return None
-        box = QMessageBox(QMessageBox.Icon.Question, "Model saved",
-                          f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self.window)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Model saved",
+            f"'{name}' was saved and is now in the Model list.\n\nUse it now for the live view?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            self.window,
+        )
         box.setDefaultButton(QMessageBox.StandardButton.No)
 
         def answered(button) -> None:

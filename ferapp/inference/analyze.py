@@ -50,14 +50,24 @@ class AnalyzeSummary:
             "expression share: " + "  ".join(f"{k} {100 * v:.1f}%" for k, v in self.share().items()),
         ]
         if self.skipped:
-            lines.append(f"skipped inputs: {len(self.skipped)} (" + "; ".join(f"{a}: {b}" for a, b in self.skipped[:5]) + ")")
+            lines.append(
+                f"skipped inputs: {len(self.skipped)} ("
+                + "; ".join(f"{a}: {b}" for a, b in self.skipped[:5])
+                + ")"
+            )
         return "\n".join(lines)
 
 
-def analyze(source, pipeline, writer=None, max_frames: int | None = None, every: int = 1,
-            on_progress: Callable[[int], None] | None = None,
-            on_result: Callable[[FrameResult], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> AnalyzeSummary:
+def analyze(
+    source,
+    pipeline,
+    writer=None,
+    max_frames: int | None = None,
+    every: int = 1,
+    on_progress: Callable[[int], None] | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> AnalyzeSummary:
     """Process ``source`` (an opened FrameSource) frame by frame; write rows to ``writer``.
     ``Pipeline.stream`` runs the frames: results in order, the same as one ``process`` call per
     frame, with a frame's classification overlapping the next frame's tracking."""
@@ -144,24 +154,36 @@ def no_face_hint(summary: AnalyzeSummary, min_face: float, detector=None, wordin
     tries = []
     smaller = max(SMALLEST_SUGGESTED_FACE, int(math.ceil(floor)), int(min_face // 2))
     if not capped and smaller < min_face:
-        tries.append(f"a smaller Min face in the toolbar (e.g. {smaller} px; slower)" if gui
-                     else f"a smaller --min-face (e.g. --min-face {smaller}, slower)")
+        tries.append(
+            f"a smaller Min face in the toolbar (e.g. {smaller} px; slower)"
+            if gui
+            else f"a smaller --min-face (e.g. --min-face {smaller}, slower)"
+        )
     tries.append("a brighter source")
     if name != ROBUST_DETECTOR:
-        tries.append(f"Detector {ROBUST_DETECTOR} in the toolbar (slower, more robust to pose and light)" if gui
-                     else f"--detector {ROBUST_DETECTOR} (slower, more robust to pose and light)")
+        tries.append(
+            f"Detector {ROBUST_DETECTOR} in the toolbar (slower, more robust to pose and light)"
+            if gui
+            else f"--detector {ROBUST_DETECTOR} (slower, more robust to pose and light)"
+        )
     advice = tries[0] if len(tries) == 1 else ", ".join(tries[:-1]) + " or " + tries[-1]
-    head = (f"{'N' if gui else 'n'}o face found in {summary.processed} processed frame(s). Faces smaller than "
-            f"{smallest:.0f} px, very dark, strongly turned or covered are not detected")
+    head = (
+        f"{'N' if gui else 'n'}o face found in {summary.processed} processed frame(s). Faces smaller than "
+        f"{smallest:.0f} px, very dark, strongly turned or covered are not detected"
+    )
     if capped and size:  # the detector's pixel cap decides (at the smallest Min face without it: no)
         w, h = size
         knob = "Min face" if gui else "--min-face"
-        return (f"{head}. On {w}x{h} frames {smallest:.0f} px is the smallest face the scan finds (it is "
-                f"capped at {detector.max_pixels / 1e6:g} MP per frame), so a smaller {knob} does not help: "
-                f"crop the video to the faces or use a source where they are larger; or try {advice}")
+        return (
+            f"{head}. On {w}x{h} frames {smallest:.0f} px is the smallest face the scan finds (it is "
+            f"capped at {detector.max_pixels / 1e6:g} MP per frame), so a smaller {knob} does not help: "
+            f"crop the video to the faces or use a source where they are larger; or try {advice}"
+        )
     return f"{head}: try {advice}"
 
 
 def default_out_path(source_spec: str) -> Path:
-    stem = Path(source_spec).stem if source_spec not in ("demo",) and not source_spec.isdigit() else source_spec
+    stem = (
+        Path(source_spec).stem if source_spec not in ("demo",) and not source_spec.isdigit() else source_spec
+    )
     return Path(f"{stem or 'timeline'}_{time.strftime('%Y%m%d-%H%M%S')}.csv")

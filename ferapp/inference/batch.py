@@ -77,8 +77,10 @@ class _Tee:
 
 def _model_name_warning(pipeline) -> str | None:
     if pipeline.engine is not None and not pipeline.engine.trained:
-        return (f"model '{pipeline.engine.name}' has no trained weights; predictions are random. "
-                "Train one with `ferapp train` or pick a shipped model (`ferapp models`).")
+        return (
+            f"model '{pipeline.engine.name}' has no trained weights; predictions are random. "
+            "Train one with `ferapp train` or pick a shipped model (`ferapp models`)."
+        )
     return None
 
 
@@ -92,8 +94,10 @@ def truncation_warning(source, frames_read: int, max_frames: int | None) -> str 
         expected = min(expected, int(max_frames))
     if frames_read >= expected - max(2, expected // 50):
         return None
-    return (f"only {frames_read} of the {expected} frames announced by '{source.name}' could be read: "
-            "the file is truncated or damaged (the timeline covers what was read)")
+    return (
+        f"only {frames_read} of the {expected} frames announced by '{source.name}' could be read: "
+        "the file is truncated or damaged (the timeline covers what was read)"
+    )
 
 
 def _inputs_of(req: AnalysisRequest, source) -> list:
@@ -121,11 +125,14 @@ class _Opened:
     monitor: Any = None
 
 
-def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 on_warning: Callable[[str], None] | None = None,
-                 on_start: Callable[[AnalysisResult], None] | None = None,
-                 pipeline=None) -> AnalysisResult:
+def run_analysis(
+    req: AnalysisRequest,
+    on_progress: Callable[[int, int | None], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_warning: Callable[[str], None] | None = None,
+    on_start: Callable[[AnalysisResult], None] | None = None,
+    pipeline=None,
+) -> AnalysisResult:
     """Analyse ``req.source`` frame by frame into a timeline. Raises AnalysisError.
 
     ``pipeline``: a Pipeline built with ``req``'s settings to reuse (batch workers); it is reset
@@ -152,9 +159,15 @@ def run_analysis(req: AnalysisRequest, on_progress: Callable[[int, int | None], 
         out = _out_path(req)
         _open_outputs(run, req, source, pipeline, out)
         total = _total_frames(req, source)
-        res = AnalysisResult(AnalyzeSummary(), out, 0, pipeline.model_name, pipeline.engine is None or
-                             pipeline.engine.trained, video_out=Path(req.video_out) if req.video_out else None,
-                             total_frames=total)
+        res = AnalysisResult(
+            AnalyzeSummary(),
+            out,
+            0,
+            pipeline.model_name,
+            pipeline.engine is None or pipeline.engine.trained,
+            video_out=Path(req.video_out) if req.video_out else None,
+            total_frames=total,
+        )
         if on_start is not None:
             on_start(res)
         res.summary = _analyze_into(run, req, source, pipeline, total, on_progress, should_stop)
@@ -181,8 +194,13 @@ def _prepare_pipeline(req: AnalysisRequest, pipeline):
         pipeline.reset()
         return pipeline
     try:
-        return Pipeline(detector=req.detector, model=req.model, device=req.device,
-                        smoothing=req.smoothing, min_face=req.min_face)
+        return Pipeline(
+            detector=req.detector,
+            model=req.model,
+            device=req.device,
+            smoothing=req.smoothing,
+            min_face=req.min_face,
+        )
     except (KeyError, ValueError, RuntimeError, OSError) as e:
         raise AnalysisError(str(e.args[0] if isinstance(e, KeyError) and e.args else e)) from None
 
@@ -213,37 +231,60 @@ def _open_outputs(run: _Opened, req: AnalysisRequest, source, pipeline, out: Pat
         from ferapp.monitor.events import DRIVER_COLUMNS
 
         extra = DRIVER_COLUMNS
-    meta = run_metadata(source=source.name, model=pipeline.model_name, model_source=pipeline.model_source,
-                        detector=req.detector,
-                        min_face=req.min_face, fps=getattr(source, "fps", None), smoothing=req.smoothing,
-                        every=req.every, driver=req.driver)
+    meta = run_metadata(
+        source=source.name,
+        model=pipeline.model_name,
+        model_source=pipeline.model_source,
+        detector=req.detector,
+        min_face=req.min_face,
+        fps=getattr(source, "fps", None),
+        smoothing=req.smoothing,
+        every=req.every,
+        driver=req.driver,
+    )
     inputs = _inputs_of(req, source)
     if req.video_out:
         from ferapp.record.video import AnnotatedVideoWriter
 
         try:
-            run.video = AnnotatedVideoWriter(req.video_out, getattr(source, "fps", None) or settings().recording.fallback_fps,
-                                             overwrite=req.overwrite, inputs=inputs + [str(out)])
+            run.video = AnnotatedVideoWriter(
+                req.video_out,
+                getattr(source, "fps", None) or settings().recording.fallback_fps,
+                overwrite=req.overwrite,
+                inputs=inputs + [str(out)],
+            )
         except OutputError as e:
             raise AnalysisError(str(e)) from None
     try:
-        run.writer = TimelineWriter(out, meta, extra_columns=extra, overwrite=req.overwrite,
-                                    inputs=inputs + ([str(req.video_out)] if req.video_out else []),
-                                    temp=req.atomic)
+        run.writer = TimelineWriter(
+            out,
+            meta,
+            extra_columns=extra,
+            overwrite=req.overwrite,
+            inputs=inputs + ([str(req.video_out)] if req.video_out else []),
+            temp=req.atomic,
+        )
     except TimelineError as e:
         raise AnalysisError(str(e), code=3 if str(e).startswith("Cannot write") else 2) from None
 
 
-def _analyze_into(run: _Opened, req: AnalysisRequest, source, pipeline, total: int | None,
-                  on_progress, should_stop) -> AnalyzeSummary:
+def _analyze_into(
+    run: _Opened, req: AnalysisRequest, source, pipeline, total: int | None, on_progress, should_stop
+) -> AnalyzeSummary:
     from ferapp.record.output import OutputError
     from ferapp.record.timeline import TimelineError
 
     sink = run.writer if run.video is None else _Tee(run.writer, run.video)
     try:
-        return analyze(source, pipeline, sink, max_frames=req.max_frames, every=req.every,
-                       on_progress=(lambda i: on_progress(i, total)) if on_progress else None,
-                       should_stop=should_stop)
+        return analyze(
+            source,
+            pipeline,
+            sink,
+            max_frames=req.max_frames,
+            every=req.every,
+            on_progress=(lambda i: on_progress(i, total)) if on_progress else None,
+            should_stop=should_stop,
+        )
     except (TimelineError, OutputError) as e:
         raise AnalysisError(str(e), code=3) from None
     except ValueError as e:  # e.g. a model whose output is not a probability distribution
@@ -266,11 +307,15 @@ def _close_outputs(run: _Opened, res: AnalysisResult) -> None:
             res.events_path = events_path(res.out)
             write_events_csv(res.events_path, res.events)
             summary.events = res.events
-        writer.close(frames_read=summary.frames, processed=summary.processed,
-                     frames_with_face=summary.frames_with_face, face_ids=len(summary.face_ids),
-                     dominant=summary.dominant(),
-                     **({"interrupted": True} if res.interrupted else {}),
-                     **({"warnings": res.warnings} if res.warnings else {}))
+        writer.close(
+            frames_read=summary.frames,
+            processed=summary.processed,
+            frames_with_face=summary.frames_with_face,
+            face_ids=len(summary.face_ids),
+            dominant=summary.dominant(),
+            **({"interrupted": True} if res.interrupted else {}),
+            **({"warnings": res.warnings} if res.warnings else {}),
+        )
         res.rows = writer.rows
         if run.video is not None:
             written = run.video.close()
@@ -281,8 +326,9 @@ def _close_outputs(run: _Opened, res: AnalysisResult) -> None:
     except TimelineError as e:  # e.g. the output folder was removed while the run wrote to it
         raise AnalysisError(str(e), code=3) from None
     except OSError as e:
-        raise AnalysisError(f"Cannot write '{getattr(e, 'filename', None) or res.out}': {e.strerror or e}",
-                            code=3) from None
+        raise AnalysisError(
+            f"Cannot write '{getattr(e, 'filename', None) or res.out}': {e.strerror or e}", code=3
+        ) from None
     except OutputError as e:
         raise AnalysisError(str(e), code=3) from None
 

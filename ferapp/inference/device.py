@@ -55,16 +55,22 @@ def resolve_device(device: str | None = "auto") -> str:
         return "cpu"
     if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise RuntimeError("CUDA was requested but no CUDA device is available (use --device cpu or auto)")
+            raise RuntimeError(
+                "CUDA was requested but no CUDA device is available (use --device cpu or auto)"
+            )
         index = name.partition(":")[2]
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise RuntimeError(f"no CUDA device {name!r}: this machine has {torch.cuda.device_count()} "
-                               f"(cuda:0..cuda:{torch.cuda.device_count() - 1})")
+            raise RuntimeError(
+                f"no CUDA device {name!r}: this machine has {torch.cuda.device_count()} "
+                f"(cuda:0..cuda:{torch.cuda.device_count() - 1})"
+            )
         return name
     if name in ("mps", "mps:0"):
         if not mps_available():
-            raise RuntimeError("Apple MPS was requested but is not available (it needs macOS 12.3+ on Apple "
-                               "silicon or an AMD GPU and an MPS build of torch; use --device cpu or auto)")
+            raise RuntimeError(
+                "Apple MPS was requested but is not available (it needs macOS 12.3+ on Apple "
+                "silicon or an AMD GPU and an MPS build of torch; use --device cpu or auto)"
+            )
         return "mps"
     raise ValueError(f"unknown device {device!r} (use {DEVICE_HELP})")
 
@@ -75,7 +81,8 @@ def lacks_operation(exc: BaseException) -> bool:
     device", "Could not run ... from the 'MPS' backend"), or a RuntimeError / TypeError naming
     MPS (a dtype it does not support, its memory exhausted, a build without it)."""
     return isinstance(exc, NotImplementedError) or (
-        isinstance(exc, RuntimeError | TypeError) and "mps" in str(exc).lower())
+        isinstance(exc, RuntimeError | TypeError) and "mps" in str(exc).lower()
+    )
 
 
 def first_line(exc: BaseException, limit: int = 160) -> str:
@@ -146,8 +153,15 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-_ISA_FLAGS = (("avx512_vnni", "AVX512-VNNI"), ("avx512_bf16", "AVX512-BF16"), ("amx_tile", "AMX"),
-              ("avx512f", "AVX-512"), ("avx_vnni", "AVX-VNNI"), ("avx2", "AVX2"), ("fma", "FMA"))
+_ISA_FLAGS = (
+    ("avx512_vnni", "AVX512-VNNI"),
+    ("avx512_bf16", "AVX512-BF16"),
+    ("amx_tile", "AMX"),
+    ("avx512f", "AVX-512"),
+    ("avx_vnni", "AVX-VNNI"),
+    ("avx2", "AVX2"),
+    ("fma", "FMA"),
+)
 
 
 def cpu_features() -> str:

@@ -17,6 +17,7 @@ from ferapp.labels import LABEL_INDEX, LABELS
 
 log = logging.getLogger(__name__)
 
+
 def to_canonical(probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Map (N, len(labels)) probabilities onto canonical LABELS order (extra classes dropped, renormalised)."""
     labels = tuple(labels)
@@ -42,8 +43,10 @@ def check_probs(probs: np.ndarray, name: str = "model") -> np.ndarray:
     if probs.size:
         sums = probs.sum(axis=1)
         if not (np.isfinite(sums).all() and probs.min() >= -1e-6 and np.abs(sums - 1.0).max() <= 1e-3):
-            raise InvalidOutput(f"model {name!r} produced invalid probabilities (NaN, infinite or not summing "
-                                "to 1): its weights or config are broken; pick another model")
+            raise InvalidOutput(
+                f"model {name!r} produced invalid probabilities (NaN, infinite or not summing "
+                "to 1): its weights or config are broken; pick another model"
+            )
     return probs
 
 
@@ -97,10 +100,16 @@ def inference_net(loaded, device: str = "cpu", precision: str | None = "auto", o
 
     model, cfg = loaded.model, loaded.cfg
     if precision == "int8" and (str(device) != "cpu" or loaded.int8_path is None):
-        raise ValueError(f"{loaded.name}: no int8 network "
-                         + ("on this device (int8 runs on the CPU)" if str(device) != "cpu" else "(no int8.json)"))
-    if (str(device) == "cpu" and loaded.int8_path is not None and int8_wanted(precision)
-            and not is_ensemble(model)):
+        raise ValueError(
+            f"{loaded.name}: no int8 network "
+            + ("on this device (int8 runs on the CPU)" if str(device) != "cpu" else "(no int8.json)")
+        )
+    if (
+        str(device) == "cpu"
+        and loaded.int8_path is not None
+        and int8_wanted(precision)
+        and not is_ensemble(model)
+    ):
         from ferapp.zoo import quantize
 
         if quantize.supported():
@@ -125,8 +134,15 @@ class ExpressionEngine:
     (random weights; ``trained`` is False and a warning is logged). None = the default model.
     """
 
-    def __init__(self, ref: str | None = None, device: str | None = None, threads: int | None = None,
-                 optimize: bool | None = None, packed: bool = True, precision: str | None = "auto"):
+    def __init__(
+        self,
+        ref: str | None = None,
+        device: str | None = None,
+        threads: int | None = None,
+        optimize: bool | None = None,
+        packed: bool = True,
+        precision: str | None = "auto",
+    ):
         """``packed``: a P5 model folder with ``model.packed.npz`` runs its 1-bit XNOR/popcount
         path (what the paper is about), on the CPU; False runs the float network.
         ``precision``: ``auto`` (int8 on the CPU where the model ships ``int8.json``, see
@@ -156,8 +172,9 @@ class ExpressionEngine:
         self.trained = bool(self.meta.get("trained", True))
         self.name = self.meta.get("name") or getattr(self.cfg, "name", str(ref))
         if not self.trained:
-            log.info("model %r has no trained weights: predictions are random (train one with `ferapp train`)",
-                        ref)
+            log.info(
+                "model %r has no trained weights: predictions are random (train one with `ferapp train`)", ref
+            )
         self.packed = bool(packed and loaded.packed_path is not None)
         if self.packed:  # P5: the 1-bit path (numpy XNOR/popcount on the CPU)
             loaded = loaded.packed_model()
@@ -194,7 +211,12 @@ class ExpressionEngine:
         else:
             eager = not self._optimize or self._lazy  # the float network is traced later (or never)
             self.net, self.precision = inference_net(self._loaded, device, self._precision_wanted, not eager)
-            if self.precision == "float32 (eager)" and self._optimize and self._lazy and not is_ensemble(self.model):
+            if (
+                self.precision == "float32 (eager)"
+                and self._optimize
+                and self._lazy
+                and not is_ensemble(self.model)
+            ):
                 self._optimize_after = OPTIMIZE_AFTER_FACES
         self.optimized = self.precision in ("float32", "int8")
         if not str(device).startswith("cpu"):

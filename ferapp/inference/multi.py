@@ -49,8 +49,18 @@ from ferapp.inference.batch import AnalysisError, AnalysisRequest
 LIST_EXTS = (".txt", ".list", ".lst")
 MAX_LIST_BYTES = 16 * 1024 * 1024
 MAX_SIDECAR_BYTES = 1024 * 1024
-SUMMARY_COLUMNS = ("file", "timeline", "status", "frames", "processed", "frames_with_face", "faces",
-                   "dominant", "seconds", "note")
+SUMMARY_COLUMNS = (
+    "file",
+    "timeline",
+    "status",
+    "frames",
+    "processed",
+    "frames_with_face",
+    "faces",
+    "dominant",
+    "seconds",
+    "note",
+)
 STATUSES = ("ok", "done-before", "failed", "interrupted", "not-started")
 STOP_GRACE_S = 60.0  # after Ctrl-C / SIGTERM, how long running recordings get to stop cleanly
 
@@ -98,9 +108,15 @@ class Outcome:
                 return ""
             return f"{v:.2f}" if isinstance(v, float) else str(v)
 
-        return [str(self.recording.source), str(self.timeline), self.status, *(fmt(v) for v in (
-            self.frames, self.processed, self.frames_with_face, self.faces)), self.dominant,
-            fmt(self.seconds), self.note]
+        return [
+            str(self.recording.source),
+            str(self.timeline),
+            self.status,
+            *(fmt(v) for v in (self.frames, self.processed, self.frames_with_face, self.faces)),
+            self.dominant,
+            fmt(self.seconds),
+            self.note,
+        ]
 
 
 @dataclass
@@ -214,8 +230,10 @@ def _gather(specs: Iterable[str], skip: set[Path]) -> list[tuple[Recording, Path
         if from_list is None and is_list_file(spec):
             lp = Path(os.path.expanduser(spec.strip()))
             if not lp.is_file():
-                raise BatchError(f"Cannot read list '{spec.strip()}': " + ("not a file" if lp.exists() else
-                                                                              "file not found"))
+                raise BatchError(
+                    f"Cannot read list '{spec.strip()}': "
+                    + ("not a file" if lp.exists() else "file not found")
+                )
             for line in _read_list(lp):
                 p = Path(os.path.expanduser(line))
                 add(str(p if p.is_absolute() else lp.parent / p), lp)
@@ -229,8 +247,10 @@ def _gather(specs: Iterable[str], skip: set[Path]) -> list[tuple[Recording, Path
                 return
         kind, arg = _spec_path(spec)
         if kind in ("webcam", "demo", "stream"):
-            raise BatchError(f"'{spec}' has no end: a batch takes video files, photos and folders "
-                             "(analyse a camera, stream or the demo on its own)")
+            raise BatchError(
+                f"'{spec}' has no end: a batch takes video files, photos and folders "
+                "(analyse a camera, stream or the demo on its own)"
+            )
         p = Path(arg)
         if kind == "folder":
             members = list(_walk(p, skip))
@@ -281,8 +301,11 @@ def _check_names(named: list[Recording]) -> None:
         k = r.name.casefold()
         if k in by_key or k in ("batch_summary",) or k.startswith("batch_summary.shard-"):
             other = by_key.get(k)
-            raise BatchError(f"two recordings would write the same timeline '{r.name}.csv'"
-                             + (f": '{other.source}' and '{r.source}'" if other else "") + " (rename one)")
+            raise BatchError(
+                f"two recordings would write the same timeline '{r.name}.csv'"
+                + (f": '{other.source}' and '{r.source}'" if other else "")
+                + " (rename one)"
+            )
         by_key[k] = r
 
 
@@ -340,14 +363,25 @@ def output_state(timeline: Path) -> tuple[str, dict | None]:
         return "absent", None
     meta = _read_small_json(side) if os.path.lexists(side) else None
     if os.path.lexists(timeline):
-        if (os.path.isfile(timeline) and meta and meta.get("finalized") is True and not meta.get("interrupted")
-                and not meta.get("error") and not meta.get("stopped_by_error")):
+        if (
+            os.path.isfile(timeline)
+            and meta
+            and meta.get("finalized") is True
+            and not meta.get("interrupted")
+            and not meta.get("error")
+            and not meta.get("stopped_by_error")
+        ):
             return "complete", meta
         return "incomplete", meta
-    own_side = not os.path.lexists(side) or (meta is not None and str(meta.get("format", "")).startswith(
-        "ferapp-timeline/") and os.path.isfile(side) and not os.path.islink(side))
-    own_events = not os.path.lexists(events) or (os.path.isfile(events) and not os.path.islink(events)
-                                                  and _is_own_events_csv(events))
+    own_side = not os.path.lexists(side) or (
+        meta is not None
+        and str(meta.get("format", "")).startswith("ferapp-timeline/")
+        and os.path.isfile(side)
+        and not os.path.islink(side)
+    )
+    own_events = not os.path.lexists(events) or (
+        os.path.isfile(events) and not os.path.islink(events) and _is_own_events_csv(events)
+    )
     return ("stale" if own_side and own_events else "incomplete"), meta
 
 
@@ -355,14 +389,22 @@ def _incomplete_note(timeline: Path) -> str:
     from ferapp.record.timeline import events_path, sidecar_path
 
     there = [p.name for p in (timeline, sidecar_path(timeline), events_path(timeline)) if os.path.lexists(p)]
-    return (f"{', '.join(there)} in {timeline.parent} exist(s) but are not a complete timeline (an earlier run "
-            "stopped while finishing it, or other files): delete them, or pass --overwrite to redo it")
+    return (
+        f"{', '.join(there)} in {timeline.parent} exist(s) but are not a complete timeline (an earlier run "
+        "stopped while finishing it, or other files): delete them, or pass --overwrite to redo it"
+    )
 
 
 # -- running -----------------------------------------------------------------------------------
-def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
-                 should_stop: Callable[[], bool], on_frames: Callable[[int, int | None], None] | None,
-                 overwrite: bool = False) -> dict[str, Any]:
+def _analyse_one(
+    rec: Recording,
+    out: Path,
+    template: AnalysisRequest,
+    pipeline,
+    should_stop: Callable[[], bool],
+    on_frames: Callable[[int, int | None], None] | None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
     """One recording -> the fields of its Outcome (never raises for the recording's own faults)."""
     from ferapp.inference.batch import run_analysis
 
@@ -371,11 +413,14 @@ def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
     if rec.missing:
         got["note"] = f"file not found: '{rec.source}'"
         return got
-    req = replace(template, source=str(rec.source), out=str(out), atomic=True, video_out=None, overwrite=overwrite)
+    req = replace(
+        template, source=str(rec.source), out=str(out), atomic=True, video_out=None, overwrite=overwrite
+    )
     warnings: list[str] = []
     try:
-        res = run_analysis(req, on_progress=on_frames, should_stop=should_stop, pipeline=pipeline,
-                           on_warning=warnings.append)
+        res = run_analysis(
+            req, on_progress=on_frames, should_stop=should_stop, pipeline=pipeline, on_warning=warnings.append
+        )
     except AnalysisError as e:
         got["note"] = str(e)
         return got
@@ -383,8 +428,14 @@ def _analyse_one(rec: Recording, out: Path, template: AnalysisRequest, pipeline,
         got.update(note=f"{type(e).__name__}: {e}", broken=True)
         return got
     s = res.summary
-    got.update(frames=s.frames, processed=s.processed, frames_with_face=s.frames_with_face,
-               faces=len(s.face_ids), dominant=s.dominant(), seconds=time.perf_counter() - t0)
+    got.update(
+        frames=s.frames,
+        processed=s.processed,
+        frames_with_face=s.frames_with_face,
+        faces=len(s.face_ids),
+        dominant=s.dominant(),
+        seconds=time.perf_counter() - t0,
+    )
     notes = [w for w in warnings if "no trained weights" not in w]
     got["model_warning"] = next((w for w in warnings if "no trained weights" in w), "")
     if res.interrupted:
@@ -404,8 +455,14 @@ def make_pipeline(template: AnalysisRequest, threads: int | None = None):
     from ferapp.inference.pipeline import Pipeline
 
     try:
-        return Pipeline(detector=template.detector, model=template.model, device=template.device,
-                        smoothing=template.smoothing, min_face=template.min_face, threads=threads)
+        return Pipeline(
+            detector=template.detector,
+            model=template.model,
+            device=template.device,
+            smoothing=template.smoothing,
+            min_face=template.min_face,
+            threads=threads,
+        )
     except (KeyError, ValueError, RuntimeError, OSError) as e:
         raise BatchError(str(e.args[0] if isinstance(e, KeyError) and e.args else e)) from None
 
@@ -474,9 +531,18 @@ def remove_leftovers(timeline: Path, pid: int) -> list[Path]:
     ``.<name>...<pid>-<8 hex>.tmp``)."""
     from ferapp.record.timeline import events_path, sidecar_path
 
-    stems = {re.escape(timeline.stem), re.escape(sidecar_path(timeline).name), re.escape(events_path(timeline).name)}
-    pat = re.compile(r"^\.{1,2}(" + "|".join(stems) + r")\.(.*\.)?" + str(int(pid))
-                     + r"-[0-9a-f]{8}(\.part\.(csv|json)|\.tmp)$")
+    stems = {
+        re.escape(timeline.stem),
+        re.escape(sidecar_path(timeline).name),
+        re.escape(events_path(timeline).name),
+    }
+    pat = re.compile(
+        r"^\.{1,2}("
+        + "|".join(stems)
+        + r")\.(.*\.)?"
+        + str(int(pid))
+        + r"-[0-9a-f]{8}(\.part\.(csv|json)|\.tmp)$"
+    )
     from ferapp.record.output import OutputClaim, OutputError
 
     removed: list[Path] = []
@@ -516,8 +582,12 @@ class _Worker:
     def __init__(self, ctx, template: dict, threads: int, stop_event):
         parent, child = ctx.Pipe()
         self.conn = parent
-        self.proc = ctx.Process(target=_worker_main, args=(child, template, threads, stop_event, os.getpid()),
-                                daemon=True, name="ferapp-batch-worker")
+        self.proc = ctx.Process(
+            target=_worker_main,
+            args=(child, template, threads, stop_event, os.getpid()),
+            daemon=True,
+            name="ferapp-batch-worker",
+        )
         self.proc.start()
         child.close()
         self.ready = False
@@ -526,12 +596,18 @@ class _Worker:
         self.pid = self.proc.pid
 
 
-def run_batch(recordings: list[Recording], template: AnalysisRequest, out_dir: str | os.PathLike,
-              jobs: int = 1, overwrite: bool = False, summary_name: str = "batch_summary.csv",
-              should_stop: Callable[[], bool] | None = None,
-              on_progress: Callable[[float, int], None] | None = None,
-              on_outcome: Callable[[Outcome], None] | None = None,
-              on_start: Callable[[int, int], None] | None = None) -> BatchReport:
+def run_batch(
+    recordings: list[Recording],
+    template: AnalysisRequest,
+    out_dir: str | os.PathLike,
+    jobs: int = 1,
+    overwrite: bool = False,
+    summary_name: str = "batch_summary.csv",
+    should_stop: Callable[[], bool] | None = None,
+    on_progress: Callable[[float, int], None] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_start: Callable[[int, int], None] | None = None,
+) -> BatchReport:
     """Analyse ``recordings`` into ``out_dir``; write the summary CSV; never raises for one
     recording's fault (BatchError when the batch cannot start: output folder not writable,
     model not loadable). ``on_progress(recordings done, fractional; frames read)``;
@@ -549,8 +625,9 @@ def run_batch(recordings: list[Recording], template: AnalysisRequest, out_dir: s
     try:
         head = _first_line(summary)
         if head is not None and head != ",".join(SUMMARY_COLUMNS) and not overwrite:
-            raise BatchError(f"'{summary}' exists and is not a ferapp batch summary: move it, or pass "
-                             "--overwrite", code=2)
+            raise BatchError(
+                f"'{summary}' exists and is not a ferapp batch summary: move it, or pass --overwrite", code=2
+            )
         outcomes = [Outcome(r, r.out(out_dir)) for r in recordings]
         todo: list[int] = []
         for i, o in enumerate(outcomes):
@@ -626,8 +703,17 @@ def _write_summary(claim, outcomes: list[Outcome]) -> None:
 
 
 def _apply(o: Outcome, got: dict[str, Any]) -> None:
-    for k in ("status", "frames", "processed", "frames_with_face", "faces", "dominant", "seconds", "note",
-              "model_warning"):
+    for k in (
+        "status",
+        "frames",
+        "processed",
+        "frames_with_face",
+        "faces",
+        "dominant",
+        "seconds",
+        "note",
+        "model_warning",
+    ):
         if k in got and got[k] is not None:
             setattr(o, k, got[k])
 
@@ -664,8 +750,15 @@ def _run_in_process(outcomes, todo, template, jobs, stop, on_progress, on_outcom
             if stop():
                 return True
             o = outcomes[idx]
-            got = _analyse_one(o.recording, o.timeline, template, pipeline, stop,
-                               functools.partial(progress.frame, idx), o.replacing)
+            got = _analyse_one(
+                o.recording,
+                o.timeline,
+                template,
+                pipeline,
+                stop,
+                functools.partial(progress.frame, idx),
+                o.replacing,
+            )
             if got.pop("broken", False) and n + 1 < len(todo):
                 pipeline.close()
                 pipeline = make_pipeline(template)
@@ -726,8 +819,10 @@ class _Pool:
                 self.setup_error = "every worker process stopped"
             if self.setup_error is not None:
                 break
-            wait([w.conn for w in self.workers if not w.eof] + [w.proc.sentinel for w in self.workers],
-                 timeout=0.25)
+            wait(
+                [w.conn for w in self.workers if not w.eof] + [w.proc.sentinel for w in self.workers],
+                timeout=0.25,
+            )
             for w in list(self.workers):
                 self._read(w)
                 if not w.proc.is_alive():

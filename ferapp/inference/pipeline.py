@@ -30,10 +30,18 @@ PostProcessor = Callable[[FrameResult], FrameResult]
 
 
 class Pipeline:
-    def __init__(self, detector: str | None = None, model: str | ExpressionEngine | None = None,
-                 device: str | None = None, smoothing: float | None = None, min_face: float | None = None,
-                 classify: bool = True, threads: int | None = None, realtime: bool = False,
-                 scan_every: int | None = None):
+    def __init__(
+        self,
+        detector: str | None = None,
+        model: str | ExpressionEngine | None = None,
+        device: str | None = None,
+        smoothing: float | None = None,
+        min_face: float | None = None,
+        classify: bool = True,
+        threads: int | None = None,
+        realtime: bool = False,
+        scan_every: int | None = None,
+    ):
         """``realtime``: live use (a background face scan is merged as soon as it is done);
         False = batch analysis (merged at a fixed frame delay: results do not depend on timing).
         A setting left at None is ``ferapp.config.settings()``'s; ``smoothing`` then depends on
@@ -51,8 +59,11 @@ class Pipeline:
         self.threads = threads
         self.engine: ExpressionEngine | None = None
         if classify:
-            self.engine = model if isinstance(model, ExpressionEngine) else ExpressionEngine(
-                model, device=device, threads=threads)
+            self.engine = (
+                model
+                if isinstance(model, ExpressionEngine)
+                else ExpressionEngine(model, device=device, threads=threads)
+            )
         self.smoother = EmaSmoother(smoothing)
         self.postprocessors: list[PostProcessor] = []
         self._pending_engine: ExpressionEngine | None = None
@@ -70,8 +81,11 @@ class Pipeline:
 
     def set_model(self, ref: str | ExpressionEngine) -> ExpressionEngine:
         """Load a model now (raises on failure); it is used from the next frame on."""
-        eng = ref if isinstance(ref, ExpressionEngine) else ExpressionEngine(ref, device=self.device,
-                                                                              threads=self.threads)
+        eng = (
+            ref
+            if isinstance(ref, ExpressionEngine)
+            else ExpressionEngine(ref, device=self.device, threads=self.threads)
+        )
         with self._lock:
             self._pending_engine = eng
         return eng
@@ -79,8 +93,13 @@ class Pipeline:
     def _make_finder(self, detector: str):
         from ferapp.detect.finder import FaceFinder
 
-        return FaceFinder(detector=detector, min_face=self.min_face, landmarks=True,
-                          deterministic=not self.realtime, scan_every=self.scan_every)
+        return FaceFinder(
+            detector=detector,
+            min_face=self.min_face,
+            landmarks=True,
+            deterministic=not self.realtime,
+            scan_every=self.scan_every,
+        )
 
     def set_detector(self, name: str, min_face: float | None = None) -> None:
         """Switch detector and/or smallest face size; takes effect on the next frame."""
@@ -155,12 +174,19 @@ class Pipeline:
         engine = found.engine
         if found.crops and engine is not None:  # crops are only made when there is an engine
             probs = engine.classify(found.crops)
-            results = tuple(FaceResult(f, Expression(self.smoother(f.face_id, p)))
-                            for f, p in zip(found.faces, probs, strict=True))
+            results = tuple(
+                FaceResult(f, Expression(self.smoother(f.face_id, p)))
+                for f, p in zip(found.faces, probs, strict=True)
+            )
         else:
             results = tuple(FaceResult(f, None) for f in found.faces)
-        result = FrameResult(frame=found.frame, faces=results, model=engine.display_name if engine else "",
-                             detector=found.detector, source=found.source)
+        result = FrameResult(
+            frame=found.frame,
+            faces=results,
+            model=engine.display_name if engine else "",
+            detector=found.detector,
+            source=found.source,
+        )
         for post in list(self.postprocessors):
             result = post(result)
         return result
@@ -168,8 +194,9 @@ class Pipeline:
     def process(self, frame: Frame, source: str = "") -> FrameResult:
         return self._classify(self._find(frame, source))
 
-    def stream(self, frames: Iterable[Frame], source: str | Callable[[Frame], str] = "",
-               overlap: bool | None = None) -> Iterator[FrameResult]:
+    def stream(
+        self, frames: Iterable[Frame], source: str | Callable[[Frame], str] = "", overlap: bool | None = None
+    ) -> Iterator[FrameResult]:
         """``process`` over a stream of frames, results in order and identical to calling
         ``process`` on each frame; with ``overlap`` (default: on a machine with two cores or more)
         the classifier of frame n runs on a second thread while frame n+1 is tracked and aligned

@@ -73,10 +73,18 @@ class Runner:
     source: an unopened or opened FrameSource, or a source spec string (opened on start).
     """
 
-    def __init__(self, source, pipeline, on_result: Callable[[FrameResult], None] | None = None,
-                 on_error: Callable[[str], None] | None = None, on_end: Callable[[], None] | None = None,
-                 on_frame: Callable[[Frame], None] | None = None,
-                 max_backoff_s: float = 5.0, empty_frames_fault: int = 30, realtime: bool = True):
+    def __init__(
+        self,
+        source,
+        pipeline,
+        on_result: Callable[[FrameResult], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+        on_end: Callable[[], None] | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+        max_backoff_s: float = 5.0,
+        empty_frames_fault: int = 30,
+        realtime: bool = True,
+    ):
         """``realtime``: a file source given as a spec plays at its own fps (live viewing);
         False reads it as fast as it decodes."""
         self._source_spec = source if isinstance(source, str) else None
@@ -204,9 +212,12 @@ class Runner:
             processed_fps=self._proc_rate.rate(now),
             latency_p50_ms=float(np.percentile(lat, 50)) if len(lat) else 0.0,
             latency_p95_ms=float(np.percentile(lat, 95)) if len(lat) else 0.0,
-            dropped=self._dropped, dropped_recent=self._drop_times.count(now),
-            captured=self._captured, processed=self._processed,
-            faults=self._faults, source_ok=self._source_ok,
+            dropped=self._dropped,
+            dropped_recent=self._drop_times.count(now),
+            captured=self._captured,
+            processed=self._processed,
+            faults=self._faults,
+            source_ok=self._source_ok,
         )
 
     # -- threads -----------------------------------------------------------------------------
@@ -222,7 +233,7 @@ class Runner:
         """Report a source fault, wait with backoff, try to reopen. Returns the next attempt number."""
         self._faults += 1
         self._source_ok = False
-        delay = min(self.max_backoff_s, 0.25 * (2 ** attempt))
+        delay = min(self.max_backoff_s, 0.25 * (2**attempt))
         self._report(f"{msg} — retrying in {delay:.1f} s")
         if self._stop.wait(delay):
             return attempt + 1
@@ -253,7 +264,9 @@ class Runner:
                     break  # a read that blocked past stop(): drop its frame
                 if frame is None:
                     if getattr(self.source, "is_live", False):
-                        attempt = self._fault(f"Source '{self.source_name}' stopped delivering frames", attempt)
+                        attempt = self._fault(
+                            f"Source '{self.source_name}' stopped delivering frames", attempt
+                        )
                         continue
                     break  # a file/folder/image source ended
                 if frame.image is None or frame.image.size == 0:

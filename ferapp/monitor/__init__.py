@@ -22,8 +22,21 @@ from ferapp.monitor.rules import ALERT_TYPES, AlertEvent
 from ferapp.monitor.state import DriverMonitor, DriverMonitorConfig, DriverState, driver_extras
 
 __all__ = [
-    "ALERT_TYPES", "AlertEvent", "DRIVER_COLUMNS", "DriverMonitor", "DriverMonitorConfig",
-    "DriverState", "FaceMeasures", "HeadPose", "driver_extras", "eye_aspect_ratio",
-    "eye_aspect_ratios", "format_events", "head_pose", "measure_face", "mouth_aspect_ratio",
-    "read_events_csv", "write_events_csv",
+    "ALERT_TYPES",
+    "AlertEvent",
+    "DRIVER_COLUMNS",
+    "DriverMonitor",
+    "DriverMonitorConfig",
+    "DriverState",
+    "FaceMeasures",
+    "HeadPose",
+    "driver_extras",
+    "eye_aspect_ratio",
+    "eye_aspect_ratios",
+    "format_events",
+    "head_pose",
+    "measure_face",
+    "mouth_aspect_ratio",
+    "read_events_csv",
+    "write_events_csv",
 ]

@@ -63,10 +63,16 @@ class DriverMonitorConfig:
     # (three signers, faces 60-80 px): same person 0.09-0.45, different people 0.47-0.68.
     person_distance: float = 0.46
     identity_frames: int = 3
-    severities: dict = field(default_factory=lambda: {
-        "drowsy": "critical", "perclos": "critical", "yawn": "warning",
-        "distraction": "warning", "face_lost": "warning", "emotion": "warning",
-    })
+    severities: dict = field(
+        default_factory=lambda: {
+            "drowsy": "critical",
+            "perclos": "critical",
+            "yawn": "warning",
+            "distraction": "warning",
+            "face_lost": "warning",
+            "emotion": "warning",
+        }
+    )
 
     def __post_init__(self):
         unknown = [n for n in self.emotion_labels if n not in LABEL_INDEX]

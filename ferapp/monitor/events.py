@@ -38,8 +38,7 @@ def write_events_csv(path: str | os.PathLike, events: Iterable[AlertEvent]) -> P
     w = csv.writer(buf)
     w.writerow(EVENT_FIELDS)
     for e in events:
-        w.writerow([e.type, _fmt(e.start), _fmt(e.end), _fmt(e.duration), e.severity,
-                    _fmt(e.peak), e.detail])
+        w.writerow([e.type, _fmt(e.start), _fmt(e.end), _fmt(e.duration), e.severity, _fmt(e.peak), e.detail])
     return replace_atomically(path, buf.getvalue().encode("utf-8"))
 
 
@@ -52,14 +51,16 @@ def read_events_csv(path: str | os.PathLike) -> list[AlertEvent]:
         if missing:
             raise ValueError(f"{path}: not a driver events file (missing columns {sorted(missing)})")
         for row in reader:
-            out.append(AlertEvent(
-                type=row["type"],
-                start=float(row["start"]),
-                end=float(row["end"]) if row["end"] else None,
-                severity=row["severity"],
-                peak=float(row["peak"]) if row["peak"] else math.nan,
-                detail=row.get("detail") or "",
-            ))
+            out.append(
+                AlertEvent(
+                    type=row["type"],
+                    start=float(row["start"]),
+                    end=float(row["end"]) if row["end"] else None,
+                    severity=row["severity"],
+                    peak=float(row["peak"]) if row["peak"] else math.nan,
+                    detail=row.get("detail") or "",
+                )
+            )
     return out
 
 

@@ -40,7 +40,8 @@ def _face_model():
             from ferapp.detect.base import dlib_model_path
 
             _model = dlib.face_recognition_model_v1(
-                str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
+                str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat"))
+            )
         return _model
 
 
@@ -55,8 +56,9 @@ def face_chip(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
     x0, y0 = lm.min(axis=0)
     x1, y1 = lm.max(axis=0)
     rect = dlib.rectangle(int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1)))
-    shape = dlib.full_object_detection(rect, dlib.points([dlib.point(int(round(x)), int(round(y)))
-                                                         for x, y in lm]))
+    shape = dlib.full_object_detection(
+        rect, dlib.points([dlib.point(int(round(x)), int(round(y))) for x, y in lm])
+    )
     rgb = np.ascontiguousarray(image[:, :, ::-1]) if image.ndim == 3 else np.dstack([image] * 3)
     try:
         return np.asarray(dlib.get_face_chip(rgb, shape, CHIP_SIZE, 0.25))
@@ -120,6 +122,9 @@ class DriverIdentity:
             log.warning("driver identity check failed (%s); keeping the current calibration", e)
             return True
         same = self.last_distance <= self.threshold
-        log.info("new face track: descriptor distance %.3f -> %s", self.last_distance,
-                 "same driver" if same else "another person")
+        log.info(
+            "new face track: descriptor distance %.3f -> %s",
+            self.last_distance,
+            "same driver" if same else "another person",
+        )
         return same

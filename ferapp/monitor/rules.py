@@ -89,8 +89,9 @@ class SustainedRule:
     ``peak_mode`` is "max" or "min": how the event's ``peak`` aggregates the values fed in.
     """
 
-    def __init__(self, type: str, min_duration: float, cooldown: float, severity: str,
-                 peak_mode: str = "max"):
+    def __init__(
+        self, type: str, min_duration: float, cooldown: float, severity: str, peak_mode: str = "max"
+    ):
         self.type = type
         self.min_duration = float(min_duration)
         self.cooldown = float(cooldown)
@@ -115,8 +116,9 @@ class SustainedRule:
             return a
         return max(a, b) if self.peak_mode == "max" else min(a, b)
 
-    def update(self, t: float, on: bool, value: float = math.nan, detail: str = ""
-               ) -> tuple[AlertEvent | None, AlertEvent | None]:
+    def update(
+        self, t: float, on: bool, value: float = math.nan, detail: str = ""
+    ) -> tuple[AlertEvent | None, AlertEvent | None]:
         """Feed one frame. Returns (event started now, event ended now), either may be None."""
         started = ended = None
         if on:
@@ -129,8 +131,9 @@ class SustainedRule:
                 if peak != self.event.peak or (detail and detail != self.event.detail):
                     self.event = replace(self.event, peak=peak, detail=detail or self.event.detail)
             elif t - self.onset >= self.min_duration - 1e-9 and t >= self.last_end + self.cooldown:
-                self.event = AlertEvent(self.type, self.onset, None, self.severity,
-                                        float(self.onset_peak), detail)
+                self.event = AlertEvent(
+                    self.type, self.onset, None, self.severity, float(self.onset_peak), detail
+                )
                 started = self.event
         else:
             self.onset = None

@@ -124,8 +124,9 @@ class DriverMonitor:
             "drowsy": SustainedRule("drowsy", c.drowsy_closed_s, c.cooldown_s, sev["drowsy"], "min"),
             "perclos": SustainedRule("perclos", 0.0, c.cooldown_s, sev["perclos"], "max"),
             "yawn": SustainedRule("yawn", c.yawn_min_s, c.cooldown_s, sev["yawn"], "max"),
-            "distraction": SustainedRule("distraction", c.distraction_s, c.cooldown_s,
-                                         sev["distraction"], "max"),
+            "distraction": SustainedRule(
+                "distraction", c.distraction_s, c.cooldown_s, sev["distraction"], "max"
+            ),
             "face_lost": SustainedRule("face_lost", c.face_lost_s, c.cooldown_s, sev["face_lost"], "max"),
             "emotion": SustainedRule("emotion", c.emotion_s, c.cooldown_s, sev["emotion"], "max"),
         }
@@ -159,8 +160,10 @@ class DriverMonitor:
         """Eye thresholds of the set in force: this driver's once calibrated, else the population's."""
         c = self.config
         if self.calibrated:
-            enter, leave = (self.ear_baseline * c.ear_closed_ratio,
-                            self.ear_baseline * (c.ear_closed_ratio + c.ear_open_margin))
+            enter, leave = (
+                self.ear_baseline * c.ear_closed_ratio,
+                self.ear_baseline * (c.ear_closed_ratio + c.ear_open_margin),
+            )
         else:
             enter = c.ear_closed_population
             leave = enter * (c.ear_closed_ratio + c.ear_open_margin) / c.ear_closed_ratio
@@ -194,8 +197,13 @@ class DriverMonitor:
         return self.events
 
     # ------------------------------------------------------------------ per frame
-    def update(self, t: float, landmarks: np.ndarray | None, frame_shape: tuple[int, ...] = (480, 640),
-               probs: np.ndarray | None = None) -> DriverState:
+    def update(
+        self,
+        t: float,
+        landmarks: np.ndarray | None,
+        frame_shape: tuple[int, ...] = (480, 640),
+        probs: np.ndarray | None = None,
+    ) -> DriverState:
         t = float(t)
         fr = _Frame(t, 0.0 if self._prev_t is None else max(0.0, t - self._prev_t))
         m = None
@@ -218,8 +226,9 @@ class DriverMonitor:
         self._last_state = self._make_state(fr, m, perclos, blink_rate)
         return self._last_state
 
-    def _feed(self, fr: _Frame, name: str, on: bool, value: float = NAN, detail: str = "",
-              at: float | None = None) -> None:
+    def _feed(
+        self, fr: _Frame, name: str, on: bool, value: float = NAN, detail: str = "", at: float | None = None
+    ) -> None:
         """Feed one rule for this frame; collect the events it starts and ends."""
         s, e = self._rules[name].update(fr.t if at is None else at, on, value, detail)
         if s is not None:
@@ -384,8 +393,11 @@ class DriverMonitor:
             return
         c = self.config
         if math.isfinite(m.yaw) and math.isfinite(m.pitch):
-            if self._calib_yaw and c.calibrate_pose and (
-                    abs(m.yaw - self.yaw0) > c.yaw_limit_deg or self.pitch0 - m.pitch > c.pitch_down_deg):
+            if (
+                self._calib_yaw
+                and c.calibrate_pose
+                and (abs(m.yaw - self.yaw0) > c.yaw_limit_deg or self.pitch0 - m.pitch > c.pitch_down_deg)
+            ):
                 return  # looking away: not a sample of the neutral pose or of open eyes
             self._calib_yaw.append(m.yaw)
             self._calib_pitch.append(m.pitch)

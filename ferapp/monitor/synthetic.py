@@ -31,8 +31,9 @@ def _mirror_permutation() -> np.ndarray:
 MIRROR_PERMUTATION = _mirror_permutation()
 
 
-def face_model_3d(eye_open: float = 1.0, mouth_open: float = 0.0,
-                  eye_open_right: float | None = None) -> np.ndarray:
+def face_model_3d(
+    eye_open: float = 1.0, mouth_open: float = 0.0, eye_open_right: float | None = None
+) -> np.ndarray:
     """(68, 3) model points. ``eye_open`` scales lid opening (1 = open, 0 = shut)."""
     p = np.zeros((68, 3), dtype=np.float64)
     # jaw 0..16: a U from ear level down to the chin (point 8 = (0, 330, 65))

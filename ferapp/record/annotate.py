@@ -20,8 +20,9 @@ def label_bgr(label: str | None) -> tuple[int, int, int]:
     return int(b), int(g), int(r)
 
 
-def annotate(image: np.ndarray, result: FrameResult | None, landmarks: bool = True,
-             copy: bool = True) -> np.ndarray:
+def annotate(
+    image: np.ndarray, result: FrameResult | None, landmarks: bool = True, copy: bool = True
+) -> np.ndarray:
     """Return ``image`` (BGR uint8) with ``result``'s faces drawn on it."""
     out = image.copy() if copy else image
     if result is None:
@@ -40,8 +41,9 @@ def annotate(image: np.ndarray, result: FrameResult | None, landmarks: bool = Tr
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y - 4 if y - th - base - 4 >= 0 else y + bh + th + 4
         cv2.rectangle(out, (x, ty - th - base), (x + tw + 4, ty + base // 2), color, -1)
-        cv2.putText(out, text, (x + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out, text, (x + 2, ty - base // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (20, 20, 20), 1, cv2.LINE_AA
+        )
         if landmarks and fr.face.landmarks is not None:
             for px, py in np.asarray(fr.face.landmarks, dtype=np.float32):
                 cv2.circle(out, (int(px), int(py)), max(1, thick - 1), color, -1, cv2.LINE_AA)

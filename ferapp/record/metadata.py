@@ -11,13 +11,21 @@ from __future__ import annotations
 import math
 from typing import Any
 
-RUN_KEYS = ("source", "model", "model_source", "detector", "min_face", "smoothing", "fps", "every",
-            "driver")
+RUN_KEYS = ("source", "model", "model_source", "detector", "min_face", "smoothing", "fps", "every", "driver")
 
 
-def run_metadata(*, source: str, model: str, detector: str, min_face: float, fps: float | None,
-                 model_source: str = "",
-                 smoothing: float = 0.0, every: int = 1, driver: bool = False) -> dict[str, Any]:
+def run_metadata(
+    *,
+    source: str,
+    model: str,
+    detector: str,
+    min_face: float,
+    fps: float | None,
+    model_source: str = "",
+    smoothing: float = 0.0,
+    every: int = 1,
+    driver: bool = False,
+) -> dict[str, Any]:
     """The sidecar's run keys (``RUN_KEYS``, in that order).
 
     ``source``: the source as given (camera index, file, folder, ``demo``); ``model``: the
@@ -27,6 +35,14 @@ def run_metadata(*, source: str, model: str, detector: str, min_face: float, fps
     has none, e.g. a camera that does not say); ``every``: every N-th frame was processed;
     ``driver``: driver-monitoring columns are present."""
     rate = float(fps) if fps is not None and math.isfinite(float(fps)) and float(fps) > 0 else None
-    return {"source": str(source), "model": str(model), "model_source": str(model_source),
-            "detector": str(detector), "min_face": float(min_face),
-            "smoothing": float(smoothing), "fps": rate, "every": int(every), "driver": bool(driver)}
+    return {
+        "source": str(source),
+        "model": str(model),
+        "model_source": str(model_source),
+        "detector": str(detector),
+        "min_face": float(min_face),
+        "smoothing": float(smoothing),
+        "fps": rate,
+        "every": int(every),
+        "driver": bool(driver),
+    }

@@ -128,8 +128,15 @@ def place_new(src: Path, dst: Path) -> None:
     except FileExistsError:
         raise
     except OSError as e:
-        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK,
-                           errno.ENOSYS, errno.EACCES):
+        if e.errno not in (
+            errno.EPERM,
+            errno.EOPNOTSUPP,
+            errno.ENOTSUP,
+            errno.EXDEV,
+            errno.EMLINK,
+            errno.ENOSYS,
+            errno.EACCES,
+        ):
             raise
         if os.path.lexists(dst):  # a file system without hard links: check, then rename
             raise FileExistsError(errno.EEXIST, "File exists", str(dst)) from None
@@ -185,21 +192,31 @@ def check_not_input(path: Path, inputs: Iterable[str | os.PathLike | InputFile |
             continue
         f = input_file(inp)
         if out_path == f.path or (out_ino is not None and out_ino == f.inode):
-            raise OutputError(f"the output '{path}' is the input '{f.spelled}': choose another output "
-                              "(ferapp never writes over its inputs)")
+            raise OutputError(
+                f"the output '{path}' is the input '{f.spelled}': choose another output "
+                "(ferapp never writes over its inputs)"
+            )
 
 
 # -- the claim -----------------------------------------------------------------------------
 class OutputClaim:
     """An output file owned by this run until ``commit()`` (or ``abort()`` / ``release()``)."""
 
-    def __init__(self, path: str | os.PathLike, suffix: str = ".csv",
-                 inputs: Iterable[str | os.PathLike | InputFile | None] = (), overwrite: bool = False,
-                 temp: bool = False, private_dir: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        suffix: str = ".csv",
+        inputs: Iterable[str | os.PathLike | InputFile | None] = (),
+        overwrite: bool = False,
+        temp: bool = False,
+        private_dir: bool = False,
+    ):
         self.final = Path(path)
         if self.final.suffix.lower() != suffix:
-            raise OutputError(f"the output must be a {suffix} file, not '{self.final}' "
-                              f"(e.g. {self.final.with_suffix(suffix).name})")
+            raise OutputError(
+                f"the output must be a {suffix} file, not '{self.final}' "
+                f"(e.g. {self.final.with_suffix(suffix).name})"
+            )
         self.inputs = [input_file(i) for i in inputs if i is not None]
         check_not_input(self.final, self.inputs)
         if self.final.is_dir():
@@ -215,8 +232,9 @@ class OutputClaim:
         exists = os.path.lexists(self.final)
         if exists and not self.overwrite:
             self.release()
-            raise OutputError(f"'{self.final}' already exists: choose another name, or pass --overwrite "
-                              "to replace it")
+            raise OutputError(
+                f"'{self.final}' already exists: choose another name, or pass --overwrite to replace it"
+            )
         self.replacing = exists
         self._private = bool(private_dir)
         self.in_place = not (exists or temp or private_dir)
@@ -263,7 +281,9 @@ class OutputClaim:
                 self._created = d
                 break
             else:  # every fresh name was taken: say so (this used to be a TypeError on None)
-                raise OutputIOError(self.final, f"no free temporary folder name next to it (tried 100, like {d.name})")
+                raise OutputIOError(
+                    self.final, f"no free temporary folder name next to it (tried 100, like {d.name})"
+                )
         self.path = self._created / self.final.name
         return self.path
 
@@ -280,8 +300,10 @@ class OutputClaim:
                         place_new(self.path, self.final)
                     except FileExistsError:
                         self._created = None  # kept for the user: no abort() deletes it now
-                        raise OutputError(f"'{self.final}' was created by another program while this run "
-                                          f"wrote it; this run's output is kept as '{self.path}'") from None
+                        raise OutputError(
+                            f"'{self.final}' was created by another program while this run "
+                            f"wrote it; this run's output is kept as '{self.path}'"
+                        ) from None
                 if self._private and self._created is not None:
                     shutil.rmtree(self._created, ignore_errors=True)
                 self.path = self.final
@@ -319,18 +341,24 @@ class OutputClaim:
                 fd = os.open(lp, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _NONBLOCK | _CLOEXEC, FILE_MODE)
             except OSError as e:
                 if e.errno == errno.ELOOP:
-                    raise OutputError(f"'{lp}' is a symbolic link: ferapp keeps its lock for "
-                                      f"'{self.final.name}' there; remove the link") from None
+                    raise OutputError(
+                        f"'{lp}' is a symbolic link: ferapp keeps its lock for "
+                        f"'{self.final.name}' there; remove the link"
+                    ) from None
                 raise OutputIOError(self.final, _reason(e)) from e
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
-                    raise OutputError(f"'{lp}' is not a regular file: ferapp keeps its lock for "
-                                      f"'{self.final.name}' there; remove it")
+                    raise OutputError(
+                        f"'{lp}' is not a regular file: ferapp keeps its lock for "
+                        f"'{self.final.name}' there; remove it"
+                    )
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except OSError:
-                    raise OutputError(f"'{self.final}' is being written by another ferapp run right now") from None
+                    raise OutputError(
+                        f"'{self.final}' is being written by another ferapp run right now"
+                    ) from None
                 # the usual pattern: the file we locked must still be the one at the path (its
                 # holder may have removed it between our open and our lock)
                 try:
@@ -344,8 +372,10 @@ class OutputClaim:
                 if mark == b"":
                     os.pwrite(fd, _LOCK_MARK, 0)
                 elif mark != _LOCK_MARK:
-                    raise OutputError(f"'{lp}' is in the way (not a ferapp lock file): ferapp keeps its lock "
-                                      f"for '{self.final.name}' there; move that file")
+                    raise OutputError(
+                        f"'{lp}' is in the way (not a ferapp lock file): ferapp keeps its lock "
+                        f"for '{self.final.name}' there; move that file"
+                    )
             except BaseException:
                 os.close(fd)
                 raise
@@ -369,6 +399,18 @@ class OutputClaim:
             os.close(fd)
 
 
-__all__ = ["FILE_MODE", "InputFile", "OutputClaim", "OutputError", "OutputIOError", "check_not_input",
-           "create_new", "create_unique", "input_file", "place_new", "replace_atomically", "run_tag",
-           "temp_path"]
+__all__ = [
+    "FILE_MODE",
+    "InputFile",
+    "OutputClaim",
+    "OutputError",
+    "OutputIOError",
+    "check_not_input",
+    "create_new",
+    "create_unique",
+    "input_file",
+    "place_new",
+    "replace_atomically",
+    "run_tag",
+    "temp_path",
+]

@@ -55,8 +55,14 @@ class Recorder:
     def elapsed_s(self) -> float:
         return time.monotonic() - self.started_at if self.started_at is not None else 0.0
 
-    def start(self, path: Path, meta: dict[str, Any] | None = None, video: bool = False,
-              video_fps: float = 30.0, extra_columns: tuple[str, ...] = ()) -> Path:
+    def start(
+        self,
+        path: Path,
+        meta: dict[str, Any] | None = None,
+        video: bool = False,
+        video_fps: float = 30.0,
+        extra_columns: tuple[str, ...] = (),
+    ) -> Path:
         """Open the files now (raises TimelineError with a user-facing message). ``meta``: the
         sidecar's run keys (``ferapp.record.metadata.run_metadata``); ``video_fps``: the MP4's
         fixed rate (the source's own, at most 30)."""

@@ -26,12 +26,39 @@ from ferapp.labels import LABELS
 from ferapp.types import FrameResult
 
 BASE_COLUMNS: tuple[str, ...] = (
-    "time_s", "timestamp", "frame", "source", "face_id", "x", "y", "w", "h", "model", "label", "confidence",
+    "time_s",
+    "timestamp",
+    "frame",
+    "source",
+    "face_id",
+    "x",
+    "y",
+    "w",
+    "h",
+    "model",
+    "label",
+    "confidence",
 )
 PROB_COLUMNS: tuple[str, ...] = tuple(f"p_{name}" for name in LABELS)
 TIMELINE_COLUMNS: tuple[str, ...] = BASE_COLUMNS + PROB_COLUMNS
-NUMERIC_COLUMNS = {"time_s", "timestamp", "frame", "face_id", "x", "y", "w", "h", "confidence", *PROB_COLUMNS,
-                   "ear", "mar", "yaw", "pitch", "roll", "perclos"}
+NUMERIC_COLUMNS = {
+    "time_s",
+    "timestamp",
+    "frame",
+    "face_id",
+    "x",
+    "y",
+    "w",
+    "h",
+    "confidence",
+    *PROB_COLUMNS,
+    "ear",
+    "mar",
+    "yaw",
+    "pitch",
+    "roll",
+    "perclos",
+}
 INT_COLUMNS = {"frame", "face_id", "x", "y", "w", "h"}
 
 
@@ -40,7 +67,7 @@ class TimelineError(Exception):
 
 
 MAX_LINE = 64 * 1024  # a timeline row is ~200 bytes; longer lines are dropped as malformed
-MAX_FILE_BYTES = 2 * 1024 ** 3
+MAX_FILE_BYTES = 2 * 1024**3
 MAX_COLUMNS = 1000  # ferapp writes 19 columns (+ 6 in driver mode)
 MAX_SIDECAR_BYTES = 16 * 1024 * 1024  # the sidecar ferapp writes is ~1 KB
 
@@ -65,9 +92,16 @@ def _fmt(v: Any) -> str:
 class TimelineWriter:
     """Writes FrameResults as timeline rows. Thread-compatible (call from one thread)."""
 
-    def __init__(self, path: str | Path, meta: dict[str, Any] | None = None,
-                 extra_columns: Sequence[str] = (), fsync_interval_s: float = 1.0,
-                 overwrite: bool = False, inputs: Sequence[Any] = (), temp: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        meta: dict[str, Any] | None = None,
+        extra_columns: Sequence[str] = (),
+        fsync_interval_s: float = 1.0,
+        overwrite: bool = False,
+        inputs: Sequence[Any] = (),
+        temp: bool = False,
+    ):
         """``path`` must end in .csv, must not exist (unless ``overwrite``: then it is replaced
         atomically when the timeline is closed) and must be none of ``inputs``; the sidecar
         (``.json``) and the driver events (``_events.csv``) follow the same rules. ``temp``:
@@ -78,8 +112,10 @@ class TimelineWriter:
         self.path = Path(path)
         try:
             if self.path.suffix.lower() != ".csv":
-                raise OutputError(f"the output must be a .csv file, not '{self.path}' "
-                                  f"(e.g. {self.path.with_suffix('.csv').name})")
+                raise OutputError(
+                    f"the output must be a .csv file, not '{self.path}' "
+                    f"(e.g. {self.path.with_suffix('.csv').name})"
+                )
             for extra in (self.path, sidecar_path(self.path), events_path(self.path)):
                 check_not_input(extra, inputs)
                 if os.path.lexists(extra) and not overwrite:
@@ -109,8 +145,7 @@ class TimelineWriter:
         self._temp = bool(temp)
         try:
             # created by the claim: O_CREAT|O_EXCL|O_NOFOLLOW, never an existing file or a link's target
-            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8",
-                            opener=self._claim.opener)
+            self._fh = open(self._claim.path, "w", newline="", encoding="utf-8", opener=self._claim.opener)
             self._csv = csv.writer(self._fh)
             self._csv.writerow(self.columns)
             self._fh.flush()
@@ -145,7 +180,10 @@ class TimelineWriter:
                 "frame": frame.index,
                 "source": frame.name or result.source,
                 "face_id": fr.face.face_id,
-                "x": x, "y": y, "w": w, "h": h,
+                "x": x,
+                "y": y,
+                "w": w,
+                "h": h,
                 "model": result.model,
                 "label": fr.expression.label if fr.expression is not None else "",
                 "confidence": fr.expression.confidence if fr.expression is not None else None,
@@ -172,7 +210,9 @@ class TimelineWriter:
                 self._last_sync = now
         except OSError as e:
             note = self._abort()
-            raise TimelineError(f"Recording stopped: cannot write '{self.path}': {e.strerror or e}{note}") from e
+            raise TimelineError(
+                f"Recording stopped: cannot write '{self.path}': {e.strerror or e}{note}"
+            ) from e
         self.rows += len(rows)
         self.frames += 1
         return len(rows)
@@ -237,8 +277,14 @@ class TimelineWriter:
                 except OSError:
                     pass
             self.meta.update(final_meta)
-            self.meta.update({"finalized": True, "rows": self.rows, "frames": self.frames,
-                              "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            self.meta.update(
+                {
+                    "finalized": True,
+                    "rows": self.rows,
+                    "frames": self.frames,
+                    "end_time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                }
+            )
             self._write_sidecar()
             if self._claim.path != self._claim.final and self._sidecar_written is not None:
                 # the sidecar first: a crash between the two renames leaves a finalised sidecar and
@@ -248,7 +294,9 @@ class TimelineWriter:
             self._claim.commit()
         except OSError as e:
             self._claim.release()
-            why = " (its folder was removed while the run wrote to it)" if not self.path.parent.is_dir() else ""
+            why = (
+                " (its folder was removed while the run wrote to it)" if not self.path.parent.is_dir() else ""
+            )
             raise TimelineError(f"Cannot finalise timeline '{self.path}': {e.strerror or e}{why}") from e
         except TimelineError:
             raise
@@ -297,8 +345,13 @@ class Timeline:
 
     def to_records(self) -> list[dict[str, Any]]:
         keys = list(self.columns)
-        return [{k: self.columns[k][i].item() if hasattr(self.columns[k][i], "item") else self.columns[k][i]
-                 for k in keys} for i in range(len(self))]
+        return [
+            {
+                k: self.columns[k][i].item() if hasattr(self.columns[k][i], "item") else self.columns[k][i]
+                for k in keys
+            }
+            for i in range(len(self))
+        ]
 
     def to_dataframe(self):  # pragma: no cover - pandas is optional
         import pandas as pd
@@ -325,10 +378,21 @@ class Timeline:
                     p = probs[m]
                     p = p[np.isfinite(p).all(axis=1)]  # faces without an expression have no probs
                     dominant = LABELS[int(np.argmax(p.mean(axis=0)))] if len(p) else ""
-                    segments.append({"start": float(k * segment_s), "end": float((k + 1) * segment_s),
-                                     "dominant": dominant, "rows": int(m.sum())})
-        return {"rows": n, "faces": self.face_ids(), "share": share, "segments": segments,
-                "duration_s": duration}
+                    segments.append(
+                        {
+                            "start": float(k * segment_s),
+                            "end": float((k + 1) * segment_s),
+                            "dominant": dominant,
+                            "rows": int(m.sum()),
+                        }
+                    )
+        return {
+            "rows": n,
+            "faces": self.face_ids(),
+            "share": share,
+            "segments": segments,
+            "duration_s": duration,
+        }
 
 
 def _parse_value(col: str, text: str) -> Any:
@@ -392,8 +456,9 @@ def _read_header(reader, p: Path) -> list[str]:
     except csv.Error as e:
         raise TimelineError(f"'{p}' is not a CSV file: {e}") from None
     if len(header) > MAX_COLUMNS:
-        raise TimelineError(f"'{p}' is not a ferapp timeline: {len(header)} columns (a timeline has at most "
-                            f"{MAX_COLUMNS})")
+        raise TimelineError(
+            f"'{p}' is not a ferapp timeline: {len(header)} columns (a timeline has at most {MAX_COLUMNS})"
+        )
     names = set(header)
     missing = [c for c in TIMELINE_COLUMNS if c not in names]
     if missing:

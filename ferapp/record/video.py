@@ -35,8 +35,14 @@ MAX_LIVE_FPS = 30.0  # a live recording's rate at most (each written frame costs
 class AnnotatedVideoWriter:
     """``write(result)`` per processed frame; the frame size is taken from the first frame."""
 
-    def __init__(self, path: str | os.PathLike, fps: float = 30.0, overwrite: bool = False,
-                 inputs: Sequence[str | os.PathLike | None] = (), live: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float = 30.0,
+        overwrite: bool = False,
+        inputs: Sequence[str | os.PathLike | None] = (),
+        live: bool = False,
+    ):
         self.path = Path(path)
         self.fps = max(1.0, float(fps))
         if live:
@@ -109,7 +115,9 @@ class AnnotatedVideoWriter:
         import cv2
 
         h, w = img.shape[:2]
-        writer = cv2.VideoWriter(str(self._claim.private_path()), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+        writer = cv2.VideoWriter(
+            str(self._claim.private_path()), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h)
+        )
         if not writer.isOpened():
             raise OutputError(f"cannot write video '{self.path}' (no MP4 encoder, or the disk refused it)")
         self._writer = writer
@@ -139,7 +147,9 @@ class AnnotatedVideoWriter:
                 next_at = self._t0 + self.frames / self.fps
                 self._stop.wait(max(0.001, next_at - time.monotonic()))
         except Exception as e:  # reported by the next write() and by close()
-            self._error = e if isinstance(e, OutputError) else OutputError(f"Recording the video stopped: {e}")
+            self._error = (
+                e if isinstance(e, OutputError) else OutputError(f"Recording the video stopped: {e}")
+            )
 
     # -- ending --------------------------------------------------------------------------
     def _finish_live(self) -> None:

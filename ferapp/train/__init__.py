@@ -9,9 +9,14 @@ from __future__ import annotations
 import importlib
 
 _NAMES = {
-    "Callback": "callbacks", "CallbackList": "callbacks", "CheckpointCallback": "callbacks",
-    "EpochLine": "callbacks", "ProgressBar": "callbacks",
-    "FitResult": "trainer", "Trainer": "trainer", "TrainConfig": "options",
+    "Callback": "callbacks",
+    "CallbackList": "callbacks",
+    "CheckpointCallback": "callbacks",
+    "EpochLine": "callbacks",
+    "ProgressBar": "callbacks",
+    "FitResult": "trainer",
+    "Trainer": "trainer",
+    "TrainConfig": "options",
 }
 __all__ = list(_NAMES)
 

@@ -84,7 +84,9 @@ def linear_kernel(a: torch.Tensor) -> torch.Tensor:
     return a @ a.T / a.shape[1]
 
 
-def hsic(a: torch.Tensor, b: torch.Tensor, sigma_a: float | None = None, sigma_b: float | None = None) -> torch.Tensor:
+def hsic(
+    a: torch.Tensor, b: torch.Tensor, sigma_a: float | None = None, sigma_b: float | None = None
+) -> torch.Tensor:
     """HSIC(A, B) with Gaussian kernels on the flattened samples of the batch (dim 0)."""
     return hsic_from_kernels(gaussian_kernel(a, sigma_a), gaussian_kernel(b, sigma_b))
 
@@ -93,9 +95,16 @@ HSIC_MEASURES = ("hsic", "nhsic")
 HSIC_KERNELS = ("gaussian", "linear")
 
 
-def hsic_bottleneck_loss(z: torch.Tensor, kx: torch.Tensor, ky: torch.Tensor, beta: float = 100.0,
-                         sigma: float | None = None, measure: str = "hsic", kernel: str = "gaussian",
-                         eps: float = 0.01) -> torch.Tensor:
+def hsic_bottleneck_loss(
+    z: torch.Tensor,
+    kx: torch.Tensor,
+    ky: torch.Tensor,
+    beta: float = 100.0,
+    sigma: float | None = None,
+    measure: str = "hsic",
+    kernel: str = "gaussian",
+    eps: float = 0.01,
+) -> torch.Tensor:
     """One hidden unit's objective HSIC(Z, X) - beta * HSIC(Z, Y) given precomputed K_X, K_Y.
 
     ``measure`` "hsic" is the paper's biased estimator, "nhsic" the normalised one; ``kernel`` is
@@ -113,9 +122,18 @@ class HSICStep:
     The label kernel follows ``kernel``: Gaussian on the one-hot labels (the paper), or the one-hot
     Gram matrix Y Y^T with the linear kernel. The input kernel is always Gaussian (``sigma``)."""
 
-    def __init__(self, model: nn.Module, make_opt, beta: float = 100.0, sigma: float | None = None,
-                 sigma_y: float | None = None, pool: int = 0, measure: str = "hsic", kernel: str = "gaussian",
-                 eps: float = 0.01):
+    def __init__(
+        self,
+        model: nn.Module,
+        make_opt,
+        beta: float = 100.0,
+        sigma: float | None = None,
+        sigma_y: float | None = None,
+        pool: int = 0,
+        measure: str = "hsic",
+        kernel: str = "gaussian",
+        eps: float = 0.01,
+    ):
         if measure not in HSIC_MEASURES or kernel not in HSIC_KERNELS:
             raise ValueError(f"HSIC measure must be one of {HSIC_MEASURES} and kernel one of {HSIC_KERNELS}")
         self.model, self.beta, self.sigma, self.sigma_y, self.pool = model, beta, sigma, sigma_y, int(pool)
@@ -130,7 +148,9 @@ class HSICStep:
     def step(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
         zs = self.model.forward_hidden(x)
         if len(zs) != len(self.optimizers):
-            raise RuntimeError(f"forward_hidden gave {len(zs)} outputs for {len(self.optimizers)} hidden layers")
+            raise RuntimeError(
+                f"forward_hidden gave {len(zs)} outputs for {len(self.optimizers)} hidden layers"
+            )
         with torch.no_grad():
             kx = gaussian_kernel(x, self.sigma)
             ky = self.label_kernel(y, num_classes)
@@ -211,11 +231,18 @@ def bnn_param_groups(model: nn.Module, mode: str = "glorot") -> list[dict]:
     group with ``lr_scale`` (``mode`` "glorot" or "none"), every other parameter at scale 1."""
     if mode not in ("glorot", "none"):
         raise ValueError(f"bnn_lr_scale must be 'glorot' or 'none', not {mode!r}")
-    binary = [m for m in model.modules() if hasattr(m, "clip_latent_") and m is not model
-              and isinstance(getattr(m, "weight", None), torch.Tensor)]
+    binary = [
+        m
+        for m in model.modules()
+        if hasattr(m, "clip_latent_")
+        and m is not model
+        and isinstance(getattr(m, "weight", None), torch.Tensor)
+    ]
     ids = {id(m.weight) for m in binary}
-    groups = [{"params": [m.weight], "lr_scale": glorot_lr_scale(m.weight) if mode == "glorot" else 1.0}
-              for m in binary]
+    groups = [
+        {"params": [m.weight], "lr_scale": glorot_lr_scale(m.weight) if mode == "glorot" else 1.0}
+        for m in binary
+    ]
     rest = [p for p in model.parameters() if id(p) not in ids]
     if rest:
         groups.append({"params": rest, "lr_scale": 1.0})

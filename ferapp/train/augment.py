@@ -42,8 +42,9 @@ def random_rotate(x: torch.Tensor, g: torch.Generator, max_deg: float = 10.0) ->
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def random_affine(x: torch.Tensor, g: torch.Generator, scale: float = 0.15, shift: float = 0.1,
-                  max_deg: float = 15.0) -> torch.Tensor:
+def random_affine(
+    x: torch.Tensor, g: torch.Generator, scale: float = 0.15, shift: float = 0.1, max_deg: float = 15.0
+) -> torch.Tensor:
     """Geometric jitter in one resampling: zoom in [1-scale, 1+scale], shift up to ``shift`` of
     the side in x and y, rotation up to ``max_deg`` degrees (border pixels replicated)."""
     n = x.shape[0]
@@ -59,8 +60,9 @@ def random_affine(x: torch.Tensor, g: torch.Generator, scale: float = 0.15, shif
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def photometric(x: torch.Tensor, g: torch.Generator, brightness: float = 0.25, contrast: float = 0.3,
-                gamma: float = 0.3) -> torch.Tensor:
+def photometric(
+    x: torch.Tensor, g: torch.Generator, brightness: float = 0.25, contrast: float = 0.3, gamma: float = 0.3
+) -> torch.Tensor:
     """Brightness shift, contrast scale about the image mean and a gamma-like bend, per image,
     in normalised units (a normalised image spans about [-1, 1])."""
     n = x.shape[0]
@@ -74,7 +76,9 @@ def photometric(x: torch.Tensor, g: torch.Generator, brightness: float = 0.25, c
     return y + k * (1.0 - y.clamp(-1, 1) ** 2) * 0.5
 
 
-def random_erase(x: torch.Tensor, g: torch.Generator, p: float = 0.5, area: tuple[float, float] = (0.02, 0.2)) -> torch.Tensor:
+def random_erase(
+    x: torch.Tensor, g: torch.Generator, p: float = 0.5, area: tuple[float, float] = (0.02, 0.2)
+) -> torch.Tensor:
     """Random erasing (Zhong et al.): with probability ``p`` a rectangle of 2-20% of the image
     is set to zero (the normalised mid-grey)."""
     n, _, h, w = x.shape
@@ -93,8 +97,9 @@ def random_erase(x: torch.Tensor, g: torch.Generator, p: float = 0.5, area: tupl
     return x.masked_fill(mask[:, None], 0.0)
 
 
-def mix_batch(x: torch.Tensor, t: torch.Tensor, g: torch.Generator, mixup: float = 0.0,
-              cutmix: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+def mix_batch(
+    x: torch.Tensor, t: torch.Tensor, g: torch.Generator, mixup: float = 0.0, cutmix: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019) on a batch with soft targets
     ``t`` (N, K). When both alphas are set, each batch uses one of them at random."""
     if mixup <= 0 and cutmix <= 0:

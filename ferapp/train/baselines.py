@@ -46,20 +46,26 @@ class Baselines:
         return self.top_prediction_share >= COLLAPSE_SHARE and self.n_classes > 1
 
     def summary(self) -> str:
-        """"majority class (happy) 26.9 %, chance 16.7 %" for the results page and the CLI."""
-        return (f"always '{self.majority_class}' (majority class) {100 * self.majority:.1f} %, "
-                f"chance {100 * self.chance:.1f} %")
+        """ "majority class (happy) 26.9 %, chance 16.7 %" for the results page and the CLI."""
+        return (
+            f"always '{self.majority_class}' (majority class) {100 * self.majority:.1f} %, "
+            f"chance {100 * self.chance:.1f} %"
+        )
 
     def warning(self) -> str:
         """What is wrong with the model, in one or two sentences ("" when it beats both)."""
         bits = []
         if not self.beaten:
             rule = "always answering the most frequent class" if self.majority >= self.chance else "guessing"
-            bits.append(f"Accuracy {100 * self.accuracy:.1f} % is not above {rule} "
-                        f"({100 * self.best:.1f} %): the model has not learned to tell the expressions apart.")
+            bits.append(
+                f"Accuracy {100 * self.accuracy:.1f} % is not above {rule} "
+                f"({100 * self.best:.1f} %): the model has not learned to tell the expressions apart."
+            )
         if self.collapsed:
-            bits.append(f"It answers '{self.top_prediction}' for {100 * self.top_prediction_share:.0f} % of the "
-                        "test images.")
+            bits.append(
+                f"It answers '{self.top_prediction}' for {100 * self.top_prediction_share:.0f} % of the "
+                "test images."
+            )
         if bits:
             bits.append("Train longer (more epochs), with a higher learning rate or on more data.")
         return " ".join(bits)
@@ -78,10 +84,15 @@ def run_baselines(confusions: Sequence[np.ndarray], labels: Sequence[str]) -> Ba
     majority = [c.sum(1).max() / c.sum() for c in cms]
     pooled = np.sum(cms, axis=0)
     predicted = pooled.sum(0)
-    return Baselines(accuracy=float(np.mean(accs)), majority=float(np.mean(majority)),
-                     majority_class=str(labels[int(np.argmax(pooled.sum(1)))]), chance=1.0 / len(labels),
-                     top_prediction=str(labels[int(np.argmax(predicted))]),
-                     top_prediction_share=float(predicted.max() / pooled.sum()), n_classes=len(labels))
+    return Baselines(
+        accuracy=float(np.mean(accs)),
+        majority=float(np.mean(majority)),
+        majority_class=str(labels[int(np.argmax(pooled.sum(1)))]),
+        chance=1.0 / len(labels),
+        top_prediction=str(labels[int(np.argmax(predicted))]),
+        top_prediction_share=float(predicted.max() / pooled.sum()),
+        n_classes=len(labels),
+    )
 
 
 def result_baselines(result) -> Baselines | None:

@@ -124,8 +124,14 @@ class ProgressBar(Callback):
         from tqdm import tqdm
 
         self._close()
-        self._bar = tqdm(total=num_batches, desc=f"epoch {epoch + 1}/{total_epochs}", file=self.file,
-                         leave=self.leave, dynamic_ncols=True, unit="batch")
+        self._bar = tqdm(
+            total=num_batches,
+            desc=f"epoch {epoch + 1}/{total_epochs}",
+            file=self.file,
+            leave=self.leave,
+            dynamic_ncols=True,
+            unit="batch",
+        )
 
     def on_batch_end(self, step, loss):
         if self._bar is not None:
@@ -171,8 +177,11 @@ class EpochLine(Callback):
         self._total = total_epochs
 
     def on_epoch_end(self, epoch, metrics):
-        print(f"{self.prefix}{self._fold}epoch {epoch + 1}/{self._total} {format_metrics(metrics)}",
-              file=self.file, flush=True)
+        print(
+            f"{self.prefix}{self._fold}epoch {epoch + 1}/{self._total} {format_metrics(metrics)}",
+            file=self.file,
+            flush=True,
+        )
 
 
 class CheckpointCallback(Callback):
@@ -196,8 +205,12 @@ class CheckpointCallback(Callback):
         return v > self.best if self.mode == "max" else v < self.best
 
     def state_dict(self):
-        return {"monitor": self.monitor, "mode": self.mode, "best": float(self.best),
-                "best_path": str(self.best_path) if self.best_path else ""}
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best": float(self.best),
+            "best_path": str(self.best_path) if self.best_path else "",
+        }
 
     def load_state_dict(self, state):
         if state.get("monitor") != self.monitor or state.get("mode") != self.mode:

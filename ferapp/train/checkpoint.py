@@ -85,12 +85,16 @@ def load_resumable(path: str | Path, arch: str, ctx=None) -> dict[str, Any]:
     except CheckpointError as e:  # "<path>: cannot be loaded as ... (why)"
         raise ValueError(f"cannot read checkpoint {e}") from None
     except Exception as e:
-        raise ValueError(f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+        raise ValueError(
+            f"cannot read checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from e
     if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT:
         raise ValueError(f"{path} is not a ferapp checkpoint")
     if (obj.get("extra") or {}).get("train_state") != STATE_FORMAT:
-        raise ValueError(f"checkpoint {path} holds no training state (it cannot be resumed; "
-                         "use --init-from to fine-tune from it)")
+        raise ValueError(
+            f"checkpoint {path} holds no training state (it cannot be resumed; "
+            "use --init-from to fine-tune from it)"
+        )
     if obj.get("arch") != arch:
         raise ValueError(f"checkpoint {path} is for {obj.get('arch')!r}, not {arch!r}")
     return obj

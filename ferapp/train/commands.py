@@ -21,55 +21,103 @@ from ferapp.train.options import add_cli_flags
 
 
 def add_parsers(subparsers) -> None:
-    p = subparsers.add_parser("train", help="train a model zoo architecture on a dataset",
-                              description="Train an architecture under a protocol; per fold: train, test, "
-                                          "checkpoint; then report.json, confusion matrix and a model folder.")
+    p = subparsers.add_parser(
+        "train",
+        help="train a model zoo architecture on a dataset",
+        description="Train an architecture under a protocol; per fold: train, test, "
+        "checkpoint; then report.json, confusion matrix and a model folder.",
+    )
     p.add_argument("--model", required=True, help="architecture name (see `ferapp models`)")
-    p.add_argument("--data", required=True, help="dataset file or folder (FER2013 csv, CK+48 zip, image folders...)")
+    p.add_argument(
+        "--data", required=True, help="dataset file or folder (FER2013 csv, CK+48 zip, image folders...)"
+    )
     p.add_argument("--format", default="auto", help="dataset format (default: auto-detect)")
-    p.add_argument("--protocol", default="official",
-                   help="official | kfold-<k> | subject-<k>fold | holdout-<pct> | p1-jaffe | p1-ck | p2 | p4 | p5")
-    p.add_argument("--out", help="run folder (default: <user data>/ferapp/runs/<model>-<time>, the folder the "
-                                 "training wizard uses; FERAPP_RUNS_DIR overrides)")
+    p.add_argument(
+        "--protocol",
+        default="official",
+        help="official | kfold-<k> | subject-<k>fold | holdout-<pct> | p1-jaffe | p1-ck | p2 | p4 | p5",
+    )
+    p.add_argument(
+        "--out",
+        help="run folder (default: <user data>/ferapp/runs/<model>-<time>, the folder the "
+        "training wizard uses; FERAPP_RUNS_DIR overrides)",
+    )
     p.add_argument("--folds", help="1-based fold numbers to run, e.g. 1,3 (default: all)")
     p.add_argument("--max-train", type=int, help="cap training images per fold (stratified subsample)")
-    p.add_argument("--save", metavar="NAME", help="also install the trained model as NAME in the user model store "
-                   "(it then appears in the GUI's Model list and in `ferapp models`)")
-    p.add_argument("--arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="model constructor argument (repeatable), e.g. --arg width_mult=0.5")
+    p.add_argument(
+        "--save",
+        metavar="NAME",
+        help="also install the trained model as NAME in the user model store "
+        "(it then appears in the GUI's Model list and in `ferapp models`)",
+    )
+    p.add_argument(
+        "--arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model constructor argument (repeatable), e.g. --arg width_mult=0.5",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     d = p.add_argument_group("distributed training (torch.distributed; see README 'Distributed training')")
-    d.add_argument("--nproc", type=number_arg(int, 1, None, what="--nproc"), metavar="N",
-                   help="train with N processes on this machine: starts torchrun's elastic launcher "
-                        "(torch.distributed.run) with N copies of this command; gloo on the CPU, nccl with one GPU "
-                        "per process on CUDA. Under torchrun itself leave it out")
-    d.add_argument("--max-restarts", type=number_arg(int, 0, None, what="--max-restarts"), default=0, metavar="K",
-                   help="with --nproc: restart the process group up to K times when a process dies; each fold "
-                        "continues from its own last.pt (use --checkpoint-every to lose little work)")
-    d.add_argument("--dist-timeout", type=number_arg(float, 0, None, lo_open=True, what="--dist-timeout"), default=None, metavar="S",
-                   help="seconds a collective may wait for the other processes before the job fails "
-                        "(default 900)")
+    d.add_argument(
+        "--nproc",
+        type=number_arg(int, 1, None, what="--nproc"),
+        metavar="N",
+        help="train with N processes on this machine: starts torchrun's elastic launcher "
+        "(torch.distributed.run) with N copies of this command; gloo on the CPU, nccl with one GPU "
+        "per process on CUDA. Under torchrun itself leave it out",
+    )
+    d.add_argument(
+        "--max-restarts",
+        type=number_arg(int, 0, None, what="--max-restarts"),
+        default=0,
+        metavar="K",
+        help="with --nproc: restart the process group up to K times when a process dies; each fold "
+        "continues from its own last.pt (use --checkpoint-every to lose little work)",
+    )
+    d.add_argument(
+        "--dist-timeout",
+        type=number_arg(float, 0, None, lo_open=True, what="--dist-timeout"),
+        default=None,
+        metavar="S",
+        help="seconds a collective may wait for the other processes before the job fails (default 900)",
+    )
     add_cli_flags(p)  # every training option of the schema (ferapp.train.options)
     p.set_defaults(func=cmd_train, _parser=p)
 
-    e = subparsers.add_parser("eval", help="evaluate a trained model on a dataset",
-                              description="Accuracy, per-class accuracy, macro F1 and confusion matrix.")
+    e = subparsers.add_parser(
+        "eval",
+        help="evaluate a trained model on a dataset",
+        description="Accuracy, per-class accuracy, macro F1 and confusion matrix.",
+    )
     e.add_argument("model", help="model folder, trained model name, checkpoint file or architecture")
     e.add_argument("--data", required=True, help="dataset file or folder")
     e.add_argument("--format", default="auto")
     e.add_argument("--split", help="only this split of the dataset, e.g. PrivateTest, PublicTest, test")
-    e.add_argument("--labels", choices=["dataset", "ferplus"], default="dataset",
-                   help="ferplus: score a FER2013 csv against the FER+ majority vote of 10 annotators "
-                        "(fer2013new.csv beside it or in ../ferplus/); images whose votes have no majority, "
-                        "or whose majority is unknown, not-a-face or contempt (no class of ours) are left out")
+    e.add_argument(
+        "--labels",
+        choices=["dataset", "ferplus"],
+        default="dataset",
+        help="ferplus: score a FER2013 csv against the FER+ majority vote of 10 annotators "
+        "(fer2013new.csv beside it or in ../ferplus/); images whose votes have no majority, "
+        "or whose majority is unknown, not-a-face or contempt (no class of ours) are left out",
+    )
     e.add_argument("--json", action="store_true", help="print the result as JSON (no progress bars)")
     e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.add_argument("--out", help="write confusion CSV/PNG and eval.json here")
-    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
-                   help="auto: CUDA, then Apple MPS, then the CPU")
-    e.add_argument("--precision", default="auto", choices=["auto", "float", "int8"],
-                   help="auto: the network the live path runs on this device (int8 on the CPU for a model "
-                        "that ships int8.json, else float)")
+    e.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="auto: CUDA, then Apple MPS, then the CPU",
+    )
+    e.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "float", "int8"],
+        help="auto: the network the live path runs on this device (int8 on the CPU for a model "
+        "that ships int8.json, else float)",
+    )
     e.add_argument("--batch-size", type=int, default=256)
     e.set_defaults(func=cmd_eval)
 
@@ -121,8 +169,15 @@ class _Bar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, unit_scale=self.unit_scale,
-                            file=sys.stderr, dynamic_ncols=True, leave=False)
+            self.bar = tqdm(
+                total=total,
+                desc=self.desc,
+                unit=self.unit,
+                unit_scale=self.unit_scale,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=False,
+            )
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
@@ -133,16 +188,24 @@ class _Bar:
 
 def print_table(result, file=None) -> None:
     file = file or sys.stdout
-    print(f"\n{'fold':<28} {'train':>6} {'test':>6} {'epochs':>6} {'accuracy':>9} {'macroF1':>8} {'time':>8}", file=file)
+    print(
+        f"\n{'fold':<28} {'train':>6} {'test':>6} {'epochs':>6} {'accuracy':>9} {'macroF1':>8} {'time':>8}",
+        file=file,
+    )
     for f in result.folds:
         acc = f"{100 * f.test.accuracy:8.2f}%" if f.test else f"{'-':>9}"
         f1 = f"{100 * f.test.macro_f1:7.2f}%" if f.test else f"{'-':>8}"
-        print(f"{f.name:<28} {f.n_train:>6} {f.n_test:>6} {f.fit.epochs_completed:>6} {acc} {f1} {f.wall_time_s:7.1f}s",
-              file=file)
+        print(
+            f"{f.name:<28} {f.n_train:>6} {f.n_test:>6} {f.fit.epochs_completed:>6} {acc} {f1} {f.wall_time_s:7.1f}s",
+            file=file,
+        )
     if result.mean_accuracy is not None:
-        print(f"{'mean ± std':<28} {'':>6} {'':>6} {'':>6} {100 * result.mean_accuracy:8.2f}% "
-              f"± {100 * result.std_accuracy:.2f}  (macro F1 {100 * result.mean_macro_f1:.2f}%)  "
-              f"wall {result.wall_time_s:.1f}s", file=file)
+        print(
+            f"{'mean ± std':<28} {'':>6} {'':>6} {'':>6} {100 * result.mean_accuracy:8.2f}% "
+            f"± {100 * result.std_accuracy:.2f}  (macro F1 {100 * result.mean_macro_f1:.2f}%)  "
+            f"wall {result.wall_time_s:.1f}s",
+            file=file,
+        )
 
 
 def _print_baselines(result, file=None) -> None:
@@ -163,10 +226,13 @@ def cmd_train(args) -> int:
     from ferapp.train import distributed
 
     if distributed.launched_by_torchrun():  # one rank of a torchrun job: failures go to torchrun's error file
+
         def work() -> int:
             rc = _train(args)
             if rc not in (0, 130, 143):
-                raise distributed.WorkerFailed(_last_error[0] if _last_error else f"ferapp train exited with {rc}")
+                raise distributed.WorkerFailed(
+                    _last_error[0] if _last_error else f"ferapp train exited with {rc}"
+                )
             return rc
 
         return distributed.run_worker(work)
@@ -180,7 +246,9 @@ def _train(args) -> int:
     _last_error.clear()
     in_dist = distributed.launched_by_torchrun()
     if in_dist and args.nproc:
-        return _err("--nproc starts its own processes: under torchrun leave it out (--nproc-per-node sets the count)")
+        return _err(
+            "--nproc starts its own processes: under torchrun leave it out (--nproc-per-node sets the count)"
+        )
     main = distributed.env_rank() == 0  # rank 0 alone checks what it will write, prints and writes
     world = args.nproc or distributed.env_world_size()
     try:
@@ -266,8 +334,10 @@ def _parse_folds(spec: str, proto) -> list[int]:
     """``--folds 1,3`` -> [0, 2], checked against the protocol's fold count now, not after the data loads."""
     parts = [x.strip() for x in spec.split(",") if x.strip()]
     if not parts or not all(x.isdigit() and 1 <= int(x) <= proto.k for x in parts):
-        raise ValueError(f"--folds takes fold numbers from 1 to {proto.k} (protocol {proto.name} has "
-                         f"{proto.k} fold{'s' if proto.k > 1 else ''}), not {spec!r}")
+        raise ValueError(
+            f"--folds takes fold numbers from 1 to {proto.k} (protocol {proto.name} has "
+            f"{proto.k} fold{'s' if proto.k > 1 else ''}), not {spec!r}"
+        )
     return [int(x) - 1 for x in parts]
 
 
@@ -286,16 +356,30 @@ def _run_and_report(args, overrides, kwargs, folds, main: bool, stop) -> int:
     if stop.is_set():
         return stop.exit_code()
     if main:
-        print(f"dataset: {ds.report.format} {len(ds)} images, {ds.report.num_subjects} subjects; "
-              f"protocol {args.protocol}; model {args.model}", flush=True)
+        print(
+            f"dataset: {ds.report.format} {len(ds)} images, {ds.report.num_subjects} subjects; "
+            f"protocol {args.protocol}; model {args.model}",
+            flush=True,
+        )
         for w in ds.report.warnings:
             print(f"  note: {w}")
     cbs: list[Callback] = ([EpochLine()] + ([] if args.quiet else [ProgressBar()])) if main else []
     try:
-        res = run_training(args.model, ds, args.protocol, overrides=overrides, out_dir=args.out, callbacks=cbs,
-                           cancel=stop.event, model_kwargs=kwargs, save_name=args.save, folds=folds,
-                           max_train=args.max_train, auto_threads=True,
-                           dist_timeout_s=args.dist_timeout or distributed.DEFAULT_TIMEOUT_S)
+        res = run_training(
+            args.model,
+            ds,
+            args.protocol,
+            overrides=overrides,
+            out_dir=args.out,
+            callbacks=cbs,
+            cancel=stop.event,
+            model_kwargs=kwargs,
+            save_name=args.save,
+            folds=folds,
+            max_train=args.max_train,
+            auto_threads=True,
+            dist_timeout_s=args.dist_timeout or distributed.DEFAULT_TIMEOUT_S,
+        )
     except KeyboardInterrupt:  # a second Ctrl-C outside the trainer's funnel
         print("cancelled", file=sys.stderr)
         return 130
@@ -355,8 +439,11 @@ def _launch(args) -> int:
     # each worker sets its torch threads (--threads, else the default of options.default_threads);
     # OMP_NUM_THREADS only spares torchrun's warning about setting it
     env = {"FERAPP_RUN_ID": uuid.uuid4().hex[:12], "OMP_NUM_THREADS": str(args.num_threads or 1)}
-    print(f"starting {args.nproc} training processes (torch.distributed, "
-          f"{'nccl' if (args.device or 'auto') != 'cpu' and _cuda() else 'gloo'}); run folder {out}", flush=True)
+    print(
+        f"starting {args.nproc} training processes (torch.distributed, "
+        f"{'nccl' if (args.device or 'auto') != 'cpu' and _cuda() else 'gloo'}); run folder {out}",
+        flush=True,
+    )
     return distributed.launch(argv, args.nproc, args.max_restarts, env)
 
 
@@ -378,8 +465,9 @@ def _eval_data(args, bars: bool, out_size: tuple[int, int]):
         if args.labels == "ferplus":
             from ferapp.data import load_dataset
 
-            ds = load_dataset(args.data, format=args.format, ferplus="majority", progress=loading,
-                              out_size=out_size)
+            ds = load_dataset(
+                args.data, format=args.format, ferplus="majority", progress=loading, out_size=out_size
+            )
         else:
             ds = _load_data(args.data, args.format, loading, out_size)
     except Exception as e:
@@ -391,7 +479,9 @@ def _eval_data(args, bars: bool, out_size: tuple[int, int]):
         keep = np.flatnonzero(np.char.lower(splits) == args.split.lower())
         if len(keep) == 0:
             have = sorted({s for s in splits if s})
-            raise ValueError(f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})")
+            raise ValueError(
+                f"split {args.split!r} not in this dataset (splits: {', '.join(have) or 'none'})"
+            )
         ds = ds.subset(keep)
     return ds
 
@@ -402,8 +492,14 @@ def _eval_device(args, loaded) -> str:
 
     wanted = str(resolve_device(args.device))
     if args.precision == "int8" and (wanted != "cpu" or loaded.int8_path is None):
-        raise ValueError(f"{args.model} has no int8 network " + ("on this device: int8 runs on the CPU (--device cpu)"
-                                                                 if wanted != "cpu" else "(no int8.json in its folder)"))
+        raise ValueError(
+            f"{args.model} has no int8 network "
+            + (
+                "on this device: int8 runs on the CPU (--device cpu)"
+                if wanted != "cpu"
+                else "(no int8.json in its folder)"
+            )
+        )
     return wanted
 
 
@@ -420,8 +516,9 @@ def _evaluate_on(wanted: str, args, loaded, ds, bars: bool):
         net, prec = inference_net(loaded, str(dev), args.precision)
         bar = _Bar("evaluating", "img", bars)
         try:
-            return prec, evaluate(loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net,
-                                  progress=bar)
+            return prec, evaluate(
+                loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net, progress=bar
+            )
         finally:
             bar.close()
 
@@ -430,12 +527,17 @@ def _evaluate_on(wanted: str, args, loaded, ds, bars: bool):
 
 
 def _print_eval(args, arch: str, res, res_ece: float | None, where: str) -> None:
-    print(f"model {args.model} ({arch}) on {args.data}" + (f" [{args.split}]" if args.split else "")
-          + f": {res.n} images ({where})")
+    print(
+        f"model {args.model} ({arch}) on {args.data}"
+        + (f" [{args.split}]" if args.split else "")
+        + f": {res.n} images ({where})"
+    )
     if args.labels == "ferplus":
         print("labels: FER+ majority vote (no-majority, unknown, not-a-face and contempt images left out)")
-    print(f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%"
-          + (f"   ECE {100 * res_ece:.2f}%" if res_ece is not None else ""))
+    print(
+        f"accuracy {100 * res.accuracy:.2f}%   macro F1 {100 * res.macro_f1:.2f}%"
+        + (f"   ECE {100 * res_ece:.2f}%" if res_ece is not None else "")
+    )
     for lab, acc in res.per_class_accuracy.items():
         print(f"  {lab:<10} {'absent' if acc is None else f'{100 * acc:6.2f}%'}")
     labs = list(res.labels)
@@ -463,8 +565,10 @@ def cmd_eval(args) -> int:
     except (KeyError, CheckpointError, FileNotFoundError, ValueError) as e:
         return _err(f"cannot load model {args.model}: {e.args[0] if e.args else e}")
     if not loaded.trained:
-        print(f"warning: {args.model} is an untrained architecture; accuracy will be at chance level",
-              file=sys.stderr)
+        print(
+            f"warning: {args.model} is an untrained architecture; accuracy will be at chance level",
+            file=sys.stderr,
+        )
     bars = not (args.quiet or args.json)
     try:
         ds = _eval_data(args, bars, loaded.cfg.crop_size)
@@ -482,16 +586,28 @@ def cmd_eval(args) -> int:
     except Exception as e:
         print(f"error: evaluation failed: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    info = {"model": args.model, "arch": loaded.cfg.name, "device": str(device), "precision": precision,
-            "data": args.data, "split": args.split,
-            "labels": args.labels, "dataset_fingerprint": ds.fingerprint, "ece": res_ece}
+    info = {
+        "model": args.model,
+        "arch": loaded.cfg.name,
+        "device": str(device),
+        "precision": precision,
+        "data": args.data,
+        "split": args.split,
+        "labels": args.labels,
+        "dataset_fingerprint": ds.fingerprint,
+        "ece": res_ece,
+    }
     if args.out:
         try:
-            paths = write_eval_artifacts(res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}",
-                                         extra=info)
+            paths = write_eval_artifacts(
+                res, args.out, stem="eval", title=f"{args.model}: {res.accuracy:.2%}", extra=info
+            )
         except OSError as e:  # checked writable at the start; the disk filled up or the folder went away
-            print(f"error: cannot write the results to {args.out}: {e.strerror or e} (accuracy "
-                  f"{100 * res.accuracy:.2f}% on {res.n} images)", file=sys.stderr)
+            print(
+                f"error: cannot write the results to {args.out}: {e.strerror or e} (accuracy "
+                f"{100 * res.accuracy:.2f}% on {res.n} images)",
+                file=sys.stderr,
+            )
             return 1
         info["artifacts"] = paths
     if args.json:

@@ -118,8 +118,10 @@ def run_id() -> str:
 def refusal(algorithm: str, world_size: int) -> str:
     """Why a run cannot be split over ``world_size`` processes ("" when it can)."""
     if world_size > 1 and algorithm == "hsic":
-        return ("algorithm 'hsic' (P3) cannot train with more than one process: its HSIC terms are kernel "
-                "matrices over the whole batch, which per-process slices cannot reproduce; use one process")
+        return (
+            "algorithm 'hsic' (P3) cannot train with more than one process: its HSIC terms are kernel "
+            "matrices over the whole batch, which per-process slices cannot reproduce; use one process"
+        )
     return ""
 
 
@@ -130,10 +132,13 @@ def context() -> DistContext:
 
     if not (dist.is_available() and dist.is_initialized()):
         return SINGLE
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0),
-                       local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1),
-                       backend=str(dist.get_backend()))
+    return DistContext(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0") or 0),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1),
+        backend=str(dist.get_backend()),
+    )
 
 
 def init(device: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> DistContext:
@@ -157,15 +162,19 @@ def init(device: str = "auto", timeout_s: float = DEFAULT_TIMEOUT_S) -> DistCont
     if dev.startswith("cuda"):
         n = torch.cuda.device_count()
         if local_rank >= n:
-            raise ValueError(f"local rank {local_rank} has no GPU of its own ({n} CUDA device(s) on this node): "
-                             f"start at most {n} processes per node")
+            raise ValueError(
+                f"local rank {local_rank} has no GPU of its own ({n} CUDA device(s) on this node): "
+                f"start at most {n} processes per node"
+            )
         torch.cuda.set_device(local_rank)
         backend = "nccl"
     elif dev == "cpu":
         backend = "gloo"
     else:
-        raise ValueError(f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {dev!r}: "
-                         "use --device cpu or cuda")
+        raise ValueError(
+            f"distributed training runs on CUDA (nccl) or the CPU (gloo), not on {dev!r}: "
+            "use --device cpu or cuda"
+        )
     from torch.distributed.rendezvous import rendezvous
 
     timeout = timedelta(seconds=float(timeout_s))
@@ -205,7 +214,11 @@ def sum_across(values, ctx: DistContext) -> list[float]:
     import torch
     import torch.distributed as dist
 
-    t = values.detach().float().reshape(-1) if isinstance(values, torch.Tensor) else torch.tensor(values, dtype=torch.float32)
+    t = (
+        values.detach().float().reshape(-1)
+        if isinstance(values, torch.Tensor)
+        else torch.tensor(values, dtype=torch.float32)
+    )
     t = t.to(device_for(ctx)).clone()
     dist.all_reduce(t)
     return [float(v) for v in t.tolist()]
@@ -220,10 +233,10 @@ def gather_rows(local, n: int, ctx: DistContext):
     most = max(hi - lo for lo, hi in sizes)
     dev = device_for(ctx)
     buf = torch.zeros((most, *local.shape[1:]), dtype=local.dtype, device=dev)
-    buf[:local.shape[0]] = local.to(dev)
+    buf[: local.shape[0]] = local.to(dev)
     parts = [torch.empty_like(buf) for _ in range(ctx.world_size)]
     dist.all_gather(parts, buf)
-    return torch.cat([p[:hi - lo] for p, (lo, hi) in zip(parts, sizes, strict=True)]).to(local.device)
+    return torch.cat([p[: hi - lo] for p, (lo, hi) in zip(parts, sizes, strict=True)]).to(local.device)
 
 
 def broadcast_bytes(data: bytes | None, ctx: DistContext) -> bytes:
@@ -234,8 +247,11 @@ def broadcast_bytes(data: bytes | None, ctx: DistContext) -> bytes:
     dev = device_for(ctx)
     size = torch.tensor([len(data) if ctx.is_main and data is not None else 0], dtype=torch.int64, device=dev)
     dist.broadcast(size, 0)
-    buf = (torch.frombuffer(bytearray(data or b""), dtype=torch.uint8).to(dev) if ctx.is_main and size.item()
-           else torch.empty(int(size.item()), dtype=torch.uint8, device=dev))
+    buf = (
+        torch.frombuffer(bytearray(data or b""), dtype=torch.uint8).to(dev)
+        if ctx.is_main and size.item()
+        else torch.empty(int(size.item()), dtype=torch.uint8, device=dev)
+    )
     if size.item():
         dist.broadcast(buf, 0)
     return bytes(buf.cpu().numpy().tobytes())
@@ -320,7 +336,9 @@ def _global_bn_class():
                 raise ValueError(f"expected at least 2D input (got {input.dim()}D input)")
 
         def forward(self, x):
-            if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            if not (
+                self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+            ):
                 return super().forward(x)
             self._check_input_dim(x)
             c = x.shape[1]
@@ -328,22 +346,25 @@ def _global_bn_class():
             shape = [1, c] + [1] * (x.dim() - 2)
             # shift by the running mean (identical on every rank) for an accurate one-pass variance;
             # a copy: the buffer is updated in place below
-            shift = (self.running_mean.detach().float().clone() if self.running_mean is not None
-                     else torch.zeros(c, device=x.device))
+            shift = (
+                self.running_mean.detach().float().clone()
+                if self.running_mean is not None
+                else torch.zeros(c, device=x.device)
+            )
             xs = x.float() - shift.view(shape)
             n_local = float(x.numel() // c) if c else 0.0
             stats = torch.cat([xs.sum(dims), (xs * xs).sum(dims), xs.new_full((1,), n_local)])
             stats = _SumAcrossRanks.apply(stats)
             count = stats[2 * c]
             mean_s = stats[:c] / count
-            var = (stats[c:2 * c] / count - mean_s * mean_s).clamp_min(0.0)
+            var = (stats[c : 2 * c] / count - mean_s * mean_s).clamp_min(0.0)
             y = (xs - mean_s.view(shape)) * torch.rsqrt(var + self.eps).view(shape)
             if self.affine:
                 y = y * self.weight.view(shape) + self.bias.view(shape)
             if self.track_running_stats:
                 with torch.no_grad():
                     self.num_batches_tracked.add_(1)
-                    f = (1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum)
+                    f = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
                     self.running_mean.mul_(1 - f).add_((mean_s + shift).detach(), alpha=f)
                     unbiased = var.detach() * count / (count - 1).clamp_min(1.0)
                     self.running_var.mul_(1 - f).add_(unbiased, alpha=f)
@@ -385,8 +406,14 @@ def revert_batchnorm(module):
     gbn = _GBN
     if gbn is None:
         return module
-    return _swap(module, lambda m: m._ferapp_original(m.num_features, m.eps, m.momentum, m.affine,
-                                                      m.track_running_stats) if isinstance(m, gbn) else None)
+    return _swap(
+        module,
+        lambda m: (
+            m._ferapp_original(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            if isinstance(m, gbn)
+            else None
+        ),
+    )
 
 
 def _swap(module, make):
@@ -422,8 +449,9 @@ def wrap(module, ctx: DistContext):
     from torch.nn.parallel import DistributedDataParallel
 
     params = inspect.signature(DistributedDataParallel.__init__).parameters
-    kw: dict[str, Any] = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {
-        "broadcast_buffers": False}
+    kw: dict[str, Any] = (
+        {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+    )
     if ctx.backend == "nccl":
         kw["device_ids"] = [torch.cuda.current_device()]
     # a weight with a size-1 dimension (a 1-channel input conv) has two equally valid stride layouts;
@@ -433,7 +461,9 @@ def wrap(module, ctx: DistContext):
 
 
 # ------------------------------------------------------------------------------ launching
-def launch(worker_argv: list[str], nproc: int, max_restarts: int = 0, env: dict[str, str] | None = None) -> int:
+def launch(
+    worker_argv: list[str], nproc: int, max_restarts: int = 0, env: dict[str, str] | None = None
+) -> int:
     """``ferapp train --nproc N``: run ``python -m ferapp <worker_argv>`` in ``nproc`` processes on
     this machine through torchrun's own elastic launcher (``torch.distributed.run`` with a
     standalone c10d rendezvous on a free port). Returns the exit code: 0, 1 when a rank failed
@@ -442,8 +472,16 @@ def launch(worker_argv: list[str], nproc: int, max_restarts: int = 0, env: dict[
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    args = get_args_parser().parse_args(["--standalone", f"--nproc-per-node={int(nproc)}",
-                                         f"--max-restarts={int(max_restarts)}", "-m", "ferapp", *worker_argv])
+    args = get_args_parser().parse_args(
+        [
+            "--standalone",
+            f"--nproc-per-node={int(nproc)}",
+            f"--max-restarts={int(max_restarts)}",
+            "-m",
+            "ferapp",
+            *worker_argv,
+        ]
+    )
     saved = dict(os.environ)
     os.environ.update(env or {})  # the workers inherit this environment
     try:
@@ -487,8 +525,31 @@ def run_worker(fn):
 
 
 __all__ = [
-    "DEFAULT_TIMEOUT_S", "SINGLE", "DistContext", "WorkerFailed", "broadcast_bytes", "context", "convert_batchnorm",
-    "env_local_world_size", "env_rank", "env_world_size", "gather_rows", "global_batchnorm_class", "init",
-    "launch", "launched_by_torchrun", "main_decides", "read_file", "refusal", "restart_count", "revert_batchnorm",
-    "run_id", "run_worker", "shard_bounds", "shutdown", "sum_across", "torch_load", "wrap",
+    "DEFAULT_TIMEOUT_S",
+    "SINGLE",
+    "DistContext",
+    "WorkerFailed",
+    "broadcast_bytes",
+    "context",
+    "convert_batchnorm",
+    "env_local_world_size",
+    "env_rank",
+    "env_world_size",
+    "gather_rows",
+    "global_batchnorm_class",
+    "init",
+    "launch",
+    "launched_by_torchrun",
+    "main_decides",
+    "read_file",
+    "refusal",
+    "restart_count",
+    "revert_batchnorm",
+    "run_id",
+    "run_worker",
+    "shard_bounds",
+    "shutdown",
+    "sum_across",
+    "torch_load",
+    "wrap",
 ]

@@ -35,8 +35,15 @@ class EvalResult:
         return d
 
 
-def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256, net=None,
-                  progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def predict_probs(
+    model,
+    cfg,
+    images_uint8,
+    device=None,
+    batch: int = 256,
+    net=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Class probabilities (N, C) of uint8 crops: ``ferapp.zoo.predict.predict_probs`` (the one
     inference function), on ``device`` when given; ``net``: the network to run for ``model``
     (``ferapp.inference.engine.inference_net``: what the live path runs). ``progress(done, total)``
@@ -51,7 +58,7 @@ def predict_probs(model, cfg, images_uint8, device=None, batch: int = 256, net=N
         return _predict(model, cfg, crops, batch=batch, net=net)
     out = []
     for i in range(0, len(crops), batch):  # the same batches as one call: identical results
-        out.append(_predict(model, cfg, crops[i:i + batch], batch=batch, net=net))
+        out.append(_predict(model, cfg, crops[i : i + batch], batch=batch, net=net))
         progress(min(i + batch, len(crops)), len(crops))
     return np.concatenate(out) if out else _predict(model, cfg, crops, batch=batch, net=net)
 
@@ -76,12 +83,25 @@ def metrics_from_confusion(cm: np.ndarray, labels) -> EvalResult:
         prec = tp[i] / predicted[i] if predicted[i] > 0 else 0.0
         rec = tp[i] / support[i] if support[i] > 0 else 0.0
         f1s.append(0.0 if prec + rec == 0 else 2 * prec * rec / (prec + rec))
-    return EvalResult(accuracy=float(tp.sum() / n) if n else 0.0, per_class_accuracy=per_class,
-                      macro_f1=float(np.mean(f1s)) if f1s else 0.0, confusion=cm, n=n, labels=tuple(labels))
+    return EvalResult(
+        accuracy=float(tp.sum() / n) if n else 0.0,
+        per_class_accuracy=per_class,
+        macro_f1=float(np.mean(f1s)) if f1s else 0.0,
+        confusion=cm,
+        n=n,
+        labels=tuple(labels),
+    )
 
 
-def evaluate(model, cfg, dataset, device=None, batch: int = 256, net=None,
-             progress: Callable[[int, int], None] | None = None) -> EvalResult:
+def evaluate(
+    model,
+    cfg,
+    dataset,
+    device=None,
+    batch: int = 256,
+    net=None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalResult:
     """Accuracy, per-class accuracy, macro F1 and confusion of ``model`` on a FaceDataset
     (``net``: what to run for it, see ``predict_probs``; ``progress(images done, total)`` after
     each batch)."""
@@ -109,7 +129,11 @@ def aggregate(results: list[EvalResult]) -> dict[str, Any]:
     accs = np.array([r.accuracy for r in results], np.float64)
     f1s = np.array([r.macro_f1 for r in results], np.float64)
     labels = results[0].labels if results else ()
-    cm = sum((r.confusion for r in results), np.zeros((len(labels), len(labels)), np.int64)) if results else np.zeros((0, 0))
+    cm = (
+        sum((r.confusion for r in results), np.zeros((len(labels), len(labels)), np.int64))
+        if results
+        else np.zeros((0, 0))
+    )
     pooled = metrics_from_confusion(cm, labels) if results else None
     ddof = 1 if len(results) > 1 else 0
     return {
@@ -151,8 +175,15 @@ def write_confusion_png(cm: np.ndarray, labels, path: str | Path, title: str = "
         ax.set_title(title)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(int(cm[i, j])),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
@@ -188,8 +219,9 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def write_eval_artifacts(result: EvalResult, out_dir: str | Path, stem: str = "eval", title: str = "",
-                         extra: dict | None = None) -> dict[str, str]:
+def write_eval_artifacts(
+    result: EvalResult, out_dir: str | Path, stem: str = "eval", title: str = "", extra: dict | None = None
+) -> dict[str, str]:
     """confusion CSV + PNG and a JSON report for one evaluation."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,9 @@ class Option:
                 raise ValueError(f"{n} must be a list of {', '.join(self.choices)}, not {value!r}")
             bad = [v for v in value if v not in self.choices]
             if bad:
-                raise ValueError(f"{n}: unknown value(s) {', '.join(map(repr, bad))} (choose from {', '.join(self.choices)})")
+                raise ValueError(
+                    f"{n}: unknown value(s) {', '.join(map(repr, bad))} (choose from {', '.join(self.choices)})"
+                )
             return tuple(value)
         if self.kind == "bool":
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
@@ -82,8 +84,9 @@ class Option:
                 try:
                     value = float(value) if self.kind == "float" else int(value)
                 except ValueError:
-                    raise ValueError(f"{n} must be {'a number' if self.kind == 'float' else 'an integer'}, "
-                                     f"not {value!r}") from None
+                    raise ValueError(
+                        f"{n} must be {'a number' if self.kind == 'float' else 'an integer'}, not {value!r}"
+                    ) from None
             if self.kind == "int":
                 if isinstance(value, float) and value.is_integer():
                     value = int(value)
@@ -130,59 +133,179 @@ class TrainConfig:
     optimizer: str = opt("sgd", "str", "optimizer", choices=OPTIMIZERS)
     momentum: float = opt(0.9, "float", "SGD momentum", lo=0.0, hi=0.999)
     weight_decay: float = opt(0.0, "float", "L2 weight decay", lo=0.0, hi=1.0, label="Weight decay")
-    schedule: str = opt("cosine", "str", "lr schedule: cosine to min_lr, plateau10 (P1: divide by 10 on a "
-                        "plateau, stop below min_lr), step (x gamma every step_size epochs), constant",
-                        choices=SCHEDULES, label="LR schedule")
-    min_lr: float = opt(0.0, "float", "lowest lr of cosine / plateau10 (plateau10: 0 means 5e-5)", lo=0.0, hi=10.0,
-                        label="Minimum lr", group="advanced")
-    plateau_patience: int = opt(3, "int", "plateau10: epochs without improvement before lr /= 10", lo=1, hi=1000,
-                                group="advanced")
+    schedule: str = opt(
+        "cosine",
+        "str",
+        "lr schedule: cosine to min_lr, plateau10 (P1: divide by 10 on a "
+        "plateau, stop below min_lr), step (x gamma every step_size epochs), constant",
+        choices=SCHEDULES,
+        label="LR schedule",
+    )
+    min_lr: float = opt(
+        0.0,
+        "float",
+        "lowest lr of cosine / plateau10 (plateau10: 0 means 5e-5)",
+        lo=0.0,
+        hi=10.0,
+        label="Minimum lr",
+        group="advanced",
+    )
+    plateau_patience: int = opt(
+        3, "int", "plateau10: epochs without improvement before lr /= 10", lo=1, hi=1000, group="advanced"
+    )
     # what plateau10 watches: "val_loss" (smooth; default) or "val_error" (1 - val accuracy, the
     # literal "test error" of P1, coarse on small validation sets); train loss without a val set
-    plateau_metric: str = opt("val_loss", "str", "plateau10 watches the validation loss or error",
-                              choices=("val_loss", "val_error"), group="advanced")
-    step_size: int | None = opt(None, "int", "step: epochs between lr drops (empty: a third of the epochs)",
-                                lo=1, hi=10_000, optional=True, group="advanced")
+    plateau_metric: str = opt(
+        "val_loss",
+        "str",
+        "plateau10 watches the validation loss or error",
+        choices=("val_loss", "val_error"),
+        group="advanced",
+    )
+    step_size: int | None = opt(
+        None,
+        "int",
+        "step: epochs between lr drops (empty: a third of the epochs)",
+        lo=1,
+        hi=10_000,
+        optional=True,
+        group="advanced",
+    )
     gamma: float = opt(0.1, "float", "step: lr factor at each drop", lo=1e-6, hi=1.0, group="advanced")
-    augment: tuple[str, ...] = opt(("mirror",), "multi", "training augmentation (ferapp.train.augment)",
-                                   choices=AUGMENTATIONS, label="Augmentation")
+    augment: tuple[str, ...] = opt(
+        ("mirror",),
+        "multi",
+        "training augmentation (ferapp.train.augment)",
+        choices=AUGMENTATIONS,
+        label="Augmentation",
+    )
     loss: str = opt("ce", "str", "ce (cross-entropy), ce+center (P4), squared_hinge (P5 BNN)", choices=LOSSES)
-    algorithm: str = opt("backprop", "str", "backprop, hsic (P3 layer-local HSIC bottleneck), bnn (P5 binarized "
-                         "latent weights)", choices=ALGORITHMS, group="algorithm")
+    algorithm: str = opt(
+        "backprop",
+        "str",
+        "backprop, hsic (P3 layer-local HSIC bottleneck), bnn (P5 binarized latent weights)",
+        choices=ALGORITHMS,
+        group="algorithm",
+    )
     # ---- paper-specific knobs (enabled in the wizard only where they apply)
-    hsic_beta: float = opt(100.0, "float", "P3: beta of HSIC(Z,X) - beta HSIC(Z,Y)", lo=0.0, hi=1e6, label="HSIC β",
-                           when="algorithm=hsic")
-    hsic_sigma: float | None = opt(None, "float", "P3: Gaussian kernel width (empty: median heuristic)", lo=1e-6,
-                                   hi=1e6, optional=True, label="HSIC σ", when="algorithm=hsic", group="advanced")
-    hsic_epochs: int | None = opt(None, "int", "P3: epochs of layer-wise HSIC training, the rest post-train the head "
-                                  "(empty: two thirds)", lo=0, hi=10_000, optional=True, when="algorithm=hsic",
-                                  group="advanced")
-    hsic_pool: int = opt(0, "int", "P3: average-pool each conv unit's output to this many cells per side before its "
-                         "HSIC terms (0: the whole flattened map)", lo=0, hi=512, label="HSIC pool",
-                         when="algorithm=hsic", group="advanced")
-    hsic_measure: str = opt("hsic", "str", "P3: dependence measure of each unit's terms: hsic (the paper's biased "
-                            "estimator) or nhsic (normalised, Ma et al.'s reference code)", choices=("hsic", "nhsic"),
-                            label="HSIC measure", when="algorithm=hsic", group="advanced")
-    hsic_kernel: str = opt("gaussian", "str", "P3: kernel on each unit's output (and on the labels): gaussian (the "
-                           "paper) or linear (standardised features; one-hot Gram matrix for the labels)",
-                           choices=("gaussian", "linear"), label="HSIC kernel", when="algorithm=hsic",
-                           group="advanced")
-    hsic_eps: float = opt(0.01, "float", "P3: nhsic regulariser eps (R = K (K + eps m I)^-1)", lo=1e-8, hi=10.0,
-                          label="nHSIC ε", when="algorithm=hsic", group="advanced")
-    post_lr: float = opt(1e-3, "float", "P3: Adam lr of the head's post-training", lo=0.0, hi=10.0,
-                         when="algorithm=hsic", group="advanced")
-    center_weight: float = opt(0.01, "float", "P4: weight of the center loss", lo=0.0, hi=100.0,
-                               label="Center-loss weight", when="loss=ce+center")
-    center_lr: float = opt(0.5, "float", "P4: SGD lr of the class centres", lo=0.0, hi=100.0, when="loss=ce+center",
-                           group="advanced")
+    hsic_beta: float = opt(
+        100.0,
+        "float",
+        "P3: beta of HSIC(Z,X) - beta HSIC(Z,Y)",
+        lo=0.0,
+        hi=1e6,
+        label="HSIC β",
+        when="algorithm=hsic",
+    )
+    hsic_sigma: float | None = opt(
+        None,
+        "float",
+        "P3: Gaussian kernel width (empty: median heuristic)",
+        lo=1e-6,
+        hi=1e6,
+        optional=True,
+        label="HSIC σ",
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    hsic_epochs: int | None = opt(
+        None,
+        "int",
+        "P3: epochs of layer-wise HSIC training, the rest post-train the head (empty: two thirds)",
+        lo=0,
+        hi=10_000,
+        optional=True,
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    hsic_pool: int = opt(
+        0,
+        "int",
+        "P3: average-pool each conv unit's output to this many cells per side before its "
+        "HSIC terms (0: the whole flattened map)",
+        lo=0,
+        hi=512,
+        label="HSIC pool",
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    hsic_measure: str = opt(
+        "hsic",
+        "str",
+        "P3: dependence measure of each unit's terms: hsic (the paper's biased "
+        "estimator) or nhsic (normalised, Ma et al.'s reference code)",
+        choices=("hsic", "nhsic"),
+        label="HSIC measure",
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    hsic_kernel: str = opt(
+        "gaussian",
+        "str",
+        "P3: kernel on each unit's output (and on the labels): gaussian (the "
+        "paper) or linear (standardised features; one-hot Gram matrix for the labels)",
+        choices=("gaussian", "linear"),
+        label="HSIC kernel",
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    hsic_eps: float = opt(
+        0.01,
+        "float",
+        "P3: nhsic regulariser eps (R = K (K + eps m I)^-1)",
+        lo=1e-8,
+        hi=10.0,
+        label="nHSIC ε",
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    post_lr: float = opt(
+        1e-3,
+        "float",
+        "P3: Adam lr of the head's post-training",
+        lo=0.0,
+        hi=10.0,
+        when="algorithm=hsic",
+        group="advanced",
+    )
+    center_weight: float = opt(
+        0.01,
+        "float",
+        "P4: weight of the center loss",
+        lo=0.0,
+        hi=100.0,
+        label="Center-loss weight",
+        when="loss=ce+center",
+    )
+    center_lr: float = opt(
+        0.5,
+        "float",
+        "P4: SGD lr of the class centres",
+        lo=0.0,
+        hi=100.0,
+        when="loss=ce+center",
+        group="advanced",
+    )
     # P5 five-crop training: "random" = one random crop of five per sample, "all" = all five
-    five_crop: str = opt("random", "str", "P5 training crops: one random crop of the five per image, or all five",
-                         choices=("random", "all"), label="Five-crop training", when="five_crop")
+    five_crop: str = opt(
+        "random",
+        "str",
+        "P5 training crops: one random crop of the five per image, or all five",
+        choices=("random", "all"),
+        label="Five-crop training",
+        when="five_crop",
+    )
     # Courbariaux/Hubara's W_LR_scale = 1/sqrt(1.5 / (fan_in + fan_out)) (their BinaryNet code;
     # without it Adam's ~lr-sized steps rarely flip a latent weight in [-1, 1] and the binary
     # net stays near its random init); "none" = the plain lr for every parameter
-    bnn_lr_scale: str = opt("glorot", "str", "P5: per-layer lr multiplier of the latent binary weights",
-                            choices=("glorot", "none"), when="algorithm=bnn", group="advanced")
+    bnn_lr_scale: str = opt(
+        "glorot",
+        "str",
+        "P5: per-layer lr multiplier of the latent binary weights",
+        choices=("glorot", "none"),
+        when="algorithm=bnn",
+        group="advanced",
+    )
     # ---- soft targets (loss "ce" with backprop). The target of a sample starts as its one-hot label;
     # ``soft_targets`` = a FER+ vote file (fer2013new.csv, rows aligned with fer2013.csv) or
     # "ferplus" (found next to the dataset) mixes in the FER+ vote distribution with weight
@@ -190,43 +313,96 @@ class TrainConfig:
     # (a trained model or ensemble) mixes in its probabilities (temperature ``distill_temp``)
     # with weight ``distill_weight``; then ``label_smoothing``; mixup / cutmix (Beta alphas)
     # mix images and targets per batch.
-    soft_targets: str | None = opt(None, "str", "FER+ vote file or 'ferplus' (found beside the dataset)",
-                                   optional=True, group="targets")
-    soft_weight: float = opt(0.5, "float", "weight of the FER+ votes in the target", lo=0.0, hi=1.0, group="targets")
-    distill_from: str | None = opt(None, "str", "teacher model (folder or name) whose probabilities join the target",
-                                   optional=True, group="targets")
-    distill_weight: float = opt(0.5, "float", "weight of the teacher in the target", lo=0.0, hi=1.0, group="targets")
+    soft_targets: str | None = opt(
+        None, "str", "FER+ vote file or 'ferplus' (found beside the dataset)", optional=True, group="targets"
+    )
+    soft_weight: float = opt(
+        0.5, "float", "weight of the FER+ votes in the target", lo=0.0, hi=1.0, group="targets"
+    )
+    distill_from: str | None = opt(
+        None,
+        "str",
+        "teacher model (folder or name) whose probabilities join the target",
+        optional=True,
+        group="targets",
+    )
+    distill_weight: float = opt(
+        0.5, "float", "weight of the teacher in the target", lo=0.0, hi=1.0, group="targets"
+    )
     distill_temp: float = opt(2.0, "float", "teacher softmax temperature", lo=0.01, hi=100.0, group="targets")
     label_smoothing: float = opt(0.0, "float", "label smoothing", lo=0.0, hi=0.99, group="targets")
     mixup: float = opt(0.0, "float", "mixup Beta alpha (0: off)", lo=0.0, hi=100.0, group="targets")
     cutmix: float = opt(0.0, "float", "cutmix Beta alpha (0: off)", lo=0.0, hi=100.0, group="targets")
     # ---- the run
-    device: str = opt("auto", "str", "auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps",
-                      choices=("auto", "cpu", "cuda", "mps"), group="run")
-    num_threads: int | None = opt(None, "int", "torch CPU threads per process (empty: ferapp train's default: 1 for "
-                                  "models under 100k parameters, else all cores but one shared by the "
-                                  "machine's training processes; 1 on a 2-core machine)", lo=1, hi=1024,
-                                  optional=True, group="run", flag="--threads", label="CPU threads")
+    device: str = opt(
+        "auto",
+        "str",
+        "auto (CUDA, then Apple MPS, then CPU), cpu, cuda or mps",
+        choices=("auto", "cpu", "cuda", "mps"),
+        group="run",
+    )
+    num_threads: int | None = opt(
+        None,
+        "int",
+        "torch CPU threads per process (empty: ferapp train's default: 1 for "
+        "models under 100k parameters, else all cores but one shared by the "
+        "machine's training processes; 1 on a 2-core machine)",
+        lo=1,
+        hi=1024,
+        optional=True,
+        group="run",
+        flag="--threads",
+        label="CPU threads",
+    )
     seed: int = opt(0, "int", "random seed (shuffling, augmentation, init)", lo=0, hi=2**31 - 1, group="run")
     amp: bool = opt(True, "bool", "mixed precision on CUDA", group="advanced", flag=None)
     # bf16 autocast + channels_last on CPUs with native bf16 (AVX512-BF16/AMX): ~2.3x faster
     # training of the conv nets on this project's CPU; evaluation stays fp32
     cpu_bf16: bool = opt(True, "bool", "bf16 autocast on CPUs with native bf16", group="advanced", flag=None)
-    restore_best: bool = opt(True, "bool", "end with the best-by-validation weights", group="advanced", flag=None)
-    resume: str | None = opt(None, "str", "checkpoint (last.pt / best.pt) to continue; needs a single fold",
-                             optional=True, group="run")
+    restore_best: bool = opt(
+        True, "bool", "end with the best-by-validation weights", group="advanced", flag=None
+    )
+    resume: str | None = opt(
+        None,
+        "str",
+        "checkpoint (last.pt / best.pt) to continue; needs a single fold",
+        optional=True,
+        group="run",
+    )
     # warm start: a model folder, checkpoint or model name whose weights initialise the net
     # (same architecture); unlike ``resume`` the optimizer and schedule start fresh
-    init_from: str | None = opt(None, "str", "warm start (fine-tune) from a trained model of the same architecture",
-                                optional=True, group="run")
-    max_batches_per_epoch: int | None = opt(None, "int", "cap batches per epoch (smoke tests)", lo=1, hi=BIG,
-                                            optional=True, group="run", flag="--max-batches")
-    checkpoint_every: int | None = opt(None, "int", "also write last.pt every N training steps, mid-epoch (an "
-                                       "interrupted or restarted run then loses at most N steps)", lo=1, hi=BIG,
-                                       optional=True, group="run", label="Checkpoint every N steps")
+    init_from: str | None = opt(
+        None,
+        "str",
+        "warm start (fine-tune) from a trained model of the same architecture",
+        optional=True,
+        group="run",
+    )
+    max_batches_per_epoch: int | None = opt(
+        None,
+        "int",
+        "cap batches per epoch (smoke tests)",
+        lo=1,
+        hi=BIG,
+        optional=True,
+        group="run",
+        flag="--max-batches",
+    )
+    checkpoint_every: int | None = opt(
+        None,
+        "int",
+        "also write last.pt every N training steps, mid-epoch (an "
+        "interrupted or restarted run then loses at most N steps)",
+        lo=1,
+        hi=BIG,
+        optional=True,
+        group="run",
+        label="Checkpoint every N steps",
+    )
     out_dir: str | None = opt(None, "str", "run folder of this fold", optional=True, group="internal")
-    log_every: int = opt(10, "int", "device->host loss reads on CUDA, every N steps", lo=1, hi=100_000,
-                         group="internal")
+    log_every: int = opt(
+        10, "int", "device->host loss reads on CUDA, every N steps", lo=1, hi=100_000, group="internal"
+    )
 
     @classmethod
     def from_recipe(cls, recipe, **overrides: Any) -> TrainConfig:
@@ -293,8 +469,7 @@ def add_cli_flags(parser) -> None:
         extra = f" (one of {', '.join(o.choices)})" if o.choices and o.kind != "multi" else ""
         if o.kind == "multi":
             extra = f" (comma list of {', '.join(o.choices)}; 'none' for none)"
-        group.add_argument(o.cli_flag, dest=o.name, default=None, metavar=o.kind.upper(),
-                           help=o.help + extra)
+        group.add_argument(o.cli_flag, dest=o.name, default=None, metavar=o.kind.upper(), help=o.help + extra)
 
 
 def cli_overrides(args) -> dict[str, Any]:
@@ -328,8 +503,16 @@ def default_threads(params: int, processes_here: int = 1, cores: int | None = No
     return max(1, (cores - 1) // max(1, int(processes_here)))
 
 
-__all__ = ["OPTIONS", "Option", "TrainConfig", "add_cli_flags", "cli_overrides", "default_threads", "relevant",
-           "validate"]
+__all__ = [
+    "OPTIONS",
+    "Option",
+    "TrainConfig",
+    "add_cli_flags",
+    "cli_overrides",
+    "default_threads",
+    "relevant",
+    "validate",
+]
 
 
 # ---- recipe files (training/recipes/*.json, read by training/run_recipe.py)

@@ -62,11 +62,13 @@ class RunProgress:
         return elapsed / done * (total - done)
 
     def status(self, done: int, now: float) -> str:
-        """"Fold 1/3 (f) · epoch 2/5 · 40/300 batches · loss 1.234 · ETA 0:42"."""
+        """ "Fold 1/3 (f) · epoch 2/5 · 40/300 batches · loss 1.234 · ETA 0:42"."""
         total = max(self.total_batches(), done)
         loss = f" · loss {self.last_loss:.3f}" if math.isfinite(self.last_loss) else ""
-        return (f"Fold {self.fold_index + 1}/{self.folds} ({self.fold}) · epoch {self.epoch + 1}/{self.epochs} · "
-                f"{done}/{total} batches{loss} · ETA {format_eta(self.eta_s(done, now))}")
+        return (
+            f"Fold {self.fold_index + 1}/{self.folds} ({self.fold}) · epoch {self.epoch + 1}/{self.epochs} · "
+            f"{done}/{total} batches{loss} · ETA {format_eta(self.eta_s(done, now))}"
+        )
 
 
 def checkpoints_of(result) -> list[str]:
@@ -88,8 +90,10 @@ def training_hint(message: str) -> str:
     """What to do after a failed run, from the error text."""
     m = message.lower()
     if "out of memory" in m or "outofmemory" in m or "cannot allocate" in m:
-        return ("The device ran out of memory: lower the batch size, choose a smaller model, "
-                "or train on the CPU; then go Back and start again.")
+        return (
+            "The device ran out of memory: lower the batch size, choose a smaller model, "
+            "or train on the CPU; then go Back and start again."
+        )
     if "subject" in m and ("fold" in m or "protocol" in m):
         return "This protocol needs subject ids: choose kfold-5 or official on the previous page."
     if "no images" in m or "need at least" in m or "samples" in m:

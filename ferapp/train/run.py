@@ -61,13 +61,22 @@ class FoldResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "outcome": self.fit.outcome, "message": self.fit.message,
-            "n_train": self.n_train, "n_val": self.n_val, "n_test": self.n_test,
-            "epochs_completed": self.fit.epochs_completed, "global_step": self.fit.global_step,
-            "best_val_acc": self.fit.best_val_acc, "best_epoch": self.fit.best_epoch,
-            "stop_reason": self.fit.stop_reason, "wall_time_s": self.wall_time_s,
-            "history": self.fit.history, "test": self.test.to_dict() if self.test else None,
-            "checkpoint_best": self.fit.best_checkpoint, "checkpoint_last": self.fit.last_checkpoint,
+            "name": self.name,
+            "outcome": self.fit.outcome,
+            "message": self.fit.message,
+            "n_train": self.n_train,
+            "n_val": self.n_val,
+            "n_test": self.n_test,
+            "epochs_completed": self.fit.epochs_completed,
+            "global_step": self.fit.global_step,
+            "best_val_acc": self.fit.best_val_acc,
+            "best_epoch": self.fit.best_epoch,
+            "stop_reason": self.fit.stop_reason,
+            "wall_time_s": self.wall_time_s,
+            "history": self.fit.history,
+            "test": self.test.to_dict() if self.test else None,
+            "checkpoint_best": self.fit.best_checkpoint,
+            "checkpoint_last": self.fit.last_checkpoint,
         }
 
 
@@ -140,22 +149,33 @@ def check_out_dir(out: str | os.PathLike, arch: str) -> None:
             break
     if kind is None:
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
-        raise ValueError(f"--out {out} is not empty and is not a ferapp run folder (it holds {shown}); "
-                         "choose a new or empty folder (ferapp never deletes files it did not write)")
+        raise ValueError(
+            f"--out {out} is not empty and is not a ferapp run folder (it holds {shown}); "
+            "choose a new or empty folder (ferapp never deletes files it did not write)"
+        )
     if kind != arch:
         raise ValueError(f"--out {out} holds a ferapp run of {kind}, not {arch}: choose another folder")
     model = out / "model"
     if model.is_dir():
-        alien = sorted(p.name for p in model.iterdir() if p.name not in MODEL_FILES and not p.name.startswith("."))
+        alien = sorted(
+            p.name for p in model.iterdir() if p.name not in MODEL_FILES and not p.name.startswith(".")
+        )
         if alien:
-            raise ValueError(f"{model} holds files ferapp did not write ({', '.join(alien[:5])}); "
-                             "move them away or choose another --out")
+            raise ValueError(
+                f"{model} holds files ferapp did not write ({', '.join(alien[:5])}); "
+                "move them away or choose another --out"
+            )
 
 
 def _write_marker(out: Path, arch: str, protocol: str) -> None:
-    meta = {"ferapp_run": 1, "arch": arch, "protocol": protocol, "run_id": distributed.run_id(),
-            "world_size": distributed.context().world_size,
-            "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    meta = {
+        "ferapp_run": 1,
+        "arch": arch,
+        "protocol": protocol,
+        "run_id": distributed.run_id(),
+        "world_size": distributed.context().world_size,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if not (out / RUN_MARKER).exists():
         write_json(meta, out / RUN_MARKER)
 
@@ -181,16 +201,28 @@ def _subsample(idx: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.nda
     classes = np.unique(labels[idx])
     per = {c: idx[labels[idx] == c] for c in classes}
     frac = n / len(idx)
-    out = [v[:max(1, int(round(len(v) * frac)))] for v in per.values()]
+    out = [v[: max(1, int(round(len(v) * frac)))] for v in per.values()]
     return np.sort(np.concatenate(out)[:n])
 
 
-def run_training(arch: str, data, protocol: str = "official", *, overrides: dict | None = None,
-                 out_dir: str | os.PathLike | None = None, callbacks: list[Callback] | None = None,
-                 cancel: threading.Event | None = None, model_kwargs: dict | None = None,
-                 save_name: str | None = None, folds: list[int] | None = None, max_train: int | None = None,
-                 data_format: str = "auto", load_kwargs: dict | None = None, auto_threads: bool = False,
-                 dist_timeout_s: float = distributed.DEFAULT_TIMEOUT_S) -> RunResult:
+def run_training(
+    arch: str,
+    data,
+    protocol: str = "official",
+    *,
+    overrides: dict | None = None,
+    out_dir: str | os.PathLike | None = None,
+    callbacks: list[Callback] | None = None,
+    cancel: threading.Event | None = None,
+    model_kwargs: dict | None = None,
+    save_name: str | None = None,
+    folds: list[int] | None = None,
+    max_train: int | None = None,
+    data_format: str = "auto",
+    load_kwargs: dict | None = None,
+    auto_threads: bool = False,
+    dist_timeout_s: float = distributed.DEFAULT_TIMEOUT_S,
+) -> RunResult:
     """Train + evaluate ``arch`` on ``data`` (path or FaceDataset) under ``protocol``.
 
     ``overrides``: TrainConfig fields (epochs, batch_size, lr, device, seed, ...). ``folds``:
@@ -216,10 +248,32 @@ def run_training(arch: str, data, protocol: str = "official", *, overrides: dict
         out = Path(distributed.main_decides(str(out), ctx))  # one folder for the whole job
         result.out_dir = str(out)
         cb.on_run_start({"arch": arch, "protocol": protocol, "out_dir": str(out), "overrides": overrides})
-        _run(result, _RunArgs(arch, data, protocol, overrides, out, cbs, cb, cancel, model_kwargs or {},
-                              save_name, folds, max_train, data_format, load_kwargs, auto_threads))
+        _run(
+            result,
+            _RunArgs(
+                arch,
+                data,
+                protocol,
+                overrides,
+                out,
+                cbs,
+                cb,
+                cancel,
+                model_kwargs or {},
+                save_name,
+                folds,
+                max_train,
+                data_format,
+                load_kwargs,
+                auto_threads,
+            ),
+        )
     except Exception as e:  # the run's one funnel
-        result.outcome, result.message, result.traceback = "failed", f"{type(e).__name__}: {e}", traceback.format_exc()
+        result.outcome, result.message, result.traceback = (
+            "failed",
+            f"{type(e).__name__}: {e}",
+            traceback.format_exc(),
+        )
     result.wall_time_s = time.perf_counter() - t0
     cb.on_run_end(result)
     return result
@@ -280,10 +334,24 @@ def _run(result: RunResult, a: _RunArgs) -> None:
         result.folds = fold_results
         a.cb.on_fold_end(fr.name, fr)
         if fr.fit.outcome != "finished":
-            result.outcome, result.message, result.traceback = fr.fit.outcome, fr.fit.message, fr.fit.traceback
+            result.outcome, result.message, result.traceback = (
+                fr.fit.outcome,
+                fr.fit.message,
+                fr.fit.traceback,
+            )
             if plan.main:
-                _write_report(result, a.out, plan.ds, plan.proto, plan.run_cfg, plan.tcfg, plan.device,
-                              fold_results, False, plan.params)
+                _write_report(
+                    result,
+                    a.out,
+                    plan.ds,
+                    plan.proto,
+                    plan.run_cfg,
+                    plan.tcfg,
+                    plan.device,
+                    fold_results,
+                    False,
+                    plan.params,
+                )
             return
         last_model = model
     tested = [f.test for f in fold_results if f.test is not None]
@@ -295,8 +363,18 @@ def _run(result: RunResult, a: _RunArgs) -> None:
     result.wall_time_s = sum(f.wall_time_s for f in fold_results)
     if not plan.main:
         return
-    report = _write_report(result, a.out, plan.ds, plan.proto, plan.run_cfg, plan.tcfg, plan.device,
-                           fold_results, True, plan.params)
+    report = _write_report(
+        result,
+        a.out,
+        plan.ds,
+        plan.proto,
+        plan.run_cfg,
+        plan.tcfg,
+        plan.device,
+        fold_results,
+        True,
+        plan.params,
+    )
     if last_model is not None:
         result.best_model_dir = str(_save_model(a.out / "model", last_model, report))
         if a.save_name:
@@ -344,8 +422,22 @@ def _plan_run(result: RunResult, a: _RunArgs) -> _Plan:
         targets, keep, notes = build_targets(ds, tcfg, labels, train_rows)
         enc.t = torch.from_numpy(targets)
         result.notes += notes
-    return _Plan(ds, proto, tcfg, run_cfg, labels, kwargs, all_folds, chosen, ctx, restarted, params, enc, keep,
-                 torch_device(tcfg.device))
+    return _Plan(
+        ds,
+        proto,
+        tcfg,
+        run_cfg,
+        labels,
+        kwargs,
+        all_folds,
+        chosen,
+        ctx,
+        restarted,
+        params,
+        enc,
+        keep,
+        torch_device(tcfg.device),
+    )
 
 
 def _usable_dataset(result: RunResult, a: _RunArgs, crop_size: tuple[int, int]):
@@ -355,11 +447,15 @@ def _usable_dataset(result: RunResult, a: _RunArgs, crop_size: tuple[int, int]):
     ds = _resolve_data(a.data, a.data_format, a.load_kwargs, crop_size)
     if len(ds) == 0:
         raise ValueError("the dataset has no images")
-    ds, empty = without_empty_classes(ds)  # no output for a class without images (it would be guessed blindly)
+    ds, empty = without_empty_classes(
+        ds
+    )  # no output for a class without images (it would be guessed blindly)
     if empty:
-        result.notes.append(f"no images of {', '.join(empty)}: the model has no output for "
-                            f"{'it' if len(empty) == 1 else 'them'} and never predicts "
-                            f"{'it' if len(empty) == 1 else 'them'}")
+        result.notes.append(
+            f"no images of {', '.join(empty)}: the model has no output for "
+            f"{'it' if len(empty) == 1 else 'them'} and never predicts "
+            f"{'it' if len(empty) == 1 else 'them'}"
+        )
     return ds
 
 
@@ -370,8 +466,10 @@ def _chosen_folds(proto, ds, tcfg: TrainConfig, fold_sel: list[int] | None) -> t
     if bad:
         raise ValueError(f"fold index {bad} out of range: protocol {proto.name} has {len(all_folds)} folds")
     if tcfg.resume and len(chosen) != 1:
-        raise ValueError(f"resume continues one fold; protocol {proto.name} has {len(all_folds)} folds: "
-                         "choose the checkpoint's fold (folds=[i] / --folds N)")
+        raise ValueError(
+            f"resume continues one fold; protocol {proto.name} has {len(all_folds)} folds: "
+            "choose the checkpoint's fold (folds=[i] / --folds N)"
+        )
     return all_folds, chosen
 
 
@@ -404,17 +502,31 @@ def _run_fold(result: RunResult, a: _RunArgs, plan: _Plan, k: int, fi: int) -> t
     if fit.outcome == "finished" and len(fold.test_idx):
         seen = np.bincount(y_all[train_idx], minlength=len(labels)) > 0
         if not seen.all() and plan.main:
-            result.notes.append(f"{fold.name}: no training images of "
-                                f"{', '.join(n for n, s in zip(labels, seen, strict=True) if not s)}; "
-                                "its test images of that class count as errors, never as guesses")
+            result.notes.append(
+                f"{fold.name}: no training images of "
+                f"{', '.join(n for n, s in zip(labels, seen, strict=True) if not s)}; "
+                "its test images of that class count as errors, never as guesses"
+            )
         test_res = _evaluate_encoded(trainer, plan.enc.subset(fold.test_idx), labels, seen)
         if plan.main:
             fold_dir.mkdir(parents=True, exist_ok=True)
             write_confusion_csv(test_res.confusion, labels, fold_dir / "confusion.csv")
-            write_confusion_png(test_res.confusion, labels, fold_dir / "confusion.png",
-                                f"{a.arch} {fold.name}: {test_res.accuracy:.2%}")
-    fr = FoldResult(fold.name, fit, test_res, len(train_idx), len(fold.val_idx), len(fold.test_idx),
-                    time.perf_counter() - tf, str(fold_dir))
+            write_confusion_png(
+                test_res.confusion,
+                labels,
+                fold_dir / "confusion.png",
+                f"{a.arch} {fold.name}: {test_res.accuracy:.2%}",
+            )
+    fr = FoldResult(
+        fold.name,
+        fit,
+        test_res,
+        len(train_idx),
+        len(fold.val_idx),
+        len(fold.test_idx),
+        time.perf_counter() - tf,
+        str(fold_dir),
+    )
     return fr, model
 
 
@@ -454,7 +566,9 @@ def _init_weights(model: torch.nn.Module, ref: str) -> None:
 
 
 @torch.no_grad()
-def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels, seen: np.ndarray | None = None) -> EvalResult:
+def _evaluate_encoded(
+    trainer: Trainer, test: EncodedSet, labels, seen: np.ndarray | None = None
+) -> EvalResult:
     """Test metrics; ``seen`` (per class: had training images in this fold) masks the outputs of
     classes the fold never trained, so they are never predicted by chance."""
     out = trainer.predict(test.x).cpu()
@@ -464,8 +578,18 @@ def _evaluate_encoded(trainer: Trainer, test: EncodedSet, labels, seen: np.ndarr
     return metrics_from_confusion(confusion_matrix(test.y.numpy(), pred, len(labels)), labels)
 
 
-def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfig, device, folds, finished: bool,
-                  params: int | None = None):
+def _write_report(
+    result: RunResult,
+    out: Path,
+    ds,
+    proto,
+    cfg,
+    tcfg: TrainConfig,
+    device,
+    folds,
+    finished: bool,
+    params: int | None = None,
+):
     from ferapp.zoo.registry import get_recipe
 
     tested = [f.test for f in folds if f.test is not None]
@@ -480,11 +604,22 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         "citation": cfg.citation,
         "model_kwargs": cfg.kwargs,
         "labels": list(cfg.labels),
-        "protocol": {"name": proto.name, "description": proto.describe(),
-                     "subject_independent": proto.subject_independent},
-        "dataset": {"path": ds.report.path, "format": ds.report.format, "fingerprint": ds.fingerprint,
-                    "n": len(ds), "num_subjects": ds.report.num_subjects, "warnings": list(ds.report.warnings),
-                    "class_counts": {n: int((np.asarray(ds.labels) == i).sum()) for i, n in enumerate(ds.label_names)}},
+        "protocol": {
+            "name": proto.name,
+            "description": proto.describe(),
+            "subject_independent": proto.subject_independent,
+        },
+        "dataset": {
+            "path": ds.report.path,
+            "format": ds.report.format,
+            "fingerprint": ds.fingerprint,
+            "n": len(ds),
+            "num_subjects": ds.report.num_subjects,
+            "warnings": list(ds.report.warnings),
+            "class_counts": {
+                n: int((np.asarray(ds.labels) == i).sum()) for i, n in enumerate(ds.label_names)
+            },
+        },
         "folds": [f.to_dict() for f in folds],
         "summary": agg,
         "wall_time_s": sum(f.wall_time_s for f in folds),
@@ -508,8 +643,12 @@ def _write_report(result: RunResult, out: Path, ds, proto, cfg, tcfg: TrainConfi
         pooled = agg["pooled"]
         cm = np.array(pooled["confusion"])
         write_confusion_csv(cm, cfg.labels, out / "confusion.csv")
-        write_confusion_png(cm, cfg.labels, out / "confusion.png",
-                            f"{result.arch} {proto.name}: {agg['mean_accuracy']:.2%} +- {agg['std_accuracy']:.2%}")
+        write_confusion_png(
+            cm,
+            cfg.labels,
+            out / "confusion.png",
+            f"{result.arch} {proto.name}: {agg['mean_accuracy']:.2%} +- {agg['std_accuracy']:.2%}",
+        )
     result.report_path = str(write_json(report, out / "report.json"))
     return report
 
@@ -519,15 +658,31 @@ def _save_model(model_dir: Path, model, report: dict) -> Path:
     from ferapp.zoo.io import save_model_dir
 
     model.cpu().eval()
-    meta = {k: report[k] for k in ("arch", "protocol", "dataset", "summary", "wall_time_s", "hardware", "torch",
-                                   "recipe", "created")}
+    meta = {
+        k: report[k]
+        for k in (
+            "arch",
+            "protocol",
+            "dataset",
+            "summary",
+            "wall_time_s",
+            "hardware",
+            "torch",
+            "recipe",
+            "created",
+        )
+    }
     meta["trained_fold"] = report["folds"][-1]["name"] if report["folds"] else None
     meta["params"] = report["params"]
     meta["baselines"] = report.get("baselines")
     summ = report.get("summary") or {}
-    meta["metrics"] = {"accuracy": summ.get("mean_accuracy"), "accuracy_std": summ.get("std_accuracy"),
-                       "macro_f1": summ.get("mean_macro_f1"), "protocol": report["protocol"]["name"],
-                       "folds": summ.get("folds")}
+    meta["metrics"] = {
+        "accuracy": summ.get("mean_accuracy"),
+        "accuracy_std": summ.get("std_accuracy"),
+        "macro_f1": summ.get("mean_macro_f1"),
+        "protocol": report["protocol"]["name"],
+        "folds": summ.get("folds"),
+    }
     tmp = model_dir.with_name(f".{model_dir.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)  # this process's own leftover
     save_model_dir(tmp, model, model.cfg, meta)

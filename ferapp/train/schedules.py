@@ -109,8 +109,15 @@ class Plateau10(Schedule):
     run there, which is P1's rule.) Minimises ``metric`` (validation error): after ``patience`` epochs without an improvement
     larger than ``threshold``, lr /= factor; stop when that would go below ``min_lr``."""
 
-    def __init__(self, optimizers, base_lr, min_lr: float = 5e-5, patience: int = 1, factor: float = 10.0,
-                 threshold: float = 1e-4):
+    def __init__(
+        self,
+        optimizers,
+        base_lr,
+        min_lr: float = 5e-5,
+        patience: int = 1,
+        factor: float = 10.0,
+        threshold: float = 1e-4,
+    ):
         super().__init__(optimizers, base_lr)
         self.min_lr, self.patience, self.factor, self.threshold = min_lr, max(1, patience), factor, threshold
         self.best = math.inf

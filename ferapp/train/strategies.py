@@ -33,8 +33,10 @@ def make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: 
     """``params``: tensors, or param-group dicts (a group's ``lr_scale`` multiplies the lr)."""
     params = list(params)
     if params and isinstance(params[0], dict):
-        params = [{**g, "params": [p for p in g["params"] if p.requires_grad],
-                   "lr": lr * g.get("lr_scale", 1.0)} for g in params]
+        params = [
+            {**g, "params": [p for p in g["params"] if p.requires_grad], "lr": lr * g.get("lr_scale", 1.0)}
+            for g in params
+        ]
         params = [g for g in params if g["params"]]
     else:
         params = [p for p in params if p.requires_grad]
@@ -122,8 +124,9 @@ class Backprop(Strategy):
             o.zero_grad(set_to_none=True)
         if tr.cpu_bf16 and xb.dim() == 4:
             xb = xb.contiguous(memory_format=torch.channels_last)  # the model was converted once in _setup
-        with torch.autocast(tr.device.type, dtype=torch.bfloat16 if tr.cpu_bf16 else None,
-                            enabled=tr.use_amp or tr.cpu_bf16):
+        with torch.autocast(
+            tr.device.type, dtype=torch.bfloat16 if tr.cpu_bf16 else None, enabled=tr.use_amp or tr.cpu_bf16
+        ):
             loss = self.loss(xb, yb)
         tr.scaler.scale(loss if scale == 1.0 else loss * scale).backward()
         for o in opts:
@@ -143,7 +146,9 @@ class CenterLossStrategy(Backprop):
         super().__init__(trainer)
         dim = int(getattr(self.model, "num_features", 0) or 0)
         if not dim:
-            raise ValueError("loss 'ce+center' needs a model with num_features and forward_head(x, pre_logits=True)")
+            raise ValueError(
+                "loss 'ce+center' needs a model with num_features and forward_head(x, pre_logits=True)"
+            )
         self.center = alg.CenterLoss(trainer.cfg.num_classes, dim).to(trainer.device)
         self.center_opt = torch.optim.SGD(self.center.parameters(), lr=self.t.center_lr)
         self.net = _CenterObjective(self.model, self.center, self.t.center_weight)
@@ -175,7 +180,8 @@ class _CenterObjective(nn.Module):
         f = m.forward_features(xb)
         emb, logits = m.forward_head(f, pre_logits=True), m.forward_head(f)
         return alg.classification_loss("ce", logits.float(), yb) + self.weight * self.center(
-            emb.reshape(emb.shape[0], -1).float(), yb)
+            emb.reshape(emb.shape[0], -1).float(), yb
+        )
 
 
 class BNN(Backprop):
@@ -203,15 +209,27 @@ class HSIC(Strategy):
         super().__init__(trainer)
         missing = [n for n in self.NEEDS if not callable(getattr(self.model, n, None))]
         if missing:
-            raise ValueError(f"algorithm 'hsic' needs a model with {', '.join(n + '()' for n in missing)} "
-                             "(e.g. hsic_densenet)")
+            raise ValueError(
+                f"algorithm 'hsic' needs a model with {', '.join(n + '()' for n in missing)} "
+                "(e.g. hsic_densenet)"
+            )
         t = self.t
-        self.hsic = alg.HSICStep(self.model, self._opt, beta=t.hsic_beta, sigma=t.hsic_sigma,
-                                  pool=t.hsic_pool, measure=t.hsic_measure, kernel=t.hsic_kernel, eps=t.hsic_eps)
+        self.hsic = alg.HSICStep(
+            self.model,
+            self._opt,
+            beta=t.hsic_beta,
+            sigma=t.hsic_sigma,
+            pool=t.hsic_pool,
+            measure=t.hsic_measure,
+            kernel=t.hsic_kernel,
+            eps=t.hsic_eps,
+        )
         self.optimizers = list(self.hsic.optimizers)
         self.head_params = list(self.model.head_parameters())
         self.post_opt = torch.optim.Adam(self.head_params, lr=t.post_lr)
-        self.hsic_epochs = t.hsic_epochs if t.hsic_epochs is not None else max(1, t.epochs - max(1, t.epochs // 3))
+        self.hsic_epochs = (
+            t.hsic_epochs if t.hsic_epochs is not None else max(1, t.epochs - max(1, t.epochs // 3))
+        )
 
     def phase(self, epoch):
         return "hsic" if epoch < self.hsic_epochs else "post"

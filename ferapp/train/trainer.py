@@ -93,8 +93,11 @@ def encode_images(images: np.ndarray, cfg) -> torch.Tensor:
 def encode_dataset(ds, cfg) -> EncodedSet:
     if isinstance(ds, EncodedSet):
         return ds
-    return EncodedSet(encode_images(ds.images, cfg), torch.as_tensor(np.asarray(ds.labels), dtype=torch.long),
-                      tuple(ds.label_names))
+    return EncodedSet(
+        encode_images(ds.images, cfg),
+        torch.as_tensor(np.asarray(ds.labels), dtype=torch.long),
+        tuple(ds.label_names),
+    )
 
 
 def torch_device(name: str) -> torch.device:
@@ -122,9 +125,15 @@ class Trainer:
     ``manage_run=False`` leaves on_run_start/on_run_end to an outer orchestrator
     (``run_training`` calls them once around all folds)."""
 
-    def __init__(self, model: nn.Module, cfg=None, tcfg: TrainConfig | None = None,
-                 callbacks: list[Callback] | CallbackList | None = None, cancel: threading.Event | None = None,
-                 manage_run: bool = True):
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg=None,
+        tcfg: TrainConfig | None = None,
+        callbacks: list[Callback] | CallbackList | None = None,
+        cancel: threading.Event | None = None,
+        manage_run: bool = True,
+    ):
         self.model = model
         self.cfg = cfg if cfg is not None else model.cfg
         self.tcfg = tcfg if tcfg is not None else TrainConfig.from_recipe(get_recipe(self.cfg.name))
@@ -158,17 +167,21 @@ class Trainer:
         if why:
             raise ValueError(why)
         if self.uses_soft_targets(t) and (t.loss != "ce" or t.algorithm != "backprop"):
-            raise ValueError("soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
-                             f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})")
+            raise ValueError(
+                "soft targets, distillation, label smoothing, mixup and cutmix need loss 'ce' "
+                f"with backprop (this run: loss {t.loss!r}, algorithm {t.algorithm!r})"
+            )
         self.device = torch_device(t.device)
         if self.device.type == "mps":  # an operation Apple MPS lacks: train on the CPU, with a message
             from ferapp.inference.device import training_device
 
-            self.device = torch.device(training_device(self.model, (self.cfg.channels, *self.cfg.net_input_size),
-                                                       "mps")[0])
+            self.device = torch.device(
+                training_device(self.model, (self.cfg.channels, *self.cfg.net_input_size), "mps")[0]
+            )
         self.use_amp = bool(t.amp and self.device.type == "cuda" and t.algorithm != "hsic")
-        self.cpu_bf16 = bool(t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic"
-                             and cpu_has_bf16())
+        self.cpu_bf16 = bool(
+            t.cpu_bf16 and self.device.type == "cpu" and t.algorithm != "hsic" and cpu_has_bf16()
+        )
         torch.manual_seed(t.seed)
         if self.dist.sharded:
             distributed.convert_batchnorm(self.model)  # BN statistics of the global batch
@@ -232,7 +245,7 @@ class Trainer:
         self.model.eval()
         outs = []
         for i in range(0, len(x), batch):
-            xb = x[i:i + batch].to(self.device, non_blocking=True)
+            xb = x[i : i + batch].to(self.device, non_blocking=True)
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 o = logits_from_input(self.model, xb, self.cfg).float()
             outs.append(o)
@@ -279,11 +292,19 @@ class Trainer:
         if outcome == "cancelled":
             message = "cancelled by user" + (f" (checkpoint {last_ckpt})" if last_ckpt else "")
         result = FitResult(
-            outcome=outcome, message=message, epochs_completed=self.epoch, global_step=self.global_step,
-            history=list(self.history), best_val_acc=self.best_val_acc, best_epoch=self.best_epoch,
+            outcome=outcome,
+            message=message,
+            epochs_completed=self.epoch,
+            global_step=self.global_step,
+            history=list(self.history),
+            best_val_acc=self.best_val_acc,
+            best_epoch=self.best_epoch,
             last_checkpoint=str(last_ckpt) if last_ckpt else None,
             best_checkpoint=str(self.best_state_path) if self.best_state_path else None,
-            wall_time_s=time.perf_counter() - t0, stop_reason=self.stop_reason, traceback=tb)
+            wall_time_s=time.perf_counter() - t0,
+            stop_reason=self.stop_reason,
+            traceback=tb,
+        )
         if self.manage_run:
             self.callbacks.on_run_end(result)
         return result
@@ -296,7 +317,9 @@ class Trainer:
         except Exception:
             return None
 
-    def _sharded_step(self, xb: torch.Tensor, yb: torch.Tensor, m: int, phase: str, epoch: int, b: int) -> torch.Tensor:
+    def _sharded_step(
+        self, xb: torch.Tensor, yb: torch.Tensor, m: int, phase: str, epoch: int, b: int
+    ) -> torch.Tensor:
         """This rank's slice of a global batch of ``m`` samples (``xb`` may hold several rows per
         sample: P5's five crops). Returns this rank's share of the global batch's mean loss."""
         ctx = self.dist
@@ -304,13 +327,15 @@ class Trainer:
         k = xb.shape[0] // m
         share = (hi - lo) / m
         torch.manual_seed(_mix_seed(self.tcfg.seed, epoch, b, ctx.rank, 29))  # dropout masks of this slice
-        loss = self.strategy.step(xb[lo * k:hi * k], yb[lo * k:hi * k], phase, ctx.world_size * share)
+        loss = self.strategy.step(xb[lo * k : hi * k], yb[lo * k : hi * k], phase, ctx.world_size * share)
         return loss * share if hi > lo else torch.zeros_like(loss)
 
     def _loop(self, tr: EncodedSet, va: EncodedSet | None) -> None:
         t = self.tcfg
         n = len(tr)
-        x_all = tr.x.to(self.device) if self.device.type != "cpu" else tr.x  # the whole set on the GPU (CUDA, MPS)
+        x_all = (
+            tr.x.to(self.device) if self.device.type != "cpu" else tr.x
+        )  # the whole set on the GPU (CUDA, MPS)
         y_all = self._targets(tr, x_all.device)
         nb = self._batches_per_epoch(n)
         while self.epoch < t.epochs:
@@ -319,7 +344,9 @@ class Trainer:
                 break
             epoch = self.epoch
             phase = self.strategy.phase(epoch)
-            perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix_seed(t.seed, epoch))).to(x_all.device)
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(_mix_seed(t.seed, epoch))).to(
+                x_all.device
+            )
             self.callbacks.on_epoch_start(epoch, t.epochs, nb)
             self.model.train()
             self.strategy.begin_epoch(phase)
@@ -356,8 +383,9 @@ class Trainer:
             nb = min(nb, int(t.max_batches_per_epoch))
         return nb
 
-    def _train_batches(self, x_all: torch.Tensor, y_all: torch.Tensor, perm: torch.Tensor, nb: int,
-                       phase: str, epoch: int) -> None:
+    def _train_batches(
+        self, x_all: torch.Tensor, y_all: torch.Tensor, perm: torch.Tensor, nb: int, phase: str, epoch: int
+    ) -> None:
         """One epoch's batches from ``self.batch_in_epoch`` on (a resumed epoch continues)."""
         t, ctx, bs = self.tcfg, self.dist, self.tcfg.batch_size
         on_cuda = self.device.type != "cpu"  # an accelerator: read the loss back only every log_every steps
@@ -367,14 +395,18 @@ class Trainer:
         for b in range(self.batch_in_epoch, nb):
             if not ctx.active and self.cancel.is_set():  # under DDP the ranks agree on stopping below
                 raise Cancelled()
-            idx = perm[b * bs:(b + 1) * bs]
+            idx = perm[b * bs : (b + 1) * bs]
             loss = self._train_batch(x_all[idx], y_all[idx], phase, epoch, b)
             loss_acc = loss if loss_acc is None else loss_acc + loss
             self.global_step += 1
             self.batch_in_epoch = b + 1
             stop = False
-            if (not on_cuda or self.global_step % t.log_every == 0 or b == nb - 1
-                    or (every and self.global_step % every == 0)):
+            if (
+                not on_cuda
+                or self.global_step % t.log_every == 0
+                or b == nb - 1
+                or (every and self.global_step % every == 0)
+            ):
                 stop, last_read = self._read_loss(loss_acc, loss)
                 loss_acc = None
             self.callbacks.on_batch_end(self.global_step, last_read)
@@ -401,8 +433,15 @@ class Trainer:
         stop = False
         if ctx.active:  # the global batches' loss, and whether any rank was asked to stop
             s, last_read, flag = distributed.sum_across(
-                torch.stack([loss_acc.float().reshape(()), loss.float().reshape(()),
-                             torch.tensor(float(self.cancel.is_set()), device=loss.device)]), ctx)
+                torch.stack(
+                    [
+                        loss_acc.float().reshape(()),
+                        loss.float().reshape(()),
+                        torch.tensor(float(self.cancel.is_set()), device=loss.device),
+                    ]
+                ),
+                ctx,
+            )
             stop = flag > 0
         else:
             s = float(loss_acc)  # the only device->host sync
@@ -423,7 +462,9 @@ class Trainer:
             metrics.update(self._validate(va))
             if self.best_val_acc is None or metrics["val_acc"] > self.best_val_acc:
                 self.best_val_acc, self.best_epoch = metrics["val_acc"], epoch
-                self._best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+                self._best_weights = copy.deepcopy(
+                    {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+                )
         return metrics
 
     def _step_schedule(self, phase: str, epoch: int, metrics: dict[str, float]) -> None:

@@ -98,7 +98,9 @@ def _scan(root: Path, shipped: bool) -> list[ModelEntry]:
             raw, meta = read_config(d)
             if "ensemble" in raw or "ensemble" in meta:
                 members = raw.get("ensemble", meta.get("ensemble"))
-                cfg = ModelCfg(name="ensemble", description=f"ensemble of {', '.join(map(str, members or ()))}")
+                cfg = ModelCfg(
+                    name="ensemble", description=f"ensemble of {', '.join(map(str, members or ()))}"
+                )
                 arch = "ensemble"
             else:
                 cfg = config_to_cfg(raw)
@@ -123,8 +125,12 @@ def list_trained_models() -> list[ModelEntry]:
         if e.name.lower() in reserved:
             if e.path not in _warned_shadowing:
                 _warned_shadowing.add(e.path)
-                log.warning("ignoring user model %s: %s is the name of a shipped model (using the shipped model; "
-                            "rename the folder to use yours)", e.path, e.name)
+                log.warning(
+                    "ignoring user model %s: %s is the name of a shipped model (using the shipped model; "
+                    "rename the folder to use yours)",
+                    e.path,
+                    e.name,
+                )
             continue
         user.append(e)
     return user + shipped
@@ -164,9 +170,11 @@ def snapshot() -> Snapshot | None:
         raw = json.loads(ARCHITECTURES_FILE.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return None
-    return Snapshot(cfgs={name: ModelCfg.from_dict(d) for name, d in raw["architectures"].items()},
-                    recipes={name: Recipe.from_dict(d) for name, d in raw["recipes"].items()},
-                    papers=tuple(Paper(p["key"], p["title"], tuple(p["protocols"])) for p in raw["papers"]))
+    return Snapshot(
+        cfgs={name: ModelCfg.from_dict(d) for name, d in raw["architectures"].items()},
+        recipes={name: Recipe.from_dict(d) for name, d in raw["recipes"].items()},
+        papers=tuple(Paper(p["key"], p["title"], tuple(p["protocols"])) for p in raw["papers"]),
+    )
 
 
 def registry_snapshot() -> dict[str, Any]:
@@ -175,12 +183,19 @@ def registry_snapshot() -> dict[str, Any]:
     import ferapp.zoo.models  # noqa: F401  (fills the registry)
     from ferapp.zoo.registry import _MODELS, _PAPERS
 
-    shipped = {name: e for name, e in sorted(_MODELS.items()) if e.fn.__module__.startswith("ferapp.zoo.models.")}
+    shipped = {
+        name: e for name, e in sorted(_MODELS.items()) if e.fn.__module__.startswith("ferapp.zoo.models.")
+    }
     keys = {e.cfg.paper for e in shipped.values()}
-    return {"architectures": {name: e.cfg.to_dict() for name, e in shipped.items()},
-            "recipes": {name: e.recipe.to_dict() for name, e in shipped.items()},
-            "papers": [{"key": p.key, "title": p.title, "protocols": list(p.protocols)}
-                       for p in _PAPERS.values() if p.key in keys]}
+    return {
+        "architectures": {name: e.cfg.to_dict() for name, e in shipped.items()},
+        "recipes": {name: e.recipe.to_dict() for name, e in shipped.items()},
+        "papers": [
+            {"key": p.key, "title": p.title, "protocols": list(p.protocols)}
+            for p in _PAPERS.values()
+            if p.key in keys
+        ],
+    }
 
 
 def write_architectures(path: Path = ARCHITECTURES_FILE) -> Path:

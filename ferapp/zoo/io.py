@@ -61,7 +61,9 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
-        return str(self.meta.get("name") or (self.path.name if self.path and self.path.is_dir() else self.cfg.name))
+        return str(
+            self.meta.get("name") or (self.path.name if self.path and self.path.is_dir() else self.cfg.name)
+        )
 
     @property
     def packed_path(self) -> Path | None:
@@ -87,10 +89,13 @@ class LoadedModel:
         """The same model on its sidecar's own inference path (P5: 1-bit XNOR/popcount)."""
         path = self.packed_path
         if path is None:
-            raise ValueError(f"{self.name}: no packed weights file (only the P5 binarized models have a packed form)")
+            raise ValueError(
+                f"{self.name}: no packed weights file (only the P5 binarized models have a packed form)"
+            )
         module = weight_sidecar(self.cfg.name).fast_model(path, self.cfg)
-        return LoadedModel(model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path,
-                           source=self.source)
+        return LoadedModel(
+            model=module, cfg=self.cfg, meta={**self.meta, "packed": True}, path=self.path, source=self.source
+        )
 
     def classify_probs(self, crops) -> np.ndarray:
         from ferapp.zoo.predict import predict_probs
@@ -112,7 +117,9 @@ def _check_plain(obj: Any, where: str = "extra") -> None:
                 raise TypeError(f"{where}: key {k!r} is not str/int")
             _check_plain(v, f"{where}[{k!r}]")
         return
-    raise TypeError(f"{where}: {type(obj).__name__} is not a plain type (dict/list/str/number/bool/None/Tensor)")
+    raise TypeError(
+        f"{where}: {type(obj).__name__} is not a plain type (dict/list/str/number/bool/None/Tensor)"
+    )
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
@@ -160,12 +167,19 @@ def safe_torch_load(path: Path, map_location: str | torch.device = "cpu") -> Any
         with f:
             return torch.load(f, map_location=map_location, weights_only=True)
     except Exception as exc:  # UnpicklingError (unsafe globals), truncated zip, garbage ...
-        unsafe = "weights_only" in str(exc) or "Unsupported global" in str(exc) or "UnpicklingError" in type(exc).__name__
-        why = ("it contains pickled Python objects or code, which ferapp never runs (weights are loaded "
-               "with weights_only=True); re-save it with ferapp, or use a model from a source you trust "
-               "through `ferapp train --init-from`" if unsafe else
-               f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'}; "
-               "it may be truncated or not a PyTorch file")
+        unsafe = (
+            "weights_only" in str(exc)
+            or "Unsupported global" in str(exc)
+            or "UnpicklingError" in type(exc).__name__
+        )
+        why = (
+            "it contains pickled Python objects or code, which ferapp never runs (weights are loaded "
+            "with weights_only=True); re-save it with ferapp, or use a model from a source you trust "
+            "through `ferapp train --init-from`"
+            if unsafe
+            else f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'}; "
+            "it may be truncated or not a PyTorch file"
+        )
         raise CheckpointError(f"{path}: cannot be loaded as a ferapp weights file ({why})") from None
 
 
@@ -175,9 +189,13 @@ def _shape_mismatch(expected: dict[str, tuple[int, ...]], state_dict: dict[str, 
     missing = [k for k in expected if k not in state_dict]
     extra = [k for k in state_dict if k not in expected]
     if missing:
-        problems.append(f"missing in the weights: {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else ""))
+        problems.append(
+            f"missing in the weights: {', '.join(missing[:3])}" + (" ..." if len(missing) > 3 else "")
+        )
     if extra:
-        problems.append(f"not in the network: {', '.join(map(str, extra[:3]))}" + (" ..." if len(extra) > 3 else ""))
+        problems.append(
+            f"not in the network: {', '.join(map(str, extra[:3]))}" + (" ..." if len(extra) > 3 else "")
+        )
     for k, shape in expected.items():
         t = state_dict.get(k)
         if t is not None and (not isinstance(t, torch.Tensor) or tuple(t.shape) != shape):
@@ -190,15 +208,18 @@ def _shape_mismatch(expected: dict[str, tuple[int, ...]], state_dict: dict[str, 
 
 def _build(cfg: ModelCfg, state_dict: dict[str, torch.Tensor], source: Path) -> nn.Module:
     if cfg.name not in list_models():
-        raise CheckpointError(f"{source}: unknown architecture {cfg.name!r}; known: {', '.join(list_models())}")
+        raise CheckpointError(
+            f"{source}: unknown architecture {cfg.name!r}; known: {', '.join(list_models())}"
+        )
     try:  # the network's shapes, from the config alone, before a byte of it is allocated
         expected = check_model_args(cfg.name, cfg.kwargs)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from None
     mismatch = _shape_mismatch(expected, state_dict)
     if mismatch:
-        raise CheckpointError(f"{source}: weights do not fit architecture {cfg.name!r} with {cfg.kwargs} "
-                              f"({mismatch})")
+        raise CheckpointError(
+            f"{source}: weights do not fit architecture {cfg.name!r} with {cfg.kwargs} ({mismatch})"
+        )
     try:
         model = create_model(cfg.name, **cfg.kwargs)
     except Exception as exc:
@@ -207,35 +228,46 @@ def _build(cfg: ModelCfg, state_dict: dict[str, torch.Tensor], source: Path) -> 
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as exc:
         msg = str(exc).splitlines()
-        raise CheckpointError(f"{source}: weights do not fit architecture {cfg.name!r} "
-                              f"({'; '.join(m.strip() for m in msg[:3])})") from exc
+        raise CheckpointError(
+            f"{source}: weights do not fit architecture {cfg.name!r} "
+            f"({'; '.join(m.strip() for m in msg[:3])})"
+        ) from exc
     model.cfg = cfg
     return model.eval()
 
 
 # ------------------------------------------------------------------------ checkpoints
-def save_checkpoint(path: str | Path, model: nn.Module, cfg: ModelCfg | None = None,
-                    extra: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path, model: nn.Module, cfg: ModelCfg | None = None, extra: dict[str, Any] | None = None
+) -> Path:
     """Self-describing training checkpoint (full fp32 state dict; ``extra`` must be plain types)."""
     cfg = cfg or model.cfg
     extra = dict(extra or {})
     _check_plain(extra)
-    payload = {"format": CKPT_FORMAT, "version": 1, "arch": cfg.name, "cfg": cfg.to_dict(),
-               "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-               "extra": extra}
+    payload = {
+        "format": CKPT_FORMAT,
+        "version": 1,
+        "arch": cfg.name,
+        "cfg": cfg.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "extra": extra,
+    }
     path = Path(path)
     _atomic_torch_save(payload, path)
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu"
-                    ) -> tuple[nn.Module, ModelCfg, dict[str, Any]]:
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, ModelCfg, dict[str, Any]]:
     """-> (model in eval mode, cfg, extra). Raises CheckpointError for unusable files."""
     path = Path(path)
     obj = safe_torch_load(path, map_location)
     if not isinstance(obj, dict) or obj.get("format") != CKPT_FORMAT or "state_dict" not in obj:
-        raise CheckpointError(f"{path}: not a ferapp checkpoint (expected a dict with format={CKPT_FORMAT!r}; "
-                              "a bare state_dict or another program's file cannot be loaded)")
+        raise CheckpointError(
+            f"{path}: not a ferapp checkpoint (expected a dict with format={CKPT_FORMAT!r}; "
+            "a bare state_dict or another program's file cannot be loaded)"
+        )
     try:
         cfg = ModelCfg.from_dict(obj["cfg"])
     except Exception as exc:
@@ -253,13 +285,18 @@ def _to_storage(t: torch.Tensor, half: bool) -> torch.Tensor:
         h = t.half()
         lost = (h == 0) & (t != 0)  # keep signs of tiny values (sign matters to some layers)
         if lost.any():
-            h[lost] = torch.where(t[lost] > 0, 2.0 ** -24, -(2.0 ** -24)).half()
+            h[lost] = torch.where(t[lost] > 0, 2.0**-24, -(2.0**-24)).half()
         return h
     return t.clone()
 
 
-def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None = None,
-                   meta: dict[str, Any] | None = None, half: bool = True) -> Path:
+def save_model_dir(
+    directory: str | Path,
+    model: nn.Module,
+    cfg: ModelCfg | None = None,
+    meta: dict[str, Any] | None = None,
+    half: bool = True,
+) -> Path:
     """Write config.json + model.pt (+ the architecture's weight sidecar, P5: model.packed.npz).
     Every file must stay < 25 MB."""
     cfg = cfg or model.cfg
@@ -274,8 +311,16 @@ def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None
         for k, v in sidecar.save(model, directory / sidecar.filename).items():
             meta.setdefault(k, v)
         written.append(directory / sidecar.filename)
-    _atomic_torch_save({"format": WEIGHTS_FORMAT, "version": 1, "arch": cfg.name, "state_dict": sd,
-                        "packed_keys": side_keys}, directory / "model.pt")
+    _atomic_torch_save(
+        {
+            "format": WEIGHTS_FORMAT,
+            "version": 1,
+            "arch": cfg.name,
+            "state_dict": sd,
+            "packed_keys": side_keys,
+        },
+        directory / "model.pt",
+    )
     written.append(directory / "model.pt")
     config = {"format": MODEL_FORMAT, "format_version": 1, "arch": cfg.name, **cfg.to_dict(), "meta": meta}
     _check_plain(config, "config")
@@ -284,7 +329,9 @@ def save_model_dir(directory: str | Path, model: nn.Module, cfg: ModelCfg | None
     os.replace(tmp, directory / "config.json")
     for p in written:
         if p.stat().st_size >= MAX_FILE_BYTES:
-            raise ValueError(f"{p} is {p.stat().st_size / 1e6:.1f} MB (limit 25 MB): use half=True or a smaller model")
+            raise ValueError(
+                f"{p} is {p.stat().st_size / 1e6:.1f} MB (limit 25 MB): use half=True or a smaller model"
+            )
     return directory
 
 
@@ -319,5 +366,14 @@ def load_model_dir(directory: str | Path, _depth: int = 0, _budget: list[int] | 
     return LoadedModel(model=model, cfg=cfg, meta=meta, path=directory)
 
 
-__all__ = ["CheckpointError", "LoadedModel", "save_checkpoint", "load_checkpoint", "save_model_dir",
-           "load_model_dir", "read_config", "config_to_cfg", "MAX_FILE_BYTES"]
+__all__ = [
+    "CheckpointError",
+    "LoadedModel",
+    "save_checkpoint",
+    "load_checkpoint",
+    "save_model_dir",
+    "load_model_dir",
+    "read_config",
+    "config_to_cfg",
+    "MAX_FILE_BYTES",
+]

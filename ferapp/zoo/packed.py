@@ -66,9 +66,13 @@ def _bn_eval(x: torch.Tensor, bn: dict[str, Any]) -> torch.Tensor:
 
 
 def _bn_dict(bn: torch.nn.modules.batchnorm._BatchNorm) -> dict[str, Any]:
-    return {"mean": bn.running_mean.detach().float().clone(), "var": bn.running_var.detach().float().clone(),
-            "weight": bn.weight.detach().float().clone(), "bias": bn.bias.detach().float().clone(),
-            "eps": float(bn.eps)}
+    return {
+        "mean": bn.running_mean.detach().float().clone(),
+        "var": bn.running_var.detach().float().clone(),
+        "weight": bn.weight.detach().float().clone(),
+        "bias": bn.bias.detach().float().clone(),
+        "eps": float(bn.eps),
+    }
 
 
 def _int_thresholds(bn: dict[str, Any], fan_in: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +85,9 @@ def _int_thresholds(bn: dict[str, Any], fan_in: int) -> tuple[np.ndarray, np.nda
     c = mean.numel()
     std = torch.sqrt(var + bn["eps"])
     with np.errstate(divide="ignore", invalid="ignore"):
-        tau = torch.where(g != 0, mean - b * std / torch.where(g != 0, g, torch.ones_like(g)), torch.zeros_like(g))
+        tau = torch.where(
+            g != 0, mean - b * std / torch.where(g != 0, g, torch.ones_like(g)), torch.zeros_like(g)
+        )
     tau = tau.clamp(-fan_in - 2, fan_in + 2)
     base = torch.ceil(tau).to(torch.int64)
     offs = torch.arange(-4, 5, dtype=torch.int64)
@@ -91,7 +97,7 @@ def _int_thresholds(bn: dict[str, Any], fan_in: int) -> tuple[np.ndarray, np.nda
     thr = np.empty(c, np.int64)
     flip = np.zeros(c, bool)
     gn = bn["weight"].numpy()
-    const = (bn["bias"].numpy() >= 0)
+    const = bn["bias"].numpy() >= 0
     for i in range(c):
         if gn[i] == 0:
             thr[i] = -_BIG if const[i] else _BIG
@@ -193,8 +199,10 @@ class PackedBNN:
                     entry["w_pm1"] = np.where(bits, 1, -1).astype(np.int8).reshape(shape)
                     entry["corr"] = {}
             self._layers[name] = entry
-        self._out = {k: torch.from_numpy(arrays[f"out/{k}"].astype(np.float32))
-                     for k in ("weight", "bias", "mean", "var", "bn_weight", "bn_bias")}
+        self._out = {
+            k: torch.from_numpy(arrays[f"out/{k}"].astype(np.float32))
+            for k in ("weight", "bias", "mean", "var", "bn_weight", "bn_bias")
+        }
         self._out_eps = float(plan["out_eps"])
 
     # ---- construction / io ------------------------------------------------------------
@@ -222,7 +230,7 @@ class PackedBNN:
         words = _pack_rows(a.reshape(n * h * w, c)).reshape(n, h, w, -1)  # (N, H, W, cw)
         wp = np.pad(words, ((0, 0), (pad, pad), (pad, pad), (0, 0)))  # zero words = all -1 (corrected below)
         ho, wo = h + 2 * pad - kh + 1, w + 2 * pad - kw + 1
-        cols = np.stack([wp[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)], axis=3)
+        cols = np.stack([wp[:, i : i + ho, j : j + wo, :] for i in range(kh) for j in range(kw)], axis=3)
         agree = _xnor_dot(cols.reshape(n * ho * wo, -1), e["notw"])
         key = (h, w)
         if key not in e["corr"]:
@@ -240,7 +248,7 @@ class PackedBNN:
         """2x2 max-pool of +-1 values = OR of the bits (floor, like nn.MaxPool2d(2))."""
         n, h, w, c = a.shape
         h2, w2 = h // 2, w // 2
-        return a[:, :2 * h2, :2 * w2].reshape(n, h2, 2, w2, 2, c).any(axis=(2, 4))
+        return a[:, : 2 * h2, : 2 * w2].reshape(n, h2, 2, w2, 2, c).any(axis=(2, 4))
 
     def forward(self, x) -> torch.Tensor:
         x = torch.as_tensor(x, dtype=torch.float32)
@@ -252,13 +260,17 @@ class PackedBNN:
                 a2 = self._conv(a1, e2)
                 a = np.concatenate([a1, a2], axis=3) if blk["dense"] else a2
                 a = self._pool(a)
-            v = np.ascontiguousarray(a.transpose(0, 3, 1, 2)).reshape(a.shape[0], -1)  # torch's (C, H, W) flatten
+            v = np.ascontiguousarray(a.transpose(0, 3, 1, 2)).reshape(
+                a.shape[0], -1
+            )  # torch's (C, H, W) flatten
             for name in self.plan["fcs"]:
                 v = self._fc(v, self._layers[name])
             pm1 = torch.from_numpy(np.where(v, 1.0, -1.0).astype(np.float32))
             o = self._out
             y = F.linear(pm1, o["weight"], o["bias"])
-            return F.batch_norm(y, o["mean"], o["var"], o["bn_weight"], o["bn_bias"], False, 0.0, self._out_eps)
+            return F.batch_norm(
+                y, o["mean"], o["var"], o["bn_weight"], o["bn_bias"], False, 0.0, self._out_eps
+            )
 
     __call__ = forward
 
@@ -272,8 +284,9 @@ class PackedBNN:
             if "w" in e:
                 out[name] = e["w"].clone()
             else:
-                out[name] = torch.from_numpy(e["w_pm1"].astype(np.float32) if "w_pm1" in e else
-                                             _unpack_notw(e["notw"], e["shape"]))  # fc: row-major bits
+                out[name] = torch.from_numpy(
+                    e["w_pm1"].astype(np.float32) if "w_pm1" in e else _unpack_notw(e["notw"], e["shape"])
+                )  # fc: row-major bits
         return out
 
 
@@ -336,9 +349,16 @@ def _export_arrays(model) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     arrays["out/mean"], arrays["out/var"] = bn["mean"].numpy(), bn["var"].numpy()
     arrays["out/bn_weight"], arrays["out/bn_bias"] = bn["weight"].numpy(), bn["bias"].numpy()
     cfg = getattr(model, "cfg", None)
-    plan = {"format": FORMAT, "version": VERSION, "arch": cfg.name if cfg is not None else "",
-            "cfg": cfg.to_dict() if cfg is not None else {}, "layers": layers, "blocks": blocks, "fcs": fcs,
-            "out_eps": bn["eps"]}
+    plan = {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": cfg.name if cfg is not None else "",
+        "cfg": cfg.to_dict() if cfg is not None else {},
+        "layers": layers,
+        "blocks": blocks,
+        "fcs": fcs,
+        "out_eps": bn["eps"],
+    }
     return plan, arrays
 
 
@@ -375,7 +395,9 @@ def _read_npz(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     except FileNotFoundError:
         raise
     except Exception as exc:  # truncated zip, pickled object arrays, bad json ...
-        raise CheckpointError(f"{path}: not a readable packed BNN file ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(
+            f"{path}: not a readable packed BNN file ({type(exc).__name__}: {exc})"
+        ) from exc
     if plan.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a {FORMAT} file")
     return plan, arrays

@@ -23,8 +23,11 @@ def crops_to_tensor(crops: Sequence[np.ndarray] | np.ndarray, cfg: ModelCfg) -> 
     """uint8 crops (list of (H, W[, 3]) or an (N, H, W[, 3]) array) -> float (N, C, H, W) per cfg."""
     if isinstance(crops, np.ndarray) and crops.ndim == 2:
         crops = [crops]
-    arr = np.stack([preprocess_face(np.asarray(c), cfg) for c in crops]) if len(crops) else \
-        np.zeros((0, cfg.channels, *cfg.input_size), np.float32)
+    arr = (
+        np.stack([preprocess_face(np.asarray(c), cfg) for c in crops])
+        if len(crops)
+        else np.zeros((0, cfg.channels, *cfg.input_size), np.float32)
+    )
     return torch.from_numpy(arr)
 
 
@@ -53,8 +56,13 @@ def is_ensemble(model) -> bool:
 
 
 @torch.no_grad()
-def predict_probs(model, cfg: ModelCfg, crops: Sequence[np.ndarray] | np.ndarray, batch: int = 256,
-                  net: torch.nn.Module | None = None) -> np.ndarray:
+def predict_probs(
+    model,
+    cfg: ModelCfg,
+    crops: Sequence[np.ndarray] | np.ndarray,
+    batch: int = 256,
+    net: torch.nn.Module | None = None,
+) -> np.ndarray:
     """uint8 crops -> (N, K) float32 softmax probabilities in ``cfg.labels`` order.
 
     ``model``: a zoo network or an ``EnsembleModel`` (whose members each get their own
@@ -72,7 +80,7 @@ def predict_probs(model, cfg: ModelCfg, crops: Sequence[np.ndarray] | np.ndarray
         dtype = p.dtype if p is not None and p.is_floating_point() else torch.float32
         out = []
         for i in range(0, len(crops), batch):
-            x = crops_to_tensor(crops[i:i + batch], cfg).to(device=device, dtype=dtype)
+            x = crops_to_tensor(crops[i : i + batch], cfg).to(device=device, dtype=dtype)
             logits = logits_from_input(run, x, cfg).float()
             out.append(torch.softmax(logits / float(cfg.temperature), dim=1).cpu())
         if not out:

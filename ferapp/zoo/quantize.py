@@ -44,9 +44,14 @@ log = logging.getLogger(__name__)
 FILE = "int8.json"
 FORMAT = "ferapp-int8"
 VERSION = 1
-SCHEME = ("activations u8 affine per tensor (histogram); weights s8 symmetric per channel in [-64, 63]; "
-          "the first convolution and the classifier stay float")
-FLOAT_MODULES = ("stem", "fc")  # P2's names: a first conv on raw pixels and the last linear layer cost nothing
+SCHEME = (
+    "activations u8 affine per tensor (histogram); weights s8 symmetric per channel in [-64, 63]; "
+    "the first convolution and the classifier stay float"
+)
+FLOAT_MODULES = (
+    "stem",
+    "fc",
+)  # P2's names: a first conv on raw pixels and the last linear layer cost nothing
 CHECK_TOLERANCE = 0.05  # logits: a rebuilt network must reproduce the calibration's check within this
 
 
@@ -63,8 +68,9 @@ def _observers(activations: str = "histogram"):
 
     kind = {"histogram": HistogramObserver, "minmax": MinMaxObserver}[activations]
     act = kind.with_args(dtype=torch.quint8, reduce_range=False)
-    weight = PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric,
-                                                quant_min=-64, quant_max=63)
+    weight = PerChannelMinMaxObserver.with_args(
+        dtype=torch.qint8, qscheme=torch.per_channel_symmetric, quant_min=-64, quant_max=63
+    )
     return act, weight
 
 
@@ -93,8 +99,11 @@ def _prepare(model: nn.Module, cfg: ModelCfg, activations: str = "histogram"):
             prepared = prepare_fx(copy.deepcopy(model).eval(), _qconfig_mapping(activations), (example,))
     finally:
         torch.fx.config.do_not_emit_stack_traces = quiet
-    watched = {n.target: n.args[0].name for n in prepared.graph.nodes
-               if n.op == "call_module" and str(n.target).startswith("activation_post_process")}
+    watched = {
+        n.target: n.args[0].name
+        for n in prepared.graph.nodes
+        if n.op == "call_module" and str(n.target).startswith("activation_post_process")
+    }
     return prepared, watched
 
 
@@ -109,8 +118,9 @@ def _views(x: torch.Tensor, cfg: ModelCfg) -> torch.Tensor:
     return xs
 
 
-def calibrate(model: nn.Module, cfg: ModelCfg, crops, batch: int = 128,
-              observer: str = "histogram") -> dict[str, list[float]]:
+def calibrate(
+    model: nn.Module, cfg: ModelCfg, crops, batch: int = 128, observer: str = "histogram"
+) -> dict[str, list[float]]:
     """Scale and zero point of every activation, observed on uint8 face ``crops`` through the
     model's preprocessing and test-time views. Offline (``training/quantize_model.py``);
     ``observer``: see ``_observers``."""
@@ -119,7 +129,7 @@ def calibrate(model: nn.Module, cfg: ModelCfg, crops, batch: int = 128,
     prepared, watched = _prepare(model, cfg, observer)
     with torch.no_grad():
         for i in range(0, len(crops), batch):
-            prepared(_views(crops_to_tensor(crops[i:i + batch], cfg), cfg))
+            prepared(_views(crops_to_tensor(crops[i : i + batch], cfg), cfg))
     out = {}
     for obs_name, node in watched.items():
         scale, zero_point = getattr(prepared, obs_name).calculate_qparams()
@@ -136,10 +146,15 @@ def fx_int8(model: nn.Module, cfg: ModelCfg, activations: dict[str, list[float]]
     prepared, watched = _prepare(model, cfg)
     for obs_name, node in watched.items():
         if node not in activations:
-            raise CheckpointError(f"{FILE}: no scale for activation {node!r} (calibrated for another network?)")
+            raise CheckpointError(
+                f"{FILE}: no scale for activation {node!r} (calibrated for another network?)"
+            )
         scale, zp = activations[node]
-        setattr(prepared, obs_name, FixedQParamsObserver(float(scale), int(zp), dtype=torch.quint8,
-                                                         quant_min=0, quant_max=255))
+        setattr(
+            prepared,
+            obs_name,
+            FixedQParamsObserver(float(scale), int(zp), dtype=torch.quint8, quant_min=0, quant_max=255),
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return convert_fx(prepared).eval()
@@ -150,7 +165,9 @@ def _qparams(activations: dict[str, list[float]], node: str) -> tuple[float, int
     try:
         scale, zp = activations[node]
     except KeyError:
-        raise CheckpointError(f"{FILE}: no scale for activation {node!r} (calibrated for another network?)") from None
+        raise CheckpointError(
+            f"{FILE}: no scale for activation {node!r} (calibrated for another network?)"
+        ) from None
     return float(scale), int(zp)
 
 
@@ -168,10 +185,20 @@ def _qconv(conv: nn.Conv2d, bn: nn.BatchNorm2d, relu: bool, out: tuple[float, in
     import torch.ao.nn.quantized as nnq
     from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-    w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+    w, b = fuse_conv_bn_weights(
+        conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+    )
     cls = nniq.ConvReLU2d if relu else nnq.Conv2d
-    q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
-            dilation=conv.dilation, groups=conv.groups, bias=True)
+    q = cls(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dilation=conv.dilation,
+        groups=conv.groups,
+        bias=True,
+    )
     q.set_weight_bias(_quantize_weight(w.detach().float()), b.detach().float())
     q.scale, q.zero_point = out
     return q
@@ -184,8 +211,11 @@ class _Int8Unit(nn.Module):
         super().__init__()
         self.conv1 = _qconv(unit.conv1, unit.bn1, True, _qparams(acts, prefix + "conv1"))
         self.conv2 = _qconv(unit.conv2, unit.bn2, False, _qparams(acts, prefix + "conv2"))
-        self.proj = (_qconv(unit.proj[0], unit.proj[1], False, _qparams(acts, prefix + "proj_0"))
-                     if unit.proj is not None else None)
+        self.proj = (
+            _qconv(unit.proj[0], unit.proj[1], False, _qparams(acts, prefix + "proj_0"))
+            if unit.proj is not None
+            else None
+        )
         self.add = nnq.QFunctional()
         self.add.scale, self.add.zero_point = _qparams(acts, prefix + "relu_1")  # the ReLU after the sum
 
@@ -210,8 +240,13 @@ class Int8ResNet(nn.Module):
         self.stem = nn.Sequential(fuse_conv_bn_eval(net.stem[0], net.stem[1]), nn.ReLU())
         scale, zp = _qparams(activations, "stem_0")
         self.quant = nnq.Quantize(scale, zp, torch.quint8)
-        self.units = nn.Sequential(*[_Int8Unit(u, f"stages_{i}_{j}_", activations)
-                                     for i, stage in enumerate(net.stages) for j, u in enumerate(stage)])
+        self.units = nn.Sequential(
+            *[
+                _Int8Unit(u, f"stages_{i}_{j}_", activations)
+                for i, stage in enumerate(net.stages)
+                for j, u in enumerate(stage)
+            ]
+        )
         self.dequant = nnq.DeQuantize()
         self.fc = copy.deepcopy(net.fc)
 
@@ -237,8 +272,9 @@ def _quantized_convs(net) -> dict[str, tuple[nn.Conv2d, nn.BatchNorm2d, str]]:
     return out
 
 
-def bias_corrections(model: nn.Module, cfg: ModelCfg, crops, activations: dict[str, list[float]],
-                     batch: int = 256) -> dict[str, list[float]]:
+def bias_corrections(
+    model: nn.Module, cfg: ModelCfg, crops, activations: dict[str, list[float]], batch: int = 256
+) -> dict[str, list[float]]:
     """Empirical bias correction (Nagel et al., "Data-Free Quantization", ICCV 2019, sec. 4.2,
     with measured input statistics): per int8 convolution and output channel, the mean shift
     its quantization (7-bit weights, 8-bit input) causes on the float network's own activations
@@ -256,14 +292,17 @@ def bias_corrections(model: nn.Module, cfg: ModelCfg, crops, activations: dict[s
     sums: dict[str, torch.Tensor] = {}
     count = 0
     inputs: dict[str, torch.Tensor] = {}
-    hooks = [conv.register_forward_hook(lambda m, inp, out, k=k: inputs.__setitem__(k, inp[0].detach()))
-             for k, (conv, _, _) in convs.items()]
+    hooks = [
+        conv.register_forward_hook(lambda m, inp, out, k=k: inputs.__setitem__(k, inp[0].detach()))
+        for k, (conv, _, _) in convs.items()
+    ]
     _, weight_obs = _observers()
     try:
         fused = {}
         for k, (conv, bn, _) in convs.items():
-            w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps,
-                                        bn.weight, bn.bias)
+            w, b = fuse_conv_bn_weights(
+                conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias
+            )
             obs = weight_obs()
             obs(w.detach())
             ws, wz = obs.calculate_qparams()
@@ -271,7 +310,7 @@ def bias_corrections(model: nn.Module, cfg: ModelCfg, crops, activations: dict[s
             fused[k] = (w.detach(), wq, b.detach())
         with torch.no_grad():
             for i in range(0, len(crops), batch):
-                x = _views(crops_to_tensor(crops[i:i + batch], cfg), cfg)
+                x = _views(crops_to_tensor(crops[i : i + batch], cfg), cfg)
                 model(x)
                 count += x.shape[0]
                 for k, (conv, _, act) in convs.items():
@@ -279,8 +318,14 @@ def bias_corrections(model: nn.Module, cfg: ModelCfg, crops, activations: dict[s
                     xin = inputs[k]
                     xq = torch.fake_quantize_per_tensor_affine(xin, float(scale), int(zp), 0, 255)
                     w, wq, b = fused[k]
-                    diff = (F.conv2d(xq, wq, b, conv.stride, conv.padding)
-                            - F.conv2d(xin, w, b, conv.stride, conv.padding)).mean(dim=(2, 3)).sum(0)
+                    diff = (
+                        (
+                            F.conv2d(xq, wq, b, conv.stride, conv.padding)
+                            - F.conv2d(xin, w, b, conv.stride, conv.padding)
+                        )
+                        .mean(dim=(2, 3))
+                        .sum(0)
+                    )
                     sums[k] = sums.get(k, 0) + diff
     finally:
         for h in hooks:
@@ -300,15 +345,20 @@ def _with_corrections(model: nn.Module, corrections: dict[str, list[float]] | No
         bn = convs[k][1]
         delta = torch.tensor(shift, dtype=bn.bias.dtype)
         if delta.shape != bn.bias.shape:
-            raise CheckpointError(f"{FILE}: bias correction for {k!r} has {delta.numel()} channels, "
-                                  f"the layer {bn.bias.numel()}")
+            raise CheckpointError(
+                f"{FILE}: bias correction for {k!r} has {delta.numel()} channels, the layer {bn.bias.numel()}"
+            )
         with torch.no_grad():
             bn.bias -= delta  # the folded conv bias is bn.bias - ...: the shift comes off the output
     return net
 
 
-def build_int8(model: nn.Module, cfg: ModelCfg, activations: dict[str, list[float]],
-               corrections: dict[str, list[float]] | None = None) -> nn.Module:
+def build_int8(
+    model: nn.Module,
+    cfg: ModelCfg,
+    activations: dict[str, list[float]],
+    corrections: dict[str, list[float]] | None = None,
+) -> nn.Module:
     """The int8 network of ``model`` (eval mode) with the given activation qparams and bias
     corrections (``bias_corrections``)."""
     from ferapp.zoo.models.p2_resnet import FERResNet
@@ -330,17 +380,32 @@ def check_input(cfg: ModelCfg, n: int = 4) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(n, cfg.channels, h, w, generator=g)
 
 
-def int8_record(model: nn.Module, cfg: ModelCfg, activations: dict[str, list[float]],
-                corrections: dict[str, list[float]] | None = None, **info: Any) -> dict[str, Any]:
+def int8_record(
+    model: nn.Module,
+    cfg: ModelCfg,
+    activations: dict[str, list[float]],
+    corrections: dict[str, list[float]] | None = None,
+    **info: Any,
+) -> dict[str, Any]:
     """What ``int8.json`` holds: format, scheme, activation qparams, bias corrections, the check
     logits, ``info``."""
     net = build_int8(model, cfg, activations, corrections)
     with torch.no_grad():
         logits = net(check_input(cfg)).tolist()
-    return {"format": FORMAT, "format_version": VERSION, "scheme": SCHEME, "arch": cfg.name,
-            "torch": torch.__version__, **info, "activations": activations, "bias_correction": corrections or {},
-            "check": {"input": "check_input(cfg): uniform in the normalised range, torch seed 0, 4 images",
-                      "logits": logits}}
+    return {
+        "format": FORMAT,
+        "format_version": VERSION,
+        "scheme": SCHEME,
+        "arch": cfg.name,
+        "torch": torch.__version__,
+        **info,
+        "activations": activations,
+        "bias_correction": corrections or {},
+        "check": {
+            "input": "check_input(cfg): uniform in the normalised range, torch seed 0, 4 images",
+            "logits": logits,
+        },
+    }
 
 
 def write_int8(directory: str | Path, record: dict[str, Any]) -> Path:
@@ -361,8 +426,13 @@ def read_int8(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path}: not a {FORMAT} v{VERSION} file")
     acts = rec.get("activations")
     if not isinstance(acts, dict) or not all(
-            isinstance(v, list) and len(v) == 2 and math.isfinite(float(v[0])) and float(v[0]) > 0
-            and 0 <= int(v[1]) <= 255 for v in acts.values()):
+        isinstance(v, list)
+        and len(v) == 2
+        and math.isfinite(float(v[0]))
+        and float(v[0]) > 0
+        and 0 <= int(v[1]) <= 255
+        for v in acts.values()
+    ):
         raise CheckpointError(f"{path}: bad activation scales")
     return rec
 
@@ -373,7 +443,9 @@ def load_int8_net(model: nn.Module, cfg: ModelCfg, path: str | Path) -> nn.Modul
     int8 engine that computes differently)."""
     rec = read_int8(path)
     if torch.backends.quantized.engine not in ("x86", "fbgemm"):  # e.g. set to qnnpack by other code
-        torch.backends.quantized.engine = "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
+        torch.backends.quantized.engine = (
+            "x86" if "x86" in torch.backends.quantized.supported_engines else "fbgemm"
+        )
     x = check_input(cfg)
     net = build_int8(model, cfg, rec["activations"], rec.get("bias_correction"))
     with warnings.catch_warnings(), torch.no_grad():
@@ -386,5 +458,17 @@ def load_int8_net(model: nn.Module, cfg: ModelCfg, path: str | Path) -> nn.Modul
     return traced
 
 
-__all__ = ["FILE", "Int8ResNet", "bias_corrections", "build_int8", "calibrate", "check_input", "fx_int8", "int8_record",
-           "load_int8_net", "read_int8", "supported", "write_int8"]
+__all__ = [
+    "FILE",
+    "Int8ResNet",
+    "bias_corrections",
+    "build_int8",
+    "calibrate",
+    "check_input",
+    "fx_int8",
+    "int8_record",
+    "load_int8_net",
+    "read_int8",
+    "supported",
+    "write_int8",
+]

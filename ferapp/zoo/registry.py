@@ -102,7 +102,9 @@ class ModelCfg:
     paper: str = ""  # the key of its registered Paper ("P1"); "" for none
     citation: str = ""
     description: str = ""
-    reported: dict[str, Any] = field(default_factory=dict)  # paper's numbers, e.g. {"params": 25476, "CK+ 5-fold": 83.74}
+    reported: dict[str, Any] = field(
+        default_factory=dict
+    )  # paper's numbers, e.g. {"params": 25476, "CK+ 5-fold": 83.74}
     kwargs: dict[str, Any] = field(default_factory=dict)  # constructor args used
 
     @property
@@ -150,7 +152,9 @@ class ModelCfg:
         if not isinstance(self.flip_tta, bool):
             raise ValueError(f"flip_tta must be true or false, not {self.flip_tta!r}")
         t = self.temperature
-        if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0.05 <= t <= 20):
+        if not (
+            isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and 0.05 <= t <= 20
+        ):
             raise ValueError(f"temperature must be a number from 0.05 to 20, not {t!r}")
         return self
 
@@ -168,7 +172,9 @@ class ModelCfg:
         known = {f.name for f in dataclasses.fields(cls)}
         bad = sorted(set(d) - known - _LEGACY_CFG_KEYS)
         if bad:
-            raise ValueError(f"unknown model config key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"unknown model config key(s) {', '.join(bad)}; known: {', '.join(sorted(known))}"
+            )
         for k in _LEGACY_CFG_KEYS:
             d.pop(k, None)
         d["input_size"] = tuple(size)
@@ -213,12 +219,16 @@ class Paper:
 
     def __post_init__(self) -> None:
         if not _PAPER_KEY.match(self.key) or self.key in _RESERVED_KEYS:
-            raise ValueError(f"paper key {self.key!r} must be 1-32 letters, digits, '_', '.' or '-' "
-                             f"(and not {', '.join(sorted(_RESERVED_KEYS))})")
+            raise ValueError(
+                f"paper key {self.key!r} must be 1-32 letters, digits, '_', '.' or '-' "
+                f"(and not {', '.join(sorted(_RESERVED_KEYS))})"
+            )
         if not self.title.strip():
             raise ValueError(f"paper {self.key}: give it a title")
         if isinstance(self.protocols, str):
-            raise ValueError(f"paper {self.key}: protocols must be a tuple of names, not the string {self.protocols!r}")
+            raise ValueError(
+                f"paper {self.key}: protocols must be a tuple of names, not the string {self.protocols!r}"
+            )
 
     @property
     def label(self) -> str:
@@ -238,7 +248,9 @@ class WeightSidecar(Protocol):
 
     def save(self, model: Any, path: Path) -> dict[str, Any]: ...  # write it; -> entries for the model's meta
 
-    def load(self, path: Path) -> dict[str, Any]: ...  # -> {state-dict key: tensor}; CheckpointError if unreadable
+    def load(
+        self, path: Path
+    ) -> dict[str, Any]: ...  # -> {state-dict key: tensor}; CheckpointError if unreadable
 
     def fast_model(self, path: Path, cfg: ModelCfg) -> Any: ...  # an nn.Module computing the same outputs
 
@@ -256,9 +268,14 @@ _MODELS: dict[str, _Registered] = {}
 _PAPERS: dict[str, Paper] = {}  # in order of registration (module order: P1, P2, ...)
 
 
-def register_model(cfg: ModelCfg, *, recipe: Recipe | None = None, paper: Paper | None = None,
-                   bench_quick: bool = False, sidecar: WeightSidecar | None = None
-                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def register_model(
+    cfg: ModelCfg,
+    *,
+    recipe: Recipe | None = None,
+    paper: Paper | None = None,
+    bench_quick: bool = False,
+    sidecar: WeightSidecar | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator on a builder ``fn(**kwargs)``:
     ``@register_model(ModelCfg(name=...), recipe=RECIPE, paper=PAPER)``.
 
@@ -269,23 +286,31 @@ def register_model(cfg: ModelCfg, *, recipe: Recipe | None = None, paper: Paper 
     """
     if paper is not None:
         if cfg.paper not in ("", paper.key):
-            raise ValueError(f"model {cfg.name!r}: cfg.paper {cfg.paper!r} disagrees with paper {paper.key!r}")
+            raise ValueError(
+                f"model {cfg.name!r}: cfg.paper {cfg.paper!r} disagrees with paper {paper.key!r}"
+            )
         known = _PAPERS.get(paper.key)
         if known is not None and known != paper:
-            raise ValueError(f"paper {paper.key!r} declared twice with different details: {known} and {paper}")
+            raise ValueError(
+                f"paper {paper.key!r} declared twice with different details: {known} and {paper}"
+            )
         cfg = cfg.replace(paper=paper.key)
     elif cfg.paper:
         _ensure_loaded()  # (a no-op while ferapp.zoo.models itself is being imported)
         if cfg.paper not in _PAPERS:
-            raise ValueError(f"model {cfg.name!r} names paper {cfg.paper!r}, which is not registered: "
-                             "pass register_model(..., paper=Paper(...))")
+            raise ValueError(
+                f"model {cfg.name!r} names paper {cfg.paper!r}, which is not registered: "
+                "pass register_model(..., paper=Paper(...))"
+            )
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         if cfg.name in _MODELS:
             raise ValueError(f"model {cfg.name!r} registered twice")
         if paper is not None:
             _PAPERS.setdefault(paper.key, paper)
-        _MODELS[cfg.name] = _Registered(fn, cfg, recipe if recipe is not None else Recipe(), bench_quick, sidecar)
+        _MODELS[cfg.name] = _Registered(
+            fn, cfg, recipe if recipe is not None else Recipe(), bench_quick, sidecar
+        )
         return fn
 
     return deco
@@ -399,11 +424,23 @@ def _check_arg(key: str, v: Any) -> None:
             for i, x in enumerate(v):
                 _check_arg(f"{key}[{i}]", x)
         return
-    raise ValueError(f"model argument {key} must be a number, true/false, text or a list, not {type(v).__name__}")
+    raise ValueError(
+        f"model argument {key} must be a number, true/false, text or a list, not {type(v).__name__}"
+    )
 
 
-_SHAPE_CHANGING_INPLACE = {"resize_", "resize_as_", "set_", "unsqueeze_", "squeeze_", "t_", "transpose_",
-                           "swapdims_", "swapaxes_", "as_strided_"}
+_SHAPE_CHANGING_INPLACE = {
+    "resize_",
+    "resize_as_",
+    "set_",
+    "unsqueeze_",
+    "squeeze_",
+    "t_",
+    "transpose_",
+    "swapdims_",
+    "swapaxes_",
+    "as_strided_",
+}
 
 
 def _shape_only_mode():
@@ -416,8 +453,9 @@ def _shape_only_mode():
     class ShapeOnly(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             name = getattr(func, "__name__", "")
-            inplace = (name.endswith("_") and not name.endswith("__") and name not in _SHAPE_CHANGING_INPLACE) \
-                or name == "__setitem__"
+            inplace = (
+                name.endswith("_") and not name.endswith("__") and name not in _SHAPE_CHANGING_INPLACE
+            ) or name == "__setitem__"
             if inplace and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
                 return args[0]
             return func(*args, **(kwargs or {}))
@@ -445,12 +483,22 @@ def check_model_args(name: str, kwargs: dict[str, Any] | None = None) -> dict[st
         with torch.device("meta"), _shape_only_mode():
             net = _MODELS[name].fn(**kwargs)
         shapes = {k: tuple(t.shape) for k, t in net.state_dict().items()}
-    except (TypeError, ValueError, RuntimeError, OverflowError, KeyError, IndexError, ZeroDivisionError) as exc:
+    except (
+        TypeError,
+        ValueError,
+        RuntimeError,
+        OverflowError,
+        KeyError,
+        IndexError,
+        ZeroDivisionError,
+    ) as exc:
         raise ValueError(f"cannot build {name} with {kwargs}: {exc}") from None
     total = sum(math.prod(s) for s in shapes.values())
     if total > MAX_PARAMS:
-        raise ValueError(f"{name} with {kwargs} would hold {total / 1e6:,.0f} M numbers "
-                         f"({total * 4 / 2**30:.1f} GB); the limit is {MAX_PARAMS / 1e6:.0f} M")
+        raise ValueError(
+            f"{name} with {kwargs} would hold {total / 1e6:,.0f} M numbers "
+            f"({total * 4 / 2**30:.1f} GB); the limit is {MAX_PARAMS / 1e6:.0f} M"
+        )
     return shapes
 
 

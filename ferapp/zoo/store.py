@@ -51,7 +51,7 @@ from ferapp.paths import shipped_models_dir, user_models_dir  # noqa: E402  (re-
 
 
 def _store_of(path: Path) -> str:
-    """"shipped" / "user" for a folder inside a model store, else "file"."""
+    """ "shipped" / "user" for a folder inside a model store, else "file"."""
     parent = path.resolve().parent
     for root, name in ((shipped_models_dir(), "shipped"), (user_models_dir(), "user")):
         try:
@@ -62,8 +62,9 @@ def _store_of(path: Path) -> str:
     return "file"
 
 
-def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0,
-                  _budget: list[int] | None = None) -> LoadedModel:
+def resolve_model(
+    ref: str | os.PathLike, _base: Path | None = None, _depth: int = 0, _budget: list[int] | None = None
+) -> LoadedModel:
     """Trained model name | model folder | checkpoint file | architecture name -> LoadedModel (eval).
 
     A name is looked up among the user's models, then the shipped ones (a shipped model's name
@@ -81,19 +82,28 @@ def resolve_model(ref: str | os.PathLike, _base: Path | None = None, _depth: int
             return loaded
         if p.is_file():
             model, cfg, extra = load_checkpoint(p)
-            meta = {"name": p.stem, "trained": True, **{k: v for k, v in extra.items() if not isinstance(v, dict)}}
+            meta = {
+                "name": p.stem,
+                "trained": True,
+                **{k: v for k, v in extra.items() if not isinstance(v, dict)},
+            }
             return LoadedModel(model=model, cfg=cfg, meta=meta, path=p, source="file")
-    entry = next((e for e in list_trained_models() if e.name == s), None)  # one per name: shipped ones reserved
+    entry = next(
+        (e for e in list_trained_models() if e.name == s), None
+    )  # one per name: shipped ones reserved
     if entry is not None:
         loaded = load_model_dir(entry.path, _depth=_depth, _budget=_budget)
         loaded.source = "shipped" if entry.shipped else "user"
         return loaded
     if s in list_models():
         model = create_model(s).eval()
-        return LoadedModel(model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None,
-                           source="architecture")
-    raise KeyError(f"unknown model {s!r}: not a folder, checkpoint, trained model or architecture. "
-                   f"Known: {', '.join(known_names())}")
+        return LoadedModel(
+            model=model, cfg=model.cfg, meta={"name": s, "trained": False}, path=None, source="architecture"
+        )
+    raise KeyError(
+        f"unknown model {s!r}: not a folder, checkpoint, trained model or architecture. "
+        f"Known: {', '.join(known_names())}"
+    )
 
 
 class EnsembleModel(nn.Module):
@@ -104,15 +114,22 @@ class EnsembleModel(nn.Module):
     when every member shares one input spec (then it returns log of the averaged probabilities).
     """
 
-    def __init__(self, members: list[LoadedModel], weights: list[float] | None = None, name: str = "ensemble",
-                 temperature: float = 1.0):
+    def __init__(
+        self,
+        members: list[LoadedModel],
+        weights: list[float] | None = None,
+        name: str = "ensemble",
+        temperature: float = 1.0,
+    ):
         super().__init__()
         if not members:
             raise ValueError("an ensemble needs at least one member")
         labels = members[0].cfg.labels
         for m in members[1:]:
             if tuple(m.cfg.labels) != tuple(labels):
-                raise CheckpointError(f"ensemble member {m.name!r} has labels {m.cfg.labels}, expected {labels}")
+                raise CheckpointError(
+                    f"ensemble member {m.name!r} has labels {m.cfg.labels}, expected {labels}"
+                )
         self.members = list(members)
         self.nets = nn.ModuleList(m.model for m in members)
         w = np.asarray(weights if weights is not None else [1.0] * len(members), dtype=np.float64)
@@ -120,14 +137,24 @@ class EnsembleModel(nn.Module):
             raise ValueError("ensemble weights must be one non-negative number per member")
         self.weights = (w / w.sum()).tolist()
         first = members[0].cfg
-        self.cfg = ModelCfg(name="ensemble", input_size=first.input_size, channels=first.channels,
-                            mean=first.mean, std=first.std, labels=tuple(labels), five_crop=first.five_crop,
-                            description=f"{name}: ensemble of {', '.join(m.name for m in members)}",
-                            kwargs={"members": [m.name for m in members]}, temperature=float(temperature)).validate()
+        self.cfg = ModelCfg(
+            name="ensemble",
+            input_size=first.input_size,
+            channels=first.channels,
+            mean=first.mean,
+            std=first.std,
+            labels=tuple(labels),
+            five_crop=first.five_crop,
+            description=f"{name}: ensemble of {', '.join(m.name for m in members)}",
+            kwargs={"members": [m.name for m in members]},
+            temperature=float(temperature),
+        ).validate()
 
     @property
     def same_input_spec(self) -> bool:
-        keys = {(m.cfg.input_size, m.cfg.channels, m.cfg.mean, m.cfg.std, m.cfg.five_crop) for m in self.members}
+        keys = {
+            (m.cfg.input_size, m.cfg.channels, m.cfg.mean, m.cfg.std, m.cfg.five_crop) for m in self.members
+        }
         return len(keys) == 1
 
     def classify_probs(self, crops, batch: int = 256) -> np.ndarray:
@@ -145,40 +172,62 @@ class EnsembleModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.same_input_spec:
-            raise RuntimeError("ensemble members have different input specs: call classify_probs(crops_uint8)")
+            raise RuntimeError(
+                "ensemble members have different input specs: call classify_probs(crops_uint8)"
+            )
         from ferapp.zoo.predict import logits_from_input
 
-        probs = sum(w * torch.softmax(logits_from_input(m.model, x, m.cfg), dim=1)
-                    for w, m in zip(self.weights, self.members, strict=True))
+        probs = sum(
+            w * torch.softmax(logits_from_input(m.model, x, m.cfg), dim=1)
+            for w, m in zip(self.weights, self.members, strict=True)
+        )
         return torch.log(probs.clamp_min(1e-12))
 
 
-def load_ensemble(directory: Path, raw: dict[str, Any], meta: dict[str, Any], _depth: int = 0,
-                  _budget: list[int] | None = None) -> LoadedModel:
+def load_ensemble(
+    directory: Path,
+    raw: dict[str, Any],
+    meta: dict[str, Any],
+    _depth: int = 0,
+    _budget: list[int] | None = None,
+) -> LoadedModel:
     where = f"{directory}/config.json"
     refs = raw.get("ensemble", meta.get("ensemble"))
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
         raise CheckpointError(f"{where}: 'ensemble' must be a non-empty list of model names")
     weights = raw.get("weights")
     if weights is not None:
-        if not (isinstance(weights, list) and len(weights) == len(refs)
-                and all(isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
-                        for w in weights) and sum(weights) > 0):
-            raise CheckpointError(f"{where}: 'weights' must be {len(refs)} finite non-negative numbers "
-                                  f"with a positive sum, not {weights!r}")
+        if not (
+            isinstance(weights, list)
+            and len(weights) == len(refs)
+            and all(
+                isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w >= 0
+                for w in weights
+            )
+            and sum(weights) > 0
+        ):
+            raise CheckpointError(
+                f"{where}: 'weights' must be {len(refs)} finite non-negative numbers "
+                f"with a positive sum, not {weights!r}"
+            )
     budget = _budget if _budget is not None else [0]
     budget[0] += len(refs)
     if budget[0] > MAX_MEMBERS:
-        raise CheckpointError(f"{where}: more than {MAX_MEMBERS} member models in all (nested ensembles "
-                              "multiply): refused")
+        raise CheckpointError(
+            f"{where}: more than {MAX_MEMBERS} member models in all (nested ensembles multiply): refused"
+        )
     members = [resolve_model(r, _base=directory, _depth=_depth + 1, _budget=budget) for r in refs]
     if "labels" in raw and tuple(raw["labels"] or ()) != tuple(members[0].cfg.labels):
-        raise CheckpointError(f"{where}: 'labels' {raw['labels']!r} differ from the members' {list(members[0].cfg.labels)}")
+        raise CheckpointError(
+            f"{where}: 'labels' {raw['labels']!r} differ from the members' {list(members[0].cfg.labels)}"
+        )
     untrained = [m.name for m in members if not m.trained]
     if untrained:
         log.warning("ensemble %s has untrained members: %s", directory.name, untrained)
     try:
-        ens = EnsembleModel(members, weights, name=directory.name, temperature=raw.get("temperature", 1.0)).eval()
+        ens = EnsembleModel(
+            members, weights, name=directory.name, temperature=raw.get("temperature", 1.0)
+        ).eval()
     except ValueError as e:
         raise CheckpointError(f"{where}: {e}") from None
     meta = dict(meta)
@@ -186,5 +235,14 @@ def load_ensemble(directory: Path, raw: dict[str, Any], meta: dict[str, Any], _d
     return LoadedModel(model=ens, cfg=ens.cfg, meta=meta, path=directory)
 
 
-__all__ = ["ModelEntry", "EnsembleModel", "list_trained_models", "resolve_model", "default_model_name",
-           "user_models_dir", "shipped_models_dir", "known_names", "load_ensemble"]
+__all__ = [
+    "ModelEntry",
+    "EnsembleModel",
+    "list_trained_models",
+    "resolve_model",
+    "default_model_name",
+    "user_models_dir",
+    "shipped_models_dir",
+    "known_names",
+    "load_ensemble",
+]

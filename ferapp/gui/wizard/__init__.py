@@ -32,6 +32,18 @@ from ferapp.gui.wizard.wizard import (
 from ferapp.gui.wizard.worker import DatasetLoader, TrainingJob
 
 __all__ = [
-    "PAGE_DATASET", "PAGE_MODEL", "PAGE_RESULTS", "PAGE_SETTINGS", "PAGE_TRAINING", "DatasetLoader", "DatasetPage",
-    "ModelPage", "ResultsPage", "SettingsPage", "TrainingJob", "TrainingPage", "TrainingWizard", "default_runs_dir",
+    "PAGE_DATASET",
+    "PAGE_MODEL",
+    "PAGE_RESULTS",
+    "PAGE_SETTINGS",
+    "PAGE_TRAINING",
+    "DatasetLoader",
+    "DatasetPage",
+    "ModelPage",
+    "ResultsPage",
+    "SettingsPage",
+    "TrainingJob",
+    "TrainingPage",
+    "TrainingWizard",
+    "default_runs_dir",
 ]

@@ -43,7 +43,9 @@ class DatasetPage(QWizardPage):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTitle("1. Dataset")
-        self.setSubTitle("A folder, .zip or FER2013 csv. It is read on a background thread; nothing trains yet.")
+        self.setSubTitle(
+            "A folder, .zip or FER2013 csv. It is read on a background thread; nothing trains yet."
+        )
         self.dataset = None
         self.loader = DatasetLoader(self)
         # the reader reports every block; the bar is redrawn at most 20 times a second
@@ -233,7 +235,8 @@ class DatasetPage(QWizardPage):
         self.summary_label.setText(
             f"<b>Format:</b> {html.escape(r.format)} &nbsp; <b>Images:</b> {len(ds)} &nbsp; "
             f"<b>Classes:</b> {html.escape(class_count_text(ds), quote=False)} &nbsp; <b>Subjects:</b> {r.num_subjects or 'n/a'} &nbsp; "
-            f"<b>Crop size:</b> {w}×{h}<br><small>{html.escape(r.path)}</small>")
+            f"<b>Crop size:</b> {w}×{h}<br><small>{html.escape(r.path)}</small>"
+        )
         names = list(ds.label_names)
         splits = [s for s in r.counts] or [""]
         cols = [s or "images" for s in splits] + (["total"] if len(splits) > 1 else [])
@@ -243,7 +246,11 @@ class DatasetPage(QWizardPage):
         self.counts_table.setVerticalHeaderLabels(names)
         labels = np.asarray(ds.labels)
         for i, n in enumerate(names):
-            vals = [int(r.counts.get(s, {}).get(n, 0)) for s in splits] if r.counts else [int((labels == i).sum())]
+            vals = (
+                [int(r.counts.get(s, {}).get(n, 0)) for s in splits]
+                if r.counts
+                else [int((labels == i).sum())]
+            )
             if len(splits) > 1:
                 vals.append(sum(vals))
             for j, v in enumerate(vals):
@@ -272,8 +279,13 @@ class DatasetPage(QWizardPage):
                 self.thumbs_layout.addWidget(t, i, j + 1)
         warns = self.warnings()
         if warns:
-            _message(self.warnings_label, "<b>Warnings</b><ul style='margin:0'>"
-                     + "".join(f"<li>{html.escape(x, quote=False)}</li>" for x in warns) + "</ul>", WARN_STYLE)
+            _message(
+                self.warnings_label,
+                "<b>Warnings</b><ul style='margin:0'>"
+                + "".join(f"<li>{html.escape(x, quote=False)}</li>" for x in warns)
+                + "</ul>",
+                WARN_STYLE,
+            )
         else:
             _message(self.warnings_label, "No warnings: every class present, no skipped files.", OK_STYLE)
 

@@ -73,8 +73,10 @@ class ModelPage(QWizardPage):
             return
         cfg = get_model_cfg(name)
         n = self.param_count(name)
-        rep = ", ".join(f"{html.escape(k)}: <b>{v:g} %</b>" for k, v in paper_accuracies(cfg.reported)) \
+        rep = (
+            ", ".join(f"{html.escape(k)}: <b>{v:g} %</b>" for k, v in paper_accuracies(cfg.reported))
             or "none reported"
+        )
         h, w = cfg.input_size
         crop = f" (five-crop {cfg.five_crop}×{cfg.five_crop})" if cfg.five_crop else ""
         channels = "grayscale" if cfg.channels == 1 else "colour"
@@ -87,10 +89,16 @@ class ModelPage(QWizardPage):
             missing = missing_classes(ds)
             present = [n for n in ds.label_names if n not in missing]
             if tuple(present) != tuple(cfg.labels):
-                labels_note = (f"<p><i>The dataset has images of {len(present)} classes ({', '.join(present)}); "
-                               "the model's output layer is built for them"
-                               + (f": it will never predict {', '.join(repr(m) for m in missing)} (no images)."
-                                  if missing else ".") + "</i></p>")
+                labels_note = (
+                    f"<p><i>The dataset has images of {len(present)} classes ({', '.join(present)}); "
+                    "the model's output layer is built for them"
+                    + (
+                        f": it will never predict {', '.join(repr(m) for m in missing)} (no images)."
+                        if missing
+                        else "."
+                    )
+                    + "</i></p>"
+                )
         self.details.setText(
             f"<h3>{html.escape(name)}</h3>"
             f"<p><b>Paper {html.escape(cfg.paper)}:</b> {html.escape(cfg.citation) or '–'}</p>"
@@ -104,7 +112,8 @@ class ModelPage(QWizardPage):
             f"<tr><td><b>Paper's accuracy</b></td><td>{rep}</td></tr>"
             f"<tr><td><b>Paper's recipe</b></td><td>{r.optimizer}, lr {r.lr:g}, batch {r.batch_size}, "
             f"{r.epochs} epochs, {r.schedule} schedule, loss {r.loss}, {r.algorithm}</td></tr>"
-            "</table>" + labels_note)
+            "</table>" + labels_note
+        )
 
     def initializePage(self) -> None:
         self._show_details()

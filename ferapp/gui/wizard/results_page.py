@@ -118,18 +118,24 @@ class ResultsPage(QWizardPage):
         self.name_edit.setText(w.settings_page.model_name)
         tested = [f.test for f in res.folds if f.test is not None]
         n_folds = len(tested)
-        self.headline.setText(f"Accuracy {_pct(res.mean_accuracy)} ± {_pct(res.std_accuracy)}"
-                              f"  <span style='font-weight:normal;font-size:small'>(mean ± std over {n_folds} "
-                              f"fold(s), {html.escape(res.protocol)}; macro F1 "
-                              f"{_pct(res.mean_macro_f1)})</span>")
+        self.headline.setText(
+            f"Accuracy {_pct(res.mean_accuracy)} ± {_pct(res.std_accuracy)}"
+            f"  <span style='font-weight:normal;font-size:small'>(mean ± std over {n_folds} "
+            f"fold(s), {html.escape(res.protocol)}; macro F1 "
+            f"{_pct(res.mean_macro_f1)})</span>"
+        )
         self._show_baselines(res, w.dataset)
         cfg = get_model_cfg(res.arch)
-        paper = ", ".join(f"{html.escape(k)}: <b>{v:g} %</b>" for k, v in paper_accuracies(cfg.reported)) \
+        paper = (
+            ", ".join(f"{html.escape(k)}: <b>{v:g} %</b>" for k, v in paper_accuracies(cfg.reported))
             or "no accuracy reported"
-        self.paper_label.setText(f"<b>Ours</b> ({res.arch}, {html.escape(res.protocol)}, "
-                                 f"{len(w.dataset)} images): <b>{_pct(res.mean_accuracy)}</b> &nbsp;|&nbsp; "
-                                 f"<b>Paper {html.escape(cfg.paper)}</b>: {paper}<br><small>Different data or "
-                                 "protocol than the paper's means the numbers are not directly comparable.</small>")
+        )
+        self.paper_label.setText(
+            f"<b>Ours</b> ({res.arch}, {html.escape(res.protocol)}, "
+            f"{len(w.dataset)} images): <b>{_pct(res.mean_accuracy)}</b> &nbsp;|&nbsp; "
+            f"<b>Paper {html.escape(cfg.paper)}</b>: {paper}<br><small>Different data or "
+            "protocol than the paper's means the numbers are not directly comparable.</small>"
+        )
         agg = aggregate(tested) if tested else None
         pooled = (agg or {}).get("pooled") or {}
         labels = list(pooled.get("labels") or [])
@@ -139,13 +145,17 @@ class ResultsPage(QWizardPage):
         self.class_table.setRowCount(len(labels))
         for i, lab in enumerate(labels):
             acc = self.per_class.get(lab)
-            self.class_table.setItem(i, 0, _ro_item(lab, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter))
+            self.class_table.setItem(
+                i, 0, _ro_item(lab, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            )
             self.class_table.setItem(i, 1, _ro_item(_pct(acc)))
             self.class_table.setItem(i, 2, _ro_item(str(int(cm[i].sum())) if cm.size else "–"))
         for lab in self.untrained:  # no images at all: no output, never predicted (reported, not hidden)
             r = self.class_table.rowCount()
             self.class_table.insertRow(r)
-            self.class_table.setItem(r, 0, _ro_item(lab, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter))
+            self.class_table.setItem(
+                r, 0, _ro_item(lab, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            )
             it = _ro_item("never predicted")
             it.setForeground(QBrush(QColor("#b00020")))
             it.setToolTip(f"The dataset has no '{lab}' image: the model has no output for it.")
@@ -164,7 +174,9 @@ class ResultsPage(QWizardPage):
                 # white -> blue heat map; text turns white on dark cells
                 it.setBackground(QBrush(QColor(int(255 - 200 * v), int(255 - 150 * v), int(255 - 60 * v))))
                 it.setForeground(QBrush(QColor("white" if v > 0.55 else "black")))
-                it.setToolTip(f"true {labels[i]}, predicted {labels[j]}: {int(cm[i, j])} ({100 * v:.0f} % of the row)")
+                it.setToolTip(
+                    f"true {labels[i]}, predicted {labels[j]}: {int(cm[i, j])} ({100 * v:.0f} % of the row)"
+                )
                 self.confusion.setItem(i, j, it)
 
     def _show_baselines(self, res, ds) -> None:
@@ -174,12 +186,17 @@ class ResultsPage(QWizardPage):
 
         self.baselines = base = result_baselines(res)
         self.untrained = missing_classes(ds) if ds is not None else []
-        self.baseline_label.setText(f"<b>Baselines</b> on the same test images: {html.escape(base.summary(), quote=False)}"
-                                    if base else "")
+        self.baseline_label.setText(
+            f"<b>Baselines</b> on the same test images: {html.escape(base.summary(), quote=False)}"
+            if base
+            else ""
+        )
         warn, style = [], WARN_STYLE
         if base is not None and not base.beaten:
-            warn.append(f"<b>This model is not better than guessing.</b> {html.escape(base.warning(), quote=False)} "
-                        "Saving it asks first, and it is not offered for the live view.")
+            warn.append(
+                f"<b>This model is not better than guessing.</b> {html.escape(base.warning(), quote=False)} "
+                "Saving it asks first, and it is not offered for the live view."
+            )
             style = ERROR_STYLE
         elif base is not None and base.collapsed:
             warn.append(html.escape(base.warning(), quote=False))
@@ -228,17 +245,27 @@ class ResultsPage(QWizardPage):
         try:
             dst = save_to_user_models(w.run_result, name, overwrite=self.overwrite.isChecked())
         except FileExistsError:
-            _message(self.save_label, f"A model named {html.escape(name)} already exists: choose another name or "
-                                      "tick 'replace'.", ERROR_STYLE)
+            _message(
+                self.save_label,
+                f"A model named {html.escape(name)} already exists: choose another name or tick 'replace'.",
+                ERROR_STYLE,
+            )
             return None
         except Exception as e:  # disk full, permissions: a message, the run folder stays
-            _message(self.save_label, f"Saving failed: {html.escape(f'{type(e).__name__}: {e}')}. The trained "
-                                      f"model is still in {html.escape(str(w.run_result.best_model_dir))}.",
-                     ERROR_STYLE)
+            _message(
+                self.save_label,
+                f"Saving failed: {html.escape(f'{type(e).__name__}: {e}')}. The trained "
+                f"model is still in {html.escape(str(w.run_result.best_model_dir))}.",
+                ERROR_STYLE,
+            )
             return None
         self.saved_path = Path(dst)
-        _message(self.save_label, f"Saved to {html.escape(str(dst))} (weights, config.json and model card "
-                                  "README.md). It is now in the main window's model list.", OK_STYLE)
+        _message(
+            self.save_label,
+            f"Saved to {html.escape(str(dst))} (weights, config.json and model card "
+            "README.md). It is now in the main window's model list.",
+            OK_STYLE,
+        )
         self.save_button.setEnabled(False)
         self._save_is_default(False)
         w.model_saved.emit(name)
@@ -247,11 +274,16 @@ class ResultsPage(QWizardPage):
     def _ask_to_save_weak(self, name: str) -> None:
         """A non-blocking question (the wizard stays responsive); "Save anyway" saves."""
         b = self.baselines
-        box = QMessageBox(QMessageBox.Icon.Warning, "Save a model that is not better than guessing?",
-                          f"'{name}' reaches {100 * b.accuracy:.1f} % on its test images; always answering "
-                          f"'{b.majority_class}' would reach {100 * b.majority:.1f} % and guessing "
-                          f"{100 * b.chance:.1f} %.\n\nSave it to your models anyway? It will not be offered for "
-                          "the live view.", QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Save a model that is not better than guessing?",
+            f"'{name}' reaches {100 * b.accuracy:.1f} % on its test images; always answering "
+            f"'{b.majority_class}' would reach {100 * b.majority:.1f} % and guessing "
+            f"{100 * b.chance:.1f} %.\n\nSave it to your models anyway? It will not be offered for "
+            "the live view.",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.button(QMessageBox.StandardButton.Save).setText("Save anyway")
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -46,7 +46,9 @@ class SettingsPage(QWizardPage):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setTitle("3. Protocol and settings")
-        self.setSubTitle("Prefilled with the paper's recipe for the chosen model; every field can be changed.")
+        self.setSubTitle(
+            "Prefilled with the paper's recipe for the chosen model; every field can be changed."
+        )
         self._filled_for: str | None = None
         self.planner = ProtocolPlanner()
         self.paper_protocol_fits = False
@@ -59,7 +61,9 @@ class SettingsPage(QWizardPage):
         self.protocol_info = QLabel()
         self.protocol_info.setWordWrap(True)
         self.protocol_check_pending = False  # an edit waits for typing to pause
-        self._check_protocol_soon = qdebounced(self._protocol_changed, timeout=self.PROTOCOL_DEBOUNCE_MS, parent=self)
+        self._check_protocol_soon = qdebounced(
+            self._protocol_changed, timeout=self.PROTOCOL_DEBOUNCE_MS, parent=self
+        )
         self.protocol.currentTextChanged.connect(self._protocol_edited)
         self.protocol.activated.connect(self._protocol_changed)  # picked from the list: no wait
         self.protocol.lineEdit().installEventFilter(self)  # Enter: checked at once, and not "Next"
@@ -160,13 +164,16 @@ class SettingsPage(QWizardPage):
         for p in choice.items:
             self.protocol.addItem(p)
             if p in choice.paper_presets:
-                self.protocol.setItemData(self.protocol.count() - 1, f"paper preset for {cfg.paper}",
-                                          Qt.ItemDataRole.ToolTipRole)
+                self.protocol.setItemData(
+                    self.protocol.count() - 1, f"paper preset for {cfg.paper}", Qt.ItemDataRole.ToolTipRole
+                )
         self.paper_protocol_fits = choice.paper_fits
         self._paper_note = ""
         if choice.paper_presets and not choice.paper_fits:
-            self._paper_note = (f"<br><i>The paper's protocol {choice.paper_presets[0]} does not fit this dataset "
-                                f"({html.escape(choice.paper_error)}).</i>")
+            self._paper_note = (
+                f"<br><i>The paper's protocol {choice.paper_presets[0]} does not fit this dataset "
+                f"({html.escape(choice.paper_error)}).</i>"
+            )
         self.protocol.setCurrentText(choice.default)
         self.protocol.blockSignals(False)
 
@@ -182,7 +189,9 @@ class SettingsPage(QWizardPage):
         if self.wizard() is None or self.wizard().model_page.arch is None:
             return
         cfg = self._cfg()
-        self.recipe_form.set_context(get_recipe(cfg.name).algorithm, self.loss.currentText(), bool(cfg.five_crop))
+        self.recipe_form.set_context(
+            get_recipe(cfg.name).algorithm, self.loss.currentText(), bool(cfg.five_crop)
+        )
 
     def recipe_error(self) -> str:
         err = self.recipe_form.error()
@@ -206,8 +215,11 @@ class SettingsPage(QWizardPage):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         """Enter in the protocol box checks the typed protocol now; it is not passed on to the
         wizard, where it would press Next and start a training run."""
-        if (obj is self.protocol.lineEdit() and event.type() == QEvent.Type.KeyPress
-                and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+        if (
+            obj is self.protocol.lineEdit()
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
             self._protocol_changed()
             return True
         return super().eventFilter(obj, event)
@@ -253,8 +265,12 @@ class SettingsPage(QWizardPage):
 
             dst = Path(user_models_dir()) / self.name_edit.text().strip()
             if dst.exists():
-                _message(self.name_info, f"A model with this name exists ({html.escape(str(dst))}); "
-                                         "saving will offer to replace it.", WARN_STYLE)
+                _message(
+                    self.name_info,
+                    f"A model with this name exists ({html.escape(str(dst))}); "
+                    "saving will offer to replace it.",
+                    WARN_STYLE,
+                )
             else:
                 _message(self.name_info, f"Will be saved to {html.escape(str(dst))}", "")
         self.completeChanged.emit()
@@ -279,5 +295,11 @@ class SettingsPage(QWizardPage):
         """TrainConfig fields (``TrainConfig.from_recipe(recipe, **overrides)``): the recipe form's
         options that apply to this model (validated by the schema) plus device, threads, seed."""
         o = self.recipe_form.values()
-        o.update({"device": self.device.currentData(), "seed": self.seed.value(), "num_threads": self.threads.value()})
+        o.update(
+            {
+                "device": self.device.currentData(),
+                "seed": self.seed.value(),
+                "num_threads": self.threads.value(),
+            }
+        )
         return o

@@ -72,19 +72,44 @@ class TrainingPage(QWizardPage):
         self.loss_plot.setTitle("Loss", color="#333")
         self.loss_plot.setLabel("bottom", "epoch")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.loss_plot.addLegend(offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333")
-        self.train_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2), symbol="o", symbolSize=5,
-                                               symbolBrush="#1f77b4", name="train loss")
-        self.val_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#ff7f0e", width=2), symbol="o", symbolSize=5,
-                                             symbolBrush="#ff7f0e", name="val loss")
+        self.loss_plot.addLegend(
+            offset=(-10, 10), brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333"
+        )
+        self.train_curve = self.loss_plot.plot(
+            [],
+            [],
+            pen=pg.mkPen("#1f77b4", width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush="#1f77b4",
+            name="train loss",
+        )
+        self.val_curve = self.loss_plot.plot(
+            [],
+            [],
+            pen=pg.mkPen("#ff7f0e", width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush="#ff7f0e",
+            name="val loss",
+        )
         self.acc_plot = pg.PlotWidget(background="w")
         self.acc_plot.setTitle("Validation accuracy", color="#333")
         self.acc_plot.setLabel("bottom", "epoch")
         self.acc_plot.setYRange(0, 1, padding=0.02)
         self.acc_plot.showGrid(x=True, y=True, alpha=0.25)
-        self.acc_plot.addLegend(offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333")
-        self.acc_curve = self.acc_plot.plot([], [], pen=pg.mkPen("#2ca02c", width=2), symbol="o", symbolSize=5,
-                                            symbolBrush="#2ca02c", name="val accuracy")
+        self.acc_plot.addLegend(
+            offset=(-10, -10), brush=pg.mkBrush(255, 255, 255, 210), labelTextColor="#333"
+        )
+        self.acc_curve = self.acc_plot.plot(
+            [],
+            [],
+            pen=pg.mkPen("#2ca02c", width=2),
+            symbol="o",
+            symbolSize=5,
+            symbolBrush="#2ca02c",
+            name="val accuracy",
+        )
         for p in (self.loss_plot, self.acc_plot):
             p.setMinimumHeight(180)
         plots = QHBoxLayout()
@@ -140,7 +165,9 @@ class TrainingPage(QWizardPage):
         s = w.settings_page
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         self.out_dir = Path(w.runs_dir) / f"{s.model_name}-{stamp}"
-        self.status_label.setText(f"Starting {w.model_page.arch} on {len(w.dataset)} images ({s.protocol_name})…")
+        self.status_label.setText(
+            f"Starting {w.model_page.arch} on {len(w.dataset)} images ({s.protocol_name})…"
+        )
         self.progress.setValue(0)
         self.cancel_button.setEnabled(True)
         self.cancel_button.setText("Cancel training")
@@ -153,8 +180,13 @@ class TrainingPage(QWizardPage):
     def set_axis(self, epochs: int, folds: int) -> None:
         """The plots' x-axis names what a point is: with one epoch per fold each point is a fold."""
         self.points_are_folds = epochs == 1 and folds > 1
-        label = ("fold" if self.points_are_folds else
-                 "epoch (fold after fold; dashed lines start a new fold)" if folds > 1 else "epoch")
+        label = (
+            "fold"
+            if self.points_are_folds
+            else "epoch (fold after fold; dashed lines start a new fold)"
+            if folds > 1
+            else "epoch"
+        )
         for plot in (self.loss_plot, self.acc_plot):
             plot.setLabel("bottom", label)
 
@@ -188,7 +220,9 @@ class TrainingPage(QWizardPage):
     def _on_fold_started(self, fold: str, index: int, total: int) -> None:
         self.run_progress.fold_started(fold, index, total)
         if index > 0 and self._xs and not self.points_are_folds:
-            ln = pg.InfiniteLine(pos=self._xs[-1] + 0.5, angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine))
+            ln = pg.InfiniteLine(
+                pos=self._xs[-1] + 0.5, angle=90, pen=pg.mkPen("#999", style=Qt.PenStyle.DashLine)
+            )
             self.loss_plot.addItem(ln)
             self._fold_lines.append(ln)
 
@@ -227,9 +261,15 @@ class TrainingPage(QWizardPage):
             v = metrics.get(k)
             return fmt.format(v) if isinstance(v, int | float) and math.isfinite(v) else "–"
 
-        vals = [str(fi + 1), str(epoch + 1), num("train_loss", "{:.4f}"), num("val_loss", "{:.4f}"),
-                _pct(metrics.get("val_acc")) if "val_acc" in metrics else "–", num("lr", "{:.3g}"),
-                num("epoch_time_s", "{:.1f}")]
+        vals = [
+            str(fi + 1),
+            str(epoch + 1),
+            num("train_loss", "{:.4f}"),
+            num("val_loss", "{:.4f}"),
+            _pct(metrics.get("val_acc")) if "val_acc" in metrics else "–",
+            num("lr", "{:.3g}"),
+            num("epoch_time_s", "{:.1f}"),
+        ]
         for c, v in enumerate(vals):
             self.table.setItem(r, c, _ro_item(v))
         self.table.scrollToBottom()
@@ -246,23 +286,40 @@ class TrainingPage(QWizardPage):
         ckpts = checkpoints_of(result)
         ck_html = ""
         if ckpts:
-            ck_html = ("<br><b>Checkpoints kept</b> (resume with <code>ferapp train --resume &lt;last.pt&gt; "
-                       "--folds &lt;k&gt;</code>):<br>" + "<br>".join(html.escape(p) for p in ckpts))
+            ck_html = (
+                "<br><b>Checkpoints kept</b> (resume with <code>ferapp train --resume &lt;last.pt&gt; "
+                "--folds &lt;k&gt;</code>):<br>" + "<br>".join(html.escape(p) for p in ckpts)
+            )
         if result.outcome == "finished":
             self.progress.setValue(1000)
-            self.status_label.setText(f"Finished: {len(result.folds)} fold(s), accuracy {_pct(result.mean_accuracy)}"
-                                      f" ± {_pct(result.std_accuracy)}")
-            _message(self.message, f"Run folder: {html.escape(str(result.out_dir))}. Press Next for the results "
-                                   "and to save the model.", OK_STYLE)
+            self.status_label.setText(
+                f"Finished: {len(result.folds)} fold(s), accuracy {_pct(result.mean_accuracy)}"
+                f" ± {_pct(result.std_accuracy)}"
+            )
+            _message(
+                self.message,
+                f"Run folder: {html.escape(str(result.out_dir))}. Press Next for the results "
+                "and to save the model.",
+                OK_STYLE,
+            )
         elif result.outcome == "cancelled":
             self.status_label.setText(f"Cancelled after {self.job.batches_done} batch(es).")
-            _message(self.message, "Training was cancelled; nothing was saved to your models."
-                     + (ck_html or "<br>No epoch had finished, so no checkpoint was written.")
-                     + "<br>Go Back to change the settings and start again.", WARN_STYLE)
+            _message(
+                self.message,
+                "Training was cancelled; nothing was saved to your models."
+                + (ck_html or "<br>No epoch had finished, so no checkpoint was written.")
+                + "<br>Go Back to change the settings and start again.",
+                WARN_STYLE,
+            )
         else:
             self.status_label.setText("Training failed.")
-            _message(self.message, f"<b>{html.escape(result.message or 'unknown error')}</b><br>"
-                     + html.escape(training_hint(result.message or "")) + ck_html, ERROR_STYLE)
+            _message(
+                self.message,
+                f"<b>{html.escape(result.message or 'unknown error')}</b><br>"
+                + html.escape(training_hint(result.message or ""))
+                + ck_html,
+                ERROR_STYLE,
+            )
         if w is not None:
             w.button(QWizard.WizardButton.BackButton).setEnabled(True)
         self.completeChanged.emit()

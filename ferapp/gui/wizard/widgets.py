@@ -22,8 +22,9 @@ def _gray_pixmap(img: np.ndarray, px: int) -> QPixmap:
     a = np.ascontiguousarray(img if img.ndim == 2 else img[..., 0], dtype=np.uint8)
     h, w = a.shape
     q = QImage(a.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(q).scaled(px, px, Qt.AspectRatioMode.KeepAspectRatio,
-                                       Qt.TransformationMode.SmoothTransformation)
+    return QPixmap.fromImage(q).scaled(
+        px, px, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
 
 
 def _ro_item(text: str, align=Qt.AlignmentFlag.AlignCenter) -> QTableWidgetItem:

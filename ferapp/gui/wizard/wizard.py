@@ -35,8 +35,13 @@ class TrainingWizard(QWizard):
     model_saved = Signal(str)
     training_ended = Signal(object)  # RunResult, whatever its outcome
 
-    def __init__(self, parent=None, dataset_path: str | os.PathLike | None = None, *,
-                 runs_dir: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        parent=None,
+        dataset_path: str | os.PathLike | None = None,
+        *,
+        runs_dir: str | os.PathLike | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Train a model")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
@@ -49,9 +54,13 @@ class TrainingWizard(QWizard):
         self.settings_page = SettingsPage()
         self.training_page = TrainingPage()
         self.results_page = ResultsPage()
-        for pid, page in ((PAGE_DATASET, self.dataset_page), (PAGE_MODEL, self.model_page),
-                          (PAGE_SETTINGS, self.settings_page), (PAGE_TRAINING, self.training_page),
-                          (PAGE_RESULTS, self.results_page)):
+        for pid, page in (
+            (PAGE_DATASET, self.dataset_page),
+            (PAGE_MODEL, self.model_page),
+            (PAGE_SETTINGS, self.settings_page),
+            (PAGE_TRAINING, self.training_page),
+            (PAGE_RESULTS, self.results_page),
+        ):
             self.setPage(pid, page)
         self.setButtonText(QWizard.WizardButton.FinishButton, "Close")
         self.training_page.job.run_ended.connect(self._maybe_close)

@@ -59,11 +59,20 @@ class DatasetLoader(QObject):
             def slot(*args):
                 if gen == self._generation:
                     fn(*args)
+
             return slot
 
-        self.job = start_job(_load, path, load_kwargs, pass_job=True, message=_with_class, name="ferapp-dataset-load",
-                             on_event=current(self._event), on_done=current(self._done),
-                             on_failed=current(self._failed))
+        self.job = start_job(
+            _load,
+            path,
+            load_kwargs,
+            pass_job=True,
+            message=_with_class,
+            name="ferapp-dataset-load",
+            on_event=current(self._event),
+            on_done=current(self._done),
+            on_failed=current(self._failed),
+        )
 
     def _event(self, name: str, args: tuple) -> None:
         if name == "ambiguous":
@@ -89,8 +98,11 @@ def _load(job: Job, path: str, load_kwargs: dict):
         found = locate_dataset(path)
         if found.note:
             job.emit("located", str(found.path), found.note)
-        return load_dataset(found.path, progress=lambda done, total: job.emit("progress", int(done), int(total)),
-                            **load_kwargs)
+        return load_dataset(
+            found.path,
+            progress=lambda done, total: job.emit("progress", int(done), int(total)),
+            **load_kwargs,
+        )
     except AmbiguousDataset as e:
         job.emit("ambiguous", str(e), [str(c) for c in e.candidates])
         return None
@@ -169,17 +181,34 @@ class TrainingJob(QObject):
     def _on_ended(self, _result) -> None:
         self._active = False
 
-    def start(self, arch: str, data, protocol: str, overrides: dict, out_dir: str | Path,
-              model_kwargs: dict | None = None) -> None:
+    def start(
+        self,
+        arch: str,
+        data,
+        protocol: str,
+        overrides: dict,
+        out_dir: str | Path,
+        model_kwargs: dict | None = None,
+    ) -> None:
         if self.running:
             raise RuntimeError("a training run is already in progress")
         self.result = None
         self._forwarder = _Forwarder()
         self._active = True
         kwargs = dict(overrides=dict(overrides), out_dir=str(out_dir), model_kwargs=model_kwargs)
-        self.job = start_job(_train, arch, data, protocol, kwargs, [self._forwarder, *self.extra_callbacks],
-                             pass_job=True, on_event=self._event, on_done=self._ended, name="ferapp-training",
-                             on_failed=lambda message: self._ended(_failed_run(message, arch, protocol, out_dir)))
+        self.job = start_job(
+            _train,
+            arch,
+            data,
+            protocol,
+            kwargs,
+            [self._forwarder, *self.extra_callbacks],
+            pass_job=True,
+            on_event=self._event,
+            on_done=self._ended,
+            name="ferapp-training",
+            on_failed=lambda message: self._ended(_failed_run(message, arch, protocol, out_dir)),
+        )
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -201,8 +230,14 @@ def _train(job: Job, arch, data, protocol, kwargs: dict, callbacks: list[Callbac
     try:
         return run_training(arch, data, protocol, callbacks=callbacks, cancel=job.cancel_event, **kwargs)
     except BaseException as e:  # belt and braces: the page must hear of the end
-        return RunResult(outcome="failed", message=f"{type(e).__name__}: {e}", arch=arch, protocol=protocol,
-                         out_dir=kwargs.get("out_dir"), traceback=traceback.format_exc())
+        return RunResult(
+            outcome="failed",
+            message=f"{type(e).__name__}: {e}",
+            arch=arch,
+            protocol=protocol,
+            out_dir=kwargs.get("out_dir"),
+            traceback=traceback.format_exc(),
+        )
 
 
 def _failed_run(message: str, arch: str, protocol: str, out_dir) -> Any:

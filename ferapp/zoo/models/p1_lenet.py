@@ -22,9 +22,21 @@ from ferapp.zoo.registry import ModelCfg, Paper, Recipe, register_model
 
 # LeCun et al. 1998, Table 1: for each C3 map, the S2 maps it reads (60 links in all).
 LECUN_C3_TABLE: tuple[tuple[int, ...], ...] = (
-    (0, 1, 2), (1, 2, 3), (2, 3, 4), (3, 4, 5), (4, 5, 0), (5, 0, 1),
-    (0, 1, 2, 3), (1, 2, 3, 4), (2, 3, 4, 5), (3, 4, 5, 0), (4, 5, 0, 1), (5, 0, 1, 2),
-    (0, 1, 3, 4), (1, 2, 4, 5), (0, 2, 3, 5),
+    (0, 1, 2),
+    (1, 2, 3),
+    (2, 3, 4),
+    (3, 4, 5),
+    (4, 5, 0),
+    (5, 0, 1),
+    (0, 1, 2, 3),
+    (1, 2, 3, 4),
+    (2, 3, 4, 5),
+    (3, 4, 5, 0),
+    (4, 5, 0, 1),
+    (5, 0, 1, 2),
+    (0, 1, 3, 4),
+    (1, 2, 4, 5),
+    (0, 2, 3, 5),
     (0, 1, 2, 3, 4, 5),
 )
 
@@ -37,8 +49,9 @@ class MaskedConv2d(nn.Conv2d):
     latent weight) can make them contribute to the output.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
-                 table: tuple[tuple[int, ...], ...] | None) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, table: tuple[tuple[int, ...], ...] | None
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size)
         mask = torch.ones(out_channels, in_channels, 1, 1)
         if table is not None:
@@ -72,8 +85,16 @@ class CrossConnectedLeNet5(nn.Module):
         dropout: dropout before the classifier (0 = off; the paper uses none).
     """
 
-    def __init__(self, num_classes: int = 7, in_chans: int = 1, cross_connect: bool = True,
-                 c3_table: str = "lecun", act: str = "relu", pool: str = "max", dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_chans: int = 1,
+        cross_connect: bool = True,
+        c3_table: str = "lecun",
+        act: str = "relu",
+        pool: str = "max",
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if c3_table not in ("lecun", "full"):
             raise ValueError("c3_table must be 'lecun' or 'full'")
@@ -112,27 +133,59 @@ class CrossConnectedLeNet5(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CITE = ("Li Yong, Lin Xiao-Zhu, Jiang Meng-Ying. Facial expression recognition based on "
-         "cross-connected LeNet-5. Acta Automatica Sinica, 2018.")
+_CITE = (
+    "Li Yong, Lin Xiao-Zhu, Jiang Meng-Ying. Facial expression recognition based on "
+    "cross-connected LeNet-5. Acta Automatica Sinica, 2018."
+)
 # JAFFE 3-fold and CK+ 5-fold (made subject-independent), the paper's Tables 3-4
 PAPER = Paper("P1", "cross-connected LeNet-5", protocols=("p1-ck", "p1-jaffe"))
-_RECIPE = Recipe(optimizer="sgd", lr=0.005, momentum=0.0, schedule="plateau10", min_lr=5e-5,
-                 batch_size=32, epochs=100, loss="ce", algorithm="backprop", augment=("mirror",))
+_RECIPE = Recipe(
+    optimizer="sgd",
+    lr=0.005,
+    momentum=0.0,
+    schedule="plateau10",
+    min_lr=5e-5,
+    batch_size=32,
+    epochs=100,
+    loss="ce",
+    algorithm="backprop",
+    augment=("mirror",),
+)
 
 
-@register_model(ModelCfg(
-    name="cc_lenet5", input_size=(32, 32), channels=1, mean=0.5, std=0.5, citation=_CITE,
-    description="Cross-connected LeNet-5: classifier on concat(S2, F6, S4) = 1660 features",
-    reported={"params": 25476, "JAFFE 3-fold": 94.37, "CK+ 5-fold": 83.74}),
-    recipe=_RECIPE, paper=PAPER, bench_quick=True)
+@register_model(
+    ModelCfg(
+        name="cc_lenet5",
+        input_size=(32, 32),
+        channels=1,
+        mean=0.5,
+        std=0.5,
+        citation=_CITE,
+        description="Cross-connected LeNet-5: classifier on concat(S2, F6, S4) = 1660 features",
+        reported={"params": 25476, "JAFFE 3-fold": 94.37, "CK+ 5-fold": 83.74},
+    ),
+    recipe=_RECIPE,
+    paper=PAPER,
+    bench_quick=True,
+)
 def cc_lenet5(**kwargs) -> CrossConnectedLeNet5:
     return CrossConnectedLeNet5(cross_connect=True, **kwargs)
 
 
-@register_model(ModelCfg(
-    name="lenet5", input_size=(32, 32), channels=1, mean=0.5, std=0.5, citation=_CITE,
-    description="Plain LeNet-5 baseline of P1 (F6 -> classifier), same C3 table",
-    reported={"params": 14444, "JAFFE 3-fold": 62.44, "CK+ 5-fold": 32.32}), recipe=_RECIPE, paper=PAPER)
+@register_model(
+    ModelCfg(
+        name="lenet5",
+        input_size=(32, 32),
+        channels=1,
+        mean=0.5,
+        std=0.5,
+        citation=_CITE,
+        description="Plain LeNet-5 baseline of P1 (F6 -> classifier), same C3 table",
+        reported={"params": 14444, "JAFFE 3-fold": 62.44, "CK+ 5-fold": 32.32},
+    ),
+    recipe=_RECIPE,
+    paper=PAPER,
+)
 def lenet5(**kwargs) -> CrossConnectedLeNet5:
     return CrossConnectedLeNet5(cross_connect=False, **kwargs)
 

@@ -42,7 +42,9 @@ class ResidualUnit(nn.Module):
         self.use_shortcut = shortcut
         self.proj: nn.Module | None = None
         if shortcut and (stride != 1 or cin != cout):
-            self.proj = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
+            self.proj = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -67,9 +69,17 @@ class FERResNet(nn.Module):
         strict_input: reject inputs of another size (off by default).
     """
 
-    def __init__(self, depth: int = 20, base_width: int = 16, shortcut: bool = True, num_classes: int = 7,
-                 in_chans: int = 1, zero_init_fc: bool = True, input_size: int = 48,
-                 strict_input: bool = False) -> None:
+    def __init__(
+        self,
+        depth: int = 20,
+        base_width: int = 16,
+        shortcut: bool = True,
+        num_classes: int = 7,
+        in_chans: int = 1,
+        zero_init_fc: bool = True,
+        input_size: int = 48,
+        strict_input: bool = False,
+    ) -> None:
         super().__init__()
         self.input_size, self.strict_input = int(input_size), strict_input
         if (depth - 2) % 6 != 0 or depth < 8:
@@ -114,10 +124,22 @@ class FERResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CITE = ("Lu Guanming, Zhu Hairui, Hao Qiang, Yan Jingjie. Facial expression recognition based on "
-         "deep residual networks. Nanjing University of Posts and Telecommunications.")
-_RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=1e-4, schedule="step", batch_size=24,
-                 epochs=30, loss="ce", algorithm="backprop", augment=("mirror",))
+_CITE = (
+    "Lu Guanming, Zhu Hairui, Hao Qiang, Yan Jingjie. Facial expression recognition based on "
+    "deep residual networks. Nanjing University of Posts and Telecommunications."
+)
+_RECIPE = Recipe(
+    optimizer="sgd",
+    lr=0.01,
+    momentum=0.9,
+    weight_decay=1e-4,
+    schedule="step",
+    batch_size=24,
+    epochs=30,
+    loss="ce",
+    algorithm="backprop",
+    augment=("mirror",),
+)
 # KDEF + CK+, 10-fold stratified by class
 PAPER = Paper("P2", "deep residual networks", protocols=("p2",))
 _REPORTED = {20: (86.77, 87.02), 38: (88.97, 87.20), 56: (89.48, 86.71), 74: (90.79, 86.23)}
@@ -128,12 +150,24 @@ def _register(depth: int, shortcut: bool):
     name = f"{kind}{depth}"
     acc = _REPORTED[depth][0 if shortcut else 1]
 
-    @register_model(ModelCfg(
-        name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
-        description=(f"{'ResNet' if shortcut else 'Plain net'}-{depth} (6n+2, n={(depth - 2) // 6}), base width 16; "
-                     "paper input 128x128, ours 48x48"),
-        reported={"KDEF+CK+ 10-fold": acc, "paper_input_size": [128, 128]}),
-        recipe=_RECIPE, paper=PAPER, bench_quick=name == "resnet20")
+    @register_model(
+        ModelCfg(
+            name=name,
+            input_size=(48, 48),
+            channels=1,
+            mean=0.5,
+            std=0.5,
+            citation=_CITE,
+            description=(
+                f"{'ResNet' if shortcut else 'Plain net'}-{depth} (6n+2, n={(depth - 2) // 6}), base width 16; "
+                "paper input 128x128, ours 48x48"
+            ),
+            reported={"KDEF+CK+ 10-fold": acc, "paper_input_size": [128, 128]},
+        ),
+        recipe=_RECIPE,
+        paper=PAPER,
+        bench_quick=name == "resnet20",
+    )
     def _entry(**kwargs) -> FERResNet:
         return FERResNet(depth=depth, shortcut=shortcut, **kwargs)
 

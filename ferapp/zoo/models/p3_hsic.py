@@ -45,8 +45,11 @@ def _act(name: str) -> nn.Module:
 
 class ConvBNAct(nn.Sequential):
     def __init__(self, cin: int, cout: int, k: int = 3, act: str = "relu", stride: int = 1) -> None:
-        super().__init__(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(cout),
-                         _act(act))
+        super().__init__(
+            nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, bias=False),
+            nn.BatchNorm2d(cout),
+            _act(act),
+        )
 
 
 class WeightedDenseLayer(nn.Module):
@@ -69,7 +72,9 @@ class WeightedDenseLayer(nn.Module):
 
 class Transition(nn.Sequential):
     def __init__(self, cin: int, cout: int, act: str = "relu") -> None:
-        super().__init__(nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), _act(act), nn.AvgPool2d(2))
+        super().__init__(
+            nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), _act(act), nn.AvgPool2d(2)
+        )
 
 
 class FPNFusion(nn.Module):
@@ -125,10 +130,22 @@ class HSICDenseNet(nn.Module):
             partition differs: the weights and the forward pass are the same.
     """
 
-    def __init__(self, num_classes: int = 7, in_chans: int = 1, num_blocks: int = 3, layers_per_block: int = 5,
-                 growth: int = 12, stem_channels: int = 24, compression: float = 0.5, fpn_channels: int = 64,
-                 attn_reduction: int = 4, act: str = "relu", stem_stride: int = 1, head_norm: bool = True,
-                 hsic_units: str = "layer") -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_chans: int = 1,
+        num_blocks: int = 3,
+        layers_per_block: int = 5,
+        growth: int = 12,
+        stem_channels: int = 24,
+        compression: float = 0.5,
+        fpn_channels: int = 64,
+        attn_reduction: int = 4,
+        act: str = "relu",
+        stem_stride: int = 1,
+        head_norm: bool = True,
+        hsic_units: str = "layer",
+    ) -> None:
         super().__init__()
         if hsic_units not in ("layer", "block"):
             raise ValueError(f"hsic_units must be 'layer' or 'block', not {hsic_units!r}")
@@ -177,7 +194,9 @@ class HSICDenseNet(nn.Module):
     def head_parameters(self) -> list[nn.Parameter]:
         return [*self.head_norm.parameters(), *self.layer_11.parameters(), *self.classifier.parameters()]
 
-    def _run(self, x: torch.Tensor, detach: bool) -> tuple[list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
+    def _run(
+        self, x: torch.Tensor, detach: bool
+    ) -> tuple[list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
         d = (lambda t: t.detach()) if detach else (lambda t: t)
         outs: list[torch.Tensor] = []
         h = self.stem(x)
@@ -223,20 +242,40 @@ class HSICDenseNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CITE = ("Han Bo et al. Facial expression recognition with a dense convolutional network trained "
-         "without backpropagation (HSIC bottleneck). Software Engineering and Applications 12(2), 2023.")
+_CITE = (
+    "Han Bo et al. Facial expression recognition with a dense convolutional network trained "
+    "without backpropagation (HSIC bottleneck). Software Engineering and Applications 12(2), 2023."
+)
 # FER2013 (the official split)
 PAPER = Paper("P3", "dense CNN, HSIC bottleneck", protocols=("official",))
 
 
-@register_model(ModelCfg(
-    name="hsic_densenet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
-    description="3 dense blocks x 5 weighted-concat convs, FPN fusion, layer_11 channel attention; HSIC-trained",
-    reported={"params": 7_000_000, "FER2013 test": 0.97, "s_per_step": 0.049, "steps": 10000}),
-    recipe=Recipe(optimizer="adam", lr=0.005, momentum=0.0, schedule="constant", batch_size=128, epochs=50,
-                  loss="ce", algorithm="hsic", augment=("mirror",),
-                  extra={"hsic_beta": 100.0, "hsic_sigma": 5.0}),  # Gaussian kernels
-    paper=PAPER, bench_quick=True)
+@register_model(
+    ModelCfg(
+        name="hsic_densenet",
+        input_size=(48, 48),
+        channels=1,
+        mean=0.5,
+        std=0.5,
+        citation=_CITE,
+        description="3 dense blocks x 5 weighted-concat convs, FPN fusion, layer_11 channel attention; HSIC-trained",
+        reported={"params": 7_000_000, "FER2013 test": 0.97, "s_per_step": 0.049, "steps": 10000},
+    ),
+    recipe=Recipe(
+        optimizer="adam",
+        lr=0.005,
+        momentum=0.0,
+        schedule="constant",
+        batch_size=128,
+        epochs=50,
+        loss="ce",
+        algorithm="hsic",
+        augment=("mirror",),
+        extra={"hsic_beta": 100.0, "hsic_sigma": 5.0},
+    ),  # Gaussian kernels
+    paper=PAPER,
+    bench_quick=True,
+)
 def hsic_densenet(**kwargs) -> HSICDenseNet:
     return HSICDenseNet(**kwargs)
 

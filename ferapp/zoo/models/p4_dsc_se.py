@@ -64,8 +64,11 @@ class SepPair(nn.Module):
         self.se2 = SqueezeExcite(cout, se_reduction)
         self.pool = nn.MaxPool2d(3, stride=2, padding=1)
         self.act = nn.SELU()
-        self.shortcut = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout))
-                         if shortcut else None)
+        self.shortcut = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride=2, bias=False), nn.BatchNorm2d(cout))
+            if shortcut
+            else None
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.act(self.se1(self.sep1(x)))
@@ -87,8 +90,15 @@ class DSCSEResNet(nn.Module):
         num_classes, in_chans: 7, 1.
     """
 
-    def __init__(self, num_classes: int = 7, in_chans: int = 1, width_mult: float = 1.0, se_reduction: int = 4,
-                 shortcut: str = "pair", dropout: float = 0.5) -> None:
+    def __init__(
+        self,
+        num_classes: int = 7,
+        in_chans: int = 1,
+        width_mult: float = 1.0,
+        se_reduction: int = 4,
+        shortcut: str = "pair",
+        dropout: float = 0.5,
+    ) -> None:
         super().__init__()
         if shortcut not in ("pair", "none"):
             raise ValueError("shortcut must be 'pair' or 'none'")
@@ -102,8 +112,9 @@ class DSCSEResNet(nn.Module):
         self.conv2 = nn.Sequential(nn.Conv2d(w(32), w(64), 3, bias=False), nn.BatchNorm2d(w(64)))
         self.se2 = SqueezeExcite(w(64), se_reduction)
         widths = [w(64), w(128), w(256), w(512), w(1024)]
-        self.stages = nn.Sequential(*[SepPair(widths[i], widths[i + 1], se_reduction, shortcut == "pair")
-                                      for i in range(4)])
+        self.stages = nn.Sequential(
+            *[SepPair(widths[i], widths[i + 1], se_reduction, shortcut == "pair") for i in range(4)]
+        )
         self.final_sep = SeparableConv(widths[-1], widths[-1], padding=0)
         self.final_se = SqueezeExcite(widths[-1], se_reduction)
         self.num_features = widths[-1]
@@ -137,28 +148,61 @@ class DSCSEResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-_CITE = ("Li Jiaqian et al. Facial expression recognition based on depthwise separable convolution, "
-         "SE residual network and center loss.")
+_CITE = (
+    "Li Jiaqian et al. Facial expression recognition based on depthwise separable convolution, "
+    "SE residual network and center loss."
+)
 # CK+ 10-fold (made subject-independent)
 PAPER = Paper("P4", "separable SE ResNet, center loss", protocols=("p4",))
-_RECIPE = Recipe(optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=0.0, schedule="plateau10", min_lr=1e-5,
-                 batch_size=32, epochs=30, loss="ce+center", algorithm="backprop",
-                 augment=("mirror", "crop", "rotate"), extra={"center_weight": 0.01, "center_lr": 0.5})
+_RECIPE = Recipe(
+    optimizer="sgd",
+    lr=0.01,
+    momentum=0.9,
+    weight_decay=0.0,
+    schedule="plateau10",
+    min_lr=1e-5,
+    batch_size=32,
+    epochs=30,
+    loss="ce+center",
+    algorithm="backprop",
+    augment=("mirror", "crop", "rotate"),
+    extra={"center_weight": 0.01, "center_lr": 0.5},
+)
 
 
-@register_model(ModelCfg(
-    name="dsc_se_resnet", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
-    description="Depthwise-separable SE residual net (Table 1, 46->1), SELU, center loss",
-    reported={"params": 5835265, "CK+": 97.57, "JAFFE": 96.24, "Oulu-CASIA": 94.09}),
-    recipe=_RECIPE, paper=PAPER)
+@register_model(
+    ModelCfg(
+        name="dsc_se_resnet",
+        input_size=(48, 48),
+        channels=1,
+        mean=0.5,
+        std=0.5,
+        citation=_CITE,
+        description="Depthwise-separable SE residual net (Table 1, 46->1), SELU, center loss",
+        reported={"params": 5835265, "CK+": 97.57, "JAFFE": 96.24, "Oulu-CASIA": 94.09},
+    ),
+    recipe=_RECIPE,
+    paper=PAPER,
+)
 def dsc_se_resnet(**kwargs) -> DSCSEResNet:
     return DSCSEResNet(**kwargs)
 
 
-@register_model(ModelCfg(
-    name="dsc_se_resnet_s", input_size=(48, 48), channels=1, mean=0.5, std=0.5, citation=_CITE,
-    description="P4 network at width_mult=0.5 (CPU real-time variant; not in the paper)",
-    reported={}), recipe=_RECIPE, paper=PAPER, bench_quick=True)
+@register_model(
+    ModelCfg(
+        name="dsc_se_resnet_s",
+        input_size=(48, 48),
+        channels=1,
+        mean=0.5,
+        std=0.5,
+        citation=_CITE,
+        description="P4 network at width_mult=0.5 (CPU real-time variant; not in the paper)",
+        reported={},
+    ),
+    recipe=_RECIPE,
+    paper=PAPER,
+    bench_quick=True,
+)
 def dsc_se_resnet_s(**kwargs) -> DSCSEResNet:
     kwargs.setdefault("width_mult", 0.5)
     return DSCSEResNet(**kwargs)

@@ -85,8 +85,9 @@ class _BinaryWeightMixin:
 class BinaryConv2d(_BinaryWeightMixin, nn.Conv2d):
     """Conv2d whose forward uses sign(latent weight); no bias (BN follows)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                 padding: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 1
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
         nn.init.uniform_(self.weight, -1.0, 1.0)
 
@@ -147,9 +148,19 @@ class BDNN(nn.Module):
         bn_eps: BatchNorm epsilon (1e-4).
     """
 
-    def __init__(self, num_blocks: int = 4, dense: bool = True, num_classes: int = 7, in_chans: int = 1,
-                 widths: tuple[int, ...] = (64, 128, 256, 512), width_mult: float = 1.0, fc_width: int = 1024,
-                 num_fc: int = 2, input_size: int = 42, bn_eps: float = 1e-4) -> None:
+    def __init__(
+        self,
+        num_blocks: int = 4,
+        dense: bool = True,
+        num_classes: int = 7,
+        in_chans: int = 1,
+        widths: tuple[int, ...] = (64, 128, 256, 512),
+        width_mult: float = 1.0,
+        fc_width: int = 1024,
+        num_fc: int = 2,
+        input_size: int = 42,
+        bn_eps: float = 1e-4,
+    ) -> None:
         super().__init__()
         if not 1 <= num_blocks <= len(widths):
             raise ValueError(f"num_blocks must be in 1..{len(widths)}")
@@ -168,8 +179,15 @@ class BDNN(nn.Module):
         fcs = []
         fin = self.flat_features
         for _ in range(num_fc):
-            fcs.append(nn.ModuleDict({"fc": BinaryLinear(fin, fcw), "bn": nn.BatchNorm1d(fcw, eps=bn_eps),
-                                      "act": SignActivation()}))
+            fcs.append(
+                nn.ModuleDict(
+                    {
+                        "fc": BinaryLinear(fin, fcw),
+                        "bn": nn.BatchNorm1d(fcw, eps=bn_eps),
+                        "act": SignActivation(),
+                    }
+                )
+            )
             fin = fcw
         self.fcs = nn.ModuleList(fcs)
         self.num_features = fin
@@ -213,13 +231,21 @@ class PackedWeights:
     filename = "model.packed.npz"
 
     def keys(self, model: nn.Module) -> list[str]:
-        return [f"{n}.weight" for n, m in model.named_modules() if isinstance(m, (BinaryConv2d, BinaryLinear))]
+        return [
+            f"{n}.weight" for n, m in model.named_modules() if isinstance(m, (BinaryConv2d, BinaryLinear))
+        ]
 
     def save(self, model: nn.Module, path: Path) -> dict[str, Any]:
         from ferapp.zoo.packed import export_packed
 
         st = export_packed(model, path)
-        return {"packed": {"ratio": round(st.ratio, 2), "packed_bytes": st.packed_bytes, "fp32_bytes": st.fp32_bytes}}
+        return {
+            "packed": {
+                "ratio": round(st.ratio, 2),
+                "packed_bytes": st.packed_bytes,
+                "fp32_bytes": st.fp32_bytes,
+            }
+        }
 
     def load(self, path: Path) -> dict[str, torch.Tensor]:
         from ferapp.zoo.packed import load_packed
@@ -234,18 +260,43 @@ class PackedWeights:
 
 # FER2013 official split, PrivateTest with five-crop voting
 PAPER = Paper("P5", "binarized dense CNN", protocols=("p5",))
-_CITE = ("Wen Guangzhao, Xu Shinan, Ma Yunhe, Wang Xiaobo. Facial expression recognition based on a "
-         "binarized dense convolutional neural network. Nanjing University of Science and Technology.")
-_RECIPE = Recipe(optimizer="adam", lr=1e-3, momentum=0.0, schedule="cosine", min_lr=1e-5, batch_size=64,
-                 epochs=100, loss="squared_hinge", algorithm="bnn", augment=("mirror",))
+_CITE = (
+    "Wen Guangzhao, Xu Shinan, Ma Yunhe, Wang Xiaobo. Facial expression recognition based on a "
+    "binarized dense convolutional neural network. Nanjing University of Science and Technology."
+)
+_RECIPE = Recipe(
+    optimizer="adam",
+    lr=1e-3,
+    momentum=0.0,
+    schedule="cosine",
+    min_lr=1e-5,
+    batch_size=64,
+    epochs=100,
+    loss="squared_hinge",
+    algorithm="bnn",
+    augment=("mirror",),
+)
 # (the latent weights are clipped to [-1, 1] after each step: BinaryConv2d/BinaryLinear.clip_latent_)
 
 
 def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str, bench_quick: bool = False):
-    @register_model(ModelCfg(
-        name=name, input_size=(48, 48), channels=1, mean=0.5, std=0.5, five_crop=42, citation=_CITE,
-        description=desc, reported={"FER2013 test": acc}),
-        recipe=_RECIPE, paper=PAPER, bench_quick=bench_quick, sidecar=PackedWeights())
+    @register_model(
+        ModelCfg(
+            name=name,
+            input_size=(48, 48),
+            channels=1,
+            mean=0.5,
+            std=0.5,
+            five_crop=42,
+            citation=_CITE,
+            description=desc,
+            reported={"FER2013 test": acc},
+        ),
+        recipe=_RECIPE,
+        paper=PAPER,
+        bench_quick=bench_quick,
+        sidecar=PackedWeights(),
+    )
     def _entry(**kwargs) -> BDNN:
         return BDNN(num_blocks=num_blocks, dense=dense, **kwargs)
 
@@ -253,11 +304,26 @@ def _register(name: str, num_blocks: int, dense: bool, acc: float, desc: str, be
     return _entry
 
 
-bdnn2 = _register("bdnn2", 2, True, 61.50, "Binarized dense CNN, 2 dense blocks (64, 128), five-crop voting",
-                  bench_quick=True)
+bdnn2 = _register(
+    "bdnn2",
+    2,
+    True,
+    61.50,
+    "Binarized dense CNN, 2 dense blocks (64, 128), five-crop voting",
+    bench_quick=True,
+)
 bdnn3 = _register("bdnn3", 3, True, 65.51, "Binarized dense CNN, 3 dense blocks (64-256), five-crop voting")
 bdnn4 = _register("bdnn4", 4, True, 66.15, "Binarized dense CNN, 4 dense blocks (64-512), five-crop voting")
 bcnn4 = _register("bcnn4", 4, False, 64.90, "BDNN4 without dense concatenation (BCNN4), five-crop voting")
 
-__all__ = ["BDNN", "BinaryConv2d", "BinaryLinear", "BinaryConvBN", "BinaryDenseBlock", "PackedWeights",
-           "SignActivation", "SignSTE", "binarize"]
+__all__ = [
+    "BDNN",
+    "BinaryConv2d",
+    "BinaryLinear",
+    "BinaryConvBN",
+    "BinaryDenseBlock",
+    "PackedWeights",
+    "SignActivation",
+    "SignSTE",
+    "binarize",
+]
