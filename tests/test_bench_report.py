@@ -74,7 +74,11 @@ def test_int8_and_pipeline_rows():
         ],
         "pipeline": [
             {"mode": "tracked (default)", "input": "book.mkv", "fps": 100.0, "precision": "int8"},
-            {"mode": "tracked, one frame at a time", "input": "book.mkv", "fps": 80.0},
+            {
+                "mode": "tracked, classification overlapped (stream overlap=True)",
+                "input": "book.mkv",
+                "fps": 80.0,
+            },
             {"mode": "baseline (full scan every frame)", "input": "book.mkv", "fps": 20.0},
         ],
     }
@@ -82,7 +86,7 @@ def test_int8_and_pipeline_rows():
     assert "float vs int8" in text and "| int8" in text and "9.8" in text and "4.6" in text
     assert "(model m, int8)" in text
     assert "speed-up of the tracked path over the baseline, book.mkv: 5.0x" in text
-    assert "tracked, one frame at a time" in text
+    assert "tracked, classification overlapped" in text
 
 
 def test_int8_table_compares_against_the_traced_float_network():

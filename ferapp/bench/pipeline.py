@@ -30,10 +30,11 @@ def _footage_frames(name: str, n: int | None = None) -> list[np.ndarray] | None:
 
 
 def _run_pipeline(
-    pipe, frames: list[np.ndarray], full: bool = False, overlap: bool | None = None
+    pipe, frames: list[np.ndarray], full: bool = False, overlap: bool = False
 ) -> dict[str, Any]:
     """Every frame in order. The tracked path runs ``Pipeline.stream`` (what ``ferapp analyze``
-    runs; ``overlap`` False = one frame after the other, ``Pipeline.process``); a frame's latency
+    runs: one frame after the other; ``overlap`` True = classification beside the next frame's
+    tracking); a frame's latency
     is from entering the pipeline to its result."""
     from ferapp.types import Frame
 
@@ -90,7 +91,7 @@ def _gray(img):
 
 TRACKED, SERIAL, BASELINE = (
     "tracked (default)",
-    "tracked, one frame at a time",
+    "tracked, classification overlapped (stream overlap=True)",
     "baseline (full scan every frame)",
 )
 
@@ -99,9 +100,9 @@ def bench_pipeline_throughput(
     model: str | None, case: str, n: int, mode: str | bool = TRACKED
 ) -> dict[str, Any] | None:
     """Unpaced, every frame processed in order, default detector settings. ``mode``: TRACKED
-    (``Pipeline.stream``, what ``ferapp analyze`` runs: a frame's classification overlaps the next
-    frame's tracking), SERIAL (``Pipeline.process`` frame after frame, as the live window's
-    runner calls it) or BASELINE (untracked full scan). ``case``: "demo" (one ~190 px face),
+    (``Pipeline.stream``, frame after frame: what ``ferapp analyze`` and the live window's runner
+    run), SERIAL (``stream(overlap=True)``: a frame's classification beside the next frame's
+    tracking; measured, not the default) or BASELINE (untracked full scan). ``case``: "demo" (one ~190 px face),
     "demo:4" (four ~100 px faces) or a clip of ../shared/videos (a real webcam face of ~70 px)."""
     from ferapp.inference.pipeline import Pipeline
 
@@ -118,7 +119,7 @@ def bench_pipeline_throughput(
         faces, what = 1, f"{case} (real webcam, one ~70 px face)"
     pipe = Pipeline(model=model, smoothing=0.0)
     try:
-        row = _run_pipeline(pipe, frames, full=mode == BASELINE, overlap=False if mode == SERIAL else None)
+        row = _run_pipeline(pipe, frames, full=mode == BASELINE, overlap=mode == SERIAL)
     finally:
         pipe.close()
     eng = pipe.engine

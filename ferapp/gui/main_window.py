@@ -506,6 +506,7 @@ class MainWindow(QMainWindow):
         acts = self.session.source_ended(run_id)
         if not acts:
             return  # an end queued before a Stop (and maybe a new Start): not this runner's
+        self.display.refresh()  # the last results (queued before this end) are shown with the end message
         self._do(acts, timeout=0.5)
         if self.video.loading is not None:
             self.video.clear()  # a source that ended before its first frame

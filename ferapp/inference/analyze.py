@@ -69,8 +69,7 @@ def analyze(
     should_stop: Callable[[], bool] | None = None,
 ) -> AnalyzeSummary:
     """Process ``source`` (an opened FrameSource) frame by frame; write rows to ``writer``.
-    ``Pipeline.stream`` runs the frames: results in order, the same as one ``process`` call per
-    frame, with a frame's classification overlapping the next frame's tracking."""
+    ``Pipeline.stream`` runs the frames: results in order, one ``process`` call per frame."""
     every = max(1, int(every))
     s = AnalyzeSummary()
     t0 = time.perf_counter()
