@@ -200,10 +200,10 @@ class Pipeline:
         """``process`` over a stream of frames, results in order and identical to calling
         ``process`` on each frame. With ``overlap`` the classifier of frame n runs on a second
         thread while frame n+1 is tracked and aligned (torch releases the GIL). Off by default:
-        on this project's quiet 2-core AMD EPYC (book.mkv, int8 default model, 4 interleaved
-        rounds) it gave 60.6-67.3 fps against 64.5-71.6 frame after frame, and twice the latency
-        (p50 ~30 ms against 12.5-15.5 ms): the finder's background scan thread already shares
-        the two cores. ``source``: the rows' source, or a
+        on this project's quiet 2-core AMD EPYC (book.mkv, int8 default model) its frame rate was
+        within run-to-run noise of frame after frame (60.6-67.3 fps against 64.5-71.6 in 4
+        interleaved rounds; 65.9 against 59.9 in one bench run) at twice the latency (p50 ~28-30
+        ms against 12.5-15.5 ms): the finder's background scan thread already shares the cores. ``source``: the rows' source, or a
         function of the frame."""
         name = source if callable(source) else (lambda _f, s=source: s)
         if not overlap:
