@@ -51,12 +51,16 @@ def measure(images: np.ndarray, upscale: float = 4.0) -> tuple[list[dict], int]:
 
 
 def live_path_crops(
-    images: np.ndarray, upscale: float = 4.0, frame: tuple[int, int] = (320, 320)
+    images: np.ndarray,
+    upscale: float = 4.0,
+    frame: tuple[int, int] = (320, 320),
+    size: tuple[int, int] = (48, 48),
 ) -> list[np.ndarray | None]:
     """Each face through the live path up to the classifier: upscale + pad into a frame ->
     detect -> landmarks -> align (``Pipeline.process`` on a still frame, the code ``ferapp
     analyze`` runs on a photo, and ``Pipeline.crops_for``, the crop it classifies). Returns the
-    aligned crop of each face, or None when no face was found where it was put."""
+    aligned crop of each face (``size``: the classifying model's ``crop_size``, H x W), or None
+    when no face was found where it was put."""
     import cv2
 
     from ferapp.detect.base import to_gray
@@ -79,7 +83,7 @@ def live_path_crops(
                 if abs(f.face.box[0] + f.face.box[2] / 2 - cx) < side / 3
                 and abs(f.face.box[1] + f.face.box[3] / 2 - cy) < side / 3
             ]
-            crops.append(pipe.crops_for(to_gray(bgr), hits[:1])[0] if hits else None)
+            crops.append(pipe.crops_for(to_gray(bgr), hits[:1], size)[0] if hits else None)
     finally:
         pipe.close()
     return crops
@@ -100,7 +104,7 @@ def live_path_predictions(
 
     eng = model if isinstance(model, ExpressionEngine) else ExpressionEngine(model)
     direct = eng.classify(list(images)).argmax(1)
-    crops = live_path_crops(images, upscale, frame) if crops is None else crops
+    crops = live_path_crops(images, upscale, frame, eng.crop_size) if crops is None else crops
     live = np.full(len(images), -1)
     found = [k for k, c in enumerate(crops) if c is not None]
     if found:

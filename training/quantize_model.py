@@ -205,7 +205,7 @@ def main(argv=None) -> int:
                 for k, c in zip(np.flatnonzero(found), stack, strict=True):
                     crops[k] = c
             else:
-                crops = live_path_crops(ds.images[pub])
+                crops = live_path_crops(ds.images[pub], size=loaded.cfg.crop_size)
                 if cache is not None:
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     found = np.array([c is not None for c in crops])

@@ -140,12 +140,14 @@ class Pipeline:
         return swapped
 
     # -- processing --------------------------------------------------------------------------
-    def crops_for(self, gray: np.ndarray, faces) -> list[np.ndarray]:
-        """Crops aligned to the engine's model's ``crop_size`` from the frame's grayscale (landmarks
-        when available, else the box); none before a model is loaded."""
-        if self.engine is None:
-            return []
-        size = self.engine.crop_size
+    def crops_for(self, gray: np.ndarray, faces, size: tuple[int, int] | None = None) -> list[np.ndarray]:
+        """Crops aligned to ``size`` (H, W; default: the engine's model's ``crop_size``) from the
+        frame's grayscale (landmarks when available, else the box). A pipeline without a model
+        (``classify=False``) needs ``size``."""
+        if size is None:
+            if self.engine is None:
+                raise ValueError("crops_for: no model loaded; pass the crop size (H, W)")
+            size = self.engine.crop_size
         crops = []
         for f in faces:
             if f.landmarks is not None:
