@@ -3,7 +3,8 @@
 Input: a face crop (already aligned by ``ferapp.detect.align.align_face`` for live frames and
 full-size datasets, or a pre-cropped dataset image such as FER2013's 48x48), uint8, gray
 (H, W) or BGR (H, W, 3). Output: float32 array (C, H, W) at ``cfg.input_size``, normalised.
-Five-crop (P5) is applied later, on tensors, by ``five_crops``.
+Five-crop (P5) and mirror test-time views are applied later, on the batch (``view_batch``,
+``merge_views``: numpy arrays for onnxruntime, torch tensors for torch, the same views).
 """
 
 from __future__ import annotations
@@ -48,10 +49,17 @@ def preprocess_face(crop: np.ndarray, cfg: ModelCfg) -> np.ndarray:
     return normalize(to_model_pixels(crop, cfg), cfg)
 
 
-def five_crops(x, size: int):
-    """(N, C, H, W) tensor -> (N, 5, C, size, size): four corners + centre (P5)."""
-    import torch
+def crops_to_array(crops, cfg: ModelCfg) -> np.ndarray:
+    """uint8 crops (list of (H, W[, 3]) or an (N, H, W[, 3]) array) -> float32 (N, C, H, W)."""
+    if isinstance(crops, np.ndarray) and crops.ndim == 2:
+        crops = [crops]
+    if not len(crops):
+        return np.zeros((0, cfg.channels, *cfg.input_size), np.float32)
+    return np.stack([preprocess_face(np.asarray(c), cfg) for c in crops])
 
+
+def five_crops(x, size: int):
+    """(N, C, H, W) array or tensor -> (N, 5, C, size, size): four corners + centre (P5)."""
     h, w = x.shape[-2:]
     top, left = (h - size) // 2, (w - size) // 2
     crops = [
@@ -61,4 +69,39 @@ def five_crops(x, size: int):
         x[..., h - size :, w - size :],
         x[..., top : top + size, left : left + size],
     ]
+    if isinstance(x, np.ndarray):
+        return np.stack(crops, axis=1)
+    import torch
+
     return torch.stack(crops, dim=1)
+
+
+def view_batch(x, cfg: ModelCfg):
+    """Every test-time view of a normalised (N, C, H, W) batch (numpy array or torch tensor) as
+    one batch: the input, then its mirror (``cfg.flip_tta``), each cut into P5's five crops
+    (``cfg.five_crop``). Returns (batch, views, crops) for ``merge_views``."""
+    views = 2 if cfg.flip_tta else 1
+    xs = x
+    if views == 2:
+        if isinstance(x, np.ndarray):
+            xs = np.concatenate([x, x[..., ::-1]])
+        else:
+            import torch
+
+            xs = torch.cat([x, x.flip(-1)])
+    crops = 1
+    if cfg.five_crop:
+        xc = five_crops(xs, cfg.five_crop)
+        xs, crops = xc.reshape(-1, *xc.shape[2:]), 5
+    return xs, views, crops
+
+
+def merge_views(out, n: int, views: int, crops: int):
+    """The network's (views * n * crops, K) outputs of ``view_batch``'s batch -> (n, K): the mean
+    over the views and crops (P5's voting, mirror TTA)."""
+    if views == 1 and crops == 1:
+        return out
+    out = out.reshape(views, n, crops, -1)
+    if isinstance(out, np.ndarray):
+        return out.mean(axis=(0, 2))
+    return out.mean(dim=(0, 2))

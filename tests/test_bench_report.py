@@ -60,6 +60,7 @@ def test_machine_line_names_the_vector_units():
     text = format_report({"hardware": hw, "quick": True})
     first = text.splitlines()[0]
     assert first.startswith("Machine: ") and hw["isa"] in first and "torch " in first
+    assert f"onnxruntime {hw['onnxruntime']} (MLAS" in first  # the live CPU path's runtime
 
 
 def test_int8_and_pipeline_rows():
@@ -71,11 +72,24 @@ def test_int8_and_pipeline_rows():
             {"model": "resnet20", "device": "cpu", "b1_median_ms_per_face": 4.0},
             {"model": "m", "device": "cpu", "precision": "float32", "engine_median_ms_per_face": 9.8},
             {"model": "m", "device": "cpu", "precision": "int8", "engine_median_ms_per_face": 4.6},
+            {
+                "model": "m",
+                "device": "cpu",
+                "precision": "int8",
+                "runtime": "onnxruntime",
+                "engine_median_ms_per_face": 2.9,
+            },
         ],
         "pipeline": [
-            {"mode": "tracked (default)", "input": "book.mkv", "fps": 100.0, "precision": "int8"},
             {
-                "mode": "tracked, classification overlapped (stream overlap=True)",
+                "mode": "tracked (default)",
+                "input": "book.mkv",
+                "fps": 100.0,
+                "precision": "int8",
+                "runtime": "onnxruntime",
+            },
+            {
+                "mode": "tracked, frame after frame (stream overlap=False)",
                 "input": "book.mkv",
                 "fps": 80.0,
             },
@@ -84,9 +98,10 @@ def test_int8_and_pipeline_rows():
     }
     text = format_report(res)
     assert "float vs int8" in text and "| int8" in text and "9.8" in text and "4.6" in text
-    assert "(model m, int8)" in text
+    assert "| onnxruntime |" in text and "2.9" in text
+    assert "(model m, int8 through onnxruntime)" in text
     assert "speed-up of the tracked path over the baseline, book.mkv: 5.0x" in text
-    assert "tracked, classification overlapped" in text
+    assert "tracked, frame after frame" in text
 
 
 def test_int8_table_compares_against_the_traced_float_network():
@@ -95,6 +110,11 @@ def test_int8_table_compares_against_the_traced_float_network():
     from ferapp.bench.stages import bench_int8
 
     rows = bench_int8(quick=True)
-    assert rows, "no shipped model with int8.json"
+    assert rows, "no shipped model with an int8 network"
     assert {r["precision"] for r in rows} == {"float32", "int8"}
+    assert {(r["precision"], r["runtime"]) for r in rows if r["model"] == "resnet20_kd_fer2013"} == {
+        ("float32", "torch"),
+        ("int8", "torch"),
+        ("int8", "onnxruntime"),
+    }
     assert all(r["engine_median_ms_per_face"] > 0 for r in rows)

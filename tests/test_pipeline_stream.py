@@ -102,3 +102,35 @@ def test_a_model_change_applies_at_a_frame_boundary(frames):
     switch = [i for i in range(1, len(names)) if names[i] != names[i - 1]]
     assert len(switch) == 1 and names[0].startswith("cc_lenet5") and names[-1].startswith("lenet5")
     assert np.all(np.diff(switch) >= 0)
+
+
+def test_stream_overlaps_by_default_only_where_the_classifier_is_onnxruntimes(frames, monkeypatch):
+    """The default model runs in onnxruntime (outside the GIL): ``stream`` overlaps by default,
+    with results identical to ``process``; a torch engine runs frame after frame."""
+    import ferapp.inference.pipeline as pl
+
+    threads_seen: list[str] = []
+    real = Pipeline._classify
+
+    def spy(self, found):
+        threads_seen.append(threading.current_thread().name)
+        return real(self, found)
+
+    monkeypatch.setattr(pl.Pipeline, "_classify", spy)
+    monkeypatch.setattr(pl.os, "cpu_count", lambda: 2)
+    a, b = Pipeline(smoothing=0.6), Pipeline(smoothing=0.6)
+    t = Pipeline(model="cc_lenet5", smoothing=0.0)
+    try:
+        assert a.engine.runtime == "onnxruntime" and a.overlap_pays() and not t.overlap_pays()
+        serial = [a.process(f, source="clip") for f in frames]
+        threads_seen.clear()
+        streamed = list(b.stream(iter(frames), source="clip"))
+        assert threads_seen and all(n.startswith("ferapp-classify") for n in threads_seen)
+        threads_seen.clear()
+        list(t.stream(iter(frames[:4])))
+        assert threads_seen == [threading.current_thread().name] * 4
+    finally:
+        for p in (a, b, t):
+            p.close()
+    assert sum(len(r.faces) for r in serial) >= len(frames)
+    assert _rows(streamed) == _rows(serial)

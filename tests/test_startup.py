@@ -69,6 +69,21 @@ def test_listing_inspecting_and_argument_errors_import_no_torch(tmp_path):
     assert loaded_torch == [], f"these imported torch: {loaded_torch}"
 
 
+def test_first_frame_of_analyze_runs_without_torch(tmp_path):
+    """A one-frame ``ferapp analyze`` on the CPU (the default model ships ``int8.onnx``) answers
+    through onnxruntime: torch (2.5-3.5 CPU-s to import) is never loaded, and the result is there."""
+    from ferapp.inference.device import torch_build_is_cpu_only
+
+    out = tmp_path / "first.csv"
+    device = [] if torch_build_is_cpu_only() else ["--device", "cpu"]  # the default where it is the CPU
+    [r] = _probe([["analyze", "demo", "--max-frames", "1", "--quiet", *device, "--out", str(out)]])
+    assert r["code"] == 0
+    rows = out.read_text().splitlines()
+    labels = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+    assert len(rows) == 2 and rows[0].split(",")[10] == "label" and rows[1].split(",")[10] in labels
+    assert not r["torch"], "the first frame imported torch"
+
+
 def test_models_lists_the_same_without_torch(capsys):
     """`ferapp models` (torch-free: architectures.json) lists what the loaded registry and store
     hold: the same text (paper groups with their protocols, scores with their dataset and
@@ -162,6 +177,7 @@ poll.start(50)
 app.exec()
 out = watch.figures()
 out["loading_paints"] = win.video.paints
+out["torch"] = "torch" in sys.modules
 win.close()
 from ferapp.gui.bridge import wait_for_jobs
 wait_for_jobs()
@@ -176,21 +192,30 @@ print(json.dumps(out))
 def test_window_paints_at_once_and_keeps_running_while_the_pipeline_builds(tmp_path):
     """A fresh process, as `ferapp` starts: the window paints before the pipeline is built and
     its event loop keeps running while torch, the model and the detector load (a 20 ms timer
-    ticks at least half of the times that fit in the build). It used to freeze for the whole
+    ticks at least half of the times that fit in the build); with the default model on the CPU
+    (onnxruntime) torch is never loaded. It used to freeze for the whole
     build: dlib's HOG detector built twice and the landmark model loaded, each one C call
     holding the GIL, and torch's 430 MB library loaded under the import lock."""
+    f = _window_figures(tmp_path, FERAPP_RUNTIME="torch")  # the long build: torch's networks
+    assert f["first_result_s"] is not None and f["torch"], f
+    assert f["first_paint_s"] < f["pipeline_ready_s"] <= f["first_result_s"], f
+    assert f["build_expected_ticks"] >= 10, f  # the build is long enough to tell (torch alone: seconds)
+    assert f["build_ticks"] >= 0.5 * f["build_expected_ticks"], f
+    # the default: the model's int8.onnx in onnxruntime, and no torch in the window's process
+    d = _window_figures(tmp_path)
+    assert d["first_result_s"] is not None and not d["torch"], d
+    assert d["first_paint_s"] < d["pipeline_ready_s"] <= d["first_result_s"], d
+
+
+def _window_figures(tmp_path, **env_vars) -> dict:
     import os
 
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", XDG_CONFIG_HOME=str(tmp_path / "config"), **env_vars)
     proc = subprocess.run(
         [sys.executable, "-c", _WINDOW_PROBE], capture_output=True, text=True, timeout=300, env=env
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    f = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert f["first_result_s"] is not None, f
-    assert f["first_paint_s"] < f["pipeline_ready_s"] <= f["first_result_s"], f
-    assert f["build_expected_ticks"] >= 10, f  # the build is long enough to tell (torch alone: seconds)
-    assert f["build_ticks"] >= 0.5 * f["build_expected_ticks"], f
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_torch_libraries_preload_without_importing_torch():

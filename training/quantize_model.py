@@ -44,6 +44,76 @@ def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
     return float((probs.argmax(1) == y).mean()) if len(y) else float("nan")
 
 
+def live_crops(ds, rows: np.ndarray, size, cache_dir: str | None = None) -> list:
+    """The live path's crop of each of ``rows`` (None where no face was found): detect,
+    landmarks, align on every face upscaled 4x into a 320x320 frame
+    (``training/measure_framing.live_path_crops``); kept in ``cache_dir`` when given (they do
+    not depend on the model, only on the dataset and the crop size)."""
+    from training.measure_framing import live_path_crops
+
+    cache = Path(cache_dir) / f"live_crops_{ds.fingerprint}.npz" if cache_dir else None
+    if cache is not None and cache.exists():
+        z = np.load(cache)
+        found, stack = z["found"], z["crops"]
+        crops = [None] * len(rows)
+        for k, c in zip(np.flatnonzero(found), stack, strict=True):
+            crops[k] = c
+        return crops
+    crops = live_path_crops(ds.images[rows], size=size)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        found = np.array([c is not None for c in crops])
+        np.savez_compressed(cache, found=found, crops=np.stack([c for c in crops if c is not None]))
+    return crops
+
+
+def compare(probs: dict, y: np.ndarray, faces: int, found: int | None = None) -> dict:
+    """Float vs int8 on the same faces: accuracies, the share with the same label, the largest
+    probability difference."""
+    r = {
+        "faces": int(faces),
+        "float_acc": accuracy(probs["float"], y),
+        "int8_acc": accuracy(probs["int8"], y),
+        "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean()),
+        "max_abs_prob_diff": float(np.abs(probs["float"] - probs["int8"]).max()),
+    }
+    if found is not None:
+        r["found"] = int(found)
+    return r
+
+
+def measure(folder: Path, ds, args, runtime: str) -> dict:
+    """The folder's float network against its int8 network in ``runtime`` (``torch``: int8.json,
+    ``onnxruntime``: int8.onnx), as the live engine runs them: PublicTest directly (``args.eval``),
+    through the live path (``args.live``), PrivateTest directly (``args.private``, reported only)."""
+    from ferapp.inference.engine import ExpressionEngine
+
+    splits, labels = np.asarray(ds.splits, dtype=str), np.asarray(ds.labels)
+    pub = np.flatnonzero(splits == "PublicTest")
+    y = labels[pub]
+    engines = {
+        p: ExpressionEngine(str(folder), device="cpu", threads=1, precision=p, runtime=runtime)
+        for p in ("float", "int8")
+    }
+    assert (engines["int8"].precision, engines["int8"].runtime) == ("int8", runtime), "no int8 network"
+    measured = {}
+    if args.eval:
+        probs = {p: e.classify(list(ds.images[pub])) for p, e in engines.items()}
+        measured["publictest_direct"] = compare(probs, y, len(pub))
+    if getattr(args, "private", False):
+        priv = np.flatnonzero(splits == "PrivateTest")
+        probs = {p: e.classify(list(ds.images[priv])) for p, e in engines.items()}
+        measured["privatetest_direct"] = compare(probs, labels[priv], len(priv))
+    if args.live:
+        crops = live_crops(ds, pub, engines["float"].cfg.crop_size, args.crops_cache)
+        found = np.flatnonzero([c is not None for c in crops])
+        probs = {p: e.classify([crops[k] for k in found]) for p, e in engines.items()}
+        measured["publictest_live"] = compare(probs, y[found], len(pub), len(found))
+    for key, r in measured.items():
+        print(key, json.dumps(r, indent=1))
+    return measured
+
+
 CARD_BEGIN, CARD_END = "<!-- BEGIN:int8 -->", "<!-- END:int8 -->"
 
 
@@ -53,10 +123,11 @@ def card_section(record: dict) -> str:
     cal = record.get("calibration", {})
     lines = [
         CARD_BEGIN,
-        "## int8 on the CPU",
+        "## int8 on the CPU with torch",
         "",
         f"`int8.json` ({record['scheme']}) makes the live engine and `ferapp eval` run this model as int8 on the "
-        f"CPU (`--precision float` or `FERAPP_INT8=0` for the float network). Activation scales calibrated on "
+        "CPU through torch where the folder's `int8.onnx` cannot run (no onnxruntime, or `FERAPP_RUNTIME=torch`) "
+        f"(`--precision float` or `FERAPP_INT8=0` for the float network). Activation scales calibrated on "
         f"{cal.get('faces')} FER2013 Training faces ({cal.get('selection')})"
         + (", with empirical bias correction" if record.get("bias_correction") else "")
         + f": `{cal.get('command')}`.",
@@ -64,29 +135,39 @@ def card_section(record: dict) -> str:
         "| faces | float | int8 | difference | same label |",
         "|---|---|---|---|---|",
     ]
-    names = {
-        "publictest_direct": "PublicTest, directly",
-        "publictest_live": "PublicTest through the live path",
-        "privatetest_direct": "PrivateTest, directly (reported, not used to choose)",
-    }
-    for key, title in names.items():
-        r = m.get(key)
+    return "\n".join(lines + measured_rows(m) + ["", CARD_END])
+
+
+MEASURED = {
+    "publictest_direct": "PublicTest, directly",
+    "publictest_live": "PublicTest through the live path",
+    "privatetest_direct": "PrivateTest, directly (reported, not used to choose)",
+}
+
+
+def measured_rows(measured: dict) -> list[str]:
+    """A card table's rows (faces | float | int8 | difference | same label) of a record's
+    ``measured`` figures (``_compare``'s dicts), in ``MEASURED``'s order."""
+    lines = []
+    for key, title in MEASURED.items():
+        r = measured.get(key)
         if r:
             n = r.get("found", r["faces"])
             lines.append(
                 f"| {title} ({n} faces) | {100 * r['float_acc']:.2f}% | {100 * r['int8_acc']:.2f}% | "
                 f"{100 * (r['int8_acc'] - r['float_acc']):+.2f} | {100 * r['agreement']:.2f}% |"
             )
-    return "\n".join(lines + ["", CARD_END])
+    return lines
 
 
-def write_card(folder: Path, record: dict) -> None:
+def write_card(folder: Path, body: str, begin: str = CARD_BEGIN, end: str = CARD_END) -> None:
+    """Put ``body`` (a section from ``begin`` to ``end``) into the folder's model card, replacing
+    the section that is there."""
     card = folder / "README.md"
     text = card.read_text() if card.exists() else f"# {folder.name}\n"
-    body = card_section(record)
-    if CARD_BEGIN in text and CARD_END in text:
-        head, rest = text.split(CARD_BEGIN, 1)
-        text = head + body + rest.split(CARD_END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + body + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
     card.write_text(text)
@@ -121,7 +202,6 @@ def main(argv=None) -> int:
     import torch
 
     from ferapp.data import load_dataset
-    from ferapp.inference.engine import ExpressionEngine
     from ferapp.zoo import quantize
     from ferapp.zoo.store import resolve_model
 
@@ -166,66 +246,10 @@ def main(argv=None) -> int:
         f"{path}: {len(acts)} activations calibrated on {len(cal)} Training faces ({time.time() - t0:.0f} s)"
     )
 
-    measured = dict(record.get("measured") or {})
     if args.eval or args.live or args.private:
-        pub = np.flatnonzero(splits == "PublicTest")
-        y = labels[pub]
-        engines = {
-            p: ExpressionEngine(str(folder), device="cpu", threads=1, precision=p) for p in ("float", "int8")
-        }
-        assert engines["int8"].precision == "int8", "the int8 network did not load"
-        if args.eval:
-            probs = {p: e.classify(list(ds.images[pub])) for p, e in engines.items()}
-            measured["publictest_direct"] = {
-                "faces": int(len(pub)),
-                "float_acc": accuracy(probs["float"], y),
-                "int8_acc": accuracy(probs["int8"], y),
-                "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean()),
-                "max_abs_prob_diff": float(np.abs(probs["float"] - probs["int8"]).max()),
-            }
-            print(json.dumps(measured["publictest_direct"], indent=1))
-        if args.private:
-            priv = np.flatnonzero(splits == "PrivateTest")
-            probs = {p: e.classify(list(ds.images[priv])) for p, e in engines.items()}
-            measured["privatetest_direct"] = {
-                "faces": int(len(priv)),
-                "float_acc": accuracy(probs["float"], labels[priv]),
-                "int8_acc": accuracy(probs["int8"], labels[priv]),
-                "agreement": float((probs["float"].argmax(1) == probs["int8"].argmax(1)).mean()),
-            }
-            print(json.dumps(measured["privatetest_direct"], indent=1))
-        if args.live:
-            from training.measure_framing import live_path_crops
-
-            cache = Path(args.crops_cache) / f"live_crops_{ds.fingerprint}.npz" if args.crops_cache else None
-            if cache is not None and cache.exists():
-                z = np.load(cache)
-                found, stack = z["found"], z["crops"]
-                crops = [None] * len(pub)
-                for k, c in zip(np.flatnonzero(found), stack, strict=True):
-                    crops[k] = c
-            else:
-                crops = live_path_crops(ds.images[pub], size=loaded.cfg.crop_size)
-                if cache is not None:
-                    cache.parent.mkdir(parents=True, exist_ok=True)
-                    found = np.array([c is not None for c in crops])
-                    np.savez_compressed(
-                        cache, found=found, crops=np.stack([c for c in crops if c is not None])
-                    )
-            found = np.flatnonzero([c is not None for c in crops])
-            yf = y[found]
-            live = {p: e.classify([crops[k] for k in found]) for p, e in engines.items()}
-            measured["publictest_live"] = {
-                "faces": int(len(pub)),
-                "found": int(len(found)),
-                "float_acc": accuracy(live["float"], yf),
-                "int8_acc": accuracy(live["int8"], yf),
-                "agreement": float((live["float"].argmax(1) == live["int8"].argmax(1)).mean()),
-            }
-            print(json.dumps(measured["publictest_live"], indent=1))
-        record["measured"] = measured
+        record["measured"] = {**(record.get("measured") or {}), **measure(folder, ds, args, "torch")}
         quantize.write_int8(folder, record)
-    write_card(folder, record)
+    write_card(folder, card_section(record))
     return 0
 
 

@@ -30,12 +30,12 @@ def _footage_frames(name: str, n: int | None = None) -> list[np.ndarray] | None:
 
 
 def _run_pipeline(
-    pipe, frames: list[np.ndarray], full: bool = False, overlap: bool = False
+    pipe, frames: list[np.ndarray], full: bool = False, overlap: bool | None = None
 ) -> dict[str, Any]:
     """Every frame in order. The tracked path runs ``Pipeline.stream`` (what ``ferapp analyze``
-    runs: one frame after the other; ``overlap`` True = classification beside the next frame's
-    tracking); a frame's latency
-    is from entering the pipeline to its result."""
+    runs; ``overlap`` None = its default, see ``Pipeline.overlap_pays``; True = classification
+    beside the next frame's tracking; False = one frame after the other); a frame's latency is
+    from entering the pipeline to its result."""
     from ferapp.types import Frame
 
     lat, found, ids, with_face, most = [], 0, set(), 0, 0
@@ -91,7 +91,7 @@ def _gray(img):
 
 TRACKED, SERIAL, BASELINE = (
     "tracked (default)",
-    "tracked, classification overlapped (stream overlap=True)",
+    "tracked, frame after frame (stream overlap=False)",
     "baseline (full scan every frame)",
 )
 
@@ -100,9 +100,10 @@ def bench_pipeline_throughput(
     model: str | None, case: str, n: int, mode: str | bool = TRACKED
 ) -> dict[str, Any] | None:
     """Unpaced, every frame processed in order, default detector settings. ``mode``: TRACKED
-    (``Pipeline.stream``, frame after frame: what ``ferapp analyze`` and the live window's runner
-    run), SERIAL (``stream(overlap=True)``: a frame's classification beside the next frame's
-    tracking; measured, not the default) or BASELINE (untracked full scan). ``case``: "demo" (one ~190 px face),
+    (``Pipeline.stream`` with its defaults: what ``ferapp analyze`` runs; a frame's
+    classification beside the next frame's tracking where ``Pipeline.overlap_pays``), SERIAL
+    (``stream(overlap=False)``: frame after frame, as the live window's runner calls ``process``)
+    or BASELINE (untracked full scan). ``case``: "demo" (one ~190 px face),
     "demo:4" (four ~100 px faces) or a clip of ../shared/videos (a real webcam face of ~70 px)."""
     from ferapp.inference.pipeline import Pipeline
 
@@ -119,7 +120,7 @@ def bench_pipeline_throughput(
         faces, what = 1, f"{case} (real webcam, one ~70 px face)"
     pipe = Pipeline(model=model, smoothing=0.0)
     try:
-        row = _run_pipeline(pipe, frames, full=mode == BASELINE, overlap=mode == SERIAL)
+        row = _run_pipeline(pipe, frames, full=mode == BASELINE, overlap=False if mode == SERIAL else None)
     finally:
         pipe.close()
     eng = pipe.engine
@@ -130,6 +131,8 @@ def bench_pipeline_throughput(
         **row,
         "model": pipe.model_name,
         "precision": getattr(eng, "precision", ""),
+        "runtime": getattr(eng, "runtime", "torch"),
+        "overlapped": mode == TRACKED and pipe.overlap_pays(),
     }
 
 

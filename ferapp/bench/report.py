@@ -88,7 +88,12 @@ def format_report(res: dict[str, Any]) -> str:
     hw = res["hardware"]
     parts = [
         f"Machine: {hw['cpu']}; {hw.get('isa', 'ISA unknown')}; torch {hw['torch']}; "
-        f"CUDA: {hw['cuda'] or 'none'}"
+        + (
+            f"onnxruntime {hw['onnxruntime']} (MLAS kernels: AVX2 / AVX-512 / VNNI as the CPU has them); "
+            if hw.get("onnxruntime")
+            else ""
+        )
+        + f"CUDA: {hw['cuda'] or 'none'}"
         + (f"; MPS: {hw['mps']}" if hw.get("mps") else "")
         + ("  (quick mode)" if res.get("quick") else "")
     ]
@@ -122,13 +127,15 @@ def format_report(res: dict[str, Any]) -> str:
         ]
         if trained:
             parts += [
-                "\n## Shipped models, float vs int8 (the live engine, one face; ferapp.zoo.quantize)",
+                "\n## Shipped models, float vs int8 (the live engine, one face; int8 through torch "
+                "(ferapp.zoo.quantize) and through onnxruntime (ferapp.zoo.onnx_net), what the live CPU path runs)",
                 _table(
                     trained,
                     [
                         "model",
                         "device",
                         "precision",
+                        "runtime",
                         "input",
                         "engine_median_ms_per_face",
                         "engine_p95_ms_per_face",
@@ -155,6 +162,8 @@ def format_report(res: dict[str, Any]) -> str:
         ]
     if "pipeline" in res:
         prec = next((r.get("precision") for r in res["pipeline"] if r.get("precision")), "")
+        runtime = next((r.get("runtime") for r in res["pipeline"] if r.get("runtime")), "")
+        prec += f" through {runtime}" if prec and runtime else ""
         parts += [
             f"\n## Pipeline throughput, every frame processed, default settings (model {res.get('default_model')}"
             + (f", {prec}" if prec else "")
@@ -171,6 +180,7 @@ def format_report(res: dict[str, Any]) -> str:
                     "faces_per_frame",
                     "cpu_ms_per_frame",
                     "cpu_cores_used",
+                    "overlapped",
                 ],
             ),
         ]

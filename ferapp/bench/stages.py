@@ -29,10 +29,20 @@ def hardware() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "onnxruntime": _onnxruntime_version(),
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "mps": "Apple GPU" if mps_available() else None,
     }
+
+
+def _onnxruntime_version() -> str | None:
+    try:
+        import onnxruntime
+
+        return onnxruntime.__version__
+    except ImportError:
+        return None
 
 
 def time_fn(fn, warmup: int, runs: int) -> list[float]:
@@ -88,23 +98,29 @@ def bench_models(names: list[str], device: str = "cpu", quick: bool = False) -> 
 
 
 def bench_int8(quick: bool = False) -> list[dict[str, Any]]:
-    """Each trained model that ships ``int8.json``: the live engine's cost per face (one crop, so
-    with the model's test-time views, e.g. the mirror image), its float network vs its int8 one,
-    interleaved so both see the same machine load."""
+    """Each trained model that ships an int8 network (``int8.onnx`` and/or ``int8.json``): the
+    live engine's cost per face (one crop, so with the model's test-time views, e.g. the mirror
+    image): its float network (torch), its int8 network through torch (``ferapp.zoo.quantize``)
+    and through onnxruntime (``ferapp.zoo.onnx_net``, what the live CPU path runs), interleaved
+    so all see the same machine load."""
     from ferapp.inference.engine import ExpressionEngine
+    from ferapp.zoo.onnx_net import int8_onnx_path
     from ferapp.zoo.store import list_trained_models
 
     rows = []
     runs = 10 if quick else 40
     crop = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
     for entry in list_trained_models():
-        if not (entry.path / "int8.json").exists():
+        variants = [("float", "torch")]
+        variants += [("int8", "torch")] if (entry.path / "int8.json").exists() else []
+        variants += [("int8", "onnxruntime")] if int8_onnx_path(entry.path) is not None else []
+        if len(variants) == 1:
             continue
         engines = [
-            ExpressionEngine(str(entry.path), device="cpu", precision=p, optimize=True)
-            for p in ("float", "int8")
+            ExpressionEngine(str(entry.path), device="cpu", precision=p, optimize=True, runtime=r)
+            for p, r in variants
         ]
-        times: list[list[float]] = [[], []]
+        times: list[list[float]] = [[] for _ in engines]
         for _ in range(4):  # interleaved rounds
             for k, eng in enumerate(engines):
                 times[k] += time_fn(lambda eng=eng: eng.classify([crop]), 2, max(3, runs // 4))
@@ -114,6 +130,7 @@ def bench_int8(quick: bool = False) -> list[dict[str, Any]]:
                     "model": entry.name,
                     "device": "cpu",
                     "precision": eng.precision,
+                    "runtime": eng.runtime,
                     "input": f"{eng.cfg.input_size[0]}x{eng.cfg.input_size[1]}x{eng.cfg.channels}"
                     + (" +mirror" if eng.cfg.flip_tta else ""),
                     "engine_median_ms_per_face": statistics.median(t),

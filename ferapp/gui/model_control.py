@@ -101,18 +101,27 @@ class ModelControl(QObject):
         """Build the pipeline from the current settings in the background.
 
         The window stays responsive: the landmark model was loaded before it was shown
-        (``ferapp.startup``), torch's C++ libraries load with the GIL released, and the HOG
-        detector is read from a file; what remains holds the GIL only in short slices."""
+        (``ferapp.startup``), torch's C++ libraries load with the GIL released (and torch not at
+        all where the model's int8.onnx runs on the CPU: ``onnx_plan``), and the HOG detector is
+        read from a file; what remains holds the GIL only in short slices."""
         det, ref = self.detector, self.session.model_ref
         smoothing, min_face = self.smoothing, self.min_face
         model_text = ref or "the default model"
         self.status.emit(f"Loading model {model_text} and detector {det}…", 0)
-        self._stage("Loading PyTorch…")
+        from ferapp.inference.engine import onnx_plan
+
+        try:
+            torch_needed = onnx_plan(ref, None) is None
+        except ValueError:  # e.g. a wrong FERAPP_RUNTIME: the engine says so when it is built
+            torch_needed = True
+        self._stage(
+            "Loading PyTorch…" if torch_needed else f"Loading {model_text} and the {det} face detector…"
+        )
 
         def build():
             import sys
 
-            if "torch" not in sys.modules:
+            if torch_needed and "torch" not in sys.modules:
                 from ferapp.startup import preload_torch_libraries
 
                 preload_torch_libraries()
@@ -145,17 +154,18 @@ class ModelControl(QObject):
         CPU), its precision, and why it is on the CPU when the device asked for could not run it.
         ``engine``: a model just loaded (the pipeline swaps it in at its next frame)."""
         engine = engine or getattr(self.live.pipeline, "engine", None)
+        runtime = getattr(engine, "runtime", "torch")
         try:
             from ferapp.inference.device import device_description
 
-            desc = device_description(engine.device)
+            desc = device_description(engine.device, getattr(engine, "threads", None), runtime)
         except Exception:
             desc = "CPU"
         short = desc.split(" (")[0]
         precision = getattr(engine, "precision", "")
         if precision == "int8":
             short += " · int8"
-        tip = desc + (f"\nnetwork: {precision}" if precision else "")
+        tip = desc + (f"\nnetwork: {precision} ({runtime})" if precision else "")
         fallback = getattr(engine, "fallback", None)
         if fallback:
             short += " (fallback)"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,42 @@ def mps_available() -> bool:
         return bool(backend is not None and backend.is_available())
     except Exception:
         return False
+
+
+def torch_build_is_cpu_only() -> bool:
+    """True when the installed torch can only use the CPU, answered without importing torch
+    (~3 CPU-s): its ``torch/version.py`` names no CUDA, ROCm or XPU build, and this is not a Mac
+    on Apple silicon (whose torch wheels carry MPS). False when in doubt."""
+    import importlib.util
+    import platform
+
+    if platform.system() == "Darwin" and platform.machine() == "arm64":
+        return False
+    try:
+        spec = importlib.util.find_spec("torch")
+        origin = spec.origin if spec is not None else None
+        if origin is None:
+            return False
+        text = (Path(origin).parent / "version.py").read_text(encoding="utf-8")
+    except (OSError, ImportError, ValueError):
+        return False
+    return version_text_is_cpu_only(text)
+
+
+def version_text_is_cpu_only(text: str) -> bool:
+    """``torch/version.py``'s text names its accelerator builds (``cuda``, ``hip``, ``xpu``) and
+    each is ``None``: a CPU-only build. A file naming none of them is not trusted (False)."""
+    import re
+
+    builds = dict(re.findall(r"^(cuda|hip|rocm|xpu)\b[^=]*=\s*(.+)$", text, flags=re.M))
+    return bool(builds) and all(v.strip().strip("'\"") in ("None", "") for v in builds.values())
+
+
+def cpu_without_torch(device: str | None) -> bool:
+    """True when ``resolve_device(device)`` is certainly the CPU, answered without importing torch:
+    ``cpu``, or ``auto`` with a CPU-only torch build (``torch_build_is_cpu_only``)."""
+    name = (device or "auto").strip().lower()
+    return name == "cpu" or (name == "auto" and torch_build_is_cpu_only())
 
 
 def resolve_device(device: str | None = "auto") -> str:
@@ -195,12 +232,19 @@ def cpu_features() -> str:
     return "; ".join(parts) or "unknown"
 
 
-def device_description(device: str) -> str:
-    """Human-readable name for the status bar / cards: CUDA GPU name, Apple MPS or CPU model."""
-    import torch
+def device_description(device: str, threads: int | None = None, runtime: str = "torch") -> str:
+    """Human-readable name for the status bar / cards: CUDA GPU name, Apple MPS or CPU model.
+    ``threads`` / ``runtime``: the CPU threads of the engine's runtime (given, torch is not
+    imported for the CPU: an onnxruntime engine runs without it)."""
+    if device.startswith("cuda"):
+        import torch
 
-    if device.startswith("cuda") and torch.cuda.is_available():
-        return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
+        if torch.cuda.is_available():
+            return f"CUDA: {torch.cuda.get_device_name(torch.device(device))}"
     if device.startswith("mps"):
         return "MPS: Apple GPU (Metal)"
-    return f"CPU: {cpu_name()} ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return f"CPU: {cpu_name()} ({os.cpu_count()} cores, {threads} {runtime} threads)"

@@ -91,40 +91,131 @@ def int8_wanted(precision: str | None) -> bool:
     return precision == "int8"
 
 
-def inference_net(loaded, device: str = "cpu", precision: str | None = "auto", optimize: bool = True):
-    """What the live path runs for a loaded model on ``device``: (net, precision). On the CPU,
-    a model folder with ``int8.json`` runs its int8 network (``ferapp.zoo.quantize``; ``auto``
-    or ``int8``), else the traced + frozen float network when it matches the eager one, else
-    the model itself. ``ferapp eval`` calls this too, so it measures what the live path runs."""
+def _onnx_int8(folder, cfg, threads: int | None, name: str):
+    """The folder's checked int8 ONNX network (``ferapp.zoo.onnx_net``) for onnxruntime, or None
+    (no such file, no onnxruntime, or a network that fails its check: logged)."""
+    from ferapp.zoo import onnx_net
+
+    if onnx_net.int8_onnx_path(folder) is None or not onnx_net.available():
+        return None
+    if threads is None:
+        from ferapp.config import settings
+
+        threads = settings().inference.torch_threads()
+    try:
+        return onnx_net.load(folder, cfg, threads)
+    except Exception as e:
+        log.warning("int8 ONNX network of %s not used (%s)", name, e)
+        return None
+
+
+def onnx_allowed(runtime: str | None = None) -> bool:
+    """Whether the CPU may run a model's ``int8.onnx`` with onnxruntime: ``runtime`` ``auto``
+    (default) or ``onnxruntime``; ``torch`` keeps torch's networks. None: ``FERAPP_RUNTIME``
+    (``torch`` is the escape hatch, e.g. to compare the two)."""
+    name = (runtime or os.environ.get("FERAPP_RUNTIME") or "auto").strip().lower()
+    if name not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {name!r}")
+    return name != "torch"
+
+
+RUNTIMES = ("auto", "onnxruntime", "torch")
+
+
+def inference_net(
+    loaded,
+    device: str = "cpu",
+    precision: str | None = "auto",
+    optimize: bool = True,
+    threads: int | None = None,
+    runtime: str | None = None,
+):
+    """What the live path runs for a loaded model on ``device``: (net, precision). On the CPU
+    (``auto`` or ``int8``), a model folder's ``int8.onnx`` through onnxruntime
+    (``ferapp.zoo.onnx_net``; ``runtime``, see ``onnx_allowed``), else its ``int8.json`` through
+    torch (``ferapp.zoo.quantize``); otherwise the traced + frozen float network when it matches
+    the eager one, else the model itself. ``precision="int8"`` raises when no int8 network loads.
+    ``ferapp eval`` calls this too, so it measures what the live path runs."""
     from ferapp.zoo.predict import is_ensemble
 
     model, cfg = loaded.model, loaded.cfg
-    if precision == "int8" and (str(device) != "cpu" or loaded.int8_path is None):
+    cpu = str(device) == "cpu"
+    if precision == "int8" and (not cpu or not loaded.has_int8):
         raise ValueError(
             f"{loaded.name}: no int8 network "
-            + ("on this device (int8 runs on the CPU)" if str(device) != "cpu" else "(no int8.json)")
+            + ("on this device (int8 runs on the CPU)" if not cpu else "(no int8.onnx or int8.json)")
         )
-    if (
-        str(device) == "cpu"
-        and loaded.int8_path is not None
-        and int8_wanted(precision)
-        and not is_ensemble(model)
-    ):
-        from ferapp.zoo import quantize
-
-        if quantize.supported():
-            try:
-                return quantize.load_int8_net(model, cfg, loaded.int8_path), "int8"
-            except Exception as e:
-                if precision == "int8":
-                    raise
-                log.warning("int8 network of %s not used (%s); running the float network", loaded.name, e)
-        elif precision == "int8":
-            raise ValueError("this torch build has no x86 int8 engine (fbgemm)")
+    if cpu and int8_wanted(precision) and not is_ensemble(model):
+        net = _onnx_int8(loaded.path, cfg, threads, loaded.name) if onnx_allowed(runtime) else None
+        if net is not None:
+            return net, "int8"
+        net = _torch_int8(loaded, strict=precision == "int8")
+        if net is not None:
+            return net, "int8"
     if optimize and not is_ensemble(model):
         net, ok = optimize_for_inference(model, cfg, device)
         return net, "float32" if ok else "float32 (eager)"
     return model, "float32 (eager)"
+
+
+def _torch_int8(loaded, strict: bool):
+    """The folder's ``int8.json`` network through torch (``ferapp.zoo.quantize``), or None (logged).
+    ``strict`` (int8 asked for explicitly): raise instead of returning None."""
+    from ferapp.zoo import quantize
+
+    why = None
+    if loaded.int8_path is None:
+        why = "no int8.json, and its int8.onnx did not load (see the log)"
+    elif not quantize.supported():
+        why = "this torch build has no x86 int8 engine (fbgemm)"
+    else:
+        try:
+            return quantize.load_int8_net(loaded.model, loaded.cfg, loaded.int8_path)
+        except Exception as e:
+            if strict:
+                raise
+            log.warning("int8 network of %s not used (%s); running the float network", loaded.name, e)
+            return None
+    if strict:
+        raise ValueError(f"{loaded.name}: no int8 network ({why})")
+    return None
+
+
+def onnx_plan(
+    ref: str | None,
+    device: str | None,
+    precision: str | None = "auto",
+    packed: bool = True,
+    runtime: str | None = None,
+):
+    """(folder, source, cfg, meta) when ``ExpressionEngine(ref, device, ...)`` will run the
+    model folder's ``int8.onnx`` with onnxruntime and never import torch, else None; answered
+    without importing torch (the window asks it before loading torch's libraries)."""
+    from ferapp.inference.device import cpu_without_torch
+    from ferapp.zoo import onnx_net
+    from ferapp.zoo.catalog import config_to_cfg, default_model_name, find_model_folder, read_config
+
+    if device is None:
+        from ferapp.config import settings
+
+        device = settings().inference.device
+    ok = (
+        onnx_allowed(runtime)
+        and int8_wanted(precision)
+        and cpu_without_torch(device)
+        and onnx_net.available()
+    )
+    found = find_model_folder(ref or default_model_name()) if ok else None
+    if found is None or onnx_net.int8_onnx_path(found[0]) is None:
+        return None
+    folder, source = found
+    if packed and any(folder.glob("*.packed.npz")):
+        return None  # P5's 1-bit path is the torch engine's
+    raw, meta = read_config(folder)
+    if "ensemble" in raw or "ensemble" in meta:
+        return None
+    meta.setdefault("name", folder.name)
+    return folder, source, config_to_cfg(raw), meta
 
 
 class ExpressionEngine:
@@ -142,30 +233,73 @@ class ExpressionEngine:
         optimize: bool | None = None,
         packed: bool = True,
         precision: str | None = "auto",
+        runtime: str | None = None,
     ):
         """``packed``: a P5 model folder with ``model.packed.npz`` runs its 1-bit XNOR/popcount
         path (what the paper is about), on the CPU; False runs the float network.
-        ``precision``: ``auto`` (int8 on the CPU where the model ships ``int8.json``, see
-        ``inference_net``), ``float`` or ``int8``. ``device`` / ``threads`` None: the settings' (``ferapp.config``, inference); ``auto`` = CUDA, then Apple MPS,
+        ``precision``: ``auto`` (int8 on the CPU where the model ships ``int8.onnx`` or
+        ``int8.json``, see ``inference_net``), ``float`` or ``int8``. ``runtime``: ``auto``
+        (the ``int8.onnx`` network through onnxruntime when it can: then torch is not even
+        imported), ``onnxruntime`` or ``torch`` (None: ``FERAPP_RUNTIME``, see ``onnx_allowed``).
+        ``device`` / ``threads`` None: the settings' (``ferapp.config``, inference); ``auto`` = CUDA, then Apple MPS,
         then the CPU; an operation MPS lacks moves the model to the CPU with a logged message
         (``fallback``). ``optimize`` (the float network): True = trace + freeze now, False =
         never, None (default) = once ``OPTIMIZE_AFTER_FACES`` faces are classified
         (``FERAPP_JIT=0``: never). The int8 network is built at once (~0.1 s)."""
+        from ferapp.zoo.catalog import default_model_name
+
+        int8_wanted(precision)  # an unknown precision fails before anything loads
+        onnx_allowed(runtime)  # and an unknown runtime
+        ref = ref or default_model_name()
+        self.ref = ref
+        self.fallback: str | None = None  # why the model runs on the CPU instead of the device asked for
+        self._faces = 0  # classified so far
+        self._optimize_after: int | None = None  # faces after which the float network is optimized
+        self.runtime = "torch"  # or "onnxruntime": the shipped int8 ONNX network, no torch imported
+        self._runtime_wanted = runtime
+        if self._init_onnx(ref, device, threads, precision, packed, runtime):
+            return
+        self._init_torch(ref, device, threads, optimize, packed, precision)
+
+    def _init_onnx(
+        self, ref: str, device: str | None, threads: int | None, precision, packed: bool, runtime
+    ) -> bool:
+        """Run ``ref``'s shipped ``int8.onnx`` with onnxruntime, without importing torch, when
+        the device is certainly the CPU and int8 is wanted. False (nothing set up) otherwise."""
+        plan = onnx_plan(ref, device, precision, packed, runtime)
+        if plan is None:
+            return False
+        folder, source, cfg, meta = plan
+        net = _onnx_int8(folder, cfg, threads, meta["name"])
+        if net is None:
+            return False
+        self.threads, self.device, self.cfg, self.meta, self.source = (
+            net.threads,
+            "cpu",
+            cfg,
+            dict(meta),
+            source,
+        )
+        self.trained = bool(self.meta.get("trained", True))
+        self.name = self.meta.get("name") or cfg.name
+        self.packed, self.model, self._torch, self._loaded = False, None, None, None
+        self.net, self.precision, self.optimized, self.runtime = net, "int8", True, "onnxruntime"
+        self._optimize, self._lazy, self._precision_wanted = False, False, precision
+        return True
+
+    def _init_torch(self, ref: str, device, threads, optimize, packed: bool, precision) -> None:
         import torch
 
         from ferapp.config import settings
         from ferapp.inference.device import configure_threads, resolve_device
-        from ferapp.zoo.store import default_model_name, resolve_model
+        from ferapp.zoo.store import resolve_model
 
         self.threads = configure_threads(threads)
         lazy = optimize is None
         if optimize is None:
             optimize = os.environ.get("FERAPP_JIT", "1") != "0"
-        int8_wanted(precision)  # an unknown precision fails before anything loads
         self.device = resolve_device(settings().inference.device if device is None else device)
-        ref = ref or default_model_name()
         loaded = resolve_model(ref)
-        self.ref = ref
         self.cfg = loaded.cfg
         self.meta = dict(loaded.meta or {})
         self.source = loaded.source  # shipped | user | file | architecture (timelines record it)
@@ -183,12 +317,9 @@ class ExpressionEngine:
         self._torch = torch
         self.model = loaded.model
         self.model.eval()
-        self.fallback: str | None = None  # why the model runs on the CPU instead of the device asked for
         self.net = self.model  # what classify() runs: int8 or a frozen TorchScript graph when verified
         self.precision = "float32 (eager)"
-        self.optimized = False  # a verified traced graph or the int8 network
-        self._faces = 0  # classified so far
-        self._optimize_after: int | None = None  # faces after which the float network is optimized
+        self.optimized = False  # a verified traced graph or an int8 network
         self._loaded = loaded
         self._optimize = optimize
         self._lazy = lazy
@@ -196,6 +327,7 @@ class ExpressionEngine:
         from ferapp.inference.device import with_cpu_fallback
 
         self.device, _, self.fallback = with_cpu_fallback(self.device, self._place, f"model {self.name}")
+        self.runtime = getattr(self.net, "runtime", "torch")
 
     def _place(self, device: str) -> None:
         """Move the model to ``device`` and pick its network there; on an accelerator, run it
@@ -210,7 +342,9 @@ class ExpressionEngine:
             self.net, self.precision = self.model, "1-bit packed"
         else:
             eager = not self._optimize or self._lazy  # the float network is traced later (or never)
-            self.net, self.precision = inference_net(self._loaded, device, self._precision_wanted, not eager)
+            self.net, self.precision = inference_net(
+                self._loaded, device, self._precision_wanted, not eager, self.threads, self._runtime_wanted
+            )
             if (
                 self.precision == "float32 (eager)"
                 and self._optimize
@@ -225,7 +359,7 @@ class ExpressionEngine:
     def optimize_now(self) -> bool:
         """Trace + freeze the float network now (if it can be) instead of after ``OPTIMIZE_AFTER_FACES``."""
         self._optimize_after = None
-        if not self.optimized and not self.packed:
+        if not self.optimized and not self.packed and self.model is not None:
             self.net, self.optimized = optimize_for_inference(self.model, self.cfg, self.device)
             if self.optimized:
                 self.precision = "float32"
@@ -242,6 +376,10 @@ class ExpressionEngine:
         return self.name if self.trained else f"{self.name} (untrained)"
 
     def _classify(self, crops) -> np.ndarray:
+        if self.runtime == "onnxruntime":
+            from ferapp.zoo import onnx_net
+
+            return onnx_net.predict_probs(self.net, self.cfg, crops)
         from ferapp.zoo.predict import predict_probs
 
         with self._torch.inference_mode():

@@ -1,8 +1,8 @@
 """Synchronous frame pipeline: find faces (tracked) -> align -> classify (one batch) -> smooth.
 
 Qt-free. The runner calls ``process`` from its inference thread; ``ferapp analyze`` and the
-benchmark use ``stream`` (``overlap=True`` runs a frame's classification beside the next frame's
-tracking; off by default: it did not pay on a 2-core CPU).
+benchmark use ``stream`` (by default a frame's classification runs beside the next frame's
+tracking when the classifier is onnxruntime's, see ``overlap_pays``).
 ``set_model`` / ``set_detector`` / ``set_smoothing`` may be called from another thread: the
 change takes effect on the next frame.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -196,17 +197,25 @@ class Pipeline:
     def process(self, frame: Frame, source: str = "") -> FrameResult:
         return self._classify(self._find(frame, source))
 
+    def overlap_pays(self) -> bool:
+        """Whether ``stream`` overlaps by default: the classifier runs in onnxruntime (its whole
+        run outside the GIL, in its own thread pool) and there is a second core. Measured on this
+        project's quiet 2-core AMD EPYC (AVX2, no AVX-512; book.mkv, the default model, one
+        ~70 px face): 108-140 fps overlapped against 96-115 frame after frame in 4 interleaved
+        rounds (one ``ferapp bench`` run: 121 against 87), p50 latency 11-18 ms against 8-10.
+        With torch's networks it did not pay (60.6-67.3 fps against 64.5-71.6): torch's int8
+        modules hold the GIL between operators, and the finder's scan thread shares the cores."""
+        return getattr(self.engine, "runtime", "torch") == "onnxruntime" and (os.cpu_count() or 1) >= 2
+
     def stream(
-        self, frames: Iterable[Frame], source: str | Callable[[Frame], str] = "", overlap: bool = False
+        self, frames: Iterable[Frame], source: str | Callable[[Frame], str] = "", overlap: bool | None = None
     ) -> Iterator[FrameResult]:
         """``process`` over a stream of frames, results in order and identical to calling
         ``process`` on each frame. With ``overlap`` the classifier of frame n runs on a second
-        thread while frame n+1 is tracked and aligned (torch releases the GIL). Off by default:
-        on this project's quiet 2-core AMD EPYC (book.mkv, int8 default model) its frame rate was
-        within run-to-run noise of frame after frame (60.6-67.3 fps against 64.5-71.6 in 4
-        interleaved rounds; 65.9 against 59.9 in one bench run) at twice the latency (p50 ~28-30
-        ms against 12.5-15.5 ms): the finder's background scan thread already shares the cores. ``source``: the rows' source, or a
-        function of the frame."""
+        thread while frame n+1 is tracked and aligned; None (default): ``overlap_pays``.
+        ``source``: the rows' source, or a function of the frame."""
+        if overlap is None:
+            overlap = self.overlap_pays()
         name = source if callable(source) else (lambda _f, s=source: s)
         if not overlap:
             for frame in frames:

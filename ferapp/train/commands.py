@@ -491,20 +491,20 @@ def _eval_device(args, loaded) -> str:
     from ferapp.inference.device import resolve_device
 
     wanted = str(resolve_device(args.device))
-    if args.precision == "int8" and (wanted != "cpu" or loaded.int8_path is None):
+    if args.precision == "int8" and (wanted != "cpu" or not loaded.has_int8):
         raise ValueError(
             f"{args.model} has no int8 network "
             + (
                 "on this device: int8 runs on the CPU (--device cpu)"
                 if wanted != "cpu"
-                else "(no int8.json in its folder)"
+                else "(no int8.onnx or int8.json in its folder)"
             )
         )
     return wanted
 
 
 def _evaluate_on(wanted: str, args, loaded, ds, bars: bool):
-    """(device, precision, EvalResult): the network the live path runs (``inference_net``: int8
+    """(device, precision, runtime, EvalResult): the network the live path runs (``inference_net``: int8
     on the CPU where the model ships it), on ``wanted``, or on the CPU with a message when an
     accelerator lacks an operation."""
     from ferapp.inference.device import with_cpu_fallback
@@ -516,14 +516,18 @@ def _evaluate_on(wanted: str, args, loaded, ds, bars: bool):
         net, prec = inference_net(loaded, str(dev), args.precision)
         bar = _Bar("evaluating", "img", bars)
         try:
-            return prec, evaluate(
-                loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net, progress=bar
+            return (
+                prec,
+                getattr(net, "runtime", "torch"),
+                evaluate(
+                    loaded.model, loaded.cfg, ds, device=dev, batch=args.batch_size, net=net, progress=bar
+                ),
             )
         finally:
             bar.close()
 
-    device, (precision, res), _ = with_cpu_fallback(wanted, run, f"model {args.model}")
-    return device, precision, res
+    device, (precision, runtime, res), _ = with_cpu_fallback(wanted, run, f"model {args.model}")
+    return device, precision, runtime, res
 
 
 def _print_eval(args, arch: str, res, res_ece: float | None, where: str) -> None:
@@ -579,7 +583,7 @@ def cmd_eval(args) -> int:
     except (RuntimeError, ValueError) as e:
         return _err(str(e))
     try:
-        device, precision, res = _evaluate_on(wanted, args, loaded, ds, bars)
+        device, precision, runtime, res = _evaluate_on(wanted, args, loaded, ds, bars)
         from ferapp.train.calibration import ece
 
         res_ece = ece(res.probs, res.y) if res.probs is not None and res.y is not None else None
@@ -591,6 +595,7 @@ def cmd_eval(args) -> int:
         "arch": loaded.cfg.name,
         "device": str(device),
         "precision": precision,
+        "runtime": runtime,
         "data": args.data,
         "split": args.split,
         "labels": args.labels,
@@ -615,7 +620,7 @@ def cmd_eval(args) -> int:
 
         print(json.dumps(_jsonable({**info, "result": res.to_dict()}), indent=2))
         return 0
-    _print_eval(args, loaded.cfg.name, res, res_ece, f"{precision} on {device}")
+    _print_eval(args, loaded.cfg.name, res, res_ece, f"{precision} through {runtime} on {device}")
     if args.out:
         print(f"written: {', '.join(info['artifacts'].values())}")
     return 0

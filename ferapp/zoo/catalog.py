@@ -39,6 +39,33 @@ _FORMAT_KEYS = {"format", "format_version", "arch", "meta", *_LEGACY_CFG_KEYS}
 
 
 # ---------------------------------------------------------------------------- config.json
+def store_of(path: Path) -> str:
+    """ "shipped" / "user" for a folder inside a model store, else "file"."""
+    parent = Path(path).resolve().parent
+    for root, name in ((shipped_models_dir(), "shipped"), (user_models_dir(), "user")):
+        try:
+            if parent == root.resolve():
+                return name
+        except OSError:
+            continue
+    return "file"
+
+
+def find_model_folder(ref: str) -> tuple[Path, str] | None:
+    """(folder, source) of a trained model named or given by path, found without torch; None for a
+    checkpoint file, an architecture name or an unknown name (``ferapp.zoo.store.resolve_model``
+    answers those)."""
+    p = Path(ref)
+    if p.is_dir():
+        return p, store_of(p)
+    if p.exists():
+        return None
+    entry = next((e for e in list_trained_models() if e.name == ref), None)
+    if entry is None:
+        return None
+    return entry.path, "shipped" if entry.shipped else "user"
+
+
 def read_config(directory: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """config.json -> (raw dict, meta). meta = config["meta"] + unknown top-level keys (e.g.
     "ensemble", "default") + the entries of meta["metrics"] (if any) lifted to the top."""

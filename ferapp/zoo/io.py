@@ -82,6 +82,13 @@ class LoadedModel:
         return None
 
     @property
+    def has_int8(self) -> bool:
+        """The folder ships an int8 CPU network: ``int8.onnx`` (onnxruntime) or ``int8.json`` (torch)."""
+        from ferapp.zoo.onnx_net import int8_onnx_path
+
+        return self.int8_path is not None or int8_onnx_path(self.path) is not None
+
+    @property
     def trained(self) -> bool:
         return bool(self.meta.get("trained", True))
 

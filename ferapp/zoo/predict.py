@@ -15,38 +15,23 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ferapp.preprocess import five_crops, preprocess_face
+from ferapp.preprocess import crops_to_array, merge_views, view_batch
 from ferapp.zoo.registry import ModelCfg
 
 
 def crops_to_tensor(crops: Sequence[np.ndarray] | np.ndarray, cfg: ModelCfg) -> torch.Tensor:
     """uint8 crops (list of (H, W[, 3]) or an (N, H, W[, 3]) array) -> float (N, C, H, W) per cfg."""
-    if isinstance(crops, np.ndarray) and crops.ndim == 2:
-        crops = [crops]
-    arr = (
-        np.stack([preprocess_face(np.asarray(c), cfg) for c in crops])
-        if len(crops)
-        else np.zeros((0, cfg.channels, *cfg.input_size), np.float32)
-    )
-    return torch.from_numpy(arr)
+    return torch.from_numpy(crops_to_array(crops, cfg))
 
 
 @torch.no_grad()
 def logits_from_input(model: torch.nn.Module, x: torch.Tensor, cfg: ModelCfg) -> torch.Tensor:
     """(N, C, H, W) normalised input at cfg.input_size -> (N, K) outputs. Five-crop models run
     the 5 crops and average their outputs (P5's voting); ``cfg.flip_tta`` models also run the
-    mirrored input and average. All views go through the network as one batch."""
-    n = x.shape[0]
-    views = 2 if cfg.flip_tta else 1
-    xs = torch.cat([x, x.flip(-1)]) if views == 2 else x
-    crops = 1
-    if cfg.five_crop:
-        xc = five_crops(xs, cfg.five_crop)
-        xs, crops = xc.reshape(-1, *xc.shape[2:]), 5
-    out = model(xs)
-    if views == 1 and crops == 1:
-        return out
-    return out.reshape(views, n, crops, -1).mean(dim=(0, 2))
+    mirrored input and average. All views go through the network as one batch
+    (``ferapp.preprocess.view_batch``, the views the onnxruntime path uses too)."""
+    xs, views, crops = view_batch(x, cfg)
+    return merge_views(model(xs), x.shape[0], views, crops)
 
 
 def is_ensemble(model) -> bool:
@@ -70,6 +55,10 @@ def predict_probs(
     instead of ``model`` itself (the engine's traced + frozen copy of the same network)."""
     if is_ensemble(model):
         return model.classify_probs(crops, batch=batch)
+    if getattr(net, "runtime", None) == "onnxruntime":  # an array network: no tensors
+        from ferapp.zoo import onnx_net
+
+        return onnx_net.predict_probs(net, cfg, crops, batch=batch)
     run = net if net is not None else model
     was_training = model.training
     if was_training:  # (switching a net's mode walks every module: ~1.5 ms per call for resnet20)

@@ -48,18 +48,7 @@ MAX_MEMBERS = 32  # member models loaded for one ensemble, all levels together
 
 
 from ferapp.paths import shipped_models_dir, user_models_dir  # noqa: E402  (re-exported)
-
-
-def _store_of(path: Path) -> str:
-    """ "shipped" / "user" for a folder inside a model store, else "file"."""
-    parent = path.resolve().parent
-    for root, name in ((shipped_models_dir(), "shipped"), (user_models_dir(), "user")):
-        try:
-            if parent == root.resolve():
-                return name
-        except OSError:
-            continue
-    return "file"
+from ferapp.zoo.catalog import store_of as _store_of  # noqa: E402
 
 
 def resolve_model(
