@@ -183,30 +183,19 @@ def card_section(record: dict) -> str:
 
 
 def main(argv=None) -> int:
+    from training.quantize_model import add_common_args, calibration_set, measure, write_card
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", help="model folder (models/<name>)")
-    ap.add_argument("--data", default=str(FER2013))
-    ap.add_argument("--n", type=int, default=4096, help="calibration faces from FER2013 Training")
+    add_common_args(ap)
     ap.add_argument("--method", choices=METHODS, default="percentile", help="activation range calibration")
-    ap.add_argument("--eval", action="store_true", help="PublicTest accuracy, float vs int8, faces directly")
-    ap.add_argument("--live", action="store_true", help="PublicTest accuracy through the live path")
-    ap.add_argument("--crops-cache", help="folder to keep the live-path crops in")
     args = ap.parse_args(argv)
 
     import torch
 
-    from ferapp.data import load_dataset
     from ferapp.zoo import onnx_net
-    from ferapp.zoo.store import resolve_model
-    from training.quantize_model import measure, stratified, write_card
 
-    torch.set_num_threads(1)
-    folder = Path(args.model).resolve()
-    loaded = resolve_model(str(folder))
     t0 = time.time()
-    ds = load_dataset(args.data)
-    splits, labels = np.asarray(ds.splits, dtype=str), np.asarray(ds.labels)
-    cal = stratified(labels, np.flatnonzero(splits == "Training"), args.n)
+    folder, loaded, ds, cal = calibration_set(args)
     cal = cal[: max(BATCH, len(cal) // BATCH * BATCH)]  # whole batches (see _Views): what is recorded is used
     quantize(loaded.model, loaded.cfg, ds.images[cal], folder / onnx_net.FILE, args.method)
     info = {

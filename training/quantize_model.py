@@ -173,8 +173,8 @@ def write_card(folder: Path, body: str, begin: str = CARD_BEGIN, end: str = CARD
     card.write_text(text)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_common_args(ap: argparse.ArgumentParser) -> None:
+    """The options this script and ``training/export_onnx.py`` share."""
     ap.add_argument("model", help="model folder (models/<name>)")
     ap.add_argument("--data", default=str(FER2013))
     ap.add_argument("--n", type=int, default=4096, help="calibration faces from FER2013 Training")
@@ -182,6 +182,30 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--live", action="store_true", help="PublicTest accuracy, float vs int8, through the live path"
     )
+    ap.add_argument(
+        "--crops-cache", help="folder to keep the live-path crops in (they do not depend on the model)"
+    )
+
+
+def calibration_set(args):
+    """(folder, loaded model, dataset, calibration rows): ``args.n`` FER2013 Training faces,
+    stratified (seed 0); torch on one thread."""
+    import torch
+
+    from ferapp.data import load_dataset
+    from ferapp.zoo.store import resolve_model
+
+    torch.set_num_threads(1)
+    folder = Path(args.model).resolve()
+    loaded = resolve_model(str(folder))
+    ds = load_dataset(args.data)
+    splits, labels = np.asarray(ds.splits, dtype=str), np.asarray(ds.labels)
+    return folder, loaded, ds, stratified(labels, np.flatnonzero(splits == "Training"), args.n)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(ap)
     ap.add_argument("--measure-only", action="store_true", help="keep the folder's int8.json; only measure")
     ap.add_argument(
         "--keep-activations",
@@ -194,25 +218,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="also PrivateTest, faces directly (reported only; nothing is chosen on it)",
     )
-    ap.add_argument(
-        "--crops-cache", help="folder to keep the live-path crops in (they do not depend on the model)"
-    )
     args = ap.parse_args(argv)
 
-    import torch
-
-    from ferapp.data import load_dataset
     from ferapp.zoo import quantize
-    from ferapp.zoo.store import resolve_model
 
-    torch.set_num_threads(1)
-    folder = Path(args.model).resolve()
-    loaded = resolve_model(str(folder))
     t0 = time.time()
-    ds = load_dataset(args.data)
-    splits = np.asarray(ds.splits, dtype=str)
-    labels = np.asarray(ds.labels)
-    cal = stratified(labels, np.flatnonzero(splits == "Training"), args.n)
+    folder, loaded, ds, cal = calibration_set(args)
     kept = quantize.read_int8(folder / quantize.FILE) if (args.measure_only or args.keep_activations) else {}
     acts = kept["activations"] if kept else quantize.calibrate(loaded.model, loaded.cfg, ds.images[cal])
     if args.measure_only:

@@ -165,7 +165,7 @@ def _torch_int8(loaded, strict: bool):
 
     why = None
     if loaded.int8_path is None:
-        why = "no int8.json, and its int8.onnx did not load (see the log)"
+        why = "no int8.json, and its int8.onnx was not used (see the log)"
     elif not quantize.supported():
         why = "this torch build has no x86 int8 engine (fbgemm)"
     else:
@@ -271,7 +271,8 @@ class ExpressionEngine:
             return False
         folder, source, cfg, meta = plan
         net = _onnx_int8(folder, cfg, threads, meta["name"])
-        if net is None:
+        if net is None:  # failed its checks (logged): torch's networks, without a second try
+            self._runtime_wanted = "torch"
             return False
         self.threads, self.device, self.cfg, self.meta, self.source = (
             net.threads,

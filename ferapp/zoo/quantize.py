@@ -109,13 +109,10 @@ def _prepare(model: nn.Module, cfg: ModelCfg, activations: str = "histogram"):
 
 def _views(x: torch.Tensor, cfg: ModelCfg) -> torch.Tensor:
     """The inputs the network sees at inference (``zoo.predict.logits_from_input``): the face,
-    its mirror image when ``flip_tta``, P5's five crops."""
-    from ferapp.preprocess import five_crops
+    its mirror image when ``flip_tta``, P5's five crops (``ferapp.preprocess.view_batch``)."""
+    from ferapp.preprocess import view_batch
 
-    xs = torch.cat([x, x.flip(-1)]) if cfg.flip_tta else x
-    if cfg.five_crop:
-        xs = five_crops(xs, cfg.five_crop).flatten(0, 1)
-    return xs
+    return view_batch(x, cfg)[0]
 
 
 def calibrate(
