@@ -1,10 +1,10 @@
 """The int8 CPU network a model folder ships as ONNX, run by onnxruntime: no torch in the process.
 
-Why: a live CPU run spent most of its start-up importing torch (~2.6-3.5 CPU-s of a one-frame
-``ferapp analyze`` on a 2-core AMD EPYC) and half of each frame in the network. onnxruntime
-imports and loads the default model in ~0.07 CPU-s, and its int8 kernels (MLAS) run ResNet-20's
-two test-time views in about half the time of torch's int8 network on the same AVX2 CPU
-(``ferapp bench``, models section).
+Why: a live CPU run spent most of its start-up importing torch (~3 CPU-s of a one-frame
+``ferapp analyze`` on a 2-core AMD EPYC) and half of each frame in the network. Importing
+onnxruntime and loading and checking the default model takes ~0.4 CPU-s, and its int8 kernels
+(MLAS) run ResNet-20's two test-time views in about half the time of torch's int8 network on the
+same AVX2 CPU (``ferapp bench``, "float vs int8": 3.5 against 6.5 ms).
 
 What a folder ships (``training/export_onnx.py`` writes both):
 
